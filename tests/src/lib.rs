@@ -1,0 +1,1 @@
+//! Helpers shared by phiveil's cross-crate tests.

@@ -1,0 +1,26 @@
+//! # phiveil-core
+//!
+//! The pure-Rust core of phiveil: every step that touches plaintext health data runs
+//! here, natively (relay, tests) or compiled to WebAssembly in the patient's browser.
+//! The core performs no I/O: it consumes and produces buffers, takes randomness as a
+//! `CryptoRngCore`, and knows KMS only through the data keys a relay brokers.
+//!
+//! * [`esdk`] — envelope encryption in the AWS Encryption SDK message format
+//!   (version 2, committing suite 0x0478, framed, streaming, random access, keyrings,
+//!   data-key caching).
+//! * [`field`] — field-level encryption of JSON records by path.
+//! * [`secret`] — zeroizing secret newtypes.
+//!
+//! Every error is an [`Error`]; untrusted bytes never panic.
+#![cfg_attr(not(test), deny(missing_docs))]
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod esdk;
+pub mod field;
+pub mod secret;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use error::{Error, Result};
