@@ -1,1 +1,82 @@
-//! Helpers shared by phiveil's cross-crate tests.
+//! Helpers shared by phiveil's cross-crate tests: running the official AWS
+//! Encryption SDK peers (Python and Node) over their JSON protocol
+//! (`tests/peers/esdk_peer.py`, `www/test/peers/esdk_node_peer.mjs`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// An official-SDK peer process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// aws-encryption-sdk (PyPI).
+    Python,
+    /// @aws-crypto/client-node (npm).
+    Node,
+}
+
+impl Peer {
+    fn command(self) -> Command {
+        let root = repo_root();
+        match self {
+            Peer::Python => {
+                let py = std::env::var("PHIVEIL_PYTHON").unwrap_or_else(|_| {
+                    let home = std::env::var("HOME").unwrap_or_default();
+                    let cache = std::env::var("PHIVEIL_CACHE").unwrap_or(format!("{home}/.cache/phiveil"));
+                    format!("{cache}/venv/bin/python")
+                });
+                let mut c = Command::new(py);
+                c.arg(root.join("tests/peers/esdk_peer.py"));
+                c
+            }
+            Peer::Node => {
+                let mut c = Command::new("node");
+                c.arg(root.join("www/test/peers/esdk_node_peer.mjs"));
+                c
+            }
+        }
+    }
+
+    /// Whether peers are switched off for this run (`PHIVEIL_SKIP_PEERS=1`). The
+    /// README's test command never sets it; without it a missing peer fails.
+    pub fn skipped() -> bool {
+        std::env::var("PHIVEIL_SKIP_PEERS").is_ok_and(|v| v == "1")
+    }
+
+    /// Runs one job and returns the peer's answer.
+    pub fn run(self, job: &Value) -> Value {
+        let mut child = self
+            .command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the {self:?} ESDK peer ({e}); run scripts/setup-peers.sh"));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(job.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{self:?} peer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{self:?} peer wrote no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}

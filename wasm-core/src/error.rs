@@ -97,6 +97,33 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// A stable machine-readable name of the error kind (used as the `code` of
+    /// JavaScript errors and in problem+json responses).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Truncated => "Truncated",
+            Error::TrailingBytes => "TrailingBytes",
+            Error::Malformed(_) => "Malformed",
+            Error::UnsupportedVersion(_) => "UnsupportedVersion",
+            Error::UnsupportedAlgorithmSuite(_) => "UnsupportedAlgorithmSuite",
+            Error::UnsupportedContentType(_) => "UnsupportedContentType",
+            Error::LimitExceeded { .. } => "LimitExceeded",
+            Error::ContextMismatch { .. } => "ContextMismatch",
+            Error::ReservedContextKey => "ReservedContextKey",
+            Error::NoMatchingKey => "NoMatchingKey",
+            Error::DecryptFailed => "DecryptFailed",
+            Error::BadSequenceNumber { .. } => "BadSequenceNumber",
+            Error::InvalidKey(_) => "InvalidKey",
+            Error::InvalidConfig(_) => "InvalidConfig",
+            Error::InvalidState(_) => "InvalidState",
+            Error::InvalidRecord(_) => "InvalidRecord",
+            Error::InvalidPath(_) => "InvalidPath",
+            Error::Rng => "Rng",
+        }
+    }
+}
+
 impl std::error::Error for Error {}
 
 /// Shorthand for results in this crate.

@@ -90,7 +90,7 @@ impl FieldPath {
                 } else {
                     Segment::Index(inner.parse().map_err(|_| bad("index is not a number or *"))?)
                 });
-                rest = rest.get(inner_end + 1..).unwrap_or_default();
+                rest = rest.get(inner_end.saturating_add(1)..).unwrap_or_default();
                 if !rest.is_empty() && !rest.starts_with('[') {
                     return Err(bad("text after ']'"));
                 }
@@ -421,7 +421,7 @@ pub fn decrypt_record(
         if sealed.len() < TAG_LEN {
             return Err(Error::DecryptFailed);
         }
-        let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+        let (ct, tag) = sealed.split_at(sealed.len().saturating_sub(TAG_LEN));
         let mut buf = Zeroizing::new(ct.to_vec());
         keys.field_cipher(ptr)?
             .decrypt_in_place_detached(

@@ -86,7 +86,7 @@ impl RawAesKeyring {
             return Err(Error::InvalidConfig("raw AES keyring namespace must not start with aws-kms"));
         }
         let name = name.into();
-        if namespace.len() > usize::from(u16::MAX) || name.len() > usize::from(u16::MAX) - 20 {
+        if namespace.len() > usize::from(u16::MAX) || name.len() > usize::from(u16::MAX - 20) {
             return Err(Error::InvalidConfig("raw AES keyring namespace or name too long"));
         }
         Ok(Self { namespace, name, key })
@@ -269,7 +269,7 @@ impl Keyring for BrokeredKmsKeyring {
             return Ok(());
         }
         let mine = self.edk();
-        if edks.iter().any(|e| *e == mine) {
+        if edks.contains(&mine) {
             materials.data_key = Some(self.key.plaintext.clone());
         }
         Ok(())
@@ -331,5 +331,21 @@ impl Keyring for MultiKeyring {
             let _ = k.on_decrypt(materials, edks);
         }
         Ok(())
+    }
+}
+
+/// A shared keyring is a keyring (lets one keyring serve several multi-keyrings
+/// or bindings).
+impl<K: Keyring + ?Sized> Keyring for std::sync::Arc<K> {
+    fn on_encrypt(
+        &self,
+        materials: &mut EncryptionMaterials,
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<()> {
+        (**self).on_encrypt(materials, rng)
+    }
+
+    fn on_decrypt(&self, materials: &mut DecryptionMaterials, edks: &[EncryptedDataKey]) -> Result<()> {
+        (**self).on_decrypt(materials, edks)
     }
 }

@@ -89,7 +89,11 @@ pub fn encrypt(
     let mut opts = *options;
     opts.max_plaintext_length = Some(plaintext.len() as u64);
     let mut enc = StreamEncryptor::new(provider, context, &opts, rng)?;
-    let frames = plaintext.len() / (opts.frame_length as usize).max(1) + 1;
+    let frames = plaintext
+        .len()
+        .checked_div(opts.frame_length as usize)
+        .unwrap_or(0)
+        .saturating_add(1);
     let mut out = Vec::with_capacity(
         plaintext
             .len()

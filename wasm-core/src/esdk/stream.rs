@@ -10,6 +10,8 @@
 //! The decryptor releases a frame's plaintext only after its tag verified; the
 //! header tag and the key commitment are verified before any frame is read.
 
+use std::sync::Arc;
+
 use zeroize::{Zeroize, Zeroizing};
 
 use super::cmm::{DecryptionRequest, EncryptionRequest, MaterialsProvider};
@@ -265,7 +267,7 @@ enum State {
 /// released only after that frame's tag verified; [`StreamDecryptor::finish`] fails
 /// unless the final frame was seen and nothing followed it.
 pub struct StreamDecryptor<'p> {
-    provider: &'p dyn MaterialsProvider,
+    provider: ProviderRef<'p>,
     expected: EncryptionContext,
     limits: Limits,
     state: State,
@@ -279,10 +281,37 @@ impl core::fmt::Debug for StreamDecryptor<'_> {
     }
 }
 
+/// A materials provider held by reference or shared ownership.
+enum ProviderRef<'p> {
+    Borrowed(&'p dyn MaterialsProvider),
+    Shared(Arc<dyn MaterialsProvider>),
+}
+
+impl ProviderRef<'_> {
+    fn get(&self) -> &dyn MaterialsProvider {
+        match self {
+            ProviderRef::Borrowed(p) => *p,
+            ProviderRef::Shared(p) => p.as_ref(),
+        }
+    }
+}
+
+impl StreamDecryptor<'static> {
+    /// Like [`StreamDecryptor::new`] but owning a shared provider, so the decryptor
+    /// can outlive the caller's borrow (for example inside a JavaScript object).
+    pub fn new_shared(provider: Arc<dyn MaterialsProvider>, expected: EncryptionContext, limits: Limits) -> Self {
+        Self::with_provider(ProviderRef::Shared(provider), expected, limits)
+    }
+}
+
 impl<'p> StreamDecryptor<'p> {
     /// Creates a decryptor. `expected` lists the encryption-context entries the
     /// caller requires; each must be present in the header with the same value.
     pub fn new(provider: &'p dyn MaterialsProvider, expected: EncryptionContext, limits: Limits) -> Self {
+        Self::with_provider(ProviderRef::Borrowed(provider), expected, limits)
+    }
+
+    fn with_provider(provider: ProviderRef<'p>, expected: EncryptionContext, limits: Limits) -> Self {
         Self {
             provider,
             expected,
@@ -371,7 +400,7 @@ impl<'p> StreamDecryptor<'p> {
             context: &header.context,
             encrypted_data_keys: &header.encrypted_data_keys,
         };
-        let materials = self.provider.decryption_materials(&req)?;
+        let materials = self.provider.get().decryption_materials(&req)?;
         let data_key = materials.data_key.as_ref().ok_or(Error::NoMatchingKey)?;
         let keys = MessageKeys::derive(header.suite, data_key, &header.message_id)?;
         if !keys.commitment_matches(&header.commitment) {
@@ -584,7 +613,7 @@ impl FrameReader {
             return Err(Error::InvalidConfig("frame sequence numbers start at 1"));
         }
         let frame_size = u64::from(self.info.frame_length).saturating_add(REGULAR_FRAME_OVERHEAD as u64);
-        Ok((self.info.header_len as u64).saturating_add(u64::from(seq - 1).saturating_mul(frame_size)))
+        Ok((self.info.header_len as u64).saturating_add(u64::from(seq.saturating_sub(1)).saturating_mul(frame_size)))
     }
 
     /// Bytes of a regular frame on the wire.

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Interop peer: the official AWS Encryption SDK for Python (aws-encryption-sdk).
+
+Reads one JSON job on stdin and writes one JSON answer on stdout, so that phiveil's
+tests (Rust and JavaScript) can exchange messages with the official SDK.
+
+Job:  {"op": "encrypt" | "decrypt",
+       "key": {"namespace": str, "name": str, "key_b64": str},
+       "cases": [...]}
+encrypt case: {"plaintext_b64": str, "context": {str: str}, "frame_length": int}
+decrypt case: {"ciphertext_b64": str}
+Answer: {"sdk": "python <version>", "results": [{"ciphertext_b64"} | {"plaintext_b64",
+         "context"} | {"error": str}]}
+
+Commitment policy REQUIRE_ENCRYPT_REQUIRE_DECRYPT, suite
+AES_256_GCM_HKDF_SHA512_COMMIT_KEY, raw AES master key (the ESDK raw AES keyring's
+wire format). Python needs frame lengths that are multiples of 16; 0 = non-framed.
+"""
+import base64
+import json
+import sys
+import warnings
+
+warnings.filterwarnings("ignore")
+
+import aws_encryption_sdk  # noqa: E402
+from aws_encryption_sdk.identifiers import (  # noqa: E402
+    Algorithm,
+    CommitmentPolicy,
+    EncryptionKeyType,
+    WrappingAlgorithm,
+)
+from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey  # noqa: E402
+from aws_encryption_sdk.key_providers.raw import RawMasterKey  # noqa: E402
+
+WRAPPING = {
+    16: WrappingAlgorithm.AES_128_GCM_IV12_TAG16_NO_PADDING,
+    24: WrappingAlgorithm.AES_192_GCM_IV12_TAG16_NO_PADDING,
+    32: WrappingAlgorithm.AES_256_GCM_IV12_TAG16_NO_PADDING,
+}
+
+
+def master_key(spec):
+    raw = base64.b64decode(spec["key_b64"])
+    return RawMasterKey(
+        provider_id=spec["namespace"],
+        key_id=spec["name"].encode("utf-8"),
+        wrapping_key=WrappingKey(
+            wrapping_algorithm=WRAPPING[len(raw)],
+            wrapping_key=raw,
+            wrapping_key_type=EncryptionKeyType.SYMMETRIC,
+        ),
+    )
+
+
+def main():
+    job = json.load(sys.stdin)
+    client = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+    )
+    mk = master_key(job["key"])
+    results = []
+    for case in job["cases"]:
+        try:
+            if job["op"] == "encrypt":
+                ct, _ = client.encrypt(
+                    source=base64.b64decode(case["plaintext_b64"]),
+                    key_provider=mk,
+                    encryption_context=case.get("context", {}),
+                    frame_length=case.get("frame_length", 4096),
+                    algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+                )
+                results.append({"ciphertext_b64": base64.b64encode(ct).decode()})
+            else:
+                pt, header = client.decrypt(
+                    source=base64.b64decode(case["ciphertext_b64"]), key_provider=mk
+                )
+                results.append(
+                    {
+                        "plaintext_b64": base64.b64encode(pt).decode(),
+                        "context": dict(header.encryption_context),
+                    }
+                )
+        except Exception as e:  # noqa: BLE001 - every failure is reported per case
+            results.append({"error": f"{type(e).__name__}: {e}"})
+    json.dump({"sdk": f"python {aws_encryption_sdk.__version__}", "results": results}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,448 @@
+//! JavaScript bindings (wasm32 only): a thin layer over the Rust API. Errors become
+//! JavaScript `Error`s with `name = "PhiveilError"` and a stable `code`
+//! (see [`crate::Error::code`]); no error message carries key material or plaintext.
+
+use std::sync::Arc;
+
+use js_sys::{Array, Object, Reflect, Uint8Array, JSON};
+use wasm_bindgen::prelude::*;
+
+use crate::error::Error;
+use crate::esdk::{
+    self, BrokeredKmsKeyring, CacheLimits, CachingCmm, DecryptOptions, EncryptOptions, EncryptionContext, Header,
+    Keyring as KeyringTrait, KmsDataKey, Limits, MaterialsProvider, MultiKeyring, RawAesKeyring, StreamDecryptor,
+    StreamEncryptor,
+};
+use crate::secret::{DataKey, WrappingKey};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** An ESDK encryption context: non-secret, authenticated string pairs. */
+export type EncryptionContext = Record<string, string>;
+/** Options for encryption. */
+export interface EncryptOptions {
+  /** Plaintext bytes per frame (default 4096). */
+  frameLength?: number;
+  /** Upper bound on the plaintext length of a stream (lets a cache account bytes). */
+  maxPlaintextLength?: number;
+}
+/** Limits of a data-key cache (ESDK caching CMM semantics). */
+export interface CacheOptions {
+  /** Maximum age of a cached data key in milliseconds. */
+  maxAgeMs: number;
+  /** Maximum messages per data key (default 2^32). */
+  maxMessages?: number;
+  /** Maximum plaintext bytes per data key. */
+  maxBytes?: number;
+  /** Maximum entries (default 64). */
+  capacity?: number;
+  /** Cache partition name. */
+  partition?: string;
+}
+/** An encrypted data key from a message header. */
+export interface EncryptedDataKey {
+  providerId: string;
+  providerInfo: Uint8Array;
+  ciphertext: Uint8Array;
+}
+/** Header fields read before authentication (to ask the relay to unwrap). */
+export interface ParsedHeader {
+  suiteId: number;
+  messageId: Uint8Array;
+  encryptionContext: EncryptionContext;
+  encryptedDataKeys: EncryptedDataKey[];
+  frameLength: number;
+  headerLength: number;
+}
+/** A decrypted field-level record. */
+export interface DecryptedRecord {
+  record: any;
+  encryptionContext: EncryptionContext;
+  fields: string[];
+}
+"#;
+
+fn js_err(e: Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    err.set_name("PhiveilError");
+    let _ = Reflect::set(&err, &"code".into(), &e.code().into());
+    err.into()
+}
+
+fn bad_arg(msg: &'static str) -> JsValue {
+    js_err(Error::InvalidConfig(msg))
+}
+
+fn context_from_js(v: &JsValue) -> Result<EncryptionContext, JsValue> {
+    let mut ctx = EncryptionContext::new();
+    if v.is_undefined() || v.is_null() {
+        return Ok(ctx);
+    }
+    let obj: &Object = v
+        .dyn_ref()
+        .ok_or_else(|| bad_arg("encryption context must be an object of strings"))?;
+    for entry in Object::entries(obj).iter() {
+        let pair: Array = entry.into();
+        let k = pair.get(0).as_string().ok_or_else(|| bad_arg("context key must be a string"))?;
+        let v = pair
+            .get(1)
+            .as_string()
+            .ok_or_else(|| bad_arg("encryption context values must be strings"))?;
+        ctx.insert(k, v);
+    }
+    Ok(ctx)
+}
+
+fn context_to_js(ctx: &EncryptionContext) -> JsValue {
+    let obj = Object::new();
+    for (k, v) in ctx {
+        let _ = Reflect::set(&obj, &k.into(), &v.into());
+    }
+    obj.into()
+}
+
+fn get_num(obj: &JsValue, key: &str) -> Option<f64> {
+    Reflect::get(obj, &key.into()).ok().and_then(|v| v.as_f64())
+}
+
+fn get_u64(obj: &JsValue, key: &str) -> Result<Option<u64>, JsValue> {
+    match get_num(obj, key) {
+        None => Ok(None),
+        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let v = n as u64;
+            Ok(Some(v))
+        }
+        Some(_) => Err(bad_arg("numeric options must be non-negative integers")),
+    }
+}
+
+fn encrypt_options(v: &JsValue) -> Result<EncryptOptions, JsValue> {
+    let mut o = EncryptOptions::default();
+    if v.is_undefined() || v.is_null() {
+        return Ok(o);
+    }
+    if let Some(f) = get_u64(v, "frameLength")? {
+        o.frame_length = u32::try_from(f).map_err(|_| bad_arg("frameLength must fit in 32 bits"))?;
+    }
+    o.max_plaintext_length = get_u64(v, "maxPlaintextLength")?;
+    Ok(o)
+}
+
+/// A keyring (or a keyring behind a data-key cache) usable from JavaScript.
+#[wasm_bindgen]
+pub struct Keyring {
+    keyring: Option<Arc<dyn KeyringTrait>>,
+    provider: Arc<dyn MaterialsProvider>,
+}
+
+impl Keyring {
+    fn from_keyring(k: Arc<dyn KeyringTrait>) -> Self {
+        Self {
+            provider: Arc::new(k.clone()),
+            keyring: Some(k),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Keyring {
+    /// An ESDK raw AES keyring (AES-128/192/256 wrapping key).
+    #[wasm_bindgen(js_name = rawAes)]
+    pub fn raw_aes(namespace: &str, name: &str, wrapping_key: &[u8]) -> Result<Keyring, JsValue> {
+        let key = WrappingKey::from_slice(wrapping_key).map_err(js_err)?;
+        let k = RawAesKeyring::new(namespace, name, key).map_err(js_err)?;
+        Ok(Self::from_keyring(Arc::new(k)))
+    }
+
+    /// A keyring for a data key brokered by the relay from KMS `GenerateDataKey`
+    /// (or unwrapped by the relay with KMS `Decrypt`).
+    #[wasm_bindgen(js_name = brokeredKms)]
+    pub fn brokered_kms(key_id: &str, plaintext_data_key: &[u8], ciphertext_blob: &[u8]) -> Result<Keyring, JsValue> {
+        let k = BrokeredKmsKeyring::new(KmsDataKey {
+            key_id: key_id.to_owned(),
+            plaintext: DataKey::from_slice(plaintext_data_key).map_err(js_err)?,
+            ciphertext_blob: ciphertext_blob.to_vec(),
+        })
+        .map_err(js_err)?;
+        Ok(Self::from_keyring(Arc::new(k)))
+    }
+
+    /// A multi-keyring: `generator` makes the data key, every child wraps it too.
+    pub fn multi(generator: &Keyring, children: Vec<Keyring>) -> Result<Keyring, JsValue> {
+        let g = generator
+            .keyring
+            .clone()
+            .ok_or_else(|| bad_arg("a cached keyring cannot be part of a multi-keyring"))?;
+        let mut kids: Vec<Box<dyn KeyringTrait>> = Vec::new();
+        for c in children {
+            let k = c
+                .keyring
+                .ok_or_else(|| bad_arg("a cached keyring cannot be part of a multi-keyring"))?;
+            kids.push(Box::new(k));
+        }
+        let m = MultiKeyring::new(Some(Box::new(g)), kids).map_err(js_err)?;
+        Ok(Self::from_keyring(Arc::new(m)))
+    }
+
+    /// The same keyring behind a data-key cache (ESDK caching CMM limits).
+    #[wasm_bindgen(js_name = withCache)]
+    pub fn with_cache(&self, #[wasm_bindgen(unchecked_param_type = "CacheOptions")] options: JsValue) -> Result<Keyring, JsValue> {
+        let k = self
+            .keyring
+            .clone()
+            .ok_or_else(|| bad_arg("keyring is already cached"))?;
+        let max_age = get_u64(&options, "maxAgeMs")?.ok_or_else(|| bad_arg("maxAgeMs is required"))?;
+        let mut limits = CacheLimits::with_max_age_ms(max_age);
+        if let Some(m) = get_u64(&options, "maxMessages")? {
+            limits.max_messages = m;
+        }
+        if let Some(b) = get_u64(&options, "maxBytes")? {
+            limits.max_bytes = b;
+        }
+        if let Some(c) = get_u64(&options, "capacity")? {
+            limits.capacity = usize::try_from(c).map_err(|_| bad_arg("capacity too large"))?;
+        }
+        let partition = Reflect::get(&options, &"partition".into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_else(|| "phiveil".to_owned());
+        let cmm = CachingCmm::new(k, limits, &partition).map_err(js_err)?;
+        Ok(Self {
+            keyring: None,
+            provider: Arc::new(cmm),
+        })
+    }
+}
+
+/// Encrypts `plaintext` into an AWS Encryption SDK message.
+#[wasm_bindgen]
+pub fn encrypt(
+    keyring: &Keyring,
+    plaintext: &[u8],
+    #[wasm_bindgen(unchecked_param_type = "EncryptionContext")] context: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "EncryptOptions | undefined")] options: JsValue,
+) -> Result<Vec<u8>, JsValue> {
+    let ctx = context_from_js(&context)?;
+    let opts = encrypt_options(&options)?;
+    esdk::encrypt(keyring.provider.as_ref(), plaintext, &ctx, &opts, &mut rand_core::OsRng).map_err(js_err)
+}
+
+/// The result of [`decrypt`].
+#[wasm_bindgen]
+pub struct DecryptResult {
+    plaintext: Vec<u8>,
+    info: esdk::MessageInfo,
+}
+
+#[wasm_bindgen]
+impl DecryptResult {
+    /// The plaintext.
+    #[wasm_bindgen(getter)]
+    pub fn plaintext(&self) -> Vec<u8> {
+        self.plaintext.clone()
+    }
+
+    /// The authenticated encryption context.
+    #[wasm_bindgen(getter, js_name = encryptionContext, unchecked_return_type = "EncryptionContext")]
+    pub fn encryption_context(&self) -> JsValue {
+        context_to_js(&self.info.context)
+    }
+
+    /// The message ID.
+    #[wasm_bindgen(getter, js_name = messageId)]
+    pub fn message_id(&self) -> Vec<u8> {
+        self.info.message_id.to_vec()
+    }
+}
+
+/// Decrypts an AWS Encryption SDK message. Every entry of `expectedContext` must be
+/// bound in the message.
+#[wasm_bindgen]
+pub fn decrypt(
+    keyring: &Keyring,
+    message: &[u8],
+    #[wasm_bindgen(js_name = expectedContext, unchecked_param_type = "EncryptionContext | undefined")]
+    expected_context: JsValue,
+) -> Result<DecryptResult, JsValue> {
+    let ctx = context_from_js(&expected_context)?;
+    let d = esdk::decrypt(keyring.provider.as_ref(), message, &DecryptOptions::expecting(ctx)).map_err(js_err)?;
+    Ok(DecryptResult {
+        plaintext: d.plaintext,
+        info: d.info,
+    })
+}
+
+/// Reads a message header without authenticating it: the encrypted data keys to
+/// send to the relay for unwrapping. Trust nothing in it until decryption succeeds.
+#[wasm_bindgen(js_name = parseHeader, unchecked_return_type = "ParsedHeader")]
+pub fn parse_header(message: &[u8]) -> Result<JsValue, JsValue> {
+    let (h, len) = Header::parse(message, &Limits::default()).map_err(js_err)?;
+    let obj = Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&obj, &k.into(), &v);
+    };
+    set("suiteId", h.suite.id().into());
+    set("messageId", Uint8Array::from(&h.message_id[..]).into());
+    set("encryptionContext", context_to_js(&h.context));
+    let edks = Array::new();
+    for e in &h.encrypted_data_keys {
+        let o = Object::new();
+        let _ = Reflect::set(&o, &"providerId".into(), &e.provider_id.as_str().into());
+        let _ = Reflect::set(&o, &"providerInfo".into(), &Uint8Array::from(&e.provider_info[..]));
+        let _ = Reflect::set(&o, &"ciphertext".into(), &Uint8Array::from(&e.ciphertext[..]));
+        edks.push(&o);
+    }
+    set("encryptedDataKeys", edks.into());
+    set("frameLength", h.frame_length.into());
+    set("headerLength", (len as f64).into());
+    Ok(obj.into())
+}
+
+/// Streaming encryption: `update` returns ciphertext for whole frames, `finish`
+/// the rest. Holds at most one frame of plaintext.
+#[wasm_bindgen]
+pub struct EncryptStream {
+    inner: Option<StreamEncryptor>,
+}
+
+#[wasm_bindgen]
+impl EncryptStream {
+    /// Starts a message.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        keyring: &Keyring,
+        #[wasm_bindgen(unchecked_param_type = "EncryptionContext")] context: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EncryptOptions | undefined")] options: JsValue,
+    ) -> Result<EncryptStream, JsValue> {
+        let ctx = context_from_js(&context)?;
+        let opts = encrypt_options(&options)?;
+        let inner = StreamEncryptor::new(keyring.provider.as_ref(), &ctx, &opts, &mut rand_core::OsRng).map_err(js_err)?;
+        Ok(Self { inner: Some(inner) })
+    }
+
+    /// Encrypts a chunk; returns the ciphertext bytes ready so far.
+    pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, JsValue> {
+        let enc = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| js_err(Error::InvalidState("stream already finished")))?;
+        let mut out = Vec::with_capacity(chunk.len().saturating_add(64));
+        enc.update(chunk, &mut out).map_err(js_err)?;
+        Ok(out)
+    }
+
+    /// Ends the message; returns the remaining ciphertext (the final frame).
+    pub fn finish(&mut self) -> Result<Vec<u8>, JsValue> {
+        let enc = self
+            .inner
+            .take()
+            .ok_or_else(|| js_err(Error::InvalidState("stream already finished")))?;
+        let mut out = Vec::new();
+        enc.finish(&mut out).map_err(js_err)?;
+        Ok(out)
+    }
+}
+
+/// Streaming decryption: `update` returns plaintext of frames whose tags verified.
+#[wasm_bindgen]
+pub struct DecryptStream {
+    inner: Option<StreamDecryptor<'static>>,
+}
+
+#[wasm_bindgen]
+impl DecryptStream {
+    /// Starts decrypting a message; `expectedContext` entries must be bound in it.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        keyring: &Keyring,
+        #[wasm_bindgen(js_name = expectedContext, unchecked_param_type = "EncryptionContext | undefined")]
+        expected_context: JsValue,
+    ) -> Result<DecryptStream, JsValue> {
+        let ctx = context_from_js(&expected_context)?;
+        Ok(Self {
+            inner: Some(StreamDecryptor::new_shared(keyring.provider.clone(), ctx, Limits::default())),
+        })
+    }
+
+    /// Consumes a chunk of the message; returns verified plaintext.
+    pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, JsValue> {
+        let dec = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| js_err(Error::InvalidState("stream finished or failed")))?;
+        let mut out = Vec::new();
+        match dec.update(chunk, &mut out) {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                self.inner = None;
+                Err(js_err(e))
+            }
+        }
+    }
+
+    /// Ends the message; fails if it was truncated or followed by extra bytes.
+    /// Returns the authenticated encryption context.
+    #[wasm_bindgen(unchecked_return_type = "EncryptionContext")]
+    pub fn finish(&mut self) -> Result<JsValue, JsValue> {
+        let dec = self
+            .inner
+            .take()
+            .ok_or_else(|| js_err(Error::InvalidState("stream finished or failed")))?;
+        let mut out = Vec::new();
+        let info = dec.finish(&mut out).map_err(js_err)?;
+        Ok(context_to_js(&info.context))
+    }
+}
+
+fn to_serde(v: &JsValue) -> Result<serde_json::Value, JsValue> {
+    let s = JSON::stringify(v)
+        .map_err(|_| bad_arg("record is not JSON-serializable"))?
+        .as_string()
+        .ok_or_else(|| bad_arg("record is not JSON-serializable"))?;
+    serde_json::from_str(&s).map_err(|e| js_err(Error::InvalidRecord(e.to_string())))
+}
+
+fn from_serde(v: &serde_json::Value) -> Result<JsValue, JsValue> {
+    let s = serde_json::to_string(v).map_err(|e| js_err(Error::InvalidRecord(e.to_string())))?;
+    JSON::parse(&s).map_err(|_| bad_arg("could not build the JavaScript record"))
+}
+
+/// Field-level encryption: encrypts the fields selected by `paths`
+/// (`patient.ssn`, `visits[*].notes`) and leaves the rest readable.
+#[wasm_bindgen(js_name = encryptFields)]
+pub fn encrypt_fields(
+    keyring: &Keyring,
+    record: JsValue,
+    paths: Vec<String>,
+    #[wasm_bindgen(unchecked_param_type = "EncryptionContext")] context: JsValue,
+) -> Result<JsValue, JsValue> {
+    let rec = to_serde(&record)?;
+    let ctx = context_from_js(&context)?;
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let out = crate::field::encrypt_record(keyring.provider.as_ref(), &rec, &refs, &ctx, &mut rand_core::OsRng)
+        .map_err(js_err)?;
+    from_serde(&out)
+}
+
+/// Decrypts a record made by [`encrypt_fields`]; fails on any change to it.
+#[wasm_bindgen(js_name = decryptFields, unchecked_return_type = "DecryptedRecord")]
+pub fn decrypt_fields(
+    keyring: &Keyring,
+    record: JsValue,
+    #[wasm_bindgen(js_name = expectedContext, unchecked_param_type = "EncryptionContext | undefined")]
+    expected_context: JsValue,
+) -> Result<JsValue, JsValue> {
+    let rec = to_serde(&record)?;
+    let ctx = context_from_js(&expected_context)?;
+    let d = crate::field::decrypt_record(keyring.provider.as_ref(), &rec, &ctx, &Limits::default()).map_err(js_err)?;
+    let obj = Object::new();
+    let _ = Reflect::set(&obj, &"record".into(), &from_serde(&d.record)?);
+    let _ = Reflect::set(&obj, &"encryptionContext".into(), &context_to_js(&d.context));
+    let fields = Array::new();
+    for f in &d.fields {
+        fields.push(&f.as_str().into());
+    }
+    let _ = Reflect::set(&obj, &"fields".into(), &fields);
+    Ok(obj.into())
+}
