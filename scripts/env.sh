@@ -1,0 +1,16 @@
+# Shared environment for phiveil's scripts. Source it; do not run it.
+# Caches live outside the clone so a warm machine rebuilds only what changed.
+export PHIVEIL_CACHE="${PHIVEIL_CACHE:-$HOME/.cache/phiveil}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PHIVEIL_CACHE/target}"
+export PHIVEIL_TOOLS="$PHIVEIL_CACHE/tools"
+export PHIVEIL_VENV="$PHIVEIL_CACHE/venv"
+export PHIVEIL_PYTHON="${PHIVEIL_PYTHON:-$PHIVEIL_VENV/bin/python}"
+export PATH="$PHIVEIL_TOOLS/bin:$HOME/.cargo/bin:$PATH"
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+export PHIVEIL_CHROMIUM="${PHIVEIL_CHROMIUM:-/usr/bin/chromium}"
+# Pinned tool versions (the wasm-bindgen CLI must match the crate exactly).
+export WASM_BINDGEN_VERSION="0.2.130"
+export PY_ESDK_VERSION="4.0.7"
+PHIVEIL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PHIVEIL_ROOT
+log() { printf '\n== %s\n' "$*" >&2; }

@@ -1,0 +1,160 @@
+// Tests of the npm package `phiveil` (the wasm build, Node target), including
+// interop of wasm-made messages with the official AWS Encryption SDKs:
+// @aws-crypto/client-node in process and aws-encryption-sdk (Python) as a subprocess.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+import * as phiveil from 'phiveil';
+import { keyringFor, encrypt as sdkEncrypt, decrypt as sdkDecrypt, COMMIT_SUITE } from './peers/esdk_node_peer.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const KEY = new Uint8Array(32).fill(0x11);
+const SPEC = { namespace: 'phiveil-interop', name: 'patient-key-1', key_b64: Buffer.from(KEY).toString('base64') };
+const keyring = () => phiveil.Keyring.rawAes(SPEC.namespace, SPEC.name, KEY);
+const CONTEXTS = [
+  {},
+  { patient: 'p-0001', record_type: 'vitals', study: 's-42' },
+  { 'pätient': 'Zoë Ünal ✓', '日本': '東京', Record: 'A', record: 'b', 'emoji 🩺': '🎉', Zz: '' },
+];
+const enc = new TextEncoder();
+
+function shapes(frames) {
+  const out = [];
+  for (const f of frames) for (const n of [0, 1, f - 1, f, f + 1, 3 * f]) if (n >= 0) out.push([f, n]);
+  return out;
+}
+
+function skipPeers() {
+  return process.env.PHIVEIL_SKIP_PEERS === '1';
+}
+
+test('round trip with context and typed errors', () => {
+  const kr = keyring();
+  const ct = phiveil.encrypt(kr, enc.encode('SpO2 97%'), CONTEXTS[1], { frameLength: 128 });
+  const out = phiveil.decrypt(kr, ct, { patient: 'p-0001' });
+  assert.equal(new TextDecoder().decode(out.plaintext), 'SpO2 97%');
+  assert.deepEqual({ ...out.encryptionContext }, CONTEXTS[1]);
+  const cases = [
+    [() => phiveil.decrypt(kr, ct.slice(0, -1)), 'Truncated'],
+    [() => phiveil.decrypt(kr, new Uint8Array([...ct, 0])), 'TrailingBytes'],
+    [() => phiveil.decrypt(kr, ct, { patient: 'p-0002' }), 'ContextMismatch'],
+    [() => phiveil.decrypt(phiveil.Keyring.rawAes(SPEC.namespace, SPEC.name, new Uint8Array(32)), ct), 'NoMatchingKey'],
+    [() => phiveil.encrypt(kr, new Uint8Array(1), { patient: 7 }), 'InvalidConfig'],
+    [() => phiveil.Keyring.rawAes('ns', 'k', new Uint8Array(5)), 'InvalidKey'],
+  ];
+  for (const [f, code] of cases) {
+    assert.throws(f, (e) => e.name === 'PhiveilError' && e.code === code, code);
+  }
+  const flipped = ct.slice();
+  flipped[flipped.length - 1] ^= 1;
+  assert.throws(() => phiveil.decrypt(kr, flipped), (e) => e.code === 'DecryptFailed');
+});
+
+test('streaming encryption and decryption in chunks', () => {
+  const kr = keyring();
+  const pt = randomBytes(50_000);
+  const es = new phiveil.EncryptStream(kr, CONTEXTS[2], { frameLength: 4096 });
+  const parts = [];
+  for (let i = 0; i < pt.length; i += 3000) parts.push(es.update(pt.subarray(i, i + 3000)));
+  parts.push(es.finish());
+  const msg = Buffer.concat(parts);
+  const ds = new phiveil.DecryptStream(kr, { '日本': '東京' });
+  const out = [];
+  for (let i = 0; i < msg.length; i += 777) out.push(ds.update(msg.subarray(i, i + 777)));
+  const ctx = ds.finish();
+  assert.deepEqual(Buffer.concat(out), pt);
+  assert.deepEqual({ ...ctx }, CONTEXTS[2]);
+  assert.throws(() => es.update(new Uint8Array(1)), (e) => e.code === 'InvalidState');
+});
+
+test('field-level encryption keeps unlisted fields readable and detects moves', () => {
+  const kr = keyring();
+  const record = { patient: { name: 'Zoë', ssn: '123-45-6789', zip: '02139' }, visits: [{ notes: 'dizzy' }, { notes: 'ok' }] };
+  const sealed = phiveil.encryptFields(kr, record, ['patient.name', 'patient.ssn', 'visits[*].notes'], { patient: 'p-1' });
+  assert.equal(sealed.patient.zip, '02139');
+  assert.ok(!JSON.stringify(sealed).includes('123-45-6789'));
+  const back = phiveil.decryptFields(kr, sealed, { patient: 'p-1' });
+  assert.deepEqual(back.record, record);
+  assert.deepEqual(back.fields, ['/patient/name', '/patient/ssn', '/visits/0/notes', '/visits/1/notes']);
+  const swapped = structuredClone(sealed);
+  [swapped.visits[0].notes, swapped.visits[1].notes] = [sealed.visits[1].notes, sealed.visits[0].notes];
+  assert.throws(() => phiveil.decryptFields(kr, swapped), (e) => e.code === 'DecryptFailed');
+});
+
+test('data-key cache reuses keys within its limits', () => {
+  const kr = keyring().withCache({ maxAgeMs: 60_000, maxMessages: 2 });
+  const edk = (m) => Buffer.from(phiveil.parseHeader(m).encryptedDataKeys[0].ciphertext).toString('hex');
+  const msgs = [0, 1, 2].map(() => phiveil.encrypt(kr, enc.encode('x'), CONTEXTS[1]));
+  assert.equal(edk(msgs[0]), edk(msgs[1]));
+  assert.notEqual(edk(msgs[1]), edk(msgs[2]));
+  for (const m of msgs) assert.equal(phiveil.decrypt(kr, m).plaintext.length, 1);
+});
+
+test('brokered KMS keyring writes an aws-kms encrypted data key', () => {
+  const keyId = 'arn:aws:kms:us-east-1:111122223333:key/test';
+  const kr = phiveil.Keyring.brokeredKms(keyId, new Uint8Array(32).fill(3), enc.encode('blob'));
+  const m = phiveil.encrypt(kr, enc.encode('r'), CONTEXTS[1]);
+  const h = phiveil.parseHeader(m);
+  assert.equal(h.encryptedDataKeys[0].providerId, 'aws-kms');
+  assert.equal(new TextDecoder().decode(h.encryptedDataKeys[0].providerInfo), keyId);
+  assert.equal(h.suiteId, 0x0478);
+  assert.equal(new TextDecoder().decode(phiveil.decrypt(kr, m).plaintext), 'r');
+});
+
+test('wasm-made messages decrypt with @aws-crypto/client-node and back', { skip: skipPeers() }, async () => {
+  const kr = keyring();
+  const sdkKr = keyringFor(SPEC);
+  for (const [frame, n] of shapes([1, 7, 128, 4096])) {
+    for (const ctx of CONTEXTS) {
+      const pt = randomBytes(n);
+      const ours = phiveil.encrypt(kr, pt, ctx, { frameLength: frame });
+      const { plaintext, messageHeader } = await sdkDecrypt(sdkKr, ours);
+      assert.deepEqual(Buffer.from(plaintext), pt, `client-node decrypt frame ${frame} n ${n}`);
+      assert.deepEqual({ ...messageHeader.encryptionContext }, ctx);
+      const { result } = await sdkEncrypt(sdkKr, pt, { encryptionContext: ctx, suiteId: COMMIT_SUITE, frameLength: frame });
+      const back = phiveil.decrypt(kr, result, ctx);
+      assert.deepEqual(Buffer.from(back.plaintext), pt, `phiveil decrypt frame ${frame} n ${n}`);
+    }
+  }
+});
+
+function python(job) {
+  const py = process.env.PHIVEIL_PYTHON ?? `${process.env.HOME}/.cache/phiveil/venv/bin/python`;
+  const r = spawnSync(py, [path.join(root, 'tests/peers/esdk_peer.py')], { input: JSON.stringify(job), maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, `python peer failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.toString());
+}
+
+test('wasm-made messages decrypt with aws-encryption-sdk (Python) and back', { skip: skipPeers() }, () => {
+  const kr = keyring();
+  const cases = [];
+  const expected = [];
+  for (const [frame, n] of shapes([128, 4096])) {
+    for (const ctx of CONTEXTS) {
+      const pt = randomBytes(n);
+      cases.push({ ciphertext_b64: Buffer.from(phiveil.encrypt(kr, pt, ctx, { frameLength: frame })).toString('base64') });
+      expected.push([pt, ctx]);
+    }
+  }
+  const answer = python({ op: 'decrypt', key: SPEC, cases });
+  answer.results.forEach((r, i) => {
+    assert.equal(r.error, undefined, `${answer.sdk}: ${r.error}`);
+    assert.deepEqual(Buffer.from(r.plaintext_b64, 'base64'), expected[i][0]);
+    assert.deepEqual(r.context, expected[i][1]);
+  });
+  const made = python({
+    op: 'encrypt',
+    key: SPEC,
+    cases: expected.map(([pt, ctx], i) => ({ plaintext_b64: pt.toString('base64'), context: ctx, frame_length: [0, 128, 4096][i % 3] })),
+  });
+  made.results.forEach((r, i) => {
+    assert.equal(r.error, undefined, `${made.sdk}: ${r.error}`);
+    const out = phiveil.decrypt(kr, Buffer.from(r.ciphertext_b64, 'base64'), expected[i][1]);
+    assert.deepEqual(Buffer.from(out.plaintext), expected[i][0]);
+  });
+});
