@@ -15,8 +15,11 @@ const TYPES = {
   '.svg': 'image/svg+xml',
 };
 
-/** Starts the server; resolves to { server, url }. Port 0 picks a free port. */
-export function serve(root, port = 0) {
+/**
+ * Starts the server; resolves to { server, url }. Port 0 picks a free port.
+ * `isolate` adds COOP/COEP headers (cross-origin isolation: fine-grained timers).
+ */
+export function serve(root, port = 0, { isolate = false } = {}) {
   const base = path.resolve(root);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
@@ -36,6 +39,7 @@ export function serve(root, port = 0) {
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
         // Everything is served from this origin: no CDNs, no external fonts.
+        ...(isolate ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {}),
         'content-security-policy': "default-src 'self'; img-src 'self' data:; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'",
       });
       res.end(data);

@@ -138,6 +138,18 @@ impl StreamEncryptor {
         })
     }
 
+    /// The message keys, message ID and frame length (for the wasm WebCrypto path).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn parts(&self) -> (&MessageKeys, &[u8; MESSAGE_ID_LEN], u32) {
+        (&self.keys, &self.message_id, self.frame_length)
+    }
+
+    /// Takes the serialized header out (it is then not emitted again).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn take_header(&mut self) -> Option<Vec<u8>> {
+        self.header.take()
+    }
+
     /// The serialized header, until it has been emitted.
     pub fn header(&self) -> Option<&[u8]> {
         self.header.as_deref()
@@ -458,8 +470,10 @@ impl<'p> StreamDecryptor<'p> {
                         limit: self.limits.max_non_framed_len,
                     });
                 }
+                let ct_start = r.position();
                 let ct = r.take(usize::try_from(len).map_err(|_| Error::Truncated)?)?;
                 let tag: [u8; TAG_LEN] = r.array()?;
+                let sealed = input.get(ct_start..r.position()).ok_or(Error::Truncated)?;
                 if iv != frame_iv(1) {
                     return Err(Error::Malformed("non-framed IV is not the sequence number 1"));
                 }
@@ -468,6 +482,7 @@ impl<'p> StreamDecryptor<'p> {
                     iv,
                     ciphertext: ct,
                     tag,
+                    sealed,
                     is_final: true,
                     total_len: r.position(),
                     content: BodyAadContent::SingleBlock,
@@ -485,14 +500,93 @@ impl<'p> StreamDecryptor<'p> {
 }
 
 /// A frame read from untrusted bytes (not yet authenticated).
-struct Frame<'a> {
-    seq: u32,
-    iv: [u8; IV_LEN],
-    ciphertext: &'a [u8],
-    tag: [u8; TAG_LEN],
-    is_final: bool,
-    total_len: usize,
-    content: BodyAadContent,
+pub(crate) struct Frame<'a> {
+    pub(crate) seq: u32,
+    pub(crate) iv: [u8; IV_LEN],
+    pub(crate) ciphertext: &'a [u8],
+    pub(crate) tag: [u8; TAG_LEN],
+    /// Ciphertext followed by the tag, as laid out in the message.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) sealed: &'a [u8],
+    pub(crate) is_final: bool,
+    pub(crate) total_len: usize,
+    pub(crate) content: BodyAadContent,
+}
+
+impl Frame<'_> {
+    /// The body AAD of this frame.
+    pub(crate) fn aad(&self, message_id: &[u8; MESSAGE_ID_LEN], out: &mut Vec<u8>) {
+        body_aad(out, message_id, self.content, self.seq, self.ciphertext.len() as u64);
+    }
+}
+
+/// Splits a whole message body into frames, checking sequence numbers, IVs,
+/// lengths and that nothing follows the final frame — without decrypting. Used by
+/// the wasm build to hand frames to WebCrypto.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn split_body<'a>(
+    body: &'a [u8],
+    content_type: ContentType,
+    frame_length: u32,
+    limits: &Limits,
+) -> Result<Vec<Frame<'a>>> {
+    let mut frames = Vec::new();
+    let mut pos = 0usize;
+    match content_type {
+        ContentType::NonFramed => {
+            let mut r = Reader::new(body);
+            let iv: [u8; IV_LEN] = r.array()?;
+            let len = r.u64()?;
+            if len > limits.max_non_framed_len {
+                return Err(Error::LimitExceeded {
+                    what: "non-framed body length",
+                    limit: limits.max_non_framed_len,
+                });
+            }
+            let ct_start = r.position();
+            let ciphertext = r.take(usize::try_from(len).map_err(|_| Error::Truncated)?)?;
+            let tag: [u8; TAG_LEN] = r.array()?;
+            let sealed = body.get(ct_start..r.position()).ok_or(Error::Truncated)?;
+            if iv != frame_iv(1) {
+                return Err(Error::Malformed("non-framed IV is not the sequence number 1"));
+            }
+            frames.push(Frame {
+                seq: 1,
+                iv,
+                ciphertext,
+                tag,
+                sealed,
+                is_final: true,
+                total_len: r.position(),
+                content: BodyAadContent::SingleBlock,
+            });
+            pos = r.position();
+        }
+        ContentType::Framed => {
+            let mut expected = 1u32;
+            loop {
+                let rest = body.get(pos..).ok_or(Error::Truncated)?;
+                let frame = parse_frame(rest, frame_length, limits)?;
+                if frame.seq != expected {
+                    return Err(Error::BadSequenceNumber {
+                        expected,
+                        found: frame.seq,
+                    });
+                }
+                expected = expected.checked_add(1).ok_or(Error::Malformed("sequence number overflow"))?;
+                pos = pos.saturating_add(frame.total_len);
+                let is_final = frame.is_final;
+                frames.push(frame);
+                if is_final {
+                    break;
+                }
+            }
+        }
+    }
+    if pos != body.len() {
+        return Err(Error::TrailingBytes);
+    }
+    Ok(frames)
 }
 
 fn parse_frame<'a>(input: &'a [u8], frame_length: u32, limits: &Limits) -> Result<Frame<'a>> {
@@ -516,8 +610,10 @@ fn parse_frame<'a>(input: &'a [u8], frame_length: u32, limits: &Limits) -> Resul
             limit: u64::from(limits.max_frame_len),
         });
     }
+    let ct_start = r.position();
     let ciphertext = r.take(len as usize)?;
     let tag: [u8; TAG_LEN] = r.array()?;
+    let sealed = input.get(ct_start..r.position()).ok_or(Error::Truncated)?;
     if iv != frame_iv(seq) {
         return Err(Error::Malformed("frame IV does not match its sequence number"));
     }
@@ -526,6 +622,7 @@ fn parse_frame<'a>(input: &'a [u8], frame_length: u32, limits: &Limits) -> Resul
         iv,
         ciphertext,
         tag,
+        sealed,
         is_final,
         total_len: r.position(),
         content: if is_final {
@@ -545,7 +642,7 @@ fn open_frame(
     aad: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    body_aad(aad, message_id, frame.content, frame.seq, frame.ciphertext.len() as u64);
+    frame.aad(message_id, aad);
     let start = out.len();
     out.extend_from_slice(frame.ciphertext);
     let buf = out.get_mut(start..).ok_or(Error::InvalidState("output buffer"))?;
@@ -556,6 +653,27 @@ fn open_frame(
             out.truncate(start);
             Err(e)
         }
+    }
+}
+
+/// Reads and authenticates the header at the start of `bytes`: returns the message
+/// keys, the header information and the body's content type.
+pub(crate) fn open_header(
+    provider: &dyn MaterialsProvider,
+    bytes: &[u8],
+    expected: EncryptionContext,
+    limits: Limits,
+) -> Result<(MessageKeys, MessageInfo, ContentType)> {
+    let mut dec = StreamDecryptor::new(provider, expected, limits);
+    dec.read_header(bytes)?;
+    match dec.state {
+        State::Body {
+            keys,
+            info,
+            content_type,
+            ..
+        } => Ok((*keys, info, content_type)),
+        _ => Err(Error::InvalidState("header not read")),
     }
 }
 
@@ -582,23 +700,9 @@ impl FrameReader {
         expected: EncryptionContext,
         limits: Limits,
     ) -> Result<Self> {
-        let mut dec = StreamDecryptor::new(provider, expected, limits);
-        let (_, len) = Header::parse(header_bytes, &limits)?;
-        let head = header_bytes.get(..len).ok_or(Error::Truncated)?;
-        dec.read_header(head)?;
-        match dec.state {
-            State::Body {
-                keys,
-                info,
-                content_type: ContentType::Framed,
-                ..
-            } => Ok(Self {
-                keys: *keys,
-                info,
-                limits,
-            }),
-            State::Body { .. } => Err(Error::InvalidConfig("random access needs a framed message")),
-            _ => Err(Error::InvalidState("header not read")),
+        match open_header(provider, header_bytes, expected, limits)? {
+            (keys, info, ContentType::Framed) => Ok(Self { keys, info, limits }),
+            _ => Err(Error::InvalidConfig("random access needs a framed message")),
         }
     }
 

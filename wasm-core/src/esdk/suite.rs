@@ -62,6 +62,10 @@ impl AlgorithmSuite {
 pub(crate) struct MessageKeys {
     pub(crate) cipher: Aes256Gcm,
     pub(crate) commitment: [u8; COMMITMENT_LEN],
+    /// The derived data key, kept only for the wasm build, which hands bulk frames
+    /// to WebCrypto (imported as a non-extractable key).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) derived_key: Zeroizing<[u8; 32]>,
 }
 
 impl MessageKeys {
@@ -82,7 +86,11 @@ impl MessageKeys {
             .map_err(|_| Error::InvalidConfig("HKDF output length"))?;
         let cipher = Aes256Gcm::new_from_slice(enc.as_ref())
             .map_err(|_| Error::InvalidKey("derived key length"))?;
-        Ok(Self { cipher, commitment })
+        Ok(Self {
+            cipher,
+            commitment,
+            derived_key: enc,
+        })
     }
 
     /// Constant-time check of the commitment stored in a header.
