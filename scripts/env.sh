@@ -11,6 +11,7 @@ export PHIVEIL_CHROMIUM="${PHIVEIL_CHROMIUM:-/usr/bin/chromium}"
 # Pinned tool versions (the wasm-bindgen CLI must match the crate exactly).
 export WASM_BINDGEN_VERSION="0.2.130"
 export PY_ESDK_VERSION="4.0.7"
+export CARGO_FUZZ_VERSION="0.13.1"
 PHIVEIL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PHIVEIL_ROOT
 log() { printf '\n== %s\n' "$*" >&2; }

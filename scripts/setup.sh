@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# Installs everything the build, the tests and the benchmarks need on a fresh
-# machine of this kind (Debian 12, Rust via rustup, Node 20, Python 3.11).
-# Idempotent: each step is skipped when what it installs is already there.
+# Installs what the build, the tests and the benchmarks need on a fresh machine of
+# this kind (Debian 12, Rust via rustup, Node 20, Python 3.11). Idempotent: each step
+# is skipped when what it installs is already there.
+# Usage: setup.sh [--run]   (--run: only what the run command needs)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 mkdir -p "$PHIVEIL_CACHE" "$PHIVEIL_TOOLS"
+mode="${1:-full}"
 
 log "rust targets and components"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+  rustup component add clippy rustfmt
+fi
 
 log "wasm-bindgen-cli $WASM_BINDGEN_VERSION"
 if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
   # Not --locked: its lockfile wants a crate version the registry mirror refuses.
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$PHIVEIL_TOOLS"
 fi
+
+log "npm packages (www)"
+(cd "$PHIVEIL_ROOT/www" && { { [ -d node_modules ] && npm ls --depth=0 >/dev/null 2>&1; } || npm ci --no-audit --no-fund --loglevel=error; })
+
+[ "$mode" = "--run" ] && exit 0
 
 log "chromium + chromedriver"
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
@@ -23,11 +32,13 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-log "python peers (aws-encryption-sdk $PY_ESDK_VERSION)"
-if [ ! -x "$PHIVEIL_PYTHON" ] || ! "$PHIVEIL_PYTHON" -c "import aws_encryption_sdk, sys; sys.exit(aws_encryption_sdk.__version__ != '$PY_ESDK_VERSION')" 2>/dev/null; then
+log "python peer: aws-encryption-sdk $PY_ESDK_VERSION"
+if ! "$PHIVEIL_PYTHON" -c "import aws_encryption_sdk, sys; sys.exit(aws_encryption_sdk.__version__ != '$PY_ESDK_VERSION')" 2>/dev/null; then
   python3 -m venv "$PHIVEIL_VENV"
   "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "aws-encryption-sdk==$PY_ESDK_VERSION"
 fi
 
-log "npm packages (www)"
-(cd "$PHIVEIL_ROOT/www" && { [ -d node_modules ] && npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund --loglevel=error; })
+log "cargo-fuzz $CARGO_FUZZ_VERSION"
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$PHIVEIL_TOOLS"
+fi

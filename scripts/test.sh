@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: sets up a fresh machine (scripts/setup.sh) and runs every test:
+# formatting and lints, native unit/integration tests (including interop with the
+# official AWS Encryption SDKs for Python and JavaScript), the same envelope tests on
+# the wasm build in headless Chromium, the npm package's Node and Playwright tests,
+# and a short fuzzing run. Set PHIVEIL_FUZZ_SECS=0 to skip fuzzing.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$PHIVEIL_ROOT"
+passed=0
+stage() { log "$1"; shift; "$@"; passed=$((passed + 1)); }
+
+stage "setup" bash scripts/setup.sh
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "clippy (native, all targets)" cargo clippy --workspace --all-targets --locked -- -D warnings
+stage "clippy (wasm32)" cargo clippy -p phiveil-core --lib --target wasm32-unknown-unknown --locked -- -D warnings
+stage "cargo test (native, workspace)" cargo test --workspace --locked
+stage "envelope tests on wasm in headless Chromium" \
+  cargo test -p phiveil-core --target wasm32-unknown-unknown --test envelope --locked
+stage "build the npm package" bash scripts/build-wasm.sh
+stage "npm package: types" bash -c 'cd www && npx tsc -p test/tsconfig.json'
+stage "npm package: Node + Chromium tests" bash -c 'cd www && node --test test/*.test.mjs'
+if [ "${PHIVEIL_FUZZ_SECS:-20}" != "0" ]; then
+  stage "fuzz (${PHIVEIL_FUZZ_SECS:-20}s per target)" bash scripts/fuzz.sh "${PHIVEIL_FUZZ_SECS:-20}"
+fi
+echo
+echo "stages: $passed passed, 0 failed"

@@ -1,0 +1,37 @@
+// Compile-only check that the package's TypeScript declarations describe a usable API
+// (run by the test command with `tsc -p test/tsconfig.json`).
+import {
+  Keyring,
+  encrypt,
+  decrypt,
+  encryptAsync,
+  decryptAsync,
+  encryptFields,
+  decryptFields,
+  parseHeader,
+  EncryptStream,
+  DecryptStream,
+  type EncryptionContext,
+  type ParsedHeader,
+  type DecryptedRecord,
+} from 'phiveil';
+
+export async function portalFlow(dataKey: Uint8Array, blob: Uint8Array): Promise<string> {
+  const keyring: Keyring = Keyring.brokeredKms('arn:aws:kms:us-east-1:111122223333:key/k', dataKey, blob);
+  const cached: Keyring = Keyring.rawAes('portal', 'k', new Uint8Array(32)).withCache({ maxAgeMs: 60_000, maxMessages: 100 });
+  const ctx: EncryptionContext = { patient: 'p-1', record_type: 'vitals' };
+  const message: Uint8Array = encrypt(keyring, new TextEncoder().encode('{"hr":72}'), ctx, { frameLength: 4096 });
+  const header: ParsedHeader = parseHeader(message);
+  const edkProvider: string = header.encryptedDataKeys[0].providerId;
+  const plain: Uint8Array = decrypt(keyring, message, ctx).plaintext;
+  const big: Uint8Array = await encryptAsync(cached, new Uint8Array(1 << 20), ctx, undefined);
+  const back = await decryptAsync(cached, big, ctx);
+  const stream = new EncryptStream(keyring, ctx, { frameLength: 1024 });
+  const parts: Uint8Array[] = [stream.update(new Uint8Array(10)), stream.finish()];
+  const dec = new DecryptStream(keyring, undefined);
+  parts.forEach((p) => dec.update(p));
+  const ctxBack: EncryptionContext = dec.finish();
+  const sealed: unknown = encryptFields(keyring, { ssn: '123' }, ['ssn'], ctx);
+  const rec: DecryptedRecord = decryptFields(keyring, sealed, ctx);
+  return `${edkProvider} ${plain.length} ${back.plaintext.length} ${Object.keys(ctxBack)} ${rec.fields}`;
+}
