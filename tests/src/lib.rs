@@ -1,7 +1,13 @@
 //! Helpers shared by phiveil's cross-crate tests: running the official AWS
 //! Encryption SDK peers (Python and Node) over their JSON protocol
 //! (`tests/peers/esdk_peer.py`, `www/test/peers/esdk_node_peer.mjs`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,7 +17,10 @@ use serde_json::Value;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// An official-SDK peer process.
@@ -30,7 +39,8 @@ impl Peer {
             Peer::Python => {
                 let py = std::env::var("PHIVEIL_PYTHON").unwrap_or_else(|_| {
                     let home = std::env::var("HOME").unwrap_or_default();
-                    let cache = std::env::var("PHIVEIL_CACHE").unwrap_or(format!("{home}/.cache/phiveil"));
+                    let cache =
+                        std::env::var("PHIVEIL_CACHE").unwrap_or(format!("{home}/.cache/phiveil"));
                     format!("{cache}/venv/bin/python")
                 });
                 let mut c = Command::new(py);
@@ -59,7 +69,9 @@ impl Peer {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the {self:?} ESDK peer ({e}); run scripts/setup-peers.sh"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start the {self:?} ESDK peer ({e}); run scripts/setup.sh")
+            });
         child
             .stdin
             .take()

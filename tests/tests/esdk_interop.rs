@@ -1,13 +1,21 @@
 //! Interoperability with the official AWS Encryption SDKs (real peers installed by
-//! `scripts/setup-peers.sh`): messages phiveil writes decrypt with
+//! `scripts/setup.sh`): messages phiveil writes decrypt with
 //! aws-encryption-sdk (Python) and @aws-crypto/client-node, and theirs decrypt with
 //! phiveil — across frame lengths, empty and exact-multiple bodies, wrapping-key
 //! sizes and encryption contexts with non-ASCII keys and values.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use phiveil_core::esdk::{self, DecryptOptions, EncryptOptions, EncryptionContext, MultiKeyring, RawAesKeyring};
+use phiveil_core::esdk::{
+    self, DecryptOptions, EncryptOptions, EncryptionContext, MultiKeyring, RawAesKeyring,
+};
 use phiveil_core::secret::WrappingKey;
 use phiveil_tests::Peer;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -92,7 +100,10 @@ fn phiveil_to_peer(peer: Peer, frame_lengths: &[u32], key: &[u8]) {
             pt.len(),
             r["error"]
         );
-        assert_eq!(&B64.decode(r["plaintext_b64"].as_str().unwrap()).unwrap(), pt);
+        assert_eq!(
+            &B64.decode(r["plaintext_b64"].as_str().unwrap()).unwrap(),
+            pt
+        );
         let got: EncryptionContext = serde_json::from_value(r["context"].clone()).unwrap();
         assert_eq!(&got, ctx);
     }
@@ -107,7 +118,9 @@ fn peer_to_phiveil(peer: Peer, frame_lengths: &[u32], key: &[u8]) {
     for (i, (frame, len)) in shapes(frame_lengths).into_iter().enumerate() {
         for ctx in contexts() {
             let pt = plaintext(len, 1000 + i as u64);
-            cases.push(json!({"plaintext_b64": B64.encode(&pt), "context": ctx, "frame_length": frame}));
+            cases.push(
+                json!({"plaintext_b64": B64.encode(&pt), "context": ctx, "frame_length": frame}),
+            );
             expected.push((pt, ctx, frame));
         }
     }
@@ -116,10 +129,21 @@ fn peer_to_phiveil(peer: Peer, frame_lengths: &[u32], key: &[u8]) {
     assert_eq!(results.len(), expected.len());
     let kr = keyring(key);
     for (r, (pt, ctx, frame)) in results.iter().zip(&expected) {
-        assert!(r.get("error").is_none(), "{} failed to encrypt: {}", answer["sdk"], r["error"]);
+        assert!(
+            r.get("error").is_none(),
+            "{} failed to encrypt: {}",
+            answer["sdk"],
+            r["error"]
+        );
         let msg = B64.decode(r["ciphertext_b64"].as_str().unwrap()).unwrap();
-        let out = esdk::decrypt(&kr, &msg, &DecryptOptions::expecting(ctx.clone()))
-            .unwrap_or_else(|e| panic!("phiveil could not decrypt {} (frame {frame}, {} bytes): {e}", answer["sdk"], pt.len()));
+        let out =
+            esdk::decrypt(&kr, &msg, &DecryptOptions::expecting(ctx.clone())).unwrap_or_else(|e| {
+                panic!(
+                    "phiveil could not decrypt {} (frame {frame}, {} bytes): {e}",
+                    answer["sdk"],
+                    pt.len()
+                )
+            });
         assert_eq!(&out.plaintext, pt);
         assert_eq!(&out.info.context, ctx);
         // Streaming in small chunks gives the same plaintext.
@@ -177,19 +201,39 @@ fn multi_keyring_child_key_decrypts_with_both_sdks() {
     if Peer::skipped() {
         return;
     }
-    let first = RawAesKeyring::new(NAMESPACE, "clinic-key", WrappingKey::from_slice(&[0x44; 32]).unwrap()).unwrap();
+    let first = RawAesKeyring::new(
+        NAMESPACE,
+        "clinic-key",
+        WrappingKey::from_slice(&[0x44; 32]).unwrap(),
+    )
+    .unwrap();
     let second = keyring(&KEY_256);
     let multi = MultiKeyring::new(Some(Box::new(first)), vec![Box::new(second)]).unwrap();
     let ctx = contexts().pop().unwrap();
-    let msg = esdk::encrypt(&multi, b"two recipients", &ctx, &EncryptOptions::default(), &mut rand_core::OsRng).unwrap();
+    let msg = esdk::encrypt(
+        &multi,
+        b"two recipients",
+        &ctx,
+        &EncryptOptions::default(),
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
     let header = esdk::Header::parse(&msg, &Default::default()).unwrap().0;
     assert_eq!(header.encrypted_data_keys.len(), 2);
     for peer in [Peer::Python, Peer::Node] {
         let answer = peer.run(&json!({"op": "decrypt", "key": key_spec(&KEY_256),
             "cases": [{"ciphertext_b64": B64.encode(&msg)}]}));
         let r = &answer["results"][0];
-        assert!(r.get("error").is_none(), "{}: {}", answer["sdk"], r["error"]);
-        assert_eq!(B64.decode(r["plaintext_b64"].as_str().unwrap()).unwrap(), b"two recipients");
+        assert!(
+            r.get("error").is_none(),
+            "{}: {}",
+            answer["sdk"],
+            r["error"]
+        );
+        assert_eq!(
+            B64.decode(r["plaintext_b64"].as_str().unwrap()).unwrap(),
+            b"two recipients"
+        );
     }
 }
 
@@ -202,7 +246,14 @@ fn trailing_byte_is_refused_per_spec_although_official_sdks_accept_it() {
     }
     let kr = keyring(&KEY_256);
     let ctx = contexts()[1].clone();
-    let mut msg = esdk::encrypt(&kr, b"record", &ctx, &EncryptOptions::default(), &mut rand_core::OsRng).unwrap();
+    let mut msg = esdk::encrypt(
+        &kr,
+        b"record",
+        &ctx,
+        &EncryptOptions::default(),
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
     msg.push(0);
     assert_eq!(
         esdk::decrypt(&kr, &msg, &DecryptOptions::default()).unwrap_err(),
@@ -212,6 +263,9 @@ fn trailing_byte_is_refused_per_spec_although_official_sdks_accept_it() {
     for peer in [Peer::Python, Peer::Node] {
         let answer = peer.run(&json!({"op": "decrypt", "key": key_spec(&KEY_256),
             "cases": [{"ciphertext_b64": B64.encode(&msg)}]}));
-        eprintln!("{}: trailing byte -> {}", answer["sdk"], answer["results"][0]);
+        eprintln!(
+            "{}: trailing byte -> {}",
+            answer["sdk"], answer["results"][0]
+        );
     }
 }

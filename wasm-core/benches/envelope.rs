@@ -1,10 +1,17 @@
 //! Native criterion benchmarks of envelope encryption: the workloads of the browser
 //! benchmark page (1 KB record, 128 KB EEG block, 1 MB, field-level patient JSON).
 //! Run with `scripts/bench.sh` or `cargo bench -p phiveil-core`.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::arithmetic_side_effects)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects
+)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use phiveil_core::esdk::{self, DecryptOptions, EncryptOptions, EncryptionContext, RawAesKeyring, StreamEncryptor};
+use phiveil_core::esdk::{
+    self, DecryptOptions, EncryptOptions, EncryptionContext, RawAesKeyring, StreamEncryptor,
+};
 use phiveil_core::field::{decrypt_record, encrypt_record};
 use phiveil_core::secret::WrappingKey;
 use rand_core::OsRng;
@@ -14,10 +21,14 @@ fn keyring() -> RawAesKeyring {
 }
 
 fn ctx() -> EncryptionContext {
-    [("patient", "p-0001"), ("record_type", "eeg"), ("study", "s-42")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    [
+        ("patient", "p-0001"),
+        ("record_type", "eeg"),
+        ("study", "s-42"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
 }
 
 fn eeg_block() -> Vec<u8> {
@@ -74,7 +85,14 @@ fn field_level(c: &mut Criterion) {
             {"author": "rn-7", "text": "Medication reconciliation done; lisinopril 10 mg daily."}
         ]
     });
-    let paths = ["patient.name", "patient.ssn", "patient.birthDate", "patient.phone", "patient.address", "notes[*].text"];
+    let paths = [
+        "patient.name",
+        "patient.ssn",
+        "patient.birthDate",
+        "patient.phone",
+        "patient.address",
+        "notes[*].text",
+    ];
     let mut g = c.benchmark_group("field_level");
     g.bench_function("encrypt/patient_json", |b| {
         b.iter(|| encrypt_record(&kr, &rec, &paths, &ctx(), &mut OsRng).unwrap())

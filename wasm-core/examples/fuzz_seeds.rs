@@ -1,7 +1,12 @@
 //! Writes seed inputs for the fuzz targets: valid messages (several frame lengths,
 //! contexts and keyrings) and a valid field-level record, under the fuzz key.
 //! Usage: `cargo run -p phiveil-core --example fuzz_seeds -- DIR`
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use std::path::PathBuf;
 
@@ -15,14 +20,19 @@ fn main() {
     let field_dir = dir.join("field_record");
     std::fs::create_dir_all(&decrypt_dir).unwrap();
     std::fs::create_dir_all(&field_dir).unwrap();
-    let kr = RawAesKeyring::new("fuzz", "k", WrappingKey::from_slice(&[0x5a; 32]).unwrap()).unwrap();
+    let kr =
+        RawAesKeyring::new("fuzz", "k", WrappingKey::from_slice(&[0x5a; 32]).unwrap()).unwrap();
     let mut ctx = EncryptionContext::new();
     ctx.insert("patient".into(), "p-1".into());
     let mut n = 0;
     for frame in [1u32, 16, 64, 4096] {
         for len in [0usize, 5, 64, 200] {
-            let opts = EncryptOptions { frame_length: frame, ..EncryptOptions::default() };
-            let msg = esdk::encrypt(&kr, &vec![0x41; len], &ctx, &opts, &mut rand_core::OsRng).unwrap();
+            let opts = EncryptOptions {
+                frame_length: frame,
+                ..EncryptOptions::default()
+            };
+            let msg =
+                esdk::encrypt(&kr, &vec![0x41; len], &ctx, &opts, &mut rand_core::OsRng).unwrap();
             // First byte: the chunk size the target streams with.
             let mut seed = vec![7u8];
             seed.extend_from_slice(&msg);
@@ -31,7 +41,17 @@ fn main() {
         }
     }
     let rec = serde_json::json!({"patient": {"ssn": "123-45-6789", "zip": "021"}, "notes": [{"text": "x"}]});
-    let sealed = encrypt_record(&kr, &rec, &["patient.ssn", "notes[*].text"], &ctx, &mut rand_core::OsRng).unwrap();
+    let sealed = encrypt_record(
+        &kr,
+        &rec,
+        &["patient.ssn", "notes[*].text"],
+        &ctx,
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
     std::fs::write(field_dir.join("record-0"), sealed.to_string()).unwrap();
-    println!("wrote {n} message seeds and 1 record seed to {}", dir.display());
+    println!(
+        "wrote {n} message seeds and 1 record seed to {}",
+        dir.display()
+    );
 }

@@ -77,15 +77,25 @@ impl fmt::Display for Error {
                 write!(f, "algorithm suite 0x{id:04X} is not supported or not allowed by the commitment policy")
             }
             Error::UnsupportedContentType(t) => write!(f, "unsupported content type {t}"),
-            Error::LimitExceeded { what, limit } => write!(f, "{what} exceeds the limit of {limit}"),
-            Error::ContextMismatch { key } => {
-                write!(f, "encryption context does not match the expected entry for key {key:?}")
+            Error::LimitExceeded { what, limit } => {
+                write!(f, "{what} exceeds the limit of {limit}")
             }
-            Error::ReservedContextKey => f.write_str("encryption context uses a reserved key (aws-crypto-*)"),
+            Error::ContextMismatch { key } => {
+                write!(
+                    f,
+                    "encryption context does not match the expected entry for key {key:?}"
+                )
+            }
+            Error::ReservedContextKey => {
+                f.write_str("encryption context uses a reserved key (aws-crypto-*)")
+            }
             Error::NoMatchingKey => f.write_str("no keyring could decrypt any encrypted data key"),
             Error::DecryptFailed => f.write_str("decryption failed"),
             Error::BadSequenceNumber { expected, found } => {
-                write!(f, "frame sequence number {found} where {expected} was expected")
+                write!(
+                    f,
+                    "frame sequence number {found} where {expected} was expected"
+                )
             }
             Error::InvalidKey(why) => write!(f, "invalid key: {why}"),
             Error::InvalidConfig(why) => write!(f, "invalid configuration: {why}"),

@@ -88,7 +88,11 @@ impl FieldPath {
                 segs.push(if inner == "*" {
                     Segment::AnyIndex
                 } else {
-                    Segment::Index(inner.parse().map_err(|_| bad("index is not a number or *"))?)
+                    Segment::Index(
+                        inner
+                            .parse()
+                            .map_err(|_| bad("index is not a number or *"))?,
+                    )
                 });
                 rest = rest.get(inner_end.saturating_add(1)..).unwrap_or_default();
                 if !rest.is_empty() && !rest.starts_with('[') {
@@ -159,7 +163,8 @@ fn canonical_inner(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<()> {
                 if i > 0 {
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut *out, k).map_err(|e| Error::InvalidRecord(e.to_string()))?;
+                serde_json::to_writer(&mut *out, k)
+                    .map_err(|e| Error::InvalidRecord(e.to_string()))?;
                 out.push(b':');
                 if let Some(child) = m.get(*k) {
                     canonical_inner(child, out, next)?;
@@ -177,7 +182,8 @@ fn canonical_inner(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<()> {
             }
             out.push(b']');
         }
-        leaf => serde_json::to_writer(&mut *out, leaf).map_err(|e| Error::InvalidRecord(e.to_string()))?,
+        leaf => serde_json::to_writer(&mut *out, leaf)
+            .map_err(|e| Error::InvalidRecord(e.to_string()))?,
     }
     Ok(())
 }
@@ -245,7 +251,9 @@ pub fn encrypt_record(
     rng: &mut dyn rand_core::CryptoRngCore,
 ) -> Result<Value> {
     let Value::Object(obj) = record else {
-        return Err(Error::InvalidRecord("a record must be a JSON object".into()));
+        return Err(Error::InvalidRecord(
+            "a record must be a JSON object".into(),
+        ));
     };
     if obj.contains_key(META_KEY) {
         return Err(Error::InvalidRecord(format!("{META_KEY} is reserved")));
@@ -261,8 +269,13 @@ pub fn encrypt_record(
     }
     // A field nested inside another selected field would be encrypted twice.
     for a in &pointers {
-        if pointers.iter().any(|b| b != a && a.starts_with(&format!("{b}/"))) {
-            return Err(Error::InvalidPath(format!("{a} lies inside another selected field")));
+        if pointers
+            .iter()
+            .any(|b| b != a && a.starts_with(&format!("{b}/")))
+        {
+            return Err(Error::InvalidPath(format!(
+                "{a} lies inside another selected field"
+            )));
         }
     }
     if pointers.len() > MAX_FIELDS {
@@ -283,7 +296,8 @@ pub fn encrypt_record(
         .as_ref()
         .ok_or(Error::InvalidConfig("materials without a data key"))?;
     let mut message_id = [0u8; MESSAGE_ID_LEN];
-    rng.try_fill_bytes(&mut message_id).map_err(|_| Error::Rng)?;
+    rng.try_fill_bytes(&mut message_id)
+        .map_err(|_| Error::Rng)?;
     let mkeys = MessageKeys::derive(suite, data_key, &message_id)?;
     let mut header = Header::serialize_body(
         suite,
@@ -300,10 +314,16 @@ pub fn encrypt_record(
     let mut out = record.clone();
     for ptr in &pointers {
         let slot = pointer_mut(&mut out, ptr)?;
-        let mut buf = Zeroizing::new(serde_json::to_vec(slot).map_err(|e| Error::InvalidRecord(e.to_string()))?);
+        let mut buf = Zeroizing::new(
+            serde_json::to_vec(slot).map_err(|e| Error::InvalidRecord(e.to_string()))?,
+        );
         let cipher = keys.field_cipher(ptr)?;
         let tag = cipher
-            .encrypt_in_place_detached(Nonce::from_slice(&[0u8; IV_LEN]), &keys.field_aad(ptr), buf.as_mut_slice())
+            .encrypt_in_place_detached(
+                Nonce::from_slice(&[0u8; IV_LEN]),
+                &keys.field_aad(ptr),
+                buf.as_mut_slice(),
+            )
             .map_err(|_| Error::InvalidRecord("field too large".into()))?;
         let mut sealed = buf.to_vec();
         sealed.extend_from_slice(&tag);
@@ -357,7 +377,9 @@ pub fn decrypt_record(
         .and_then(Value::as_object)
         .ok_or_else(|| Error::InvalidRecord(format!("{META_KEY} metadata missing")))?;
     if meta.get("v").and_then(Value::as_u64) != Some(1) {
-        return Err(Error::InvalidRecord("unsupported field-level format version".into()));
+        return Err(Error::InvalidRecord(
+            "unsupported field-level format version".into(),
+        ));
     }
     let header_bytes = B64
         .decode(meta_str(meta, "header")?)
@@ -456,7 +478,11 @@ mod tests {
         );
         assert_eq!(
             FieldPath::parse("a[1][2]").unwrap().0,
-            vec![Segment::Key("a".into()), Segment::Index(1), Segment::Index(2)]
+            vec![
+                Segment::Key("a".into()),
+                Segment::Index(1),
+                Segment::Index(2)
+            ]
         );
         for bad in ["", ".a", "a.", "a[", "a[x]", "a]b", "a[1]b", "a..b"] {
             assert!(FieldPath::parse(bad).is_err(), "{bad}");
@@ -465,7 +491,8 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_by_bytes() {
-        let v: Value = serde_json::from_str(r#"{"b":1,"B":[true,null],"é":"x","a":{"z":1,"y":2}}"#).unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"B":[true,null],"é":"x","a":{"z":1,"y":2}}"#).unwrap();
         let mut out = Vec::new();
         canonical_json(&v, &mut out).unwrap();
         assert_eq!(

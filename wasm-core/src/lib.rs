@@ -14,7 +14,16 @@
 //! Every error is an [`Error`]; untrusted bytes never panic.
 #![cfg_attr(not(test), deny(missing_docs))]
 #![forbid(unsafe_code)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::panic))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::panic
+    )
+)]
 
 pub mod error;
 pub mod esdk;

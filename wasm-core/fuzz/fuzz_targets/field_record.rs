@@ -11,7 +11,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = FieldPath::parse(s);
     }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
-        let kr = RawAesKeyring::new("fuzz", "k", WrappingKey::from_slice(&[0x5a; 32]).expect("32-byte key")).expect("valid keyring");
+        let kr = RawAesKeyring::new(
+            "fuzz",
+            "k",
+            WrappingKey::from_slice(&[0x5a; 32]).expect("32-byte key"),
+        )
+        .expect("valid keyring");
         let _ = decrypt_record(&kr, &v, &Default::default(), &Default::default());
     }
 });

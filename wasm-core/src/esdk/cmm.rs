@@ -160,7 +160,9 @@ pub struct CachingCmm<P: MaterialsProvider, C: Clock = SystemClock> {
 
 impl<P: MaterialsProvider, C: Clock> core::fmt::Debug for CachingCmm<P, C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("CachingCmm").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("CachingCmm")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -178,7 +180,9 @@ impl<P: MaterialsProvider, C: Clock> CachingCmm<P, C> {
             return Err(Error::InvalidConfig("cache max age must be positive"));
         }
         if limits.max_messages == 0 || limits.max_messages > (1 << 32) {
-            return Err(Error::InvalidConfig("cache max messages must be in 1..=2^32"));
+            return Err(Error::InvalidConfig(
+                "cache max messages must be in 1..=2^32",
+            ));
         }
         if limits.capacity == 0 {
             return Err(Error::InvalidConfig("cache capacity must be positive"));
@@ -240,7 +244,10 @@ impl<P: MaterialsProvider, C: Clock> CachingCmm<P, C> {
 
     fn evict_if_full(&self, map: &mut HashMap<[u8; 64], Entry>) {
         while map.len() >= self.limits.capacity {
-            let oldest = map.iter().min_by_key(|(_, e)| e.created_ms).map(|(k, _)| *k);
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, e)| e.created_ms)
+                .map(|(k, _)| *k);
             match oldest {
                 Some(k) => {
                     map.remove(&k);
@@ -279,11 +286,16 @@ impl<P: MaterialsProvider, C: Clock> MaterialsProvider for CachingCmm<P, C> {
         let id = self.encrypt_id(req)?;
         let now = self.clock.now_ms();
         {
-            let mut map = self.entries.lock().map_err(|_| Error::InvalidState("cache lock poisoned"))?;
+            let mut map = self
+                .entries
+                .lock()
+                .map_err(|_| Error::InvalidState("cache lock poisoned"))?;
             if let Some(e) = map.get_mut(&id) {
                 let usable = self.fresh(e, now)
                     && e.messages < self.limits.max_messages
-                    && e.bytes.checked_add(len).is_some_and(|b| b <= self.limits.max_bytes);
+                    && e.bytes
+                        .checked_add(len)
+                        .is_some_and(|b| b <= self.limits.max_bytes);
                 match (&e.enc, usable) {
                     (Some(m), true) => {
                         e.messages = e.messages.saturating_add(1);
@@ -297,7 +309,10 @@ impl<P: MaterialsProvider, C: Clock> MaterialsProvider for CachingCmm<P, C> {
             }
         }
         let m = self.inner.encryption_materials(req, rng)?;
-        let mut map = self.entries.lock().map_err(|_| Error::InvalidState("cache lock poisoned"))?;
+        let mut map = self
+            .entries
+            .lock()
+            .map_err(|_| Error::InvalidState("cache lock poisoned"))?;
         self.evict_if_full(&mut map);
         map.insert(
             id,
@@ -316,7 +331,10 @@ impl<P: MaterialsProvider, C: Clock> MaterialsProvider for CachingCmm<P, C> {
         let id = self.decrypt_id(req)?;
         let now = self.clock.now_ms();
         {
-            let mut map = self.entries.lock().map_err(|_| Error::InvalidState("cache lock poisoned"))?;
+            let mut map = self
+                .entries
+                .lock()
+                .map_err(|_| Error::InvalidState("cache lock poisoned"))?;
             if let Some(e) = map.get(&id) {
                 if let (Some(m), true) = (&e.dec, self.fresh(e, now)) {
                     return Ok(DecryptionMaterials {
@@ -329,7 +347,10 @@ impl<P: MaterialsProvider, C: Clock> MaterialsProvider for CachingCmm<P, C> {
             }
         }
         let m = self.inner.decryption_materials(req)?;
-        let mut map = self.entries.lock().map_err(|_| Error::InvalidState("cache lock poisoned"))?;
+        let mut map = self
+            .entries
+            .lock()
+            .map_err(|_| Error::InvalidState("cache lock poisoned"))?;
         self.evict_if_full(&mut map);
         map.insert(
             id,

@@ -49,9 +49,13 @@ pub fn deserialize(bytes: &[u8]) -> Result<EncryptionContext> {
         return Ok(ctx);
     }
     let mut r = Reader::new(bytes);
-    let count = r.u16().map_err(|_| Error::Malformed("encryption context"))?;
+    let count = r
+        .u16()
+        .map_err(|_| Error::Malformed("encryption context"))?;
     if count == 0 {
-        return Err(Error::Malformed("encryption context has a zero entry count"));
+        return Err(Error::Malformed(
+            "encryption context has a zero entry count",
+        ));
     }
     for _ in 0..count {
         let k = r
@@ -84,7 +88,9 @@ pub fn check_caller_context(ctx: &EncryptionContext) -> Result<()> {
             return Err(Error::ReservedContextKey);
         }
         if k.is_empty() {
-            return Err(Error::InvalidConfig("encryption context keys must not be empty"));
+            return Err(Error::InvalidConfig(
+                "encryption context keys must not be empty",
+            ));
         }
     }
     Ok(())

@@ -99,10 +99,12 @@ impl Header {
     pub fn parse(bytes: &[u8], limits: &Limits) -> Result<(Header, usize)> {
         let res = Self::parse_inner(bytes, limits);
         match res {
-            Err(Error::Truncated) if bytes.len() >= limits.max_header_len => Err(Error::LimitExceeded {
-                what: "header length",
-                limit: limits.max_header_len as u64,
-            }),
+            Err(Error::Truncated) if bytes.len() >= limits.max_header_len => {
+                Err(Error::LimitExceeded {
+                    what: "header length",
+                    limit: limits.max_header_len as u64,
+                })
+            }
             other => other,
         }
     }
@@ -164,7 +166,9 @@ impl Header {
             (ContentType::NonFramed, _) => {
                 return Err(Error::Malformed("non-framed message with a frame length"))
             }
-            (ContentType::Framed, 0) => return Err(Error::Malformed("framed message with frame length 0")),
+            (ContentType::Framed, 0) => {
+                return Err(Error::Malformed("framed message with frame length 0"))
+            }
         }
         let commitment: [u8; COMMITMENT_LEN] = r.array()?;
         let body_len = r.position();

@@ -61,7 +61,11 @@ pub trait Keyring: Send + Sync {
 
     /// Tries to unwrap one of `edks` into `materials.data_key`. Leaves the materials
     /// unchanged (and returns `Ok`) when no entry belongs to this keyring.
-    fn on_decrypt(&self, materials: &mut DecryptionMaterials, edks: &[EncryptedDataKey]) -> Result<()>;
+    fn on_decrypt(
+        &self,
+        materials: &mut DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> Result<()>;
 }
 
 /// The ESDK raw AES keyring: AES-GCM key wrapping under a caller-held wrapping key,
@@ -80,16 +84,28 @@ pub struct RawAesKeyring {
 impl RawAesKeyring {
     /// Creates a raw AES keyring. The namespace must not start with `aws-kms`
     /// (reserved by the specification).
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>, key: WrappingKey) -> Result<Self> {
+    pub fn new(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        key: WrappingKey,
+    ) -> Result<Self> {
         let namespace = namespace.into();
         if namespace.starts_with(AWS_KMS_PROVIDER_ID) {
-            return Err(Error::InvalidConfig("raw AES keyring namespace must not start with aws-kms"));
+            return Err(Error::InvalidConfig(
+                "raw AES keyring namespace must not start with aws-kms",
+            ));
         }
         let name = name.into();
         if namespace.len() > usize::from(u16::MAX) || name.len() > usize::from(u16::MAX - 20) {
-            return Err(Error::InvalidConfig("raw AES keyring namespace or name too long"));
+            return Err(Error::InvalidConfig(
+                "raw AES keyring namespace or name too long",
+            ));
         }
-        Ok(Self { namespace, name, key })
+        Ok(Self {
+            namespace,
+            name,
+            key,
+        })
     }
 
     fn provider_info(&self, iv: &[u8; IV_LEN]) -> Vec<u8> {
@@ -182,7 +198,11 @@ impl Keyring for RawAesKeyring {
         Ok(())
     }
 
-    fn on_decrypt(&self, materials: &mut DecryptionMaterials, edks: &[EncryptedDataKey]) -> Result<()> {
+    fn on_decrypt(
+        &self,
+        materials: &mut DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> Result<()> {
         if materials.data_key.is_some() {
             return Ok(());
         }
@@ -235,7 +255,9 @@ impl BrokeredKmsKeyring {
     /// Creates the keyring from a brokered KMS data key.
     pub fn new(key: KmsDataKey) -> Result<Self> {
         if key.key_id.is_empty() || key.ciphertext_blob.is_empty() {
-            return Err(Error::InvalidConfig("KMS data key needs a key id and a ciphertext blob"));
+            return Err(Error::InvalidConfig(
+                "KMS data key needs a key id and a ciphertext blob",
+            ));
         }
         Ok(Self { key })
     }
@@ -250,7 +272,11 @@ impl BrokeredKmsKeyring {
 }
 
 impl Keyring for BrokeredKmsKeyring {
-    fn on_encrypt(&self, materials: &mut EncryptionMaterials, _rng: &mut dyn rand_core::CryptoRngCore) -> Result<()> {
+    fn on_encrypt(
+        &self,
+        materials: &mut EncryptionMaterials,
+        _rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<()> {
         match &materials.data_key {
             None => materials.data_key = Some(self.key.plaintext.clone()),
             Some(k) if *k == self.key.plaintext => {}
@@ -264,7 +290,11 @@ impl Keyring for BrokeredKmsKeyring {
         Ok(())
     }
 
-    fn on_decrypt(&self, materials: &mut DecryptionMaterials, edks: &[EncryptedDataKey]) -> Result<()> {
+    fn on_decrypt(
+        &self,
+        materials: &mut DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> Result<()> {
         if materials.data_key.is_some() {
             return Ok(());
         }
@@ -286,11 +316,19 @@ pub struct MultiKeyring {
 impl MultiKeyring {
     /// Creates a multi-keyring. Without a generator the data key must come from
     /// elsewhere (for example the caching materials provider).
-    pub fn new(generator: Option<Box<dyn Keyring>>, children: Vec<Box<dyn Keyring>>) -> Result<Self> {
+    pub fn new(
+        generator: Option<Box<dyn Keyring>>,
+        children: Vec<Box<dyn Keyring>>,
+    ) -> Result<Self> {
         if generator.is_none() && children.is_empty() {
-            return Err(Error::InvalidConfig("a multi-keyring needs at least one keyring"));
+            return Err(Error::InvalidConfig(
+                "a multi-keyring needs at least one keyring",
+            ));
         }
-        Ok(Self { generator, children })
+        Ok(Self {
+            generator,
+            children,
+        })
     }
 }
 
@@ -312,7 +350,9 @@ impl Keyring for MultiKeyring {
         match &self.generator {
             Some(g) => g.on_encrypt(materials, rng)?,
             None if materials.data_key.is_none() => {
-                return Err(Error::InvalidConfig("multi-keyring without generator and no data key"))
+                return Err(Error::InvalidConfig(
+                    "multi-keyring without generator and no data key",
+                ))
             }
             None => {}
         }
@@ -322,7 +362,11 @@ impl Keyring for MultiKeyring {
         Ok(())
     }
 
-    fn on_decrypt(&self, materials: &mut DecryptionMaterials, edks: &[EncryptedDataKey]) -> Result<()> {
+    fn on_decrypt(
+        &self,
+        materials: &mut DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> Result<()> {
         for k in self.generator.iter().chain(self.children.iter()) {
             if materials.data_key.is_some() {
                 break;
@@ -345,7 +389,11 @@ impl<K: Keyring + ?Sized> Keyring for std::sync::Arc<K> {
         (**self).on_encrypt(materials, rng)
     }
 
-    fn on_decrypt(&self, materials: &mut DecryptionMaterials, edks: &[EncryptedDataKey]) -> Result<()> {
+    fn on_decrypt(
+        &self,
+        materials: &mut DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> Result<()> {
         (**self).on_decrypt(materials, edks)
     }
 }

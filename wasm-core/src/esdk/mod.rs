@@ -72,7 +72,10 @@ pub struct Decrypted {
 impl core::fmt::Debug for Decrypted {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Decrypted")
-            .field("plaintext", &format_args!("<{} bytes>", self.plaintext.len()))
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes>", self.plaintext.len()),
+            )
             .field("info", &self.info)
             .finish()
     }
@@ -107,15 +110,28 @@ pub fn encrypt(
 
 /// Decrypts one complete ESDK message. Fails — releasing no plaintext — on any
 /// authentication failure, truncation, trailing bytes or context mismatch.
-pub fn decrypt(provider: &dyn MaterialsProvider, message: &[u8], options: &DecryptOptions) -> Result<Decrypted> {
+pub fn decrypt(
+    provider: &dyn MaterialsProvider,
+    message: &[u8],
+    options: &DecryptOptions,
+) -> Result<Decrypted> {
     let mut dec = StreamDecryptor::new(provider, options.expected_context.clone(), options.limits);
     let mut out = Vec::with_capacity(message.len());
     let res = dec
         .process(message, &mut out, true)
-        .and_then(|used| if used == message.len() { Ok(()) } else { Err(crate::Error::Truncated) })
+        .and_then(|used| {
+            if used == message.len() {
+                Ok(())
+            } else {
+                Err(crate::Error::Truncated)
+            }
+        })
         .and_then(|()| dec.finish(&mut out));
     match res {
-        Ok(info) => Ok(Decrypted { plaintext: out, info }),
+        Ok(info) => Ok(Decrypted {
+            plaintext: out,
+            info,
+        }),
         Err(e) => {
             out.zeroize();
             Err(e)

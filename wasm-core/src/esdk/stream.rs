@@ -17,7 +17,10 @@ use zeroize::{Zeroize, Zeroizing};
 use super::cmm::{DecryptionRequest, EncryptionRequest, MaterialsProvider};
 use super::context::{self, EncryptionContext};
 use super::header::{ContentType, Header, Limits};
-use super::suite::{body_aad, frame_iv, AlgorithmSuite, BodyAadContent, MessageKeys, IV_LEN, MESSAGE_ID_LEN, TAG_LEN};
+use super::suite::{
+    body_aad, frame_iv, AlgorithmSuite, BodyAadContent, MessageKeys, IV_LEN, MESSAGE_ID_LEN,
+    TAG_LEN,
+};
 use super::wire::Reader;
 use crate::error::{Error, Result};
 
@@ -98,7 +101,9 @@ impl StreamEncryptor {
         };
         let materials = provider.encryption_materials(&req, rng)?;
         if materials.suite != options.suite {
-            return Err(Error::InvalidConfig("materials provider changed the algorithm suite"));
+            return Err(Error::InvalidConfig(
+                "materials provider changed the algorithm suite",
+            ));
         }
         if materials.encrypted_data_keys.len() > options.max_encrypted_data_keys {
             return Err(Error::LimitExceeded {
@@ -111,7 +116,8 @@ impl StreamEncryptor {
             .as_ref()
             .ok_or(Error::InvalidConfig("materials without a data key"))?;
         let mut message_id = [0u8; MESSAGE_ID_LEN];
-        rng.try_fill_bytes(&mut message_id).map_err(|_| Error::Rng)?;
+        rng.try_fill_bytes(&mut message_id)
+            .map_err(|_| Error::Rng)?;
         let keys = MessageKeys::derive(materials.suite, data_key, &message_id)?;
         let mut header = Header::serialize_body(
             materials.suite,
@@ -184,13 +190,16 @@ impl StreamEncryptor {
         out.extend_from_slice(&seq.to_be_bytes());
         out.extend_from_slice(&iv);
         if is_final {
-            let len32 = u32::try_from(plaintext.len()).map_err(|_| Error::InvalidState("final frame too long"))?;
+            let len32 = u32::try_from(plaintext.len())
+                .map_err(|_| Error::InvalidState("final frame too long"))?;
             out.extend_from_slice(&len32.to_be_bytes());
         }
         body_aad(&mut self.aad, &self.message_id, content, seq, len);
         let start = out.len();
         out.extend_from_slice(plaintext);
-        let buf = out.get_mut(start..).ok_or(Error::InvalidState("output buffer"))?;
+        let buf = out
+            .get_mut(start..)
+            .ok_or(Error::InvalidState("output buffer"))?;
         let tag = self.keys.seal(&iv, &self.aad, buf)?;
         out.extend_from_slice(&tag);
         self.next_seq = seq.wrapping_add(1);
@@ -289,7 +298,9 @@ pub struct StreamDecryptor<'p> {
 
 impl core::fmt::Debug for StreamDecryptor<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("StreamDecryptor").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("StreamDecryptor")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -311,7 +322,11 @@ impl ProviderRef<'_> {
 impl StreamDecryptor<'static> {
     /// Like [`StreamDecryptor::new`] but owning a shared provider, so the decryptor
     /// can outlive the caller's borrow (for example inside a JavaScript object).
-    pub fn new_shared(provider: Arc<dyn MaterialsProvider>, expected: EncryptionContext, limits: Limits) -> Self {
+    pub fn new_shared(
+        provider: Arc<dyn MaterialsProvider>,
+        expected: EncryptionContext,
+        limits: Limits,
+    ) -> Self {
         Self::with_provider(ProviderRef::Shared(provider), expected, limits)
     }
 }
@@ -319,11 +334,19 @@ impl StreamDecryptor<'static> {
 impl<'p> StreamDecryptor<'p> {
     /// Creates a decryptor. `expected` lists the encryption-context entries the
     /// caller requires; each must be present in the header with the same value.
-    pub fn new(provider: &'p dyn MaterialsProvider, expected: EncryptionContext, limits: Limits) -> Self {
+    pub fn new(
+        provider: &'p dyn MaterialsProvider,
+        expected: EncryptionContext,
+        limits: Limits,
+    ) -> Self {
         Self::with_provider(ProviderRef::Borrowed(provider), expected, limits)
     }
 
-    fn with_provider(provider: ProviderRef<'p>, expected: EncryptionContext, limits: Limits) -> Self {
+    fn with_provider(
+        provider: ProviderRef<'p>,
+        expected: EncryptionContext,
+        limits: Limits,
+    ) -> Self {
         Self {
             provider,
             expected,
@@ -347,7 +370,9 @@ impl<'p> StreamDecryptor<'p> {
     pub fn update(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if self.pending.is_empty() {
             let used = self.process(data, out, false)?;
-            let rest = data.get(used..).ok_or(Error::InvalidState("consumed past input"))?;
+            let rest = data
+                .get(used..)
+                .ok_or(Error::InvalidState("consumed past input"))?;
             self.pending.extend_from_slice(rest);
         } else {
             self.pending.extend_from_slice(data);
@@ -383,7 +408,12 @@ impl<'p> StreamDecryptor<'p> {
 
     /// Processes as many complete units (header, frames) of `input` as possible;
     /// returns how many bytes were consumed.
-    pub(crate) fn process(&mut self, input: &[u8], out: &mut Vec<u8>, at_end: bool) -> Result<usize> {
+    pub(crate) fn process(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        at_end: bool,
+    ) -> Result<usize> {
         let mut used = 0usize;
         loop {
             let rest = input.get(used..).unwrap_or_default();
@@ -457,7 +487,9 @@ impl<'p> StreamDecryptor<'p> {
                     });
                 }
                 open_frame(keys, &info.message_id, &frame, &mut self.aad, out)?;
-                *next_seq = next_seq.checked_add(1).ok_or(Error::Malformed("sequence number overflow"))?;
+                *next_seq = next_seq
+                    .checked_add(1)
+                    .ok_or(Error::Malformed("sequence number overflow"))?;
                 (frame.total_len, frame.is_final)
             }
             ContentType::NonFramed => {
@@ -475,7 +507,9 @@ impl<'p> StreamDecryptor<'p> {
                 let tag: [u8; TAG_LEN] = r.array()?;
                 let sealed = input.get(ct_start..r.position()).ok_or(Error::Truncated)?;
                 if iv != frame_iv(1) {
-                    return Err(Error::Malformed("non-framed IV is not the sequence number 1"));
+                    return Err(Error::Malformed(
+                        "non-framed IV is not the sequence number 1",
+                    ));
                 }
                 let frame = Frame {
                     seq: 1,
@@ -516,7 +550,13 @@ pub(crate) struct Frame<'a> {
 impl Frame<'_> {
     /// The body AAD of this frame.
     pub(crate) fn aad(&self, message_id: &[u8; MESSAGE_ID_LEN], out: &mut Vec<u8>) {
-        body_aad(out, message_id, self.content, self.seq, self.ciphertext.len() as u64);
+        body_aad(
+            out,
+            message_id,
+            self.content,
+            self.seq,
+            self.ciphertext.len() as u64,
+        );
     }
 }
 
@@ -548,7 +588,9 @@ pub(crate) fn split_body<'a>(
             let tag: [u8; TAG_LEN] = r.array()?;
             let sealed = body.get(ct_start..r.position()).ok_or(Error::Truncated)?;
             if iv != frame_iv(1) {
-                return Err(Error::Malformed("non-framed IV is not the sequence number 1"));
+                return Err(Error::Malformed(
+                    "non-framed IV is not the sequence number 1",
+                ));
             }
             frames.push(Frame {
                 seq: 1,
@@ -573,7 +615,9 @@ pub(crate) fn split_body<'a>(
                         found: frame.seq,
                     });
                 }
-                expected = expected.checked_add(1).ok_or(Error::Malformed("sequence number overflow"))?;
+                expected = expected
+                    .checked_add(1)
+                    .ok_or(Error::Malformed("sequence number overflow"))?;
                 pos = pos.saturating_add(frame.total_len);
                 let is_final = frame.is_final;
                 frames.push(frame);
@@ -615,7 +659,9 @@ fn parse_frame<'a>(input: &'a [u8], frame_length: u32, limits: &Limits) -> Resul
     let tag: [u8; TAG_LEN] = r.array()?;
     let sealed = input.get(ct_start..r.position()).ok_or(Error::Truncated)?;
     if iv != frame_iv(seq) {
-        return Err(Error::Malformed("frame IV does not match its sequence number"));
+        return Err(Error::Malformed(
+            "frame IV does not match its sequence number",
+        ));
     }
     Ok(Frame {
         seq,
@@ -645,7 +691,9 @@ fn open_frame(
     frame.aad(message_id, aad);
     let start = out.len();
     out.extend_from_slice(frame.ciphertext);
-    let buf = out.get_mut(start..).ok_or(Error::InvalidState("output buffer"))?;
+    let buf = out
+        .get_mut(start..)
+        .ok_or(Error::InvalidState("output buffer"))?;
     match keys.open(&frame.iv, aad, buf, &frame.tag) {
         Ok(()) => Ok(()),
         Err(e) => {
@@ -687,7 +735,9 @@ pub struct FrameReader {
 
 impl core::fmt::Debug for FrameReader {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("FrameReader").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("FrameReader")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -716,8 +766,10 @@ impl FrameReader {
         if seq == 0 || seq == SEQUENCE_NUMBER_END {
             return Err(Error::InvalidConfig("frame sequence numbers start at 1"));
         }
-        let frame_size = u64::from(self.info.frame_length).saturating_add(REGULAR_FRAME_OVERHEAD as u64);
-        Ok((self.info.header_len as u64).saturating_add(u64::from(seq.saturating_sub(1)).saturating_mul(frame_size)))
+        let frame_size =
+            u64::from(self.info.frame_length).saturating_add(REGULAR_FRAME_OVERHEAD as u64);
+        Ok((self.info.header_len as u64)
+            .saturating_add(u64::from(seq.saturating_sub(1)).saturating_mul(frame_size)))
     }
 
     /// Bytes of a regular frame on the wire.
@@ -738,7 +790,13 @@ impl FrameReader {
         }
         let mut out = Vec::with_capacity(frame.ciphertext.len());
         let mut aad = Vec::with_capacity(MESSAGE_ID_LEN + 48);
-        open_frame(&self.keys, &self.info.message_id, &frame, &mut aad, &mut out)?;
+        open_frame(
+            &self.keys,
+            &self.info.message_id,
+            &frame,
+            &mut aad,
+            &mut out,
+        )?;
         Ok((out, frame.is_final))
     }
 }

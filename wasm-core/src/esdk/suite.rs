@@ -99,7 +99,12 @@ impl MessageKeys {
     }
 
     /// Encrypts `buf` in place and returns the tag.
-    pub(crate) fn seal(&self, iv: &[u8; IV_LEN], aad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN]> {
+    pub(crate) fn seal(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
         let tag = self
             .cipher
             .encrypt_in_place_detached(Nonce::from_slice(iv), aad, buf)
@@ -112,7 +117,13 @@ impl MessageKeys {
 
     /// Decrypts `buf` in place after checking `tag`; on failure `buf` is left as
     /// ciphertext and the error is opaque.
-    pub(crate) fn open(&self, iv: &[u8; IV_LEN], aad: &[u8], buf: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<()> {
+    pub(crate) fn open(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<()> {
         self.cipher
             .decrypt_in_place_detached(Nonce::from_slice(iv), aad, buf, Tag::from_slice(tag))
             .map_err(|_| Error::DecryptFailed)
