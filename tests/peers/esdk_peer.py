@@ -7,13 +7,14 @@ tests (Rust and JavaScript) can exchange messages with the official SDK.
 Job:  {"op": "encrypt" | "decrypt",
        "key": {"namespace": str, "name": str, "key_b64": str},
        "cases": [...]}
-encrypt case: {"plaintext_b64": str, "context": {str: str}, "frame_length": int}
+encrypt case: {"plaintext_b64": str, "context": {str: str}, "frame_length": int,
+               "suite": "0478" | "0578" (default "0478")}
 decrypt case: {"ciphertext_b64": str}
 Answer: {"sdk": "python <version>", "results": [{"ciphertext_b64"} | {"plaintext_b64",
          "context"} | {"error": str}]}
 
-Commitment policy REQUIRE_ENCRYPT_REQUIRE_DECRYPT, suite
-AES_256_GCM_HKDF_SHA512_COMMIT_KEY, raw AES master key (the ESDK raw AES keyring's
+Commitment policy REQUIRE_ENCRYPT_REQUIRE_DECRYPT, suites
+AES_256_GCM_HKDF_SHA512_COMMIT_KEY (+ _ECDSA_P384), raw AES master key (the ESDK raw AES keyring's
 wire format). Python needs frame lengths that are multiples of 16; 0 = non-framed.
 """
 import base64
@@ -32,6 +33,11 @@ from aws_encryption_sdk.identifiers import (  # noqa: E402
 )
 from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey  # noqa: E402
 from aws_encryption_sdk.key_providers.raw import RawMasterKey  # noqa: E402
+
+SUITES = {
+    "0478": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+    "0578": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
+}
 
 WRAPPING = {
     16: WrappingAlgorithm.AES_128_GCM_IV12_TAG16_NO_PADDING,
@@ -68,7 +74,7 @@ def main():
                     key_provider=mk,
                     encryption_context=case.get("context", {}),
                     frame_length=case.get("frame_length", 4096),
-                    algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+                    algorithm=SUITES[case.get("suite", "0478")],
                 )
                 results.append({"ciphertext_b64": base64.b64encode(ct).decode()})
             else:

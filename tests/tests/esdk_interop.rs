@@ -14,7 +14,8 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use phiveil_core::esdk::{
-    self, DecryptOptions, EncryptOptions, EncryptionContext, MultiKeyring, RawAesKeyring,
+    self, AlgorithmSuite, DecryptOptions, EncryptOptions, EncryptionContext, MultiKeyring,
+    RawAesKeyring,
 };
 use phiveil_core::secret::WrappingKey;
 use phiveil_tests::Peer;
@@ -70,7 +71,7 @@ fn keyring(key: &[u8]) -> RawAesKeyring {
     RawAesKeyring::new(NAMESPACE, NAME, WrappingKey::from_slice(key).unwrap()).unwrap()
 }
 
-fn phiveil_to_peer(peer: Peer, frame_lengths: &[u32], key: &[u8]) {
+fn phiveil_to_peer(peer: Peer, frame_lengths: &[u32], key: &[u8], suite: AlgorithmSuite) {
     if Peer::skipped() {
         return;
     }
@@ -82,6 +83,7 @@ fn phiveil_to_peer(peer: Peer, frame_lengths: &[u32], key: &[u8]) {
             let pt = plaintext(len, i as u64);
             let opts = EncryptOptions {
                 frame_length: frame,
+                suite,
                 ..EncryptOptions::default()
             };
             let msg = esdk::encrypt(&kr, &pt, &ctx, &opts, &mut rand_core::OsRng).unwrap();
@@ -105,11 +107,11 @@ fn phiveil_to_peer(peer: Peer, frame_lengths: &[u32], key: &[u8]) {
             pt
         );
         let got: EncryptionContext = serde_json::from_value(r["context"].clone()).unwrap();
-        assert_eq!(&got, ctx);
+        assert_eq!(&without_public_key(&got, suite), ctx);
     }
 }
 
-fn peer_to_phiveil(peer: Peer, frame_lengths: &[u32], key: &[u8]) {
+fn peer_to_phiveil(peer: Peer, frame_lengths: &[u32], key: &[u8], suite: AlgorithmSuite) {
     if Peer::skipped() {
         return;
     }
@@ -119,7 +121,8 @@ fn peer_to_phiveil(peer: Peer, frame_lengths: &[u32], key: &[u8]) {
         for ctx in contexts() {
             let pt = plaintext(len, 1000 + i as u64);
             cases.push(
-                json!({"plaintext_b64": B64.encode(&pt), "context": ctx, "frame_length": frame}),
+                json!({"plaintext_b64": B64.encode(&pt), "context": ctx, "frame_length": frame,
+                "suite": format!("{:04x}", suite.id())}),
             );
             expected.push((pt, ctx, frame));
         }
@@ -145,7 +148,8 @@ fn peer_to_phiveil(peer: Peer, frame_lengths: &[u32], key: &[u8]) {
                 )
             });
         assert_eq!(&out.plaintext, pt);
-        assert_eq!(&out.info.context, ctx);
+        assert_eq!(out.info.suite, suite);
+        assert_eq!(&without_public_key(&out.info.context, suite), ctx);
         // Streaming in small chunks gives the same plaintext.
         let mut dec = esdk::StreamDecryptor::new(&kr, ctx.clone(), Default::default());
         let mut streamed = Vec::new();
@@ -157,41 +161,66 @@ fn peer_to_phiveil(peer: Peer, frame_lengths: &[u32], key: &[u8]) {
     }
 }
 
+/// The context without the signing suite's `aws-crypto-public-key`, which must be
+/// present exactly for the signing suite.
+fn without_public_key(ctx: &EncryptionContext, suite: AlgorithmSuite) -> EncryptionContext {
+    let mut c = ctx.clone();
+    let pk = c.remove(esdk::signature::PUBLIC_KEY_CONTEXT_KEY);
+    assert_eq!(pk.is_some(), suite.is_signing());
+    c
+}
+
+const COMMIT: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
+const SIGNED: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
+
 const KEY_256: [u8; 32] = [0x11; 32];
 const KEY_192: [u8; 24] = [0x22; 24];
 const KEY_128: [u8; 16] = [0x33; 16];
 
 #[test]
 fn phiveil_messages_decrypt_with_python_sdk() {
-    phiveil_to_peer(Peer::Python, &[128, 4096], &KEY_256);
+    phiveil_to_peer(Peer::Python, &[128, 4096], &KEY_256, COMMIT);
 }
 
 #[test]
 fn python_sdk_messages_decrypt_with_phiveil() {
     // 0 makes Python write a non-framed body.
-    peer_to_phiveil(Peer::Python, &[0, 128, 4096], &KEY_256);
+    peer_to_phiveil(Peer::Python, &[0, 128, 4096], &KEY_256, COMMIT);
 }
 
 #[test]
 fn python_sdk_interop_with_aes128_and_aes192_wrapping_keys() {
-    phiveil_to_peer(Peer::Python, &[256], &KEY_128);
-    peer_to_phiveil(Peer::Python, &[256], &KEY_192);
+    phiveil_to_peer(Peer::Python, &[256], &KEY_128, COMMIT);
+    peer_to_phiveil(Peer::Python, &[256], &KEY_192, COMMIT);
 }
 
 #[test]
 fn phiveil_messages_decrypt_with_node_sdk() {
-    phiveil_to_peer(Peer::Node, &[1, 7, 128, 4096], &KEY_256);
+    phiveil_to_peer(Peer::Node, &[1, 7, 128, 4096], &KEY_256, COMMIT);
 }
 
 #[test]
 fn node_sdk_messages_decrypt_with_phiveil() {
-    peer_to_phiveil(Peer::Node, &[1, 7, 128, 4096], &KEY_256);
+    peer_to_phiveil(Peer::Node, &[1, 7, 128, 4096], &KEY_256, COMMIT);
+}
+
+#[test]
+fn signed_suite_0578_interop_with_python_sdk() {
+    phiveil_to_peer(Peer::Python, &[128], &KEY_256, SIGNED);
+    peer_to_phiveil(Peer::Python, &[0, 128], &KEY_256, SIGNED);
+}
+
+/// 0x0578 is the official JavaScript SDK's default suite.
+#[test]
+fn signed_suite_0578_interop_with_node_sdk() {
+    phiveil_to_peer(Peer::Node, &[7, 4096], &KEY_256, SIGNED);
+    peer_to_phiveil(Peer::Node, &[7, 4096], &KEY_256, SIGNED);
 }
 
 #[test]
 fn node_sdk_interop_with_aes128_wrapping_key() {
-    phiveil_to_peer(Peer::Node, &[100], &KEY_128);
-    peer_to_phiveil(Peer::Node, &[100], &KEY_128);
+    phiveil_to_peer(Peer::Node, &[100], &KEY_128, COMMIT);
+    peer_to_phiveil(Peer::Node, &[100], &KEY_128, COMMIT);
 }
 
 /// A message wrapped for two keyrings decrypts with the official SDKs holding only

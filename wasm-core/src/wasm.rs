@@ -25,6 +25,8 @@ export interface EncryptOptions {
   frameLength?: number;
   /** Upper bound on the plaintext length of a stream (lets a cache account bytes). */
   maxPlaintextLength?: number;
+  /** Algorithm suite: 0x0478 (default) or 0x0578 (adds an ECDSA P-384 signature). */
+  suiteId?: number;
 }
 /** Limits of a data-key cache (ESDK caching CMM semantics). */
 export interface CacheOptions {
@@ -130,6 +132,10 @@ fn encrypt_options(v: &JsValue) -> Result<EncryptOptions, JsValue> {
             u32::try_from(f).map_err(|_| bad_arg("frameLength must fit in 32 bits"))?;
     }
     o.max_plaintext_length = get_u64(v, "maxPlaintextLength")?;
+    if let Some(id) = get_u64(v, "suiteId")? {
+        let id = u16::try_from(id).map_err(|_| bad_arg("suiteId must be 0x0478 or 0x0578"))?;
+        o.suite = esdk::AlgorithmSuite::from_id(id).map_err(js_err)?;
+    }
     Ok(o)
 }
 
@@ -571,7 +577,7 @@ pub async fn encrypt_async(
         &mut rand_core::OsRng,
     )
     .map_err(js_err)?;
-    let header = enc
+    let (header, signer) = enc
         .take_header()
         .ok_or_else(|| js_err(Error::InvalidState("header already taken")))?;
     let (keys, message_id, frame_length) = enc.parts();
@@ -652,6 +658,10 @@ pub async fn encrypt_async(
         }
         first = last;
     }
+    if let Some(mut s) = signer {
+        s.update(&out);
+        out.extend_from_slice(&s.footer().map_err(js_err)?);
+    }
     Ok(out)
 }
 
@@ -670,14 +680,16 @@ pub async fn decrypt_async(
     }
     let ctx = context_from_js(&expected_context)?;
     let limits = Limits::default();
-    let (keys, info, content_type) =
+    let (keys, info, content_type, verifier) =
         crate::esdk::stream::open_header(keyring.provider.as_ref(), &message, ctx, limits)
             .map_err(js_err)?;
     let body = message
         .get(info.header_len..)
         .ok_or_else(|| js_err(Error::Truncated))?;
-    let frames = crate::esdk::stream::split_body(body, content_type, info.frame_length, &limits)
-        .map_err(js_err)?;
+    // Checks framing and, for signing suites, the signature before decrypting.
+    let frames =
+        crate::esdk::stream::split_body(body, content_type, info.frame_length, &limits, verifier)
+            .map_err(js_err)?;
     let subtle = subtle()?;
     let key = import_key(&subtle, &keys.derived_key, "decrypt").await?;
     drop(keys);

@@ -498,8 +498,8 @@ fn oversized_lengths_in_headers_are_refused() {
         Error::UnsupportedAlgorithmSuite(0x0378)
     );
     assert_eq!(
-        Header::parse(&[2, 0x05, 0x78], &limits).unwrap_err(),
-        Error::UnsupportedAlgorithmSuite(0x0578)
+        Header::parse(&[2, 0x03, 0x78], &limits).unwrap_err(),
+        Error::UnsupportedAlgorithmSuite(0x0378)
     );
 }
 
@@ -985,4 +985,101 @@ fn wycheproof_hkdf_sha512_vectors() {
         }
     }
     assert!(ran > 50, "only {ran} Wycheproof HKDF vectors ran");
+}
+
+fn signed_opts(frame_length: u32) -> EncryptOptions {
+    EncryptOptions {
+        frame_length,
+        suite: esdk::AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+        ..EncryptOptions::default()
+    }
+}
+
+#[test]
+fn signed_suite_round_trip_and_streaming() {
+    let kr = keyring();
+    for (frame, len) in [(64u32, 0usize), (64, 64), (64, 200), (4096, 10_000)] {
+        let pt = pattern(len);
+        let msg = esdk::encrypt(&kr, &pt, &ctx(), &signed_opts(frame), &mut rng()).unwrap();
+        let out = esdk::decrypt(&kr, &msg, &DecryptOptions::expecting(ctx())).unwrap();
+        assert_eq!(out.plaintext, pt);
+        assert_eq!(out.info.suite.id(), 0x0578);
+        assert!(out
+            .info
+            .context
+            .contains_key(esdk::signature::PUBLIC_KEY_CONTEXT_KEY));
+        let mut dec = StreamDecryptor::new(&kr, ctx(), Limits::default());
+        let mut streamed = Vec::new();
+        for c in msg.chunks(33) {
+            dec.update(c, &mut streamed).unwrap();
+        }
+        dec.finish(&mut streamed).unwrap();
+        assert_eq!(streamed, pt);
+    }
+}
+
+#[test]
+fn signed_suite_detects_any_flipped_byte_and_a_missing_footer() {
+    let kr = keyring();
+    let msg = esdk::encrypt(&kr, &pattern(150), &ctx(), &signed_opts(64), &mut rng()).unwrap();
+    for i in 0..msg.len() {
+        let mut bad = msg.clone();
+        bad[i] ^= 0x01;
+        assert!(
+            esdk::decrypt(&kr, &bad, &DecryptOptions::default()).is_err(),
+            "byte {i}"
+        );
+    }
+    // The last byte belongs to the DER signature.
+    let mut bad = msg.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x40;
+    assert_eq!(
+        esdk::decrypt(&kr, &bad, &DecryptOptions::default()).unwrap_err(),
+        Error::DecryptFailed
+    );
+    let sig_len = {
+        // Footer: u16 length + DER. Find it from the end: DER starts with 0x30.
+        (2..msg.len()).find(|&n| {
+            let at = msg.len() - n;
+            msg[at] == 0x30 && u16::from_be_bytes([msg[at - 2], msg[at - 1]]) as usize == n
+        })
+    }
+    .expect("footer found");
+    let no_footer = &msg[..msg.len() - sig_len - 2];
+    assert_eq!(
+        esdk::decrypt(&kr, no_footer, &DecryptOptions::default()).unwrap_err(),
+        Error::Truncated
+    );
+    let mut trailing = msg.clone();
+    trailing.push(0);
+    assert_eq!(
+        esdk::decrypt(&kr, &trailing, &DecryptOptions::default()).unwrap_err(),
+        Error::TrailingBytes
+    );
+}
+
+#[test]
+fn signed_messages_refuse_unverified_random_access() {
+    let kr = keyring();
+    let msg = esdk::encrypt(&kr, &pattern(300), &ctx(), &signed_opts(64), &mut rng()).unwrap();
+    assert!(matches!(
+        FrameReader::open(&kr, &msg, ctx(), Limits::default()).unwrap_err(),
+        Error::InvalidConfig(_)
+    ));
+}
+
+#[test]
+fn signed_suite_bypasses_the_cache() {
+    let cmm = CachingCmm::with_clock(
+        keyring(),
+        CacheLimits::with_max_age_ms(60_000),
+        "t",
+        TestClock::default(),
+    )
+    .unwrap();
+    let a = esdk::encrypt(&cmm, b"a", &ctx(), &signed_opts(64), &mut rand_core::OsRng).unwrap();
+    let b = esdk::encrypt(&cmm, b"b", &ctx(), &signed_opts(64), &mut rand_core::OsRng).unwrap();
+    assert_ne!(data_key_of(&a), data_key_of(&b));
+    assert!(cmm.is_empty());
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 import * as phiveil from 'phiveil';
-import { keyringFor, encrypt as sdkEncrypt, decrypt as sdkDecrypt, COMMIT_SUITE } from './peers/esdk_node_peer.mjs';
+import { keyringFor, encrypt as sdkEncrypt, decrypt as sdkDecrypt, COMMIT_SUITE, SIGNING_SUITE } from './peers/esdk_node_peer.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -157,4 +157,32 @@ test('wasm-made messages decrypt with aws-encryption-sdk (Python) and back', { s
     const out = phiveil.decrypt(kr, Buffer.from(r.ciphertext_b64, 'base64'), expected[i][1]);
     assert.deepEqual(Buffer.from(out.plaintext), expected[i][0]);
   });
+});
+
+test('signed suite 0x0578 (client-node default) both ways, sync and async paths', { skip: skipPeers() }, async () => {
+  const kr = keyring();
+  const sdkKr = keyringFor(SPEC);
+  for (const n of [0, 100, 4096, 64 * 1024 + 3]) {
+    const pt = randomBytes(n);
+    for (const ours of [
+      phiveil.encrypt(kr, pt, CONTEXTS[2], { suiteId: 0x0578 }),
+      await phiveil.encryptAsync(kr, pt, CONTEXTS[2], { suiteId: 0x0578 }),
+    ]) {
+      assert.equal(phiveil.parseHeader(ours).suiteId, 0x0578);
+      const { plaintext, messageHeader } = await sdkDecrypt(sdkKr, ours);
+      assert.deepEqual(Buffer.from(plaintext), pt);
+      assert.ok(messageHeader.encryptionContext['aws-crypto-public-key']);
+    }
+    // The SDK's default suite is 0x0578: no suiteId given.
+    const { result } = await sdkEncrypt(sdkKr, pt, { encryptionContext: CONTEXTS[1] });
+    assert.equal(phiveil.parseHeader(result).suiteId, SIGNING_SUITE);
+    for (const out of [phiveil.decrypt(kr, result, CONTEXTS[1]), await phiveil.decryptAsync(kr, result, CONTEXTS[1])]) {
+      assert.deepEqual(Buffer.from(out.plaintext), pt);
+    }
+    if (n > 0) {
+      const bad = Buffer.from(result);
+      bad[bad.length - 1] ^= 1;
+      await assert.rejects(phiveil.decryptAsync(kr, bad), (e) => e.code === 'DecryptFailed');
+    }
+  }
 });

@@ -149,7 +149,8 @@ struct Entry {
 /// The caching CMM: reuses data keys for many messages while the entry is younger
 /// than `max_age_ms` and has protected fewer than `max_messages` messages and
 /// `max_bytes` bytes. Encryption with an unknown plaintext length bypasses the
-/// cache (as in the ESDK), so every cached use is accounted for.
+/// cache (as in the ESDK), so every cached use is accounted for. Encryption with a
+/// signing suite bypasses it too (its context holds a fresh public key per message).
 pub struct CachingCmm<P: MaterialsProvider, C: Clock = SystemClock> {
     inner: P,
     clock: C,
@@ -280,6 +281,11 @@ impl<P: MaterialsProvider, C: Clock> MaterialsProvider for CachingCmm<P, C> {
         let Some(len) = req.max_plaintext_length else {
             return self.inner.encryption_materials(req, rng);
         };
+        // Signing suites carry a per-message public key in the context: no two
+        // requests share an entry, so caching would only evict useful entries.
+        if req.suite.is_signing() {
+            return self.inner.encryption_materials(req, rng);
+        }
         if len > self.limits.max_bytes {
             return self.inner.encryption_materials(req, rng);
         }

@@ -1,7 +1,8 @@
 //! The AWS Encryption SDK message format, implemented from the public ESDK
-//! specification: message format version 2, algorithm suite
-//! `AES_256_GCM_HKDF_SHA512_COMMIT_KEY` (0x0478), framed bodies, commitment policy
-//! `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`.
+//! specification: message format version 2, algorithm suites
+//! `AES_256_GCM_HKDF_SHA512_COMMIT_KEY` (0x0478, default) and
+//! `AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384` (0x0578), framed bodies, commitment
+//! policy `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`.
 //!
 //! Messages written here decrypt with the official SDKs given the same keys
 //! (raw AES keyring or the KMS key), and theirs decrypt here.
@@ -25,6 +26,7 @@ pub mod cmm;
 pub mod context;
 pub mod header;
 pub mod keyring;
+pub mod signature;
 pub mod stream;
 pub mod suite;
 mod wire;

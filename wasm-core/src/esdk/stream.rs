@@ -17,6 +17,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::cmm::{DecryptionRequest, EncryptionRequest, MaterialsProvider};
 use super::context::{self, EncryptionContext};
 use super::header::{ContentType, Header, Limits};
+use super::signature::{Signer, Verifier, PUBLIC_KEY_CONTEXT_KEY};
 use super::suite::{
     body_aad, frame_iv, AlgorithmSuite, BodyAadContent, MessageKeys, IV_LEN, MESSAGE_ID_LEN,
     TAG_LEN,
@@ -70,6 +71,7 @@ pub struct StreamEncryptor {
     processed: u64,
     bound: Option<u64>,
     aad: Vec<u8>,
+    signer: Option<Box<Signer>>,
 }
 
 impl core::fmt::Debug for StreamEncryptor {
@@ -94,6 +96,19 @@ impl StreamEncryptor {
             return Err(Error::InvalidConfig("frame length must be at least 1"));
         }
         context::check_caller_context(context)?;
+        // Signing suites: a fresh key pair per message, its public key bound in the
+        // context (the default CMM's behaviour).
+        let mut signed_ctx;
+        let mut context = context;
+        let signer = if options.suite.is_signing() {
+            let (signer, public) = Signer::generate(rng);
+            signed_ctx = context.clone();
+            signed_ctx.insert(PUBLIC_KEY_CONTEXT_KEY.to_owned(), public);
+            context = &signed_ctx;
+            Some(Box::new(signer))
+        } else {
+            None
+        };
         let req = EncryptionRequest {
             context,
             suite: options.suite,
@@ -141,6 +156,7 @@ impl StreamEncryptor {
             processed: 0,
             bound: options.max_plaintext_length,
             aad: Vec::with_capacity(MESSAGE_ID_LEN + 48),
+            signer,
         })
     }
 
@@ -150,10 +166,11 @@ impl StreamEncryptor {
         (&self.keys, &self.message_id, self.frame_length)
     }
 
-    /// Takes the serialized header out (it is then not emitted again).
+    /// Takes the serialized header and the signer out: the caller writes and signs
+    /// the message itself (the header is then not emitted again).
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    pub(crate) fn take_header(&mut self) -> Option<Vec<u8>> {
-        self.header.take()
+    pub(crate) fn take_header(&mut self) -> Option<(Vec<u8>, Option<Box<Signer>>)> {
+        self.header.take().map(|h| (h, self.signer.take()))
     }
 
     /// The serialized header, until it has been emitted.
@@ -167,6 +184,9 @@ impl StreamEncryptor {
 
     fn emit_header(&mut self, out: &mut Vec<u8>) {
         if let Some(h) = self.header.take() {
+            if let Some(s) = self.signer.as_mut() {
+                s.update(&h);
+            }
             out.extend_from_slice(&h);
         }
     }
@@ -181,6 +201,7 @@ impl StreamEncryptor {
         }
         let iv = frame_iv(seq);
         let len = plaintext.len() as u64;
+        let frame_start = out.len();
         let content = if is_final {
             out.extend_from_slice(&SEQUENCE_NUMBER_END.to_be_bytes());
             BodyAadContent::FinalFrame
@@ -202,6 +223,9 @@ impl StreamEncryptor {
             .ok_or(Error::InvalidState("output buffer"))?;
         let tag = self.keys.seal(&iv, &self.aad, buf)?;
         out.extend_from_slice(&tag);
+        if let Some(s) = self.signer.as_mut() {
+            s.update(out.get(frame_start..).unwrap_or_default());
+        }
         self.next_seq = seq.wrapping_add(1);
         Ok(())
     }
@@ -246,12 +270,17 @@ impl StreamEncryptor {
         Ok(())
     }
 
-    /// Writes the final frame (possibly empty) and ends the message.
+    /// Writes the final frame (possibly empty) — and for signing suites the
+    /// signature footer — and ends the message.
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<()> {
         self.emit_header(out);
         let last = core::mem::take(&mut *self.pending);
         let last = Zeroizing::new(last);
-        self.seal_frame(&last, true, out)
+        self.seal_frame(&last, true, out)?;
+        if let Some(s) = self.signer.take() {
+            out.extend_from_slice(&s.footer()?);
+        }
+        Ok(())
     }
 }
 
@@ -277,6 +306,11 @@ enum State {
         info: MessageInfo,
         content_type: ContentType,
         next_seq: u32,
+        verifier: Option<Box<Verifier>>,
+    },
+    Footer {
+        info: MessageInfo,
+        verifier: Box<Verifier>,
     },
     Done(MessageInfo),
 }
@@ -361,7 +395,7 @@ impl<'p> StreamDecryptor<'p> {
     pub fn info(&self) -> Option<&MessageInfo> {
         match &self.state {
             State::Header => None,
-            State::Body { info, .. } | State::Done(info) => Some(info),
+            State::Body { info, .. } | State::Footer { info, .. } | State::Done(info) => Some(info),
         }
     }
 
@@ -420,6 +454,7 @@ impl<'p> StreamDecryptor<'p> {
             let step = match &mut self.state {
                 State::Header => self.read_header(rest),
                 State::Body { .. } => self.read_body_unit(rest, out),
+                State::Footer { .. } => self.read_footer(rest),
                 State::Done(_) => {
                     if rest.is_empty() {
                         return Ok(used);
@@ -451,6 +486,17 @@ impl<'p> StreamDecryptor<'p> {
         keys.open(&[0u8; IV_LEN], &header.body, &mut [], &header.auth_tag)?;
         // Only now is the header authentic: check what the caller expects of it.
         context::check_expected(&header.context, &self.expected)?;
+        let verifier = if header.suite.is_signing() {
+            let mut v = Verifier::from_context(&header.context)?;
+            v.update(input.get(..len).ok_or(Error::Truncated)?);
+            Some(Box::new(v))
+        } else if header.context.contains_key(PUBLIC_KEY_CONTEXT_KEY) {
+            return Err(Error::Malformed(
+                "aws-crypto-public-key in a message without signature",
+            ));
+        } else {
+            None
+        };
         let info = MessageInfo {
             context: header.context,
             message_id: header.message_id,
@@ -463,8 +509,23 @@ impl<'p> StreamDecryptor<'p> {
             info,
             content_type: header.content_type,
             next_seq: 1,
+            verifier,
         };
         Ok(len)
+    }
+
+    fn read_footer(&mut self, input: &[u8]) -> Result<usize> {
+        // Wait until the whole footer is there (Truncated asks for more bytes).
+        let mut r = Reader::new(input);
+        let _signature = r.u16_prefixed()?;
+        let State::Footer { info, verifier } = core::mem::replace(&mut self.state, State::Header)
+        else {
+            return Err(Error::InvalidState("not at the footer"));
+        };
+        // A failure is final: the decryptor is not used again after an error.
+        let n = verifier.verify_footer(input)?;
+        self.state = State::Done(info);
+        Ok(n)
     }
 
     fn read_body_unit(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize> {
@@ -473,6 +534,7 @@ impl<'p> StreamDecryptor<'p> {
             info,
             content_type,
             next_seq,
+            verifier,
         } = &mut self.state
         else {
             return Err(Error::InvalidState("not in body"));
@@ -525,9 +587,15 @@ impl<'p> StreamDecryptor<'p> {
                 (frame.total_len, true)
             }
         };
+        if let Some(v) = verifier.as_mut() {
+            v.update(input.get(..used).ok_or(Error::Truncated)?);
+        }
         if is_final {
             let info = info.clone();
-            self.state = State::Done(info);
+            self.state = match verifier.take() {
+                Some(verifier) => State::Footer { info, verifier },
+                None => State::Done(info),
+            };
         }
         Ok(used)
     }
@@ -561,14 +629,16 @@ impl Frame<'_> {
 }
 
 /// Splits a whole message body into frames, checking sequence numbers, IVs,
-/// lengths and that nothing follows the final frame — without decrypting. Used by
-/// the wasm build to hand frames to WebCrypto.
+/// lengths and that nothing follows the final frame (or the signature footer, when
+/// `verifier` is given: it is fed the body and checks the footer) — without
+/// decrypting. Used by the wasm build to hand frames to WebCrypto.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) fn split_body<'a>(
     body: &'a [u8],
     content_type: ContentType,
     frame_length: u32,
     limits: &Limits,
+    verifier: Option<Verifier>,
 ) -> Result<Vec<Frame<'a>>> {
     let mut frames = Vec::new();
     let mut pos = 0usize;
@@ -626,6 +696,11 @@ pub(crate) fn split_body<'a>(
                 }
             }
         }
+    }
+    if let Some(mut v) = verifier {
+        v.update(body.get(..pos).ok_or(Error::Truncated)?);
+        let footer = v.verify_footer(body.get(pos..).ok_or(Error::Truncated)?)?;
+        pos = pos.saturating_add(footer);
     }
     if pos != body.len() {
         return Err(Error::TrailingBytes);
@@ -706,12 +781,13 @@ fn open_frame(
 
 /// Reads and authenticates the header at the start of `bytes`: returns the message
 /// keys, the header information and the body's content type.
+/// For signing suites the verifier comes back already fed with the header.
 pub(crate) fn open_header(
     provider: &dyn MaterialsProvider,
     bytes: &[u8],
     expected: EncryptionContext,
     limits: Limits,
-) -> Result<(MessageKeys, MessageInfo, ContentType)> {
+) -> Result<(MessageKeys, MessageInfo, ContentType, Option<Verifier>)> {
     let mut dec = StreamDecryptor::new(provider, expected, limits);
     dec.read_header(bytes)?;
     match dec.state {
@@ -719,8 +795,9 @@ pub(crate) fn open_header(
             keys,
             info,
             content_type,
+            verifier,
             ..
-        } => Ok((*keys, info, content_type)),
+        } => Ok((*keys, info, content_type, verifier.map(|v| *v))),
         _ => Err(Error::InvalidState("header not read")),
     }
 }
@@ -751,8 +828,11 @@ impl FrameReader {
         limits: Limits,
     ) -> Result<Self> {
         match open_header(provider, header_bytes, expected, limits)? {
-            (keys, info, ContentType::Framed) => Ok(Self { keys, info, limits }),
-            _ => Err(Error::InvalidConfig("random access needs a framed message")),
+            (_, info, _, _) if info.suite.is_signing() => Err(Error::InvalidConfig(
+                "random access would release frames of a signed message before its signature is verified",
+            )),
+            (keys, info, ContentType::Framed, _) => Ok(Self { keys, info, limits }),
+            (_, _, ContentType::NonFramed, _) => Err(Error::InvalidConfig("random access needs a framed message")),
         }
     }
 

@@ -2,9 +2,11 @@
 //! `framework/transitive-requirements.md`).
 //!
 //! phiveil follows the ESDK's strictest commitment policy,
-//! `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`: it writes and reads only the committing suite
-//! `AES_256_GCM_HKDF_SHA512_COMMIT_KEY` (0x0478, message format version 2).
-//! Non-committing suites are refused on decrypt as that policy requires.
+//! `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`: it writes and reads only the committing suites
+//! of message format version 2 — `AES_256_GCM_HKDF_SHA512_COMMIT_KEY` (0x0478, the
+//! default) and `AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384` (0x0578, the default of
+//! the official JavaScript SDK). Non-committing suites are refused on decrypt as that
+//! policy requires.
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -33,6 +35,9 @@ pub enum AlgorithmSuite {
     /// derivation salted with the message ID, key commitment, no signature.
     #[default]
     Aes256GcmHkdfSha512CommitKey,
+    /// `AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384` (0x0578): as 0x0478, plus an
+    /// ECDSA P-384 signature over the whole message in a footer.
+    Aes256GcmHkdfSha512CommitKeyEcdsaP384,
 }
 
 impl AlgorithmSuite {
@@ -40,13 +45,20 @@ impl AlgorithmSuite {
     pub const fn id(self) -> u16 {
         match self {
             AlgorithmSuite::Aes256GcmHkdfSha512CommitKey => 0x0478,
+            AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384 => 0x0578,
         }
+    }
+
+    /// Whether messages of this suite carry a signature footer.
+    pub const fn is_signing(self) -> bool {
+        matches!(self, AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384)
     }
 
     /// Maps an identifier from a header to a suite this library accepts.
     pub fn from_id(id: u16) -> Result<Self> {
         match id {
             0x0478 => Ok(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey),
+            0x0578 => Ok(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384),
             other => Err(Error::UnsupportedAlgorithmSuite(other)),
         }
     }
@@ -178,7 +190,8 @@ mod tests {
     #[test]
     fn only_committing_suite_is_accepted() {
         assert!(AlgorithmSuite::from_id(0x0478).is_ok());
-        for id in [0x0014, 0x0078, 0x0178, 0x0214, 0x0346, 0x0378, 0x0578] {
+        assert!(AlgorithmSuite::from_id(0x0578).unwrap().is_signing());
+        for id in [0x0014, 0x0078, 0x0178, 0x0214, 0x0346, 0x0378] {
             assert_eq!(
                 AlgorithmSuite::from_id(id),
                 Err(Error::UnsupportedAlgorithmSuite(id))

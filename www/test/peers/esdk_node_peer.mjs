@@ -41,6 +41,7 @@ export function keyringFor(spec) {
 
 export const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 export const COMMIT_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
+export const SIGNING_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY_ECDSA_P384;
 
 async function main() {
   const job = await readStdin();
@@ -51,7 +52,7 @@ async function main() {
       if (job.op === 'encrypt') {
         const { result } = await encrypt(keyring, Buffer.from(c.plaintext_b64, 'base64'), {
           encryptionContext: c.context ?? {},
-          suiteId: COMMIT_SUITE,
+          suiteId: c.suite === '0578' ? SIGNING_SUITE : COMMIT_SUITE,
           frameLength: c.frame_length ?? 4096,
         });
         results.push({ ciphertext_b64: Buffer.from(result).toString('base64') });
