@@ -182,6 +182,26 @@ impl Keyring {
         Ok(Self::from_keyring(Arc::new(k)))
     }
 
+    /// A keyring for any encrypted data key brokered by the relay (for example its
+    /// embedded KMS): the entry as the relay returned it, and the plaintext data key.
+    pub fn brokered(
+        provider_id: &str,
+        provider_info: &[u8],
+        ciphertext: &[u8],
+        plaintext_data_key: &[u8],
+    ) -> Result<Keyring, JsValue> {
+        let k = BrokeredKmsKeyring::from_encrypted_data_key(
+            esdk::EncryptedDataKey {
+                provider_id: provider_id.to_owned(),
+                provider_info: provider_info.to_vec(),
+                ciphertext: ciphertext.to_vec(),
+            },
+            DataKey::from_slice(plaintext_data_key).map_err(js_err)?,
+        )
+        .map_err(js_err)?;
+        Ok(Self::from_keyring(Arc::new(k)))
+    }
+
     /// A multi-keyring: `generator` makes the data key, every child wraps it too.
     pub fn multi(generator: &Keyring, children: Vec<Keyring>) -> Result<Keyring, JsValue> {
         let g = generator

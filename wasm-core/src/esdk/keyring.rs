@@ -240,34 +240,46 @@ pub struct KmsDataKey {
     pub ciphertext_blob: Vec<u8>,
 }
 
-/// Writes and recognises one `aws-kms` encrypted data key whose plaintext the
-/// caller already holds (brokered by the relay).
+/// Writes and recognises one encrypted data key whose plaintext the caller already
+/// holds, brokered by the relay: an `aws-kms` entry (KMS `GenerateDataKey` output)
+/// or the entry of the relay's embedded KMS (raw AES keyring format).
 ///
-/// On encrypt it is a generator: it supplies the data key and its KMS blob. As a
-/// child of a [`MultiKeyring`] it only accepts the same data key (it cannot call KMS
-/// to wrap another). On decrypt it recognises exactly its own blob.
+/// On encrypt it is a generator: it supplies the data key and its encrypted copy. As
+/// a child of a [`MultiKeyring`] it only accepts the same data key (it cannot call
+/// KMS to wrap another). On decrypt it recognises exactly its own entry.
 #[derive(Debug, Clone)]
 pub struct BrokeredKmsKeyring {
-    key: KmsDataKey,
+    edk: EncryptedDataKey,
+    plaintext: DataKey,
 }
 
 impl BrokeredKmsKeyring {
-    /// Creates the keyring from a brokered KMS data key.
+    /// Creates the keyring from an AWS KMS data key (an `aws-kms` entry).
     pub fn new(key: KmsDataKey) -> Result<Self> {
         if key.key_id.is_empty() || key.ciphertext_blob.is_empty() {
             return Err(Error::InvalidConfig(
                 "KMS data key needs a key id and a ciphertext blob",
             ));
         }
-        Ok(Self { key })
+        Ok(Self {
+            edk: EncryptedDataKey {
+                provider_id: AWS_KMS_PROVIDER_ID.to_owned(),
+                provider_info: key.key_id.as_bytes().to_vec(),
+                ciphertext: key.ciphertext_blob.clone(),
+            },
+            plaintext: key.plaintext.clone(),
+        })
     }
 
-    fn edk(&self) -> EncryptedDataKey {
-        EncryptedDataKey {
-            provider_id: AWS_KMS_PROVIDER_ID.to_owned(),
-            provider_info: self.key.key_id.as_bytes().to_vec(),
-            ciphertext: self.key.ciphertext_blob.clone(),
+    /// Creates the keyring from any encrypted data key entry and its plaintext (for
+    /// example the relay's embedded KMS output).
+    pub fn from_encrypted_data_key(edk: EncryptedDataKey, plaintext: DataKey) -> Result<Self> {
+        if edk.provider_id.is_empty() || edk.ciphertext.is_empty() {
+            return Err(Error::InvalidConfig(
+                "an encrypted data key needs a provider ID and a ciphertext",
+            ));
         }
+        Ok(Self { edk, plaintext })
     }
 }
 
@@ -278,15 +290,15 @@ impl Keyring for BrokeredKmsKeyring {
         _rng: &mut dyn rand_core::CryptoRngCore,
     ) -> Result<()> {
         match &materials.data_key {
-            None => materials.data_key = Some(self.key.plaintext.clone()),
-            Some(k) if *k == self.key.plaintext => {}
+            None => materials.data_key = Some(self.plaintext.clone()),
+            Some(k) if *k == self.plaintext => {}
             Some(_) => {
                 return Err(Error::InvalidConfig(
                     "a brokered KMS keyring cannot wrap a data key it did not generate",
                 ))
             }
         }
-        materials.encrypted_data_keys.push(self.edk());
+        materials.encrypted_data_keys.push(self.edk.clone());
         Ok(())
     }
 
@@ -298,9 +310,8 @@ impl Keyring for BrokeredKmsKeyring {
         if materials.data_key.is_some() {
             return Ok(());
         }
-        let mine = self.edk();
-        if edks.contains(&mine) {
-            materials.data_key = Some(self.key.plaintext.clone());
+        if edks.contains(&self.edk) {
+            materials.data_key = Some(self.plaintext.clone());
         }
         Ok(())
     }
