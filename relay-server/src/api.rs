@@ -1,0 +1,886 @@
+//! HTTP API. Every data, key, grant, login and admin action is audited, allowed or
+//! refused. Request bodies are size-limited JSON; errors are problem+json.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{middleware, Json, Router};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use phiveil_core::esdk::{
+    BrokeredKmsKeyring, EncryptedDataKey, EncryptionContext, Header, Limits, StreamDecryptor,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio_stream::StreamExt as _;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::audit::{self, AuditEvent, AuditQuery};
+use crate::auth::{self, Caller, Claims};
+use crate::db::{Grant, Record, User};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{valid_key, SignedQuery};
+use crate::{now, AppState};
+
+/// Largest JSON request body.
+const JSON_LIMIT: usize = 64 * 1024;
+/// Largest message header accepted for unwrapping.
+const HEADER_LIMIT: usize = 64 * 1024;
+
+/// The router.
+pub fn router(state: AppState) -> Router {
+    let max_upload = usize::try_from(state.config.max_upload_bytes).unwrap_or(usize::MAX);
+    let api = Router::new()
+        .route("/v1/auth/login", post(login))
+        .route("/v1/users", post(create_user))
+        .route("/v1/invitations", post(create_invitation))
+        .route("/v1/enroll", post(enroll))
+        .route("/v1/grants", get(list_grants).post(add_grant))
+        .route(
+            "/v1/grants/{clinician_id}/{record_type}",
+            delete(revoke_grant),
+        )
+        .route("/v1/keys/data-key", post(data_key))
+        .route("/v1/keys/unwrap", post(unwrap))
+        .route("/v1/records", get(list_records).post(create_record))
+        .route("/v1/records/{id}", get(get_record))
+        .route("/v1/audit", get(audit_query))
+        .route("/v1/audit/verify", get(audit_verify))
+        .route("/v1/alerts/stream", get(alerts_stream))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(JSON_LIMIT));
+    let store = Router::new()
+        .route("/store/{*key}", put(store_put).get(store_get))
+        .layer(DefaultBodyLimit::max(max_upload));
+    let mut router = api.merge(store);
+    if let Some(dir) = &state.config.static_dir {
+        router = router.fallback_service(tower_http::services::ServeDir::new(dir));
+    }
+    router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            crate::REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+fn audit(
+    state: &AppState,
+    caller: Option<&Claims>,
+    action: &str,
+    patient: Option<&str>,
+    outcome: &str,
+    detail: &str,
+) {
+    let e = AuditEvent {
+        actor: caller.map_or_else(|| "anonymous".to_owned(), |c| c.sub.clone()),
+        role: caller.map_or_else(|| "none".to_owned(), |c| c.role.clone()),
+        action: action.to_owned(),
+        patient: patient.map(str::to_owned),
+        outcome: outcome.to_owned(),
+        detail: detail.to_owned(),
+    };
+    if let Err(err) = audit::append(&state.db, &state.alerts, &e) {
+        tracing::error!(error = ?err, action, "audit append failed");
+    }
+}
+
+/// Runs `f`; audits `allowed` on success, `refused` with the error's code otherwise.
+fn audited<T>(
+    state: &AppState,
+    caller: Option<&Claims>,
+    action: &str,
+    patient: Option<&str>,
+    f: impl FnOnce() -> ApiResult<T>,
+) -> ApiResult<T> {
+    let res = f();
+    match &res {
+        Ok(_) => audit(state, caller, action, patient, "allowed", ""),
+        Err(e) => audit(state, caller, action, patient, "refused", e.code()),
+    }
+    res
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+fn random_id(prefix: &str, bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{prefix}{hex}")
+}
+
+fn check_name(what: &str, s: &str) -> ApiResult<()> {
+    if s.is_empty()
+        || s.len() > 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{what} must be 1-64 characters of A-Z a-z 0-9 . _ -"
+        )));
+    }
+    Ok(())
+}
+
+/// May `caller` read or write `record_type` records of `patient`?
+/// A patient: only its own; a clinician: only under a grant; an operator: never.
+fn authorize(state: &AppState, caller: &Claims, patient: &str, record_type: &str) -> ApiResult<()> {
+    match caller.role.as_str() {
+        "patient" if caller.pseudonym.as_deref() == Some(patient) => Ok(()),
+        "clinician" if state.db.has_grant(patient, &caller.sub, record_type)? => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "no right to this patient's records of this type".into(),
+        )),
+    }
+}
+
+/// `patient` and `record_type` of an encryption context.
+fn context_subject(ctx: &EncryptionContext) -> ApiResult<(String, String)> {
+    let patient = ctx.get("patient").ok_or_else(|| {
+        ApiError::BadRequest("the encryption context needs a patient entry".into())
+    })?;
+    let rt = ctx.get("record_type").ok_or_else(|| {
+        ApiError::BadRequest("the encryption context needs a record_type entry".into())
+    })?;
+    Ok((patient.clone(), rt.clone()))
+}
+
+#[derive(Deserialize)]
+struct LoginReq {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct LoginResp {
+    token: String,
+    user_id: String,
+    role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pseudonym: Option<String>,
+    expires_at: i64,
+}
+
+async fn login(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<LoginResp>> {
+    let req: LoginReq = json_body(&body)?;
+    let user = state.db.user_by_name(&req.username)?;
+    let ok = match &user {
+        Some(u) => u
+            .pw_hash
+            .as_deref()
+            .is_some_and(|h| auth::verify_password(&req.password, h)),
+        None => {
+            // Same work for unknown users: no timing hint about which names exist.
+            let _ = auth::verify_password(&req.password, DUMMY_HASH);
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| ok) else {
+        audit(&state, None, "login", None, "refused", "bad-credentials");
+        return Err(ApiError::Unauthorized);
+    };
+    let claims = Claims {
+        sub: user.id.clone(),
+        role: user.role.clone(),
+        pseudonym: user.pseudonym.clone(),
+        exp: now().saturating_add(auth::TOKEN_TTL_SECS),
+    };
+    let token = state.tokens.issue(&claims)?;
+    audit(
+        &state,
+        Some(&claims),
+        "login",
+        user.pseudonym.as_deref(),
+        "allowed",
+        "",
+    );
+    Ok(Json(LoginResp {
+        token,
+        user_id: user.id,
+        role: user.role,
+        pseudonym: user.pseudonym,
+        expires_at: claims.exp,
+    }))
+}
+
+/// An Argon2id hash of a random password, verified against for unknown users.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$x3fkYhYdWgtKXjs8IjxCSyyALgu2lZdbX3hn8Zv0d4Q";
+
+#[derive(Deserialize)]
+struct CreateUserReq {
+    username: String,
+    password: String,
+    role: String,
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let c = &caller.0;
+    let user = audited(&state, Some(c), "create-user", None, || {
+        caller.require("operator")?;
+        let req: CreateUserReq = json_body(&body)?;
+        check_name("username", &req.username)?;
+        if req.role != "clinician" && req.role != "operator" {
+            return Err(ApiError::BadRequest(
+                "operators create clinicians and operators; patients enroll".into(),
+            ));
+        }
+        let user = User {
+            id: random_id("u-", 8),
+            username: req.username,
+            role: req.role,
+            pseudonym: None,
+            pw_hash: Some(auth::hash_password(&req.password)?),
+        };
+        state.db.create_user(&user)?;
+        Ok(user)
+    })?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// Creates a user directly (the operator CLI's first operator).
+pub fn create_user_direct(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    role: &str,
+) -> ApiResult<User> {
+    check_name("username", username)?;
+    let user = User {
+        id: random_id("u-", 8),
+        username: username.to_owned(),
+        role: role.to_owned(),
+        pseudonym: (role == "patient").then(|| random_id("p-", 8)),
+        pw_hash: Some(auth::hash_password(password)?),
+    };
+    state.db.create_user(&user)?;
+    audit(
+        state,
+        None,
+        "create-user",
+        user.pseudonym.as_deref(),
+        "allowed",
+        &format!("cli {role}"),
+    );
+    Ok(user)
+}
+
+fn code_hash(code: &str) -> String {
+    Sha256::digest(code.trim().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn create_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<impl IntoResponse> {
+    let c = &caller.0;
+    let (code, expires_at) = audited(&state, Some(c), "invite", None, || {
+        caller.require("clinician")?;
+        let code = random_id("inv-", 16);
+        let expires_at = now().saturating_add(7 * 24 * 3600);
+        state
+            .db
+            .create_invitation(&code_hash(&code), &c.sub, expires_at)?;
+        Ok((code, expires_at))
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "code": code, "expires_at": expires_at })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct EnrollReq {
+    code: String,
+    username: String,
+    password: String,
+}
+
+async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<impl IntoResponse> {
+    let mut patient_ps = None;
+    let user = audited(&state, None, "enroll", None, || {
+        let req: EnrollReq = json_body(&body)?;
+        check_name("username", &req.username)?;
+        let user = User {
+            id: random_id("u-", 8),
+            username: req.username,
+            role: "patient".into(),
+            pseudonym: Some(random_id("p-", 8)),
+            pw_hash: Some(auth::hash_password(&req.password)?),
+        };
+        let clinician = state.db.redeem_invitation(&code_hash(&req.code), &user)?;
+        patient_ps = user.pseudonym.clone();
+        Ok((user, clinician))
+    })?;
+    tracing::info!(patient = ?patient_ps, "patient enrolled");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "user_id": user.0.id, "pseudonym": user.0.pseudonym, "invited_by": user.1 })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct GrantReq {
+    clinician_id: String,
+    record_type: String,
+}
+
+async fn add_grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let c = &caller.0;
+    let grant = audited(&state, Some(c), "grant", c.pseudonym.as_deref(), || {
+        let patient = caller.pseudonym()?.to_owned();
+        let req: GrantReq = json_body(&body)?;
+        check_name("record_type", &req.record_type)?;
+        match state.db.user_by_id(&req.clinician_id)? {
+            Some(u) if u.role == "clinician" => {}
+            _ => return Err(ApiError::BadRequest("no such clinician".into())),
+        }
+        let g = Grant {
+            patient,
+            clinician_id: req.clinician_id,
+            record_type: req.record_type,
+        };
+        state.db.add_grant(&g)?;
+        Ok(g)
+    })?;
+    Ok((StatusCode::CREATED, Json(grant)))
+}
+
+async fn revoke_grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((clinician_id, record_type)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let c = &caller.0;
+    audited(&state, Some(c), "revoke", c.pseudonym.as_deref(), || {
+        let patient = caller.pseudonym()?.to_owned();
+        let g = Grant {
+            patient,
+            clinician_id,
+            record_type,
+        };
+        if state.db.revoke_grant(&g)? {
+            Ok(StatusCode::NO_CONTENT)
+        } else {
+            Err(ApiError::NotFound)
+        }
+    })
+}
+
+async fn list_grants(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Grant>>> {
+    let c = &caller.0;
+    let grants = match c.role.as_str() {
+        "patient" => state.db.grants(Some(caller.pseudonym()?), None)?,
+        "clinician" => state.db.grants(None, Some(&c.sub))?,
+        _ => return Err(ApiError::Forbidden("operators do not hold grants".into())),
+    };
+    Ok(Json(grants))
+}
+
+#[derive(Deserialize)]
+struct DataKeyReq {
+    context: EncryptionContext,
+}
+
+/// An encrypted data key entry in JSON (binary fields base64).
+#[derive(Serialize, Deserialize)]
+struct EdkJson {
+    provider_id: String,
+    provider_info: String,
+    ciphertext: String,
+}
+
+impl From<&EncryptedDataKey> for EdkJson {
+    fn from(e: &EncryptedDataKey) -> Self {
+        Self {
+            provider_id: e.provider_id.clone(),
+            provider_info: B64.encode(&e.provider_info),
+            ciphertext: B64.encode(&e.ciphertext),
+        }
+    }
+}
+
+async fn data_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let c = &caller.0;
+    let req: ApiResult<DataKeyReq> = json_body(&body);
+    let patient = req
+        .as_ref()
+        .ok()
+        .and_then(|r| r.context.get("patient").cloned());
+    let checked = audited(&state, Some(c), "data-key", patient.as_deref(), || {
+        let req = req?;
+        phiveil_core::esdk::context::check_caller_context(&req.context)?;
+        let (patient, record_type) = context_subject(&req.context)?;
+        authorize(&state, c, &patient, &record_type)?;
+        Ok(req.context)
+    })?;
+    let key = state.kms.generate_data_key(&checked).await?;
+    // The plaintext data key goes to the caller over this authenticated channel and
+    // is never stored or logged.
+    let body = json!({
+        "key_id": key.key_id,
+        "data_key": B64.encode(key.plaintext.expose_secret()),
+        "encrypted_data_key": EdkJson::from(&key.edk),
+    });
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct UnwrapReq {
+    /// The message header (base64), as it starts the stored message.
+    header: String,
+    /// The context the caller expects; must equal the header's.
+    #[serde(default)]
+    context: Option<EncryptionContext>,
+}
+
+async fn unwrap(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Response> {
+    let c = &caller.0;
+    let parsed = (|| -> ApiResult<(Header, Vec<u8>)> {
+        let req: UnwrapReq = json_body(&body)?;
+        let bytes = B64
+            .decode(req.header.as_bytes())
+            .map_err(|_| ApiError::BadRequest("header is not base64".into()))?;
+        if bytes.len() > HEADER_LIMIT {
+            return Err(ApiError::PayloadTooLarge(HEADER_LIMIT as u64));
+        }
+        let limits = Limits {
+            max_header_len: HEADER_LIMIT,
+            ..Limits::default()
+        };
+        let (header, len) = Header::parse(&bytes, &limits)?;
+        if let Some(ctx) = req.context {
+            if ctx != header.context {
+                return Err(ApiError::BadRequest(
+                    "the context does not match the message header".into(),
+                ));
+            }
+        }
+        let head = bytes.get(..len).map(<[u8]>::to_vec).unwrap_or_default();
+        Ok((header, head))
+    })();
+    let patient = parsed
+        .as_ref()
+        .ok()
+        .and_then(|(h, _)| h.context.get("patient").cloned());
+    let (header, head) = audited(&state, Some(c), "unwrap", patient.as_deref(), || {
+        let (header, head) = parsed?;
+        let (patient, record_type) = context_subject(&header.context)?;
+        authorize(&state, c, &patient, &record_type)?;
+        Ok((header, head))
+    })?;
+    let key = state
+        .kms
+        .decrypt(&header.encrypted_data_keys, &header.context)
+        .await;
+    let key = match key {
+        Ok(Some(k)) => k,
+        Ok(None) => {
+            audit(
+                &state,
+                Some(c),
+                "unwrap",
+                patient.as_deref(),
+                "failed",
+                "no-key-unwrapped",
+            );
+            return Err(ApiError::BadRequest(
+                "no encrypted data key in the header could be unwrapped".into(),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    // The header must authenticate under the unwrapped key: the context the rights
+    // were checked against is the one bound in the message.
+    let edk = header
+        .encrypted_data_keys
+        .iter()
+        .find(|e| {
+            BrokeredKmsKeyring::from_encrypted_data_key((*e).clone(), key.clone())
+                .ok()
+                .is_some_and(|kr| {
+                    let mut dec =
+                        StreamDecryptor::new(&kr, EncryptionContext::new(), Limits::default());
+                    let mut sink = Vec::new();
+                    dec.update(&head, &mut sink).is_ok() && dec.info().is_some()
+                })
+        })
+        .cloned();
+    let Some(edk) = edk else {
+        audit(
+            &state,
+            Some(c),
+            "unwrap",
+            patient.as_deref(),
+            "failed",
+            "header-not-authentic",
+        );
+        return Err(ApiError::BadRequest(
+            "the message header does not authenticate".into(),
+        ));
+    };
+    let body = json!({
+        "data_key": B64.encode(key.expose_secret()),
+        "encrypted_data_key": EdkJson::from(&edk),
+    });
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct CreateRecordReq {
+    #[serde(default)]
+    patient: Option<String>,
+    record_type: String,
+    size: u64,
+    #[serde(default = "default_content_type")]
+    content_type: String,
+}
+
+fn default_content_type() -> String {
+    "application/octet-stream".into()
+}
+
+async fn create_record(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let c = &caller.0;
+    let req: ApiResult<CreateRecordReq> = json_body(&body);
+    let patient = req
+        .as_ref()
+        .ok()
+        .and_then(|r| r.patient.clone())
+        .or_else(|| c.pseudonym.clone());
+    let (record, upload) = audited(&state, Some(c), "upload-url", patient.as_deref(), || {
+        let req = req?;
+        let patient = patient
+            .clone()
+            .ok_or_else(|| ApiError::BadRequest("which patient?".into()))?;
+        check_name("record_type", &req.record_type)?;
+        if req.size > state.config.max_upload_bytes {
+            return Err(ApiError::PayloadTooLarge(state.config.max_upload_bytes));
+        }
+        if req.content_type.len() > 100
+            || req.content_type.bytes().any(|b| !(0x21..0x7f).contains(&b))
+        {
+            return Err(ApiError::BadRequest("invalid content type".into()));
+        }
+        authorize(&state, c, &patient, &req.record_type)?;
+        let id = random_id("r-", 12);
+        let created_at = now();
+        let expires_at = created_at.saturating_add(state.config.presign_ttl_secs);
+        // The relay picks the object key, under the patient's prefix.
+        let object_key = format!("{patient}/{}/{id}.esdk", req.record_type);
+        let record = Record {
+            id,
+            patient,
+            record_type: req.record_type,
+            object_key,
+            content_type: req.content_type,
+            size: req.size,
+            state: "pending".into(),
+            created_at,
+            expires_at,
+        };
+        state.db.insert_pending(&record)?;
+        let upload = state.store.presign_put(
+            &record.object_key,
+            record.size,
+            &record.content_type,
+            expires_at,
+        )?;
+        Ok((record, upload))
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "record": record, "upload": upload })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    patient: Option<String>,
+    record_type: Option<String>,
+}
+
+async fn list_records(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<Record>>> {
+    let c = &caller.0;
+    let patient = q.patient.clone().or_else(|| c.pseudonym.clone());
+    audited(&state, Some(c), "list-records", patient.as_deref(), || {
+        let patient = patient
+            .clone()
+            .ok_or_else(|| ApiError::BadRequest("which patient?".into()))?;
+        let all = state.db.records(&patient, q.record_type.as_deref())?;
+        // Only what the caller may see: own records, or granted record types.
+        let mut visible = Vec::new();
+        for r in all {
+            if authorize(&state, c, &r.patient, &r.record_type).is_ok() {
+                visible.push(r);
+            }
+        }
+        if visible.is_empty()
+            && c.pseudonym.as_deref() != Some(patient.as_str())
+            && c.role != "clinician"
+        {
+            return Err(ApiError::Forbidden(
+                "no right to this patient's records".into(),
+            ));
+        }
+        Ok(Json(visible))
+    })
+}
+
+async fn get_record(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let c = &caller.0;
+    let record = state.db.record(&id)?.filter(|r| r.state == "complete");
+    let patient = record.as_ref().map(|r| r.patient.clone());
+    let (record, download) = audited(&state, Some(c), "download-url", patient.as_deref(), || {
+        let record = record.ok_or(ApiError::NotFound)?;
+        authorize(&state, c, &record.patient, &record.record_type)?;
+        let expires = now().saturating_add(state.config.presign_ttl_secs);
+        let download = state.store.presign_get(&record.object_key, expires)?;
+        Ok((record, download))
+    })?;
+    Ok(Json(json!({ "record": record, "download": download })).into_response())
+}
+
+async fn store_put(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(q): Query<SignedQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let record = if valid_key(&key) {
+        state.db.record_by_key(&key)?
+    } else {
+        None
+    };
+    let patient = record.as_ref().map(|r| r.patient.clone());
+    audited(&state, None, "upload", patient.as_deref(), || {
+        state.store.verify("PUT", &key, &q, now())?;
+        let record = record.ok_or(ApiError::NotFound)?;
+        if record.state != "pending" {
+            return Err(ApiError::Conflict(
+                "this record was already uploaded".into(),
+            ));
+        }
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if ct != q.content_type || ct != record.content_type {
+            return Err(ApiError::BadRequest(
+                "the content type differs from the signed one".into(),
+            ));
+        }
+        if body.len() as u64 != q.length || q.length != record.size {
+            return Err(ApiError::BadRequest(
+                "the body length differs from the signed one".into(),
+            ));
+        }
+        state.store.put(&key, &body)?;
+        state.db.complete(&record.id)?;
+        Ok(StatusCode::CREATED)
+    })
+}
+
+async fn store_get(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(q): Query<SignedQuery>,
+) -> ApiResult<Response> {
+    let patient = key.split('/').next().map(str::to_owned);
+    let bytes = audited(&state, None, "download", patient.as_deref(), || {
+        state.store.verify("GET", &key, &q, now())?;
+        state.store.get(&key)
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn audit_query(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Vec<audit::AuditRow>>> {
+    let c = &caller.0;
+    audited(&state, Some(c), "audit-query", q.patient.as_deref(), || {
+        caller.require("operator")?;
+        Ok(Json(audit::query(&state.db, &q)?))
+    })
+}
+
+async fn audit_verify(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<audit::Verification>> {
+    let c = &caller.0;
+    audited(&state, Some(c), "audit-verify", None, || {
+        caller.require("operator")?;
+        Ok(Json(audit::verify(&state.db)?))
+    })
+}
+
+async fn alerts_stream(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>> {
+    let c = &caller.0;
+    audited(&state, Some(c), "alerts-subscribe", None, || {
+        caller.require("operator")
+    })?;
+    let rx = state.alerts.subscribe();
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|a| {
+        a.ok()
+            .and_then(|alert| Event::default().event("alert").json_data(alert).ok())
+            .map(Ok)
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.db.ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+/// The OpenAPI 3.1 description of the API.
+pub fn openapi_document() -> Value {
+    let bearer = json!([{ "bearer": [] }]);
+    let op = |summary: &str, secured: bool| {
+        let mut o = json!({
+            "summary": summary,
+            "responses": {
+                "200": { "description": "success" },
+                "4XX": { "description": "problem", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } }
+            }
+        });
+        if let (true, Some(obj)) = (secured, o.as_object_mut()) {
+            obj.insert("security".into(), bearer.clone());
+        }
+        o
+    };
+    let mut paths = BTreeMap::new();
+    paths.insert(
+        "/v1/auth/login",
+        json!({ "post": op("Password login; returns a 15-minute bearer token", false) }),
+    );
+    paths.insert(
+        "/v1/users",
+        json!({ "post": op("Operator creates a clinician or operator", true) }),
+    );
+    paths.insert(
+        "/v1/invitations",
+        json!({ "post": op("Clinician creates a one-time invitation code", true) }),
+    );
+    paths.insert(
+        "/v1/enroll",
+        json!({ "post": op("Patient enrolls with an invitation code", false) }),
+    );
+    paths.insert("/v1/grants", json!({ "get": op("Grants given (patient) or held (clinician)", true), "post": op("Patient grants a clinician a record type", true) }));
+    paths.insert(
+        "/v1/grants/{clinician_id}/{record_type}",
+        json!({ "delete": op("Patient revokes a grant (effective at once)", true) }),
+    );
+    paths.insert(
+        "/v1/keys/data-key",
+        json!({ "post": op("KMS GenerateDataKey bound to the encryption context", true) }),
+    );
+    paths.insert(
+        "/v1/keys/unwrap",
+        json!({ "post": op("KMS Decrypt of a message header's encrypted data key", true) }),
+    );
+    paths.insert("/v1/records", json!({ "get": op("List records visible to the caller", true), "post": op("Create a record; returns a presigned PUT", true) }));
+    paths.insert(
+        "/v1/records/{id}",
+        json!({ "get": op("Record metadata and a presigned GET", true) }),
+    );
+    paths.insert("/store/{key}", json!({ "put": op("Presigned upload (embedded store)", false), "get": op("Presigned download (embedded store)", false) }));
+    paths.insert(
+        "/v1/audit",
+        json!({ "get": op("Audit log search (operator)", true) }),
+    );
+    paths.insert(
+        "/v1/audit/verify",
+        json!({ "get": op("Verify the audit hash chain (operator)", true) }),
+    );
+    paths.insert(
+        "/v1/alerts/stream",
+        json!({ "get": op("Live alerts as server-sent events (operator)", true) }),
+    );
+    paths.insert("/healthz", json!({ "get": op("Liveness", false) }));
+    paths.insert(
+        "/readyz",
+        json!({ "get": op("Readiness (database reachable)", false) }),
+    );
+    paths.insert(
+        "/metrics",
+        json!({ "get": op("Prometheus metrics", false) }),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "phiveil relay", "version": env!("CARGO_PKG_VERSION") },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": { "Problem": { "type": "object", "properties": {
+                "type": { "type": "string" }, "title": { "type": "string" },
+                "status": { "type": "integer" }, "detail": { "type": "string" } } } }
+        }
+    })
+}

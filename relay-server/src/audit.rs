@@ -1,0 +1,280 @@
+//! The tamper-evident audit log: every key, data, grant, login and admin action,
+//! allowed or refused, appended to a hash chain in the database.
+//!
+//! `hash(n) = SHA-256(JSON [seq, ts, actor, role, action, patient, outcome, detail,
+//! hash(n-1)])`, hex; the first row chains from 64 zeros. [`verify`] recomputes the
+//! chain and names the first row that was edited, deleted or moved.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+
+use crate::db::Db;
+use crate::error::ApiResult;
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One audited action.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Who: a user id, or `anonymous`.
+    pub actor: String,
+    /// The actor's role (or `none`).
+    pub role: String,
+    /// What: `login`, `data-key`, `unwrap`, `upload`, `download`, `grant`, …
+    pub action: String,
+    /// Which patient (pseudonym) it concerned, if any.
+    pub patient: Option<String>,
+    /// `allowed`, `refused` or `failed`.
+    pub outcome: String,
+    /// A short, secret-free detail.
+    pub detail: String,
+}
+
+/// A stored audit row.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Position in the chain (1-based).
+    pub seq: i64,
+    /// Unix seconds.
+    pub ts: i64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    /// Hash of the previous row.
+    pub prev_hash: String,
+    /// This row's hash.
+    pub hash: String,
+}
+
+/// An alert raised by a rule over the audit stream. Carries no secret.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Alert {
+    /// The rule that fired.
+    pub rule: String,
+    /// The actor it concerns.
+    pub actor: String,
+    /// How many events within the window.
+    pub count: usize,
+    /// Unix seconds.
+    pub ts: i64,
+}
+
+fn row_hash(seq: i64, ts: i64, e: &AuditEvent, prev: &str) -> String {
+    let canon = serde_json::json!([
+        seq, ts, e.actor, e.role, e.action, e.patient, e.outcome, e.detail, prev
+    ]);
+    let digest = Sha256::digest(canon.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Rule: at least `threshold` refused unwraps by one actor within `window_secs`.
+#[derive(Debug)]
+pub struct Alerts {
+    threshold: usize,
+    window_secs: i64,
+    recent: Mutex<HashMap<String, VecDeque<i64>>>,
+    tx: broadcast::Sender<Alert>,
+}
+
+impl Alerts {
+    /// The default rule: ≥ 5 refused unwraps by one actor in a minute.
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(256);
+        Self {
+            threshold: 5,
+            window_secs: 60,
+            recent: Mutex::new(HashMap::new()),
+            tx,
+        }
+    }
+
+    /// Subscribes to the live alert feed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
+        self.tx.subscribe()
+    }
+
+    fn observe(&self, e: &AuditEvent, ts: i64) {
+        if e.action != "unwrap" || e.outcome != "refused" {
+            return;
+        }
+        let Ok(mut recent) = self.recent.lock() else {
+            return;
+        };
+        let q = recent.entry(e.actor.clone()).or_default();
+        q.push_back(ts);
+        while q
+            .front()
+            .is_some_and(|t| ts.saturating_sub(*t) >= self.window_secs)
+        {
+            q.pop_front();
+        }
+        if q.len() >= self.threshold {
+            let alert = Alert {
+                rule: format!(
+                    "{}+ refused unwraps in {}s",
+                    self.threshold, self.window_secs
+                ),
+                actor: e.actor.clone(),
+                count: q.len(),
+                ts,
+            };
+            tracing::warn!(rule = %alert.rule, actor = %alert.actor, count = alert.count, "alert");
+            let _ = self.tx.send(alert);
+            q.clear();
+        }
+    }
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Appends an event to the chain (one transaction) and feeds the alert rules.
+pub fn append(db: &Db, alerts: &Alerts, e: &AuditEvent) -> ApiResult<()> {
+    let ts = crate::now();
+    {
+        let mut c = db.conn()?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (seq, prev) = match last {
+            Some((s, h)) => (s.saturating_add(1), h),
+            None => (1, GENESIS.to_owned()),
+        };
+        let hash = row_hash(seq, ts, e, &prev);
+        tx.execute(
+            "INSERT INTO audit (seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![seq, ts, e.actor, e.role, e.action, e.patient, e.outcome, e.detail, prev, hash],
+        )?;
+        tx.commit()?;
+    }
+    alerts.observe(e, ts);
+    Ok(())
+}
+
+/// Filters for audit queries.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct AuditQuery {
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this patient.
+    pub patient: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<String>,
+    /// At most this many rows (default 500, newest first).
+    pub limit: Option<u32>,
+}
+
+/// Rows matching `q`, newest first.
+pub fn query(db: &Db, q: &AuditQuery) -> ApiResult<Vec<AuditRow>> {
+    let c = db.conn()?;
+    let mut st = c.prepare(
+        "SELECT seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash FROM audit
+         WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR patient = ?2)
+           AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR outcome = ?4)
+         ORDER BY seq DESC LIMIT ?5",
+    )?;
+    let rows = st.query_map(
+        params![
+            q.actor,
+            q.patient,
+            q.action,
+            q.outcome,
+            q.limit.unwrap_or(500).min(10_000)
+        ],
+        row_from_sql,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        seq: r.get(0)?,
+        ts: r.get(1)?,
+        event: AuditEvent {
+            actor: r.get(2)?,
+            role: r.get(3)?,
+            action: r.get(4)?,
+            patient: r.get(5)?,
+            outcome: r.get(6)?,
+            detail: r.get(7)?,
+        },
+        prev_hash: r.get(8)?,
+        hash: r.get(9)?,
+    })
+}
+
+/// The result of verifying the chain.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Verification {
+    /// Rows checked.
+    pub rows: u64,
+    /// The first broken position (a row edited, deleted or moved), if any.
+    pub first_broken: Option<i64>,
+    /// Why it is broken.
+    pub reason: Option<String>,
+}
+
+/// Recomputes the whole chain.
+pub fn verify(db: &Db) -> ApiResult<Verification> {
+    let c = db.conn()?;
+    let mut st = c.prepare(
+        "SELECT seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash FROM audit ORDER BY seq",
+    )?;
+    let mut rows = st.query([])?;
+    let mut expected_seq = 1i64;
+    let mut prev = GENESIS.to_owned();
+    let mut n = 0u64;
+    let broken = |seq: i64, why: &str, n: u64| Verification {
+        rows: n,
+        first_broken: Some(seq),
+        reason: Some(why.to_owned()),
+    };
+    while let Some(r) = rows.next()? {
+        let row = row_from_sql(r)?;
+        n = n.saturating_add(1);
+        if row.seq != expected_seq {
+            return Ok(broken(
+                expected_seq,
+                "row missing (deleted) or renumbered",
+                n,
+            ));
+        }
+        if row.prev_hash != prev {
+            return Ok(broken(
+                row.seq,
+                "previous-hash link broken (row deleted or moved)",
+                n,
+            ));
+        }
+        if row_hash(row.seq, row.ts, &row.event, &row.prev_hash) != row.hash {
+            return Ok(broken(
+                row.seq,
+                "row content does not match its hash (edited)",
+                n,
+            ));
+        }
+        prev = row.hash;
+        expected_seq = expected_seq.saturating_add(1);
+    }
+    Ok(Verification {
+        rows: n,
+        first_broken: None,
+        reason: None,
+    })
+}

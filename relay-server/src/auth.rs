@@ -1,0 +1,223 @@
+//! Identity: Argon2id password hashes and short-lived bearer tokens.
+//!
+//! Token: `pv1.<base64url(JSON claims)>.<base64url(HMAC-SHA256)>` under a key kept in
+//! the data directory (0600). Claims name the user id, role, pseudonym and expiry;
+//! every request verifies the MAC (constant time) and the expiry.
+
+use std::io::Write;
+use std::path::Path;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+/// Token lifetime in seconds.
+pub const TOKEN_TTL_SECS: i64 = 15 * 60;
+
+/// What a token asserts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// User id.
+    pub sub: String,
+    /// Role: patient, clinician or operator.
+    pub role: String,
+    /// Patient pseudonym (patients only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonym: Option<String>,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+}
+
+/// Hashes a password with Argon2id (default parameters, random salt).
+pub fn hash_password(password: &str) -> ApiResult<String> {
+    if password.len() < 10 || password.len() > 1024 {
+        return Err(ApiError::BadRequest(
+            "passwords must be 10 to 1024 bytes".into(),
+        ));
+    }
+    let salt = SaltString::generate(&mut rand_core::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
+}
+
+/// Checks a password against a stored hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// The token signing key.
+pub struct TokenKey(Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(***)")
+    }
+}
+
+impl TokenKey {
+    /// Loads the key from `path`, creating it (0600) on first start.
+    pub fn open(path: &Path) -> ApiResult<Self> {
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut k = Zeroizing::new([0u8; 32]);
+            rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, k.as_mut())
+                .map_err(|_| ApiError::Internal("no randomness".into()))?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| ApiError::Internal(format!("token key: {e}")))?;
+            f.write_all(k.as_ref())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| ApiError::Internal(format!("token key: {e}")))?;
+        }
+        Ok(Self(Zeroizing::new(std::fs::read(path).map_err(|e| {
+            ApiError::Internal(format!("token key: {e}"))
+        })?)))
+    }
+
+    fn mac(&self) -> ApiResult<Hmac<Sha256>> {
+        Hmac::<Sha256>::new_from_slice(&self.0).map_err(|_| ApiError::Internal("token key".into()))
+    }
+
+    /// Issues a token for `claims`.
+    pub fn issue(&self, claims: &Claims) -> ApiResult<String> {
+        let body = B64URL
+            .encode(serde_json::to_vec(claims).map_err(|e| ApiError::Internal(e.to_string()))?);
+        let mut mac = self.mac()?;
+        mac.update(b"pv1.");
+        mac.update(body.as_bytes());
+        Ok(format!(
+            "pv1.{body}.{}",
+            B64URL.encode(mac.finalize().into_bytes())
+        ))
+    }
+
+    /// Verifies a token's MAC and expiry.
+    pub fn verify(&self, token: &str, now: i64) -> ApiResult<Claims> {
+        let mut parts = token.split('.');
+        let (Some("pv1"), Some(body), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ApiError::Unauthorized);
+        };
+        let sig = B64URL.decode(sig).map_err(|_| ApiError::Unauthorized)?;
+        let mut mac = self.mac()?;
+        mac.update(b"pv1.");
+        mac.update(body.as_bytes());
+        mac.verify_slice(&sig).map_err(|_| ApiError::Unauthorized)?;
+        let claims: Claims =
+            serde_json::from_slice(&B64URL.decode(body).map_err(|_| ApiError::Unauthorized)?)
+                .map_err(|_| ApiError::Unauthorized)?;
+        if claims.exp <= now {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(claims)
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Claims);
+
+impl Caller {
+    /// Fails unless the caller has `role`.
+    pub fn require(&self, role: &str) -> ApiResult<()> {
+        if self.0.role == role {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this action needs the {role} role"
+            )))
+        }
+    }
+
+    /// The caller's patient pseudonym (patients only).
+    pub fn pseudonym(&self) -> ApiResult<&str> {
+        self.0
+            .pseudonym
+            .as_deref()
+            .ok_or_else(|| ApiError::Forbidden("this action needs the patient role".into()))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        let claims = state.tokens.verify(token, crate::now())?;
+        Ok(Caller(claims))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_reject_tampering_and_expiry() {
+        let dir = std::env::temp_dir().join(format!("phiveil-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = TokenKey::open(&dir.join("t.key")).unwrap();
+        let claims = Claims {
+            sub: "u1".into(),
+            role: "patient".into(),
+            pseudonym: Some("p-1".into()),
+            exp: 1000,
+        };
+        let t = key.issue(&claims).unwrap();
+        assert_eq!(key.verify(&t, 999).unwrap(), claims);
+        assert!(key.verify(&t, 1000).is_err(), "expired");
+        let mut forged = t.clone();
+        forged.replace_range(5..6, if &t[5..6] == "A" { "B" } else { "A" });
+        assert!(key.verify(&forged, 999).is_err(), "tampered");
+        let other = Claims {
+            role: "operator".into(),
+            ..claims
+        };
+        let body = B64URL.encode(serde_json::to_vec(&other).unwrap());
+        let sig = t.rsplit('.').next().unwrap();
+        assert!(
+            key.verify(&format!("pv1.{body}.{sig}"), 999).is_err(),
+            "claims swapped"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("wrong horse battery", &h));
+        assert!(hash_password("short").is_err());
+    }
+}

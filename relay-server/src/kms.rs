@@ -1,0 +1,278 @@
+//! Key management behind the key broker.
+//!
+//! [`Kms`] is what the broker needs: `GenerateDataKey` and `Decrypt`, both bound to
+//! an encryption context. [`EmbeddedKms`] is the zero-config default: versioned
+//! AES-256 master keys in one file (created 0600), rotation keeps old versions for
+//! decryption. It wraps data keys exactly as the ESDK raw AES keyring does
+//! (AES-256-GCM, the serialized encryption context as AAD; provider ID
+//! `phiveil-kms`, key name `master-v<N>`), so its output is an encrypted data key the
+//! core's brokered keyring writes into messages — and an operator holding the master
+//! key file can recover a message with any ESDK raw AES keyring.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::RwLock;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use phiveil_core::esdk::keyring::{DecryptionMaterials, EncryptionMaterials};
+use phiveil_core::esdk::{
+    AlgorithmSuite, EncryptedDataKey, EncryptionContext, Keyring, RawAesKeyring,
+};
+use phiveil_core::secret::{DataKey, WrappingKey};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::{ApiError, ApiResult};
+
+/// Provider ID of the embedded KMS's encrypted data keys.
+pub const EMBEDDED_PROVIDER_ID: &str = "phiveil-kms";
+
+/// A data key from `GenerateDataKey`: plaintext (never stored or logged by the relay)
+/// and the encrypted data key entry to put in the message header.
+pub struct GeneratedKey {
+    /// The plaintext data key, sent to the caller over the authenticated channel.
+    pub plaintext: DataKey,
+    /// The wrapped copy.
+    pub edk: EncryptedDataKey,
+    /// The key (and version) that wrapped it.
+    pub key_id: String,
+}
+
+/// A boxed future (the trait is used as `dyn Kms`).
+pub type KmsFuture<'a, T> = Pin<Box<dyn Future<Output = ApiResult<T>> + Send + 'a>>;
+
+/// Key management: data keys bound to an encryption context.
+pub trait Kms: Send + Sync {
+    /// A fresh data key wrapped under the current master key, bound to `ctx`.
+    fn generate_data_key<'a>(&'a self, ctx: &'a EncryptionContext) -> KmsFuture<'a, GeneratedKey>;
+    /// Unwraps whichever of `edks` belongs to this KMS, with `ctx` as it was bound.
+    /// `Ok(None)` when no entry belongs to this KMS or none unwraps under `ctx`.
+    fn decrypt<'a>(
+        &'a self,
+        edks: &'a [EncryptedDataKey],
+        ctx: &'a EncryptionContext,
+    ) -> KmsFuture<'a, Option<DataKey>>;
+    /// Human-readable description (no secrets).
+    fn describe(&self) -> String;
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyFile {
+    current: u32,
+    keys: Vec<KeyEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyEntry {
+    version: u32,
+    created: i64,
+    key: String,
+}
+
+/// The embedded KMS: versioned master keys in `<data-dir>/kms-master-keys.json`.
+pub struct EmbeddedKms {
+    path: PathBuf,
+    keys: RwLock<(u32, Vec<(u32, RawAesKeyring)>)>,
+}
+
+impl std::fmt::Debug for EmbeddedKms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+fn keyring_for(version: u32, key: &[u8]) -> ApiResult<RawAesKeyring> {
+    let wk =
+        WrappingKey::from_slice(key).map_err(|e| ApiError::Internal(format!("master key: {e}")))?;
+    RawAesKeyring::new(EMBEDDED_PROVIDER_ID, format!("master-v{version}"), wk)
+        .map_err(|e| ApiError::Internal(format!("master keyring: {e}")))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> ApiResult<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| ApiError::Internal(format!("write {}: {e}", tmp.display())))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| ApiError::Internal(format!("write {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| ApiError::Internal(format!("rename {}: {e}", path.display())))
+}
+
+fn random_key() -> ApiResult<Zeroizing<[u8; 32]>> {
+    let mut k = Zeroizing::new([0u8; 32]);
+    rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, k.as_mut())
+        .map_err(|_| ApiError::Internal("no randomness".into()))?;
+    Ok(k)
+}
+
+impl EmbeddedKms {
+    /// Opens the key file, creating it (mode 0600, one fresh key) when absent.
+    pub fn open(path: &Path) -> ApiResult<Self> {
+        if !path.exists() {
+            let k = random_key()?;
+            let file = KeyFile {
+                current: 1,
+                keys: vec![KeyEntry {
+                    version: 1,
+                    created: crate::now(),
+                    key: B64.encode(k.as_ref()),
+                }],
+            };
+            let json = Zeroizing::new(
+                serde_json::to_vec_pretty(&file).map_err(|e| ApiError::Internal(e.to_string()))?,
+            );
+            write_private(path, &json)?;
+            tracing::info!(path = %path.display(), "created embedded KMS master key file");
+        }
+        let kms = Self {
+            path: path.to_owned(),
+            keys: RwLock::new((0, Vec::new())),
+        };
+        kms.reload()?;
+        Ok(kms)
+    }
+
+    fn reload(&self) -> ApiResult<()> {
+        let raw = Zeroizing::new(
+            std::fs::read(&self.path)
+                .map_err(|e| ApiError::Internal(format!("read {}: {e}", self.path.display())))?,
+        );
+        let file: KeyFile = serde_json::from_slice(&raw)
+            .map_err(|e| ApiError::Internal(format!("key file: {e}")))?;
+        let mut keys = Vec::new();
+        for e in &file.keys {
+            let bytes = Zeroizing::new(
+                B64.decode(&e.key)
+                    .map_err(|_| ApiError::Internal("key file: bad base64".into()))?,
+            );
+            keys.push((e.version, keyring_for(e.version, &bytes)?));
+        }
+        if !keys.iter().any(|(v, _)| *v == file.current) {
+            return Err(ApiError::Internal(
+                "key file: current version missing".into(),
+            ));
+        }
+        *self
+            .keys
+            .write()
+            .map_err(|_| ApiError::Internal("kms lock poisoned".into()))? = (file.current, keys);
+        Ok(())
+    }
+
+    /// Adds a new master key version and makes it current; old versions stay for
+    /// decryption. Returns the new version.
+    pub fn rotate(&self) -> ApiResult<u32> {
+        let raw = Zeroizing::new(
+            std::fs::read(&self.path).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+        let mut file: KeyFile =
+            serde_json::from_slice(&raw).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let next = file
+            .keys
+            .iter()
+            .map(|k| k.version)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        let k = random_key()?;
+        file.keys.push(KeyEntry {
+            version: next,
+            created: crate::now(),
+            key: B64.encode(k.as_ref()),
+        });
+        file.current = next;
+        let json = Zeroizing::new(
+            serde_json::to_vec_pretty(&file).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+        write_private(&self.path, &json)?;
+        self.reload()?;
+        Ok(next)
+    }
+
+    /// The current master key version.
+    pub fn current_version(&self) -> u32 {
+        self.keys.read().map(|k| k.0).unwrap_or(0)
+    }
+}
+
+impl Kms for EmbeddedKms {
+    fn generate_data_key<'a>(&'a self, ctx: &'a EncryptionContext) -> KmsFuture<'a, GeneratedKey> {
+        Box::pin(async move {
+            let keys = self
+                .keys
+                .read()
+                .map_err(|_| ApiError::Internal("kms lock poisoned".into()))?;
+            let (current, list) = &*keys;
+            let kr = list
+                .iter()
+                .find(|(v, _)| v == current)
+                .map(|(_, k)| k)
+                .ok_or_else(|| ApiError::Internal("no current master key".into()))?;
+            let mut m = EncryptionMaterials {
+                suite: AlgorithmSuite::default(),
+                context: ctx.clone(),
+                data_key: None,
+                encrypted_data_keys: Vec::new(),
+            };
+            kr.on_encrypt(&mut m, &mut rand_core::OsRng)
+                .map_err(|e| ApiError::Internal(format!("wrap: {e}")))?;
+            let plaintext = m
+                .data_key
+                .take()
+                .ok_or_else(|| ApiError::Internal("no data key".into()))?;
+            let edk = m
+                .encrypted_data_keys
+                .pop()
+                .ok_or_else(|| ApiError::Internal("no encrypted data key".into()))?;
+            Ok(GeneratedKey {
+                plaintext,
+                edk,
+                key_id: format!("{EMBEDDED_PROVIDER_ID}/master-v{current}"),
+            })
+        })
+    }
+
+    fn decrypt<'a>(
+        &'a self,
+        edks: &'a [EncryptedDataKey],
+        ctx: &'a EncryptionContext,
+    ) -> KmsFuture<'a, Option<DataKey>> {
+        Box::pin(async move {
+            let keys = self
+                .keys
+                .read()
+                .map_err(|_| ApiError::Internal("kms lock poisoned".into()))?;
+            for (_, kr) in &keys.1 {
+                let mut m = DecryptionMaterials {
+                    suite: AlgorithmSuite::default(),
+                    context: ctx.clone(),
+                    data_key: None,
+                };
+                if kr.on_decrypt(&mut m, edks).is_ok() {
+                    if let Some(k) = m.data_key {
+                        return Ok(Some(k));
+                    }
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "embedded KMS ({} , current master key v{})",
+            self.path.display(),
+            self.current_version()
+        )
+    }
+}

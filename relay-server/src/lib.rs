@@ -1,0 +1,172 @@
+//! # phiveil-relay
+//!
+//! The thin relay: it brokers data keys and uploads and keeps a tamper-evident audit
+//! log, but never sees record plaintext. Zero-config defaults: SQLite metadata, a
+//! local object store with relay-signed URLs and an embedded KMS, all in one data
+//! directory.
+//!
+//! [`app`] builds the router (testable with `tower::ServiceExt::oneshot`);
+//! [`serve`] runs it on a listener.
+#![cfg_attr(not(test), deny(missing_docs))]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod kms;
+pub mod metrics;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+
+use crate::audit::Alerts;
+use crate::auth::TokenKey;
+use crate::db::Db;
+use crate::error::ApiResult;
+use crate::kms::{EmbeddedKms, Kms};
+use crate::metrics::Metrics;
+use crate::store::LocalStore;
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Relay settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where state lives (database, objects, keys).
+    pub data_dir: PathBuf,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Lifetime of presigned URLs, in seconds.
+    pub presign_ttl_secs: i64,
+    /// Directory of static files served at `/` (the web app), if any.
+    pub static_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Defaults for `data_dir`: 64 MiB uploads, 5-minute URLs, no static files.
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            data_dir: data_dir.to_owned(),
+            max_upload_bytes: 64 << 20,
+            presign_ttl_secs: 300,
+            static_dir: None,
+        }
+    }
+}
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Metadata database.
+    pub db: Db,
+    /// Key management.
+    pub kms: Arc<dyn Kms>,
+    /// Object store.
+    pub store: Arc<LocalStore>,
+    /// Token signing key.
+    pub tokens: Arc<TokenKey>,
+    /// Alert rules and live feed.
+    pub alerts: Arc<Alerts>,
+    /// Request metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .field("kms", &self.kms.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Opens the embedded defaults in `config.data_dir`: SQLite, local store,
+    /// embedded KMS, token key. Creates what is missing and recovers from a crash
+    /// (see [`AppState::recover`]).
+    pub fn open(config: Config) -> ApiResult<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| error::ApiError::Internal(format!("data dir: {e}")))?;
+        let db = Db::open(&config.data_dir.join("relay.sqlite3"))?;
+        let kms = EmbeddedKms::open(&config.data_dir.join("kms-master-keys.json"))?;
+        let store = LocalStore::open(&config.data_dir)?;
+        let tokens = TokenKey::open(&config.data_dir.join("token-signing.key"))?;
+        let state = Self {
+            config: Arc::new(config),
+            db,
+            kms: Arc::new(kms),
+            store: Arc::new(store),
+            tokens: Arc::new(tokens),
+            alerts: Arc::new(Alerts::new()),
+            metrics: Arc::new(Metrics::default()),
+        };
+        state.recover()?;
+        Ok(state)
+    }
+
+    /// Crash recovery: a pending record whose object is fully in place is completed;
+    /// one whose URL expired without an object is dropped. Afterwards the index and
+    /// the store agree, and no half object is visible (uploads land by rename).
+    pub fn recover(&self) -> ApiResult<(usize, usize)> {
+        let (mut completed, mut dropped) = (0usize, 0usize);
+        for r in self.db.pending_records()? {
+            match self.store.size(&r.object_key)? {
+                Some(size) if size == r.size => {
+                    self.db.complete(&r.id)?;
+                    completed = completed.saturating_add(1);
+                }
+                _ if r.expires_at <= now() => {
+                    self.db.delete_pending(&r.id)?;
+                    dropped = dropped.saturating_add(1);
+                }
+                _ => {}
+            }
+        }
+        if completed > 0 || dropped > 0 {
+            tracing::info!(completed, dropped, "recovered pending uploads");
+        }
+        Ok((completed, dropped))
+    }
+}
+
+/// The relay's router with its middleware (limits, timeouts, metrics, tracing).
+pub fn app(state: AppState) -> Router {
+    api::router(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Request timeout applied to every route.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,0 +1,155 @@
+//! `phiveil-relay`: the relay service and its operator CLI.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use phiveil_relay::{api, audit, kms::EmbeddedKms, AppState, Config};
+
+/// phiveil relay: key broker, upload broker and audit log.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Where state lives: database, objects, master keys.
+    #[arg(
+        long,
+        env = "PHIVEIL_DATA_DIR",
+        default_value = "phiveil-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (embedded defaults: SQLite, local store, embedded KMS).
+    Serve {
+        /// Address to listen on (loopback by default).
+        #[arg(long, env = "PHIVEIL_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Static files served at / (the web app).
+        #[arg(long, env = "PHIVEIL_STATIC_DIR")]
+        static_dir: Option<PathBuf>,
+        /// Largest upload in bytes.
+        #[arg(long, default_value_t = 64 << 20)]
+        max_upload_bytes: u64,
+    },
+    /// Create a user (the first operator, clinicians, or a patient for testing).
+    CreateUser {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// operator, clinician or patient.
+        #[arg(long, default_value = "operator")]
+        role: String,
+        /// Password; read from PHIVEIL_PASSWORD when not given.
+        #[arg(long, env = "PHIVEIL_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Audit log operations.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Rotate the embedded KMS master key (old versions stay for decryption).
+    RotateKey,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; name the first edited, deleted or moved row.
+    Verify,
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PHIVEIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = std::env::var("PHIVEIL_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
+    let mut config = Config::new(&cli.data_dir);
+    match cli.command {
+        Command::Serve {
+            listen,
+            static_dir,
+            max_upload_bytes,
+        } => {
+            config.static_dir = static_dir;
+            config.max_upload_bytes = max_upload_bytes;
+            let state = AppState::open(config).map_err(|e| format!("{e:?}"))?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("listen on {listen}: {e}"))?;
+            tracing::info!(%listen, kms = %state.kms.describe(), data_dir = %cli.data_dir.display(), "phiveil relay listening");
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            phiveil_relay::serve(listener, state, shutdown)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::CreateUser {
+            username,
+            role,
+            password,
+        } => {
+            let state = AppState::open(config).map_err(|e| format!("{e:?}"))?;
+            let user = api::create_user_direct(&state, &username, &password, &role)
+                .map_err(|e| format!("{e:?}"))?;
+            println!("created {} {} ({})", user.role, user.username, user.id);
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let state = AppState::open(config).map_err(|e| format!("{e:?}"))?;
+            let v = audit::verify(&state.db).map_err(|e| format!("{e:?}"))?;
+            match v.first_broken {
+                None => {
+                    println!("audit log intact: {} rows", v.rows);
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                Some(seq) => {
+                    println!(
+                        "audit log BROKEN at row {seq}: {}",
+                        v.reason.unwrap_or_default()
+                    );
+                    Ok(std::process::ExitCode::from(2))
+                }
+            }
+        }
+        Command::RotateKey => {
+            let kms = EmbeddedKms::open(&cli.data_dir.join("kms-master-keys.json"))
+                .map_err(|e| format!("{e:?}"))?;
+            let v = kms.rotate().map_err(|e| format!("{e:?}"))?;
+            println!("embedded KMS master key rotated to v{v}");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
