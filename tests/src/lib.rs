@@ -92,3 +92,5 @@ impl Peer {
         })
     }
 }
+
+pub mod relay;

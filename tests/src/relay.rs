@@ -1,0 +1,282 @@
+//! A relay on 127.0.0.1 with embedded defaults in a fresh data directory, and an
+//! HTTP client that plays patients, clinicians and operators.
+
+use std::path::PathBuf;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use phiveil_core::esdk::{BrokeredKmsKeyring, EncryptedDataKey, EncryptionContext};
+use phiveil_core::secret::DataKey;
+use phiveil_relay::{AppState, Config};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// A running in-process relay.
+pub struct TestRelay {
+    /// Base URL (`http://127.0.0.1:PORT`).
+    pub base: String,
+    /// The relay's state (database, store, KMS) for white-box checks.
+    pub state: AppState,
+    /// The data directory (removed on drop).
+    pub dir: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let mut b = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let dir = std::env::temp_dir().join(format!("phiveil-{tag}-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl TestRelay {
+    /// Starts a relay; `tune` may change the configuration first.
+    pub async fn start(tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = temp_dir("relay");
+        let mut config = Config::new(&dir);
+        tune(&mut config);
+        let state = AppState::open(config).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let s = state.clone();
+        let task = tokio::spawn(async move {
+            phiveil_relay::serve(listener, s, std::future::pending())
+                .await
+                .unwrap();
+        });
+        Self {
+            base,
+            state,
+            dir,
+            task,
+        }
+    }
+
+    /// A client without credentials.
+    pub fn anonymous(&self) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            token: None,
+            user_id: String::new(),
+            pseudonym: None,
+        }
+    }
+
+    /// Creates a user through the operator CLI path and logs it in.
+    pub async fn user(&self, username: &str, role: &str) -> Client {
+        phiveil_relay::api::create_user_direct(
+            &self.state,
+            username,
+            "correct horse battery",
+            role,
+        )
+        .unwrap();
+        self.anonymous()
+            .login(username, "correct horse battery")
+            .await
+    }
+
+    /// An operator, a clinician (created by the operator), and a patient enrolled
+    /// with that clinician's invitation.
+    pub async fn cast(&self) -> (Client, Client, Client) {
+        let op = self.user("operator", "operator").await;
+        let (s, _) = op
+            .post("/v1/users", &json!({"username": "dr-lee", "password": "correct horse battery", "role": "clinician"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let dr = self
+            .anonymous()
+            .login("dr-lee", "correct horse battery")
+            .await;
+        let alice = self.enroll(&dr, "alice").await;
+        (op, dr, alice)
+    }
+
+    /// Enrolls a patient with a fresh invitation from `clinician`.
+    pub async fn enroll(&self, clinician: &Client, username: &str) -> Client {
+        let (s, inv) = clinician.post("/v1/invitations", &json!({})).await;
+        assert_eq!(s, StatusCode::CREATED, "{inv}");
+        let (s, body) = self
+            .anonymous()
+            .post(
+                "/v1/enroll",
+                &json!({"code": inv["code"], "username": username, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        self.anonymous()
+            .login(username, "correct horse battery")
+            .await
+    }
+}
+
+/// An HTTP client of the relay.
+#[derive(Clone)]
+pub struct Client {
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    /// Base URL.
+    pub base: String,
+    /// Bearer token, once logged in.
+    pub token: Option<String>,
+    /// User id.
+    pub user_id: String,
+    /// Patient pseudonym.
+    pub pseudonym: Option<String>,
+}
+
+impl Client {
+    /// Logs in.
+    pub async fn login(mut self, username: &str, password: &str) -> Client {
+        let (s, body) = self
+            .post(
+                "/v1/auth/login",
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "login {username}: {body}");
+        self.token = body["token"].as_str().map(str::to_owned);
+        self.user_id = body["user_id"].as_str().unwrap().to_owned();
+        self.pseudonym = body["pseudonym"].as_str().map(str::to_owned);
+        self
+    }
+
+    fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    async fn finish(rb: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let resp = rb.send().await.unwrap();
+        let status = resp.status();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let bytes = resp.bytes().await.unwrap();
+        if status.is_client_error() || status.is_server_error() {
+            assert_eq!(ct, "application/problem+json", "errors are problem+json");
+        }
+        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, v)
+    }
+
+    /// POSTs JSON.
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        Self::finish(self.auth(self.http.post(format!("{}{path}", self.base)).json(body))).await
+    }
+
+    /// POSTs raw bytes as JSON content.
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
+        Self::finish(
+            self.auth(self.http.post(format!("{}{path}", self.base)))
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
+    }
+
+    /// GETs JSON.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        Self::finish(self.auth(self.http.get(format!("{}{path}", self.base)))).await
+    }
+
+    /// DELETEs.
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        Self::finish(self.auth(self.http.delete(format!("{}{path}", self.base)))).await
+    }
+
+    /// Follows a presigned PUT with `bytes`, sending the signed headers.
+    pub async fn presigned_put(
+        &self,
+        upload: &Value,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> StatusCode {
+        let url = format!("{}{}", self.base, upload["url"].as_str().unwrap());
+        self.http
+            .put(url)
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// Follows a presigned GET.
+    pub async fn presigned_get(&self, download: &Value) -> (StatusCode, Vec<u8>) {
+        let url = format!("{}{}", self.base, download["url"].as_str().unwrap());
+        let resp = self.http.get(url).send().await.unwrap();
+        (resp.status(), resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// Asks for a data key for `ctx` and returns a keyring holding it.
+    pub async fn data_key(
+        &self,
+        ctx: &EncryptionContext,
+    ) -> Result<BrokeredKmsKeyring, (StatusCode, Value)> {
+        let (s, body) = self
+            .post("/v1/keys/data-key", &json!({ "context": ctx }))
+            .await;
+        if s != StatusCode::OK {
+            return Err((s, body));
+        }
+        Ok(keyring_from(&body))
+    }
+
+    /// Asks the relay to unwrap the data key of `message`'s header.
+    pub async fn unwrap(&self, message: &[u8]) -> Result<BrokeredKmsKeyring, (StatusCode, Value)> {
+        let header_len = phiveil_core::esdk::Header::parse(message, &Default::default())
+            .unwrap()
+            .1;
+        let (s, body) = self
+            .post(
+                "/v1/keys/unwrap",
+                &json!({ "header": B64.encode(&message[..header_len]) }),
+            )
+            .await;
+        if s != StatusCode::OK {
+            return Err((s, body));
+        }
+        Ok(keyring_from(&body))
+    }
+}
+
+/// A brokered keyring from a data-key or unwrap response.
+pub fn keyring_from(body: &Value) -> BrokeredKmsKeyring {
+    let edk = &body["encrypted_data_key"];
+    let b = |v: &Value| B64.decode(v.as_str().unwrap()).unwrap();
+    BrokeredKmsKeyring::from_encrypted_data_key(
+        EncryptedDataKey {
+            provider_id: edk["provider_id"].as_str().unwrap().to_owned(),
+            provider_info: b(&edk["provider_info"]),
+            ciphertext: b(&edk["ciphertext"]),
+        },
+        DataKey::from_slice(&b(&body["data_key"])).unwrap(),
+    )
+    .unwrap()
+}
+
+/// The encryption context of a patient's record.
+pub fn record_context(patient: &str, record_type: &str) -> EncryptionContext {
+    let mut c = EncryptionContext::new();
+    c.insert("patient".into(), patient.into());
+    c.insert("record_type".into(), record_type.into());
+    c
+}
