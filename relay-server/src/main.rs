@@ -105,7 +105,8 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("listen on {listen}: {e}"))?;
-            tracing::info!(%listen, kms = %state.kms.describe(), data_dir = %cli.data_dir.display(), "phiveil relay listening");
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(listen = %bound, kms = %state.kms.describe(), data_dir = %cli.data_dir.display(), "phiveil relay listening");
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };

@@ -1,0 +1,382 @@
+//! The relay as a process: its logs through a full flow carry no secret, and a
+//! relay killed (SIGKILL) during uploads restarts with index and store in agreement.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use phiveil_core::esdk::{
+    self, BrokeredKmsKeyring, EncryptOptions, EncryptedDataKey, EncryptionContext,
+};
+use phiveil_core::secret::DataKey;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_phiveil-relay");
+const PASSWORD: &str = "correct horse battery staple";
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let mut b = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    let dir = std::env::temp_dir().join(format!(
+        "phiveil-{tag}-{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn cli(dir: &Path, args: &[&str]) {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("PHIVEIL_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the relay; callers kill and wait for it.
+#[allow(clippy::zombie_processes)]
+fn start(dir: &Path, port: u16) -> Child {
+    let child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("PHIVEIL_LOG", "debug")
+        .env("PHIVEIL_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("relay did not start");
+}
+
+async fn post(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    path: &str,
+    body: Value,
+) -> Value {
+    let mut rb = http.post(format!("{base}{path}")).json(&body);
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    let resp = rb.send().await.unwrap();
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    resp.json().await.unwrap()
+}
+
+async fn login(http: &reqwest::Client, base: &str, user: &str) -> Value {
+    post(
+        http,
+        base,
+        None,
+        "/v1/auth/login",
+        json!({"username": user, "password": PASSWORD}),
+    )
+    .await
+}
+
+fn keyring_from(body: &Value) -> (BrokeredKmsKeyring, Vec<u8>) {
+    let edk = &body["encrypted_data_key"];
+    let b = |v: &Value| B64.decode(v.as_str().unwrap()).unwrap();
+    let key = b(&body["data_key"]);
+    (
+        BrokeredKmsKeyring::from_encrypted_data_key(
+            EncryptedDataKey {
+                provider_id: edk["provider_id"].as_str().unwrap().to_owned(),
+                provider_info: b(&edk["provider_info"]),
+                ciphertext: b(&edk["ciphertext"]),
+            },
+            DataKey::from_slice(&key).unwrap(),
+        )
+        .unwrap(),
+        key,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_of_a_full_flow_contain_no_secret() {
+    let dir = temp_dir("logs");
+    cli(
+        &dir,
+        &["create-user", "--username", "pat", "--role", "patient"],
+    );
+    let port = free_port();
+    let mut relay = start(&dir, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let session = login(&http, &base, "pat").await;
+    let token = session["token"].as_str().unwrap().to_owned();
+    let ps = session["pseudonym"].as_str().unwrap().to_owned();
+    let mut ctx = EncryptionContext::new();
+    ctx.insert("patient".into(), ps.clone());
+    ctx.insert("record_type".into(), "notes".into());
+    let dk = post(
+        &http,
+        &base,
+        Some(&token),
+        "/v1/keys/data-key",
+        json!({ "context": ctx }),
+    )
+    .await;
+    let (kr, key) = keyring_from(&dk);
+    let plaintext = b"SECRET-NOTE: patient reports chest pain at night";
+    let msg = esdk::encrypt(
+        &kr,
+        plaintext,
+        &ctx,
+        &EncryptOptions::default(),
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
+    let rec = post(
+        &http,
+        &base,
+        Some(&token),
+        "/v1/records",
+        json!({"record_type": "notes", "size": msg.len(), "content_type": "application/octet-stream"}),
+    )
+    .await;
+    let url = rec["upload"]["url"].as_str().unwrap().to_owned();
+    let s = http
+        .put(format!("{base}{url}"))
+        .header("content-type", "application/octet-stream")
+        .body(msg.clone())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(s.is_success());
+    let hl = esdk::Header::parse(&msg, &Default::default()).unwrap().1;
+    let unwrapped = post(
+        &http,
+        &base,
+        Some(&token),
+        "/v1/keys/unwrap",
+        json!({"header": B64.encode(&msg[..hl])}),
+    )
+    .await;
+    assert_eq!(unwrapped["data_key"], dk["data_key"]);
+    // A failed login with a wrong password.
+    let _ = http
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"username": "pat", "password": "wrong-password-123"}))
+        .send()
+        .await
+        .unwrap();
+    relay.kill().unwrap();
+    let mut logs = String::new();
+    relay
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    let _ = relay.wait();
+    assert!(
+        logs.contains("request"),
+        "the relay logged requests: {logs}"
+    );
+    let signature = url.rsplit("signature=").next().unwrap().to_owned();
+    let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    for (what, secret) in [
+        ("password", PASSWORD.to_owned()),
+        ("wrong password", "wrong-password-123".to_owned()),
+        ("token", token.clone()),
+        (
+            "token signature",
+            token.rsplit('.').next().unwrap().to_owned(),
+        ),
+        (
+            "data key (base64)",
+            dk["data_key"].as_str().unwrap().to_owned(),
+        ),
+        ("data key (hex)", key_hex),
+        ("plaintext", "SECRET-NOTE".to_owned()),
+        ("ciphertext", B64.encode(&msg[hl..hl + 24])),
+        ("URL signature", signature),
+    ] {
+        assert!(!logs.contains(&secret), "the logs contain the {what}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_during_uploads_index_and_store_agree_after_restart() {
+    let dir = temp_dir("crash");
+    cli(
+        &dir,
+        &["create-user", "--username", "pat", "--role", "patient"],
+    );
+    let port = free_port();
+    let mut relay = start(&dir, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let session = login(&http, &base, "pat").await;
+    let token = session["token"].as_str().unwrap().to_owned();
+    let body = vec![0x5au8; 1024 * 1024];
+    let mut urls = Vec::new();
+    for _ in 0..60 {
+        let rec = post(
+            &http,
+            &base,
+            Some(&token),
+            "/v1/records",
+            json!({"record_type": "eeg", "size": body.len(), "content_type": "application/octet-stream"}),
+        )
+        .await;
+        urls.push(rec["upload"]["url"].as_str().unwrap().to_owned());
+    }
+    let mut tasks = Vec::new();
+    for url in urls {
+        let http = http.clone();
+        let base = base.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = http
+                .put(format!("{base}{url}"))
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .send()
+                .await;
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    relay.kill().unwrap();
+    let _ = relay.wait();
+    for t in tasks {
+        let _ = t.await;
+    }
+
+    // Restart (recovery runs at start) and compare the index with the store.
+    let port = free_port();
+    let mut relay = start(&dir, port);
+    relay.kill().unwrap();
+    let _ = relay.wait();
+    let Snapshot {
+        complete,
+        pending,
+        objects,
+        tmp,
+    } = snapshot(&dir);
+    assert!(tmp.is_empty(), "temporary files left: {tmp:?}");
+    for (key, size) in &complete {
+        let p = dir.join("objects").join(key);
+        let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(u64::MAX);
+        assert_eq!(len, *size, "complete record {key} has its whole object");
+    }
+    for key in &objects {
+        assert!(
+            complete.iter().any(|(k, _)| k == key),
+            "object {key} has a complete index row"
+        );
+    }
+    for key in &pending {
+        assert!(
+            !objects.contains(key),
+            "pending row {key} has no visible object"
+        );
+    }
+    eprintln!(
+        "after the crash: {} complete, {} pending (URL not yet expired)",
+        complete.len(),
+        pending.len()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The record index and the store's files after a restart.
+struct Snapshot {
+    complete: Vec<(String, u64)>,
+    pending: Vec<String>,
+    objects: Vec<String>,
+    tmp: Vec<PathBuf>,
+}
+
+/// Reads the record index and lists the store, through the relay's own types.
+fn snapshot(dir: &Path) -> Snapshot {
+    let state = phiveil_relay::AppState::open(phiveil_relay::Config::new(dir)).unwrap();
+    let pending: Vec<String> = state
+        .db
+        .pending_records()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.object_key)
+        .collect();
+    let patient = state
+        .db
+        .user_by_name("pat")
+        .unwrap()
+        .unwrap()
+        .pseudonym
+        .unwrap();
+    let complete: Vec<(String, u64)> = state
+        .db
+        .records(&patient, None)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.object_key, r.size))
+        .collect();
+    let mut objects = Vec::new();
+    let root = dir.join("objects");
+    fn walk(root: &Path, p: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                if !path.ends_with(".tmp") {
+                    walk(root, &path, out);
+                }
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    walk(&root, &root, &mut objects);
+    let tmp: Vec<PathBuf> = std::fs::read_dir(root.join(".tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    Snapshot {
+        complete,
+        pending,
+        objects,
+        tmp,
+    }
+}
