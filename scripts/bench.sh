@@ -13,3 +13,5 @@ cargo bench -p phiveil-core --bench envelope -- --warm-up-time 1 --measurement-t
 bash scripts/build-wasm.sh
 log "browser benchmark (headless Chromium)"
 node www/bench/run.mjs --min-ms "${PHIVEIL_BENCH_MS:-1000}" --json "$CARGO_TARGET_DIR/browser-bench.json"
+log "relay load benchmark (wrk, loopback)"
+bash scripts/bench-relay.sh

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # The run command: sets up what it needs, builds the npm package from wasm-core and
-# serves the patient-portal embedding example on localhost (no cloud account).
+# the relay, and runs the relay on embedded defaults (SQLite, local object store,
+# embedded KMS in ./phiveil-data or $PHIVEIL_DATA_DIR; no cloud account), serving
+# www/ (the embedding example) at / on 127.0.0.1.
 # Usage: run.sh [port, default 8080]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 bash "$PHIVEIL_ROOT/scripts/setup.sh" --run
 bash "$PHIVEIL_ROOT/scripts/build-wasm.sh"
+cargo build --release -p phiveil-relay
 port="${1:-${PORT:-8080}}"
-log "open http://127.0.0.1:$port/examples/portal.html (Ctrl-C stops)"
-exec node "$PHIVEIL_ROOT/www/scripts/serve.mjs" "$port" "$PHIVEIL_ROOT/www"
+data="${PHIVEIL_DATA_DIR:-$PHIVEIL_ROOT/phiveil-data}"
+bin="$CARGO_TARGET_DIR/release/phiveil-relay"
+if [ ! -f "$data/relay.sqlite3" ]; then
+  pw="$(head -c 18 /dev/urandom | base64)"
+  PHIVEIL_PASSWORD="$pw" "$bin" --data-dir "$data" create-user --username operator --role operator
+  log "first operator: username 'operator', password '$pw' (shown once)"
+fi
+log "relay on http://127.0.0.1:$port  —  example: http://127.0.0.1:$port/examples/portal.html (Ctrl-C stops)"
+exec "$bin" --data-dir "$data" serve --listen "127.0.0.1:$port" --static-dir "$PHIVEIL_ROOT/www"
