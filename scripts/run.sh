@@ -6,8 +6,9 @@
 # Usage: run.sh [port, default 8080]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
-bash "$PHIVEIL_ROOT/scripts/setup.sh" --run
-bash "$PHIVEIL_ROOT/scripts/build-wasm.sh"
+cd "$PHIVEIL_ROOT"
+bash scripts/setup.sh --run
+bash scripts/build-wasm.sh
 cargo build --release -p phiveil-relay
 port="${1:-${PORT:-8080}}"
 data="${PHIVEIL_DATA_DIR:-$PHIVEIL_ROOT/phiveil-data}"
