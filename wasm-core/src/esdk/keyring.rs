@@ -78,7 +78,59 @@ pub trait Keyring: Send + Sync {
 pub struct RawAesKeyring {
     namespace: String,
     name: String,
-    key: WrappingKey,
+    cipher: WrapCipher,
+}
+
+/// The wrapping cipher, keyed once when the keyring is made (the key schedule is
+/// zeroized on drop).
+#[derive(Clone)]
+enum WrapCipher {
+    Aes128(AesGcm<Aes128, U12>),
+    Aes192(AesGcm<Aes192, U12>),
+    Aes256(AesGcm<Aes256, U12>),
+}
+
+impl core::fmt::Debug for WrapCipher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            WrapCipher::Aes128(_) => "AES-128-GCM(***)",
+            WrapCipher::Aes192(_) => "AES-192-GCM(***)",
+            WrapCipher::Aes256(_) => "AES-256-GCM(***)",
+        })
+    }
+}
+
+impl WrapCipher {
+    fn new(key: &WrappingKey) -> Result<Self> {
+        let k = key.expose_secret();
+        let bad = |_| Error::InvalidKey("wrapping key");
+        Ok(match k.len() {
+            16 => WrapCipher::Aes128(AesGcm::new_from_slice(k).map_err(bad)?),
+            24 => WrapCipher::Aes192(AesGcm::new_from_slice(k).map_err(bad)?),
+            _ => WrapCipher::Aes256(AesGcm::new_from_slice(k).map_err(bad)?),
+        })
+    }
+
+    fn seal(&self, iv: &[u8; IV_LEN], aad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN]> {
+        let nonce = Nonce::from_slice(iv);
+        match self {
+            WrapCipher::Aes128(c) => c.encrypt_in_place_detached(nonce, aad, buf),
+            WrapCipher::Aes192(c) => c.encrypt_in_place_detached(nonce, aad, buf),
+            WrapCipher::Aes256(c) => c.encrypt_in_place_detached(nonce, aad, buf),
+        }
+        .map(Into::into)
+        .map_err(|_| Error::InvalidKey("wrapping failed"))
+    }
+
+    fn open(&self, iv: &[u8; IV_LEN], aad: &[u8], buf: &mut [u8], tag: &[u8]) -> Result<()> {
+        let (nonce, tag) = (Nonce::from_slice(iv), Tag::from_slice(tag));
+        match self {
+            WrapCipher::Aes128(c) => c.decrypt_in_place_detached(nonce, aad, buf, tag),
+            WrapCipher::Aes192(c) => c.decrypt_in_place_detached(nonce, aad, buf, tag),
+            WrapCipher::Aes256(c) => c.decrypt_in_place_detached(nonce, aad, buf, tag),
+        }
+        .map_err(|_| Error::DecryptFailed)
+    }
 }
 
 impl RawAesKeyring {
@@ -104,7 +156,7 @@ impl RawAesKeyring {
         Ok(Self {
             namespace,
             name,
-            key,
+            cipher: WrapCipher::new(&key)?,
         })
     }
 
@@ -131,42 +183,6 @@ impl RawAesKeyring {
         }
         iv.try_into().ok()
     }
-
-    fn wrap(&self, iv: &[u8; IV_LEN], aad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN]> {
-        let k = self.key.expose_secret();
-        let nonce = Nonce::from_slice(iv);
-        let tag = match k.len() {
-            16 => AesGcm::<Aes128, U12>::new_from_slice(k)
-                .map_err(|_| Error::InvalidKey("wrapping key"))?
-                .encrypt_in_place_detached(nonce, aad, buf),
-            24 => AesGcm::<Aes192, U12>::new_from_slice(k)
-                .map_err(|_| Error::InvalidKey("wrapping key"))?
-                .encrypt_in_place_detached(nonce, aad, buf),
-            _ => AesGcm::<Aes256, U12>::new_from_slice(k)
-                .map_err(|_| Error::InvalidKey("wrapping key"))?
-                .encrypt_in_place_detached(nonce, aad, buf),
-        }
-        .map_err(|_| Error::InvalidKey("wrapping failed"))?;
-        Ok(tag.into())
-    }
-
-    fn unwrap(&self, iv: &[u8; IV_LEN], aad: &[u8], buf: &mut [u8], tag: &[u8]) -> Result<()> {
-        let k = self.key.expose_secret();
-        let nonce = Nonce::from_slice(iv);
-        let tag = Tag::from_slice(tag);
-        match k.len() {
-            16 => AesGcm::<Aes128, U12>::new_from_slice(k)
-                .map_err(|_| Error::DecryptFailed)?
-                .decrypt_in_place_detached(nonce, aad, buf, tag),
-            24 => AesGcm::<Aes192, U12>::new_from_slice(k)
-                .map_err(|_| Error::DecryptFailed)?
-                .decrypt_in_place_detached(nonce, aad, buf, tag),
-            _ => AesGcm::<Aes256, U12>::new_from_slice(k)
-                .map_err(|_| Error::DecryptFailed)?
-                .decrypt_in_place_detached(nonce, aad, buf, tag),
-        }
-        .map_err(|_| Error::DecryptFailed)
-    }
 }
 
 impl Keyring for RawAesKeyring {
@@ -186,7 +202,7 @@ impl Keyring for RawAesKeyring {
         rng.try_fill_bytes(&mut iv).map_err(|_| Error::Rng)?;
         let aad = context::serialize(&materials.context)?;
         let mut buf = Zeroizing::new(data_key.expose_secret().to_vec());
-        let tag = self.wrap(&iv, &aad, &mut buf)?;
+        let tag = self.cipher.seal(&iv, &aad, &mut buf)?;
         let mut ciphertext = Vec::with_capacity(DataKey::LEN + TAG_LEN);
         ciphertext.extend_from_slice(&buf);
         ciphertext.extend_from_slice(&tag);
@@ -219,7 +235,7 @@ impl Keyring for RawAesKeyring {
             }
             let (wrapped, tag) = edk.ciphertext.split_at(DataKey::LEN);
             let mut buf = Zeroizing::new(wrapped.to_vec());
-            if self.unwrap(&iv, &aad, &mut buf, tag).is_ok() {
+            if self.cipher.open(&iv, &aad, &mut buf, tag).is_ok() {
                 materials.data_key = Some(DataKey::from_slice(&buf)?);
                 return Ok(());
             }
