@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/auth/login", post(login))
         .route("/v1/users", post(create_user))
+        .route("/v1/me", get(me))
         .route("/v1/invitations", post(create_invitation))
         .route("/v1/enroll", post(enroll))
         .route("/v1/grants", get(list_grants).post(add_grant))
@@ -224,6 +225,14 @@ async fn login(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<Log
 
 /// An Argon2id hash of a random password, verified against for unknown users.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$x3fkYhYdWgtKXjs8IjxCSyyALgu2lZdbX3hn8Zv0d4Q";
+
+async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<User>> {
+    state
+        .db
+        .user_by_id(&caller.0.sub)?
+        .map(Json)
+        .ok_or(ApiError::Unauthorized)
+}
 
 #[derive(Deserialize)]
 struct CreateUserReq {
@@ -823,6 +832,10 @@ pub fn openapi_document() -> Value {
     paths.insert(
         "/v1/users",
         json!({ "post": op("Operator creates a clinician or operator", true) }),
+    );
+    paths.insert(
+        "/v1/me",
+        json!({ "get": op("The caller's user (id, role, pseudonym)", true) }),
     );
     paths.insert(
         "/v1/invitations",

@@ -3,6 +3,11 @@
 //! Token: `pv1.<base64url(JSON claims)>.<base64url(HMAC-SHA256)>` under a key kept in
 //! the data directory (0600). Claims name the user id, role, pseudonym and expiry;
 //! every request verifies the MAC (constant time) and the expiry.
+//!
+//! A portal may instead present its own signed JWT ([`PortalJwt`]): issuer, algorithm
+//! and key are configured; `exp` is required; `sub` names the portal's user and `role`
+//! is `patient` or `clinician`. The first time a subject is seen the relay creates a
+//! user `jwt:<issuer>:<sub>` (patients get a fresh pseudonym).
 
 use std::io::Write;
 use std::path::Path;
@@ -135,6 +140,93 @@ impl TokenKey {
     }
 }
 
+/// Verification settings for portal-issued JWTs.
+#[derive(Clone)]
+pub struct PortalJwt {
+    /// Required `iss`.
+    pub issuer: String,
+    /// Verification key.
+    pub key: jsonwebtoken::DecodingKey,
+    /// Accepted algorithm (one only: no algorithm confusion).
+    pub algorithm: jsonwebtoken::Algorithm,
+}
+
+impl std::fmt::Debug for PortalJwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortalJwt")
+            .field("issuer", &self.issuer)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct PortalClaims {
+    sub: String,
+    role: String,
+}
+
+impl PortalJwt {
+    /// Verifies signature, issuer and expiry; returns (subject, role).
+    fn verify(&self, token: &str) -> ApiResult<(String, String)> {
+        let mut v = jsonwebtoken::Validation::new(self.algorithm);
+        v.set_issuer(&[&self.issuer]);
+        v.set_required_spec_claims(&["exp", "iss", "sub"]);
+        v.validate_aud = false;
+        v.leeway = 30;
+        let data = jsonwebtoken::decode::<PortalClaims>(token, &self.key, &v)
+            .map_err(|_| ApiError::Unauthorized)?;
+        let c = data.claims;
+        if c.role != "patient" && c.role != "clinician" {
+            return Err(ApiError::Unauthorized);
+        }
+        if c.sub.is_empty() || c.sub.len() > 200 {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok((c.sub, c.role))
+    }
+}
+
+/// The relay user for a portal subject, created on first sight.
+fn portal_user(state: &AppState, jwt: &PortalJwt, sub: &str, role: &str) -> ApiResult<Claims> {
+    let username = format!("jwt:{}:{sub}", jwt.issuer);
+    let user = match state.db.user_by_name(&username)? {
+        Some(u) => u,
+        None => {
+            let mut id = [0u8; 8];
+            let mut ps = [0u8; 8];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut ps);
+            let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+            let u = crate::db::User {
+                id: format!("u-{}", hex(&id)),
+                username: username.clone(),
+                role: role.to_owned(),
+                pseudonym: (role == "patient").then(|| format!("p-{}", hex(&ps))),
+                pw_hash: None,
+            };
+            match state.db.create_user(&u) {
+                Ok(()) => u,
+                // Another request created it first.
+                Err(ApiError::Conflict(_)) => state
+                    .db
+                    .user_by_name(&username)?
+                    .ok_or(ApiError::Unauthorized)?,
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    if user.role != role {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(Claims {
+        sub: user.id,
+        role: user.role,
+        pseudonym: user.pseudonym,
+        exp: 0,
+    })
+}
+
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Claims);
@@ -173,8 +265,16 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthorized)?;
-        let claims = state.tokens.verify(token, crate::now())?;
-        Ok(Caller(claims))
+        if token.starts_with("pv1.") {
+            return Ok(Caller(state.tokens.verify(token, crate::now())?));
+        }
+        let jwt = state
+            .config
+            .portal_jwt
+            .as_ref()
+            .ok_or(ApiError::Unauthorized)?;
+        let (sub, role) = jwt.verify(token)?;
+        Ok(Caller(portal_user(state, jwt, &sub, &role)?))
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Config {
     pub presign_ttl_secs: i64,
     /// Directory of static files served at `/` (the web app), if any.
     pub static_dir: Option<PathBuf>,
+    /// Portal-issued JWTs accepted as credentials, if configured.
+    pub portal_jwt: Option<auth::PortalJwt>,
 }
 
 impl Config {
@@ -71,6 +73,7 @@ impl Config {
             max_upload_bytes: 64 << 20,
             presign_ttl_secs: 300,
             static_dir: None,
+            portal_jwt: None,
         }
     }
 }

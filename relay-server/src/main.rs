@@ -36,6 +36,16 @@ enum Command {
         /// Largest upload in bytes.
         #[arg(long, default_value_t = 64 << 20)]
         max_upload_bytes: u64,
+        /// Accept portal-issued JWTs with this `iss`.
+        #[arg(long, env = "PHIVEIL_JWT_ISSUER", requires = "jwt_key_file")]
+        jwt_issuer: Option<String>,
+        /// The portal's verification key: a PEM public key (RS256/ES256/EdDSA) or,
+        /// for HS256, a file holding the shared secret.
+        #[arg(long, env = "PHIVEIL_JWT_KEY_FILE", requires = "jwt_issuer")]
+        jwt_key_file: Option<PathBuf>,
+        /// JWT algorithm: RS256, ES256, EdDSA or HS256.
+        #[arg(long, env = "PHIVEIL_JWT_ALGORITHM", default_value = "RS256")]
+        jwt_algorithm: String,
     },
     /// Create a user (the first operator, clinicians, or a patient for testing).
     CreateUser {
@@ -62,6 +72,36 @@ enum Command {
 enum AuditCommand {
     /// Recompute the hash chain; name the first edited, deleted or moved row.
     Verify,
+}
+
+fn portal_jwt(
+    issuer: String,
+    file: &std::path::Path,
+    alg: &str,
+) -> Result<phiveil_relay::auth::PortalJwt, String> {
+    use jsonwebtoken::{Algorithm, DecodingKey};
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let (algorithm, key) = match alg {
+        "HS256" => (Algorithm::HS256, DecodingKey::from_secret(&bytes)),
+        "RS256" => (
+            Algorithm::RS256,
+            DecodingKey::from_rsa_pem(&bytes).map_err(|e| e.to_string())?,
+        ),
+        "ES256" => (
+            Algorithm::ES256,
+            DecodingKey::from_ec_pem(&bytes).map_err(|e| e.to_string())?,
+        ),
+        "EdDSA" => (
+            Algorithm::EdDSA,
+            DecodingKey::from_ed_pem(&bytes).map_err(|e| e.to_string())?,
+        ),
+        other => return Err(format!("unsupported JWT algorithm {other}")),
+    };
+    Ok(phiveil_relay::auth::PortalJwt {
+        issuer,
+        key,
+        algorithm,
+    })
 }
 
 fn init_tracing() {
@@ -98,9 +138,15 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             listen,
             static_dir,
             max_upload_bytes,
+            jwt_issuer,
+            jwt_key_file,
+            jwt_algorithm,
         } => {
             config.static_dir = static_dir;
             config.max_upload_bytes = max_upload_bytes;
+            if let (Some(issuer), Some(file)) = (jwt_issuer, jwt_key_file) {
+                config.portal_jwt = Some(portal_jwt(issuer, &file, &jwt_algorithm)?);
+            }
             let state = AppState::open(config).map_err(|e| format!("{e:?}"))?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await

@@ -447,3 +447,124 @@ async fn embedded_kms_rotation_keeps_old_records_readable() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_jwts_are_verified_and_map_to_pseudonymous_patients() {
+    use jsonwebtoken::{encode, Algorithm, DecodingKey, EncodingKey, Header as JwtHeader};
+    const SECRET: &[u8] = b"portal shared secret, 32+ bytes long!!";
+    const ISS: &str = "https://portal.example";
+    let relay = TestRelay::start(|c| {
+        c.portal_jwt = Some(phiveil_relay::auth::PortalJwt {
+            issuer: ISS.into(),
+            key: DecodingKey::from_secret(SECRET),
+            algorithm: Algorithm::HS256,
+        });
+    })
+    .await;
+    let now = phiveil_relay::now();
+    let jwt = |iss: &str, sub: &str, role: &str, exp: i64, secret: &[u8], alg: Algorithm| {
+        encode(
+            &JwtHeader::new(alg),
+            &json!({"iss": iss, "sub": sub, "role": role, "exp": exp}),
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    };
+    let with = |token: String| {
+        let mut c = relay.anonymous();
+        c.token = Some(token);
+        c
+    };
+    let good = with(jwt(
+        ISS,
+        "patient-42",
+        "patient",
+        now + 300,
+        SECRET,
+        Algorithm::HS256,
+    ));
+    let (s, me) = good.get("/v1/me").await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    let ps = me["pseudonym"].as_str().unwrap().to_owned();
+    assert!(ps.starts_with("p-"));
+    assert!(
+        !ps.contains("42"),
+        "the pseudonym does not reveal the portal's id"
+    );
+    // The same subject maps to the same pseudonym; it may use its own context.
+    let (_, again) = good.get("/v1/me").await;
+    assert_eq!(again["pseudonym"], ps.as_str());
+    assert!(good.data_key(&record_context(&ps, "vitals")).await.is_ok());
+    assert_eq!(
+        good.data_key(&record_context("p-someone-else", "vitals"))
+            .await
+            .unwrap_err()
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    // Forged, expired, wrong issuer, wrong algorithm, unknown role: refused.
+    for (what, token) in [
+        (
+            "forged",
+            jwt(
+                ISS,
+                "patient-42",
+                "patient",
+                now + 300,
+                b"another secret of 32 bytes......",
+                Algorithm::HS256,
+            ),
+        ),
+        (
+            "expired",
+            jwt(
+                ISS,
+                "patient-42",
+                "patient",
+                now - 120,
+                SECRET,
+                Algorithm::HS256,
+            ),
+        ),
+        (
+            "issuer",
+            jwt(
+                "https://evil.example",
+                "patient-42",
+                "patient",
+                now + 300,
+                SECRET,
+                Algorithm::HS256,
+            ),
+        ),
+        (
+            "algorithm",
+            jwt(
+                ISS,
+                "patient-42",
+                "patient",
+                now + 300,
+                SECRET,
+                Algorithm::HS384,
+            ),
+        ),
+        (
+            "role",
+            jwt(
+                ISS,
+                "patient-42",
+                "operator",
+                now + 300,
+                SECRET,
+                Algorithm::HS256,
+            ),
+        ),
+        ("garbage", "not.a.jwt".to_owned()),
+    ] {
+        assert_eq!(
+            with(token).get("/v1/me").await.0,
+            StatusCode::UNAUTHORIZED,
+            "{what}"
+        );
+    }
+}
