@@ -63,6 +63,8 @@ pub struct Config {
     pub static_dir: Option<PathBuf>,
     /// Portal-issued JWTs accepted as credentials, if configured.
     pub portal_jwt: Option<auth::PortalJwt>,
+    /// `http://` URL that receives every alert as a JSON POST, if configured.
+    pub alert_webhook: Option<String>,
 }
 
 impl Config {
@@ -74,6 +76,7 @@ impl Config {
             presign_ttl_secs: 300,
             static_dir: None,
             portal_jwt: None,
+            alert_webhook: None,
         }
     }
 }
@@ -160,15 +163,44 @@ pub fn app(state: AppState) -> Router {
     api::router(state)
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves.
+/// Serves `app(state)` on `listener` until `shutdown` resolves (and delivers alerts
+/// to the webhook, when one is configured).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Some(url) = state.config.alert_webhook.clone() {
+        tokio::spawn(deliver_alerts(state.alerts.subscribe(), url));
+    }
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Posts each alert to `url` (JSON); failures are logged and the alert stays on the
+/// live feed and in the log.
+async fn deliver_alerts(mut rx: tokio::sync::broadcast::Receiver<audit::Alert>, url: String) {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap_or_default();
+    loop {
+        match rx.recv().await {
+            Ok(alert) => match client.post(&url).json(&alert).send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!(
+                    status = r.status().as_u16(),
+                    "alert webhook refused the alert"
+                ),
+                Err(e) => tracing::warn!(error = %e.without_url(), "alert webhook unreachable"),
+            },
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "alert webhook fell behind");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        }
+    }
 }
 
 /// Request timeout applied to every route.

@@ -46,6 +46,9 @@ enum Command {
         /// JWT algorithm: RS256, ES256, EdDSA or HS256.
         #[arg(long, env = "PHIVEIL_JWT_ALGORITHM", default_value = "RS256")]
         jwt_algorithm: String,
+        /// POST every alert as JSON to this http:// URL.
+        #[arg(long, env = "PHIVEIL_ALERT_WEBHOOK")]
+        alert_webhook: Option<String>,
     },
     /// Create a user (the first operator, clinicians, or a patient for testing).
     CreateUser {
@@ -141,7 +144,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             jwt_issuer,
             jwt_key_file,
             jwt_algorithm,
+            alert_webhook,
         } => {
+            config.alert_webhook = alert_webhook;
             config.static_dir = static_dir;
             config.max_upload_bytes = max_upload_bytes;
             if let (Some(issuer), Some(file)) = (jwt_issuer, jwt_key_file) {

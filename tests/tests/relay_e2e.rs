@@ -568,3 +568,52 @@ async fn portal_jwts_are_verified_and_map_to_pseudonymous_patients() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_posted_to_the_webhook() {
+    // A webhook receiver on loopback.
+    let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/alerts", hook.local_addr().unwrap());
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(4);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut sock, _) = hook.accept().await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut got = Vec::new();
+        loop {
+            let n = sock.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .unwrap();
+                    tx.send(body.to_owned()).await.unwrap();
+                    break;
+                }
+            }
+        }
+    });
+    let relay = TestRelay::start(|c| c.alert_webhook = Some(hook_url)).await;
+    let (_op, dr, alice) = relay.cast().await;
+    let (_, msg) = upload(&relay, &alice, "vitals", b"x").await;
+    for _ in 0..5 {
+        assert_eq!(dr.unwrap(&msg).await.unwrap_err().0, StatusCode::FORBIDDEN);
+    }
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let alert: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(alert["actor"], dr.user_id.as_str());
+    assert_eq!(alert["count"], 5);
+}
