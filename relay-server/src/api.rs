@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys/unwrap", post(unwrap))
         .route("/v1/records", get(list_records).post(create_record))
         .route("/v1/records/{id}", get(get_record))
+        .route("/v1/records/{id}/complete", post(complete_record))
         .route("/v1/audit", get(audit_query))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/alerts/stream", get(alerts_stream))
@@ -594,7 +595,7 @@ async fn create_record(
         .ok()
         .and_then(|r| r.patient.clone())
         .or_else(|| c.pseudonym.clone());
-    let (record, upload) = audited(&state, Some(c), "upload-url", patient.as_deref(), || {
+    let record = audited(&state, Some(c), "upload-url", patient.as_deref(), || {
         let req = req?;
         let patient = patient
             .clone()
@@ -626,18 +627,63 @@ async fn create_record(
             expires_at,
         };
         state.db.insert_pending(&record)?;
-        let upload = state.store.presign_put(
+        Ok(record)
+    })?;
+    let upload = state
+        .store
+        .presign_put(
             &record.object_key,
             record.size,
             &record.content_type,
-            expires_at,
-        )?;
-        Ok((record, upload))
-    })?;
+            record.expires_at,
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "record": record, "upload": upload })),
     ))
+}
+
+/// Marks an upload complete once the object is in the store with the declared size
+/// (S3: the browser calls this after its PUT; the local store completes on PUT).
+async fn complete_record(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Record>> {
+    let c = &caller.0;
+    let record = state.db.record(&id)?;
+    let patient = record.as_ref().map(|r| r.patient.clone());
+    let record = audited(
+        &state,
+        Some(c),
+        "upload-complete",
+        patient.as_deref(),
+        || {
+            let record = record.ok_or(ApiError::NotFound)?;
+            authorize(&state, c, &record.patient, &record.record_type)?;
+            Ok(record)
+        },
+    )?;
+    if record.state == "pending" {
+        match state.store.size(&record.object_key).await? {
+            Some(size) if size == record.size => state.db.complete(&record.id)?,
+            _ => {
+                audit(
+                    &state,
+                    Some(c),
+                    "upload-complete",
+                    Some(&record.patient),
+                    "refused",
+                    "object-missing-or-wrong-size",
+                );
+                return Err(ApiError::Conflict(
+                    "the object is missing or has another size".into(),
+                ));
+            }
+        }
+    }
+    state.db.record(&id)?.map(Json).ok_or(ApiError::NotFound)
 }
 
 #[derive(Deserialize)]
@@ -685,13 +731,13 @@ async fn get_record(
     let c = &caller.0;
     let record = state.db.record(&id)?.filter(|r| r.state == "complete");
     let patient = record.as_ref().map(|r| r.patient.clone());
-    let (record, download) = audited(&state, Some(c), "download-url", patient.as_deref(), || {
+    let record = audited(&state, Some(c), "download-url", patient.as_deref(), || {
         let record = record.ok_or(ApiError::NotFound)?;
         authorize(&state, c, &record.patient, &record.record_type)?;
-        let expires = now().saturating_add(state.config.presign_ttl_secs);
-        let download = state.store.presign_get(&record.object_key, expires)?;
-        Ok((record, download))
+        Ok(record)
     })?;
+    let expires = now().saturating_add(state.config.presign_ttl_secs);
+    let download = state.store.presign_get(&record.object_key, expires).await?;
     Ok(Json(json!({ "record": record, "download": download })).into_response())
 }
 
@@ -708,8 +754,9 @@ async fn store_put(
         None
     };
     let patient = record.as_ref().map(|r| r.patient.clone());
+    let local = state.local_store.clone().ok_or(ApiError::NotFound)?;
     audited(&state, None, "upload", patient.as_deref(), || {
-        state.store.verify("PUT", &key, &q, now())?;
+        local.verify("PUT", &key, &q, now())?;
         let record = record.ok_or(ApiError::NotFound)?;
         if record.state != "pending" {
             return Err(ApiError::Conflict(
@@ -730,7 +777,7 @@ async fn store_put(
                 "the body length differs from the signed one".into(),
             ));
         }
-        state.store.put(&key, &body)?;
+        local.put(&key, &body)?;
         state.db.complete(&record.id)?;
         Ok(StatusCode::CREATED)
     })
@@ -742,9 +789,10 @@ async fn store_get(
     Query(q): Query<SignedQuery>,
 ) -> ApiResult<Response> {
     let patient = key.split('/').next().map(str::to_owned);
+    let local = state.local_store.clone().ok_or(ApiError::NotFound)?;
     let bytes = audited(&state, None, "download", patient.as_deref(), || {
-        state.store.verify("GET", &key, &q, now())?;
-        state.store.get(&key)
+        local.verify("GET", &key, &q, now())?;
+        local.get(&key)
     })?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }

@@ -276,3 +276,154 @@ impl Kms for EmbeddedKms {
         )
     }
 }
+
+/// Settings for reaching an AWS API (or a local server that speaks it).
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// Endpoint override (for example a local test server on 127.0.0.1).
+    pub endpoint_url: Option<String>,
+    /// Region (default: from the environment, else `us-east-1`).
+    pub region: Option<String>,
+    /// Static credentials (default: the standard provider chain).
+    pub credentials: Option<(String, String)>,
+}
+
+impl AwsSettings {
+    /// Builds the SDK configuration.
+    pub async fn load(&self) -> aws_config::SdkConfig {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let region = self
+            .region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        loader = loader.region(aws_config::Region::new(region));
+        if let Some((id, secret)) = &self.credentials {
+            loader = loader.credentials_provider(aws_sdk_kms::config::Credentials::new(
+                id.clone(),
+                secret.clone(),
+                None,
+                None,
+                "phiveil-static",
+            ));
+        }
+        loader.load().await
+    }
+}
+
+/// AWS KMS (`aws-sdk-kms`): `GenerateDataKey` and `Decrypt` with the encryption
+/// context, which KMS enforces. Encrypted data keys are `aws-kms` entries (key ARN,
+/// ciphertext blob), exactly what the official ESDK KMS keyrings write and read.
+pub struct AwsKms {
+    client: aws_sdk_kms::Client,
+    key_id: String,
+}
+
+impl std::fmt::Debug for AwsKms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+fn kms_context(ctx: &EncryptionContext) -> std::collections::HashMap<String, String> {
+    ctx.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+impl AwsKms {
+    /// A client for `key_id` (key ARN, ID or alias).
+    pub async fn new(settings: &AwsSettings, key_id: &str) -> Self {
+        let cfg = settings.load().await;
+        Self {
+            client: aws_sdk_kms::Client::new(&cfg),
+            key_id: key_id.to_owned(),
+        }
+    }
+}
+
+impl Kms for AwsKms {
+    fn generate_data_key<'a>(&'a self, ctx: &'a EncryptionContext) -> KmsFuture<'a, GeneratedKey> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .generate_data_key()
+                .key_id(&self.key_id)
+                .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+                .set_encryption_context(Some(kms_context(ctx)))
+                .send()
+                .await
+                .map_err(|e| {
+                    ApiError::Internal(format!(
+                        "KMS GenerateDataKey: {}",
+                        aws_sdk_kms::error::DisplayErrorContext(&e)
+                    ))
+                })?;
+            let plaintext = out
+                .plaintext()
+                .ok_or_else(|| ApiError::Internal("KMS returned no plaintext".into()))?;
+            let plaintext = DataKey::from_slice(plaintext.as_ref())
+                .map_err(|e| ApiError::Internal(format!("KMS data key: {e}")))?;
+            let blob = out
+                .ciphertext_blob()
+                .ok_or_else(|| ApiError::Internal("KMS returned no ciphertext".into()))?;
+            let arn = out.key_id().unwrap_or(&self.key_id).to_owned();
+            Ok(GeneratedKey {
+                plaintext,
+                edk: EncryptedDataKey {
+                    provider_id: phiveil_core::esdk::keyring::AWS_KMS_PROVIDER_ID.to_owned(),
+                    provider_info: arn.as_bytes().to_vec(),
+                    ciphertext: blob.as_ref().to_vec(),
+                },
+                key_id: arn,
+            })
+        })
+    }
+
+    fn decrypt<'a>(
+        &'a self,
+        edks: &'a [EncryptedDataKey],
+        ctx: &'a EncryptionContext,
+    ) -> KmsFuture<'a, Option<DataKey>> {
+        Box::pin(async move {
+            for edk in edks
+                .iter()
+                .filter(|e| e.provider_id == phiveil_core::esdk::keyring::AWS_KMS_PROVIDER_ID)
+            {
+                let Ok(arn) = std::str::from_utf8(&edk.provider_info) else {
+                    continue;
+                };
+                let res = self
+                    .client
+                    .decrypt()
+                    .key_id(arn)
+                    .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(edk.ciphertext.clone()))
+                    .set_encryption_context(Some(kms_context(ctx)))
+                    .send()
+                    .await;
+                match res {
+                    Ok(out) => {
+                        // KMS must have used the key the entry names (ESDK KMS keyring rule).
+                        if out.key_id() != Some(arn) {
+                            continue;
+                        }
+                        if let Some(p) = out.plaintext() {
+                            return DataKey::from_slice(p.as_ref())
+                                .map(Some)
+                                .map_err(|e| ApiError::Internal(format!("KMS data key: {e}")));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::info!(error = %aws_sdk_kms::error::DisplayErrorContext(&e), "KMS Decrypt refused an entry");
+                    }
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("AWS KMS ({})", self.key_id)
+    }
+}

@@ -90,8 +90,10 @@ pub struct AppState {
     pub db: Db,
     /// Key management.
     pub kms: Arc<dyn Kms>,
-    /// Object store.
-    pub store: Arc<LocalStore>,
+    /// Object store (local directory or S3).
+    pub store: Arc<dyn store::ObjectStore>,
+    /// The local store, when it is the object store (it serves `/store/…`).
+    pub local_store: Option<Arc<LocalStore>>,
     /// Token signing key.
     pub tokens: Arc<TokenKey>,
     /// Alert rules and live feed.
@@ -105,6 +107,7 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("config", &self.config)
             .field("kms", &self.kms.describe())
+            .field("store", &self.store.describe())
             .finish_non_exhaustive()
     }
 }
@@ -113,33 +116,56 @@ impl AppState {
     /// Opens the embedded defaults in `config.data_dir`: SQLite, local store,
     /// embedded KMS, token key. Creates what is missing and recovers from a crash
     /// (see [`AppState::recover`]).
-    pub fn open(config: Config) -> ApiResult<Self> {
+    pub async fn open(config: Config) -> ApiResult<Self> {
+        Self::open_with(config, None, None).await
+    }
+
+    /// Like [`AppState::open`], with production backends where given: a KMS (AWS KMS)
+    /// and an S3 object store. Metadata stays in the data directory's SQLite.
+    pub async fn open_with(
+        config: Config,
+        kms: Option<Arc<dyn Kms>>,
+        s3: Option<store::S3Store>,
+    ) -> ApiResult<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| error::ApiError::Internal(format!("data dir: {e}")))?;
         let db = Db::open(&config.data_dir.join("relay.sqlite3"))?;
-        let kms = EmbeddedKms::open(&config.data_dir.join("kms-master-keys.json"))?;
-        let store = LocalStore::open(&config.data_dir)?;
+        let kms: Arc<dyn Kms> = match kms {
+            Some(k) => k,
+            None => Arc::new(EmbeddedKms::open(
+                &config.data_dir.join("kms-master-keys.json"),
+            )?),
+        };
+        let (store, local_store): (Arc<dyn store::ObjectStore>, _) = match s3 {
+            Some(s3) => (Arc::new(s3), None),
+            None => {
+                let local = Arc::new(LocalStore::open(&config.data_dir)?);
+                (local.clone(), Some(local))
+            }
+        };
         let tokens = TokenKey::open(&config.data_dir.join("token-signing.key"))?;
         let state = Self {
             config: Arc::new(config),
             db,
-            kms: Arc::new(kms),
-            store: Arc::new(store),
+            kms,
+            store,
+            local_store,
             tokens: Arc::new(tokens),
             alerts: Arc::new(Alerts::new()),
             metrics: Arc::new(Metrics::default()),
         };
-        state.recover()?;
+        state.recover().await?;
         Ok(state)
     }
 
     /// Crash recovery: a pending record whose object is fully in place is completed;
     /// one whose URL expired without an object is dropped. Afterwards the index and
-    /// the store agree, and no half object is visible (uploads land by rename).
-    pub fn recover(&self) -> ApiResult<(usize, usize)> {
+    /// the store agree, and no half object is visible (uploads land by rename, or
+    /// atomically in S3).
+    pub async fn recover(&self) -> ApiResult<(usize, usize)> {
         let (mut completed, mut dropped) = (0usize, 0usize);
         for r in self.db.pending_records()? {
-            match self.store.size(&r.object_key)? {
+            match self.store.size(&r.object_key).await? {
                 Some(size) if size == r.size => {
                     self.db.complete(&r.id)?;
                     completed = completed.saturating_add(1);

@@ -49,6 +49,16 @@ enum Command {
         /// POST every alert as JSON to this http:// URL.
         #[arg(long, env = "PHIVEIL_ALERT_WEBHOOK")]
         alert_webhook: Option<String>,
+        /// Use AWS KMS with this key (ARN, ID or alias) instead of the embedded KMS.
+        #[arg(long, env = "PHIVEIL_KMS_KEY_ID")]
+        kms_key_id: Option<String>,
+        /// Use this S3 bucket instead of the local object store.
+        #[arg(long, env = "PHIVEIL_S3_BUCKET")]
+        s3_bucket: Option<String>,
+        /// Endpoint override for AWS APIs (a local S3/KMS server, say); credentials
+        /// and region come from the standard AWS environment.
+        #[arg(long, env = "PHIVEIL_AWS_ENDPOINT_URL")]
+        aws_endpoint_url: Option<String>,
     },
     /// Create a user (the first operator, clinicians, or a patient for testing).
     CreateUser {
@@ -145,14 +155,33 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             jwt_key_file,
             jwt_algorithm,
             alert_webhook,
+            kms_key_id,
+            s3_bucket,
+            aws_endpoint_url,
         } => {
             config.alert_webhook = alert_webhook;
+            let aws = phiveil_relay::kms::AwsSettings {
+                endpoint_url: aws_endpoint_url,
+                ..Default::default()
+            };
+            let kms: Option<std::sync::Arc<dyn phiveil_relay::kms::Kms>> = match kms_key_id {
+                Some(id) => Some(std::sync::Arc::new(
+                    phiveil_relay::kms::AwsKms::new(&aws, &id).await,
+                )),
+                None => None,
+            };
+            let s3 = match s3_bucket {
+                Some(b) => Some(phiveil_relay::store::S3Store::new(&aws, &b).await),
+                None => None,
+            };
             config.static_dir = static_dir;
             config.max_upload_bytes = max_upload_bytes;
             if let (Some(issuer), Some(file)) = (jwt_issuer, jwt_key_file) {
                 config.portal_jwt = Some(portal_jwt(issuer, &file, &jwt_algorithm)?);
             }
-            let state = AppState::open(config).map_err(|e| format!("{e:?}"))?;
+            let state = AppState::open_with(config, kms, s3)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("listen on {listen}: {e}"))?;
@@ -171,7 +200,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             role,
             password,
         } => {
-            let state = AppState::open(config).map_err(|e| format!("{e:?}"))?;
+            let state = AppState::open(config).await.map_err(|e| format!("{e:?}"))?;
             let user = api::create_user_direct(&state, &username, &password, &role)
                 .map_err(|e| format!("{e:?}"))?;
             println!("created {} {} ({})", user.role, user.username, user.id);
@@ -180,7 +209,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let state = AppState::open(config).map_err(|e| format!("{e:?}"))?;
+            let state = AppState::open(config).await.map_err(|e| format!("{e:?}"))?;
             let v = audit::verify(&state.db).map_err(|e| format!("{e:?}"))?;
             match v.first_broken {
                 None => {

@@ -247,6 +247,186 @@ impl LocalStore {
     }
 }
 
+/// A boxed future (the trait is used as `dyn ObjectStore`).
+pub type StoreFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<T>> + Send + 'a>>;
+
+/// Where ciphertext objects live: presigned URLs for browsers, and a size check
+/// for the relay. The relay never proxies object bytes for an S3 store.
+pub trait ObjectStore: Send + Sync {
+    /// A URL to upload exactly `length` bytes of `content_type` to `key` until `expires`.
+    fn presign_put<'a>(
+        &'a self,
+        key: &'a str,
+        length: u64,
+        content_type: &'a str,
+        expires: i64,
+    ) -> StoreFuture<'a, Presigned>;
+    /// A URL to download `key` until `expires`.
+    fn presign_get<'a>(&'a self, key: &'a str, expires: i64) -> StoreFuture<'a, Presigned>;
+    /// The size of `key`, if it exists.
+    fn size<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<u64>>;
+    /// Description (no secrets).
+    fn describe(&self) -> String;
+}
+
+impl ObjectStore for LocalStore {
+    fn presign_put<'a>(
+        &'a self,
+        key: &'a str,
+        length: u64,
+        content_type: &'a str,
+        expires: i64,
+    ) -> StoreFuture<'a, Presigned> {
+        Box::pin(async move { LocalStore::presign_put(self, key, length, content_type, expires) })
+    }
+
+    fn presign_get<'a>(&'a self, key: &'a str, expires: i64) -> StoreFuture<'a, Presigned> {
+        Box::pin(async move { LocalStore::presign_get(self, key, expires) })
+    }
+
+    fn size<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(async move { LocalStore::size(self, key) })
+    }
+
+    fn describe(&self) -> String {
+        format!("local store ({})", self.root.display())
+    }
+}
+
+/// S3 (`aws-sdk-s3`): presigned PUT/GET URLs signed with SigV4. The PUT signs the
+/// content type and length, so a browser must send exactly those. Buckets need a
+/// CORS rule allowing PUT/GET from the web app's origin (see the README).
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl std::fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl S3Store {
+    /// A store in `bucket`, path-style addressing (works with local S3 servers too).
+    pub async fn new(settings: &crate::kms::AwsSettings, bucket: &str) -> Self {
+        let cfg = settings.load().await;
+        let s3 = aws_sdk_s3::config::Builder::from(&cfg)
+            .force_path_style(true)
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            )
+            .build();
+        Self {
+            client: aws_sdk_s3::Client::from_conf(s3),
+            bucket: bucket.to_owned(),
+        }
+    }
+
+    /// The SDK client (for tests and set-up).
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+}
+
+fn ttl(expires: i64) -> ApiResult<aws_sdk_s3::presigning::PresigningConfig> {
+    let secs = u64::try_from(expires.saturating_sub(crate::now()).max(1)).unwrap_or(1);
+    aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(secs))
+        .map_err(|e| ApiError::Internal(format!("presign: {e}")))
+}
+
+fn presigned(p: &aws_sdk_s3::presigning::PresignedRequest, expires: i64) -> Presigned {
+    Presigned {
+        method: p.method().to_owned(),
+        url: p.uri().to_owned(),
+        headers: p
+            .headers()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        expires_at: expires,
+    }
+}
+
+impl ObjectStore for S3Store {
+    fn presign_put<'a>(
+        &'a self,
+        key: &'a str,
+        length: u64,
+        content_type: &'a str,
+        expires: i64,
+    ) -> StoreFuture<'a, Presigned> {
+        Box::pin(async move {
+            let p = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_length(
+                    i64::try_from(length).map_err(|_| ApiError::BadRequest("size".into()))?,
+                )
+                .content_type(content_type)
+                .presigned(ttl(expires)?)
+                .await
+                .map_err(|e| ApiError::Internal(format!("presign PUT: {e}")))?;
+            let mut out = presigned(&p, expires);
+            for (k, v) in [
+                ("content-type", content_type.to_owned()),
+                ("content-length", length.to_string()),
+            ] {
+                if !out.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
+                    out.headers.push((k.to_owned(), v));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn presign_get<'a>(&'a self, key: &'a str, expires: i64) -> StoreFuture<'a, Presigned> {
+        Box::pin(async move {
+            let p = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .presigned(ttl(expires)?)
+                .await
+                .map_err(|e| ApiError::Internal(format!("presign GET: {e}")))?;
+            Ok(presigned(&p, expires))
+        })
+    }
+
+    fn size<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(async move {
+            match self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
+                Ok(h) => Ok(h.content_length().and_then(|l| u64::try_from(l).ok())),
+                Err(e) => {
+                    let svc = e.into_service_error();
+                    if svc.is_not_found() {
+                        Ok(None)
+                    } else {
+                        Err(ApiError::Internal(format!("HeadObject: {svc}")))
+                    }
+                }
+            }
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("S3 bucket {}", self.bucket)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -289,7 +289,7 @@ async fn killed_during_uploads_index_and_store_agree_after_restart() {
         pending,
         objects,
         tmp,
-    } = snapshot(&dir);
+    } = snapshot(&dir).await;
     assert!(tmp.is_empty(), "temporary files left: {tmp:?}");
     for (key, size) in &complete {
         let p = dir.join("objects").join(key);
@@ -325,8 +325,10 @@ struct Snapshot {
 }
 
 /// Reads the record index and lists the store, through the relay's own types.
-fn snapshot(dir: &Path) -> Snapshot {
-    let state = phiveil_relay::AppState::open(phiveil_relay::Config::new(dir)).unwrap();
+async fn snapshot(dir: &Path) -> Snapshot {
+    let state = phiveil_relay::AppState::open(phiveil_relay::Config::new(dir))
+        .await
+        .unwrap();
     let pending: Vec<String> = state
         .db
         .pending_records()

@@ -42,10 +42,19 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 impl TestRelay {
     /// Starts a relay; `tune` may change the configuration first.
     pub async fn start(tune: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with(tune, None, None).await
+    }
+
+    /// Starts a relay with production backends where given (AWS KMS, S3).
+    pub async fn start_with(
+        tune: impl FnOnce(&mut Config),
+        kms: Option<std::sync::Arc<dyn phiveil_relay::kms::Kms>>,
+        s3: Option<phiveil_relay::store::S3Store>,
+    ) -> Self {
         let dir = temp_dir("relay");
         let mut config = Config::new(&dir);
         tune(&mut config);
-        let state = AppState::open(config).unwrap();
+        let state = AppState::open_with(config, kms, s3).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let s = state.clone();
@@ -137,6 +146,15 @@ pub struct Client {
 }
 
 impl Client {
+    /// Presigned URLs are relative for the local store, absolute for S3.
+    pub fn absolute(&self, url: &str) -> String {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            url.to_owned()
+        } else {
+            format!("{}{url}", self.base)
+        }
+    }
+
     /// Logs in.
     pub async fn login(mut self, username: &str, password: &str) -> Client {
         let (s, body) = self
@@ -208,7 +226,7 @@ impl Client {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> StatusCode {
-        let url = format!("{}{}", self.base, upload["url"].as_str().unwrap());
+        let url = self.absolute(upload["url"].as_str().unwrap());
         self.http
             .put(url)
             .header("content-type", content_type)
@@ -221,7 +239,7 @@ impl Client {
 
     /// Follows a presigned GET.
     pub async fn presigned_get(&self, download: &Value) -> (StatusCode, Vec<u8>) {
-        let url = format!("{}{}", self.base, download["url"].as_str().unwrap());
+        let url = self.absolute(download["url"].as_str().unwrap());
         let resp = self.http.get(url).send().await.unwrap();
         (resp.status(), resp.bytes().await.unwrap().to_vec())
     }

@@ -418,7 +418,9 @@ async fn embedded_kms_rotation_keeps_old_records_readable() {
     let kms =
         phiveil_relay::kms::EmbeddedKms::open(&relay.dir.join("kms-master-keys.json")).unwrap();
     assert_eq!(kms.rotate().unwrap(), 2);
-    let reopened = phiveil_relay::AppState::open(phiveil_relay::Config::new(&relay.dir)).unwrap();
+    let reopened = phiveil_relay::AppState::open(phiveil_relay::Config::new(&relay.dir))
+        .await
+        .unwrap();
     let ps = alice.pseudonym.clone().unwrap();
     let ctx = record_context(&ps, "vitals");
     let key = reopened.kms.generate_data_key(&ctx).await.unwrap();
