@@ -38,6 +38,16 @@ if ! "$PHIVEIL_PYTHON" -c "import aws_encryption_sdk, sys; sys.exit(aws_encrypti
   "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "aws-encryption-sdk==$PY_ESDK_VERSION"
 fi
 
+log "moto $MOTO_VERSION (AWS KMS + S3 on 127.0.0.1 for the relay tests)"
+if ! "$PHIVEIL_PYTHON" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+log "s3s-fs $S3S_FS_VERSION (strict SigV4 S3 on 127.0.0.1)"
+if [ ! -x "$PHIVEIL_TOOLS/bin/s3s-fs" ]; then
+  cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked --root "$PHIVEIL_TOOLS"
+fi
+
 log "cargo-fuzz $CARGO_FUZZ_VERSION"
 if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$PHIVEIL_TOOLS"
