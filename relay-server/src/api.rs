@@ -595,7 +595,7 @@ async fn create_record(
         .ok()
         .and_then(|r| r.patient.clone())
         .or_else(|| c.pseudonym.clone());
-    let record = audited(&state, Some(c), "upload-url", patient.as_deref(), || {
+    let checked = (|| -> ApiResult<Record> {
         let req = req?;
         let patient = patient
             .clone()
@@ -626,9 +626,36 @@ async fn create_record(
             created_at,
             expires_at,
         };
-        state.db.insert_pending(&record)?;
         Ok(record)
-    })?;
+    })();
+    // The pending row and its audit row commit together (one transaction).
+    let record = match checked {
+        Ok(record) => {
+            let e = AuditEvent {
+                actor: c.sub.clone(),
+                role: c.role.clone(),
+                action: "upload-url".into(),
+                patient: Some(record.patient.clone()),
+                outcome: "allowed".into(),
+                detail: String::new(),
+            };
+            audit::append_with(&state.db, &state.alerts, &e, |tx| {
+                crate::db::Db::insert_pending_tx(tx, &record)
+            })?;
+            record
+        }
+        Err(err) => {
+            audit(
+                &state,
+                Some(c),
+                "upload-url",
+                patient.as_deref(),
+                "refused",
+                err.code(),
+            );
+            return Err(err);
+        }
+    };
     let upload = state
         .store
         .presign_put(

@@ -138,10 +138,22 @@ impl Default for Alerts {
 
 /// Appends an event to the chain (one transaction) and feeds the alert rules.
 pub fn append(db: &Db, alerts: &Alerts, e: &AuditEvent) -> ApiResult<()> {
+    append_with(db, alerts, e, |_| Ok(()))
+}
+
+/// Appends an event in the same transaction as `change` (both or neither happen):
+/// an action and its audit row commit together.
+pub fn append_with(
+    db: &Db,
+    alerts: &Alerts,
+    e: &AuditEvent,
+    change: impl FnOnce(&rusqlite::Transaction<'_>) -> ApiResult<()>,
+) -> ApiResult<()> {
     let ts = crate::now();
     {
         let mut c = db.conn()?;
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        change(&tx)?;
         let last: Option<(i64, String)> = tx
             .query_row(
                 "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",

@@ -331,7 +331,12 @@ impl Db {
 
     /// Inserts a pending record (before its upload).
     pub fn insert_pending(&self, r: &Record) -> ApiResult<()> {
-        self.conn()?.execute(
+        Self::insert_pending_tx(&*self.conn()?, r)
+    }
+
+    /// Inserts a pending record on an open connection or transaction.
+    pub fn insert_pending_tx(c: &Connection, r: &Record) -> ApiResult<()> {
+        c.execute(
             &format!("INSERT INTO records ({RECORD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)"),
             params![
                 r.id,
