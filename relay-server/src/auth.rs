@@ -9,7 +9,6 @@
 //! is `patient` or `clinician`. The first time a subject is seen the relay creates a
 //! user `jwt:<issuer>:<sub>` (patients get a fresh pseudonym).
 
-use std::io::Write;
 use std::path::Path;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -80,24 +79,7 @@ impl std::fmt::Debug for TokenKey {
 impl TokenKey {
     /// Loads the key from `path`, creating it (0600) on first start.
     pub fn open(path: &Path) -> ApiResult<Self> {
-        if !path.exists() {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut k = Zeroizing::new([0u8; 32]);
-            rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, k.as_mut())
-                .map_err(|_| ApiError::Internal("no randomness".into()))?;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| ApiError::Internal(format!("token key: {e}")))?;
-            f.write_all(k.as_ref())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| ApiError::Internal(format!("token key: {e}")))?;
-        }
-        Ok(Self(Zeroizing::new(std::fs::read(path).map_err(|e| {
-            ApiError::Internal(format!("token key: {e}"))
-        })?)))
+        Ok(Self(crate::load_or_create_secret(path, "token key")?))
     }
 
     fn mac(&self) -> ApiResult<Hmac<Sha256>> {

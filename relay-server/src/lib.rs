@@ -42,6 +42,32 @@ use crate::kms::{EmbeddedKms, Kms};
 use crate::metrics::Metrics;
 use crate::store::LocalStore;
 
+/// Reads a 32-byte secret key file, creating it (random, mode 0600, synced) on first
+/// use. `what` names it in errors.
+pub(crate) fn load_or_create_secret(
+    path: &Path,
+    what: &str,
+) -> ApiResult<zeroize::Zeroizing<Vec<u8>>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |e: std::io::Error| error::ApiError::Internal(format!("{what}: {e}"));
+    if !path.exists() {
+        let mut k = zeroize::Zeroizing::new([0u8; 32]);
+        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, k.as_mut())
+            .map_err(|_| error::ApiError::Internal("no randomness".into()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(err)?;
+        f.write_all(k.as_ref())
+            .and_then(|()| f.sync_all())
+            .map_err(err)?;
+    }
+    Ok(zeroize::Zeroizing::new(std::fs::read(path).map_err(err)?))
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
     std::time::SystemTime::now()

@@ -97,25 +97,7 @@ impl LocalStore {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        let key_path = dir.join("store-signing.key");
-        if !key_path.exists() {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut k = Zeroizing::new([0u8; 32]);
-            rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, k.as_mut())
-                .map_err(|_| ApiError::Internal("no randomness".into()))?;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&key_path)
-                .map_err(|e| ApiError::Internal(format!("store key: {e}")))?;
-            f.write_all(k.as_ref())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| ApiError::Internal(format!("store key: {e}")))?;
-        }
-        let secret = Zeroizing::new(
-            std::fs::read(&key_path).map_err(|e| ApiError::Internal(format!("store key: {e}")))?,
-        );
+        let secret = crate::load_or_create_secret(&dir.join("store-signing.key"), "store key")?;
         Ok(Self { root, secret })
     }
 
