@@ -329,12 +329,8 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Inserts a pending record (before its upload).
-    pub fn insert_pending(&self, r: &Record) -> ApiResult<()> {
-        Self::insert_pending_tx(&*self.conn()?, r)
-    }
-
-    /// Inserts a pending record on an open connection or transaction.
+    /// Inserts a pending record (before its upload) on an open connection or
+    /// transaction, so the caller can commit it together with its audit row.
     pub fn insert_pending_tx(c: &Connection, r: &Record) -> ApiResult<()> {
         c.execute(
             &format!("INSERT INTO records ({RECORD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)"),
