@@ -155,22 +155,19 @@ pub fn append_with(
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         change(&tx)?;
         let last: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let (seq, prev) = match last {
             Some((s, h)) => (s.saturating_add(1), h),
             None => (1, GENESIS.to_owned()),
         };
         let hash = row_hash(seq, ts, e, &prev);
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO audit (seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![seq, ts, e.actor, e.role, e.action, e.patient, e.outcome, e.detail, prev, hash],
-        )?;
+        )?
+        .execute(params![seq, ts, e.actor, e.role, e.action, e.patient, e.outcome, e.detail, prev, hash])?;
         tx.commit()?;
     }
     alerts.observe(e, ts);

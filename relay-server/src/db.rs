@@ -201,11 +201,10 @@ impl Db {
     pub fn user_by_name(&self, username: &str) -> ApiResult<Option<User>> {
         Ok(self
             .conn()?
-            .query_row(
-                &format!("SELECT {USER_COLS} FROM users WHERE username = ?1"),
-                [username],
-                user_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {USER_COLS} FROM users WHERE username = ?1"
+            ))?
+            .query_row([username], user_from_row)
             .optional()?)
     }
 
@@ -213,11 +212,8 @@ impl Db {
     pub fn user_by_id(&self, id: &str) -> ApiResult<Option<User>> {
         Ok(self
             .conn()?
-            .query_row(
-                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
-                [id],
-                user_from_row,
-            )
+            .prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?
+            .query_row([id], user_from_row)
             .optional()?)
     }
 
@@ -242,11 +238,8 @@ impl Db {
         let tx = c.transaction()?;
         let now = crate::now();
         let clinician: Option<String> = tx
-            .query_row(
-                "SELECT clinician_id FROM invitations WHERE code_hash = ?1 AND used_by IS NULL AND expires_at > ?2",
-                params![code_hash, now],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT clinician_id FROM invitations WHERE code_hash = ?1 AND used_by IS NULL AND expires_at > ?2")?
+                .query_row(params![code_hash, now], |r| r.get(0))
             .optional()?;
         let Some(clinician) = clinician else {
             return Err(ApiError::Conflict(
@@ -298,11 +291,8 @@ impl Db {
     ) -> ApiResult<bool> {
         Ok(self
             .conn()?
-            .query_row(
-                "SELECT 1 FROM grants WHERE patient = ?1 AND clinician_id = ?2 AND record_type = ?3",
-                params![patient, clinician_id, record_type],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM grants WHERE patient = ?1 AND clinician_id = ?2 AND record_type = ?3")?
+                .query_row(params![patient, clinician_id, record_type], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -332,19 +322,19 @@ impl Db {
     /// Inserts a pending record (before its upload) on an open connection or
     /// transaction, so the caller can commit it together with its audit row.
     pub fn insert_pending_tx(c: &Connection, r: &Record) -> ApiResult<()> {
-        c.execute(
-            &format!("INSERT INTO records ({RECORD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)"),
-            params![
-                r.id,
-                r.patient,
-                r.record_type,
-                r.object_key,
-                r.content_type,
-                i64::try_from(r.size).unwrap_or(i64::MAX),
-                r.created_at,
-                r.expires_at
-            ],
-        )?;
+        c.prepare_cached(&format!(
+            "INSERT INTO records ({RECORD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)"
+        ))?
+        .execute(params![
+            r.id,
+            r.patient,
+            r.record_type,
+            r.object_key,
+            r.content_type,
+            i64::try_from(r.size).unwrap_or(i64::MAX),
+            r.created_at,
+            r.expires_at
+        ])?;
         Ok(())
     }
 
@@ -361,11 +351,8 @@ impl Db {
     pub fn record(&self, id: &str) -> ApiResult<Option<Record>> {
         Ok(self
             .conn()?
-            .query_row(
-                &format!("SELECT {RECORD_COLS} FROM records WHERE id = ?1"),
-                [id],
-                record_from_row,
-            )
+            .prepare_cached(&format!("SELECT {RECORD_COLS} FROM records WHERE id = ?1"))?
+            .query_row([id], record_from_row)
             .optional()?)
     }
 
@@ -373,11 +360,10 @@ impl Db {
     pub fn record_by_key(&self, key: &str) -> ApiResult<Option<Record>> {
         Ok(self
             .conn()?
-            .query_row(
-                &format!("SELECT {RECORD_COLS} FROM records WHERE object_key = ?1"),
-                [key],
-                record_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLS} FROM records WHERE object_key = ?1"
+            ))?
+            .query_row([key], record_from_row)
             .optional()?)
     }
 
