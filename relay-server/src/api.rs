@@ -639,9 +639,7 @@ async fn create_record(
                 outcome: "allowed".into(),
                 detail: String::new(),
             };
-            audit::append_with(&state.db, &state.alerts, &e, |tx| {
-                crate::db::Db::insert_pending_tx(tx, &record)
-            })?;
+            audit::append_pending(&state.db, &state.alerts, &e, Some(&record))?;
             record
         }
         Err(err) => {

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
-use crate::db::Db;
+use crate::db::{Db, Record};
 use crate::error::ApiResult;
 
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One audited action.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub struct Alert {
     pub ts: i64,
 }
 
-fn row_hash(seq: i64, ts: i64, e: &AuditEvent, prev: &str) -> String {
+pub(crate) fn row_hash(seq: i64, ts: i64, e: &AuditEvent, prev: &str) -> String {
     let canon = serde_json::json!([
         seq, ts, e.actor, e.role, e.action, e.patient, e.outcome, e.detail, prev
     ]);
@@ -138,22 +138,26 @@ impl Default for Alerts {
 
 /// Appends an event to the chain (one transaction) and feeds the alert rules.
 pub fn append(db: &Db, alerts: &Alerts, e: &AuditEvent) -> ApiResult<()> {
-    append_with(db, alerts, e, |_| Ok(()))
+    append_pending(db, alerts, e, None)
 }
 
-/// Appends an event in the same transaction as `change` (both or neither happen):
-/// an action and its audit row commit together.
-pub fn append_with(
+/// Appends an event and, when given, inserts a pending record in the same
+/// transaction (both or neither happen): an action and its audit row commit together.
+pub fn append_pending(
     db: &Db,
     alerts: &Alerts,
     e: &AuditEvent,
-    change: impl FnOnce(&rusqlite::Transaction<'_>) -> ApiResult<()>,
+    pending: Option<&Record>,
 ) -> ApiResult<()> {
     let ts = crate::now();
-    {
+    if let Some(pg) = db.pg() {
+        pg.audit_append(e, ts, pending)?;
+    } else {
         let mut c = db.conn()?;
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        change(&tx)?;
+        if let Some(r) = pending {
+            Db::insert_pending_tx(&tx, r)?;
+        }
         let last: Option<(i64, String)> = tx
             .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -191,6 +195,9 @@ pub struct AuditQuery {
 
 /// Rows matching `q`, newest first.
 pub fn query(db: &Db, q: &AuditQuery) -> ApiResult<Vec<AuditRow>> {
+    if let Some(pg) = db.pg() {
+        return pg.audit_query(q);
+    }
     let c = db.conn()?;
     let mut st = c.prepare(
         "SELECT seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash FROM audit
@@ -211,7 +218,7 @@ pub fn query(db: &Db, q: &AuditQuery) -> ApiResult<Vec<AuditRow>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+pub(crate) fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
     Ok(AuditRow {
         seq: r.get(0)?,
         ts: r.get(1)?,
@@ -241,11 +248,19 @@ pub struct Verification {
 
 /// Recomputes the whole chain.
 pub fn verify(db: &Db) -> ApiResult<Verification> {
+    if let Some(pg) = db.pg() {
+        return verify_rows(pg.audit_rows()?.into_iter().map(Ok));
+    }
     let c = db.conn()?;
     let mut st = c.prepare(
         "SELECT seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash FROM audit ORDER BY seq",
     )?;
-    let mut rows = st.query([])?;
+    let rows = st.query_map([], row_from_sql)?;
+    verify_rows(rows.map(|r| r.map_err(Into::into)))
+}
+
+/// Walks rows in `seq` order and names the first broken one.
+fn verify_rows(rows: impl Iterator<Item = ApiResult<AuditRow>>) -> ApiResult<Verification> {
     let mut expected_seq = 1i64;
     let mut prev = GENESIS.to_owned();
     let mut n = 0u64;
@@ -254,8 +269,8 @@ pub fn verify(db: &Db) -> ApiResult<Verification> {
         first_broken: Some(seq),
         reason: Some(why.to_owned()),
     };
-    while let Some(r) = rows.next()? {
-        let row = row_from_sql(r)?;
+    for row in rows {
+        let row = row?;
         n = n.saturating_add(1);
         if row.seq != expected_seq {
             return Ok(broken(

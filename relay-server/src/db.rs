@@ -1,5 +1,6 @@
-//! Metadata in SQLite (one file in the data directory, WAL mode): users, invitations,
-//! grants, the record index and the audit log. Never record content, never keys.
+//! Metadata: users, invitations, grants, the record index and the audit log — never
+//! record content, never keys. SQLite by default (one file in the data directory, WAL
+//! mode); PostgreSQL ([`crate::pg`]) when several relay replicas share the work.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -114,12 +115,17 @@ pub struct Grant {
 /// The metadata database.
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    conn: Option<Arc<Mutex<Connection>>>,
+    pg: Option<Arc<crate::pg::PgDb>>,
 }
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Db(sqlite)")
+        f.write_str(if self.pg.is_some() {
+            "Db(postgres)"
+        } else {
+            "Db(sqlite)"
+        })
     }
 }
 
@@ -161,19 +167,38 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Some(Arc::new(Mutex::new(conn))),
+            pg: None,
         })
     }
 
-    /// The connection (short critical sections only).
+    /// Connects to PostgreSQL (`postgres://user@127.0.0.1:5432/db`).
+    pub fn connect_postgres(url: &str) -> ApiResult<Self> {
+        Ok(Self {
+            conn: None,
+            pg: Some(Arc::new(crate::pg::PgDb::connect(url)?)),
+        })
+    }
+
+    /// The PostgreSQL store, when that is the backend.
+    pub(crate) fn pg(&self) -> Option<&crate::pg::PgDb> {
+        self.pg.as_deref()
+    }
+
+    /// The SQLite connection (short critical sections only).
     pub(crate) fn conn(&self) -> ApiResult<MutexGuard<'_, Connection>> {
         self.conn
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("not a SQLite database".into()))?
             .lock()
             .map_err(|_| ApiError::Internal("database lock poisoned".into()))
     }
 
     /// Whether the database answers.
     pub fn ready(&self) -> bool {
+        if let Some(pg) = self.pg() {
+            return pg.ready();
+        }
         self.conn()
             .and_then(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
             .is_ok()
@@ -181,6 +206,9 @@ impl Db {
 
     /// Creates a user; fails with `Conflict` when the name is taken.
     pub fn create_user(&self, user: &User) -> ApiResult<()> {
+        if let Some(pg) = self.pg() {
+            return pg.create_user(user);
+        }
         let c = self.conn()?;
         let res = c.execute(
             "INSERT INTO users (id, username, role, pw_hash, pseudonym, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -199,6 +227,9 @@ impl Db {
 
     /// Looks a user up by name.
     pub fn user_by_name(&self, username: &str) -> ApiResult<Option<User>> {
+        if let Some(pg) = self.pg() {
+            return pg.user_by("username", username);
+        }
         Ok(self
             .conn()?
             .prepare_cached(&format!(
@@ -210,6 +241,9 @@ impl Db {
 
     /// Looks a user up by id.
     pub fn user_by_id(&self, id: &str) -> ApiResult<Option<User>> {
+        if let Some(pg) = self.pg() {
+            return pg.user_by("id", id);
+        }
         Ok(self
             .conn()?
             .prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?
@@ -224,6 +258,9 @@ impl Db {
         clinician_id: &str,
         expires_at: i64,
     ) -> ApiResult<()> {
+        if let Some(pg) = self.pg() {
+            return pg.create_invitation(code_hash, clinician_id, expires_at);
+        }
         self.conn()?.execute(
             "INSERT INTO invitations (code_hash, clinician_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
             params![code_hash, clinician_id, crate::now(), expires_at],
@@ -234,6 +271,9 @@ impl Db {
     /// Enrolls a patient with a one-time code, atomically: the code is marked used
     /// and the user created in one transaction. Returns the inviting clinician.
     pub fn redeem_invitation(&self, code_hash: &str, patient: &User) -> ApiResult<String> {
+        if let Some(pg) = self.pg() {
+            return pg.redeem_invitation(code_hash, patient);
+        }
         let mut c = self.conn()?;
         let tx = c.transaction()?;
         let now = crate::now();
@@ -266,6 +306,9 @@ impl Db {
 
     /// Adds a grant (idempotent).
     pub fn add_grant(&self, g: &Grant) -> ApiResult<()> {
+        if let Some(pg) = self.pg() {
+            return pg.add_grant(g);
+        }
         self.conn()?.execute(
             "INSERT OR IGNORE INTO grants (patient, clinician_id, record_type, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![g.patient, g.clinician_id, g.record_type, crate::now()],
@@ -275,6 +318,9 @@ impl Db {
 
     /// Removes a grant; returns whether one existed.
     pub fn revoke_grant(&self, g: &Grant) -> ApiResult<bool> {
+        if let Some(pg) = self.pg() {
+            return pg.revoke_grant(g);
+        }
         let n = self.conn()?.execute(
             "DELETE FROM grants WHERE patient = ?1 AND clinician_id = ?2 AND record_type = ?3",
             params![g.patient, g.clinician_id, g.record_type],
@@ -289,6 +335,9 @@ impl Db {
         clinician_id: &str,
         record_type: &str,
     ) -> ApiResult<bool> {
+        if let Some(pg) = self.pg() {
+            return pg.has_grant(patient, clinician_id, record_type);
+        }
         Ok(self
             .conn()?
             .prepare_cached("SELECT 1 FROM grants WHERE patient = ?1 AND clinician_id = ?2 AND record_type = ?3")?
@@ -303,6 +352,9 @@ impl Db {
         patient: Option<&str>,
         clinician_id: Option<&str>,
     ) -> ApiResult<Vec<Grant>> {
+        if let Some(pg) = self.pg() {
+            return pg.grants(patient, clinician_id);
+        }
         let c = self.conn()?;
         let mut st = c.prepare(
             "SELECT patient, clinician_id, record_type FROM grants
@@ -340,6 +392,9 @@ impl Db {
 
     /// Marks a record complete once its object is in place.
     pub fn complete(&self, id: &str) -> ApiResult<()> {
+        if let Some(pg) = self.pg() {
+            return pg.complete(id);
+        }
         self.conn()?.execute(
             "UPDATE records SET state = 'complete', completed_at = ?1 WHERE id = ?2",
             params![crate::now(), id],
@@ -349,6 +404,9 @@ impl Db {
 
     /// A record by id (any state).
     pub fn record(&self, id: &str) -> ApiResult<Option<Record>> {
+        if let Some(pg) = self.pg() {
+            return pg.record_by("id", id);
+        }
         Ok(self
             .conn()?
             .prepare_cached(&format!("SELECT {RECORD_COLS} FROM records WHERE id = ?1"))?
@@ -358,6 +416,9 @@ impl Db {
 
     /// A record by object key (any state).
     pub fn record_by_key(&self, key: &str) -> ApiResult<Option<Record>> {
+        if let Some(pg) = self.pg() {
+            return pg.record_by("object_key", key);
+        }
         Ok(self
             .conn()?
             .prepare_cached(&format!(
@@ -369,6 +430,9 @@ impl Db {
 
     /// Complete records of a patient, optionally of one type.
     pub fn records(&self, patient: &str, record_type: Option<&str>) -> ApiResult<Vec<Record>> {
+        if let Some(pg) = self.pg() {
+            return pg.records(patient, record_type);
+        }
         let c = self.conn()?;
         let mut st = c.prepare(&format!(
             "SELECT {RECORD_COLS} FROM records WHERE patient = ?1 AND (?2 IS NULL OR record_type = ?2)
@@ -380,6 +444,9 @@ impl Db {
 
     /// Pending records (for crash recovery).
     pub fn pending_records(&self) -> ApiResult<Vec<Record>> {
+        if let Some(pg) = self.pg() {
+            return pg.pending_records();
+        }
         let c = self.conn()?;
         let mut st = c.prepare(&format!(
             "SELECT {RECORD_COLS} FROM records WHERE state = 'pending'"
@@ -390,6 +457,9 @@ impl Db {
 
     /// Deletes a pending record whose upload never completed.
     pub fn delete_pending(&self, id: &str) -> ApiResult<()> {
+        if let Some(pg) = self.pg() {
+            return pg.delete_pending(id);
+        }
         self.conn()?.execute(
             "DELETE FROM records WHERE id = ?1 AND state = 'pending'",
             [id],

@@ -26,6 +26,7 @@ pub mod db;
 pub mod error;
 pub mod kms;
 pub mod metrics;
+pub mod pg;
 pub mod store;
 
 use std::path::{Path, PathBuf};
@@ -91,6 +92,9 @@ pub struct Config {
     pub portal_jwt: Option<auth::PortalJwt>,
     /// `http://` URL that receives every alert as a JSON POST, if configured.
     pub alert_webhook: Option<String>,
+    /// PostgreSQL URL for the metadata (replicas share it); SQLite in the data
+    /// directory when absent.
+    pub database_url: Option<String>,
 }
 
 impl Config {
@@ -103,6 +107,7 @@ impl Config {
             static_dir: None,
             portal_jwt: None,
             alert_webhook: None,
+            database_url: None,
         }
     }
 }
@@ -155,7 +160,10 @@ impl AppState {
     ) -> ApiResult<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| error::ApiError::Internal(format!("data dir: {e}")))?;
-        let db = Db::open(&config.data_dir.join("relay.sqlite3"))?;
+        let db = match &config.database_url {
+            Some(url) => Db::connect_postgres(url)?,
+            None => Db::open(&config.data_dir.join("relay.sqlite3"))?,
+        };
         let kms: Arc<dyn Kms> = match kms {
             Some(k) => k,
             None => Arc::new(EmbeddedKms::open(

@@ -19,6 +19,15 @@ struct Cli {
         global = true
     )]
     data_dir: PathBuf,
+    /// PostgreSQL URL for the metadata (several replicas share it); default: SQLite
+    /// in the data directory.
+    #[arg(
+        long,
+        env = "PHIVEIL_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -146,6 +155,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
     let mut config = Config::new(&cli.data_dir);
+    config.database_url = cli.database_url.clone();
     match cli.command {
         Command::Serve {
             listen,

@@ -45,6 +45,29 @@ impl TestRelay {
         Self::start_with(tune, None, None).await
     }
 
+    /// Starts a relay whose metadata lives in a fresh database on the test
+    /// PostgreSQL server (`PHIVEIL_PG_URL`, started by `scripts/pg.sh`); `None` when
+    /// peers are switched off.
+    pub async fn start_pg(tune: impl FnOnce(&mut Config)) -> Option<Self> {
+        let url = match std::env::var("PHIVEIL_PG_URL") {
+            Ok(u) => u,
+            Err(_) if crate::Peer::skipped() => return None,
+            Err(_) => panic!("PHIVEIL_PG_URL is not set: run the tests through scripts/test.sh (it starts PostgreSQL)"),
+        };
+        let db_url = fresh_database(&url);
+        Some(
+            Self::start_with(
+                |c| {
+                    c.database_url = Some(db_url);
+                    tune(c);
+                },
+                None,
+                None,
+            )
+            .await,
+        )
+    }
+
     /// Starts a relay with production backends where given (AWS KMS, S3).
     pub async fn start_with(
         tune: impl FnOnce(&mut Config),
@@ -297,4 +320,23 @@ pub fn record_context(patient: &str, record_type: &str) -> EncryptionContext {
     c.insert("patient".into(), patient.into());
     c.insert("record_type".into(), record_type.into());
     c
+}
+
+/// Creates an empty database on the server at `url` and returns its URL.
+pub fn fresh_database(url: &str) -> String {
+    let name = temp_dir("pgname")
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace('-', "_");
+    let admin = url.to_owned();
+    let n = name.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
+    })
+    .join()
+    .unwrap();
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    format!("{base}/{name}")
 }

@@ -200,7 +200,17 @@ async fn call(w: &World, e: Endpoint, a: Actor, n: usize) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_matrix() {
-    let relay = TestRelay::start(|_| {}).await;
+    matrix(TestRelay::start(|_| {}).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_matrix_on_postgres() {
+    if let Some(relay) = TestRelay::start_pg(|_| {}).await {
+        matrix(relay).await;
+    }
+}
+
+async fn matrix(relay: TestRelay) {
     let (op, dr, alice) = relay.cast().await;
     let bob = relay.enroll(&dr, "bob").await;
     let (s, _) = op

@@ -85,7 +85,57 @@ fn count_objects(dir: &std::path::Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patient_to_clinician_flow_with_grant_and_revocation() {
-    let relay = TestRelay::start(|_| {}).await;
+    grant_flow(TestRelay::start(|_| {}).await).await;
+}
+
+/// The same flow with the metadata in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patient_to_clinician_flow_on_postgres() {
+    if let Some(relay) = TestRelay::start_pg(|_| {}).await {
+        grant_flow(relay).await;
+    }
+}
+
+/// Bad input refused and audited, with the metadata in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_on_postgres() {
+    if let Some(relay) = TestRelay::start_pg(|c| {
+        c.max_upload_bytes = 4096;
+        c.presign_ttl_secs = 2;
+    })
+    .await
+    {
+        bad_input(relay).await;
+    }
+}
+
+/// Audit tampering in PostgreSQL is detected too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_on_postgres() {
+    let Some(relay) = TestRelay::start_pg(|_| {}).await else {
+        return;
+    };
+    let (_op, _dr, alice) = relay.cast().await;
+    let _ = upload(&relay, &alice, "vitals", b"x").await;
+    assert!(audit::verify(&relay.state.db)
+        .unwrap()
+        .first_broken
+        .is_none());
+    let url = relay.state.config.database_url.clone().unwrap();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("UPDATE audit SET detail = detail || ' (edited)' WHERE seq = 4")
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        audit::verify(&relay.state.db).unwrap().first_broken,
+        Some(4)
+    );
+}
+
+async fn grant_flow(relay: TestRelay) {
     let (op, dr, alice) = relay.cast().await;
     let ps = alice.pseudonym.clone().unwrap();
     let plaintext = br#"{"hr": 72, "spo2": 97, "note": "felt dizzy after stairs"}"#;
@@ -192,11 +242,17 @@ async fn patient_to_clinician_flow_with_grant_and_revocation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_audited_and_changes_nothing() {
-    let relay = TestRelay::start(|c| {
-        c.max_upload_bytes = 4096;
-        c.presign_ttl_secs = 2;
-    })
+    bad_input(
+        TestRelay::start(|c| {
+            c.max_upload_bytes = 4096;
+            c.presign_ttl_secs = 2;
+        })
+        .await,
+    )
     .await;
+}
+
+async fn bad_input(relay: TestRelay) {
     let (op, dr, alice) = relay.cast().await;
     let ps = alice.pseudonym.clone().unwrap();
     let (_, msg) = upload(&relay, &alice, "vitals", b"first").await;
