@@ -3,6 +3,7 @@
 # formatting and lints, native unit/integration tests (including interop with the
 # official AWS Encryption SDKs for Python and JavaScript), the same envelope tests on
 # the wasm build in headless Chromium, the npm package's Node and Playwright tests,
+# the relay against SQLite and a private PostgreSQL, moto and s3s-fs on 127.0.0.1,
 # and a short fuzzing run. Set PHIVEIL_FUZZ_SECS=0 to skip fuzzing.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -11,6 +12,10 @@ passed=0
 stage() { log "$1"; shift; "$@"; passed=$((passed + 1)); }
 
 stage "setup" bash scripts/setup.sh
+log "PostgreSQL on 127.0.0.1 for the relay's metadata tests"
+PHIVEIL_PG_URL="$(bash scripts/pg.sh start)"
+export PHIVEIL_PG_URL
+trap 'bash scripts/pg.sh stop' EXIT
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "clippy (native, all targets)" cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "clippy (wasm32)" cargo clippy -p phiveil-core --lib --target wasm32-unknown-unknown --locked -- -D warnings

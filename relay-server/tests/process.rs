@@ -382,3 +382,209 @@ async fn snapshot(dir: &Path) -> Snapshot {
         tmp,
     }
 }
+
+fn cli_pg(dir: &Path, db: &str, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--database-url", db])
+        .args(args)
+        .env("PHIVEIL_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Starts a relay on a shared PostgreSQL database; callers kill and wait for it.
+#[allow(clippy::zombie_processes)]
+fn start_pg(dir: &Path, db: &str, port: u16) -> Child {
+    let child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args([
+            "--database-url",
+            db,
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("PHIVEIL_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("relay did not start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relay_processes_share_one_postgres() {
+    let Ok(admin) = std::env::var("PHIVEIL_PG_URL") else {
+        assert!(
+            std::env::var("PHIVEIL_SKIP_PEERS").is_ok_and(|v| v == "1"),
+            "PHIVEIL_PG_URL is not set: run the tests through scripts/test.sh"
+        );
+        return;
+    };
+    let dir = temp_dir("replicas");
+    let name = dir.file_name().unwrap().to_string_lossy().replace('-', "_");
+    let a = admin.clone();
+    let n = name.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&a, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
+    })
+    .join()
+    .unwrap();
+    let db = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    // Both replicas share the database, and (as a shared volume would) the key files
+    // and the object directory.
+    cli_pg(
+        &dir,
+        &db,
+        &["create-user", "--username", "pat", "--role", "patient"],
+    );
+    cli_pg(
+        &dir,
+        &db,
+        &["create-user", "--username", "doc", "--role", "clinician"],
+    );
+    let (pa, pb) = (free_port(), free_port());
+    let mut ra = start_pg(&dir, &db, pa);
+    let mut rb = start_pg(&dir, &db, pb);
+    let (a, b) = (
+        format!("http://127.0.0.1:{pa}"),
+        format!("http://127.0.0.1:{pb}"),
+    );
+    let http = reqwest::Client::new();
+
+    // Logged in on A, served by B.
+    let session = login(&http, &a, "pat").await;
+    let token = session["token"].as_str().unwrap().to_owned();
+    let ps = session["pseudonym"].as_str().unwrap().to_owned();
+    let me: Value = http
+        .get(format!("{b}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["pseudonym"], ps.as_str());
+
+    // Data key from B, record created on A, uploaded through B.
+    let mut ctx = EncryptionContext::new();
+    ctx.insert("patient".into(), ps.clone());
+    ctx.insert("record_type".into(), "vitals".into());
+    let dk = post(
+        &http,
+        &b,
+        Some(&token),
+        "/v1/keys/data-key",
+        json!({ "context": ctx }),
+    )
+    .await;
+    let (kr, _) = keyring_from(&dk);
+    let msg = esdk::encrypt(
+        &kr,
+        b"shared",
+        &ctx,
+        &EncryptOptions::default(),
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
+    let rec = post(
+        &http,
+        &a,
+        Some(&token),
+        "/v1/records",
+        json!({"record_type": "vitals", "size": msg.len(), "content_type": "application/octet-stream"}),
+    )
+    .await;
+    let url = rec["upload"]["url"].as_str().unwrap();
+    let s = http
+        .put(format!("{b}{url}"))
+        .header("content-type", "application/octet-stream")
+        .body(msg.clone())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(s.is_success(), "{s}");
+    let listed: Value = http
+        .get(format!("{a}/v1/records"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "A sees what B completed"
+    );
+
+    // The grant given on B lets the clinician, logged in on A, unwrap on A.
+    let doc = login(&http, &a, "doc").await;
+    let doc_token = doc["token"].as_str().unwrap().to_owned();
+    post(
+        &http,
+        &b,
+        Some(&token),
+        "/v1/grants",
+        json!({"clinician_id": doc["user_id"], "record_type": "vitals"}),
+    )
+    .await;
+    let hl = esdk::Header::parse(&msg, &Default::default()).unwrap().1;
+    let uw = post(
+        &http,
+        &a,
+        Some(&doc_token),
+        "/v1/keys/unwrap",
+        json!({"header": B64.encode(&msg[..hl])}),
+    )
+    .await;
+    let (kr, _) = keyring_from(&uw);
+    let out = esdk::decrypt(&kr, &msg, &esdk::DecryptOptions::expecting(ctx.clone())).unwrap();
+    assert_eq!(out.plaintext, b"shared");
+
+    // Concurrent audited requests on both replicas keep one intact chain.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (http, token, ctx) = (http.clone(), token.clone(), ctx.clone());
+        let base = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            post(
+                &http,
+                &base,
+                Some(&token),
+                "/v1/keys/data-key",
+                json!({ "context": ctx }),
+            )
+            .await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for r in [&mut ra, &mut rb] {
+        r.kill().unwrap();
+        let _ = r.wait();
+    }
+    let verdict = cli_pg(&dir, &db, &["audit", "verify"]);
+    assert!(verdict.contains("intact"), "{verdict}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
