@@ -225,7 +225,7 @@ async fn login(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<Log
 }
 
 /// An Argon2id hash of a random password, verified against for unknown users.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$x3fkYhYdWgtKXjs8IjxCSyyALgu2lZdbX3hn8Zv0d4Q";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$x3fkYhYdWgtKXjs8IjxCSyyALgu2lZdbX3hn8Zv0d4Q";
 
 async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<User>> {
     state
