@@ -13,6 +13,7 @@ export WASM_BINDGEN_VERSION="0.2.130"
 export PY_ESDK_VERSION="4.0.7"
 export CARGO_FUZZ_VERSION="0.13.1"
 export MOTO_VERSION="5.2.5"
+export FHIR_RESOURCES_VERSION="8.1.0"
 export S3S_FS_VERSION="0.14.1"
 PHIVEIL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PHIVEIL_ROOT

@@ -38,6 +38,11 @@ if ! "$PHIVEIL_PYTHON" -c "import aws_encryption_sdk, sys; sys.exit(aws_encrypti
   "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "aws-encryption-sdk==$PY_ESDK_VERSION"
 fi
 
+log "fhir.resources $FHIR_RESOURCES_VERSION (FHIR validity peer)"
+if ! "$PHIVEIL_PYTHON" -c "import fhir.resources, sys; sys.exit(fhir.resources.__version__ != '$FHIR_RESOURCES_VERSION')" 2>/dev/null; then
+  "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "fhir.resources==$FHIR_RESOURCES_VERSION"
+fi
+
 log "moto $MOTO_VERSION (AWS KMS + S3 on 127.0.0.1 for the relay tests)"
 if ! "$PHIVEIL_PYTHON" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
   "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"

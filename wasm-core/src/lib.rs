@@ -27,6 +27,7 @@
 
 pub mod error;
 pub mod esdk;
+pub mod fhir;
 pub mod field;
 pub mod secret;
 
