@@ -9,6 +9,9 @@
 //!   (version 2, committing suite 0x0478, framed, streaming, random access, keyrings,
 //!   data-key caching).
 //! * [`field`] — field-level encryption of JSON records by path.
+//! * [`fhir`] — FHIR R4 vital-sign Observations and Bundles (LOINC, UCUM), parsed back.
+//! * [`rules`] — vital-sign rules (duration thresholds, rate of change, hysteresis);
+//!   alerts carry no raw vitals.
 //! * [`secret`] — zeroizing secret newtypes.
 //!
 //! Every error is an [`Error`]; untrusted bytes never panic.
@@ -29,6 +32,7 @@ pub mod error;
 pub mod esdk;
 pub mod fhir;
 pub mod field;
+pub mod rules;
 pub mod secret;
 
 #[cfg(target_arch = "wasm32")]
