@@ -747,3 +747,83 @@ pub async fn decrypt_async(
         info,
     })
 }
+
+// ---------------------------------------------------------------------------
+// FHIR vital signs and vital-sign rules.
+// ---------------------------------------------------------------------------
+
+fn vital_kind(name: &str) -> Result<crate::fhir::VitalKind, JsValue> {
+    use crate::fhir::VitalKind;
+    Ok(match name {
+        "heart-rate" => VitalKind::HeartRate,
+        "spo2" => VitalKind::SpO2,
+        "blood-pressure" => VitalKind::BloodPressure,
+        "body-temperature" => VitalKind::BodyTemperature,
+        "respiratory-rate" => VitalKind::RespiratoryRate,
+        _ => return Err(bad_arg(
+            "kind must be heart-rate, spo2, blood-pressure, body-temperature or respiratory-rate",
+        )),
+    })
+}
+
+/// Builds a FHIR R4 vital-signs `Observation`. `kind` is `heart-rate`, `spo2`,
+/// `blood-pressure` (with `diastolic`), `body-temperature` or `respiratory-rate`;
+/// `time` an RFC 3339 date-time with seconds and zone; `patient` a pseudonymous id.
+#[wasm_bindgen(js_name = vitalObservation)]
+pub fn vital_observation(
+    kind: &str,
+    value: f64,
+    diastolic: Option<f64>,
+    time: &str,
+    patient: &str,
+) -> Result<JsValue, JsValue> {
+    let v = crate::fhir::Vital {
+        kind: vital_kind(kind)?,
+        value,
+        diastolic,
+        time: time.to_owned(),
+        patient: patient.to_owned(),
+    };
+    from_serde(&crate::fhir::observation(&v).map_err(js_err)?)
+}
+
+/// A vital-sign rule engine with the default rules (SpO2, heart rate, temperature,
+/// respiratory rate, blood pressure). Alerts carry no raw vitals.
+#[wasm_bindgen]
+pub struct VitalRules {
+    inner: crate::rules::RuleEngine,
+}
+
+#[wasm_bindgen]
+impl VitalRules {
+    /// An engine with the default rules.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Result<VitalRules, JsValue> {
+        Ok(Self {
+            inner: crate::rules::RuleEngine::new(crate::rules::default_rules()).map_err(js_err)?,
+        })
+    }
+
+    /// Feeds a sample (`t` in Unix seconds; samples of one kind in time order) and
+    /// returns the alert transitions it causes: `{rule, loinc, severity, transition,
+    /// episode_start, at}`.
+    pub fn push(&mut self, kind: &str, value: f64, t: f64) -> Result<JsValue, JsValue> {
+        if !t.is_finite() || t.fract() != 0.0 || t.abs() > 9_007_199_254_740_991.0 {
+            return Err(bad_arg("t must be an integer number of seconds"));
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let t = t as i64;
+        let alerts = self
+            .inner
+            .push(crate::rules::Sample {
+                kind: vital_kind(kind)?,
+                value,
+                t,
+            })
+            .map_err(js_err)?;
+        from_serde(
+            &serde_json::to_value(&alerts)
+                .map_err(|e| js_err(Error::InvalidRecord(e.to_string())))?,
+        )
+    }
+}

@@ -186,3 +186,20 @@ test('signed suite 0x0578 (client-node default) both ways, sync and async paths'
     }
   }
 });
+
+test('FHIR vital-sign observations and rules from JavaScript', () => {
+  const obs = phiveil.vitalObservation('spo2', 88, undefined, '2026-03-11T08:15:00Z', 'p-7f3a');
+  assert.equal(obs.resourceType, 'Observation');
+  assert.equal(obs.code.coding[0].code, '59408-5');
+  assert.equal(obs.valueQuantity.code, '%');
+  const bp = phiveil.vitalObservation('blood-pressure', 128, 82, '2026-03-11T08:15:00Z', 'p-7f3a');
+  assert.equal(bp.component.length, 2);
+  assert.throws(() => phiveil.vitalObservation('heart-rate', 900, undefined, '2026-03-11T08:15:00Z', 'p-7f3a'), (e) => e.code === 'InvalidRecord');
+  const rules = new phiveil.VitalRules();
+  const alerts = [];
+  for (let t = 0; t < 120; t++) alerts.push(...rules.push('spo2', t < 30 ? 97 : 85.5, t));
+  assert.equal(alerts.length, 1);
+  assert.equal(alerts[0].rule, 'spo2-low');
+  assert.equal(alerts[0].transition, 'raised');
+  assert.ok(!JSON.stringify(alerts).includes('85.5'), 'alerts carry no vitals');
+});

@@ -11,6 +11,8 @@ import {
   parseHeader,
   EncryptStream,
   DecryptStream,
+  vitalObservation,
+  VitalRules,
   type EncryptionContext,
   type ParsedHeader,
   type DecryptedRecord,
@@ -33,5 +35,9 @@ export async function portalFlow(dataKey: Uint8Array, blob: Uint8Array): Promise
   const ctxBack: EncryptionContext = dec.finish();
   const sealed: unknown = encryptFields(keyring, { ssn: '123' }, ['ssn'], ctx);
   const rec: DecryptedRecord = decryptFields(keyring, sealed, ctx);
+  const obs: unknown = vitalObservation('heart-rate', 72, undefined, '2026-03-11T08:15:00Z', 'p-1');
+  const alerts: unknown = new VitalRules().push('heart-rate', 72, 0);
+  void obs;
+  void alerts;
   return `${edkProvider} ${plain.length} ${back.plaintext.length} ${Object.keys(ctxBack)} ${rec.fields}`;
 }
