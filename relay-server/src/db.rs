@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 
-const SCHEMA: &str = r#"
+/// The tables, in SQLite's dialect; PostgreSQL uses the same text with `BIGINT` for
+/// `INTEGER` ([`crate::pg`]).
+pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS users (
   id TEXT PRIMARY KEY,
   username TEXT NOT NULL UNIQUE,

@@ -14,59 +14,6 @@ use crate::audit::{AuditEvent, AuditQuery, AuditRow};
 use crate::db::{Grant, Record, User};
 use crate::error::{ApiError, ApiResult};
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS users (
-  id TEXT PRIMARY KEY,
-  username TEXT NOT NULL UNIQUE,
-  role TEXT NOT NULL CHECK (role IN ('patient', 'clinician', 'operator')),
-  pw_hash TEXT,
-  pseudonym TEXT UNIQUE,
-  created_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS invitations (
-  code_hash TEXT PRIMARY KEY,
-  clinician_id TEXT NOT NULL REFERENCES users(id),
-  created_at BIGINT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  used_by TEXT,
-  used_at BIGINT
-);
-CREATE TABLE IF NOT EXISTS grants (
-  patient TEXT NOT NULL,
-  clinician_id TEXT NOT NULL REFERENCES users(id),
-  record_type TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  PRIMARY KEY (patient, clinician_id, record_type)
-);
-CREATE TABLE IF NOT EXISTS records (
-  id TEXT PRIMARY KEY,
-  patient TEXT NOT NULL,
-  record_type TEXT NOT NULL,
-  object_key TEXT NOT NULL UNIQUE,
-  content_type TEXT NOT NULL,
-  size BIGINT NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('pending', 'complete')),
-  created_at BIGINT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  completed_at BIGINT
-);
-CREATE INDEX IF NOT EXISTS records_by_patient ON records (patient, record_type, state);
-CREATE TABLE IF NOT EXISTS audit (
-  seq BIGINT PRIMARY KEY,
-  ts BIGINT NOT NULL,
-  actor TEXT NOT NULL,
-  role TEXT NOT NULL,
-  action TEXT NOT NULL,
-  patient TEXT,
-  outcome TEXT NOT NULL,
-  detail TEXT NOT NULL,
-  prev_hash TEXT NOT NULL,
-  hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_patient ON audit (patient);
-CREATE INDEX IF NOT EXISTS audit_by_actor ON audit (actor);
-"#;
-
 const USER_COLS: &str = "id, username, role, pw_hash, pseudonym";
 const RECORD_COLS: &str =
     "id, patient, record_type, object_key, content_type, size, state, created_at, expires_at";
@@ -159,7 +106,9 @@ impl PgDb {
             let mut tx = client.transaction().map_err(pg_err)?;
             tx.execute("SELECT pg_advisory_xact_lock(7264816)", &[])
                 .map_err(pg_err)?;
-            tx.batch_execute(SCHEMA).map_err(pg_err)?;
+            // The SQLite schema with 64-bit integer columns.
+            tx.batch_execute(&crate::db::SCHEMA.replace("INTEGER", "BIGINT"))
+                .map_err(pg_err)?;
             tx.commit().map_err(pg_err)?;
             Ok(Self {
                 client: Mutex::new(Some(client)),
