@@ -35,10 +35,27 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-fn cli(dir: &Path, args: &[&str]) {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The relay binary on `dir`, and on PostgreSQL `db` when given.
+fn relay(dir: &Path, db: Option<&str>) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--data-dir").arg(dir);
+    if let Some(db) = db {
+        c.args(["--database-url", db]);
+    }
+    c
+}
+
+/// Runs an operator CLI command; returns its standard output.
+fn cli(dir: &Path, db: Option<&str>, args: &[&str]) -> String {
+    let out = relay(dir, db)
         .args(args)
         .env("PHIVEIL_PASSWORD", PASSWORD)
         .output()
@@ -48,29 +65,25 @@ fn cli(dir: &Path, args: &[&str]) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts the relay; callers kill and wait for it.
+/// Starts the relay; callers kill and wait for it. With `capture_logs` its debug
+/// JSON logs go to a pipe the caller reads; otherwise it logs warnings nowhere (an
+/// unread pipe would fill and stall it).
 #[allow(clippy::zombie_processes)]
-fn start(dir: &Path, port: u16) -> Child {
-    let child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("PHIVEIL_LOG", "debug")
-        .env("PHIVEIL_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+fn start(dir: &Path, db: Option<&str>, port: u16, capture_logs: bool) -> Child {
+    let mut cmd = relay(dir, db);
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null());
+    if capture_logs {
+        cmd.env("PHIVEIL_LOG", "debug")
+            .env("PHIVEIL_LOG_FORMAT", "json")
+            .stderr(Stdio::piped());
+    } else {
+        cmd.env("PHIVEIL_LOG", "warn").stderr(Stdio::null());
+    }
+    let child = cmd.spawn().unwrap();
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return child;
@@ -130,10 +143,11 @@ async fn logs_of_a_full_flow_contain_no_secret() {
     let dir = temp_dir("logs");
     cli(
         &dir,
+        None,
         &["create-user", "--username", "pat", "--role", "patient"],
     );
     let port = free_port();
-    let mut relay = start(&dir, port);
+    let mut relay = start(&dir, None, port, true);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let session = login(&http, &base, "pat").await;
@@ -237,10 +251,11 @@ async fn killed_during_uploads_index_and_store_agree_after_restart() {
     let dir = temp_dir("crash");
     cli(
         &dir,
+        None,
         &["create-user", "--username", "pat", "--role", "patient"],
     );
     let port = free_port();
-    let mut relay = start(&dir, port);
+    let mut relay = start(&dir, None, port, false);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let session = login(&http, &base, "pat").await;
@@ -281,7 +296,7 @@ async fn killed_during_uploads_index_and_store_agree_after_restart() {
 
     // Restart (recovery runs at start) and compare the index with the store.
     let port = free_port();
-    let mut relay = start(&dir, port);
+    let mut relay = start(&dir, None, port, false);
     relay.kill().unwrap();
     let _ = relay.wait();
     let Snapshot {
@@ -383,50 +398,6 @@ async fn snapshot(dir: &Path) -> Snapshot {
     }
 }
 
-fn cli_pg(dir: &Path, db: &str, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--database-url", db])
-        .args(args)
-        .env("PHIVEIL_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Starts a relay on a shared PostgreSQL database; callers kill and wait for it.
-#[allow(clippy::zombie_processes)]
-fn start_pg(dir: &Path, db: &str, port: u16) -> Child {
-    let child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args([
-            "--database-url",
-            db,
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("PHIVEIL_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("relay did not start");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relay_processes_share_one_postgres() {
     let Ok(admin) = std::env::var("PHIVEIL_PG_URL") else {
@@ -449,19 +420,19 @@ async fn two_relay_processes_share_one_postgres() {
     let db = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     // Both replicas share the database, and (as a shared volume would) the key files
     // and the object directory.
-    cli_pg(
+    cli(
         &dir,
-        &db,
+        Some(&db),
         &["create-user", "--username", "pat", "--role", "patient"],
     );
-    cli_pg(
+    cli(
         &dir,
-        &db,
+        Some(&db),
         &["create-user", "--username", "doc", "--role", "clinician"],
     );
     let (pa, pb) = (free_port(), free_port());
-    let mut ra = start_pg(&dir, &db, pa);
-    let mut rb = start_pg(&dir, &db, pb);
+    let mut ra = start(&dir, Some(&db), pa, false);
+    let mut rb = start(&dir, Some(&db), pb, false);
     let (a, b) = (
         format!("http://127.0.0.1:{pa}"),
         format!("http://127.0.0.1:{pb}"),
@@ -584,7 +555,7 @@ async fn two_relay_processes_share_one_postgres() {
         r.kill().unwrap();
         let _ = r.wait();
     }
-    let verdict = cli_pg(&dir, &db, &["audit", "verify"]);
+    let verdict = cli(&dir, Some(&db), &["audit", "verify"]);
     assert!(verdict.contains("intact"), "{verdict}");
     std::fs::remove_dir_all(dir).unwrap();
 }
