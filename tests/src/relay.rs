@@ -281,6 +281,20 @@ impl Client {
         Ok(keyring_from(&body))
     }
 
+    /// Encrypts `plaintext` as the browser would: a data key from the relay for
+    /// `ctx`, then an ESDK message with default options.
+    pub async fn encrypt(&self, ctx: &EncryptionContext, plaintext: &[u8]) -> Vec<u8> {
+        let kr = self.data_key(ctx).await.unwrap();
+        phiveil_core::esdk::encrypt(
+            &kr,
+            plaintext,
+            ctx,
+            &phiveil_core::esdk::EncryptOptions::default(),
+            &mut rand_core::OsRng,
+        )
+        .unwrap()
+    }
+
     /// Asks the relay to unwrap the data key of `message`'s header.
     pub async fn unwrap(&self, message: &[u8]) -> Result<BrokeredKmsKeyring, (StatusCode, Value)> {
         let header_len = phiveil_core::esdk::Header::parse(message, &Default::default())

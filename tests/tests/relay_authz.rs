@@ -12,7 +12,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use phiveil_core::esdk::{self, EncryptOptions};
+use phiveil_core::esdk;
 use phiveil_tests::relay::{record_context, Client, TestRelay};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -223,15 +223,7 @@ async fn matrix(relay: TestRelay) {
         .await;
     let ps = alice.pseudonym.clone().unwrap();
     let ctx = record_context(&ps, "vitals");
-    let kr = alice.data_key(&ctx).await.unwrap();
-    let message = esdk::encrypt(
-        &kr,
-        b"hr 70",
-        &ctx,
-        &EncryptOptions::default(),
-        &mut rand_core::OsRng,
-    )
-    .unwrap();
+    let message = alice.encrypt(&ctx, b"hr 70").await;
     let (_, rec) = alice
         .post("/v1/records", &json!({"record_type": "vitals", "size": message.len(), "content_type": "application/octet-stream"}))
         .await;

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use phiveil_core::esdk::{self, DecryptOptions, EncryptOptions, Header};
+use phiveil_core::esdk::{self, DecryptOptions, Header};
 use phiveil_relay::kms::{AwsKms, AwsSettings, Kms};
 use phiveil_relay::store::S3Store;
 use phiveil_tests::relay::{record_context, temp_dir, TestRelay};
@@ -131,16 +131,8 @@ async fn aws_kms_and_s3_flow_against_moto() {
     let ctx = record_context(&ps, "vitals");
 
     // The browser's data key comes from KMS GenerateDataKey: an aws-kms entry.
-    let kr = alice.data_key(&ctx).await.unwrap();
     let plaintext = b"bp 128/82, hr 71";
-    let msg = esdk::encrypt(
-        &kr,
-        plaintext,
-        &ctx,
-        &EncryptOptions::default(),
-        &mut rand_core::OsRng,
-    )
-    .unwrap();
+    let msg = alice.encrypt(&ctx, plaintext).await;
     let header = Header::parse(&msg, &Default::default()).unwrap().0;
     assert_eq!(header.encrypted_data_keys[0].provider_id, "aws-kms");
     assert_eq!(header.encrypted_data_keys[0].provider_info, arn.as_bytes());

@@ -13,7 +13,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use phiveil_core::esdk::{self, DecryptOptions, EncryptOptions};
+use phiveil_core::esdk::{self, DecryptOptions};
 use phiveil_relay::audit;
 use phiveil_tests::relay::{record_context, TestRelay};
 use reqwest::StatusCode;
@@ -29,15 +29,7 @@ async fn upload(
 ) -> (String, Vec<u8>) {
     let ps = patient.pseudonym.clone().unwrap();
     let ctx = record_context(&ps, record_type);
-    let kr = patient.data_key(&ctx).await.unwrap();
-    let msg = esdk::encrypt(
-        &kr,
-        plaintext,
-        &ctx,
-        &EncryptOptions::default(),
-        &mut rand_core::OsRng,
-    )
-    .unwrap();
+    let msg = patient.encrypt(&ctx, plaintext).await;
     let (s, body) = patient
         .post(
             "/v1/records",
