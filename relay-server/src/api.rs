@@ -729,10 +729,21 @@ async fn list_records(
             .clone()
             .ok_or_else(|| ApiError::BadRequest("which patient?".into()))?;
         let all = state.db.records(&patient, q.record_type.as_deref())?;
-        // Only what the caller may see: own records, or granted record types.
+        // Only what the caller may see: own records, or granted record types. One
+        // authorization per record type, not per record.
+        let mut allowed: std::collections::BTreeMap<String, bool> =
+            std::collections::BTreeMap::new();
         let mut visible = Vec::new();
         for r in all {
-            if authorize(&state, c, &r.patient, &r.record_type).is_ok() {
+            let ok = match allowed.get(&r.record_type) {
+                Some(ok) => *ok,
+                None => {
+                    let ok = authorize(&state, c, &r.patient, &r.record_type).is_ok();
+                    allowed.insert(r.record_type.clone(), ok);
+                    ok
+                }
+            };
+            if ok {
                 visible.push(r);
             }
         }
