@@ -64,6 +64,16 @@ pub enum Error {
     InvalidPath(String),
     /// Randomness could not be obtained from the platform.
     Rng,
+    /// Redaction refused the text: the policy blocks an identifier kind it contains.
+    /// Carries the kind and how many were found, never the identifier.
+    PiiBlocked {
+        /// The first blocked entity kind found (`SSN`, `PERSON`, ...).
+        entity: &'static str,
+        /// How many blocked identifiers the text contains.
+        count: usize,
+    },
+    /// A caller-supplied regular expression did not compile.
+    InvalidPattern(String),
 }
 
 impl fmt::Display for Error {
@@ -103,6 +113,11 @@ impl fmt::Display for Error {
             Error::InvalidRecord(why) => write!(f, "invalid record: {why}"),
             Error::InvalidPath(why) => write!(f, "invalid field path: {why}"),
             Error::Rng => f.write_str("the platform random number generator failed"),
+            Error::PiiBlocked { entity, count } => write!(
+                f,
+                "the text contains {count} identifier(s) the policy blocks (first: {entity})"
+            ),
+            Error::InvalidPattern(why) => write!(f, "invalid pattern: {why}"),
         }
     }
 }
@@ -130,6 +145,8 @@ impl Error {
             Error::InvalidRecord(_) => "InvalidRecord",
             Error::InvalidPath(_) => "InvalidPath",
             Error::Rng => "Rng",
+            Error::PiiBlocked { .. } => "PiiBlocked",
+            Error::InvalidPattern(_) => "InvalidPattern",
         }
     }
 }

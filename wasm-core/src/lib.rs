@@ -10,6 +10,8 @@
 //!   data-key caching).
 //! * [`field`] — field-level encryption of JSON records by path.
 //! * [`fhir`] — FHIR R4 vital-sign Observations and Bundles (LOINC, UCUM), parsed back.
+//! * [`pii`] — PII/PHI detection and redaction of free-text notes (HIPAA Safe Harbor
+//!   identifiers; block / mask / pseudonymize / generalize; span reports).
 //! * [`rules`] — vital-sign rules (duration thresholds, rate of change, hysteresis);
 //!   alerts carry no raw vitals.
 //! * [`secret`] — zeroizing secret newtypes.
@@ -32,6 +34,7 @@ pub mod error;
 pub mod esdk;
 pub mod fhir;
 pub mod field;
+pub mod pii;
 pub mod rules;
 pub mod secret;
 

@@ -1,0 +1,463 @@
+//! PII/PHI detection and redaction for free-text clinical notes.
+//!
+//! Covers the HIPAA Safe Harbor identifiers (45 CFR 164.514(b)(2)) that free text can
+//! carry: names (dictionaries plus context cues), every date element except a bare year,
+//! ages over 89, telephone and fax numbers, e-mail addresses, social security numbers
+//! (with the SSA's validity rules), medical record, health-plan and account numbers
+//! (context patterns plus caller-configured patterns), licence/certificate numbers (DEA
+//! and NPI checksums), vehicle identifiers (VIN check digit, plates), device
+//! identifiers and serial numbers, URLs, IP addresses, street addresses, cities in an
+//! address and ZIP codes.
+//!
+//! Detection produces scored [`Finding`]s: each recognizer has a base confidence,
+//! validators (Luhn, SSN area/group/serial rules, VIN check digit, DEA checksum, IP
+//! octets) reject impossible candidates, and context words near a candidate raise or
+//! lower its confidence. Findings below the policy's threshold are dropped; overlapping
+//! findings are resolved in favour of the more confident, then the longer one.
+//!
+//! Redaction applies a per-entity [`Action`]: block (an error), mask, pseudonymize with a
+//! keyed HMAC (the same identifier maps to the same token inside one patient's data, and
+//! to unrelated tokens under another key), generalize (a date keeps its year, a ZIP its
+//! first three digits unless the three-digit area is one of the Census-restricted ones,
+//! an age over 89 becomes "90+") or keep (report only). The output is the redacted text
+//! and a span report; the report never contains the identifiers themselves.
+//!
+//! Offsets are byte offsets into the UTF-8 input; the JavaScript binding converts them to
+//! UTF-16 code units.
+
+mod names;
+mod recognizers;
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::{Error, Result};
+
+/// The kinds of identifier the detector knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Entity {
+    /// A person's name (patient, relative, clinician).
+    Person,
+    /// Any date element except a bare year (dates, month + year, month + day).
+    Date,
+    /// An age over 89.
+    Age,
+    /// A telephone number.
+    Phone,
+    /// A fax number (a telephone number introduced by "fax").
+    Fax,
+    /// An e-mail address.
+    Email,
+    /// A US social security number that passes the SSA's validity rules.
+    Ssn,
+    /// A medical record number.
+    Mrn,
+    /// A health-plan beneficiary, member, policy or group number.
+    HealthPlan,
+    /// An account number.
+    Account,
+    /// A payment card number (Luhn-valid), an account number under Safe Harbor.
+    CreditCard,
+    /// A certificate or licence number (driver's licence, DEA, NPI, state licence).
+    License,
+    /// A vehicle identifier: VIN or licence plate.
+    Vehicle,
+    /// A device identifier or serial number (including UDIs).
+    Device,
+    /// A web URL.
+    Url,
+    /// An IPv4 or IPv6 address.
+    IpAddress,
+    /// A street address, PO box, or a city named in an address.
+    Address,
+    /// A ZIP code.
+    Zip,
+}
+
+impl Entity {
+    /// Every entity, in a stable order.
+    pub const ALL: [Entity; 18] = [
+        Entity::Person,
+        Entity::Date,
+        Entity::Age,
+        Entity::Phone,
+        Entity::Fax,
+        Entity::Email,
+        Entity::Ssn,
+        Entity::Mrn,
+        Entity::HealthPlan,
+        Entity::Account,
+        Entity::CreditCard,
+        Entity::License,
+        Entity::Vehicle,
+        Entity::Device,
+        Entity::Url,
+        Entity::IpAddress,
+        Entity::Address,
+        Entity::Zip,
+    ];
+
+    /// The stable upper-case name (`PERSON`, `IP_ADDRESS`, …) used in reports and tokens.
+    pub fn name(self) -> &'static str {
+        match self {
+            Entity::Person => "PERSON",
+            Entity::Date => "DATE",
+            Entity::Age => "AGE",
+            Entity::Phone => "PHONE",
+            Entity::Fax => "FAX",
+            Entity::Email => "EMAIL",
+            Entity::Ssn => "SSN",
+            Entity::Mrn => "MRN",
+            Entity::HealthPlan => "HEALTH_PLAN",
+            Entity::Account => "ACCOUNT",
+            Entity::CreditCard => "CREDIT_CARD",
+            Entity::License => "LICENSE",
+            Entity::Vehicle => "VEHICLE",
+            Entity::Device => "DEVICE",
+            Entity::Url => "URL",
+            Entity::IpAddress => "IP_ADDRESS",
+            Entity::Address => "ADDRESS",
+            Entity::Zip => "ZIP",
+        }
+    }
+
+    /// Parses a name as written by [`Entity::name`].
+    pub fn from_name(name: &str) -> Option<Entity> {
+        Entity::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+/// What to do with a detected identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Refuse the whole text: [`Redactor::redact`] returns [`Error::PiiBlocked`].
+    Block,
+    /// Replace with `[ENTITY]`.
+    Mask,
+    /// Replace with `[ENTITY-xxxxxxxxxx]`, a keyed HMAC-SHA-256 of the normalized value:
+    /// stable for one key, unlinkable across keys.
+    Pseudonymize,
+    /// Keep the part Safe Harbor allows: a date's year, a ZIP's first three digits
+    /// (`000` for restricted areas), `90+` for an age; other entities are masked.
+    Generalize,
+    /// Leave the text as it is; the span is still reported.
+    Keep,
+}
+
+/// A redaction policy: confidence threshold, action per entity, extra patterns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    /// Findings with a confidence below this (0..=1) are ignored. Default 0.5.
+    pub threshold: f32,
+    /// The action for entities not listed in `actions`. Default mask.
+    pub default_action: Action,
+    /// Per-entity actions. Defaults: ZIP, DATE and AGE generalize, everything else masks.
+    pub actions: BTreeMap<Entity, Action>,
+    /// Extra regular expressions for medical record numbers (the whole match, or capture
+    /// group 1 when the pattern has one, is the identifier).
+    pub mrn_patterns: Vec<String>,
+    /// Extra regular expressions for health-plan numbers.
+    pub health_plan_patterns: Vec<String>,
+    /// Extra regular expressions for account numbers.
+    pub account_patterns: Vec<String>,
+    /// Extra names to treat as people (matched case-insensitively as whole words), e.g.
+    /// the patient's own name known from the record.
+    pub names: Vec<String>,
+    /// Words never reported as identifiers (matched case-insensitively), e.g. a clinic's
+    /// public name.
+    pub allow: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let mut actions = BTreeMap::new();
+        actions.insert(Entity::Zip, Action::Generalize);
+        actions.insert(Entity::Date, Action::Generalize);
+        actions.insert(Entity::Age, Action::Generalize);
+        Policy {
+            threshold: 0.5,
+            default_action: Action::Mask,
+            actions,
+            mrn_patterns: Vec::new(),
+            health_plan_patterns: Vec::new(),
+            account_patterns: Vec::new(),
+            names: Vec::new(),
+            allow: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// The action for `entity` under this policy.
+    pub fn action(&self, entity: Entity) -> Action {
+        self.actions
+            .get(&entity)
+            .copied()
+            .unwrap_or(self.default_action)
+    }
+}
+
+/// One detected identifier, before any action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// What was found.
+    pub entity: Entity,
+    /// Byte offset of the first byte.
+    pub start: usize,
+    /// Byte offset one past the last byte.
+    pub end: usize,
+    /// Confidence in 0..=1 after context adjustment.
+    pub confidence: f32,
+    /// Which recognizer produced it (for diagnostics).
+    pub recognizer: &'static str,
+}
+
+/// One span of the redaction report. Carries no identifier text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Span {
+    /// What was found.
+    pub entity: Entity,
+    /// Byte offset of the first byte in the input.
+    pub start: usize,
+    /// Byte offset one past the last byte in the input.
+    pub end: usize,
+    /// Confidence in 0..=1.
+    pub confidence: f32,
+    /// What was done.
+    pub action: Action,
+    /// Which recognizer produced it.
+    pub recognizer: &'static str,
+}
+
+/// The result of [`Redactor::redact`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Redaction {
+    /// The text with every reported span replaced according to its action.
+    pub text: String,
+    /// The spans, in text order, with offsets into the input.
+    pub spans: Vec<Span>,
+}
+
+/// A per-patient pseudonymization key (HMAC-SHA-256). Zeroized on drop.
+pub struct PseudonymKey(Zeroizing<Vec<u8>>);
+
+impl PseudonymKey {
+    /// Wraps key bytes; at least 16 bytes (32 recommended).
+    pub fn new(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() < 16 {
+            return Err(Error::InvalidKey("a pseudonym key needs at least 16 bytes"));
+        }
+        Ok(PseudonymKey(Zeroizing::new(bytes.to_vec())))
+    }
+
+    fn token(&self, entity: Entity, normalized: &str) -> Result<String> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .map_err(|_| Error::InvalidKey("pseudonym key"))?;
+        mac.update(entity.name().as_bytes());
+        mac.update(&[0]);
+        mac.update(normalized.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let mut hex = String::with_capacity(10);
+        for byte in tag.iter().take(5) {
+            hex.push_str(&format!("{byte:02x}"));
+        }
+        Ok(format!("[{}-{hex}]", entity.name()))
+    }
+}
+
+impl core::fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PseudonymKey(<redacted>)")
+    }
+}
+
+/// A compiled detector + policy. Build once, use for many texts.
+#[derive(Debug)]
+pub struct Redactor {
+    policy: Policy,
+    patterns: recognizers::Patterns,
+    names: names::NameRecognizer,
+    allow: Vec<String>,
+}
+
+impl Redactor {
+    /// Compiles `policy` (its extra patterns and names).
+    pub fn new(policy: Policy) -> Result<Self> {
+        if !(0.0..=1.0).contains(&policy.threshold) {
+            return Err(Error::InvalidConfig("threshold must be within 0..=1"));
+        }
+        let patterns = recognizers::Patterns::new(&policy)?;
+        let names = names::NameRecognizer::new(&policy.names);
+        let allow = policy.allow.iter().map(|w| w.to_lowercase()).collect();
+        Ok(Redactor {
+            policy,
+            patterns,
+            names,
+            allow,
+        })
+    }
+
+    /// The policy this redactor applies.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Every finding at or above the threshold, overlaps resolved, in text order.
+    pub fn analyze(&self, text: &str) -> Vec<Finding> {
+        let mut all = self.patterns.find(text);
+        let claimed: Vec<(usize, usize)> = all
+            .iter()
+            .filter(|f| f.confidence >= self.policy.threshold)
+            .map(|f| (f.start, f.end))
+            .collect();
+        all.extend(self.names.find(text, &claimed));
+        all.retain(|f| f.confidence >= self.policy.threshold && !self.allowed(text, f));
+        resolve_overlaps(all)
+    }
+
+    fn allowed(&self, text: &str, f: &Finding) -> bool {
+        !self.allow.is_empty()
+            && text
+                .get(f.start..f.end)
+                .is_some_and(|s| self.allow.iter().any(|a| *a == s.to_lowercase()))
+    }
+
+    /// Redacts `text`. `key` is needed only when some finding's action is
+    /// [`Action::Pseudonymize`]; without it that is [`Error::InvalidConfig`].
+    pub fn redact(&self, text: &str, key: Option<&PseudonymKey>) -> Result<Redaction> {
+        let findings = self.analyze(text);
+        if let Some(blocked) = findings
+            .iter()
+            .find(|f| self.policy.action(f.entity) == Action::Block)
+        {
+            return Err(Error::PiiBlocked {
+                entity: blocked.entity.name(),
+                count: findings
+                    .iter()
+                    .filter(|f| self.policy.action(f.entity) == Action::Block)
+                    .count(),
+            });
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut spans = Vec::with_capacity(findings.len());
+        let mut cursor = 0usize;
+        for f in findings {
+            let (Some(before), Some(value)) = (text.get(cursor..f.start), text.get(f.start..f.end))
+            else {
+                continue;
+            };
+            out.push_str(before);
+            let action = self.policy.action(f.entity);
+            match action {
+                Action::Keep => out.push_str(value),
+                Action::Mask | Action::Block => mask(&mut out, f.entity),
+                Action::Generalize => generalize(&mut out, f.entity, value),
+                Action::Pseudonymize => {
+                    let key = key.ok_or(Error::InvalidConfig(
+                        "the policy pseudonymizes but no pseudonym key was given",
+                    ))?;
+                    out.push_str(&key.token(f.entity, &normalize(f.entity, value))?);
+                }
+            }
+            cursor = f.end;
+            spans.push(Span {
+                entity: f.entity,
+                start: f.start,
+                end: f.end,
+                confidence: f.confidence,
+                action,
+                recognizer: f.recognizer,
+            });
+        }
+        out.push_str(text.get(cursor..).unwrap_or_default());
+        Ok(Redaction { text: out, spans })
+    }
+}
+
+fn mask(out: &mut String, entity: Entity) {
+    out.push('[');
+    out.push_str(entity.name());
+    out.push(']');
+}
+
+/// The three-digit ZIP areas with 20,000 or fewer people (2000 Census), which Safe
+/// Harbor requires to be replaced by `000`.
+const RESTRICTED_ZIP3: [&str; 17] = [
+    "036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878",
+    "879", "884", "890", "893",
+];
+
+fn generalize(out: &mut String, entity: Entity, value: &str) {
+    match entity {
+        Entity::Zip => {
+            let zip3 = value.get(..3).unwrap_or("000");
+            if RESTRICTED_ZIP3.contains(&zip3) || !zip3.bytes().all(|b| b.is_ascii_digit()) {
+                out.push_str("000**");
+            } else {
+                out.push_str(zip3);
+                out.push_str("**");
+            }
+        }
+        Entity::Date => match recognizers::year_of(value) {
+            Some(year) => out.push_str(year),
+            None => mask(out, entity),
+        },
+        Entity::Age => out.push_str("90+"),
+        _ => mask(out, entity),
+    }
+}
+
+/// The form of a value that pseudonymization hashes: the same identifier written
+/// differently ("(555) 010-2030" / "555.010.2030", "SMITH" / "Smith") gets one token.
+fn normalize(entity: Entity, value: &str) -> String {
+    match entity {
+        Entity::Phone | Entity::Fax | Entity::Ssn | Entity::CreditCard | Entity::Zip => {
+            value.chars().filter(char::is_ascii_digit).collect()
+        }
+        Entity::Person | Entity::Address => value
+            .split(|c: char| c.is_whitespace() || c == ',' || c == '.')
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(" "),
+        Entity::Email | Entity::Url => value.to_lowercase(),
+        _ => value
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_uppercase)
+            .collect(),
+    }
+}
+
+/// Keeps the most confident (then longest, then earliest) of overlapping findings.
+fn resolve_overlaps(mut all: Vec<Finding>) -> Vec<Finding> {
+    all.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(
+                b.end
+                    .saturating_sub(b.start)
+                    .cmp(&a.end.saturating_sub(a.start)),
+            )
+            .then(a.start.cmp(&b.start))
+    });
+    let mut kept: Vec<Finding> = Vec::with_capacity(all.len());
+    for f in all {
+        if f.start < f.end && !kept.iter().any(|k| f.start < k.end && k.start < f.end) {
+            kept.push(f);
+        }
+    }
+    kept.sort_by_key(|f| f.start);
+    kept
+}
+
+#[cfg(test)]
+mod tests;

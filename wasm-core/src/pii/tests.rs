@@ -1,0 +1,335 @@
+use super::*;
+
+fn found(text: &str) -> Vec<(Entity, String)> {
+    let r = Redactor::new(Policy::default()).unwrap();
+    r.analyze(text)
+        .into_iter()
+        .map(|f| (f.entity, text[f.start..f.end].to_owned()))
+        .collect()
+}
+
+fn has(text: &str, entity: Entity, value: &str) {
+    let f = found(text);
+    assert!(
+        f.iter().any(|(e, v)| *e == entity && v == value),
+        "{entity:?} {value:?} not found in {text:?}: {f:?}"
+    );
+}
+
+fn none_of(text: &str, entity: Entity) {
+    let f = found(text);
+    assert!(
+        !f.iter().any(|(e, _)| *e == entity),
+        "unexpected {entity:?} in {text:?}: {f:?}"
+    );
+}
+
+#[test]
+fn names_from_titles_cues_dictionary_and_propagation() {
+    has("Seen by Dr. Okonkwo today.", Entity::Person, "Okonkwo");
+    has(
+        "Patient: Zyanya Quetzal-Brandt, 54F",
+        Entity::Person,
+        "Zyanya Quetzal-Brandt",
+    );
+    has(
+        "Her daughter Ngozi will drive her home.",
+        Entity::Person,
+        "Ngozi",
+    );
+    has(
+        "Spoke with Maribel about the plan.",
+        Entity::Person,
+        "Maribel",
+    );
+    has(
+        "Jennifer Walsh presented with chest pain.",
+        Entity::Person,
+        "Jennifer Walsh",
+    );
+    has(
+        "Garcia, Maria was admitted.",
+        Entity::Person,
+        "Garcia, Maria",
+    );
+    has("Mrs. J. Kowalczyk called.", Entity::Person, "J. Kowalczyk");
+    has(
+        "Maria de la Cruz reports nausea.",
+        Entity::Person,
+        "Maria de la Cruz",
+    );
+    has("Mr. O'Brien's wife is here.", Entity::Person, "O'Brien");
+    // Propagation: the bare surname later in the note.
+    let text = "Dr. Thistlewood examined the patient. Thistlewood recommends rest.";
+    let f = found(text);
+    assert_eq!(
+        f.iter().filter(|(e, _)| *e == Entity::Person).count(),
+        2,
+        "{f:?}"
+    );
+    // Common words that are also names do not fire alone.
+    none_of(
+        "May need follow-up. Will call if worse. Grace period noted.",
+        Entity::Person,
+    );
+    none_of("Blood pressure improved on lisinopril.", Entity::Person);
+}
+
+#[test]
+fn dates_every_element_but_a_bare_year() {
+    has("DOB: 03/14/1952.", Entity::Date, "03/14/1952");
+    has(
+        "Admitted 2021-07-04T10:22:00Z for observation",
+        Entity::Date,
+        "2021-07-04T10:22:00Z",
+    );
+    has(
+        "seen on March 3rd, 2020 in clinic",
+        Entity::Date,
+        "March 3rd, 2020",
+    );
+    has("surgery on 12 Jan 2019", Entity::Date, "12 Jan 2019");
+    has("symptoms since June 2018", Entity::Date, "June 2018");
+    has("follow-up on 4/12", Entity::Date, "4/12");
+    has("Discharged 31.12.2020", Entity::Date, "31.12.2020");
+    none_of("Diagnosed in 2015, stable since.", Entity::Date);
+    none_of("BP 120/80, pain 7/10", Entity::Date);
+}
+
+#[test]
+fn ages_over_89_only() {
+    has("A 92-year-old woman", Entity::Age, "92");
+    has("Pt is 101 yo", Entity::Age, "101");
+    has("aged 95 with dementia", Entity::Age, "95");
+    none_of("A 67-year-old man", Entity::Age);
+    none_of("age 89", Entity::Age);
+}
+
+#[test]
+fn contact_numbers_and_addresses() {
+    has(
+        "Call (555) 201-3344 ext 12",
+        Entity::Phone,
+        "(555) 201-3344 ext 12",
+    );
+    has("cell: +1-555-201-3344", Entity::Phone, "+1-555-201-3344");
+    has("Fax: 555.201.9999", Entity::Fax, "555.201.9999");
+    has(
+        "phone +44 20 7946 0958 (UK)",
+        Entity::Phone,
+        "+44 20 7946 0958",
+    );
+    has(
+        "mail ana.ruiz@example.org now",
+        Entity::Email,
+        "ana.ruiz@example.org",
+    );
+    has(
+        "see https://portal.example.com/p/123.",
+        Entity::Url,
+        "https://portal.example.com/p/123",
+    );
+    has(
+        "from 192.168.10.254 at night",
+        Entity::IpAddress,
+        "192.168.10.254",
+    );
+    has(
+        "host 2001:db8::8a2e:370:7334 logged",
+        Entity::IpAddress,
+        "2001:db8::8a2e:370:7334",
+    );
+    none_of("version 300.1.1.1", Entity::IpAddress);
+    has(
+        "Lives at 4821 Maple Grove Ave, Apt 3B in town",
+        Entity::Address,
+        "4821 Maple Grove Ave, Apt 3B",
+    );
+    has(
+        "moved to Springfield, IL 62704 last year",
+        Entity::Address,
+        "Springfield",
+    );
+    has(
+        "moved to Springfield, IL 62704 last year",
+        Entity::Zip,
+        "62704",
+    );
+    has("PO Box 7712", Entity::Address, "PO Box 7712");
+    has("zip code 10027", Entity::Zip, "10027");
+    none_of("WBC 10027 cells", Entity::Zip);
+}
+
+#[test]
+fn validated_numbers() {
+    has("SSN 219-09-9999", Entity::Ssn, "219-09-9999");
+    none_of("SSN 666-09-9999", Entity::Ssn);
+    none_of("SSN 900-09-9999", Entity::Ssn);
+    none_of("SSN 219-00-9999", Entity::Ssn);
+    none_of("ref 219-09-0000", Entity::Ssn);
+    has("social security number 219099999", Entity::Ssn, "219099999");
+    has(
+        "card 4111 1111 1111 1111 on file",
+        Entity::CreditCard,
+        "4111 1111 1111 1111",
+    );
+    none_of("card 4111 1111 1111 1112 on file", Entity::CreditCard);
+    has("DEA AB1234563", Entity::License, "AB1234563");
+    has("NPI 1234567893", Entity::License, "1234567893");
+    has(
+        "VIN 1M8GDM9AXKP042788",
+        Entity::Vehicle,
+        "1M8GDM9AXKP042788",
+    );
+    has("plate ABC-1234", Entity::Vehicle, "ABC-1234");
+    has(
+        "IBAN GB82 WEST 1234 5698 7654 32",
+        Entity::Account,
+        "GB82 WEST 1234 5698 7654 32",
+    );
+    has("MRN: 00482913", Entity::Mrn, "00482913");
+    has(
+        "Member ID XJH-448812-01",
+        Entity::HealthPlan,
+        "XJH-448812-01",
+    );
+    has("Medicare 1EG4TE5MK73", Entity::HealthPlan, "1EG4TE5MK73");
+    has("acct # 7730012288", Entity::Account, "7730012288");
+    has(
+        "pacemaker serial PM-88213-XA",
+        Entity::Device,
+        "PM-88213-XA",
+    );
+    has(
+        "UDI (01)00643169007222(17)160128(21)BOVOZZ",
+        Entity::Device,
+        "(01)00643169007222(17)160128(21)BOVOZZ",
+    );
+    has(
+        "driver's license D1234-5678-9012",
+        Entity::License,
+        "D1234-5678-9012",
+    );
+}
+
+#[test]
+fn custom_patterns_and_allow_list() {
+    let policy = Policy {
+        mrn_patterns: vec![r"\bH(\d{7})\b".into()],
+        allow: vec!["Mercy".into()],
+        names: vec!["Quinlan Ashgrove".into()],
+        ..Policy::default()
+    };
+    let r = Redactor::new(policy).unwrap();
+    let text = "Record H1234567 at Mercy, patient quinlan ashgrove";
+    let out = r.redact(text, None).unwrap();
+    assert_eq!(out.text, "Record H[MRN] at Mercy, patient [PERSON]");
+    let bad = Policy {
+        mrn_patterns: vec!["(unclosed".into()],
+        ..Policy::default()
+    };
+    assert_eq!(Redactor::new(bad).unwrap_err().code(), "InvalidPattern");
+    let bad = Policy {
+        threshold: 1.5,
+        ..Policy::default()
+    };
+    assert_eq!(Redactor::new(bad).unwrap_err().code(), "InvalidConfig");
+}
+
+#[test]
+fn actions_mask_generalize_pseudonymize_block_keep() {
+    let text =
+        "Dr. Okafor saw Ana Ruiz (DOB 03/14/1952, ZIP 03601 and 62704) aged 93; call 555-201-3344.";
+    let r = Redactor::new(Policy::default()).unwrap();
+    let out = r.redact(text, None).unwrap();
+    assert_eq!(
+        out.text,
+        "Dr. [PERSON] saw [PERSON] (DOB 1952, ZIP 000** and 627**) aged 90+; call [PHONE]."
+    );
+    for s in &out.spans {
+        assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
+    }
+    let json = serde_json::to_string(&out.spans).unwrap();
+    assert!(!json.contains("Okafor") && !json.contains("555"), "{json}");
+
+    let mut policy = Policy::default();
+    policy.actions.insert(Entity::Person, Action::Pseudonymize);
+    policy.actions.insert(Entity::Phone, Action::Pseudonymize);
+    let r = Redactor::new(policy.clone()).unwrap();
+    assert_eq!(r.redact(text, None).unwrap_err().code(), "InvalidConfig");
+    let k1 = PseudonymKey::new(&[7; 32]).unwrap();
+    let k2 = PseudonymKey::new(&[8; 32]).unwrap();
+    let a = r
+        .redact("Ana Ruiz called from (555) 201-3344.", Some(&k1))
+        .unwrap()
+        .text;
+    let b = r
+        .redact("ANA  RUIZ called from 555.201.3344.", Some(&k1))
+        .unwrap()
+        .text;
+    let c = r
+        .redact("Ana Ruiz called from (555) 201-3344.", Some(&k2))
+        .unwrap()
+        .text;
+    assert!(a.starts_with("[PERSON-") && a.contains("[PHONE-"), "{a}");
+    assert_eq!(a, b, "same identifier, same key, same token");
+    assert_ne!(a, c, "another key, unrelated tokens");
+    assert!(PseudonymKey::new(&[1; 8]).is_err());
+
+    policy.actions.insert(Entity::Ssn, Action::Block);
+    let r = Redactor::new(policy).unwrap();
+    let err = r
+        .redact("SSN 219-09-9999 and 219-09-9998", Some(&k1))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::PiiBlocked {
+            entity: "SSN",
+            count: 2
+        }
+    );
+    assert!(!err.to_string().contains("219"));
+
+    let keep = Policy {
+        default_action: Action::Keep,
+        actions: BTreeMap::new(),
+        ..Policy::default()
+    };
+    let r = Redactor::new(keep).unwrap();
+    let out = r.redact(text, None).unwrap();
+    assert_eq!(out.text, text);
+    assert!(out.spans.len() >= 6);
+}
+
+#[test]
+fn policy_json_round_trip_and_unknown_fields() {
+    let json = r#"{"threshold":0.6,"actions":{"PERSON":"pseudonymize","SSN":"block"},"mrnPatterns":["\\bH\\d{7}\\b"]}"#;
+    let p: Policy = serde_json::from_str(json).unwrap();
+    assert_eq!(p.action(Entity::Person), Action::Pseudonymize);
+    assert_eq!(p.action(Entity::Email), Action::Mask);
+    assert!(serde_json::from_str::<Policy>(r#"{"treshold":0.6}"#).is_err());
+    assert!(serde_json::from_str::<Policy>(r#"{"actions":{"NAME":"mask"}}"#).is_err());
+}
+
+#[test]
+fn arbitrary_text_never_panics_and_spans_are_boundaries() {
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    let r = Redactor::new(Policy::default()).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+    let alphabet: Vec<char> = "aZ09 .,:;-/()@#'’\n\té😀ÅßİDr.Mr.May 555-2019 "
+        .chars()
+        .collect();
+    for _ in 0..300 {
+        let len = (rng.next_u32() % 200) as usize;
+        let s: String = (0..len)
+            .map(|_| alphabet[(rng.next_u32() as usize) % alphabet.len()])
+            .collect();
+        let out = r.redact(&s, None).unwrap();
+        for w in out.spans.windows(2) {
+            assert!(w[0].end <= w[1].start);
+        }
+        for sp in &out.spans {
+            assert!(s.is_char_boundary(sp.start) && s.is_char_boundary(sp.end));
+        }
+    }
+}
