@@ -132,6 +132,10 @@ impl Entity {
     }
 }
 
+/// Pattern findings at least this confident keep the name recognizer off their text
+/// (street names inside an address are not people).
+const CLAIM_CONFIDENCE: f32 = 0.75;
+
 /// What to do with a detected identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -315,7 +319,7 @@ impl Redactor {
         let mut all = self.patterns.find(text);
         let claimed: Vec<(usize, usize)> = all
             .iter()
-            .filter(|f| f.confidence >= self.policy.threshold)
+            .filter(|f| f.confidence >= CLAIM_CONFIDENCE.max(self.policy.threshold))
             .map(|f| (f.start, f.end))
             .collect();
         all.extend(self.names.find(text, &claimed));

@@ -87,6 +87,45 @@ const TALK_VERBS: &[&str] = &[
     "paged",
 ];
 
+/// Verbs that, after a sentence's capitalized subject, mark the subject as a person.
+const NARRATIVE_VERBS: &[&str] = &[
+    "tolerated",
+    "reports",
+    "reported",
+    "denies",
+    "denied",
+    "presents",
+    "presented",
+    "states",
+    "stated",
+    "complains",
+    "complained",
+    "returns",
+    "returned",
+    "underwent",
+    "agrees",
+    "agreed",
+    "declined",
+    "endorses",
+    "endorsed",
+    "feels",
+    "felt",
+    "lives",
+    "works",
+    "smokes",
+    "drinks",
+    "ambulates",
+    "remains",
+    "requests",
+    "requested",
+    "prefers",
+];
+
+/// US state names that are also given names.
+const STATE_NAMES_ALSO_GIVEN: &[&str] = &[
+    "georgia", "virginia", "carolina", "dakota", "montana", "indiana", "florida", "nevada",
+];
+
 /// Verbs that, followed by "by", introduce a person ("seen by Lee").
 const BY_VERBS: &[&str] = &[
     "seen",
@@ -114,6 +153,32 @@ const BY_VERBS: &[&str] = &[
 /// Capitalized words that are never names (sentence starters, clinical and calendar
 /// words), and given names that are also common words.
 const NOT_NAMES: &[&str] = &[
+    "npi",
+    "dea",
+    "dob",
+    "udi",
+    "vin",
+    "iban",
+    "icd",
+    "cpt",
+    "ems",
+    "gcs",
+    "copd",
+    "adls",
+    "ra",
+    "ssn",
+    "mrn",
+    "nka",
+    "hpi",
+    "ros",
+    "pmh",
+    "psh",
+    "fh",
+    "sh",
+    "tdap",
+    "bmi",
+    "wbc",
+    "hgb",
     "the",
     "a",
     "an",
@@ -174,7 +239,6 @@ const NOT_NAMES: &[&str] = &[
     "emergency",
     "department",
     "unit",
-    "ward",
     "room",
     "street",
     "avenue",
@@ -182,10 +246,7 @@ const NOT_NAMES: &[&str] = &[
     "january",
     "february",
     "march",
-    "april",
-    "june",
     "july",
-    "august",
     "september",
     "october",
     "november",
@@ -201,8 +262,6 @@ const NOT_NAMES: &[&str] = &[
     "yesterday",
     "tomorrow",
     "also",
-    "will",
-    "may",
     "can",
     "mg",
     "iv",
@@ -233,7 +292,6 @@ const NOT_NAMES: &[&str] = &[
     "seen",
     "called",
     "spoke",
-    "called",
     "referred",
     "signed",
     "mother",
@@ -333,68 +391,6 @@ const NOT_NAMES: &[&str] = &[
     "christmas",
     "easter",
     "thanksgiving",
-    "mark",
-    "grace",
-    "hope",
-    "faith",
-    "joy",
-    "rose",
-    "bill",
-    "sue",
-    "pat",
-    "art",
-    "dawn",
-    "summer",
-    "page",
-    "long",
-    "young",
-    "brown",
-    "white",
-    "black",
-    "green",
-    "gray",
-    "grey",
-    "king",
-    "hill",
-    "wood",
-    "bell",
-    "price",
-    "cook",
-    "rice",
-    "chase",
-    "case",
-    "best",
-    "small",
-    "strong",
-    "short",
-    "little",
-    "good",
-    "love",
-    "day",
-    "hall",
-    "lane",
-    "ward",
-    "west",
-    "stone",
-    "fox",
-    "hunt",
-    "fields",
-    "banks",
-    "park",
-    "wall",
-    "house",
-    "church",
-    "branch",
-    "snow",
-    "frost",
-    "glass",
-    "rich",
-    "golden",
-    "cross",
-    "moss",
-    "walls",
-    "french",
-    "noble",
     "north",
     "south",
     "east",
@@ -442,14 +438,12 @@ const NOT_NAMES: &[&str] = &[
     "services",
     "university",
     "memorial",
-    "general",
     "regional",
     "community",
     "county",
     "state",
     "city",
     "united",
-    "states",
     "america",
     "usa",
     "us",
@@ -473,10 +467,8 @@ const NOT_NAMES: &[&str] = &[
     "bid",
     "tid",
     "qid",
-    "po",
     "sig",
     "mrs.",
-    "per",
     "via",
     "re",
     "see",
@@ -486,6 +478,24 @@ const NOT_NAMES: &[&str] = &[
     "bilateral",
     "upper",
     "lower",
+    "name",
+    "names",
+    "signed",
+    "dictated",
+    "tolerated",
+];
+
+/// Given names and surnames that are also common words ("Will", "May", "Brown"): names
+/// only after a title or cue ("Mrs. Brown", "his wife April"), never from the
+/// dictionaries alone.
+const COMMON_WORD_NAMES: &[&str] = &[
+    "april", "art", "august", "banks", "bell", "best", "bill", "black", "branch", "brown", "case",
+    "chase", "church", "cook", "cross", "dawn", "day", "faith", "fields", "fox", "french", "frost",
+    "glass", "golden", "good", "grace", "gray", "green", "grey", "hall", "hill", "hope", "house",
+    "hunt", "joy", "june", "king", "lane", "little", "long", "love", "mark", "may", "moss",
+    "noble", "page", "park", "pat", "price", "rice", "rich", "rose", "short", "small", "snow",
+    "stone", "strong", "sue", "summer", "wall", "walls", "ward", "west", "white", "will", "wood",
+    "young",
 ];
 
 /// Lower-case name particles allowed inside a name ("Maria de la Cruz").
@@ -498,6 +508,7 @@ struct Dicts {
     first: HashSet<&'static str>,
     last: HashSet<&'static str>,
     not_names: HashSet<&'static str>,
+    common: HashSet<&'static str>,
 }
 
 fn dicts() -> &'static Dicts {
@@ -506,6 +517,7 @@ fn dicts() -> &'static Dicts {
         first: FIRST_NAMES.split_whitespace().collect(),
         last: LAST_NAMES.split_whitespace().collect(),
         not_names: NOT_NAMES.iter().copied().collect(),
+        common: COMMON_WORD_NAMES.iter().copied().collect(),
     })
 }
 
@@ -516,12 +528,23 @@ struct Token {
     lower: String,
     /// First letter upper-case and not all upper-case beyond one letter (or an initial).
     capitalized: bool,
+    /// Two or more letters, none lower-case ("ZIRME").
+    allcaps: bool,
     /// A single letter followed by a period ("J.").
     initial: bool,
     /// The non-space characters between the previous token and this one.
     gap: String,
     /// Whether a line break separates this token from the previous one.
     newline_before: bool,
+}
+
+/// Whether a ZIP code follows (a state name such as "Georgia 30301" is not a person).
+fn before_zip(text: &str, end: usize) -> bool {
+    let rest = text
+        .get(end..)
+        .unwrap_or_default()
+        .trim_start_matches([' ', ',']);
+    rest.len() >= 5 && rest.bytes().take(5).all(|b| b.is_ascii_digit())
 }
 
 fn tokenize(text: &str) -> Vec<Token> {
@@ -581,6 +604,7 @@ fn tokenize(text: &str) -> Vec<Token> {
                 end,
                 lower,
                 capitalized: first_upper && (any_lower || initial || known_caps),
+                allcaps: letters >= 2 && !any_lower,
                 initial,
                 gap: std::mem::take(&mut gap),
                 newline_before: std::mem::take(&mut newline),
@@ -620,8 +644,21 @@ impl NameRecognizer {
         let d = dicts();
         let tokens = tokenize(text);
         let free = |t: &Token| !claimed.iter().any(|&(s, e)| t.start < e && s < t.end);
+        // After a title or cue: any capitalized or all-capitals word but the stop words.
+        let after_cue = |t: &Token| {
+            (t.capitalized || (t.allcaps && t.lower.chars().count() > 3))
+                && free(t)
+                && (t.initial || !d.not_names.contains(t.lower.as_str()))
+                && !before_zip(text, t.end)
+        };
+        let particle = |t: &Token| PARTICLES.contains(&t.lower.as_str());
+        // Without a cue: capitalized, and not also a common word.
         let nameish = |t: &Token| {
-            t.capitalized && free(t) && (t.initial || !d.not_names.contains(t.lower.as_str()))
+            t.capitalized
+                && free(t)
+                && (t.initial
+                    || (!d.not_names.contains(t.lower.as_str())
+                        && !d.common.contains(t.lower.as_str())))
         };
         let mut out: Vec<Finding> = Vec::new();
         let push = |out: &mut Vec<Finding>, from: usize, to: usize, score: f32, rec| {
@@ -636,7 +673,14 @@ impl NameRecognizer {
             }
         };
         // Extend a name from token `i` over following name tokens on the same line.
-        let extend = |i: usize, max: usize| -> usize {
+        let extend = |i: usize, max: usize, cued: bool| -> usize {
+            let ok = |t: &Token| {
+                if cued {
+                    after_cue(t)
+                } else {
+                    nameish(t) || after_cue(t) && d.last.contains(t.lower.as_str())
+                }
+            };
             let mut j = i;
             let mut taken = 1usize;
             while taken < max {
@@ -649,12 +693,27 @@ impl NameRecognizer {
                 if next.newline_before || !joined {
                     break;
                 }
-                if nameish(next) {
+                // A third unknown capitalized word followed by a lower-case word starts
+                // the next sentence ("Patient: Ana Ruiz Hearing test normal").
+                let sentence_after = taken >= 2
+                    && !cur.is_some_and(|c| c.initial)
+                    && !d.first.contains(next.lower.as_str())
+                    && !d.last.contains(next.lower.as_str())
+                    && tokens.get(j.saturating_add(2)).is_some_and(|w| {
+                        w.gap.is_empty()
+                            && !w.newline_before
+                            && w.lower.chars().next().is_some_and(char::is_lowercase)
+                            && !PARTICLES.contains(&w.lower.as_str())
+                    });
+                if sentence_after {
+                    break;
+                }
+                if ok(next) {
                     j = j.saturating_add(1);
                     taken = taken.saturating_add(1);
                 } else if PARTICLES.contains(&next.lower.as_str()) {
                     // A particle counts only when a capitalized part follows it.
-                    let mut k = j.saturating_add(1);
+                    let mut k = j.saturating_add(2);
                     while tokens
                         .get(k)
                         .is_some_and(|t| PARTICLES.contains(&t.lower.as_str()) && t.gap.is_empty())
@@ -662,7 +721,7 @@ impl NameRecognizer {
                         k = k.saturating_add(1);
                     }
                     match tokens.get(k) {
-                        Some(t) if t.gap.is_empty() && nameish(t) => {
+                        Some(t) if t.gap.is_empty() && ok(t) => {
                             j = k;
                             taken = taken.saturating_add(1);
                         }
@@ -689,21 +748,46 @@ impl NameRecognizer {
                 }
             }
         }
+        let mut skip_until = 0usize;
         for (i, t) in tokens.iter().enumerate() {
-            if !nameish(t) {
+            if i < skip_until {
                 continue;
             }
+            // A name that opens with particles after a title or cue: "Mr. de la Torre".
+            let (first, t) = if particle(t) {
+                let mut k = i.saturating_add(1);
+                while tokens
+                    .get(k)
+                    .is_some_and(|tk| particle(tk) && tk.gap.is_empty())
+                {
+                    k = k.saturating_add(1);
+                }
+                match tokens.get(k) {
+                    Some(tk) if tk.gap.is_empty() && after_cue(tk) => (k, t),
+                    _ => continue,
+                }
+            } else if after_cue(t) {
+                (i, t)
+            } else {
+                continue;
+            };
             let prev = i.checked_sub(1).and_then(|p| tokens.get(p));
             let prev2 = i.checked_sub(2).and_then(|p| tokens.get(p));
             let gap_ok = |g: &str| g.is_empty() || g == "." || g == ":" || g == ",";
-            // 1. A title right before: "Dr. Okafor", "Mrs. J. Lee".
             if let Some(p) = prev {
-                if TITLES.contains(&p.lower.as_str()) && p.capitalized && gap_ok(&t.gap) {
-                    let j = extend(i, 3);
+                // 1. A title right before: "Dr. Okafor", "Mrs. J. Lee", "Mrs. Brown".
+                if TITLES.contains(&p.lower.as_str())
+                    && (p.capitalized || p.allcaps)
+                    && gap_ok(&t.gap)
+                    && !t.newline_before
+                {
+                    let j = extend(first, 3, true);
                     push(&mut out, i, j, 0.9, "name_title");
+                    skip_until = j.saturating_add(1);
                     continue;
                 }
-                // 2. A cue word: "Patient: Ana Ruiz", "daughter Maria", "seen by Lee".
+                // 2. A cue word: "Patient: Ana Ruiz", "daughter Maria", "seen by Lee",
+                //    "Name: Ruiz, Ana".
                 let cue = CUES.contains(&p.lower.as_str())
                     && (p.lower != "by"
                         || prev2.is_some_and(|q| BY_VERBS.contains(&q.lower.as_str())))
@@ -711,12 +795,22 @@ impl NameRecognizer {
                 let talk = matches!(p.lower.as_str(), "with" | "to")
                     && prev2.is_some_and(|q| TALK_VERBS.contains(&q.lower.as_str()));
                 if (cue || talk) && !t.newline_before {
-                    let j = extend(i, 3);
+                    let mut j = extend(first, 3, true);
+                    if let Some(next) = tokens.get(j.saturating_add(1)) {
+                        if next.gap == "," && !next.newline_before && after_cue(next) && j == first
+                        {
+                            j = extend(j.saturating_add(1), 2, true);
+                        }
+                    }
                     push(&mut out, i, j, 0.85, "name_cue");
+                    skip_until = j.saturating_add(1);
                     continue;
                 }
             }
-            // 4. "Surname, Given" with a known given name.
+            if first != i || (!nameish(t) && !(t.allcaps && t.capitalized)) {
+                continue;
+            }
+            // 3. "Surname, Given" with a known given name.
             if let Some(next) = tokens.get(i.saturating_add(1)) {
                 if next.gap == ","
                     && !next.newline_before
@@ -724,16 +818,22 @@ impl NameRecognizer {
                     && d.first.contains(next.lower.as_str())
                     && d.last.contains(t.lower.as_str())
                 {
-                    let j = extend(i.saturating_add(1), 2);
+                    let j = extend(i.saturating_add(1), 2, false);
                     push(&mut out, i, j, 0.8, "name_surname_given");
+                    skip_until = j.saturating_add(1);
                     continue;
                 }
             }
-            // 5. Dictionaries.
+            // A state after a city ("Macon, Georgia") is not a person.
+            if t.gap == "," && STATE_NAMES_ALSO_GIVEN.contains(&t.lower.as_str()) {
+                continue;
+            }
+            // 4. Dictionaries.
             let is_first = d.first.contains(t.lower.as_str());
             let is_last = d.last.contains(t.lower.as_str());
+            let j = extend(i, 3, false);
+            let mut best: Option<(f32, &'static str)> = None;
             if is_first || is_last {
-                let j = extend(i, 3);
                 let multi = j > i;
                 let tail_known =
                     (i.saturating_add(1)..=j)
@@ -749,7 +849,30 @@ impl NameRecognizer {
                     (false, true, false) => 0.45,
                     (false, false, _) => 0.4,
                 };
-                push(&mut out, i, j, score, "name_dictionary");
+                best = Some((score, "name_dictionary"));
+            }
+            // 5. A name as the subject of a clinical-narrative verb: "Jakub tolerated the
+            //    procedure", "Luca Valentino is a 41-year-old".
+            let verb = tokens.get(j.saturating_add(1));
+            let after = tokens.get(j.saturating_add(2));
+            let narrative = verb.is_some_and(|v| {
+                v.gap.is_empty()
+                    && !v.newline_before
+                    && (NARRATIVE_VERBS.contains(&v.lower.as_str())
+                        || (matches!(v.lower.as_str(), "is" | "was")
+                            && after.is_some_and(|a| matches!(a.lower.as_str(), "a" | "an"))))
+            });
+            if narrative {
+                let sentence_start =
+                    i == 0 || t.newline_before || t.gap.ends_with(['.', '!', '?', ':', ')']);
+                let score = if sentence_start { 0.75 } else { 0.65 };
+                if best.is_none_or(|(b, _)| b < score) {
+                    best = Some((score, "name_sentence_subject"));
+                }
+            }
+            if let Some((score, rec)) = best {
+                push(&mut out, i, j, score, rec);
+                skip_until = j.saturating_add(1);
             }
         }
 

@@ -101,14 +101,14 @@ impl Patterns {
             Url,
             r"(?i)\b[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.(?:com|org|net|edu|gov|io|info|health|biz|us|co\.uk|me)\b(?:/[^\s<>]*)?",
             0,
-            0.6,
+            0.5,
             &["website", "site", "portal", "url", "online"],
             None,
         )?;
         add(
             "phone_us",
             Phone,
-            r"(?:(?:\+1|001|\b1)[-.\s]?)?(?:\(\d{3}\)\s?|\b\d{3}[-.\s])\d{3}[-.\s]\d{4}\b(?:\s?(?:x|ext\.?|extension)\s?\d{1,6}\b)?",
+            r"(?:(?:\+1|001|\b1)[-.\s]?)?(?:\(\d{3}\)\s?|\b\d{3}[-.\s])\d{3}[-.\s]\d{4}(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?\b",
             0,
             0.75,
             PHONE_CONTEXT,
@@ -277,7 +277,7 @@ impl Patterns {
         add(
             "plate",
             Vehicle,
-            r"(?i:\b(?:licen[cs]e\s+plate|plate|tag)\s*(?:number|no\.?|#)?\s*(?:is|:|#)?\s*)([A-Z0-9]{1,4}[ -]?[A-Z0-9]{1,4})\b",
+            r"(?i:\b(?:licen[cs]e\s+plate|plate|tag)\s*(?:number|no\.?|#)?\s*(?:is|:|#)?\s*)([A-Z0-9]{1,4}[ •·-]?[A-Z0-9]{1,5})\b",
             1,
             0.9,
             &[],
@@ -286,7 +286,7 @@ impl Patterns {
         add(
             "device_label",
             Device,
-            r"(?i:\b(?:serial(?:\s*(?:number|no\.?|num|#))?|s/n|sn|device\s*(?:id|identifier|serial|number|#)|udi|imei|(?:pacemaker|implant|pump|monitor|defibrillator|icd)\s+(?:id|serial|#))\s*(?:is|:|#|=)?\s*#?\s*)([A-Za-z0-9(][A-Za-z0-9()./-]{3,40}[A-Za-z0-9)])",
+            r"(?i:\b(?:(?:device|pacemaker|implant|pump|monitor|defibrillator|icd|generator|lead|sensor)\s+(?:serial|id|identifier|s/n|sn|udi)|serial|s/n|udi|imei)(?:\s*(?:number|no\.?|num|#))?\s*(?:is|:|#|=)?\s*#?\s*)([A-Za-z0-9(][A-Za-z0-9()./-]{3,40}[A-Za-z0-9)])",
             1,
             0.85,
             &[],
@@ -351,12 +351,12 @@ impl Patterns {
             None,
         )?;
         add(
-            "date_month_day_numeric",
+            "date_month_day_after_preposition",
             Date,
-            r"\b(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\b",
-            0,
-            0.3,
-            DATE_CONTEXT,
+            r"(?i:\b(?:on|since|from|until|till|by|before|after|around|dated?|due|admitted|discharged|dob|born|seen|visit|surgery|last\s+[a-z]+)\s*:?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
+            1,
+            0.75,
+            &[],
             None,
         )?;
         add(
@@ -466,11 +466,38 @@ impl Patterns {
             "city_state_zip",
             Address,
             &format!(
-                r"\b([A-Z][A-Za-z.'-]+(?:\s[A-Z][A-Za-z.'-]+){{0,2}}),\s*(?:{STATE_ABBR}|{STATE_NAME})\b\.?(?:,?\s+\d{{5}}(?:-\d{{4}})?\b)?"
+                r"\b([A-Z][A-Za-z.'-]+(?:\s[A-Z][A-Za-z.'-]+){{0,2}}),\s*(?:{STATE_ABBR}|{STATE_NAME})\b\.?,?\s+\d{{5}}(?:-\d{{4}})?\b"
             ),
             1,
-            0.7,
-            &["lives", "resides", "from", "moved", "address", "in"],
+            0.85,
+            &[
+                "lives",
+                "resides",
+                "from",
+                "moved",
+                "address",
+                "located",
+                "relocated",
+            ],
+            Some(|s| !matches!(s, "APO" | "FPO" | "DPO")),
+        )?;
+        add(
+            "city_state",
+            Address,
+            &format!(
+                r"\b([A-Z][A-Za-z.'-]+(?:\s[A-Z][A-Za-z.'-]+){{0,2}}),\s*(?:{STATE_ABBR}|{STATE_NAME})\b\.?"
+            ),
+            1,
+            0.6,
+            &[
+                "lives",
+                "resides",
+                "from",
+                "moved",
+                "address",
+                "located",
+                "relocated",
+            ],
             Some(|s| !matches!(s, "APO" | "FPO" | "DPO")),
         )?;
         add(
@@ -573,7 +600,6 @@ const DATE_CONTEXT: &[&str] = &[
     "visit",
     "surgery",
     "since",
-    " on ",
     "dated",
     "until",
     "follow-up",
