@@ -18,3 +18,7 @@ export S3S_FS_VERSION="0.14.1"
 PHIVEIL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PHIVEIL_ROOT
 log() { printf '\n== %s\n' "$*" >&2; }
+# Benchmark-only Python peers (never installed by the test command).
+export PHIVEIL_BENCH_VENV="$PHIVEIL_CACHE/bench-venv"
+export PRESIDIO_VERSION="2.2.366"
+export FAKER_VERSION="40.54.0"

@@ -38,6 +38,10 @@ const MONTH: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Ju
 
 const STATE_ABBR: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI|AS|MP|AA|AE|AP";
 
+/// State abbreviations that are not also clinical credentials ("Lee, MD", "Kim, PA",
+/// "Roy, MA"): a city without a ZIP is only recognized before these.
+const STATE_ABBR_NOT_CREDENTIAL: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI";
+
 const STATE_NAME: &str = "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|Puerto Rico";
 
 /// USPS Publication 28 street suffixes (full names and standard abbreviations).
@@ -277,7 +281,7 @@ impl Patterns {
         add(
             "plate",
             Vehicle,
-            r"(?i:\b(?:licen[cs]e\s+plate|plate|tag)\s*(?:number|no\.?|#)?\s*(?:is|:|#)?\s*)([A-Z0-9]{1,4}[ •·-]?[A-Z0-9]{1,5})\b",
+            r"(?i:\b(?:licen[cs]e\s+plate|plate|tag)\s*(?:number|no\.?|#)?\s*(?:is|:|#)?\s*)([A-Z0-9]{1,4}[ •·-]?[A-Z0-9]{1,7})\b",
             1,
             0.9,
             &[],
@@ -485,7 +489,7 @@ impl Patterns {
             "city_state",
             Address,
             &format!(
-                r"\b([A-Z][A-Za-z.'-]+(?:\s[A-Z][A-Za-z.'-]+){{0,2}}),\s*(?:{STATE_ABBR}|{STATE_NAME})\b\.?"
+                r"\b([A-Z][A-Za-z.'-]+(?:\s[A-Z][A-Za-z.'-]+){{0,2}}),\s*(?:{STATE_ABBR_NOT_CREDENTIAL}|{STATE_NAME})\b\.?"
             ),
             1,
             0.6,
