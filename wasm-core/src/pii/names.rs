@@ -807,7 +807,7 @@ impl NameRecognizer {
                     continue;
                 }
             }
-            if first != i || (!nameish(t) && !(t.allcaps && t.capitalized)) {
+            if first != i || !(nameish(t) || (t.allcaps && t.capitalized)) {
                 continue;
             }
             // 3. "Surname, Given" with a known given name.
