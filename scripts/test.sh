@@ -20,8 +20,8 @@ stage "cargo fmt --check" cargo fmt --all -- --check
 stage "clippy (native, all targets)" cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "clippy (wasm32)" cargo clippy -p phiveil-core --lib --target wasm32-unknown-unknown --locked -- -D warnings
 stage "cargo test (native, workspace)" cargo test --workspace --locked
-stage "envelope tests on wasm in headless Chromium" \
-  cargo test -p phiveil-core --target wasm32-unknown-unknown --test envelope --locked
+stage "envelope and PII tests on wasm in headless Chromium" \
+  cargo test -p phiveil-core --target wasm32-unknown-unknown --test envelope --test pii --locked
 stage "build the npm package" bash scripts/build-wasm.sh
 stage "npm package: types" bash -c 'cd www && npx tsc -p test/tsconfig.json'
 stage "npm package: Node + Chromium tests" bash -c 'cd www && node --test test/*.test.mjs'

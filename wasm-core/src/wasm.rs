@@ -56,6 +56,43 @@ export interface ParsedHeader {
   frameLength: number;
   headerLength: number;
 }
+/** Kinds of identifier the PII detector reports. */
+export type PiiEntity = "PERSON" | "DATE" | "AGE" | "PHONE" | "FAX" | "EMAIL" | "SSN" | "MRN"
+  | "HEALTH_PLAN" | "ACCOUNT" | "CREDIT_CARD" | "LICENSE" | "VEHICLE" | "DEVICE" | "URL"
+  | "IP_ADDRESS" | "ADDRESS" | "ZIP";
+/** What redaction does with an identifier. */
+export type PiiAction = "block" | "mask" | "pseudonymize" | "generalize" | "keep";
+/** A redaction policy (every field optional). */
+export interface RedactionPolicy {
+  /** Minimum confidence 0..1 (default 0.5). */
+  threshold?: number;
+  /** Action for entities not in `actions` (default "mask"). */
+  defaultAction?: PiiAction;
+  /** Per-entity actions (defaults: DATE, ZIP and AGE "generalize"). */
+  actions?: Partial<Record<PiiEntity, PiiAction>>;
+  /** Extra regular expressions (Rust regex syntax; group 1 if present) per kind. */
+  mrnPatterns?: string[];
+  healthPlanPatterns?: string[];
+  accountPatterns?: string[];
+  /** Names known to be people in this text (e.g. the patient's own). */
+  names?: string[];
+  /** Words never reported (e.g. the clinic's public name). */
+  allow?: string[];
+}
+/** One reported span; offsets are UTF-16 code units (JavaScript string indices). */
+export interface RedactionSpan {
+  entity: PiiEntity;
+  start: number;
+  end: number;
+  confidence: number;
+  action: PiiAction;
+  recognizer: string;
+}
+/** The result of redaction: the redacted text and a report without the identifiers. */
+export interface Redaction {
+  text: string;
+  spans: RedactionSpan[];
+}
 /** A decrypted field-level record. */
 export interface DecryptedRecord {
   record: any;
@@ -826,4 +863,110 @@ impl VitalRules {
                 .map_err(|e| js_err(Error::InvalidRecord(e.to_string())))?,
         )
     }
+}
+
+/// PII/PHI detection and redaction of free text (see `crate::pii`). Build once per
+/// policy (and per patient when pseudonymizing), reuse for many texts.
+#[wasm_bindgen]
+pub struct Redactor {
+    inner: crate::pii::Redactor,
+    key: Option<crate::pii::PseudonymKey>,
+}
+
+#[wasm_bindgen]
+impl Redactor {
+    /// Compiles `policy`; `pseudonymKey` (≥ 16 bytes, per patient) is needed only when
+    /// the policy pseudonymizes.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "RedactionPolicy | undefined")] policy: JsValue,
+        #[wasm_bindgen(js_name = pseudonymKey)] pseudonym_key: Option<Vec<u8>>,
+    ) -> Result<Redactor, JsValue> {
+        let policy: crate::pii::Policy = if policy.is_undefined() || policy.is_null() {
+            crate::pii::Policy::default()
+        } else {
+            serde_json::from_value(to_serde(&policy)?)
+                .map_err(|e| js_err(Error::InvalidRecord(format!("redaction policy: {e}"))))?
+        };
+        let key = match pseudonym_key {
+            Some(mut bytes) => {
+                let key = crate::pii::PseudonymKey::new(&bytes);
+                zeroize::Zeroize::zeroize(&mut bytes);
+                Some(key.map_err(js_err)?)
+            }
+            None => None,
+        };
+        Ok(Redactor {
+            inner: crate::pii::Redactor::new(policy).map_err(js_err)?,
+            key,
+        })
+    }
+
+    /// Redacts `text`: `{text, spans}`; throws `PiiBlocked` when the policy blocks an
+    /// identifier the text contains.
+    #[wasm_bindgen(unchecked_return_type = "Redaction")]
+    pub fn redact(&self, text: &str) -> Result<JsValue, JsValue> {
+        let out = self.inner.redact(text, self.key.as_ref()).map_err(js_err)?;
+        let spans = utf16_spans(text, &out.spans, |s| (s.start, s.end))
+            .into_iter()
+            .zip(&out.spans)
+            .map(|((start, end), s)| {
+                serde_json::json!({
+                    "entity": s.entity, "start": start, "end": end,
+                    "confidence": s.confidence, "action": s.action, "recognizer": s.recognizer,
+                })
+            })
+            .collect::<Vec<_>>();
+        from_serde(&serde_json::json!({ "text": out.text, "spans": spans }))
+    }
+
+    /// The spans redaction would act on, without changing the text (a preview for the
+    /// user before anything is sent).
+    #[wasm_bindgen(unchecked_return_type = "RedactionSpan[]")]
+    pub fn analyze(&self, text: &str) -> Result<JsValue, JsValue> {
+        let found = self.inner.analyze(text);
+        let policy = self.inner.policy();
+        let spans = utf16_spans(text, &found, |f| (f.start, f.end))
+            .into_iter()
+            .zip(&found)
+            .map(|((start, end), f)| {
+                serde_json::json!({
+                    "entity": f.entity, "start": start, "end": end,
+                    "confidence": f.confidence, "action": policy.action(f.entity),
+                    "recognizer": f.recognizer,
+                })
+            })
+            .collect::<Vec<_>>();
+        from_serde(&serde_json::Value::Array(spans))
+    }
+}
+
+/// Converts byte offsets (sorted by start, non-overlapping) to UTF-16 offsets.
+fn utf16_spans<T>(
+    text: &str,
+    items: &[T],
+    range: impl Fn(&T) -> (usize, usize),
+) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(items.len());
+    let (mut byte, mut unit) = (0usize, 0usize);
+    let mut chars = text.char_indices().peekable();
+    let mut advance = |target: usize, byte: &mut usize, unit: &mut usize| {
+        while *byte < target {
+            match chars.next() {
+                Some((i, c)) => {
+                    *byte = i.saturating_add(c.len_utf8());
+                    *unit = unit.saturating_add(c.len_utf16());
+                }
+                None => break,
+            }
+        }
+    };
+    for item in items {
+        let (s, e) = range(item);
+        advance(s, &mut byte, &mut unit);
+        let start = unit;
+        advance(e, &mut byte, &mut unit);
+        out.push((start, unit));
+    }
+    out
 }

@@ -203,3 +203,30 @@ test('FHIR vital-sign observations and rules from JavaScript', () => {
   assert.equal(alerts[0].transition, 'raised');
   assert.ok(!JSON.stringify(alerts).includes('85.5'), 'alerts carry no vitals');
 });
+
+test('PII redaction: spans in UTF-16 offsets, policies, pseudonyms, blocking', () => {
+  const note = '🩺 Patient: Zoë Ruiz, DOB 03/14/1952, SSN 219-09-9999, call (555) 201-3344, ZIP 62704. Pain 6/10.';
+  const r = new phiveil.Redactor();
+  const preview = r.analyze(note);
+  const seen = Object.fromEntries(preview.map((s) => [s.entity, note.slice(s.start, s.end)]));
+  assert.deepEqual(seen, {
+    PERSON: 'Zoë Ruiz', DATE: '03/14/1952', SSN: '219-09-9999', PHONE: '(555) 201-3344', ZIP: '62704',
+  });
+  const out = r.redact(note);
+  assert.equal(out.text, '🩺 Patient: [PERSON], DOB 1952, SSN [SSN], call [PHONE], ZIP 627**. Pain 6/10.');
+  assert.ok(!JSON.stringify(out.spans).includes('Ruiz'));
+
+  const key = new Uint8Array(32).fill(7);
+  const p = new phiveil.Redactor({ actions: { PERSON: 'pseudonymize' } }, key);
+  const a = p.redact('Seen by Dr. Okafor.').text;
+  const b = p.redact('Dr. OKAFOR called back.').text;
+  assert.match(a, /\[PERSON-[0-9a-f]{10}\]/);
+  assert.equal(a.match(/\[PERSON-[0-9a-f]{10}\]/)[0], b.match(/\[PERSON-[0-9a-f]{10}\]/)[0]);
+
+  const blocking = new phiveil.Redactor({ actions: { SSN: 'block' } });
+  assert.throws(() => blocking.redact(note), (e) => e.name === 'PhiveilError' && e.code === 'PiiBlocked' && !e.message.includes('219'));
+  assert.throws(() => new phiveil.Redactor({ actions: { PERSON: 'pseudonymize' } }).redact(note), (e) => e.code === 'InvalidConfig');
+  assert.throws(() => new phiveil.Redactor({ treshold: 0.3 }), (e) => e.code === 'InvalidRecord');
+  assert.throws(() => new phiveil.Redactor({ mrnPatterns: ['('] }), (e) => e.code === 'InvalidPattern');
+  assert.throws(() => new phiveil.Redactor(undefined, new Uint8Array(4)), (e) => e.code === 'InvalidKey');
+});

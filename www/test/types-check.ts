@@ -13,6 +13,9 @@ import {
   DecryptStream,
   vitalObservation,
   VitalRules,
+  Redactor,
+  type Redaction,
+  type RedactionPolicy,
   type EncryptionContext,
   type ParsedHeader,
   type DecryptedRecord,
@@ -40,4 +43,11 @@ export async function portalFlow(dataKey: Uint8Array, blob: Uint8Array): Promise
   void obs;
   void alerts;
   return `${edkProvider} ${plain.length} ${back.plaintext.length} ${Object.keys(ctxBack)} ${rec.fields}`;
+}
+
+export function redactNote(note: string, patientKey: Uint8Array): string {
+  const policy: RedactionPolicy = { threshold: 0.6, actions: { PERSON: 'pseudonymize', SSN: 'block' }, mrnPatterns: ['\\bH(\\d{7})\\b'] };
+  const out: Redaction = new Redactor(policy, patientKey).redact(note);
+  const first: string = out.spans.length ? `${out.spans[0].entity}@${out.spans[0].start}` : '';
+  return out.text + first;
 }

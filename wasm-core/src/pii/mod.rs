@@ -462,6 +462,3 @@ fn resolve_overlaps(mut all: Vec<Finding>) -> Vec<Finding> {
     kept.sort_by_key(|f| f.start);
     kept
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,4 +1,23 @@
-use super::*;
+//! PII/PHI detection and redaction through the public API; runs natively and, like the
+//! envelope suite, in headless Chromium (wasm-bindgen-test).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+
+use std::collections::BTreeMap;
+
+use phiveil_core::pii::{Action, Entity, Policy, PseudonymKey, Redactor};
+use phiveil_core::Error;
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn found(text: &str) -> Vec<(Entity, String)> {
     let r = Redactor::new(Policy::default()).unwrap();
