@@ -56,6 +56,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(audit_query))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/alerts/stream", get(alerts_stream))
+        .route(
+            "/v1/vitals/alerts",
+            get(crate::vitals::list_alerts).post(crate::vitals::post_alert),
+        )
+        .route(
+            "/v1/vitals/alerts/stream",
+            get(crate::vitals::alerts_stream),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -102,7 +110,7 @@ fn audit(
 }
 
 /// Runs `f`; audits `allowed` on success, `refused` with the error's code otherwise.
-fn audited<T>(
+pub(crate) fn audited<T>(
     state: &AppState,
     caller: Option<&Claims>,
     action: &str,
@@ -117,19 +125,19 @@ fn audited<T>(
     res
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-fn random_id(prefix: &str, bytes: usize) -> String {
+pub(crate) fn random_id(prefix: &str, bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!("{prefix}{hex}")
 }
 
-fn check_name(what: &str, s: &str) -> ApiResult<()> {
+pub(crate) fn check_name(what: &str, s: &str) -> ApiResult<()> {
     if s.is_empty()
         || s.len() > 64
         || !s

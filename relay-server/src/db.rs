@@ -63,6 +63,19 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_by_patient ON audit (patient);
 CREATE INDEX IF NOT EXISTS audit_by_actor ON audit (actor);
+CREATE TABLE IF NOT EXISTS vital_alerts (
+  id TEXT PRIMARY KEY,
+  patient TEXT NOT NULL,
+  session TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  loinc TEXT NOT NULL,
+  severity TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),
+  transition TEXT NOT NULL CHECK (transition IN ('raised', 'cleared')),
+  episode_start INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vital_alerts_by_patient ON vital_alerts (patient, received_at);
 "#;
 
 /// A user row.

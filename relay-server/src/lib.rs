@@ -28,6 +28,7 @@ pub mod kms;
 pub mod metrics;
 pub mod pg;
 pub mod store;
+pub mod vitals;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -131,6 +132,8 @@ pub struct AppState {
     pub alerts: Arc<Alerts>,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
+    /// Live feed of vital-sign alert metadata for granted clinicians.
+    pub vital_feed: Arc<vitals::VitalFeed>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -186,6 +189,7 @@ impl AppState {
             local_store,
             tokens: Arc::new(tokens),
             alerts: Arc::new(Alerts::new()),
+            vital_feed: Arc::new(vitals::VitalFeed::new()),
             metrics: Arc::new(Metrics::default()),
         };
         state.recover().await?;

@@ -116,7 +116,10 @@ impl PgDb {
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> ApiResult<T> {
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> ApiResult<T> {
         blocking(|| {
             let mut guard = self
                 .client

@@ -14,6 +14,8 @@
 //!   identifiers; block / mask / pseudonymize / generalize; span reports).
 //! * [`rules`] — vital-sign rules (duration thresholds, rate of change, hysteresis);
 //!   alerts carry no raw vitals.
+//! * [`telemetry`] — device simulator and telemetry sessions (readings → FHIR → rules →
+//!   encrypted chunks; alerts without values).
 //! * [`secret`] — zeroizing secret newtypes.
 //!
 //! Every error is an [`Error`]; untrusted bytes never panic.
@@ -37,6 +39,7 @@ pub mod field;
 pub mod pii;
 pub mod rules;
 pub mod secret;
+pub mod telemetry;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

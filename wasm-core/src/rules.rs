@@ -46,7 +46,9 @@ pub enum Condition {
         /// Seconds the value must stay normal before the alert clears.
         clear_duration_s: i64,
     },
-    /// The value moves by at least `max_change` within `window_s` seconds.
+    /// The value moves by at least `max_change` within `window_s` seconds: the median of
+    /// the last sixth of the window differs from the median of its first sixth (each
+    /// with at least three samples), so one outlier never counts as a change.
     RateOfChange {
         /// Absolute change that is abnormal.
         max_change: f64,
@@ -194,6 +196,31 @@ pub fn default_rules() -> Vec<Rule> {
     ]
 }
 
+/// Median of the window's last sixth minus the median of its first sixth; `None` while
+/// either has fewer than three samples.
+fn level_shift(hist: &VecDeque<(i64, f64)>, now: i64, window_s: i64) -> Option<f64> {
+    let edge = (window_s / 6).max(1);
+    let median = |mut v: Vec<f64>| -> Option<f64> {
+        if v.len() < 3 {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let in_window = |t: i64| now.saturating_sub(t) <= window_s;
+    let recent = hist
+        .iter()
+        .filter(|(t, _)| now.saturating_sub(*t) < edge)
+        .map(|(_, v)| *v)
+        .collect();
+    let early = hist
+        .iter()
+        .filter(|(t, _)| in_window(*t) && now.saturating_sub(*t) > window_s.saturating_sub(edge))
+        .map(|(_, v)| *v)
+        .collect();
+    Some(median(recent)? - median(early)?)
+}
+
 impl RuleEngine {
     /// An engine over `rules`. Threshold rules must have `clear_at` on the normal side
     /// of `threshold` and non-negative durations.
@@ -289,10 +316,8 @@ impl RuleEngine {
                     max_change,
                     window_s,
                 } => {
-                    let moved = hist
-                        .iter()
-                        .filter(|(t, _)| s.t.saturating_sub(*t) <= *window_s)
-                        .any(|(_, v)| (s.value - v).abs() >= *max_change);
+                    let moved = level_shift(hist, s.t, *window_s)
+                        .is_some_and(|shift| shift.abs() >= *max_change);
                     (moved, !moved, 0, 0)
                 }
             };
@@ -394,16 +419,21 @@ mod tests {
         assert!(run(&mut e, VitalKind::SpO2, &s).is_empty());
         let mut hr = span(0, 300, 70.0);
         hr[150].1 = 180.0; // a motion artefact, one sample
+        hr[151].1 = 175.0; // and a second one right after
+        assert!(run(&mut e, VitalKind::HeartRate, &hr).is_empty());
+    }
+
+    #[test]
+    fn sustained_heart_rate_jump_raises_once_and_clears() {
+        let mut e = RuleEngine::new(default_rules()).unwrap();
+        let mut hr = span(0, 120, 70.0);
+        hr.extend(span(120, 240, 105.0)); // +35 /min, held, below the hr-high threshold
         let alerts = run(&mut e, VitalKind::HeartRate, &hr);
-        // The jump rule sees it (a 110 /min change), but the threshold rule does not.
-        assert!(alerts.iter().all(|a| a.rule == "hr-jump"));
-        assert_eq!(
-            alerts
-                .iter()
-                .filter(|a| a.transition == Transition::Raised)
-                .count(),
-            1
-        );
+        let jump: Vec<_> = alerts.iter().filter(|a| a.rule == "hr-jump").collect();
+        assert_eq!(jump.len(), 2, "{alerts:?}");
+        assert_eq!(jump[0].transition, Transition::Raised);
+        assert_eq!(jump[1].transition, Transition::Cleared);
+        assert!(jump[0].at >= 120 && jump[0].at <= 135, "{:?}", jump[0]);
     }
 
     #[test]

@@ -1,0 +1,320 @@
+//! The vital-sign alert feed. A patient's client runs the rules in the browser (or a
+//! device gateway) and sends only alert metadata here: the rule, the vital's LOINC code,
+//! severity, raised/cleared and times, under the patient's pseudonym. No reading ever
+//! reaches the relay in clear: the request schema has no field for a value, and unknown
+//! fields are refused. Clinicians holding a `vitals-stream` grant for the patient read the
+//! feed (list, or live over server-sent events); every post and read is audited.
+
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Json;
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_stream::StreamExt as _;
+
+use crate::api::{audited, check_name, json_body, random_id};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::{now, AppState};
+
+/// The record type of encrypted telemetry chunks; a grant on it also opens the alert feed.
+pub const VITALS_RECORD_TYPE: &str = "vitals-stream";
+
+/// Most alerts returned by one list call.
+const MAX_LIST: i64 = 500;
+
+/// What a patient's client posts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertIn {
+    session: String,
+    rule: String,
+    loinc: String,
+    severity: String,
+    transition: String,
+    episode_start: i64,
+    at: i64,
+}
+
+/// One alert on the feed (metadata only).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VitalAlert {
+    /// Relay-assigned id.
+    pub id: String,
+    /// The patient's pseudonym.
+    pub patient: String,
+    /// The telemetry session it came from.
+    pub session: String,
+    /// The rule's name (`spo2-low`).
+    pub rule: String,
+    /// LOINC code of the vital sign.
+    pub loinc: String,
+    /// `warning` or `critical`.
+    pub severity: String,
+    /// `raised` or `cleared`.
+    pub transition: String,
+    /// When the episode began (Unix seconds).
+    pub episode_start: i64,
+    /// When this transition happened (Unix seconds).
+    pub at: i64,
+    /// When the relay received it (Unix seconds).
+    pub received_at: i64,
+}
+
+/// The live feed (one broadcast channel; each subscriber filters by its grants).
+#[derive(Debug)]
+pub struct VitalFeed {
+    tx: broadcast::Sender<VitalAlert>,
+}
+
+impl VitalFeed {
+    /// A feed that keeps up to 256 undelivered alerts per slow subscriber.
+    pub fn new() -> Self {
+        Self {
+            tx: broadcast::channel(256).0,
+        }
+    }
+}
+
+impl Default for VitalFeed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn validate(a: &AlertIn) -> ApiResult<()> {
+    check_name("session", &a.session)?;
+    check_name("rule", &a.rule)?;
+    let loinc_ok = a.loinc.len() <= 10
+        && a.loinc.split_once('-').is_some_and(|(num, check)| {
+            !num.is_empty()
+                && num.bytes().all(|b| b.is_ascii_digit())
+                && check.len() == 1
+                && check.bytes().all(|b| b.is_ascii_digit())
+        });
+    if !loinc_ok {
+        return Err(ApiError::BadRequest("loinc must be a LOINC code".into()));
+    }
+    if !matches!(a.severity.as_str(), "warning" | "critical") {
+        return Err(ApiError::BadRequest(
+            "severity must be warning or critical".into(),
+        ));
+    }
+    if !matches!(a.transition.as_str(), "raised" | "cleared") {
+        return Err(ApiError::BadRequest(
+            "transition must be raised or cleared".into(),
+        ));
+    }
+    let now = now();
+    let sane = |t: i64| (0..=now.saturating_add(86_400)).contains(&t);
+    if !sane(a.episode_start) || !sane(a.at) || a.at < a.episode_start {
+        return Err(ApiError::BadRequest(
+            "times must be Unix seconds, episode_start <= at, not in the future".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn insert(state: &AppState, a: &VitalAlert) -> ApiResult<()> {
+    const SQL_SQLITE: &str = "INSERT INTO vital_alerts (id, patient, session, rule, loinc, severity, transition, episode_start, at, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    const SQL_PG: &str = "INSERT INTO vital_alerts (id, patient, session, rule, loinc, severity, transition, episode_start, at, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    if let Some(pg) = state.db.pg() {
+        return pg
+            .with(|c| {
+                c.execute(
+                    SQL_PG,
+                    &[
+                        &a.id,
+                        &a.patient,
+                        &a.session,
+                        &a.rule,
+                        &a.loinc,
+                        &a.severity,
+                        &a.transition,
+                        &a.episode_start,
+                        &a.at,
+                        &a.received_at,
+                    ],
+                )
+            })
+            .map(|_| ());
+    }
+    state.db.conn()?.execute(
+        SQL_SQLITE,
+        params![
+            a.id,
+            a.patient,
+            a.session,
+            a.rule,
+            a.loinc,
+            a.severity,
+            a.transition,
+            a.episode_start,
+            a.at,
+            a.received_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Alerts of one patient, or of every patient who granted `clinician` the vitals
+/// stream, received at or after `since`, oldest first.
+fn list(
+    state: &AppState,
+    patient: Option<&str>,
+    clinician: Option<&str>,
+    since: i64,
+) -> ApiResult<Vec<VitalAlert>> {
+    const COLS: &str = "a.id, a.patient, a.session, a.rule, a.loinc, a.severity, a.transition, a.episode_start, a.at, a.received_at";
+    if let Some(pg) = state.db.pg() {
+        let sql = format!(
+            "SELECT {COLS} FROM vital_alerts a WHERE a.received_at >= $1
+               AND ($2::text IS NULL OR a.patient = $2)
+               AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM grants g WHERE g.patient = a.patient AND g.clinician_id = $3 AND g.record_type = $4))
+             ORDER BY a.received_at, a.at, a.id LIMIT $5"
+        );
+        let rows = pg.with(|c| {
+            c.query(
+                &sql,
+                &[&since, &patient, &clinician, &VITALS_RECORD_TYPE, &MAX_LIST],
+            )
+        })?;
+        return Ok(rows
+            .iter()
+            .map(|r| VitalAlert {
+                id: r.get(0),
+                patient: r.get(1),
+                session: r.get(2),
+                rule: r.get(3),
+                loinc: r.get(4),
+                severity: r.get(5),
+                transition: r.get(6),
+                episode_start: r.get(7),
+                at: r.get(8),
+                received_at: r.get(9),
+            })
+            .collect());
+    }
+    let sql = format!(
+        "SELECT {COLS} FROM vital_alerts a WHERE a.received_at >= ?1
+           AND (?2 IS NULL OR a.patient = ?2)
+           AND (?3 IS NULL OR EXISTS (SELECT 1 FROM grants g WHERE g.patient = a.patient AND g.clinician_id = ?3 AND g.record_type = ?4))
+         ORDER BY a.received_at, a.at, a.id LIMIT ?5"
+    );
+    let conn = state.db.conn()?;
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(
+        params![since, patient, clinician, VITALS_RECORD_TYPE, MAX_LIST],
+        |r| {
+            Ok(VitalAlert {
+                id: r.get(0)?,
+                patient: r.get(1)?,
+                session: r.get(2)?,
+                rule: r.get(3)?,
+                loinc: r.get(4)?,
+                severity: r.get(5)?,
+                transition: r.get(6)?,
+                episode_start: r.get(7)?,
+                at: r.get(8)?,
+                received_at: r.get(9)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// `POST /v1/vitals/alerts` (patient): records one alert transition of the caller.
+pub(crate) async fn post_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let c = &caller.0;
+    let alert = audited(
+        &state,
+        Some(c),
+        "vital-alert",
+        c.pseudonym.as_deref(),
+        || {
+            caller.require("patient")?;
+            let patient = caller.pseudonym()?.to_owned();
+            let a: AlertIn = json_body(&body)?;
+            validate(&a)?;
+            let alert = VitalAlert {
+                id: random_id("va-", 12),
+                patient,
+                session: a.session,
+                rule: a.rule,
+                loinc: a.loinc,
+                severity: a.severity,
+                transition: a.transition,
+                episode_start: a.episode_start,
+                at: a.at,
+                received_at: now(),
+            };
+            insert(&state, &alert)?;
+            Ok(alert)
+        },
+    )?;
+    // No subscriber is not an error.
+    let _ = state.vital_feed.tx.send(alert.clone());
+    Ok((StatusCode::CREATED, Json(alert)))
+}
+
+/// Query of `GET /v1/vitals/alerts`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    since: i64,
+}
+
+/// `GET /v1/vitals/alerts?since=` — a patient's own alerts, or a clinician's granted
+/// patients' alerts.
+pub(crate) async fn list_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<VitalAlert>>> {
+    let c = &caller.0;
+    let alerts = audited(&state, Some(c), "vital-alerts-read", None, || {
+        match c.role.as_str() {
+            "patient" => list(&state, Some(caller.pseudonym()?), None, q.since),
+            "clinician" => list(&state, None, Some(&c.sub), q.since),
+            _ => Err(ApiError::Forbidden(
+                "the vital-sign feed is for patients and their clinicians".into(),
+            )),
+        }
+    })?;
+    Ok(Json(alerts))
+}
+
+/// `GET /v1/vitals/alerts/stream` (clinician): live alerts of patients whose
+/// `vitals-stream` grant the clinician holds at the time each alert arrives.
+pub(crate) async fn alerts_stream(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>> {
+    let c = caller.0.clone();
+    audited(&state, Some(&c), "vital-alerts-subscribe", None, || {
+        caller.require("clinician")
+    })?;
+    let rx = state.vital_feed.tx.subscribe();
+    let db = state.db.clone();
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |a| {
+        let alert = a.ok()?;
+        let granted = db
+            .has_grant(&alert.patient, &c.sub, VITALS_RECORD_TYPE)
+            .ok()?;
+        granted
+            .then(|| Event::default().event("vital-alert").json_data(&alert).ok())
+            .flatten()
+            .map(Ok)
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
