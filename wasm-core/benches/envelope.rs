@@ -104,5 +104,24 @@ fn field_level(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, messages, field_level);
+/// The note of the browser benchmark page (www/bench/bench.js), for a like-for-like
+/// native figure.
+const NOTE: &str = "Patient: Maria de la Cruz  DOB: 03/14/1952  MRN: 00482913
+Mrs. de la Cruz is a 71-year-old woman seen on March 3rd, 2024 by Dr. Okonkwo for chest pain.
+Lives at 4821 Maple Grove Ave, Apt 3B, Springfield, IL 62704. Call (217) 555-0143 or email
+maria.delacruz@example.org. Her daughter Ana will drive her home. SSN 219-09-9999 on file.
+BP 128/82, HR 88, SpO2 97% on RA. Pain 6/10. Metformin 500 mg BID; Lisinopril 10 mg daily.
+Member ID: XJH-448812-01. Pacemaker serial PM-88213-XA interrogated, normal function.
+Telehealth from IP 192.168.10.254; portal https://portal.example.com/p/123. Follow up in 3 weeks.
+";
+
+fn pii(c: &mut Criterion) {
+    let r = phiveil_core::pii::Redactor::new(phiveil_core::pii::Policy::default()).unwrap();
+    let mut g = c.benchmark_group("pii");
+    g.throughput(Throughput::Bytes(NOTE.len() as u64));
+    g.bench_function("redact_note", |b| b.iter(|| r.redact(NOTE, None).unwrap()));
+    g.finish();
+}
+
+criterion_group!(benches, messages, field_level, pii);
 criterion_main!(benches);

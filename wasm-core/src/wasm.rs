@@ -970,3 +970,118 @@ fn utf16_spans<T>(
     }
     out
 }
+
+/// A shared provider handed to a telemetry session.
+struct SharedProvider(Arc<dyn MaterialsProvider>);
+
+impl MaterialsProvider for SharedProvider {
+    fn encryption_materials(
+        &self,
+        req: &crate::esdk::cmm::EncryptionRequest<'_>,
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> crate::Result<crate::esdk::keyring::EncryptionMaterials> {
+        self.0.encryption_materials(req, rng)
+    }
+
+    fn decryption_materials(
+        &self,
+        req: &crate::esdk::cmm::DecryptionRequest<'_>,
+    ) -> crate::Result<crate::esdk::keyring::DecryptionMaterials> {
+        self.0.decryption_materials(req)
+    }
+}
+
+/// A telemetry session (see `crate::telemetry`): readings in, alerts (no values) and
+/// sealed encrypted chunks out. Use a cached brokered keyring for one data key per
+/// session.
+#[wasm_bindgen]
+pub struct TelemetrySession {
+    inner: crate::telemetry::TelemetrySession<SharedProvider>,
+}
+
+fn pushed_to_js(
+    alerts: &[crate::rules::Alert],
+    chunk: Option<crate::telemetry::Chunk>,
+) -> Result<JsValue, JsValue> {
+    let out = Object::new();
+    let alerts = from_serde(
+        &serde_json::to_value(alerts).map_err(|e| js_err(Error::InvalidRecord(e.to_string())))?,
+    )?;
+    let _ = Reflect::set(&out, &"alerts".into(), &alerts);
+    if let Some(c) = chunk {
+        let chunk = Object::new();
+        #[allow(clippy::cast_precision_loss)]
+        let seq = c.seq as f64;
+        let _ = Reflect::set(&chunk, &"seq".into(), &seq.into());
+        #[allow(clippy::cast_precision_loss)]
+        let readings = c.readings as f64;
+        let _ = Reflect::set(&chunk, &"readings".into(), &readings.into());
+        let _ = Reflect::set(
+            &chunk,
+            &"message".into(),
+            &Uint8Array::from(c.message.as_slice()).into(),
+        );
+        let _ = Reflect::set(&out, &"chunk".into(), &chunk.into());
+    }
+    Ok(out.into())
+}
+
+#[wasm_bindgen]
+impl TelemetrySession {
+    /// A session for `patient` (pseudonym) and `session` id; a chunk every
+    /// `readingsPerChunk` readings (default 60), watched by the default rules.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        keyring: &Keyring,
+        patient: &str,
+        session: &str,
+        #[wasm_bindgen(js_name = readingsPerChunk)] readings_per_chunk: Option<u32>,
+    ) -> Result<TelemetrySession, JsValue> {
+        let mut config = crate::telemetry::SessionConfig::new(patient, session);
+        if let Some(n) = readings_per_chunk {
+            config.readings_per_chunk = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        let rules = crate::rules::RuleEngine::new(crate::rules::default_rules()).map_err(js_err)?;
+        Ok(TelemetrySession {
+            inner: crate::telemetry::TelemetrySession::new(
+                SharedProvider(keyring.provider.clone()),
+                config,
+                rules,
+            )
+            .map_err(js_err)?,
+        })
+    }
+
+    /// Pushes one reading (`t` in Unix seconds): `{alerts, chunk?: {seq, readings,
+    /// message}}`. An impossible value throws and changes nothing.
+    pub fn push(
+        &mut self,
+        kind: &str,
+        value: f64,
+        diastolic: Option<f64>,
+        t: f64,
+    ) -> Result<JsValue, JsValue> {
+        if !t.is_finite() || t.fract() != 0.0 || t.abs() > 9_007_199_254_740_991.0 {
+            return Err(bad_arg("t must be an integer number of seconds"));
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let t = t as i64;
+        let reading = crate::telemetry::Reading {
+            kind: vital_kind(kind)?,
+            value,
+            diastolic,
+            t,
+        };
+        let p = self
+            .inner
+            .push(reading, &mut rand_core::OsRng)
+            .map_err(js_err)?;
+        pushed_to_js(&p.alerts, p.chunk)
+    }
+
+    /// Seals what is buffered: `{alerts: [], chunk?}`.
+    pub fn flush(&mut self) -> Result<JsValue, JsValue> {
+        let chunk = self.inner.flush(&mut rand_core::OsRng).map_err(js_err)?;
+        pushed_to_js(&[], chunk)
+    }
+}

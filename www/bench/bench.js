@@ -140,13 +140,49 @@ async function fieldLevel() {
   });
 }
 
+// Core work with no browser peer: PII redaction throughput (KB/s of notes) and telemetry
+// (readings/s through FHIR + rules + chunk encryption).
+const extra = [];
+const NOTE = `Patient: Maria de la Cruz  DOB: 03/14/1952  MRN: 00482913
+Mrs. de la Cruz is a 71-year-old woman seen on March 3rd, 2024 by Dr. Okonkwo for chest pain.
+Lives at 4821 Maple Grove Ave, Apt 3B, Springfield, IL 62704. Call (217) 555-0143 or email
+maria.delacruz@example.org. Her daughter Ana will drive her home. SSN 219-09-9999 on file.
+BP 128/82, HR 88, SpO2 97% on RA. Pain 6/10. Metformin 500 mg BID; Lisinopril 10 mg daily.
+Member ID: XJH-448812-01. Pacemaker serial PM-88213-XA interrogated, normal function.
+Telehealth from IP 192.168.10.254; portal https://portal.example.com/p/123. Follow up in 3 weeks.
+`;
+async function redaction() {
+  const r = new phiveil.Redactor();
+  const n = new TextEncoder().encode(NOTE).length;
+  const ms = await measure(() => r.redact(NOTE));
+  extra.push({ what: 'PII redaction (default policy), 1 note', unit: 'KB/s', bytes: n, ms, value: n / 1024 / (ms / 1e3) });
+}
+async function telemetry() {
+  const N = 3600;
+  const run = () => {
+    const s = new phiveil.TelemetrySession(ours, 'p-0001', 'bench', 120);
+    let chunks = 0;
+    for (let i = 0; i < N; i++) {
+      const t = 1795446000 + (i >> 1);
+      const p = (i & 1) ? s.push('spo2', 97 - (i % 3), undefined, t) : s.push('heart-rate', 72 + (i % 5), undefined, t);
+      if (p.chunk) chunks++;
+    }
+    if (s.flush().chunk) chunks++;
+    return chunks;
+  };
+  const ms = await measure(run);
+  extra.push({ what: `telemetry: ${N} readings -> FHIR + rules + encrypted chunks of 120`, unit: 'readings/s', ms, value: N / (ms / 1e3) });
+}
+
 try {
+  await redaction();
+  await telemetry();
   await message('1 KB record', bytes(1024));
   await message('EEG block 32x1000 f32', eegBlock());
   await message('1 MB', bytes(1 << 20));
   await fieldLevel();
   document.getElementById('status').textContent = `Done. ${navigator.userAgent}`;
-  window.__bench = { ok: true, userAgent: navigator.userAgent, results };
+  window.__bench = { ok: true, userAgent: navigator.userAgent, results, extra };
 } catch (e) {
   document.getElementById('status').textContent = `Failed: ${e}`;
   window.__bench = { ok: false, error: String(e?.stack ?? e) };

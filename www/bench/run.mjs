@@ -44,6 +44,8 @@ try {
   for (const r of bench.results) {
     console.log(`| ${r.workload} | ${r.op} | ${r.bytes} | ${f(r.ms.sync)} | ${f(r.ms.async)} | ${f(r.ms.sdk)} | ${f(r.MBps.sync)} | ${f(r.MBps.async)} | ${f(r.MBps.sdk)} | ${r.ratio.sync.toFixed(2)}× | ${r.ratio.async.toFixed(2)}× |`);
   }
+  console.log('\nCore work in wasm (no browser peer):');
+  for (const e of bench.extra) console.log(`- ${e.what}: ${f(e.value)} ${e.unit} (${f(e.ms)} ms per call)`);
   const out = opt('--json');
   if (out) fs.writeFileSync(out, JSON.stringify({ sdkVersion, ...bench }, null, 2));
 } finally {

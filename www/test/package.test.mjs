@@ -230,3 +230,27 @@ test('PII redaction: spans in UTF-16 offsets, policies, pseudonyms, blocking', (
   assert.throws(() => new phiveil.Redactor({ mrnPatterns: ['('] }), (e) => e.code === 'InvalidPattern');
   assert.throws(() => new phiveil.Redactor(undefined, new Uint8Array(4)), (e) => e.code === 'InvalidKey');
 });
+
+test('telemetry session: readings to alerts (no values) and encrypted chunks', () => {
+  const kr = keyring();
+  const s = new phiveil.TelemetrySession(kr, 'p-0001', 'night-1', 60);
+  const alerts = [];
+  const chunks = [];
+  for (let i = 0; i < 300; i++) {
+    const t = 1795446000 + i;
+    const spo2 = i >= 100 && i < 200 ? 85 : 97;
+    const p = s.push('spo2', spo2, undefined, t);
+    alerts.push(...p.alerts);
+    if (p.chunk) chunks.push(p.chunk);
+  }
+  const last = s.flush();
+  assert.equal(last.chunk, undefined, '300 readings fill exactly 5 chunks');
+  assert.deepEqual(alerts.map((a) => [a.rule, a.transition]), [['spo2-low', 'raised'], ['spo2-low', 'cleared']]);
+  assert.ok(!JSON.stringify(alerts).includes('85'));
+  assert.equal(chunks.length, 5);
+  const out = phiveil.decrypt(kr, chunks[2].message, { patient: 'p-0001', record_type: 'vitals-stream', session: 'night-1' });
+  const bundle = JSON.parse(new TextDecoder().decode(out.plaintext));
+  assert.equal(bundle.identifier.value, 'night-1/2');
+  assert.equal(bundle.entry.length, 60);
+  assert.throws(() => s.push('spo2', 140, undefined, 1795446400), (e) => e.code === 'InvalidRecord');
+});

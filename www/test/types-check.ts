@@ -14,6 +14,7 @@ import {
   vitalObservation,
   VitalRules,
   Redactor,
+  TelemetrySession,
   type Redaction,
   type RedactionPolicy,
   type EncryptionContext,
@@ -50,4 +51,10 @@ export function redactNote(note: string, patientKey: Uint8Array): string {
   const out: Redaction = new Redactor(policy, patientKey).redact(note);
   const first: string = out.spans.length ? `${out.spans[0].entity}@${out.spans[0].start}` : '';
   return out.text + first;
+}
+
+export function telemetry(keyring: Keyring): Uint8Array | undefined {
+  const s = new TelemetrySession(keyring, 'p-1', 'night-1', 120);
+  const pushed = s.push('heart-rate', 72, undefined, 1795446000);
+  return pushed.chunk?.message;
 }
