@@ -11,7 +11,8 @@
 //!          --realtime (sleep between ticks, as a device would)
 //! ```
 //! `stream` prints a JSON summary: readings, chunks, record ids, alerts posted.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+// `value["key"]` on serde_json values returns Null for a missing key; it never panics.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::indexing_slicing)]
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -215,7 +216,7 @@ async fn stream(o: Opts) -> Result<Value, String> {
         }
         last_t = Some(r.t);
         let pushed = session.push(r, &mut rng).map_err(|e| e.to_string())?;
-        n += 1;
+        n = n.saturating_add(1);
         for a in pushed.alerts {
             let body = json!({
                 "session": o.session, "rule": a.rule, "loinc": a.loinc,
@@ -228,12 +229,12 @@ async fn stream(o: Opts) -> Result<Value, String> {
             alerts.push(posted["id"].clone());
         }
         if let Some(chunk) = pushed.chunk {
-            bytes += chunk.message.len();
+            bytes = bytes.saturating_add(chunk.message.len());
             records.push(upload(&relay, chunk.message).await?);
         }
     }
     if let Some(chunk) = session.flush(&mut rng).map_err(|e| e.to_string())? {
-        bytes += chunk.message.len();
+        bytes = bytes.saturating_add(chunk.message.len());
         records.push(upload(&relay, chunk.message).await?);
     }
     Ok(json!({
