@@ -79,6 +79,8 @@ fn emitted_observations_and_bundles_validate_with_fhir_resources() {
         .collect();
     let bundle = fhir::bundle(&vitals, &ids).unwrap();
     resources.push(bundle.clone());
+    resources.push(telemetry_chunk_bundle());
+    assert_eq!(resources.len(), vitals.len() + 2);
     for (i, r) in validate(&resources).iter().enumerate() {
         assert_eq!(r["ok"], true, "resource {i}: {}", r["error"]);
     }
@@ -88,4 +90,52 @@ fn emitted_observations_and_bundles_validate_with_fhir_resources() {
     broken["effectiveDateTime"] = json!("yesterday");
     broken["valueQuantity"]["value"] = json!("seventy-two");
     assert_eq!(validate(&[broken])[0]["ok"], false);
+}
+
+/// The plaintext of a telemetry chunk: simulated readings of every kind through a session.
+fn telemetry_chunk_bundle() -> Value {
+    use phiveil_core::esdk::{decrypt, DecryptOptions, RawAesKeyring};
+    use phiveil_core::rules::{default_rules, RuleEngine};
+    use phiveil_core::secret::WrappingKey;
+    use phiveil_core::telemetry::{SessionConfig, Simulator, TelemetrySession};
+    let kr = std::sync::Arc::new(
+        RawAesKeyring::new("t", "k", WrappingKey::from_slice(&[9; 32]).unwrap()).unwrap(),
+    );
+    let mut session = TelemetrySession::new(
+        kr.clone(),
+        SessionConfig {
+            readings_per_chunk: 10_000,
+            ..SessionConfig::new("p-7f3a9c", "night-1")
+        },
+        RuleEngine::new(default_rules()).unwrap(),
+    )
+    .unwrap();
+    let mut sim = Simulator::new(3, 1_795_446_000, 1, Vec::new()).unwrap();
+    let mut rng = rand_core::OsRng;
+    for _ in 0..301 {
+        for r in sim.next_tick() {
+            assert!(session.push(r, &mut rng).unwrap().chunk.is_none());
+        }
+    }
+    let chunk = session.flush(&mut rng).unwrap().unwrap();
+    let plain = decrypt(
+        &*kr,
+        &chunk.message,
+        &DecryptOptions::expecting(session.context()),
+    )
+    .unwrap()
+    .plaintext;
+    let bundle: Value = serde_json::from_slice(&plain).unwrap();
+    let kinds: std::collections::BTreeSet<&str> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["code"]["coding"][0]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.len(),
+        5,
+        "every vital kind is in the chunk: {kinds:?}"
+    );
+    bundle
 }

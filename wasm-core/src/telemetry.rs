@@ -210,9 +210,7 @@ impl<P: MaterialsProvider> TelemetrySession<P> {
             return Ok(None);
         }
         let seq = self.seq;
-        let ids: Vec<String> = (0..self.buffer.len())
-            .map(|i| format!("{}-{seq}-{i}", self.config.session))
-            .collect();
+        let ids: Vec<String> = (0..self.buffer.len()).map(|_| uuid_v4(rng)).collect();
         let mut bundle = fhir::bundle(&self.buffer, &ids)?;
         if let Some(b) = bundle.as_object_mut() {
             b.insert(
@@ -236,6 +234,23 @@ impl<P: MaterialsProvider> TelemetrySession<P> {
             message,
         }))
     }
+}
+
+/// A random (version 4) UUID for an entry's `fullUrl` (`urn:uuid:…`).
+fn uuid_v4(rng: &mut dyn rand_core::CryptoRngCore) -> String {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        hex.get(0..8).unwrap_or_default(),
+        hex.get(8..12).unwrap_or_default(),
+        hex.get(12..16).unwrap_or_default(),
+        hex.get(16..20).unwrap_or_default(),
+        hex.get(20..32).unwrap_or_default()
+    )
 }
 
 /// Reads a decrypted chunk back: its sequence number (from `identifier`, checked against
