@@ -74,6 +74,8 @@ pub enum Error {
     },
     /// A caller-supplied regular expression did not compile.
     InvalidPattern(String),
+    /// A differentially private release or submission would exceed the privacy budget.
+    BudgetExceeded,
 }
 
 impl fmt::Display for Error {
@@ -118,6 +120,7 @@ impl fmt::Display for Error {
                 "the text contains {count} identifier(s) the policy blocks (first: {entity})"
             ),
             Error::InvalidPattern(why) => write!(f, "invalid pattern: {why}"),
+            Error::BudgetExceeded => f.write_str("the privacy budget does not cover this release"),
         }
     }
 }
@@ -147,6 +150,7 @@ impl Error {
             Error::Rng => "Rng",
             Error::PiiBlocked { .. } => "PiiBlocked",
             Error::InvalidPattern(_) => "InvalidPattern",
+            Error::BudgetExceeded => "BudgetExceeded",
         }
     }
 }

@@ -8,6 +8,8 @@
 //! * [`esdk`] — envelope encryption in the AWS Encryption SDK message format
 //!   (version 2, committing suite 0x0478, framed, streaming, random access, keyrings,
 //!   data-key caching).
+//! * [`dp`] — differential privacy: exact discrete Laplace / Gaussian and randomized
+//!   response samplers, pure-ε and zCDP accounting, ledger, intervals, study noise plans.
 //! * [`field`] — field-level encryption of JSON records by path.
 //! * [`fhir`] — FHIR R4 vital-sign Observations and Bundles (LOINC, UCUM), parsed back.
 //! * [`pii`] — PII/PHI detection and redaction of free-text notes (HIPAA Safe Harbor
@@ -32,6 +34,7 @@
     )
 )]
 
+pub mod dp;
 pub mod error;
 pub mod esdk;
 pub mod fhir;
