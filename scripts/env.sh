@@ -22,3 +22,4 @@ log() { printf '\n== %s\n' "$*" >&2; }
 export PHIVEIL_BENCH_VENV="$PHIVEIL_CACHE/bench-venv"
 export PRESIDIO_VERSION="2.2.366"
 export FAKER_VERSION="40.54.0"
+export OPENDP_VERSION="0.16.0"

@@ -76,6 +76,23 @@ pub enum Error {
     InvalidPattern(String),
     /// A differentially private release or submission would exceed the privacy budget.
     BudgetExceeded,
+    /// A homomorphic-encryption step failed or refused its input (malformed list, bad
+    /// proof, wrong key); the reason carries no secret.
+    Fhe(String),
+    /// A submitted value lies outside its field's declared range.
+    OutOfRange {
+        /// The field.
+        field: String,
+    },
+    /// A release was asked for before the cohort reached the study's minimum.
+    CohortTooSmall {
+        /// Submissions so far.
+        have: u64,
+        /// The minimum.
+        need: u64,
+    },
+    /// The submission was already counted.
+    DuplicateSubmission,
 }
 
 impl fmt::Display for Error {
@@ -121,6 +138,14 @@ impl fmt::Display for Error {
             ),
             Error::InvalidPattern(why) => write!(f, "invalid pattern: {why}"),
             Error::BudgetExceeded => f.write_str("the privacy budget does not cover this release"),
+            Error::Fhe(why) => write!(f, "homomorphic encryption: {why}"),
+            Error::OutOfRange { field } => {
+                write!(f, "value of field {field:?} is outside its declared range")
+            }
+            Error::CohortTooSmall { have, need } => {
+                write!(f, "cohort of {have} is below the minimum of {need}")
+            }
+            Error::DuplicateSubmission => f.write_str("this submission was already counted"),
         }
     }
 }
@@ -151,6 +176,10 @@ impl Error {
             Error::PiiBlocked { .. } => "PiiBlocked",
             Error::InvalidPattern(_) => "InvalidPattern",
             Error::BudgetExceeded => "BudgetExceeded",
+            Error::Fhe(_) => "Fhe",
+            Error::OutOfRange { .. } => "OutOfRange",
+            Error::CohortTooSmall { .. } => "CohortTooSmall",
+            Error::DuplicateSubmission => "DuplicateSubmission",
         }
     }
 }

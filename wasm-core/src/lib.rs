@@ -10,6 +10,8 @@
 //!   data-key caching).
 //! * [`dp`] — differential privacy: exact discrete Laplace / Gaussian and randomized
 //!   response samplers, pure-ε and zCDP accounting, ledger, intervals, study noise plans.
+//! * `fhe` (feature `fhe`) — TFHE private statistics: key ceremony, proven submissions,
+//!   encrypted aggregation with clamping, releases at the minimum cohort.
 //! * [`field`] — field-level encryption of JSON records by path.
 //! * [`fhir`] — FHIR R4 vital-sign Observations and Bundles (LOINC, UCUM), parsed back.
 //! * [`pii`] — PII/PHI detection and redaction of free-text notes (HIPAA Safe Harbor
@@ -37,6 +39,8 @@
 pub mod dp;
 pub mod error;
 pub mod esdk;
+#[cfg(all(feature = "fhe", not(target_arch = "wasm32")))]
+pub mod fhe;
 pub mod fhir;
 pub mod field;
 pub mod pii;

@@ -93,6 +93,12 @@ export interface Redaction {
   text: string;
   spans: RedactionSpan[];
 }
+/** Where a study field's DP noise is added. */
+export type DpMode = { mode: "local" } | { mode: "distributed"; min_cohort: number } | { mode: "central" };
+/** A privacy budget or cost: pure ε-DP or ρ-zCDP. */
+export type Privacy = { kind: "pure"; epsilon: number } | { kind: "zcdp"; rho: number };
+/** A released statistic with a guaranteed interval. */
+export interface DpEstimate { value: number; low: number; high: number; confidence: number; }
 /** A decrypted field-level record. */
 export interface DecryptedRecord {
   record: any;
@@ -1084,4 +1090,126 @@ impl TelemetrySession {
         let chunk = self.inner.flush(&mut rand_core::OsRng).map_err(js_err)?;
         pushed_to_js(&[], chunk)
     }
+}
+
+/// The DP noise plan of one study field (see `crate::dp::FieldPlan`): the patient-side
+/// step and the interval of a released sum.
+#[wasm_bindgen]
+pub struct DpField {
+    inner: crate::dp::FieldPlan,
+}
+
+#[wasm_bindgen]
+impl DpField {
+    /// A field declared in `lo..=hi` with `privacy` in `mode`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "DpMode")] mode: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Privacy")] privacy: JsValue,
+        lo: f64,
+        hi: f64,
+    ) -> Result<DpField, JsValue> {
+        let mode: crate::dp::Mode = serde_json::from_value(to_serde(&mode)?)
+            .map_err(|e| js_err(Error::InvalidRecord(format!("DP mode: {e}"))))?;
+        let privacy: crate::dp::Privacy = serde_json::from_value(to_serde(&privacy)?)
+            .map_err(|e| js_err(Error::InvalidRecord(format!("privacy: {e}"))))?;
+        let int = |v: f64| v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15;
+        if !int(lo) || !int(hi) || hi <= lo {
+            return Err(bad_arg("lo and hi must be integers with lo < hi"));
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let width = (hi - lo) as u64;
+        Ok(DpField {
+            inner: crate::dp::FieldPlan::new(mode, privacy, width).map_err(js_err)?,
+        })
+    }
+
+    /// The patient-side step: `value` (an integer) plus this field's patient noise.
+    pub fn apply(&self, value: f64) -> Result<f64, JsValue> {
+        if !value.is_finite() || value.fract() != 0.0 || value.abs() > 9.0e15 {
+            return Err(bad_arg("value must be an integer"));
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let v = value as i64;
+        #[allow(clippy::cast_precision_loss)]
+        let out = self.inner.apply(v, &mut rand_core::OsRng) as f64;
+        Ok(out)
+    }
+
+    /// The interval of a released noisy sum over `n` patients.
+    #[wasm_bindgen(js_name = sumEstimate, unchecked_return_type = "DpEstimate")]
+    pub fn sum_estimate(
+        &self,
+        noisy_sum: f64,
+        n: u32,
+        confidence: f64,
+    ) -> Result<JsValue, JsValue> {
+        let e = self
+            .inner
+            .sum_estimate(noisy_sum, u64::from(n), confidence)
+            .map_err(js_err)?;
+        from_serde(
+            &serde_json::to_value(e).map_err(|e| js_err(Error::InvalidRecord(e.to_string())))?,
+        )
+    }
+}
+
+/// A patient's privacy ledger (one accountant per study), persisted by the caller as
+/// JSON (e.g. in IndexedDB).
+#[wasm_bindgen]
+pub struct PrivacyLedger {
+    inner: crate::dp::PrivacyLedger,
+}
+
+#[wasm_bindgen]
+impl PrivacyLedger {
+    /// An empty ledger, or one restored from `json` (as written by `toJSON`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(json: Option<String>) -> Result<PrivacyLedger, JsValue> {
+        let inner = match json {
+            Some(j) => serde_json::from_str(&j)
+                .map_err(|e| js_err(Error::InvalidRecord(format!("ledger: {e}"))))?,
+            None => crate::dp::PrivacyLedger::new(),
+        };
+        Ok(PrivacyLedger { inner })
+    }
+
+    /// Charges `cost` to `study` (opened with `budget`); throws `BudgetExceeded` and
+    /// changes nothing past the budget.
+    pub fn charge(
+        &mut self,
+        study: &str,
+        #[wasm_bindgen(unchecked_param_type = "Privacy")] budget: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Privacy")] cost: JsValue,
+    ) -> Result<(), JsValue> {
+        let parse = |v: &JsValue| -> Result<crate::dp::Privacy, JsValue> {
+            serde_json::from_value(to_serde(v)?)
+                .map_err(|e| js_err(Error::InvalidRecord(format!("privacy: {e}"))))
+        };
+        self.inner
+            .charge(study, parse(&budget)?, parse(&cost)?)
+            .map_err(js_err)
+    }
+
+    /// `{spent, remaining, releases}` of `study`, or `undefined`.
+    pub fn study(&self, study: &str) -> Result<JsValue, JsValue> {
+        match self.inner.study(study) {
+            None => Ok(JsValue::UNDEFINED),
+            Some(a) => from_serde(&serde_json::json!({
+                "spent": a.spent(), "remaining": a.remaining(), "releases": a.releases(),
+            })),
+        }
+    }
+
+    /// The ledger as JSON.
+    #[wasm_bindgen(js_name = toJSON)]
+    pub fn to_json(&self) -> Result<String, JsValue> {
+        serde_json::to_string(&self.inner).map_err(|e| js_err(Error::InvalidRecord(e.to_string())))
+    }
+}
+
+/// The smallest ε such that ρ-zCDP implies (ε, δ)-DP (Canonne, Kamath & Steinke 2020).
+#[wasm_bindgen(js_name = zcdpEpsilon)]
+pub fn zcdp_epsilon(rho: f64, delta: f64) -> f64 {
+    crate::dp::account::zcdp_epsilon(rho, delta)
 }

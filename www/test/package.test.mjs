@@ -254,3 +254,27 @@ test('telemetry session: readings to alerts (no values) and encrypted chunks', (
   assert.equal(bundle.entry.length, 60);
   assert.throws(() => s.push('spo2', 140, undefined, 1795446400), (e) => e.code === 'InvalidRecord');
 });
+
+test('differential privacy: field plans, intervals, ledger, zCDP conversion', () => {
+  const local = new phiveil.DpField({ mode: 'local' }, { kind: 'pure', epsilon: 1 }, 20, 250);
+  const noisy = local.apply(80);
+  assert.ok(Number.isInteger(noisy));
+  const est = local.sumEstimate(4000, 50, 0.95);
+  assert.ok(est.low < 4000 && est.high > 4000 && est.confidence === 0.95);
+  const dist = new phiveil.DpField({ mode: 'distributed', min_cohort: 40 }, { kind: 'zcdp', rho: 0.5 }, 20, 250);
+  const central = new phiveil.DpField({ mode: 'central' }, { kind: 'zcdp', rho: 0.5 }, 20, 250);
+  assert.equal(central.apply(80), 80, 'central mode adds nothing on the patient side');
+  const w = (e) => e.high - e.low;
+  assert.ok(w(dist.sumEstimate(4000, 50, 0.95)) < w(local.sumEstimate(4000, 50, 0.95)));
+  assert.throws(() => new phiveil.DpField({ mode: 'distributed', min_cohort: 40 }, { kind: 'pure', epsilon: 1 }, 20, 250), (e) => e.code === 'InvalidConfig');
+  assert.throws(() => new phiveil.DpField({ mode: 'local' }, { kind: 'pure', epsilon: 1 }, 5, 5), (e) => e.code === 'InvalidConfig');
+
+  const ledger = new phiveil.PrivacyLedger();
+  const budget = { kind: 'zcdp', rho: 1 };
+  ledger.charge('s-1', budget, { kind: 'zcdp', rho: 0.6 });
+  assert.throws(() => ledger.charge('s-1', budget, { kind: 'zcdp', rho: 0.6 }), (e) => e.code === 'BudgetExceeded');
+  const restored = new phiveil.PrivacyLedger(ledger.toJSON());
+  assert.deepEqual(restored.study('s-1').spent, { kind: 'zcdp', rho: 0.6 });
+  assert.equal(restored.study('s-2'), undefined);
+  assert.ok(Math.abs(phiveil.zcdpEpsilon(0.5, 1e-5) - 4.728386984943315) < 1e-5);
+});

@@ -14,6 +14,10 @@ import {
   vitalObservation,
   VitalRules,
   Redactor,
+  DpField,
+  PrivacyLedger,
+  zcdpEpsilon,
+  type DpEstimate,
   TelemetrySession,
   type Redaction,
   type RedactionPolicy,
@@ -57,4 +61,12 @@ export function telemetry(keyring: Keyring): Uint8Array | undefined {
   const s = new TelemetrySession(keyring, 'p-1', 'night-1', 120);
   const pushed = s.push('heart-rate', 72, undefined, 1795446000);
   return pushed.chunk?.message;
+}
+
+export function dpRelease(): number {
+  const field = new DpField({ mode: 'distributed', min_cohort: 40 }, { kind: 'zcdp', rho: 0.5 }, 20, 250);
+  const est: DpEstimate = field.sumEstimate(field.apply(80), 50, 0.95);
+  const ledger = new PrivacyLedger(undefined);
+  ledger.charge('s-1', { kind: 'zcdp', rho: 1 }, { kind: 'pure', epsilon: 0.5 });
+  return est.high - est.low + zcdpEpsilon(0.5, 1e-5);
 }

@@ -195,6 +195,9 @@ fn zcdp_conversions_match_published_bounds() {
         assert!((zcdp_delta(rho, eps) / delta - 1.0).abs() < 1e-3);
         assert!(eps > rho, "ε exceeds ρ for small δ");
     }
+    // OpenDP 0.16.0 (make_zCDP_to_approxDP, the same CKS20 bound) gives ε = 4.728386984943315
+    // for ρ = 0.5, δ = 1e-5 (scripts/dp/opendp_compare.py prints it).
+    assert!((zcdp_epsilon(0.5, 1e-5) / 4.728_386_984_943_315 - 1.0).abs() < 1e-6);
     // Composition: four ½-zCDP releases are 2-zCDP.
     let mut a = Accountant::new(Privacy::Zcdp { rho: 2.0 }).unwrap();
     for _ in 0..4 {

@@ -1,0 +1,234 @@
+//! Private statistics under TFHE, end to end in the core (owner ceremony → 50 patients'
+//! proven submissions → relay-side verification, clamping and encrypted aggregation →
+//! release at the minimum cohort → owner decryption), with the poisoning and bad-input
+//! cases: out-of-range values (refused by the client; clamped by the aggregator when a
+//! client is bypassed), another study's key, garbage, a proof bound to another patient,
+//! the wrong number of fields, duplicates, and a submission after release.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss
+)]
+
+use std::time::Instant;
+
+use phiveil_core::fhe::{self, Aggregator, FieldSpec, StudySpec};
+use phiveil_core::Error;
+use tfhe::zk::ZkComputeLoad;
+use tfhe::ProvenCompactCiphertextList;
+
+fn study(id: &str, min_cohort: u64) -> StudySpec {
+    let f = |name: &str, lo, hi, bins: Vec<i64>, at_least: Vec<i64>| FieldSpec {
+        name: name.into(),
+        lo,
+        hi,
+        bins,
+        at_least,
+    };
+    StudySpec {
+        id: id.into(),
+        fields: vec![
+            f("heart_rate", 20, 250, vec![60, 100, 140], vec![]),
+            f("spo2", 50, 100, vec![], vec![95]),
+            f("smoker", 0, 1, vec![], vec![]),
+            f("pain_score", 1, 5, vec![], vec![4]),
+        ],
+        min_cohort,
+    }
+}
+
+fn patient_values(i: i64) -> Vec<i64> {
+    vec![
+        40 + (i * 37) % 150,
+        85 + (i * 7) % 16,
+        i % 3 / 2,
+        1 + (i * 5) % 5,
+    ]
+}
+
+fn now_ms(t0: Instant) -> impl FnMut() -> f64 {
+    move || t0.elapsed().as_secs_f64() * 1e3
+}
+
+/// The scenario: 50 patients. Minutes of TFHE work on 2 cores, so it is run by
+/// `scripts/test-fhe.sh`, not by every `cargo test`.
+#[test]
+#[ignore = "long: run by scripts/test-fhe.sh"]
+fn fifty_patients_aggregate_exactly_and_bad_input_is_refused() {
+    run(50);
+}
+
+/// The same flow and every bad-input case with a small cohort (run by the test command).
+#[test]
+fn small_cohort_aggregates_exactly_and_bad_input_is_refused() {
+    run(6);
+}
+
+fn run(patients: i64) {
+    let n = patients as usize;
+    let early = n * 4 / 5;
+    let spec = study("s-bp-2026", patients as u64);
+    let (keys, timings) = fhe::key_ceremony(&spec, now_ms(Instant::now())).unwrap();
+    eprintln!("key ceremony (native): {timings:?}");
+    // What the relay receives: serialized public key, CRS and compressed server key.
+    let public = fhe::public_key_from_bytes(&fhe::to_bytes(&keys.public).unwrap()).unwrap();
+    let crs = fhe::crs_from_bytes(&fhe::to_bytes(&keys.crs).unwrap()).unwrap();
+    let server = fhe::server_key_from_bytes(&fhe::to_bytes(&keys.server).unwrap()).unwrap();
+    fhe::install_server_key(&server);
+
+    // Patients.
+    let t = Instant::now();
+    let mut subs = Vec::new();
+    for i in 0..patients {
+        let patient = format!("p-{i:03}");
+        let bytes =
+            fhe::encrypt_submission(&spec, &keys.public, &keys.crs, &patient, &patient_values(i))
+                .unwrap();
+        subs.push((format!("sub-{i}"), patient, bytes));
+    }
+    eprintln!(
+        "{patients} proven submissions: {:.0} ms each, {} bytes each",
+        t.elapsed().as_secs_f64() * 1e3 / patients as f64,
+        subs[0].2.len()
+    );
+    // A client refuses an out-of-range value before anything is encrypted.
+    let mut bad = patient_values(0);
+    bad[1] = 101;
+    assert!(matches!(
+        fhe::encrypt_submission(&spec, &keys.public, &keys.crs, "p-x", &bad),
+        Err(Error::OutOfRange { field }) if field == "spo2"
+    ));
+
+    // A bypassed client: heart rate 255 (fits the 8 bits, outside 20..=250) with a valid
+    // proof. The aggregator clamps it to 250.
+    let rogue = {
+        let mut b = ProvenCompactCiphertextList::builder(&keys.public);
+        b.push_with_num_bits(255u64 - 20, 8).unwrap();
+        b.push_with_num_bits(63u64, 6).unwrap(); // spo2 50 + 63 = 113 → clamped to 100
+        b.push_with_num_bits(1u64, 2).unwrap();
+        b.push_with_num_bits(15u64, 4).unwrap(); // pain 1 + 15 → clamped to 5
+        let list = b
+            .build_with_proof_packed(
+                &keys.crs,
+                &spec.proof_metadata("p-rogue"),
+                ZkComputeLoad::Proof,
+            )
+            .unwrap();
+        let mut out = Vec::new();
+        tfhe::safe_serialization::safe_serialize(&list, &mut out, 1 << 20).unwrap();
+        out
+    };
+
+    // Relay side.
+    let mut agg = Aggregator::new(spec.clone(), public, crs).unwrap();
+    let t = Instant::now();
+    let mut batch = Vec::new();
+    for (id, patient, bytes) in &subs[..early] {
+        batch.push(agg.verify(id, patient, bytes).unwrap());
+        if batch.len() == 10 {
+            agg.fold(std::mem::take(&mut batch)).unwrap();
+        }
+    }
+    agg.fold(batch).unwrap();
+    eprintln!(
+        "verify + expand + clamp + fold: {:.0} ms per submission",
+        t.elapsed().as_secs_f64() * 1e3 / early as f64
+    );
+    assert_eq!(agg.count(), early as u64);
+    assert!(
+        matches!(agg.release(None), Err(Error::CohortTooSmall { have, need }) if have == early as u64 && need == patients as u64)
+    );
+
+    // Bad input: each refused, none changes the totals.
+    let (id0, p0, b0) = &subs[0];
+    let dup = agg.verify(id0, p0, b0).unwrap();
+    assert_eq!(agg.fold(vec![dup]).unwrap_err(), Error::DuplicateSubmission);
+    let (_, p41, b41) = &subs[early];
+    assert!(
+        matches!(agg.verify("sub-replay", "p-999", b41), Err(Error::Fhe(_))),
+        "proof bound to its patient"
+    );
+    assert!(matches!(
+        agg.verify("sub-garbage", "p-1", b"not a ciphertext list"),
+        Err(Error::Fhe(_))
+    ));
+    let mut flipped = b41.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    assert!(agg.verify("sub-flipped", p41, &flipped).is_err());
+    let other = study("s-other", 2);
+    let (other_keys, _) = fhe::key_ceremony(&other, now_ms(Instant::now())).unwrap();
+    let foreign = fhe::encrypt_submission(
+        &other,
+        &other_keys.public,
+        &other_keys.crs,
+        p41,
+        &patient_values(1),
+    )
+    .unwrap();
+    assert!(matches!(
+        agg.verify("sub-foreign", p41, &foreign),
+        Err(Error::Fhe(_))
+    ));
+    let short_spec = StudySpec {
+        fields: spec.fields[..3].to_vec(),
+        ..spec.clone()
+    };
+    let short = fhe::encrypt_submission(
+        &short_spec,
+        &keys.public,
+        &keys.crs,
+        p41,
+        &patient_values(1)[..3],
+    )
+    .unwrap();
+    assert!(agg.verify("sub-short", p41, &short).is_err());
+    assert_eq!(agg.count(), early as u64);
+
+    // The rest, and the rogue one.
+    let mut batch = Vec::new();
+    for (id, patient, bytes) in &subs[early..] {
+        batch.push(agg.verify(id, patient, bytes).unwrap());
+    }
+    batch.push(agg.verify("sub-rogue", "p-rogue", &rogue).unwrap());
+    agg.fold(batch).unwrap();
+    assert_eq!(agg.count(), patients as u64 + 1);
+    // Central DP: the relay adds noise under encryption (with an offset); the owner
+    // sees sum + noise only. The test knows the noise, so the sums are still checked
+    // exactly.
+    let noise = [17i64, -3, 0, -250];
+    let release = agg.release(Some(&noise)).unwrap();
+    // After release the study is closed.
+    let late = agg.verify("sub-late", "p-000", b0).unwrap();
+    assert!(matches!(agg.fold(vec![late]), Err(Error::InvalidState(_))));
+
+    // Owner: decrypt and compare with the plaintext aggregates (rogue values clamped).
+    let results = fhe::decrypt_release(&spec, &keys.client, &release).unwrap();
+    let mut rows: Vec<Vec<i64>> = (0..patients).map(patient_values).collect();
+    rows.push(vec![250, 100, 1, 5]);
+    for (j, (f, r)) in spec.fields.iter().zip(&results).enumerate() {
+        let col: Vec<i64> = rows.iter().map(|v| v[j]).collect();
+        assert_eq!(r.sum - noise[j], col.iter().sum::<i64>(), "{}", f.name);
+        assert!((r.mean - r.sum as f64 / (n + 1) as f64).abs() < 1e-9);
+        if !f.bins.is_empty() {
+            let mut edges = vec![f.lo];
+            edges.extend(&f.bins);
+            edges.push(f.hi + 1);
+            let want: Vec<u64> = edges
+                .windows(2)
+                .map(|w| col.iter().filter(|v| **v >= w[0] && **v < w[1]).count() as u64)
+                .collect();
+            assert_eq!(r.bins, want, "{} histogram", f.name);
+        }
+        let want: Vec<u64> = f
+            .at_least
+            .iter()
+            .map(|t| col.iter().filter(|v| **v >= *t).count() as u64)
+            .collect();
+        assert_eq!(r.at_least, want, "{} thresholds", f.name);
+    }
+}
