@@ -968,6 +968,17 @@ pub fn openapi_document() -> Value {
         "/v1/alerts/stream",
         json!({ "get": op("Live alerts as server-sent events (operator)", true) }),
     );
+    paths.insert(
+        "/v1/vitals/alerts",
+        json!({
+            "get": op("Vital-sign alert metadata: own (patient) or of patients with a vitals-stream grant (clinician)", true),
+            "post": op("Post one vital-sign alert transition, metadata only (patient)", true),
+        }),
+    );
+    paths.insert(
+        "/v1/vitals/alerts/stream",
+        json!({ "get": op("Live vital-sign alerts of granted patients as server-sent events (clinician)", true) }),
+    );
     paths.insert("/healthz", json!({ "get": op("Liveness", false) }));
     paths.insert(
         "/readyz",
