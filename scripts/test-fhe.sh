@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The long TFHE scenario (50 patients with proofs, aggregation, release, decryption):
-# ~15 minutes on 2 cores, so the test command runs the same flow with a small cohort and
+# ~9 minutes on 2 cores, so the test command runs the same flow with a small cohort and
 # this script runs the full one.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"

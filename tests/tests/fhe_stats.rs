@@ -54,7 +54,7 @@ fn now_ms(t0: Instant) -> impl FnMut() -> f64 {
     move || t0.elapsed().as_secs_f64() * 1e3
 }
 
-/// The scenario: 50 patients. Minutes of TFHE work on 2 cores, so it is run by
+/// The scenario: 50 patients. About 9 minutes of TFHE work on 2 cores, so it is run by
 /// `scripts/test-fhe.sh`, not by every `cargo test`.
 #[test]
 #[ignore = "long: run by scripts/test-fhe.sh"]
