@@ -795,6 +795,16 @@ pub async fn decrypt_async(
 // FHIR vital signs and vital-sign rules.
 // ---------------------------------------------------------------------------
 
+/// A JavaScript number of Unix seconds as an integer (refuses fractions and values beyond
+/// the exactly representable range).
+fn unix_seconds(t: f64) -> Result<i64, JsValue> {
+    if !t.is_finite() || t.fract() != 0.0 || t.abs() > 9_007_199_254_740_991.0 {
+        return Err(bad_arg("t must be an integer number of seconds"));
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    Ok(t as i64)
+}
+
 fn vital_kind(name: &str) -> Result<crate::fhir::VitalKind, JsValue> {
     use crate::fhir::VitalKind;
     Ok(match name {
@@ -851,11 +861,7 @@ impl VitalRules {
     /// returns the alert transitions it causes: `{rule, loinc, severity, transition,
     /// episode_start, at}`.
     pub fn push(&mut self, kind: &str, value: f64, t: f64) -> Result<JsValue, JsValue> {
-        if !t.is_finite() || t.fract() != 0.0 || t.abs() > 9_007_199_254_740_991.0 {
-            return Err(bad_arg("t must be an integer number of seconds"));
-        }
-        #[allow(clippy::cast_possible_truncation)]
-        let t = t as i64;
+        let t = unix_seconds(t)?;
         let alerts = self
             .inner
             .push(crate::rules::Sample {
@@ -1067,11 +1073,7 @@ impl TelemetrySession {
         diastolic: Option<f64>,
         t: f64,
     ) -> Result<JsValue, JsValue> {
-        if !t.is_finite() || t.fract() != 0.0 || t.abs() > 9_007_199_254_740_991.0 {
-            return Err(bad_arg("t must be an integer number of seconds"));
-        }
-        #[allow(clippy::cast_possible_truncation)]
-        let t = t as i64;
+        let t = unix_seconds(t)?;
         let reading = crate::telemetry::Reading {
             kind: vital_kind(kind)?,
             value,

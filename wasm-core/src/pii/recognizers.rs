@@ -472,39 +472,19 @@ impl Patterns {
         add(
             "city_state_zip",
             Address,
-            &format!(
-                r"\b([A-Z][A-Za-z.'-]+(?:\s[A-Z][A-Za-z.'-]+){{0,2}}),\s*(?:{STATE_ABBR}|{STATE_NAME})\b\.?,?\s+\d{{5}}(?:-\d{{4}})?\b"
-            ),
+            &format!(r"{CITY},\s*(?:{STATE_ABBR}|{STATE_NAME})\b\.?,?\s+\d{{5}}(?:-\d{{4}})?\b"),
             1,
             0.85,
-            &[
-                "lives",
-                "resides",
-                "from",
-                "moved",
-                "address",
-                "located",
-                "relocated",
-            ],
+            CITY_CONTEXT,
             Some(|s| !matches!(s, "APO" | "FPO" | "DPO")),
         )?;
         add(
             "city_state",
             Address,
-            &format!(
-                r"\b([A-Z][A-Za-z.'-]+(?:\s[A-Z][A-Za-z.'-]+){{0,2}}),\s*(?:{STATE_ABBR_NOT_CREDENTIAL}|{STATE_NAME})\b\.?"
-            ),
+            &format!(r"{CITY},\s*(?:{STATE_ABBR_NOT_CREDENTIAL}|{STATE_NAME})\b\.?"),
             1,
             0.6,
-            &[
-                "lives",
-                "resides",
-                "from",
-                "moved",
-                "address",
-                "located",
-                "relocated",
-            ],
+            CITY_CONTEXT,
             Some(|s| !matches!(s, "APO" | "FPO" | "DPO")),
         )?;
         add(
@@ -593,6 +573,17 @@ impl Patterns {
     }
 }
 
+/// A city name of one to three capitalized words (capture group 1).
+const CITY: &str = r"\b([A-Z][A-Za-z.'-]+(?:\s[A-Z][A-Za-z.'-]+){0,2})";
+const CITY_CONTEXT: &[&str] = &[
+    "lives",
+    "resides",
+    "from",
+    "moved",
+    "address",
+    "located",
+    "relocated",
+];
 const PHONE_CONTEXT: &[&str] = &[
     "phone", "tel", "call", "cell", "mobile", "fax", "contact", "reach", "pager", "number",
 ];
