@@ -36,7 +36,14 @@ const HEADER_LIMIT: usize = 64 * 1024;
 
 /// The router.
 pub fn router(state: AppState) -> Router {
-    let max_upload = usize::try_from(state.config.max_upload_bytes).unwrap_or(usize::MAX);
+    // Study server keys (~60 MB compressed) arrive through the same presigned PUTs.
+    let max_upload = usize::try_from(
+        state
+            .config
+            .max_upload_bytes
+            .max(crate::studies::MAX_ARTIFACT_BYTES),
+    )
+    .unwrap_or(usize::MAX);
     let api = Router::new()
         .route("/v1/auth/login", post(login))
         .route("/v1/users", post(create_user))
@@ -64,6 +71,27 @@ pub fn router(state: AppState) -> Router {
             "/v1/vitals/alerts/stream",
             get(crate::vitals::alerts_stream),
         )
+        .route(
+            "/v1/studies",
+            get(crate::studies::list).post(crate::studies::create),
+        )
+        .route("/v1/studies/{id}", get(crate::studies::get))
+        .route("/v1/studies/{id}/keys", post(crate::studies::keys))
+        .route("/v1/studies/{id}/open", post(crate::studies::open))
+        .route(
+            "/v1/studies/{id}/artifacts/{kind}",
+            get(crate::studies::artifact),
+        )
+        .route(
+            "/v1/studies/{id}/submissions",
+            post(crate::studies::submit),
+        )
+        .route(
+            "/v1/studies/{id}/submissions/{sid}/complete",
+            post(crate::studies::complete),
+        )
+        .route("/v1/studies/{id}/submission", get(crate::studies::mine))
+        .route("/v1/studies/{id}/release", post(crate::studies::release))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -88,7 +116,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn audit(
+/// Appends one event to the audit log (a failure is logged, never returned).
+pub(crate) fn audit(
     state: &AppState,
     caller: Option<&Claims>,
     action: &str,
@@ -799,6 +828,16 @@ async fn store_put(
     };
     let patient = record.as_ref().map(|r| r.patient.clone());
     let local = state.local_store.clone().ok_or(ApiError::NotFound)?;
+    if record.is_none() && valid_key(&key) {
+        if let Some(target) = crate::studies::upload_target(&state, &key)? {
+            return audited(&state, None, "study-upload", target.patient.as_deref(), || {
+                local.verify("PUT", &key, &q, now())?;
+                target.accept(&headers, &q, body.len())?;
+                local.put(&key, &body)?;
+                Ok(StatusCode::CREATED)
+            });
+        }
+    }
     audited(&state, None, "upload", patient.as_deref(), || {
         local.verify("PUT", &key, &q, now())?;
         let record = record.ok_or(ApiError::NotFound)?;

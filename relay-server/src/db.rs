@@ -76,7 +76,133 @@ CREATE TABLE IF NOT EXISTS vital_alerts (
   received_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS vital_alerts_by_patient ON vital_alerts (patient, received_at);
+CREATE TABLE IF NOT EXISTS studies (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL REFERENCES users(id),
+  title TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('keys-pending', 'open', 'released')),
+  folded INTEGER NOT NULL DEFAULT 0,
+  checkpoint_seq INTEGER NOT NULL DEFAULT 0,
+  checkpoint_key TEXT,
+  release_requested INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  released_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS study_artifacts (
+  study TEXT NOT NULL REFERENCES studies(id),
+  kind TEXT NOT NULL,
+  object_key TEXT NOT NULL UNIQUE,
+  size INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'complete')),
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (study, kind)
+);
+CREATE TABLE IF NOT EXISTS study_submissions (
+  id TEXT PRIMARY KEY,
+  study TEXT NOT NULL REFERENCES studies(id),
+  patient TEXT NOT NULL,
+  object_key TEXT NOT NULL UNIQUE,
+  size INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'folded', 'refused')),
+  reason TEXT,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_submission_per_patient
+  ON study_submissions (study, patient) WHERE state <> 'refused';
+CREATE INDEX IF NOT EXISTS submissions_by_state ON study_submissions (study, state);
 "#;
+
+/// A value bound to, or read from, a SQL statement run on either backend
+/// ([`Db::exec`], [`Db::query`], [`Db::transaction`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Val {
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// NULL.
+    Null,
+}
+
+impl Val {
+    pub(crate) fn int(&self) -> i64 {
+        match self {
+            Val::Int(i) => *i,
+            _ => 0,
+        }
+    }
+
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Val::Text(t) => t.clone(),
+            _ => String::new(),
+        }
+    }
+
+    pub(crate) fn opt_text(&self) -> Option<String> {
+        match self {
+            Val::Text(t) => Some(t.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for Val {
+    fn from(s: &str) -> Self {
+        Val::Text(s.to_owned())
+    }
+}
+
+impl From<String> for Val {
+    fn from(s: String) -> Self {
+        Val::Text(s)
+    }
+}
+
+impl From<i64> for Val {
+    fn from(i: i64) -> Self {
+        Val::Int(i)
+    }
+}
+
+impl From<Option<String>> for Val {
+    fn from(s: Option<String>) -> Self {
+        s.map_or(Val::Null, Val::Text)
+    }
+}
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Val::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Val::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            Val::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
+    }
+}
+
+fn sqlite_row(r: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Vec<Val>> {
+    (0..n)
+        .map(|i| {
+            Ok(match r.get_ref(i)? {
+                rusqlite::types::ValueRef::Integer(v) => Val::Int(v),
+                rusqlite::types::ValueRef::Text(t) => {
+                    Val::Text(String::from_utf8_lossy(t).into_owned())
+                }
+                _ => Val::Null,
+            })
+        })
+        .collect()
+}
+
+/// `?1`-style placeholders to PostgreSQL's `$1`.
+fn pg_sql(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
 
 /// A user row.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -173,6 +299,66 @@ const RECORD_COLS: &str =
     "id, patient, record_type, object_key, content_type, size, state, created_at, expires_at";
 
 impl Db {
+    /// Runs one statement (placeholders `?1`, `?2`, …) on either backend; returns the
+    /// number of rows changed. A constraint violation is a `Conflict`.
+    pub(crate) fn exec(&self, sql: &str, args: &[Val]) -> ApiResult<usize> {
+        self.transaction(&[(sql, args)]).map(|n| n.first().copied().unwrap_or(0))
+    }
+
+    /// Runs statements in one transaction; returns each one's changed-row count. When
+    /// the first statement changes no row the transaction is rolled back (a guarded
+    /// update lost a race) and the counts are all 0.
+    pub(crate) fn transaction(&self, stmts: &[(&str, &[Val])]) -> ApiResult<Vec<usize>> {
+        let conflict = |what: String| ApiError::Conflict(what);
+        if let Some(pg) = self.pg() {
+            return pg.with_tx(|tx| {
+                let mut counts = Vec::with_capacity(stmts.len());
+                for (i, (sql, args)) in stmts.iter().enumerate() {
+                    let params = crate::pg::params(args);
+                    let n = tx.execute(&pg_sql(sql), &params)?;
+                    let n = usize::try_from(n).unwrap_or(usize::MAX);
+                    if i == 0 && n == 0 {
+                        return Ok(vec![0; stmts.len()]);
+                    }
+                    counts.push(n);
+                }
+                Ok(counts)
+            });
+        }
+        let mut c = self.conn()?;
+        let tx = c.transaction()?;
+        let mut counts = Vec::with_capacity(stmts.len());
+        for (i, (sql, args)) in stmts.iter().enumerate() {
+            let n = match tx.execute(sql, rusqlite::params_from_iter(args.iter())) {
+                Ok(n) => n,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    return Err(conflict("that would duplicate an existing entry".into()));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if i == 0 && n == 0 {
+                return Ok(vec![0; stmts.len()]);
+            }
+            counts.push(n);
+        }
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    /// Runs a query (placeholders `?1`, …) returning `columns` values per row.
+    pub(crate) fn query(&self, sql: &str, args: &[Val], columns: usize) -> ApiResult<Vec<Vec<Val>>> {
+        if let Some(pg) = self.pg() {
+            let rows = pg.with(|c| c.query(&pg_sql(sql), &crate::pg::params(args)))?;
+            return Ok(rows.iter().map(|r| crate::pg::row_vals(r, columns)).collect());
+        }
+        let c = self.conn()?;
+        let mut stmt = c.prepare(sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| sqlite_row(r, columns))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// Opens (and creates) the database file.
     pub fn open(path: &Path) -> ApiResult<Self> {
         let conn = Connection::open(path)?;

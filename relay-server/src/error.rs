@@ -23,6 +23,8 @@ pub enum ApiError {
     PayloadTooLarge(u64),
     /// A presigned URL that expired.
     Expired,
+    /// Well-formed request, refused for its content (a submission whose proof fails).
+    Unprocessable(String),
     /// A failure on our side; the message is logged, never sent.
     Internal(String),
 }
@@ -52,6 +54,11 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 "expired",
                 "the presigned URL has expired".into(),
+            ),
+            ApiError::Unprocessable(d) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                d.clone(),
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -28,6 +28,7 @@ pub mod kms;
 pub mod metrics;
 pub mod pg;
 pub mod store;
+pub mod studies;
 pub mod vitals;
 
 use std::path::{Path, PathBuf};
@@ -134,6 +135,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Live feed of vital-sign alert metadata for granted clinicians.
     pub vital_feed: Arc<vitals::VitalFeed>,
+    /// The study aggregation worker's wake-up and caches.
+    pub study_work: Arc<studies::StudyWork>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -190,6 +193,7 @@ impl AppState {
             tokens: Arc::new(tokens),
             alerts: Arc::new(Alerts::new()),
             vital_feed: Arc::new(vitals::VitalFeed::new()),
+            study_work: Arc::new(studies::StudyWork::default()),
             metrics: Arc::new(Metrics::default()),
         };
         state.recover().await?;
@@ -227,8 +231,9 @@ pub fn app(state: AppState) -> Router {
     api::router(state)
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves (and delivers alerts
-/// to the webhook, when one is configured).
+/// Serves `app(state)` on `listener` until `shutdown` resolves, runs the study
+/// aggregation worker beside it, and delivers alerts to the webhook, when one is
+/// configured.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -237,9 +242,14 @@ pub async fn serve(
     if let Some(url) = state.config.alert_webhook.clone() {
         tokio::spawn(deliver_alerts(state.alerts.subscribe(), url));
     }
-    axum::serve(listener, app(state))
+    let worker = studies::spawn_worker(state.clone());
+    let res = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    studies::stop_worker(&state);
+    // The worker finishes its batch (its state is committed or safely replayed).
+    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    res
 }
 
 /// Posts each alert to `url` (JSON); failures are logged and the alert stays on the

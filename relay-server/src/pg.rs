@@ -67,6 +67,37 @@ fn audit_row(r: &Row) -> AuditRow {
     }
 }
 
+/// Statement parameters from [`crate::db::Val`]s.
+pub(crate) fn params(args: &[crate::db::Val]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    // Only text columns take NULL here.
+    static NULL: Option<&str> = None;
+    args.iter()
+        .map(|a| -> &(dyn postgres::types::ToSql + Sync) {
+            match a {
+                crate::db::Val::Int(i) => i,
+                crate::db::Val::Text(t) => t,
+                crate::db::Val::Null => &NULL,
+            }
+        })
+        .collect()
+}
+
+/// A row's first `n` columns as [`crate::db::Val`]s (BIGINT or TEXT; NULL otherwise).
+pub(crate) fn row_vals(r: &Row, n: usize) -> Vec<crate::db::Val> {
+    use crate::db::Val;
+    (0..n)
+        .map(|i| {
+            if let Ok(Some(v)) = r.try_get::<_, Option<i64>>(i) {
+                Val::Int(v)
+            } else if let Ok(Some(v)) = r.try_get::<_, Option<String>>(i) {
+                Val::Text(v)
+            } else {
+                Val::Null
+            }
+        })
+        .collect()
+}
+
 /// Runs blocking work, announcing it to the runtime when called from inside one.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
@@ -129,6 +160,19 @@ impl PgDb {
                 .as_mut()
                 .ok_or_else(|| ApiError::Internal("postgres connection closed".into()))?;
             f(c).map_err(pg_err)
+        })
+    }
+
+    /// Runs `f` in a transaction, committed when `f` succeeds.
+    pub(crate) fn with_tx<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, postgres::Error>,
+    ) -> ApiResult<T> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
         })
     }
 

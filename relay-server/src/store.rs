@@ -248,6 +248,11 @@ pub trait ObjectStore: Send + Sync {
     fn presign_get<'a>(&'a self, key: &'a str, expires: i64) -> StoreFuture<'a, Presigned>;
     /// The size of `key`, if it exists.
     fn size<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<u64>>;
+    /// Reads `key` (the relay's own objects: study keys, submissions, checkpoints),
+    /// refusing one larger than `limit` bytes.
+    fn get<'a>(&'a self, key: &'a str, limit: u64) -> StoreFuture<'a, Vec<u8>>;
+    /// Writes `key` whole (atomically: a reader sees all of it or nothing).
+    fn put<'a>(&'a self, key: &'a str, bytes: Vec<u8>) -> StoreFuture<'a, ()>;
     /// Description (no secrets).
     fn describe(&self) -> String;
 }
@@ -269,6 +274,20 @@ impl ObjectStore for LocalStore {
 
     fn size<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<u64>> {
         Box::pin(async move { LocalStore::size(self, key) })
+    }
+
+    fn get<'a>(&'a self, key: &'a str, limit: u64) -> StoreFuture<'a, Vec<u8>> {
+        Box::pin(async move {
+            match LocalStore::size(self, key)? {
+                Some(n) if n > limit => Err(ApiError::PayloadTooLarge(limit)),
+                Some(_) => LocalStore::get(self, key),
+                None => Err(ApiError::NotFound),
+            }
+        })
+    }
+
+    fn put<'a>(&'a self, key: &'a str, bytes: Vec<u8>) -> StoreFuture<'a, ()> {
+        Box::pin(async move { LocalStore::put(self, key, &bytes) })
     }
 
     fn describe(&self) -> String {
@@ -401,6 +420,58 @@ impl ObjectStore for S3Store {
                     }
                 }
             }
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str, limit: u64) -> StoreFuture<'a, Vec<u8>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| {
+                    let svc = e.into_service_error();
+                    if svc.is_no_such_key() {
+                        ApiError::NotFound
+                    } else {
+                        ApiError::Internal(format!("GetObject: {svc}"))
+                    }
+                })?;
+            if out
+                .content_length()
+                .and_then(|l| u64::try_from(l).ok())
+                .is_some_and(|l| l > limit)
+            {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            let bytes = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| ApiError::Internal(format!("GetObject body: {e}")))?
+                .into_bytes();
+            if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            Ok(bytes.to_vec())
+        })
+    }
+
+    fn put<'a>(&'a self, key: &'a str, bytes: Vec<u8>) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type("application/octet-stream")
+                .body(bytes.into())
+                .send()
+                .await
+                .map_err(|e| ApiError::Internal(format!("PutObject: {}", e.into_service_error())))?;
+            Ok(())
         })
     }
 

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use phiveil_core::fhe::{self, Aggregator, FieldSpec, StudySpec};
 use phiveil_core::Error;
+use rand_core::OsRng;
 use tfhe::zk::ZkComputeLoad;
 use tfhe::ProvenCompactCiphertextList;
 
@@ -28,6 +29,7 @@ fn study(id: &str, min_cohort: u64) -> StudySpec {
         hi,
         bins,
         at_least,
+        dp: None,
     };
     StudySpec {
         id: id.into(),
@@ -86,8 +88,15 @@ fn run(patients: i64) {
     for i in 0..patients {
         let patient = format!("p-{i:03}");
         let bytes =
-            fhe::encrypt_submission(&spec, &keys.public, &keys.crs, &patient, &patient_values(i))
-                .unwrap();
+            fhe::encrypt_submission(
+            &spec,
+            &keys.public,
+            &keys.crs,
+            &patient,
+            &patient_values(i),
+            &mut OsRng,
+        )
+        .unwrap();
         subs.push((format!("sub-{i}"), patient, bytes));
     }
     eprintln!(
@@ -99,7 +108,7 @@ fn run(patients: i64) {
     let mut bad = patient_values(0);
     bad[1] = 101;
     assert!(matches!(
-        fhe::encrypt_submission(&spec, &keys.public, &keys.crs, "p-x", &bad),
+        fhe::encrypt_submission(&spec, &keys.public, &keys.crs, "p-x", &bad, &mut OsRng),
         Err(Error::OutOfRange { field }) if field == "spo2"
     ));
 
@@ -168,6 +177,7 @@ fn run(patients: i64) {
         &other_keys.crs,
         p41,
         &patient_values(1),
+        &mut OsRng,
     )
     .unwrap();
     assert!(matches!(
@@ -184,6 +194,7 @@ fn run(patients: i64) {
         &keys.crs,
         p41,
         &patient_values(1)[..3],
+        &mut OsRng,
     )
     .unwrap();
     assert!(agg.verify("sub-short", p41, &short).is_err());
@@ -207,7 +218,7 @@ fn run(patients: i64) {
     assert!(matches!(agg.fold(vec![late]), Err(Error::InvalidState(_))));
 
     // Owner: decrypt and compare with the plaintext aggregates (rogue values clamped).
-    let results = fhe::decrypt_release(&spec, &keys.client, &release).unwrap();
+    let results = fhe::decrypt_release(&spec, &keys.client, &release, 0.95).unwrap();
     let mut rows: Vec<Vec<i64>> = (0..patients).map(patient_values).collect();
     rows.push(vec![250, 100, 1, 5]);
     for (j, (f, r)) in spec.fields.iter().zip(&results).enumerate() {

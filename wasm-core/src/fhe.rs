@@ -61,7 +61,7 @@ pub fn config() -> Config {
 }
 
 /// One integer field of a study.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
     /// Name (1–64 of `A-Z a-z 0-9 . _ -`).
@@ -77,17 +77,63 @@ pub struct FieldSpec {
     /// Thresholds `t`: the count of values `≥ t` is released for each.
     #[serde(default)]
     pub at_least: Vec<i64>,
+    /// Differential privacy of this field's sum and mean (none: exact aggregates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp: Option<FieldDp>,
+}
+
+/// The DP mode and per-release budget of one field.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDp {
+    /// Where noise is added.
+    pub mode: crate::dp::Mode,
+    /// What one release of the field costs each patient.
+    pub privacy: crate::dp::Privacy,
 }
 
 impl FieldSpec {
-    /// `hi − lo`.
+    /// `hi − lo` (the sensitivity of the field's sum).
     pub fn width(&self) -> u64 {
         self.hi.abs_diff(self.lo)
     }
 
-    /// Bits of the encoded value: the smallest even number ≥ log2(width + 1), at least 2.
+    /// The field's noise plan, when it has DP.
+    pub fn plan(&self) -> Result<Option<crate::dp::FieldPlan>> {
+        self.dp
+            .map(|d| crate::dp::FieldPlan::new(d.mode, d.privacy, self.width()))
+            .transpose()
+    }
+
+    /// Room on each side of the range for patient-side noise: a noisy value is encoded
+    /// as `value − lo + margin`, clamped into `0..=width + 2·margin`. The margin is
+    /// 8σ (Gaussian) or 28·scale (Laplace), so clamping changes a noisy value with
+    /// probability below 1e-12. 0 without patient-side noise.
+    pub fn margin(&self) -> u64 {
+        use crate::dp::PatientNoise;
+        let m = match self.plan() {
+            Ok(Some(p)) => match p.patient {
+                PatientNoise::None => 0.0,
+                PatientNoise::Laplace(l) => 28.0 * l.scale(),
+                PatientNoise::Gaussian(g) => 8.0 * g.sigma2().sqrt(),
+            },
+            _ => 0.0,
+        };
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let m = m.ceil().clamp(0.0, 1e9) as u64;
+        m
+    }
+
+    /// Largest encoded value: `width + 2·margin`.
+    pub fn encoded_max(&self) -> u64 {
+        self.width()
+            .saturating_add(self.margin().saturating_mul(2))
+    }
+
+    /// Bits of the encoded value: the smallest even number ≥ log2(encoded max + 1), at
+    /// least 2 (TFHE blocks hold 2 bits).
     pub fn bits(&self) -> u32 {
-        let needed = u64::BITS - self.width().leading_zeros();
+        let needed = u64::BITS - self.encoded_max().leading_zeros();
         needed.max(2).next_multiple_of(2)
     }
 
@@ -121,16 +167,39 @@ impl FieldSpec {
                 "thresholds must lie inside (lo, hi]; at most 16 thresholds and 32 bin edges",
             ));
         }
+        if self.dp.is_some() {
+            if !self.bins.is_empty() || !self.at_least.is_empty() {
+                return Err(Error::InvalidConfig(
+                    "a DP field releases its sum and mean only: no histogram or thresholds",
+                ));
+            }
+            self.plan()?;
+            if self.encoded_max() > u64::from(u16::MAX) {
+                return Err(Error::InvalidConfig(
+                    "range plus noise margin exceeds 16 bits: widen the budget or narrow the range",
+                ));
+            }
+        }
         Ok(())
     }
 
-    fn encode(&self, v: i64) -> Result<u64> {
+    /// Checks a true value against the declared range.
+    fn check(&self, v: i64) -> Result<()> {
         if v < self.lo || v > self.hi {
             return Err(Error::OutOfRange {
                 field: self.name.clone(),
             });
         }
-        Ok(v.abs_diff(self.lo))
+        Ok(())
+    }
+
+    /// Encodes a (possibly noisy) value: `v − lo + margin`, clamped into the encoding.
+    fn encode_noisy(&self, v: i64) -> u64 {
+        let margin = i64::try_from(self.margin()).unwrap_or(i64::MAX);
+        let max = i64::try_from(self.encoded_max()).unwrap_or(i64::MAX);
+        let e = i128::from(v) - i128::from(self.lo) + i128::from(margin);
+        let e = e.clamp(0, i128::from(max));
+        u64::try_from(e).unwrap_or(0)
     }
 
     fn enc_edge(&self, v: i64) -> u16 {
@@ -139,7 +208,7 @@ impl FieldSpec {
 }
 
 /// What the study owner declares.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StudySpec {
     /// Study id (as the relay assigned it).
@@ -163,8 +232,87 @@ impl StudySpec {
         }
         for f in &self.fields {
             f.validate()?;
+            if let Some(FieldDp {
+                mode: crate::dp::Mode::Distributed { min_cohort },
+                ..
+            }) = f.dp
+            {
+                if min_cohort != self.min_cohort {
+                    return Err(Error::InvalidConfig(
+                        "distributed noise must be calibrated for the study's minimum cohort",
+                    ));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// What one submission costs a patient: the fields' budgets composed (zCDP when
+    /// any field is zCDP or the fields are mixed; pure ε otherwise), or `None` without DP.
+    pub fn privacy_cost(&self) -> Option<crate::dp::Privacy> {
+        use crate::dp::Privacy;
+        let budgets: Vec<Privacy> = self.fields.iter().filter_map(|f| f.dp).map(|d| d.privacy).collect();
+        if budgets.is_empty() {
+            return None;
+        }
+        if budgets.iter().all(|p| matches!(p, Privacy::Pure { .. })) {
+            let epsilon = budgets
+                .iter()
+                .map(|p| match p {
+                    Privacy::Pure { epsilon } => *epsilon,
+                    Privacy::Zcdp { .. } => 0.0,
+                })
+                .sum();
+            return Some(Privacy::Pure { epsilon });
+        }
+        Some(Privacy::Zcdp {
+            rho: budgets.iter().map(|p| p.as_rho()).sum(),
+        })
+    }
+
+    /// The patient-side step before encryption: checks every value against its field's
+    /// range, adds the field's patient-side noise (local or distributed DP) and encodes
+    /// it in the field's bits.
+    pub fn encode_values(
+        &self,
+        values: &[i64],
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<Vec<u64>> {
+        self.validate()?;
+        if values.len() != self.fields.len() {
+            return Err(Error::InvalidConfig("one value per study field"));
+        }
+        for (f, v) in self.fields.iter().zip(values) {
+            f.check(*v)?;
+        }
+        self.fields
+            .iter()
+            .zip(values)
+            .map(|(f, v)| {
+                let noisy = match f.plan()? {
+                    Some(p) => p.apply(*v, rng),
+                    None => *v,
+                };
+                Ok(f.encode_noisy(noisy))
+            })
+            .collect()
+    }
+
+    /// The relay's central-DP step: one discrete Gaussian draw per central-mode field
+    /// (0 for the others), to be added to the encrypted sums at release.
+    pub fn central_noise(&self, rng: &mut dyn rand_core::CryptoRngCore) -> Result<Option<Vec<i64>>> {
+        let mut any = false;
+        let mut out = Vec::with_capacity(self.fields.len());
+        for f in &self.fields {
+            match f.plan()? {
+                Some(p) if p.central_sigma2 > 0.0 => {
+                    any = true;
+                    out.push(crate::dp::DiscreteGaussian::new(p.central_sigma2)?.sample(rng));
+                }
+                _ => out.push(0),
+            }
+        }
+        Ok(any.then_some(out))
     }
 
     /// Total encoded bits of one submission (what the CRS must cover).
@@ -228,7 +376,7 @@ pub fn key_ceremony(
     let t2 = now_ms();
     let public = CompactPublicKey::try_new(&client).map_err(fhe_err)?;
     let t3 = now_ms();
-    let crs = CompactPkeCrs::from_config(cfg, study.total_bits()).map_err(fhe_err)?;
+    let crs = make_crs(study)?;
     let t4 = now_ms();
     t.client_key_ms = t1 - t0;
     t.server_key_ms = t2 - t1;
@@ -245,6 +393,13 @@ pub fn key_ceremony(
     ))
 }
 
+/// Generates the CRS of a study's proofs (covers the study's total encoded bits). The
+/// owner's ceremony makes it; an owner may leave it to the relay, the proofs' verifier.
+pub fn make_crs(study: &StudySpec) -> Result<CompactPkeCrs> {
+    study.validate()?;
+    CompactPkeCrs::from_config(config(), study.total_bits()).map_err(fhe_err)
+}
+
 /// Serializes any tfhe object with tfhe's versioned, size-limited format.
 pub fn to_bytes<T: serde::Serialize + tfhe::Versionize + tfhe::named::Named>(
     v: &T,
@@ -254,9 +409,10 @@ pub fn to_bytes<T: serde::Serialize + tfhe::Versionize + tfhe::named::Named>(
     Ok(out)
 }
 
-/// Reads a compact public key.
+/// Reads a compact public key (conformant to the study parameters).
 pub fn public_key_from_bytes(b: &[u8]) -> Result<CompactPublicKey> {
-    safe_deserialize(b, MAX_KEY_BYTES).map_err(fhe_err)
+    safe_deserialize_conformant(b, MAX_KEY_BYTES, &PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128)
+        .map_err(|_| Error::Fhe("not a compact public key of the study parameters".into()))
 }
 
 /// Reads a CRS.
@@ -264,9 +420,12 @@ pub fn crs_from_bytes(b: &[u8]) -> Result<CompactPkeCrs> {
     safe_deserialize(b, MAX_KEY_BYTES).map_err(fhe_err)
 }
 
-/// Reads a compressed server key.
+/// Reads a compressed server key (size-limited, versioned; tfhe 1.8 does not export its
+/// server-key conformance parameters, so a key of other parameters is caught when the
+/// relay's opening self-test uses it).
 pub fn server_key_from_bytes(b: &[u8]) -> Result<CompressedServerKey> {
-    safe_deserialize(b, MAX_KEY_BYTES).map_err(fhe_err)
+    safe_deserialize(b, MAX_KEY_BYTES)
+        .map_err(|_| Error::Fhe("not a compressed server key".into()))
 }
 
 /// Reads a client key (after unwrapping).
@@ -275,25 +434,22 @@ pub fn client_key_from_bytes(b: &[u8]) -> Result<ClientKey> {
 }
 
 /// The patient's step: validates `values` against the study (one per field, in order),
-/// encodes each in its field's bits and encrypts them as one proven compact list bound
-/// to `patient`. Returns the serialized list.
+/// adds each field's patient-side DP noise, encodes each in its field's bits and
+/// encrypts them as one proven compact list bound to `patient`. Returns the serialized
+/// list.
 pub fn encrypt_submission(
     study: &StudySpec,
     public: &CompactPublicKey,
     crs: &CompactPkeCrs,
     patient: &str,
     values: &[i64],
+    rng: &mut dyn rand_core::CryptoRngCore,
 ) -> Result<Vec<u8>> {
-    study.validate()?;
-    if values.len() != study.fields.len() {
-        return Err(Error::InvalidConfig("one value per study field"));
-    }
+    let encoded = study.encode_values(values, rng)?;
     let mut builder = ProvenCompactCiphertextList::builder(public);
-    for (f, v) in study.fields.iter().zip(values) {
+    for (f, v) in study.fields.iter().zip(encoded) {
         let bits = usize::try_from(f.bits()).unwrap_or(usize::MAX);
-        builder
-            .push_with_num_bits(f.encode(*v)?, bits)
-            .map_err(fhe_err)?;
+        builder.push_with_num_bits(v, bits).map_err(fhe_err)?;
     }
     let list = builder
         .build_with_proof_packed(crs, &study.proof_metadata(patient), ZkComputeLoad::Proof)
@@ -325,19 +481,37 @@ impl core::fmt::Debug for Aggregator {
     }
 }
 
-/// One verified, expanded, clamped submission, ready to fold.
+/// One verified, expanded, clamped submission, ready to fold: per field the clamped
+/// value (16 bits) and, computed on the narrow type before widening, whether it reaches
+/// each histogram edge and each threshold.
 pub struct Expanded {
     id: String,
     fields: Vec<FheUint16>,
+    edges: Vec<Vec<FheBool>>,
+    thresholds: Vec<Vec<FheBool>>,
 }
 
-macro_rules! get_as_u16 {
-    ($expander:expr, $i:expr, $bits:expr, $($n:literal => $ty:ty),*) => {
-        match $bits {
-            $($n => $expander
-                .get::<$ty>($i)
-                .map_err(fhe_err)?
-                .map(|c| -> FheUint16 { c.cast_into() }),)*
+/// Clamps a field's narrow ciphertext to its encoded maximum and compares it with the
+/// field's edges and thresholds in its own width (cheaper than after widening), then
+/// widens the value to 16 bits.
+macro_rules! prepare_narrow {
+    ($expander:expr, $i:expr, $f:expr, $($n:literal => $ty:ty as $clear:ty),*) => {
+        match $f.bits() {
+            $($n => match $expander.get::<$ty>($i).map_err(fhe_err)? {
+                Some(v) => {
+                    let max = <$clear>::try_from($f.encoded_max()).unwrap_or(<$clear>::MAX);
+                    // A proof bounds a value to its bits; clamp to the declared range
+                    // unless the range fills the bits.
+                    let v = if u64::from(max) + 1 == 1u64 << $n { v } else { v.min(max) };
+                    let edge = |e: &i64| <$clear>::try_from($f.enc_edge(*e)).unwrap_or(<$clear>::MAX);
+                    let edges: Vec<FheBool> = $f.bins.iter().map(|e| v.ge(edge(e))).collect();
+                    let thresholds: Vec<FheBool> =
+                        $f.at_least.iter().map(|e| v.ge(edge(e))).collect();
+                    let wide: FheUint16 = v.cast_into();
+                    Some((wide, edges, thresholds))
+                }
+                None => None,
+            },)*
             _ => None,
         }
     };
@@ -350,8 +524,8 @@ pub struct Release {
     pub study: String,
     /// Submissions folded in (public: the relay counts them).
     pub count: u64,
-    /// Per field: the encrypted sum of `value − lo` (plus central noise offset when
-    /// `noise_offset` is set), serialized.
+    /// Per field: the encrypted sum of the encoded values (`value − lo + margin`), plus
+    /// `noise_offset` + central noise when central noise was added, serialized.
     pub sums: Vec<Vec<u8>>,
     /// Per field, per bin: encrypted counts.
     pub bins: Vec<Vec<Vec<u8>>>,
@@ -359,6 +533,118 @@ pub struct Release {
     pub at_least: Vec<Vec<Vec<u8>>>,
     /// The offset added with central-DP noise (the owner subtracts it), or 0.
     pub noise_offset: u32,
+}
+
+impl Release {
+    /// Serialized: `PVRL1`, a JSON header (study, count, noise offset, shape), then every
+    /// ciphertext as a u32 BE length and tfhe's serialization (sums, bins, thresholds).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let header = serde_json::to_vec(&ReleaseHeader {
+            study: self.study.clone(),
+            count: self.count,
+            noise_offset: self.noise_offset,
+            bins: self.bins.iter().map(Vec::len).collect(),
+            at_least: self.at_least.iter().map(Vec::len).collect(),
+        })
+        .map_err(|_| Error::InvalidState("release header"))?;
+        let mut out = b"PVRL1".to_vec();
+        put_chunk(&mut out, &header)?;
+        let all = self
+            .sums
+            .iter()
+            .chain(self.bins.iter().flatten())
+            .chain(self.at_least.iter().flatten());
+        for c in all {
+            put_chunk(&mut out, c)?;
+        }
+        Ok(out)
+    }
+
+    /// Parses [`Release::to_bytes`] output (untrusted: every length is checked).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let bad = || Error::Fhe("the release is malformed".into());
+        let mut rest = bytes.strip_prefix(b"PVRL1").ok_or_else(bad)?;
+        let h: ReleaseHeader =
+            serde_json::from_slice(take_chunk(&mut rest).ok_or_else(bad)?).map_err(|_| bad())?;
+        if h.bins.len() != h.at_least.len() || h.bins.len() > 32 {
+            return Err(bad());
+        }
+        let mut next = || take_chunk(&mut rest).map(<[u8]>::to_vec).ok_or_else(bad);
+        let sums = (0..h.bins.len()).map(|_| next()).collect::<Result<Vec<_>>>()?;
+        let mut nested = |shape: &[usize]| -> Result<Vec<Vec<Vec<u8>>>> {
+            shape
+                .iter()
+                .map(|n| (0..(*n).min(64)).map(|_| next()).collect())
+                .collect()
+        };
+        let bins = nested(&h.bins)?;
+        let at_least = nested(&h.at_least)?;
+        if !rest.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self {
+            study: h.study,
+            count: h.count,
+            sums,
+            bins,
+            at_least,
+            noise_offset: h.noise_offset,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReleaseHeader {
+    study: String,
+    count: u64,
+    noise_offset: u32,
+    bins: Vec<usize>,
+    at_least: Vec<usize>,
+}
+
+/// Checks an untrusted submission without the server key: size, well-formedness against
+/// the study's CRS and parameters, the number of fields, and the zero-knowledge proof
+/// (bound to the study and `patient`). What the relay runs before accepting an upload.
+pub fn check_submission(
+    study: &StudySpec,
+    public: &CompactPublicKey,
+    crs: &CompactPkeCrs,
+    patient: &str,
+    bytes: &[u8],
+) -> Result<()> {
+    let list = parse_submission(study, crs, bytes)?;
+    match list.verify(crs, public, &study.proof_metadata(patient)) {
+        tfhe::zk::ZkVerificationOutcome::Valid => Ok(()),
+        tfhe::zk::ZkVerificationOutcome::Invalid => {
+            Err(Error::Fhe("the proof does not verify".into()))
+        }
+    }
+}
+
+fn parse_submission(
+    study: &StudySpec,
+    crs: &CompactPkeCrs,
+    bytes: &[u8],
+) -> Result<ProvenCompactCiphertextList> {
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_SUBMISSION_BYTES {
+        return Err(Error::LimitExceeded {
+            what: "submission size",
+            limit: MAX_SUBMISSION_BYTES,
+        });
+    }
+    let params = tfhe::integer::ciphertext::IntegerProvenCompactCiphertextListConformanceParams::from_crs_and_parameters(
+        PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+        crs,
+    );
+    let list: ProvenCompactCiphertextList =
+        safe_deserialize_conformant(bytes, MAX_SUBMISSION_BYTES, &params)
+            .map_err(|_| Error::Fhe("submission is not a well-formed proven list".into()))?;
+    if list.len() != study.fields.len() {
+        return Err(Error::Fhe(
+            "submission has the wrong number of fields".into(),
+        ));
+    }
+    Ok(list)
 }
 
 impl Aggregator {
@@ -410,54 +696,52 @@ impl Aggregator {
     }
 
     /// Verifies and expands one untrusted submission of `patient` (its proof is bound to
-    /// the patient and the study), widens each field to 16 bits and clamps it to the
-    /// declared range under encryption.
+    /// the patient and the study), clamps each field to its declared range under
+    /// encryption and evaluates its comparisons in the field's own width.
     pub fn verify(&self, id: &str, patient: &str, bytes: &[u8]) -> Result<Expanded> {
-        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_SUBMISSION_BYTES {
-            return Err(Error::LimitExceeded {
-                what: "submission size",
-                limit: MAX_SUBMISSION_BYTES,
-            });
-        }
-        let params = tfhe::integer::ciphertext::IntegerProvenCompactCiphertextListConformanceParams::from_crs_and_parameters(
-            PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
-            &self.crs,
-        );
-        let list: ProvenCompactCiphertextList =
-            safe_deserialize_conformant(bytes, MAX_SUBMISSION_BYTES, &params)
-                .map_err(|_| Error::Fhe("submission is not a well-formed proven list".into()))?;
-        if list.len() != self.study.fields.len() {
-            return Err(Error::Fhe(
-                "submission has the wrong number of fields".into(),
-            ));
-        }
+        let list = parse_submission(&self.study, &self.crs, bytes)?;
         let expander = list
             .verify_and_expand(&self.crs, &self.public, &self.study.proof_metadata(patient))
             .map_err(|_| Error::Fhe("the proof does not verify".into()))?;
-        let mut fields = Vec::with_capacity(self.study.fields.len());
+        let n = self.study.fields.len();
+        let (mut fields, mut edges, mut thresholds) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
         for (i, f) in self.study.fields.iter().enumerate() {
-            let v = get_as_u16!(expander, i, f.bits(),
-                2 => FheUint2, 4 => FheUint4, 6 => FheUint6, 8 => FheUint8,
-                10 => FheUint10, 12 => FheUint12, 14 => FheUint14, 16 => FheUint16)
+            let (v, e, t) = prepare_narrow!(expander, i, f,
+                2 => FheUint2 as u8, 4 => FheUint4 as u8, 6 => FheUint6 as u8,
+                8 => FheUint8 as u8, 10 => FheUint10 as u16, 12 => FheUint12 as u16,
+                14 => FheUint14 as u16, 16 => FheUint16 as u16)
             .ok_or_else(|| Error::Fhe(format!("field {} has the wrong type", f.name)))?;
-            let width = u16::try_from(f.width()).unwrap_or(u16::MAX);
-            // A proof bounds the value to its bits; clamp to the declared range.
-            let clamped = if u64::from(width) + 1 == 1u64 << f.bits() {
-                v
-            } else {
-                v.min(width)
-            };
-            fields.push(clamped);
+            fields.push(v);
+            edges.push(e);
+            thresholds.push(t);
         }
         Ok(Expanded {
             id: id.to_owned(),
             fields,
+            edges,
+            thresholds,
         })
     }
 
+    /// [`Aggregator::verify`] over many submissions `(id, patient, bytes)` in parallel
+    /// (rayon; every pool thread gets `server_key`). One result per submission, in order.
+    pub fn verify_many(
+        &self,
+        server_key: &ServerKey,
+        subs: &[(String, String, Vec<u8>)],
+    ) -> Vec<Result<Expanded>> {
+        use rayon::prelude::*;
+        rayon::broadcast(|_| tfhe::set_server_key(server_key.clone()));
+        subs.par_iter()
+            .map(|(id, patient, bytes)| self.verify(id, patient, bytes))
+            .collect()
+    }
+
     /// Folds verified submissions into the running totals (a batch at a time is cheaper:
-    /// one library `sum` per total). Refuses, without folding anything, a batch with an id
-    /// already folded or repeated.
+    /// one library `sum` per total, in 16 bits when the batch's total fits, widened to 32
+    /// bits once). Refuses, without folding anything, a batch with an id already folded
+    /// or repeated, and anything after the release.
     pub fn fold(&mut self, batch: Vec<Expanded>) -> Result<()> {
         if self.released {
             return Err(Error::InvalidState(
@@ -473,34 +757,48 @@ impl Aggregator {
         if batch.is_empty() {
             return Ok(());
         }
-        let one = |b: FheBool| -> FheUint32 { FheUint32::cast_from(b) };
+        let n = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        // Sums a batch of 16-bit values: in 16 bits when `n · max` fits, else in 32.
+        let sum16 = |vals: Vec<FheUint16>, max: u64| -> FheUint32 {
+            if n.saturating_mul(max) <= u64::from(u16::MAX) {
+                let s: FheUint16 = vals.iter().sum();
+                s.cast_into()
+            } else {
+                let wide: Vec<FheUint32> = vals.into_iter().map(CastInto::cast_into).collect();
+                wide.iter().sum()
+            }
+        };
+        let count = |bits: Vec<&FheBool>| -> FheUint32 {
+            let ones: Vec<FheUint16> = bits.into_iter().map(|b| FheUint16::cast_from(b.clone())).collect();
+            sum16(ones, 1)
+        };
         for (i, f) in self.study.fields.iter().enumerate() {
-            let vals: Vec<&FheUint16> = batch.iter().filter_map(|e| e.fields.get(i)).collect();
-            let wide: Vec<FheUint32> = vals.iter().map(|v| (*v).clone().cast_into()).collect();
-            let total: FheUint32 = wide.iter().sum();
-            fold_into(self.sums.get_mut(i), total);
+            let vals: Vec<FheUint16> = batch.iter().filter_map(|e| e.fields.get(i)).cloned().collect();
+            fold_into(self.sums.get_mut(i), sum16(vals, f.encoded_max()));
             if !f.bins.is_empty() {
                 // bin j = [edge_{j-1}, edge_j): count(v ≥ edge_{j-1}) − count(v ≥ edge_j).
-                let mut ge: Vec<FheUint32> = Vec::with_capacity(f.bins.len());
-                for edge in &f.bins {
-                    let e = f.enc_edge(*edge);
-                    let c: Vec<FheUint32> = vals.iter().map(|v| one(v.ge(e))).collect();
-                    ge.push(c.iter().sum());
-                }
+                let ge: Vec<FheUint32> = (0..f.bins.len())
+                    .map(|j| {
+                        count(
+                            batch
+                                .iter()
+                                .filter_map(|e| e.edges.get(i).and_then(|x| x.get(j)))
+                                .collect(),
+                        )
+                    })
+                    .collect();
                 #[allow(clippy::cast_possible_truncation)]
-                let n = FheUint32::encrypt_trivial(batch.len() as u32);
-                let mut prev = n;
+                let mut prev = FheUint32::encrypt_trivial(n as u32);
                 let slots = self
                     .bins
                     .get_mut(i)
                     .map(Vec::as_mut_slice)
                     .unwrap_or_default();
                 for (j, slot) in slots.iter_mut().enumerate() {
-                    let upper = ge.get(j).cloned();
-                    let in_bin = match upper {
+                    let in_bin = match ge.get(j) {
                         Some(u) => {
-                            let d = &prev - &u;
-                            prev = u;
+                            let d = &prev - u;
+                            prev = u.clone();
                             d
                         }
                         None => prev.clone(),
@@ -513,17 +811,90 @@ impl Aggregator {
                 .get_mut(i)
                 .map(Vec::as_mut_slice)
                 .unwrap_or_default();
-            for (slot, t) in slots.iter_mut().zip(&f.at_least) {
-                let e = f.enc_edge(*t);
-                let c: Vec<FheUint32> = vals.iter().map(|v| one(v.ge(e))).collect();
-                fold_into(Some(slot), c.iter().sum());
+            for (j, slot) in slots.iter_mut().enumerate() {
+                let c = count(
+                    batch
+                        .iter()
+                        .filter_map(|e| e.thresholds.get(i).and_then(|x| x.get(j)))
+                        .collect(),
+                );
+                fold_into(Some(slot), c);
             }
         }
-        self.count = self
-            .count
-            .saturating_add(u64::try_from(batch.len()).unwrap_or(u64::MAX));
+        self.count = self.count.saturating_add(n);
         self.seen.extend(batch.into_iter().map(|e| e.id));
         Ok(())
+    }
+
+    /// The running state, serialized (for a crash-safe job: the relay stores it and the
+    /// ids it covers together). Layout: `PVAG1`, a JSON header length (u32 BE), the JSON
+    /// header (study id, count, folded ids, released), then every running total as a
+    /// u32 BE length (0: none yet) and tfhe's serialization.
+    pub fn checkpoint(&self) -> Result<Vec<u8>> {
+        let header = serde_json::to_vec(&CheckpointHeader {
+            study: self.study.id.clone(),
+            count: self.count,
+            seen: self.seen.iter().cloned().collect(),
+            released: self.released,
+        })
+        .map_err(|_| Error::InvalidState("checkpoint header"))?;
+        let mut out = b"PVAG1".to_vec();
+        put_chunk(&mut out, &header)?;
+        for c in self.totals() {
+            match c {
+                Some(c) => {
+                    let mut b = Vec::new();
+                    safe_serialize(c, &mut b, MAX_CIPHERTEXT_BYTES).map_err(fhe_err)?;
+                    put_chunk(&mut out, &b)?;
+                }
+                None => put_chunk(&mut out, &[])?,
+            }
+        }
+        Ok(out)
+    }
+
+    /// An aggregator resumed from [`Aggregator::checkpoint`] output.
+    pub fn restore(
+        study: StudySpec,
+        public: CompactPublicKey,
+        crs: CompactPkeCrs,
+        bytes: &[u8],
+    ) -> Result<Self> {
+        let bad = || Error::Fhe("the checkpoint is malformed".into());
+        let mut agg = Self::new(study, public, crs)?;
+        let mut rest = bytes.strip_prefix(b"PVAG1").ok_or_else(bad)?;
+        let header: CheckpointHeader =
+            serde_json::from_slice(take_chunk(&mut rest).ok_or_else(bad)?).map_err(|_| bad())?;
+        if header.study != agg.study.id || u64::try_from(header.seen.len()).ok() != Some(header.count) {
+            return Err(bad());
+        }
+        for slot in agg.totals_mut() {
+            let b = take_chunk(&mut rest).ok_or_else(bad)?;
+            if !b.is_empty() {
+                *slot = Some(safe_deserialize(b, MAX_CIPHERTEXT_BYTES).map_err(|_| bad())?);
+            }
+        }
+        if !rest.is_empty() {
+            return Err(bad());
+        }
+        agg.count = header.count;
+        agg.seen = header.seen.into_iter().collect();
+        agg.released = header.released;
+        Ok(agg)
+    }
+
+    fn totals(&self) -> impl Iterator<Item = &Option<FheUint32>> {
+        self.sums
+            .iter()
+            .chain(self.bins.iter().flatten())
+            .chain(self.at_least.iter().flatten())
+    }
+
+    fn totals_mut(&mut self) -> impl Iterator<Item = &mut Option<FheUint32>> {
+        self.sums
+            .iter_mut()
+            .chain(self.bins.iter_mut().flatten())
+            .chain(self.at_least.iter_mut().flatten())
     }
 
     /// The encrypted release, once the cohort reaches the study's minimum. `noise` gives,
@@ -575,6 +946,32 @@ impl Aggregator {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+struct CheckpointHeader {
+    study: String,
+    count: u64,
+    seen: Vec<String>,
+    released: bool,
+}
+
+fn put_chunk(out: &mut Vec<u8>, b: &[u8]) -> Result<()> {
+    let len = u32::try_from(b.len()).map_err(|_| Error::InvalidState("checkpoint chunk too large"))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(b);
+    Ok(())
+}
+
+fn take_chunk<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let (len, tail) = rest.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+    if tail.len() < len {
+        return None;
+    }
+    let (chunk, tail) = tail.split_at(len);
+    *rest = tail;
+    Some(chunk)
+}
+
 fn fold_into(slot: Option<&mut Option<FheUint32>>, add: FheUint32) {
     if let Some(slot) = slot {
         *slot = Some(match slot.take() {
@@ -597,13 +994,21 @@ pub struct FieldResult {
     pub bins: Vec<u64>,
     /// Counts of values ≥ each threshold.
     pub at_least: Vec<u64>,
+    /// For a DP field: the sum's guaranteed interval at `confidence`.
+    pub sum_interval: Option<crate::dp::Estimate>,
+    /// For a DP field: the mean's guaranteed interval at `confidence`.
+    pub mean_interval: Option<crate::dp::Estimate>,
 }
 
-/// The owner's step: decrypts a release with the client key.
+/// The owner's step: decrypts a release with the client key and interprets it: sums and
+/// means in the fields' units (encoding offsets and margins removed), histogram and
+/// threshold counts, and for DP fields the interval holding the noise-free sum and mean
+/// with probability ≥ `confidence`.
 pub fn decrypt_release(
     study: &StudySpec,
     client: &ClientKey,
     release: &Release,
+    confidence: f64,
 ) -> Result<Vec<FieldResult>> {
     // Size-limited, versioned deserialization. (tfhe's conformance parameters for a
     // 32-bit integer built from the compute parameters refuse the relay's results — the
@@ -620,9 +1025,17 @@ pub fn decrypt_release(
     let mut out = Vec::with_capacity(study.fields.len());
     for (i, f) in study.fields.iter().enumerate() {
         let raw = dec(release.sums.get(i).map(Vec::as_slice).unwrap_or_default())?;
+        let count = i64::try_from(release.count).unwrap_or(i64::MAX);
+        let margin = i64::try_from(f.margin()).unwrap_or(i64::MAX);
         let shifted = i64::from(raw) - i64::from(release.noise_offset);
-        #[allow(clippy::cast_possible_wrap)]
-        let sum = shifted + f.lo * release.count as i64;
+        let sum = shifted
+            .saturating_add(f.lo.saturating_mul(count))
+            .saturating_sub(margin.saturating_mul(count));
+        #[allow(clippy::cast_precision_loss)]
+        let sum_interval = f
+            .plan()?
+            .map(|p| p.sum_estimate(sum as f64, release.count, confidence))
+            .transpose()?;
         let decode_all = |v: Option<&Vec<Vec<u8>>>| -> Result<Vec<u64>> {
             v.map(|list| list.iter().map(|b| dec(b).map(u64::from)).collect())
                 .unwrap_or_else(|| Ok(Vec::new()))
@@ -635,6 +1048,8 @@ pub fn decrypt_release(
             mean,
             bins: decode_all(release.bins.get(i))?,
             at_least: decode_all(release.at_least.get(i))?,
+            mean_interval: sum_interval.map(|e| e.per(release.count)),
+            sum_interval,
         });
     }
     Ok(out)

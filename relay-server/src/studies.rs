@@ -1,0 +1,1097 @@
+//! Private-statistics studies under TFHE. The relay stores the owner's public study
+//! keys, checks each patient's proven submission, folds it into running encrypted
+//! totals and releases the encrypted aggregate to the owner once the cohort reaches the
+//! study's `k`. It never holds a key that decrypts anything.
+//!
+//! Flow: a clinician creates a study (`POST /v1/studies`), runs the key ceremony in the
+//! browser and uploads the compressed server key, compact public key, CRS (or asks the
+//! relay to make the CRS) and, optionally, the client key wrapped under a passphrase
+//! (`POST /v1/studies/{id}/keys`, presigned PUTs); `POST /v1/studies/{id}/open` checks
+//! them with a self-test. A patient registers one submission (`POST
+//! /v1/studies/{id}/submissions`), uploads the proven list to the presigned URL and
+//! completes it; the relay verifies the proof there and then (a bad one is refused,
+//! audited, and does not take the patient's slot), and the aggregation worker folds
+//! accepted submissions in batches. Every batch ends with a checkpoint object and one
+//! database transaction that moves the study's checkpoint pointer and marks the batch
+//! folded, so a crash at any point resumes from the last checkpoint without counting a
+//! submission twice. `POST /v1/studies/{id}/release` asks for the release (refused below
+//! `k`); the owner downloads it (`GET /v1/studies/{id}/artifacts/release`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use phiveil_core::fhe::{self, Aggregator, FieldSpec, StudySpec};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::api::{audited, json_body, random_id};
+use crate::auth::{Caller, Claims};
+use crate::db::Val;
+use crate::error::{ApiError, ApiResult};
+use crate::{now, AppState};
+
+/// Content type of every study object (TFHE serializations).
+pub const STUDY_CONTENT_TYPE: &str = "application/octet-stream";
+/// The artifacts an owner uploads, with their size limits.
+const ARTIFACTS: [(&str, u64); 4] = [
+    ("server-key", MAX_ARTIFACT_BYTES),
+    ("public-key", 4 << 20),
+    ("crs", 64 << 20),
+    ("wrapped-client-key", 4 << 20),
+];
+/// Largest study object uploaded through a presigned PUT (the server key).
+pub const MAX_ARTIFACT_BYTES: u64 = 256 << 20;
+/// Largest release or checkpoint object the relay reads back.
+const MAX_STATE_BYTES: u64 = 256 << 20;
+/// Submissions folded per batch (one library `sum` per total per batch).
+const BATCH: usize = 16;
+/// Most studies a list returns.
+const MAX_LIST: i64 = 200;
+
+/// A study as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Study {
+    /// Relay-assigned id.
+    pub id: String,
+    /// The owner's user id.
+    pub owner: String,
+    /// Title.
+    pub title: String,
+    /// Fields, minimum cohort.
+    pub spec: StudySpec,
+    /// `keys-pending`, `open` or `released`.
+    pub state: String,
+    /// Submissions folded into the encrypted totals.
+    pub folded: u64,
+    /// Submissions accepted (proof verified) and not yet folded.
+    pub queued: u64,
+    /// Whether the owner asked for the release.
+    pub release_requested: bool,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+    /// Release time (Unix seconds).
+    pub released_at: Option<i64>,
+}
+
+/// What a presigned PUT to a study object must carry (local store only; S3 checks
+/// its own signatures).
+pub struct UploadTarget {
+    /// The submitting patient (none for the owner's keys).
+    pub patient: Option<String>,
+    size: u64,
+    pending: bool,
+}
+
+impl UploadTarget {
+    /// Checks the request against the registration: pending, the signed content type
+    /// and length.
+    pub fn accept(
+        &self,
+        headers: &axum::http::HeaderMap,
+        q: &crate::store::SignedQuery,
+        len: usize,
+    ) -> ApiResult<()> {
+        if !self.pending {
+            return Err(ApiError::Conflict("this object was already uploaded".into()));
+        }
+        let ct = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if ct != q.content_type || ct != STUDY_CONTENT_TYPE {
+            return Err(ApiError::BadRequest(
+                "the content type differs from the signed one".into(),
+            ));
+        }
+        if u64::try_from(len).ok() != Some(q.length) || q.length != self.size {
+            return Err(ApiError::BadRequest(
+                "the body length differs from the signed one".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The study artifact or submission registered under object `key`, if any.
+pub fn upload_target(state: &AppState, key: &str) -> ApiResult<Option<UploadTarget>> {
+    let a = state.db.query(
+        "SELECT size, state FROM study_artifacts WHERE object_key = ?1",
+        &[key.into()],
+        2,
+    )?;
+    if let Some(r) = a.first() {
+        return Ok(Some(UploadTarget {
+            patient: None,
+            size: u64::try_from(r.first().map_or(0, Val::int)).unwrap_or(0),
+            pending: r.get(1).map(Val::text).as_deref() == Some("pending"),
+        }));
+    }
+    let s = state.db.query(
+        "SELECT size, state, patient FROM study_submissions WHERE object_key = ?1",
+        &[key.into()],
+        3,
+    )?;
+    Ok(s.first().map(|r| UploadTarget {
+        patient: r.get(2).map(Val::text),
+        size: u64::try_from(r.first().map_or(0, Val::int)).unwrap_or(0),
+        pending: r.get(1).map(Val::text).as_deref() == Some("pending"),
+    }))
+}
+
+/// A patient's submission.
+#[derive(Debug, Clone, Serialize)]
+pub struct Submission {
+    /// Relay-assigned id.
+    pub id: String,
+    /// The study.
+    pub study: String,
+    /// `pending` (upload expected), `accepted` (proof verified, queued), `folded` or
+    /// `refused`.
+    pub state: String,
+    /// Why it was refused.
+    pub reason: Option<String>,
+    /// Declared size in bytes.
+    pub size: u64,
+}
+
+/// Wakes the aggregation worker; stops it at shutdown.
+#[derive(Debug, Default)]
+pub struct StudyWork {
+    notify: tokio::sync::Notify,
+    stop: AtomicBool,
+    /// Parsed public keys and CRSs of open studies (verification without re-parsing).
+    params: Mutex<HashMap<String, Arc<PublicParams>>>,
+}
+
+impl std::fmt::Debug for PublicParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PublicParams")
+    }
+}
+
+impl StudyWork {
+    /// Asks the worker to look for work now.
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
+/// A study's public key and CRS, parsed.
+pub struct PublicParams {
+    public: tfhe::CompactPublicKey,
+    crs: tfhe::zk::CompactPkeCrs,
+}
+
+const STUDY_COLS: &str = "s.id, s.owner, s.title, s.spec, s.state, s.folded, s.release_requested, s.created_at, s.released_at, (SELECT COUNT(*) FROM study_submissions q WHERE q.study = s.id AND q.state = 'accepted')";
+
+fn study_from(row: &[Val]) -> ApiResult<Study> {
+    let get = |i: usize| row.get(i).cloned().unwrap_or(Val::Null);
+    let spec: StudySpec = serde_json::from_str(&get(3).text())
+        .map_err(|e| ApiError::Internal(format!("stored study spec: {e}")))?;
+    Ok(Study {
+        id: get(0).text(),
+        owner: get(1).text(),
+        title: get(2).text(),
+        spec,
+        state: get(4).text(),
+        folded: u64::try_from(get(5).int()).unwrap_or(0),
+        release_requested: get(6).int() != 0,
+        created_at: get(7).int(),
+        released_at: match get(8) {
+            Val::Int(t) => Some(t),
+            _ => None,
+        },
+        queued: u64::try_from(get(9).int()).unwrap_or(0),
+    })
+}
+
+fn load(state: &AppState, id: &str) -> ApiResult<Option<Study>> {
+    let rows = state.db.query(
+        &format!("SELECT {STUDY_COLS} FROM studies s WHERE s.id = ?1"),
+        &[id.into()],
+        10,
+    )?;
+    rows.first().map(|r| study_from(r)).transpose()
+}
+
+fn owner_of(c: &Claims, s: &Study) -> ApiResult<()> {
+    if c.role == "clinician" && c.sub == s.owner {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only the study's owner may do this".into()))
+    }
+}
+
+fn patient_of(c: &Claims) -> ApiResult<String> {
+    match (c.role.as_str(), &c.pseudonym) {
+        ("patient", Some(p)) => Ok(p.clone()),
+        _ => Err(ApiError::Forbidden("only patients submit to studies".into())),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateReq {
+    title: String,
+    fields: Vec<FieldSpec>,
+    min_cohort: u64,
+}
+
+/// `POST /v1/studies` (clinician): declares a study.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let c = &caller.0;
+    let study = audited(&state, Some(c), "study-create", None, || {
+        if c.role != "clinician" {
+            return Err(ApiError::Forbidden("only clinicians own studies".into()));
+        }
+        let req: CreateReq = json_body(&body)?;
+        if req.title.trim().is_empty()
+            || req.title.chars().count() > 200
+            || req.title.chars().any(char::is_control)
+        {
+            return Err(ApiError::BadRequest(
+                "title must be 1-200 characters without control characters".into(),
+            ));
+        }
+        let spec = StudySpec {
+            id: random_id("st-", 10),
+            fields: req.fields,
+            min_cohort: req.min_cohort,
+        };
+        spec.validate()?;
+        let spec_json = serde_json::to_string(&spec)
+            .map_err(|e| ApiError::Internal(format!("spec: {e}")))?;
+        state.db.exec(
+            "INSERT INTO studies (id, owner, title, spec, state, created_at) VALUES (?1, ?2, ?3, ?4, 'keys-pending', ?5)",
+            &[spec.id.clone().into(), c.sub.clone().into(), req.title.into(), spec_json.into(), now().into()],
+        )?;
+        load(&state, &spec.id)?.ok_or(ApiError::NotFound)
+    })?;
+    Ok((StatusCode::CREATED, Json(study)))
+}
+
+/// `GET /v1/studies`: every study, newest first (any signed-in user: patients choose
+/// what to join; the declaration is public).
+pub async fn list(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<Study>>> {
+    let rows = state.db.query(
+        &format!("SELECT {STUDY_COLS} FROM studies s ORDER BY s.created_at DESC, s.id LIMIT ?1"),
+        &[MAX_LIST.into()],
+        10,
+    )?;
+    Ok(Json(rows.iter().map(|r| study_from(r)).collect::<ApiResult<_>>()?))
+}
+
+/// `GET /v1/studies/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Study>> {
+    load(&state, &id)?.map(Json).ok_or(ApiError::NotFound)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysReq {
+    server_key: u64,
+    public_key: u64,
+    /// Absent: the relay makes the CRS at opening.
+    #[serde(default)]
+    crs: Option<u64>,
+    #[serde(default)]
+    wrapped_client_key: Option<u64>,
+}
+
+fn artifact_key(study: &str, kind: &str) -> String {
+    format!("studies/{study}/{kind}.bin")
+}
+
+/// `POST /v1/studies/{id}/keys` (owner, before opening): presigned PUTs for the
+/// ceremony's public outputs.
+pub async fn keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let c = &caller.0;
+    let study = load(&state, &id)?;
+    let wanted = audited(&state, Some(c), "study-keys", None, || {
+        let study = study.ok_or(ApiError::NotFound)?;
+        owner_of(c, &study)?;
+        if study.state != "keys-pending" {
+            return Err(ApiError::Conflict("the study's keys are already set".into()));
+        }
+        let req: KeysReq = json_body(&body)?;
+        let mut wanted = Vec::new();
+        for (kind, limit) in ARTIFACTS {
+            let size = match kind {
+                "server-key" => Some(req.server_key),
+                "public-key" => Some(req.public_key),
+                "crs" => req.crs,
+                _ => req.wrapped_client_key,
+            };
+            if let Some(size) = size {
+                if size == 0 || size > limit {
+                    return Err(ApiError::PayloadTooLarge(limit));
+                }
+                wanted.push((kind, size));
+            }
+        }
+        let expires = now().saturating_add(state.config.presign_ttl_secs);
+        let del = [Val::from(id.as_str())];
+        let rows: Vec<[Val; 5]> = wanted
+            .iter()
+            .map(|(kind, size)| {
+                [
+                    id.as_str().into(),
+                    (*kind).into(),
+                    artifact_key(&id, kind).into(),
+                    i64::try_from(*size).unwrap_or(i64::MAX).into(),
+                    expires.into(),
+                ]
+            })
+            .collect();
+        // The first statement always matches (the study row), so the rest run.
+        let guard = [Val::from(id.as_str())];
+        let mut stmts: Vec<(&str, &[Val])> = vec![
+            ("UPDATE studies SET state = 'keys-pending' WHERE id = ?1 AND state = 'keys-pending'", &guard),
+            ("DELETE FROM study_artifacts WHERE study = ?1", &del),
+        ];
+        for r in &rows {
+            stmts.push((
+                "INSERT INTO study_artifacts (study, kind, object_key, size, state, expires_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+                r,
+            ));
+        }
+        if state.db.transaction(&stmts)?.first() != Some(&1) {
+            return Err(ApiError::Conflict("the study's keys are already set".into()));
+        }
+        Ok((wanted, expires))
+    })?;
+    let (wanted, expires) = wanted;
+    let mut uploads = serde_json::Map::new();
+    for (kind, size) in wanted {
+        let p = state
+            .store
+            .presign_put(&artifact_key(&id, kind), size, STUDY_CONTENT_TYPE, expires)
+            .await?;
+        uploads.insert(kind.to_owned(), serde_json::to_value(p).unwrap_or_default());
+    }
+    Ok(Json(json!({ "uploads": uploads })))
+}
+
+/// Reads a completed artifact of a study.
+async fn read_artifact(state: &AppState, study: &str, kind: &str) -> ApiResult<Vec<u8>> {
+    let limit = ARTIFACTS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(MAX_STATE_BYTES, |(_, l)| *l);
+    state.store.get(&artifact_key(study, kind), limit).await
+}
+
+fn blocking_err(e: tokio::task::JoinError) -> ApiError {
+    ApiError::Internal(format!("study task: {e}"))
+}
+
+/// `POST /v1/studies/{id}/open` (owner): checks the uploads (sizes; public key
+/// conformant; CRS, public key and server key work together in a self-test submission),
+/// makes the CRS when the owner left it to the relay, and opens the study.
+pub async fn open(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Study>> {
+    let c = &caller.0;
+    let res = open_inner(&state, c, &id).await;
+    audited(&state, Some(c), "study-open", None, || res).map(Json)
+}
+
+async fn open_inner(state: &AppState, c: &Claims, id: &str) -> ApiResult<Study> {
+    let study = load(state, id)?.ok_or(ApiError::NotFound)?;
+    owner_of(c, &study)?;
+    if study.state != "keys-pending" {
+        return Err(ApiError::Conflict("the study is already open".into()));
+    }
+    let rows = state.db.query(
+        "SELECT kind, object_key, size FROM study_artifacts WHERE study = ?1",
+        &[id.into()],
+        3,
+    )?;
+    let mut kinds = Vec::new();
+    for r in &rows {
+        let (kind, key, size) = (
+            r.first().map(Val::text).unwrap_or_default(),
+            r.get(1).map(Val::text).unwrap_or_default(),
+            r.get(2).map(Val::int).unwrap_or(0),
+        );
+        if state.store.size(&key).await? != u64::try_from(size).ok() {
+            return Err(ApiError::Conflict(format!(
+                "the {kind} is missing or has another size"
+            )));
+        }
+        kinds.push(kind);
+    }
+    for needed in ["server-key", "public-key"] {
+        if !kinds.iter().any(|k| k == needed) {
+            return Err(ApiError::Conflict(format!("the {needed} was not uploaded")));
+        }
+    }
+    let public = read_artifact(state, id, "public-key").await?;
+    let server = read_artifact(state, id, "server-key").await?;
+    let crs = if kinds.iter().any(|k| k == "crs") {
+        Some(read_artifact(state, id, "crs").await?)
+    } else {
+        None
+    };
+    let spec = study.spec.clone();
+    let (params, made_crs) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
+        let public = fhe::public_key_from_bytes(&public)?;
+        let (crs, made) = match crs {
+            Some(b) => (fhe::crs_from_bytes(&b)?, None),
+            None => {
+                let crs = fhe::make_crs(&spec)?;
+                let bytes = fhe::to_bytes(&crs)?;
+                (crs, Some(bytes))
+            }
+        };
+        let server = fhe::server_key_from_bytes(&server)?;
+        self_test(&spec, &public, &crs, &server)?;
+        Ok((PublicParams { public, crs }, made))
+    })
+    .await
+    .map_err(|_| {
+        ApiError::BadRequest("the study keys do not work together (self-test failed)".into())
+    })??;
+    if let Some(bytes) = made_crs {
+        let key = artifact_key(id, "crs");
+        let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+        state.store.put(&key, bytes).await?;
+        state.db.exec(
+            "INSERT INTO study_artifacts (study, kind, object_key, size, state, expires_at) VALUES (?1, 'crs', ?2, ?3, 'complete', 0)",
+            &[id.into(), key.into(), size.into()],
+        )?;
+    }
+    let n = state.db.transaction(&[
+        (
+            "UPDATE studies SET state = 'open' WHERE id = ?1 AND state = 'keys-pending'",
+            &[id.into()],
+        ),
+        (
+            "UPDATE study_artifacts SET state = 'complete' WHERE study = ?1",
+            &[id.into()],
+        ),
+    ])?;
+    if n.first() != Some(&1) {
+        return Err(ApiError::Conflict("the study is already open".into()));
+    }
+    if let Ok(mut m) = state.study_work.params.lock() {
+        m.insert(id.to_owned(), Arc::new(params));
+    }
+    load(state, id)?.ok_or(ApiError::NotFound)
+}
+
+/// Encrypts every field's lowest value as a proven list under the uploaded public key
+/// and CRS, then verifies, expands and folds it with the uploaded server key.
+fn self_test(
+    spec: &StudySpec,
+    public: &tfhe::CompactPublicKey,
+    crs: &tfhe::zk::CompactPkeCrs,
+    server: &tfhe::CompressedServerKey,
+) -> ApiResult<()> {
+    let failed =
+        |_| ApiError::BadRequest("the study keys do not work together (self-test failed)".into());
+    let lows: Vec<i64> = spec.fields.iter().map(|f| f.lo).collect();
+    let list = fhe::encrypt_submission(spec, public, crs, "relay-self-test", &lows, &mut rand_core::OsRng)
+        .map_err(failed)?;
+    fhe::check_submission(spec, public, crs, "relay-self-test", &list).map_err(failed)?;
+    fhe::install_server_key(server);
+    let agg = Aggregator::new(spec.clone(), public.clone(), crs.clone()).map_err(failed)?;
+    agg.verify("self-test", "relay-self-test", &list).map_err(failed)?;
+    Ok(())
+}
+
+/// The public key and CRS of an open study (parsed once, then cached).
+async fn params(state: &AppState, id: &str) -> ApiResult<Arc<PublicParams>> {
+    if let Some(p) = state
+        .study_work
+        .params
+        .lock()
+        .ok()
+        .and_then(|m| m.get(id).cloned())
+    {
+        return Ok(p);
+    }
+    let public = read_artifact(state, id, "public-key").await?;
+    let crs = read_artifact(state, id, "crs").await?;
+    let p = tokio::task::spawn_blocking(move || -> ApiResult<PublicParams> {
+        Ok(PublicParams {
+            public: fhe::public_key_from_bytes(&public)?,
+            crs: fhe::crs_from_bytes(&crs)?,
+        })
+    })
+    .await
+    .map_err(blocking_err)??;
+    let p = Arc::new(p);
+    if let Ok(mut m) = state.study_work.params.lock() {
+        m.insert(id.to_owned(), p.clone());
+    }
+    Ok(p)
+}
+
+/// `GET /v1/studies/{id}/artifacts/{kind}`: a presigned download. The public key and
+/// CRS are public once the study is open; the server key, the wrapped client key and
+/// the release are the owner's.
+pub async fn artifact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, kind)): Path<(String, String)>,
+) -> ApiResult<Json<crate::store::Presigned>> {
+    let c = &caller.0;
+    let study = load(&state, &id)?;
+    let key = audited(&state, Some(c), "study-download", None, || {
+        let study = study.ok_or(ApiError::NotFound)?;
+        match kind.as_str() {
+            "public-key" | "crs" if study.state != "keys-pending" => {}
+            "server-key" | "wrapped-client-key" => owner_of(c, &study)?,
+            "release" if study.state == "released" => owner_of(c, &study)?,
+            _ => return Err(ApiError::NotFound),
+        }
+        let rows = state.db.query(
+            "SELECT object_key FROM study_artifacts WHERE study = ?1 AND kind = ?2 AND state = 'complete'",
+            &[id.as_str().into(), kind.as_str().into()],
+            1,
+        )?;
+        rows.first()
+            .and_then(|r| r.first())
+            .map(Val::text)
+            .ok_or(ApiError::NotFound)
+    })?;
+    let expires = now().saturating_add(state.config.presign_ttl_secs);
+    Ok(Json(state.store.presign_get(&key, expires).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitReq {
+    size: u64,
+}
+
+fn submission_from(r: &[Val]) -> Submission {
+    let get = |i: usize| r.get(i).cloned().unwrap_or(Val::Null);
+    Submission {
+        id: get(0).text(),
+        study: get(1).text(),
+        state: get(2).text(),
+        reason: get(3).opt_text(),
+        size: u64::try_from(get(4).int()).unwrap_or(0),
+    }
+}
+
+const SUB_COLS: &str = "id, study, state, reason, size, patient, object_key, expires_at";
+
+/// `POST /v1/studies/{id}/submissions` (patient): registers the patient's one
+/// submission and returns a presigned PUT for the proven list.
+pub async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let c = &caller.0;
+    let study = load(&state, &id)?;
+    let patient = c.pseudonym.clone();
+    let (sub, key, size, expires) =
+        audited(&state, Some(c), "study-submit", patient.as_deref(), || {
+            let patient = patient_of(c)?;
+            let study = study.ok_or(ApiError::NotFound)?;
+            if study.state == "released" || study.release_requested {
+                return Err(ApiError::Conflict(
+                    "the study was released; it takes no more submissions".into(),
+                ));
+            }
+            if study.state != "open" {
+                return Err(ApiError::Conflict("the study is not open yet".into()));
+            }
+            let req: SubmitReq = json_body(&body)?;
+            if req.size == 0 || req.size > fhe::MAX_SUBMISSION_BYTES {
+                return Err(ApiError::PayloadTooLarge(fhe::MAX_SUBMISSION_BYTES));
+            }
+            let sid = random_id("sb-", 12);
+            let key = format!("studies/{id}/submissions/{sid}.bin");
+            let t = now();
+            let expires = t.saturating_add(state.config.presign_ttl_secs);
+            let size = i64::try_from(req.size).unwrap_or(i64::MAX);
+            // An upload that never arrived and whose URL expired frees the slot.
+            state.db.exec(
+                "DELETE FROM study_submissions WHERE study = ?1 AND patient = ?2 AND state = 'pending' AND expires_at <= ?3",
+                &[id.as_str().into(), patient.as_str().into(), t.into()],
+            )?;
+            state
+                .db
+                .exec(
+                    "INSERT INTO study_submissions (id, study, patient, object_key, size, state, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7)",
+                    &[sid.as_str().into(), id.as_str().into(), patient.into(), key.as_str().into(), size.into(), t.into(), expires.into()],
+                )
+                .map_err(|e| match e {
+                    ApiError::Conflict(_) => ApiError::Conflict(
+                        "one submission per patient per study: this patient already submitted"
+                            .into(),
+                    ),
+                    e => e,
+                })?;
+            Ok((
+                Submission {
+                    id: sid,
+                    study: id.clone(),
+                    state: "pending".into(),
+                    reason: None,
+                    size: req.size,
+                },
+                key,
+                req.size,
+                expires,
+            ))
+        })?;
+    let upload = state
+        .store
+        .presign_put(&key, size, STUDY_CONTENT_TYPE, expires)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "submission": sub, "upload": upload })),
+    ))
+}
+
+fn submission_row(state: &AppState, id: &str, sid: &str) -> ApiResult<Option<Vec<Val>>> {
+    Ok(state
+        .db
+        .query(
+            &format!("SELECT {SUB_COLS} FROM study_submissions WHERE id = ?1 AND study = ?2"),
+            &[sid.into(), id.into()],
+            8,
+        )?
+        .into_iter()
+        .next())
+}
+
+/// `POST /v1/studies/{id}/submissions/{sid}/complete` (the submitting patient): checks
+/// the uploaded list (size, well-formedness, the proof bound to this study and patient)
+/// and queues it for aggregation. A list that fails is refused with the reason, audited,
+/// and frees the patient's slot.
+pub async fn complete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, sid)): Path<(String, String)>,
+) -> ApiResult<Json<Submission>> {
+    let c = &caller.0;
+    let res = complete_inner(&state, c, &id, &sid).await;
+    let patient = c.pseudonym.clone();
+    match res {
+        Err(Refusal::Reason(reason)) => {
+            let _ = state.db.exec(
+                "UPDATE study_submissions SET state = 'refused', reason = ?1 WHERE id = ?2 AND state = 'pending'",
+                &[reason.clone().into(), sid.as_str().into()],
+            );
+            crate::api::audit(
+                &state,
+                Some(c),
+                "study-submit-complete",
+                patient.as_deref(),
+                "refused",
+                &reason,
+            );
+            Err(ApiError::Unprocessable(format!(
+                "the submission was refused: {reason}"
+            )))
+        }
+        Err(Refusal::Api(e)) => audited(&state, Some(c), "study-submit-complete", patient.as_deref(), || Err(e)),
+        Ok(s) => {
+            state.study_work.wake();
+            audited(&state, Some(c), "study-submit-complete", patient.as_deref(), || Ok(Json(s)))
+        }
+    }
+}
+
+enum Refusal {
+    /// Refused for its content: the submission is marked refused.
+    Reason(String),
+    /// Refused as a request (not found, forbidden, conflict).
+    Api(ApiError),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal::Api(e)
+    }
+}
+
+async fn complete_inner(
+    state: &AppState,
+    c: &Claims,
+    id: &str,
+    sid: &str,
+) -> Result<Submission, Refusal> {
+    let patient = patient_of(c)?;
+    let row = submission_row(state, id, sid)?.ok_or(ApiError::NotFound)?;
+    let get = |i: usize| row.get(i).cloned().unwrap_or(Val::Null);
+    if get(5).text() != patient {
+        return Err(ApiError::NotFound.into());
+    }
+    if get(2).text() != "pending" {
+        return Ok(submission_from(&row));
+    }
+    let study = load(state, id)?.ok_or(ApiError::NotFound)?;
+    if study.state != "open" || study.release_requested {
+        return Err(Refusal::Reason("the study was released".into()));
+    }
+    let key = get(6).text();
+    let size = u64::try_from(get(4).int()).unwrap_or(0);
+    match state.store.size(&key).await? {
+        Some(s) if s == size => {}
+        _ => {
+            return Err(ApiError::Conflict("the list is missing or has another size".into()).into())
+        }
+    }
+    let bytes = state.store.get(&key, fhe::MAX_SUBMISSION_BYTES).await?;
+    let p = params(state, id).await?;
+    let spec = study.spec.clone();
+    let who = patient.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        fhe::check_submission(&spec, &p.public, &p.crs, &who, &bytes)
+    })
+    .await
+    .map_err(blocking_err)?;
+    if let Err(e) = checked {
+        return Err(Refusal::Reason(match e {
+            phiveil_core::Error::Fhe(m) => m,
+            e => e.to_string(),
+        }));
+    }
+    let n = state.db.exec(
+        "UPDATE study_submissions SET state = 'accepted' WHERE id = ?1 AND state = 'pending'",
+        &[sid.into()],
+    )?;
+    if n != 1 {
+        return Err(ApiError::Conflict("the submission changed meanwhile".into()).into());
+    }
+    Ok(submission_from(
+        &submission_row(state, id, sid)?.ok_or(ApiError::NotFound)?,
+    ))
+}
+
+/// `GET /v1/studies/{id}/submission` (patient): the caller's submission to the study.
+pub async fn mine(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Submission>>> {
+    let patient = patient_of(&caller.0)?;
+    let rows = state.db.query(
+        &format!("SELECT {SUB_COLS} FROM study_submissions WHERE study = ?1 AND patient = ?2 ORDER BY created_at"),
+        &[id.as_str().into(), patient.into()],
+        8,
+    )?;
+    Ok(Json(rows.iter().map(|r| submission_from(r)).collect()))
+}
+
+/// `POST /v1/studies/{id}/release` (owner): asks for the release. Refused while fewer
+/// than `k` submissions are accepted; afterwards the study takes no more submissions,
+/// the worker folds what is queued, adds central noise where declared, and writes the
+/// encrypted release.
+pub async fn release(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let c = &caller.0;
+    let study = load(&state, &id)?;
+    let study = audited(&state, Some(c), "study-release", None, || {
+        let study = study.ok_or(ApiError::NotFound)?;
+        owner_of(c, &study)?;
+        if study.state != "open" || study.release_requested {
+            return Err(ApiError::Conflict("the study is not open".into()));
+        }
+        let have = study.folded.saturating_add(study.queued);
+        if have < study.spec.min_cohort {
+            return Err(ApiError::Conflict(format!(
+                "the cohort is too small: {have} of {} submissions",
+                study.spec.min_cohort
+            )));
+        }
+        let n = state.db.exec(
+            "UPDATE studies SET release_requested = 1 WHERE id = ?1 AND state = 'open' AND release_requested = 0",
+            &[id.as_str().into()],
+        )?;
+        if n != 1 {
+            return Err(ApiError::Conflict("the study is not open".into()));
+        }
+        load(&state, &id)?.ok_or(ApiError::NotFound)
+    })?;
+    state.study_work.wake();
+    Ok((StatusCode::ACCEPTED, Json(study)))
+}
+
+// ---------------------------------------------------------------------------------
+// The aggregation worker.
+
+/// The worker's in-memory state for the study it last worked on.
+struct Loaded {
+    study: String,
+    server: tfhe::ServerKey,
+    agg: Aggregator,
+    seq: i64,
+}
+
+/// Runs the aggregation worker on its own thread until [`stop_worker`].
+pub fn spawn_worker(state: AppState) -> std::thread::JoinHandle<()> {
+    let handle = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name("phiveil-aggregate".into())
+        .spawn(move || {
+            let mut loaded: Option<Loaded> = None;
+            while !state.study_work.stop.load(Ordering::Acquire) {
+                let busy = match handle.block_on(work_once(&state, &mut loaded)) {
+                    Ok(busy) => busy,
+                    Err(e) => {
+                        tracing::error!(error = ?e, "aggregation step failed; retrying");
+                        loaded = None;
+                        false
+                    }
+                };
+                if !busy {
+                    let _ = handle.block_on(tokio::time::timeout(
+                        Duration::from_secs(5),
+                        state.study_work.notify.notified(),
+                    ));
+                }
+            }
+        })
+        .unwrap_or_else(|_| std::thread::spawn(|| {}))
+}
+
+/// Stops the worker (it finishes its current batch).
+pub fn stop_worker(state: &AppState) {
+    state.study_work.stop.store(true, Ordering::Release);
+    state.study_work.notify.notify_one();
+}
+
+/// One unit of work: a batch folded or a release written. `Ok(false)`: nothing to do.
+async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<bool> {
+    let rows = state.db.query(
+        "SELECT s.id FROM studies s WHERE s.state = 'open' AND (s.release_requested = 1 OR EXISTS (SELECT 1 FROM study_submissions q WHERE q.study = s.id AND q.state = 'accepted')) ORDER BY s.created_at LIMIT 1",
+        &[],
+        1,
+    )?;
+    let Some(id) = rows.first().and_then(|r| r.first()).map(Val::text) else {
+        return Ok(false);
+    };
+    let study = load(state, &id)?.ok_or(ApiError::NotFound)?;
+    let seq_rows = state.db.query(
+        "SELECT checkpoint_seq, checkpoint_key FROM studies WHERE id = ?1",
+        &[id.as_str().into()],
+        2,
+    )?;
+    let seq = seq_rows.first().and_then(|r| r.first()).map_or(0, Val::int);
+    let ckpt_key = seq_rows.first().and_then(|r| r.get(1)).and_then(Val::opt_text);
+    if !loaded.as_ref().is_some_and(|l| l.study == id && l.seq == seq) {
+        *loaded = Some(load_aggregator(state, &study, seq, ckpt_key).await?);
+    }
+    let batch = state.db.query(
+        &format!("SELECT {SUB_COLS} FROM study_submissions WHERE study = ?1 AND state = 'accepted' ORDER BY created_at, id LIMIT ?2"),
+        &[id.as_str().into(), i64::try_from(BATCH).unwrap_or(16).into()],
+        8,
+    )?;
+    if batch.is_empty() {
+        if study.release_requested {
+            if let Some(l) = loaded.take() {
+                write_release(state, &study, l).await?;
+            }
+            return Ok(true);
+        }
+        return Ok(false);
+    }
+    let mut subs = Vec::with_capacity(batch.len());
+    for r in &batch {
+        let get = |i: usize| r.get(i).cloned().unwrap_or(Val::Null);
+        let bytes = state.store.get(&get(6).text(), fhe::MAX_SUBMISSION_BYTES).await?;
+        subs.push((get(0).text(), get(5).text(), bytes));
+    }
+    // Verify, expand, clamp, fold and checkpoint, off the async threads.
+    let Some(mut cur) = loaded.take() else {
+        return Ok(false);
+    };
+    let (cur, outcome) = tokio::task::spawn_blocking(move || {
+        let out = fold_batch(&mut cur, &subs);
+        (cur, out)
+    })
+    .await
+    .map_err(blocking_err)?;
+    let (folded_ids, refused, ckpt) = outcome?;
+    let new_seq = seq.saturating_add(1);
+    let key = format!("studies/{id}/checkpoint-{new_seq}.bin");
+    state.store.put(&key, ckpt).await?;
+    let count = i64::try_from(cur.agg.count()).unwrap_or(i64::MAX);
+    let head = [
+        new_seq.into(),
+        key.as_str().into(),
+        count.into(),
+        id.as_str().into(),
+        seq.into(),
+    ];
+    let fold_args: Vec<[Val; 1]> = folded_ids.iter().map(|s| [Val::from(s.as_str())]).collect();
+    let refuse_args: Vec<[Val; 2]> = refused
+        .iter()
+        .map(|(s, why)| [Val::from(why.as_str()), Val::from(s.as_str())])
+        .collect();
+    let mut stmts: Vec<(&str, &[Val])> = vec![(
+        "UPDATE studies SET checkpoint_seq = ?1, checkpoint_key = ?2, folded = ?3 WHERE id = ?4 AND checkpoint_seq = ?5",
+        &head,
+    )];
+    for a in &fold_args {
+        stmts.push((
+            "UPDATE study_submissions SET state = 'folded' WHERE id = ?1 AND state = 'accepted'",
+            a,
+        ));
+    }
+    for a in &refuse_args {
+        stmts.push((
+            "UPDATE study_submissions SET state = 'refused', reason = ?1 WHERE id = ?2 AND state = 'accepted'",
+            a,
+        ));
+    }
+    let committed = state.db.transaction(&stmts)?.first() == Some(&1);
+    if committed {
+        for (sid, why) in &refused {
+            audit_relay(state, "study-fold", "refused", &format!("{sid}: {why}"));
+        }
+        audit_relay(
+            state,
+            "study-fold",
+            "allowed",
+            &format!("{id}: {} folded, {count} in total", folded_ids.len()),
+        );
+        *loaded = Some(Loaded { seq: new_seq, ..cur });
+    } else {
+        // Another replica moved the checkpoint first: reload next time.
+        *loaded = None;
+    }
+    Ok(true)
+}
+
+type BatchOutcome = (Vec<String>, Vec<(String, String)>, Vec<u8>);
+
+fn fold_batch(l: &mut Loaded, subs: &[(String, String, Vec<u8>)]) -> ApiResult<BatchOutcome> {
+    tfhe::set_server_key(l.server.clone());
+    let results = l.agg.verify_many(&l.server, subs);
+    let mut ok = Vec::new();
+    let mut folded = Vec::new();
+    let mut refused = Vec::new();
+    for ((sid, _, _), r) in subs.iter().zip(results) {
+        match r {
+            // Already in the totals (a crash between checkpoint and commit): just mark it.
+            _ if l.agg.has_seen(sid) => folded.push(sid.clone()),
+            Ok(e) => {
+                ok.push(e);
+                folded.push(sid.clone());
+            }
+            Err(e) => refused.push((sid.clone(), e.to_string())),
+        }
+    }
+    l.agg.fold(ok)?;
+    Ok((folded, refused, l.agg.checkpoint()?))
+}
+
+async fn load_aggregator(
+    state: &AppState,
+    study: &Study,
+    seq: i64,
+    ckpt_key: Option<String>,
+) -> ApiResult<Loaded> {
+    let p = params(state, &study.id).await?;
+    let server = read_artifact(state, &study.id, "server-key").await?;
+    let ckpt = match ckpt_key {
+        Some(k) => Some(state.store.get(&k, MAX_STATE_BYTES).await?),
+        None => None,
+    };
+    let spec = study.spec.clone();
+    let id = study.id.clone();
+    tokio::task::spawn_blocking(move || -> ApiResult<Loaded> {
+        let server = fhe::install_server_key(&fhe::server_key_from_bytes(&server)?);
+        let agg = match ckpt {
+            Some(b) => Aggregator::restore(spec, p.public.clone(), p.crs.clone(), &b)?,
+            None => Aggregator::new(spec, p.public.clone(), p.crs.clone())?,
+        };
+        Ok(Loaded {
+            study: id,
+            server,
+            agg,
+            seq,
+        })
+    })
+    .await
+    .map_err(blocking_err)?
+}
+
+async fn write_release(state: &AppState, study: &Study, l: Loaded) -> ApiResult<()> {
+    let noise = study.spec.central_noise(&mut rand_core::OsRng)?;
+    let Loaded {
+        server, mut agg, ..
+    } = l;
+    let bytes = tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
+        tfhe::set_server_key(server);
+        Ok(agg.release(noise.as_deref())?.to_bytes()?)
+    })
+    .await
+    .map_err(blocking_err)??;
+    let key = artifact_key(&study.id, "release");
+    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    if state.store.size(&key).await?.is_none() {
+        state.store.put(&key, bytes).await?;
+    }
+    let t = now();
+    let n = state.db.transaction(&[
+        (
+            "UPDATE studies SET state = 'released', released_at = ?1 WHERE id = ?2 AND state = 'open'",
+            &[t.into(), study.id.as_str().into()],
+        ),
+        (
+            "INSERT INTO study_artifacts (study, kind, object_key, size, state, expires_at) VALUES (?1, 'release', ?2, ?3, 'complete', 0)",
+            &[study.id.as_str().into(), key.into(), size.into()],
+        ),
+    ])?;
+    if n.first() == Some(&1) {
+        audit_relay(
+            state,
+            "study-release",
+            "allowed",
+            &format!("{}: {} submissions", study.id, study.folded),
+        );
+    }
+    Ok(())
+}
+
+fn audit_relay(state: &AppState, action: &str, outcome: &str, detail: &str) {
+    let e = crate::audit::AuditEvent {
+        actor: "relay".into(),
+        role: "relay".into(),
+        action: action.into(),
+        patient: None,
+        outcome: outcome.into(),
+        detail: detail.into(),
+    };
+    if let Err(err) = crate::audit::append(&state.db, &state.alerts, &e) {
+        tracing::error!(error = ?err, action, "audit append failed");
+    }
+}
