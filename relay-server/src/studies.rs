@@ -871,10 +871,13 @@ pub fn spawn_worker(state: AppState) -> std::thread::JoinHandle<()> {
                     }
                 };
                 if !busy {
-                    let _ = handle.block_on(tokio::time::timeout(
-                        Duration::from_secs(5),
-                        state.study_work.notify.notified(),
-                    ));
+                    handle.block_on(async {
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(5),
+                            state.study_work.notify.notified(),
+                        )
+                        .await;
+                    });
                 }
             }
         })
@@ -940,7 +943,9 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
     .map_err(blocking_err)?;
     let (folded_ids, refused, ckpt) = outcome?;
     let new_seq = seq.saturating_add(1);
-    let key = format!("studies/{id}/checkpoint-{new_seq}.bin");
+    // Unique per attempt: an attempt whose commit was lost leaves an orphan, never a
+    // clash with the retry.
+    let key = format!("studies/{id}/checkpoint-{new_seq}-{}.bin", random_id("", 6));
     state.store.put(&key, ckpt).await?;
     let count = i64::try_from(cur.agg.count()).unwrap_or(i64::MAX);
     let head = [

@@ -20,12 +20,16 @@ pub struct TestRelay {
     /// The data directory (removed on drop).
     pub dir: PathBuf,
     task: tokio::task::JoinHandle<()>,
+    keep_dir: bool,
 }
 
 impl Drop for TestRelay {
     fn drop(&mut self) {
         self.task.abort();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        phiveil_relay::studies::stop_worker(&self.state);
+        if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -74,7 +78,27 @@ impl TestRelay {
         kms: Option<std::sync::Arc<dyn phiveil_relay::kms::Kms>>,
         s3: Option<phiveil_relay::store::S3Store>,
     ) -> Self {
-        let dir = temp_dir("relay");
+        Self::start_in(temp_dir("relay"), tune, kms, s3).await
+    }
+
+    /// Stops this relay abruptly (its server task aborted, its aggregation worker told
+    /// to stop) and starts a new one on the same data directory.
+    pub async fn restart(mut self) -> Self {
+        self.keep_dir = true;
+        let dir = self.dir.clone();
+        drop(self);
+        // Let the old worker finish its batch and leave.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Self::start_in(dir, |_| {}, None, None).await
+    }
+
+    /// Starts a relay on an existing (or fresh) data directory.
+    pub async fn start_in(
+        dir: PathBuf,
+        tune: impl FnOnce(&mut Config),
+        kms: Option<std::sync::Arc<dyn phiveil_relay::kms::Kms>>,
+        s3: Option<phiveil_relay::store::S3Store>,
+    ) -> Self {
         let mut config = Config::new(&dir);
         tune(&mut config);
         let state = AppState::open_with(config, kms, s3).await.unwrap();
@@ -91,6 +115,7 @@ impl TestRelay {
             state,
             dir,
             task,
+            keep_dir: false,
         }
     }
 

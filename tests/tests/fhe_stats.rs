@@ -74,11 +74,12 @@ fn run(patients: i64) {
     let n = patients as usize;
     let early = n * 4 / 5;
     let spec = study("s-bp-2026", patients as u64);
-    let (keys, timings) = fhe::key_ceremony(&spec, now_ms(Instant::now())).unwrap();
+    let (keys, timings) = fhe::key_ceremony(&spec, true, now_ms(Instant::now())).unwrap();
+    let keys_crs = keys.crs.clone().unwrap();
     eprintln!("key ceremony (native): {timings:?}");
     // What the relay receives: serialized public key, CRS and compressed server key.
     let public = fhe::public_key_from_bytes(&fhe::to_bytes(&keys.public).unwrap()).unwrap();
-    let crs = fhe::crs_from_bytes(&fhe::to_bytes(&keys.crs).unwrap()).unwrap();
+    let crs = fhe::crs_from_bytes(&fhe::to_bytes(&keys_crs).unwrap()).unwrap();
     let server = fhe::server_key_from_bytes(&fhe::to_bytes(&keys.server).unwrap()).unwrap();
     fhe::install_server_key(&server);
 
@@ -91,7 +92,7 @@ fn run(patients: i64) {
             fhe::encrypt_submission(
             &spec,
             &keys.public,
-            &keys.crs,
+            &keys_crs,
             &patient,
             &patient_values(i),
             &mut OsRng,
@@ -108,7 +109,7 @@ fn run(patients: i64) {
     let mut bad = patient_values(0);
     bad[1] = 101;
     assert!(matches!(
-        fhe::encrypt_submission(&spec, &keys.public, &keys.crs, "p-x", &bad, &mut OsRng),
+        fhe::encrypt_submission(&spec, &keys.public, &keys_crs, "p-x", &bad, &mut OsRng),
         Err(Error::OutOfRange { field }) if field == "spo2"
     ));
 
@@ -122,7 +123,7 @@ fn run(patients: i64) {
         b.push_with_num_bits(15u64, 4).unwrap(); // pain 1 + 15 → clamped to 5
         let list = b
             .build_with_proof_packed(
-                &keys.crs,
+                &keys_crs,
                 &spec.proof_metadata("p-rogue"),
                 ZkComputeLoad::Proof,
             )
@@ -170,11 +171,11 @@ fn run(patients: i64) {
     flipped[mid] ^= 0x40;
     assert!(agg.verify("sub-flipped", p41, &flipped).is_err());
     let other = study("s-other", 2);
-    let (other_keys, _) = fhe::key_ceremony(&other, now_ms(Instant::now())).unwrap();
+    let (other_keys, _) = fhe::key_ceremony(&other, true, now_ms(Instant::now())).unwrap();
     let foreign = fhe::encrypt_submission(
         &other,
         &other_keys.public,
-        &other_keys.crs,
+        other_keys.crs.as_ref().unwrap(),
         p41,
         &patient_values(1),
         &mut OsRng,
@@ -191,7 +192,7 @@ fn run(patients: i64) {
     let short = fhe::encrypt_submission(
         &short_spec,
         &keys.public,
-        &keys.crs,
+        &keys_crs,
         p41,
         &patient_values(1)[..3],
         &mut OsRng,

@@ -338,8 +338,9 @@ pub struct OwnerKeys {
     pub server: CompressedServerKey,
     /// Patients encrypt under this.
     pub public: CompactPublicKey,
-    /// The common reference string for the patients' proofs.
-    pub crs: CompactPkeCrs,
+    /// The common reference string for the patients' proofs (`None` when the owner
+    /// leaves it to the relay).
+    pub crs: Option<CompactPkeCrs>,
 }
 
 impl core::fmt::Debug for OwnerKeys {
@@ -361,9 +362,11 @@ pub struct CeremonyTimings {
     pub crs_ms: f64,
 }
 
-/// Generates a study's keys. `now_ms` reads a clock (reporting only).
+/// Generates a study's keys, and its CRS when `with_crs`. `now_ms` reads a clock
+/// (reporting only).
 pub fn key_ceremony(
     study: &StudySpec,
+    with_crs: bool,
     mut now_ms: impl FnMut() -> f64,
 ) -> Result<(OwnerKeys, CeremonyTimings)> {
     study.validate()?;
@@ -376,7 +379,7 @@ pub fn key_ceremony(
     let t2 = now_ms();
     let public = CompactPublicKey::try_new(&client).map_err(fhe_err)?;
     let t3 = now_ms();
-    let crs = make_crs(study)?;
+    let crs = if with_crs { Some(make_crs(study)?) } else { None };
     let t4 = now_ms();
     t.client_key_ms = t1 - t0;
     t.server_key_ms = t2 - t1;
