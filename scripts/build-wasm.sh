@@ -24,3 +24,21 @@ done
 # The Node build is CommonJS inside an ESM package: mark its folder.
 printf '{ "type": "commonjs" }\n' > "$out/node/package.json"
 log "built $(du -b "$out/web/phiveil_core_bg.wasm" | cut -f1) bytes of wasm ($(gzip -9c "$out/web/phiveil_core_bg.wasm" | wc -c) gzipped)"
+
+# The second bundle, `phiveil/fhe`: everything above plus TFHE private statistics
+# (tfhe without AVX-512, with its wasm seeder), profile wasm-fhe (no fat LTO over tfhe).
+log "cargo build phiveil-core --features fhe (wasm32, wasm-fhe)"
+cargo build -p phiveil-core --target wasm32-unknown-unknown --profile wasm-fhe --lib --features fhe
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-fhe/phiveil_core.wasm"
+for target in web nodejs; do
+  dir="$out/fhe/${target/nodejs/node}"
+  wasm-bindgen --target "$target" --out-name phiveil_fhe --out-dir "$dir" "$wasm"
+  if [ -x "$PHIVEIL_ROOT/www/node_modules/.bin/wasm-opt" ]; then
+    "$PHIVEIL_ROOT/www/node_modules/.bin/wasm-opt" -O2 \
+      --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+      --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+      "$dir/phiveil_fhe_bg.wasm" -o "$dir/phiveil_fhe_bg.wasm"
+  fi
+done
+printf '{ "type": "commonjs" }\n' > "$out/fhe/node/package.json"
+log "built $(du -b "$out/fhe/web/phiveil_fhe_bg.wasm" | cut -f1) bytes of FHE wasm ($(gzip -9c "$out/fhe/web/phiveil_fhe_bg.wasm" | wc -c) gzipped)"

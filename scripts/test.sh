@@ -24,7 +24,8 @@ stage "envelope and PII tests on wasm in headless Chromium" \
   cargo test -p phiveil-core --target wasm32-unknown-unknown --test envelope --test pii --locked
 stage "build the npm package" bash scripts/build-wasm.sh
 stage "npm package: types" bash -c 'cd www && npx tsc -p test/tsconfig.json'
-stage "npm package: Node + Chromium tests" bash -c 'cd www && node --test test/*.test.mjs'
+stage "npm package: Node + Chromium tests (FHE against the debug relay binary)" \
+  env PHIVEIL_RELAY_BIN="$CARGO_TARGET_DIR/debug/phiveil-relay" bash -c 'cd www && node --test test/*.test.mjs'
 if [ "${PHIVEIL_FUZZ_SECS:-20}" != "0" ]; then
   stage "fuzz (${PHIVEIL_FUZZ_SECS:-20}s per target)" bash scripts/fuzz.sh "${PHIVEIL_FUZZ_SECS:-20}"
 fi

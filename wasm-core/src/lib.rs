@@ -39,7 +39,7 @@
 pub mod dp;
 pub mod error;
 pub mod esdk;
-#[cfg(all(feature = "fhe", not(target_arch = "wasm32")))]
+#[cfg(feature = "fhe")]
 pub mod fhe;
 pub mod fhir;
 pub mod field;

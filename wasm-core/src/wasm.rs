@@ -1215,3 +1215,250 @@ impl PrivacyLedger {
 pub fn zcdp_epsilon(rho: f64, delta: f64) -> f64 {
     crate::dp::account::zcdp_epsilon(rho, delta)
 }
+
+// ---------------------------------------------------------------------------------
+// Private statistics under TFHE (the `phiveil/fhe` bundle).
+
+#[cfg(feature = "fhe")]
+#[wasm_bindgen(typescript_custom_section)]
+const FHE_TS: &str = r#"
+/** One integer field of a study (see the README's private statistics section). */
+export interface StudyField {
+  name: string; lo: number; hi: number;
+  bins?: number[]; at_least?: number[];
+  dp?: { mode: DpMode; privacy: Privacy };
+}
+/** A study declaration as the relay returns it (`GET /v1/studies/{id}` → `spec`). */
+export interface StudySpec { id: string; fields: StudyField[]; min_cohort: number; }
+/** Milliseconds each ceremony step took in this browser. */
+export interface CeremonyTimings { client_key_ms: number; server_key_ms: number; public_key_ms: number; crs_ms: number; }
+/** Argon2id cost of a wrapped client key. */
+export interface KdfParams { m_kib: number; t: number; p: number; }
+/** One field of a decrypted release. */
+export interface FieldResult {
+  name: string; sum: number; mean: number; bins: number[]; at_least: number[];
+  sum_interval: DpEstimate | null; mean_interval: DpEstimate | null;
+}
+"#;
+
+#[cfg(feature = "fhe")]
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+#[cfg(feature = "fhe")]
+fn spec_from_js(v: &JsValue) -> Result<crate::fhe::StudySpec, JsValue> {
+    let spec: crate::fhe::StudySpec = serde_json::from_value(to_serde(v)?)
+        .map_err(|e| js_err(Error::InvalidRecord(format!("study: {e}"))))?;
+    spec.validate().map_err(js_err)?;
+    Ok(spec)
+}
+
+/// A study on the browser side: the patient encrypts and proves a submission; the owner
+/// runs the key ceremony and decrypts the release.
+#[cfg(feature = "fhe")]
+#[wasm_bindgen]
+pub struct FheStudy {
+    spec: crate::fhe::StudySpec,
+}
+
+#[cfg(feature = "fhe")]
+#[wasm_bindgen]
+impl FheStudy {
+    /// A study from its declaration (`spec` as the relay returns it).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "StudySpec")] spec: JsValue,
+    ) -> Result<FheStudy, JsValue> {
+        Ok(FheStudy {
+            spec: spec_from_js(&spec)?,
+        })
+    }
+
+    /// What one submission costs a patient (`Privacy`), or `undefined` without DP.
+    #[wasm_bindgen(js_name = privacyCost, unchecked_return_type = "Privacy | undefined")]
+    pub fn privacy_cost(&self) -> Result<JsValue, JsValue> {
+        match self.spec.privacy_cost() {
+            None => Ok(JsValue::UNDEFINED),
+            Some(p) => from_serde(&serde_json::to_value(p).unwrap_or_default()),
+        }
+    }
+
+    /// Patient: checks `values` (one per field) against the declared ranges, charges the
+    /// study's privacy cost to `ledger` under the patient's `budget` (refused past it,
+    /// nothing charged on any failure), adds the patient-side DP noise, and encrypts all
+    /// fields as one compact list under the study's public key with a zero-knowledge
+    /// proof bound to the study and `patient`. Returns the bytes to upload.
+    #[wasm_bindgen(js_name = encryptSubmission)]
+    pub fn encrypt_submission(
+        &self,
+        public_key: &[u8],
+        crs: &[u8],
+        patient: &str,
+        values: Vec<f64>,
+        ledger: &mut PrivacyLedger,
+        #[wasm_bindgen(unchecked_param_type = "Privacy | undefined")] budget: JsValue,
+    ) -> Result<Vec<u8>, JsValue> {
+        let values = values
+            .iter()
+            .map(|v| {
+                if v.fract() == 0.0 && v.abs() <= 9_007_199_254_740_991.0 {
+                    #[allow(clippy::cast_possible_truncation)]
+                    Ok(*v as i64)
+                } else {
+                    Err(bad_arg("study values are integers"))
+                }
+            })
+            .collect::<Result<Vec<i64>, JsValue>>()?;
+        let mut next = ledger.inner.clone();
+        if let Some(cost) = self.spec.privacy_cost() {
+            let budget: crate::dp::Privacy = serde_json::from_value(to_serde(&budget)?)
+                .map_err(|_| bad_arg("a DP study needs the patient's privacy budget"))?;
+            next.charge(&self.spec.id, budget, cost).map_err(js_err)?;
+        }
+        let pk = crate::fhe::public_key_from_bytes(public_key).map_err(js_err)?;
+        let crs = crate::fhe::crs_from_bytes(crs).map_err(js_err)?;
+        let bytes = crate::fhe::encrypt_submission(
+            &self.spec,
+            &pk,
+            &crs,
+            patient,
+            &values,
+            &mut rand_core::OsRng,
+        )
+        .map_err(js_err)?;
+        ledger.inner = next;
+        Ok(bytes)
+    }
+
+    /// Owner: the key ceremony (client key, compressed server key, compact public key,
+    /// and the CRS when `withCrs`; otherwise the relay makes it at opening).
+    #[wasm_bindgen(js_name = keyCeremony)]
+    pub fn key_ceremony(&self, with_crs: bool) -> Result<FheOwnerKeys, JsValue> {
+        let (keys, timings) =
+            crate::fhe::key_ceremony(&self.spec, with_crs, now_ms).map_err(js_err)?;
+        let server = crate::fhe::to_bytes(&keys.server).map_err(js_err)?;
+        let public = crate::fhe::to_bytes(&keys.public).map_err(js_err)?;
+        let crs = keys
+            .crs
+            .as_ref()
+            .map(crate::fhe::to_bytes)
+            .transpose()
+            .map_err(js_err)?;
+        Ok(FheOwnerKeys {
+            study: self.spec.id.clone(),
+            client: keys.client,
+            server,
+            public,
+            crs,
+            timings,
+        })
+    }
+
+    /// Owner: decrypts a release (as downloaded from the relay) and interprets it: sums,
+    /// means, histogram and threshold counts, and DP intervals at `confidence`.
+    #[wasm_bindgen(js_name = decryptRelease, unchecked_return_type = "FieldResult[]")]
+    pub fn decrypt_release(
+        &self,
+        key: &FheClientKey,
+        release: &[u8],
+        confidence: f64,
+    ) -> Result<JsValue, JsValue> {
+        let release = crate::fhe::Release::from_bytes(release).map_err(js_err)?;
+        if release.study != self.spec.id {
+            return Err(bad_arg("the release belongs to another study"));
+        }
+        let out = crate::fhe::decrypt_release(&self.spec, &key.inner, &release, confidence)
+            .map_err(js_err)?;
+        from_serde(&serde_json::to_value(out).unwrap_or_default())
+    }
+}
+
+/// The outputs of an owner's key ceremony: the public ones to upload, and the client
+/// key, which leaves only wrapped.
+#[cfg(feature = "fhe")]
+#[wasm_bindgen]
+pub struct FheOwnerKeys {
+    study: String,
+    client: tfhe::ClientKey,
+    server: Vec<u8>,
+    public: Vec<u8>,
+    crs: Option<Vec<u8>>,
+    timings: crate::fhe::CeremonyTimings,
+}
+
+#[cfg(feature = "fhe")]
+#[wasm_bindgen]
+impl FheOwnerKeys {
+    /// The compressed server key (for the relay).
+    #[wasm_bindgen(js_name = serverKey)]
+    pub fn server_key(&self) -> Vec<u8> {
+        self.server.clone()
+    }
+
+    /// The compact public key (for the relay, which gives it to patients).
+    #[wasm_bindgen(js_name = publicKey)]
+    pub fn public_key(&self) -> Vec<u8> {
+        self.public.clone()
+    }
+
+    /// The CRS, when the ceremony made it.
+    pub fn crs(&self) -> Option<Vec<u8>> {
+        self.crs.clone()
+    }
+
+    /// How long each step took here, in milliseconds.
+    #[wasm_bindgen(unchecked_return_type = "CeremonyTimings")]
+    pub fn timings(&self) -> Result<JsValue, JsValue> {
+        from_serde(&serde_json::to_value(self.timings).unwrap_or_default())
+    }
+
+    /// The client key wrapped under `passphrase` (Argon2id, default cost unless `cost`
+    /// is given, then AES-256-GCM bound to the study). Store it; upload it for another
+    /// device.
+    #[wasm_bindgen(js_name = wrapClientKey)]
+    pub fn wrap_client_key(
+        &self,
+        passphrase: &str,
+        #[wasm_bindgen(unchecked_param_type = "KdfParams | undefined")] cost: JsValue,
+    ) -> Result<Vec<u8>, JsValue> {
+        let cost = if cost.is_undefined() || cost.is_null() {
+            crate::fhe::KdfParams::DEFAULT
+        } else {
+            serde_json::from_value(to_serde(&cost)?).map_err(|_| bad_arg("KdfParams"))?
+        };
+        crate::fhe::wrap_client_key(
+            &self.client,
+            &self.study,
+            passphrase,
+            cost,
+            &mut rand_core::OsRng,
+        )
+        .map_err(js_err)
+    }
+
+    /// The client key, for decrypting in this session (consumes the ceremony).
+    #[wasm_bindgen(js_name = intoClientKey)]
+    pub fn into_client_key(self) -> FheClientKey {
+        FheClientKey { inner: self.client }
+    }
+}
+
+/// A study's client key in this browser's memory (from the ceremony or unwrapped).
+#[cfg(feature = "fhe")]
+#[wasm_bindgen]
+pub struct FheClientKey {
+    inner: tfhe::ClientKey,
+}
+
+#[cfg(feature = "fhe")]
+#[wasm_bindgen]
+impl FheClientKey {
+    /// Unwraps a client key wrapped for `study` under `passphrase`; a wrong passphrase
+    /// throws `DecryptFailed`.
+    pub fn unwrap(wrapped: &[u8], study: &str, passphrase: &str) -> Result<FheClientKey, JsValue> {
+        Ok(FheClientKey {
+            inner: crate::fhe::unwrap_client_key(wrapped, study, passphrase).map_err(js_err)?,
+        })
+    }
+}
