@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# TFHE private-statistics benchmark (not part of the test command), one run, in order:
+#  1. patient side in wasm, Node, one thread: phiveil/fhe vs Zama's node-tfhe (npm,
+#     pinned NODE_TFHE_VERSION, installed into the cache) — key-ceremony steps and an
+#     8×8-bit proven list, same parameters, same public key and CRS;
+#  2. relay aggregation of an 8-field study with proofs verified: phiveil's Aggregator vs
+#     a minimal loop on tfhe-rs's high-level API, submissions per minute (both checked
+#     against the plaintext totals). tfhe is built as in the test profile (opt-level 2,
+#     no debug assertions; see Cargo.toml).
+# Usage: scripts/bench-fhe.sh [submissions=32] [batch=16]
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$PHIVEIL_ROOT"
+peer="$PHIVEIL_CACHE/bench-npm/node-tfhe-$NODE_TFHE_VERSION"
+if [ ! -f "$peer/node_modules/node-tfhe/package.json" ]; then
+  log "installing node-tfhe $NODE_TFHE_VERSION into $peer"
+  mkdir -p "$peer"
+  (cd "$peer" && npm init -y >/dev/null && npm install --no-audit --no-fund "node-tfhe@$NODE_TFHE_VERSION" >/dev/null)
+fi
+[ -f www/pkg/fhe/node/phiveil_fhe.js ] || bash scripts/build-wasm.sh
+log "patient side in wasm (Node): phiveil/fhe vs node-tfhe $NODE_TFHE_VERSION"
+(cd www && NODE_TFHE_DIR="$peer" node bench/fhe-node.mjs)
+log "relay aggregation (native, $(nproc) cores): phiveil vs a minimal tfhe-rs loop"
+cargo run -q -p phiveil-core --example fhe_bench --features fhe -- "${1:-32}" "${2:-16}"
