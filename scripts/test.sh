@@ -19,6 +19,7 @@ trap 'bash scripts/pg.sh stop' EXIT
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "clippy (native, all targets)" cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "clippy (wasm32)" cargo clippy -p phiveil-core --lib --target wasm32-unknown-unknown --locked -- -D warnings
+stage "clippy (wasm32, fhe)" cargo clippy -p phiveil-core --lib --features fhe --target wasm32-unknown-unknown --locked -- -D warnings
 stage "cargo test (native, workspace)" cargo test --workspace --locked
 stage "envelope and PII tests on wasm in headless Chromium" \
   cargo test -p phiveil-core --target wasm32-unknown-unknown --test envelope --test pii --locked

@@ -82,10 +82,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/studies/{id}/artifacts/{kind}",
             get(crate::studies::artifact),
         )
-        .route(
-            "/v1/studies/{id}/submissions",
-            post(crate::studies::submit),
-        )
+        .route("/v1/studies/{id}/submissions", post(crate::studies::submit))
         .route(
             "/v1/studies/{id}/submissions/{sid}/complete",
             post(crate::studies::complete),
@@ -830,12 +827,18 @@ async fn store_put(
     let local = state.local_store.clone().ok_or(ApiError::NotFound)?;
     if record.is_none() && valid_key(&key) {
         if let Some(target) = crate::studies::upload_target(&state, &key)? {
-            return audited(&state, None, "study-upload", target.patient.as_deref(), || {
-                local.verify("PUT", &key, &q, now())?;
-                target.accept(&headers, &q, body.len())?;
-                local.put(&key, &body)?;
-                Ok(StatusCode::CREATED)
-            });
+            return audited(
+                &state,
+                None,
+                "study-upload",
+                target.patient.as_deref(),
+                || {
+                    local.verify("PUT", &key, &q, now())?;
+                    target.accept(&headers, &q, body.len())?;
+                    local.put(&key, &body)?;
+                    Ok(StatusCode::CREATED)
+                },
+            );
         }
     }
     audited(&state, None, "upload", patient.as_deref(), || {
@@ -1019,18 +1022,45 @@ pub fn openapi_document() -> Value {
         json!({ "get": op("Live vital-sign alerts of granted patients as server-sent events (clinician)", true) }),
     );
     for (path, ops) in [
-        ("/v1/studies", json!({
-            "get": op("Studies, newest first (any signed-in user)", true),
-            "post": op("Declare a study: title, fields (integer ranges, bins, thresholds, DP), minimum cohort (clinician)", true),
-        })),
-        ("/v1/studies/{id}", json!({ "get": op("One study: state, folded and queued submissions", true) })),
-        ("/v1/studies/{id}/keys", json!({ "post": op("Presigned PUTs for the ceremony's server key, public key, optional CRS and wrapped client key (owner)", true) })),
-        ("/v1/studies/{id}/open", json!({ "post": op("Check the uploaded keys with a self-test (making the CRS if absent) and open the study (owner)", true) })),
-        ("/v1/studies/{id}/artifacts/{kind}", json!({ "get": op("Presigned GET: public-key and crs (anyone once open); server-key, wrapped-client-key, release (owner)", true) })),
-        ("/v1/studies/{id}/submissions", json!({ "post": op("Register the patient's one submission; presigned PUT for the proven list (patient)", true) })),
-        ("/v1/studies/{id}/submissions/{sid}/complete", json!({ "post": op("Verify the uploaded list's proof and queue it (patient); 422 with the reason when refused", true) })),
-        ("/v1/studies/{id}/submission", json!({ "get": op("The caller's submissions to the study with their state (patient)", true) })),
-        ("/v1/studies/{id}/release", json!({ "post": op("Ask for the encrypted release; refused below the minimum cohort (owner)", true) })),
+        (
+            "/v1/studies",
+            json!({
+                "get": op("Studies, newest first (any signed-in user)", true),
+                "post": op("Declare a study: title, fields (integer ranges, bins, thresholds, DP), minimum cohort (clinician)", true),
+            }),
+        ),
+        (
+            "/v1/studies/{id}",
+            json!({ "get": op("One study: state, folded and queued submissions", true) }),
+        ),
+        (
+            "/v1/studies/{id}/keys",
+            json!({ "post": op("Presigned PUTs for the ceremony's server key, public key, optional CRS and wrapped client key (owner)", true) }),
+        ),
+        (
+            "/v1/studies/{id}/open",
+            json!({ "post": op("Check the uploaded keys with a self-test (making the CRS if absent) and open the study (owner)", true) }),
+        ),
+        (
+            "/v1/studies/{id}/artifacts/{kind}",
+            json!({ "get": op("Presigned GET: public-key and crs (anyone once open); server-key, wrapped-client-key, release (owner)", true) }),
+        ),
+        (
+            "/v1/studies/{id}/submissions",
+            json!({ "post": op("Register the patient's one submission; presigned PUT for the proven list (patient)", true) }),
+        ),
+        (
+            "/v1/studies/{id}/submissions/{sid}/complete",
+            json!({ "post": op("Verify the uploaded list's proof and queue it (patient); 422 with the reason when refused", true) }),
+        ),
+        (
+            "/v1/studies/{id}/submission",
+            json!({ "get": op("The caller's submissions to the study with their state (patient)", true) }),
+        ),
+        (
+            "/v1/studies/{id}/release",
+            json!({ "post": op("Ask for the encrypted release; refused below the minimum cohort (owner)", true) }),
+        ),
     ] {
         paths.insert(path, ops);
     }

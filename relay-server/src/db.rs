@@ -203,7 +203,6 @@ fn pg_sql(sql: &str) -> String {
     sql.replace('?', "$")
 }
 
-
 /// A user row.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct User {
@@ -302,7 +301,8 @@ impl Db {
     /// Runs one statement (placeholders `?1`, `?2`, …) on either backend; returns the
     /// number of rows changed. A constraint violation is a `Conflict`.
     pub(crate) fn exec(&self, sql: &str, args: &[Val]) -> ApiResult<usize> {
-        self.transaction(&[(sql, args)]).map(|n| n.first().copied().unwrap_or(0))
+        self.transaction(&[(sql, args)])
+            .map(|n| n.first().copied().unwrap_or(0))
     }
 
     /// Runs statements in one transaction; returns each one's changed-row count. When
@@ -348,14 +348,24 @@ impl Db {
     }
 
     /// Runs a query (placeholders `?1`, …) returning `columns` values per row.
-    pub(crate) fn query(&self, sql: &str, args: &[Val], columns: usize) -> ApiResult<Vec<Vec<Val>>> {
+    pub(crate) fn query(
+        &self,
+        sql: &str,
+        args: &[Val],
+        columns: usize,
+    ) -> ApiResult<Vec<Vec<Val>>> {
         if let Some(pg) = self.pg() {
             let rows = pg.with(|c| c.query(&pg_sql(sql), &crate::pg::params(args)))?;
-            return Ok(rows.iter().map(|r| crate::pg::row_vals(r, columns)).collect());
+            return Ok(rows
+                .iter()
+                .map(|r| crate::pg::row_vals(r, columns))
+                .collect());
         }
         let c = self.conn()?;
         let mut stmt = c.prepare(sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| sqlite_row(r, columns))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            sqlite_row(r, columns)
+        })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 

@@ -55,11 +55,9 @@ impl ApiError {
                 "expired",
                 "the presigned URL has expired".into(),
             ),
-            ApiError::Unprocessable(d) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unprocessable",
-                d.clone(),
-            ),
+            ApiError::Unprocessable(d) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", d.clone())
+            }
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

@@ -470,7 +470,9 @@ impl ObjectStore for S3Store {
                 .body(bytes.into())
                 .send()
                 .await
-                .map_err(|e| ApiError::Internal(format!("PutObject: {}", e.into_service_error())))?;
+                .map_err(|e| {
+                    ApiError::Internal(format!("PutObject: {}", e.into_service_error()))
+                })?;
             Ok(())
         })
     }

@@ -50,8 +50,9 @@ const ARTIFACTS: [(&str, u64); 4] = [
 pub const MAX_ARTIFACT_BYTES: u64 = 256 << 20;
 /// Largest release or checkpoint object the relay reads back.
 const MAX_STATE_BYTES: u64 = 256 << 20;
-/// Submissions folded per batch (one library `sum` per total per batch).
-const BATCH: usize = 16;
+/// Submissions folded per batch (one library `sum` per total per batch; the running-total
+/// additions are paid once per batch).
+const BATCH: usize = 32;
 /// Most studies a list returns.
 const MAX_LIST: i64 = 200;
 
@@ -99,7 +100,9 @@ impl UploadTarget {
         len: usize,
     ) -> ApiResult<()> {
         if !self.pending {
-            return Err(ApiError::Conflict("this object was already uploaded".into()));
+            return Err(ApiError::Conflict(
+                "this object was already uploaded".into(),
+            ));
         }
         let ct = headers
             .get(axum::http::header::CONTENT_TYPE)
@@ -225,14 +228,18 @@ fn owner_of(c: &Claims, s: &Study) -> ApiResult<()> {
     if c.role == "clinician" && c.sub == s.owner {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("only the study's owner may do this".into()))
+        Err(ApiError::Forbidden(
+            "only the study's owner may do this".into(),
+        ))
     }
 }
 
 fn patient_of(c: &Claims) -> ApiResult<String> {
     match (c.role.as_str(), &c.pseudonym) {
         ("patient", Some(p)) => Ok(p.clone()),
-        _ => Err(ApiError::Forbidden("only patients submit to studies".into())),
+        _ => Err(ApiError::Forbidden(
+            "only patients submit to studies".into(),
+        )),
     }
 }
 
@@ -270,8 +277,8 @@ pub async fn create(
             min_cohort: req.min_cohort,
         };
         spec.validate()?;
-        let spec_json = serde_json::to_string(&spec)
-            .map_err(|e| ApiError::Internal(format!("spec: {e}")))?;
+        let spec_json =
+            serde_json::to_string(&spec).map_err(|e| ApiError::Internal(format!("spec: {e}")))?;
         state.db.exec(
             "INSERT INTO studies (id, owner, title, spec, state, created_at) VALUES (?1, ?2, ?3, ?4, 'keys-pending', ?5)",
             &[spec.id.clone().into(), c.sub.clone().into(), req.title.into(), spec_json.into(), now().into()],
@@ -289,7 +296,11 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> ApiResult<J
         &[MAX_LIST.into()],
         10,
     )?;
-    Ok(Json(rows.iter().map(|r| study_from(r)).collect::<ApiResult<_>>()?))
+    Ok(Json(
+        rows.iter()
+            .map(|r| study_from(r))
+            .collect::<ApiResult<_>>()?,
+    ))
 }
 
 /// `GET /v1/studies/{id}`.
@@ -331,7 +342,9 @@ pub async fn keys(
         let study = study.ok_or(ApiError::NotFound)?;
         owner_of(c, &study)?;
         if study.state != "keys-pending" {
-            return Err(ApiError::Conflict("the study's keys are already set".into()));
+            return Err(ApiError::Conflict(
+                "the study's keys are already set".into(),
+            ));
         }
         let req: KeysReq = json_body(&body)?;
         let mut wanted = Vec::new();
@@ -376,7 +389,9 @@ pub async fn keys(
             ));
         }
         if state.db.transaction(&stmts)?.first() != Some(&1) {
-            return Err(ApiError::Conflict("the study's keys are already set".into()));
+            return Err(ApiError::Conflict(
+                "the study's keys are already set".into(),
+            ));
         }
         Ok((wanted, expires))
     })?;
@@ -513,12 +528,20 @@ fn self_test(
     let failed =
         |_| ApiError::BadRequest("the study keys do not work together (self-test failed)".into());
     let lows: Vec<i64> = spec.fields.iter().map(|f| f.lo).collect();
-    let list = fhe::encrypt_submission(spec, public, crs, "relay-self-test", &lows, &mut rand_core::OsRng)
-        .map_err(failed)?;
+    let list = fhe::encrypt_submission(
+        spec,
+        public,
+        crs,
+        "relay-self-test",
+        &lows,
+        &mut rand_core::OsRng,
+    )
+    .map_err(failed)?;
     fhe::check_submission(spec, public, crs, "relay-self-test", &list).map_err(failed)?;
     fhe::install_server_key(server);
     let agg = Aggregator::new(spec.clone(), public.clone(), crs.clone()).map_err(failed)?;
-    agg.verify("self-test", "relay-self-test", &list).map_err(failed)?;
+    agg.verify("self-test", "relay-self-test", &list)
+        .map_err(failed)?;
     Ok(())
 }
 
@@ -612,8 +635,12 @@ pub async fn submit(
     let c = &caller.0;
     let study = load(&state, &id)?;
     let patient = c.pseudonym.clone();
-    let (sub, key, size, expires) =
-        audited(&state, Some(c), "study-submit", patient.as_deref(), || {
+    let (sub, key, size, expires) = audited(
+        &state,
+        Some(c),
+        "study-submit",
+        patient.as_deref(),
+        || {
             let patient = patient_of(c)?;
             let study = study.ok_or(ApiError::NotFound)?;
             if study.state == "released" || study.release_requested {
@@ -663,7 +690,8 @@ pub async fn submit(
                 req.size,
                 expires,
             ))
-        })?;
+        },
+    )?;
     let upload = state
         .store
         .presign_put(&key, size, STUDY_CONTENT_TYPE, expires)
@@ -716,10 +744,22 @@ pub async fn complete(
                 "the submission was refused: {reason}"
             )))
         }
-        Err(Refusal::Api(e)) => audited(&state, Some(c), "study-submit-complete", patient.as_deref(), || Err(e)),
+        Err(Refusal::Api(e)) => audited(
+            &state,
+            Some(c),
+            "study-submit-complete",
+            patient.as_deref(),
+            || Err(e),
+        ),
         Ok(s) => {
             state.study_work.wake();
-            audited(&state, Some(c), "study-submit-complete", patient.as_deref(), || Ok(Json(s)))
+            audited(
+                &state,
+                Some(c),
+                "study-submit-complete",
+                patient.as_deref(),
+                || Ok(Json(s)),
+            )
         }
     }
 }
@@ -907,8 +947,14 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
         2,
     )?;
     let seq = seq_rows.first().and_then(|r| r.first()).map_or(0, Val::int);
-    let ckpt_key = seq_rows.first().and_then(|r| r.get(1)).and_then(Val::opt_text);
-    if !loaded.as_ref().is_some_and(|l| l.study == id && l.seq == seq) {
+    let ckpt_key = seq_rows
+        .first()
+        .and_then(|r| r.get(1))
+        .and_then(Val::opt_text);
+    if !loaded
+        .as_ref()
+        .is_some_and(|l| l.study == id && l.seq == seq)
+    {
         *loaded = Some(load_aggregator(state, &study, seq, ckpt_key).await?);
     }
     let batch = state.db.query(
@@ -928,7 +974,10 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
     let mut subs = Vec::with_capacity(batch.len());
     for r in &batch {
         let get = |i: usize| r.get(i).cloned().unwrap_or(Val::Null);
-        let bytes = state.store.get(&get(6).text(), fhe::MAX_SUBMISSION_BYTES).await?;
+        let bytes = state
+            .store
+            .get(&get(6).text(), fhe::MAX_SUBMISSION_BYTES)
+            .await?;
         subs.push((get(0).text(), get(5).text(), bytes));
     }
     // Verify, expand, clamp, fold and checkpoint, off the async threads.
@@ -987,7 +1036,10 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
             "allowed",
             &format!("{id}: {} folded, {count} in total", folded_ids.len()),
         );
-        *loaded = Some(Loaded { seq: new_seq, ..cur });
+        *loaded = Some(Loaded {
+            seq: new_seq,
+            ..cur
+        });
     } else {
         // Another replica moved the checkpoint first: reload next time.
         *loaded = None;

@@ -88,8 +88,7 @@ fn run(patients: i64) {
     let mut subs = Vec::new();
     for i in 0..patients {
         let patient = format!("p-{i:03}");
-        let bytes =
-            fhe::encrypt_submission(
+        let bytes = fhe::encrypt_submission(
             &spec,
             &keys.public,
             &keys_crs,

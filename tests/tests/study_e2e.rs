@@ -17,8 +17,8 @@
 
 use std::time::{Duration, Instant};
 
-use phiveil_core::fhe::{self, FieldDp, FieldSpec, Release, StudySpec};
 use phiveil_core::dp::{Mode, Privacy};
+use phiveil_core::fhe::{self, FieldDp, FieldSpec, Release, StudySpec};
 use phiveil_tests::relay::{Client, TestRelay};
 use rand_core::OsRng;
 use reqwest::StatusCode;
@@ -52,7 +52,12 @@ fn fields() -> Vec<FieldSpec> {
 }
 
 fn values(i: i64) -> Vec<i64> {
-    vec![40 + (i * 37) % 150, 85 + (i * 7) % 16, i % 3 / 2, 1 + (i * 5) % 5]
+    vec![
+        40 + (i * 37) % 150,
+        85 + (i * 7) % 16,
+        i % 3 / 2,
+        1 + (i * 5) % 5,
+    ]
 }
 
 async fn put_object(c: &Client, upload: &Value, bytes: Vec<u8>) {
@@ -81,7 +86,9 @@ async fn submit(c: &Client, study: &str, bytes: Vec<u8>) -> (StatusCode, Value) 
 }
 
 async fn download(c: &Client, study: &str, kind: &str) -> (StatusCode, Vec<u8>) {
-    let (s, url) = c.get(&format!("/v1/studies/{study}/artifacts/{kind}")).await;
+    let (s, url) = c
+        .get(&format!("/v1/studies/{study}/artifacts/{kind}"))
+        .await;
     if s != StatusCode::OK {
         return (s, Vec::new());
     }
@@ -96,12 +103,21 @@ async fn wait_until(c: &Client, study: &str, what: &str, ok: impl Fn(&Value) -> 
         if ok(&body) {
             return body;
         }
-        assert!(t.elapsed() < Duration::from_secs(900), "timed out waiting for {what}: {body}");
+        assert!(
+            t.elapsed() < Duration::from_secs(900),
+            "timed out waiting for {what}: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
-fn encrypt(spec: &StudySpec, pk: &tfhe::CompactPublicKey, crs: &tfhe::zk::CompactPkeCrs, who: &str, v: &[i64]) -> Vec<u8> {
+fn encrypt(
+    spec: &StudySpec,
+    pk: &tfhe::CompactPublicKey,
+    crs: &tfhe::zk::CompactPkeCrs,
+    who: &str,
+    v: &[i64],
+) -> Vec<u8> {
     fhe::encrypt_submission(spec, pk, crs, who, v, &mut OsRng).unwrap()
 }
 
@@ -121,7 +137,10 @@ async fn study_through_the_relay() {
     let (s, _) = patients[0].post("/v1/studies", &decl).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, body) = dr
-        .post("/v1/studies", &json!({"title": "x", "fields": [{"name": "a", "lo": 5, "hi": 5}], "min_cohort": 5}))
+        .post(
+            "/v1/studies",
+            &json!({"title": "x", "fields": [{"name": "a", "lo": 5, "hi": 5}], "min_cohort": 5}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     let (s, study) = dr.post("/v1/studies", &decl).await;
@@ -146,7 +165,10 @@ async fn study_through_the_relay() {
     assert_eq!(s, StatusCode::OK, "{body}");
     // A patient cannot submit before the study opens.
     let (s, _) = patients[0]
-        .post(&format!("/v1/studies/{id}/submissions"), &json!({"size": 100}))
+        .post(
+            &format!("/v1/studies/{id}/submissions"),
+            &json!({"size": 100}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     // Opening before the uploads is refused.
@@ -159,9 +181,18 @@ async fn study_through_the_relay() {
     assert_eq!(s, StatusCode::OK, "{opened}");
     assert_eq!(opened["state"], "open");
     // The wrapped client key is the owner's alone.
-    assert_eq!(download(&dr, &id, "wrapped-client-key").await, (StatusCode::OK, wrapped));
-    assert_eq!(download(&patients[0], &id, "wrapped-client-key").await.0, StatusCode::FORBIDDEN);
-    assert_eq!(download(&patients[0], &id, "server-key").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        download(&dr, &id, "wrapped-client-key").await,
+        (StatusCode::OK, wrapped)
+    );
+    assert_eq!(
+        download(&patients[0], &id, "wrapped-client-key").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        download(&patients[0], &id, "server-key").await.0,
+        StatusCode::FORBIDDEN
+    );
 
     // Patients fetch the public key and the relay-made CRS.
     let (s, pk) = download(&patients[0], &id, "public-key").await;
@@ -174,7 +205,12 @@ async fn study_through_the_relay() {
     let who = |c: &Client| c.pseudonym.clone().unwrap();
     // Three patients submit; the worker folds them.
     for (i, p) in patients.iter().enumerate().take(3) {
-        let (s, body) = submit(p, &id, encrypt(&spec, &pk, &crs, &who(p), &values(i as i64))).await;
+        let (s, body) = submit(
+            p,
+            &id,
+            encrypt(&spec, &pk, &crs, &who(p), &values(i as i64)),
+        )
+        .await;
         assert_eq!(s, StatusCode::OK, "{body}");
         assert_eq!(body["state"], "accepted");
     }
@@ -184,20 +220,38 @@ async fn study_through_the_relay() {
     let p0 = &patients[0];
     let (s, body) = submit(p0, &id, encrypt(&spec, &pk, &crs, &who(p0), &values(0))).await;
     assert_eq!(s, StatusCode::CONFLICT, "a second submission: {body}");
-    assert!(body["detail"].as_str().unwrap().contains("one submission per patient"));
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("one submission per patient"));
     let p3 = &patients[3];
     let (s, body) = submit(p3, &id, b"garbage, not a ciphertext list".to_vec()).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("not a well-formed proven list"));
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("not a well-formed proven list"));
     // A replay of another patient's list: its proof is bound to that patient.
     let replay = encrypt(&spec, &pk, &crs, &who(p0), &values(3));
     let (s, body) = submit(p3, &id, replay.clone()).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("proof does not verify"));
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("proof does not verify"));
     // A list under another study's key and CRS.
-    let other = StudySpec { id: "st-other".into(), ..spec.clone() };
+    let other = StudySpec {
+        id: "st-other".into(),
+        ..spec.clone()
+    };
     let (other_keys, _) = fhe::key_ceremony(&other, true, || 0.0).unwrap();
-    let foreign = encrypt(&other, &other_keys.public, other_keys.crs.as_ref().unwrap(), &who(p3), &values(3));
+    let foreign = encrypt(
+        &other,
+        &other_keys.public,
+        other_keys.crs.as_ref().unwrap(),
+        &who(p3),
+        &values(3),
+    );
     let (s, body) = submit(p3, &id, foreign).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     // A flipped byte (the proof or the ciphertext no longer match).
@@ -209,21 +263,39 @@ async fn study_through_the_relay() {
     // An upload of another size than registered (its slot stays pending until the URL
     // expires).
     let (s, reg) = late
-        .post(&format!("/v1/studies/{id}/submissions"), &json!({"size": 10}))
+        .post(
+            &format!("/v1/studies/{id}/submissions"),
+            &json!({"size": 10}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED);
-    assert_eq!(late.presigned_put(&reg["upload"], vec![0; 11], CT).await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        late.presigned_put(&reg["upload"], vec![0; 11], CT).await,
+        StatusCode::BAD_REQUEST
+    );
     // Refused submissions left the patient's slot free. The patient's list view shows
     // each with its reason.
     let (_, mine) = p3.get(&format!("/v1/studies/{id}/submission")).await;
-    let refused: Vec<&Value> = mine.as_array().unwrap().iter().filter(|s| s["state"] == "refused").collect();
+    let refused: Vec<&Value> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "refused")
+        .collect();
     assert_eq!(refused.len(), 4, "{mine}");
     // Before k the release is refused.
-    let (s, body) = dr.post(&format!("/v1/studies/{id}/release"), &json!({})).await;
+    let (s, body) = dr
+        .post(&format!("/v1/studies/{id}/release"), &json!({}))
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("cohort is too small"));
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("cohort is too small"));
     // Only the owner releases.
-    let (s, _) = patients[1].post(&format!("/v1/studies/{id}/release"), &json!({})).await;
+    let (s, _) = patients[1]
+        .post(&format!("/v1/studies/{id}/release"), &json!({}))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // A bypassed client: out-of-range values under a valid proof (fit the bits, exceed
@@ -235,14 +307,23 @@ async fn study_through_the_relay() {
         b.push_with_num_bits(3u64, 2).unwrap();
         b.push_with_num_bits(15u64, 4).unwrap();
         let list = b
-            .build_with_proof_packed(&crs, &spec.proof_metadata(&who(&rogue)), ZkComputeLoad::Proof)
+            .build_with_proof_packed(
+                &crs,
+                &spec.proof_metadata(&who(&rogue)),
+                ZkComputeLoad::Proof,
+            )
             .unwrap();
         fhe::to_bytes(&list).unwrap()
     };
     let (s, body) = submit(&rogue, &id, rogue_list).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     for (i, p) in patients.iter().enumerate().skip(3) {
-        let (s, body) = submit(p, &id, encrypt(&spec, &pk, &crs, &who(p), &values(i as i64))).await;
+        let (s, body) = submit(
+            p,
+            &id,
+            encrypt(&spec, &pk, &crs, &who(p), &values(i as i64)),
+        )
+        .await;
         assert_eq!(s, StatusCode::OK, "{body}");
     }
     wait_until(&dr, &id, "6 folded", |b| b["folded"] == 6).await;
@@ -265,7 +346,10 @@ async fn study_through_the_relay() {
         rewind(&relay, &id, seq, &key, folded, &last_batch);
     }
     let dr = rebase(&dr, &relay);
-    wait_until(&dr, &id, "6 folded after the crash", |b| b["folded"] == 6 && b["queued"] == 0).await;
+    wait_until(&dr, &id, "6 folded after the crash", |b| {
+        b["folded"] == 6 && b["queued"] == 0
+    })
+    .await;
     // The other window: the pointer moved but the batch's rows still say queued. The
     // checkpoint already holds them: they are marked folded, not added again.
     let again = folded_ids(&relay, &id);
@@ -273,7 +357,11 @@ async fn study_through_the_relay() {
     {
         let conn = rusqlite::Connection::open(relay.dir.join("relay.sqlite3")).unwrap();
         for b in &again {
-            conn.execute("UPDATE study_submissions SET state = 'accepted' WHERE id = ?1", [b]).unwrap();
+            conn.execute(
+                "UPDATE study_submissions SET state = 'accepted' WHERE id = ?1",
+                [b],
+            )
+            .unwrap();
         }
         relay.state.study_work.wake();
     }
@@ -282,14 +370,23 @@ async fn study_through_the_relay() {
     assert_eq!(b["folded"], 6, "{b}");
 
     // Release at k; afterwards nothing more is taken.
-    let (s, body) = dr.post(&format!("/v1/studies/{id}/release"), &json!({})).await;
+    let (s, body) = dr
+        .post(&format!("/v1/studies/{id}/release"), &json!({}))
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
     let late = rebase(&late, &relay);
-    let (s, body) = submit(&late, &id, encrypt(&spec, &pk, &crs, &who(&late), &values(9))).await;
+    let (s, body) = submit(
+        &late,
+        &id,
+        encrypt(&spec, &pk, &crs, &who(&late), &values(9)),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("released"));
     wait_until(&dr, &id, "the release", |b| b["state"] == "released").await;
-    let (s, _) = dr.post(&format!("/v1/studies/{id}/release"), &json!({})).await;
+    let (s, _) = dr
+        .post(&format!("/v1/studies/{id}/release"), &json!({}))
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
     let p1 = rebase(&patients[1], &relay);
     assert_eq!(download(&p1, &id, "release").await.0, StatusCode::FORBIDDEN);
@@ -308,7 +405,11 @@ async fn study_through_the_relay() {
             None => assert_eq!(r.sum, truth, "{}", f.name),
             Some(iv) => {
                 // Central noise: the relay added N_Z(0, 25/(2·0.5)) under encryption.
-                assert!(iv.low <= truth as f64 && truth as f64 <= iv.high, "{} {iv:?} {truth}", f.name);
+                assert!(
+                    iv.low <= truth as f64 && truth as f64 <= iv.high,
+                    "{} {iv:?} {truth}",
+                    f.name
+                );
                 assert!(r.mean_interval.is_some());
             }
         }
@@ -322,18 +423,31 @@ async fn study_through_the_relay() {
                 .collect();
             assert_eq!(r.bins, want, "{} histogram", f.name);
         }
-        let want: Vec<u64> = f.at_least.iter().map(|t| col.iter().filter(|v| **v >= *t).count() as u64).collect();
+        let want: Vec<u64> = f
+            .at_least
+            .iter()
+            .map(|t| col.iter().filter(|v| **v >= *t).count() as u64)
+            .collect();
         assert_eq!(r.at_least, want, "{} thresholds", f.name);
     }
 
     // Every refusal is in the audit log with its reason.
     let op = rebase(&op, &relay);
-    let (s, log) = op.get("/v1/audit?action=study-submit-complete&outcome=refused").await;
+    let (s, log) = op
+        .get("/v1/audit?action=study-submit-complete&outcome=refused")
+        .await;
     assert_eq!(s, StatusCode::OK, "{log}");
-    let details: Vec<String> = log.as_array().unwrap().iter().map(|e| e["detail"].as_str().unwrap_or("").to_owned()).collect();
+    let details: Vec<String> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap_or("").to_owned())
+        .collect();
     assert!(details.len() >= 4, "{details:?}");
     assert!(details.iter().any(|d| d.contains("proof does not verify")));
-    let (_, log) = op.get("/v1/audit?action=study-submit&outcome=refused").await;
+    let (_, log) = op
+        .get("/v1/audit?action=study-submit&outcome=refused")
+        .await;
     let n = log.as_array().unwrap().len();
     assert!(n >= 2, "duplicate and late submissions audited: {log}");
 }
@@ -398,7 +512,11 @@ fn rewind(relay: &TestRelay, id: &str, seq: i64, key: &str, folded: i64, batch: 
     )
     .unwrap();
     for b in batch {
-        conn.execute("UPDATE study_submissions SET state = 'accepted' WHERE id = ?1", [b]).unwrap();
+        conn.execute(
+            "UPDATE study_submissions SET state = 'accepted' WHERE id = ?1",
+            [b],
+        )
+        .unwrap();
     }
     relay.state.study_work.wake();
 }

@@ -22,6 +22,7 @@
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
+    clippy::panic,
     missing_docs
 )]
 
@@ -162,7 +163,13 @@ fn main() {
         100.0 * t_fold / ours,
         100.0 * t_ckpt / ours
     );
-    let got = fhe::decrypt_release(&spec, &keys.client, &Release::from_bytes(&release.to_bytes().unwrap()).unwrap(), 0.95).unwrap();
+    let got = fhe::decrypt_release(
+        &spec,
+        &keys.client,
+        &Release::from_bytes(&release.to_bytes().unwrap()).unwrap(),
+        0.95,
+    )
+    .unwrap();
 
     // The minimal loop on tfhe-rs's API for the same work: expand, widen to 32 bits,
     // clamp with `min`, compare with `ge`, and per batch one library `sum` per total
@@ -183,7 +190,8 @@ fn main() {
     };
     for chunk in subs.chunks(batch) {
         let mut vals: Vec<Vec<FheUint32>> = vec![Vec::new(); nf];
-        let mut bits: Vec<Vec<Vec<FheUint32>>> = ge.iter().map(|g| vec![Vec::new(); g.len()]).collect();
+        let mut bits: Vec<Vec<Vec<FheUint32>>> =
+            ge.iter().map(|g| vec![Vec::new(); g.len()]).collect();
         for (_, who, bytes) in chunk {
             let list: ProvenCompactCiphertextList =
                 tfhe::safe_serialization::safe_deserialize(bytes.as_slice(), 1 << 20).unwrap();
@@ -219,7 +227,10 @@ fn main() {
         n as f64 * 60.0 / minimal,
         minimal * 1e3 / n as f64
     );
-    println!("ratio phiveil / minimal loop (throughput): {:.2}x", minimal / ours);
+    println!(
+        "ratio phiveil / minimal loop (throughput): {:.2}x",
+        minimal / ours
+    );
 
     // Both computed the same totals, equal to the plaintext ones.
     for (i, f) in spec.fields.iter().enumerate() {
@@ -229,7 +240,10 @@ fn main() {
         assert_eq!(i64::from(s) + f.lo * n as i64, truth, "{} minimal", f.name);
         assert_eq!(got[i].sum, truth, "{} phiveil", f.name);
         for (j, t) in f.at_least.iter().enumerate() {
-            let c: u32 = ge[i][f.bins.len() + j].as_ref().unwrap().decrypt(&keys.client);
+            let c: u32 = ge[i][f.bins.len() + j]
+                .as_ref()
+                .unwrap()
+                .decrypt(&keys.client);
             let want = col.iter().filter(|v| **v >= *t).count() as u64;
             assert_eq!(u64::from(c), want);
             assert_eq!(got[i].at_least[j], want);

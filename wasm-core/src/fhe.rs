@@ -126,8 +126,7 @@ impl FieldSpec {
 
     /// Largest encoded value: `width + 2·margin`.
     pub fn encoded_max(&self) -> u64 {
-        self.width()
-            .saturating_add(self.margin().saturating_mul(2))
+        self.width().saturating_add(self.margin().saturating_mul(2))
     }
 
     /// Bits of the encoded value: the smallest even number ≥ log2(encoded max + 1), at
@@ -251,7 +250,12 @@ impl StudySpec {
     /// any field is zCDP or the fields are mixed; pure ε otherwise), or `None` without DP.
     pub fn privacy_cost(&self) -> Option<crate::dp::Privacy> {
         use crate::dp::Privacy;
-        let budgets: Vec<Privacy> = self.fields.iter().filter_map(|f| f.dp).map(|d| d.privacy).collect();
+        let budgets: Vec<Privacy> = self
+            .fields
+            .iter()
+            .filter_map(|f| f.dp)
+            .map(|d| d.privacy)
+            .collect();
         if budgets.is_empty() {
             return None;
         }
@@ -300,7 +304,10 @@ impl StudySpec {
 
     /// The relay's central-DP step: one discrete Gaussian draw per central-mode field
     /// (0 for the others), to be added to the encrypted sums at release.
-    pub fn central_noise(&self, rng: &mut dyn rand_core::CryptoRngCore) -> Result<Option<Vec<i64>>> {
+    pub fn central_noise(
+        &self,
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<Option<Vec<i64>>> {
         let mut any = false;
         let mut out = Vec::with_capacity(self.fields.len());
         for f in &self.fields {
@@ -379,7 +386,11 @@ pub fn key_ceremony(
     let t2 = now_ms();
     let public = CompactPublicKey::try_new(&client).map_err(fhe_err)?;
     let t3 = now_ms();
-    let crs = if with_crs { Some(make_crs(study)?) } else { None };
+    let crs = if with_crs {
+        Some(make_crs(study)?)
+    } else {
+        None
+    };
     let t4 = now_ms();
     t.client_key_ms = t1 - t0;
     t.server_key_ms = t2 - t1;
@@ -414,8 +425,12 @@ pub fn to_bytes<T: serde::Serialize + tfhe::Versionize + tfhe::named::Named>(
 
 /// Reads a compact public key (conformant to the study parameters).
 pub fn public_key_from_bytes(b: &[u8]) -> Result<CompactPublicKey> {
-    safe_deserialize_conformant(b, MAX_KEY_BYTES, &PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128)
-        .map_err(|_| Error::Fhe("not a compact public key of the study parameters".into()))
+    safe_deserialize_conformant(
+        b,
+        MAX_KEY_BYTES,
+        &PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+    )
+    .map_err(|_| Error::Fhe("not a compact public key of the study parameters".into()))
 }
 
 /// Reads a CRS.
@@ -427,8 +442,7 @@ pub fn crs_from_bytes(b: &[u8]) -> Result<CompactPkeCrs> {
 /// server-key conformance parameters, so a key of other parameters is caught when the
 /// relay's opening self-test uses it).
 pub fn server_key_from_bytes(b: &[u8]) -> Result<CompressedServerKey> {
-    safe_deserialize(b, MAX_KEY_BYTES)
-        .map_err(|_| Error::Fhe("not a compressed server key".into()))
+    safe_deserialize(b, MAX_KEY_BYTES).map_err(|_| Error::Fhe("not a compressed server key".into()))
 }
 
 /// Reads a client key (after unwrapping).
@@ -573,7 +587,9 @@ impl Release {
             return Err(bad());
         }
         let mut next = || take_chunk(&mut rest).map(<[u8]>::to_vec).ok_or_else(bad);
-        let sums = (0..h.bins.len()).map(|_| next()).collect::<Result<Vec<_>>>()?;
+        let sums = (0..h.bins.len())
+            .map(|_| next())
+            .collect::<Result<Vec<_>>>()?;
         let mut nested = |shape: &[usize]| -> Result<Vec<Vec<Vec<u8>>>> {
             shape
                 .iter()
@@ -707,8 +723,11 @@ impl Aggregator {
             .verify_and_expand(&self.crs, &self.public, &self.study.proof_metadata(patient))
             .map_err(|_| Error::Fhe("the proof does not verify".into()))?;
         let n = self.study.fields.len();
-        let (mut fields, mut edges, mut thresholds) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut fields, mut edges, mut thresholds) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for (i, f) in self.study.fields.iter().enumerate() {
             let (v, e, t) = prepare_narrow!(expander, i, f,
                 2 => FheUint2 as u8, 4 => FheUint4 as u8, 6 => FheUint6 as u8,
@@ -773,11 +792,18 @@ impl Aggregator {
             }
         };
         let count = |bits: Vec<&FheBool>| -> FheUint32 {
-            let ones: Vec<FheUint16> = bits.into_iter().map(|b| FheUint16::cast_from(b.clone())).collect();
+            let ones: Vec<FheUint16> = bits
+                .into_iter()
+                .map(|b| FheUint16::cast_from(b.clone()))
+                .collect();
             sum16(ones, 1)
         };
         for (i, f) in self.study.fields.iter().enumerate() {
-            let vals: Vec<FheUint16> = batch.iter().filter_map(|e| e.fields.get(i)).cloned().collect();
+            let vals: Vec<FheUint16> = batch
+                .iter()
+                .filter_map(|e| e.fields.get(i))
+                .cloned()
+                .collect();
             fold_into(self.sums.get_mut(i), sum16(vals, f.encoded_max()));
             if !f.bins.is_empty() {
                 // bin j = [edge_{j-1}, edge_j): count(v ≥ edge_{j-1}) − count(v ≥ edge_j).
@@ -869,7 +895,9 @@ impl Aggregator {
         let mut rest = bytes.strip_prefix(b"PVAG1").ok_or_else(bad)?;
         let header: CheckpointHeader =
             serde_json::from_slice(take_chunk(&mut rest).ok_or_else(bad)?).map_err(|_| bad())?;
-        if header.study != agg.study.id || u64::try_from(header.seen.len()).ok() != Some(header.count) {
+        if header.study != agg.study.id
+            || u64::try_from(header.seen.len()).ok() != Some(header.count)
+        {
             return Err(bad());
         }
         for slot in agg.totals_mut() {
@@ -959,7 +987,8 @@ struct CheckpointHeader {
 }
 
 fn put_chunk(out: &mut Vec<u8>, b: &[u8]) -> Result<()> {
-    let len = u32::try_from(b.len()).map_err(|_| Error::InvalidState("checkpoint chunk too large"))?;
+    let len =
+        u32::try_from(b.len()).map_err(|_| Error::InvalidState("checkpoint chunk too large"))?;
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(b);
     Ok(())
@@ -1138,7 +1167,9 @@ pub fn wrap_client_key(
     use base64::Engine as _;
     let cost = cost.bounded()?;
     if passphrase.chars().count() < 10 {
-        return Err(Error::InvalidKey("the passphrase needs at least 10 characters"));
+        return Err(Error::InvalidKey(
+            "the passphrase needs at least 10 characters",
+        ));
     }
     let mut salt = [0u8; 16];
     let mut nonce = [0u8; 12];
@@ -1175,16 +1206,20 @@ pub fn wrap_client_key(
 pub fn unwrap_client_key(wrapped: &[u8], study: &str, passphrase: &str) -> Result<ClientKey> {
     use aes_gcm::aead::{Aead, KeyInit, Payload};
     use base64::Engine as _;
-    let w: WrappedClientKey = serde_json::from_slice(wrapped)
-        .map_err(|_| Error::Malformed("wrapped client key"))?;
+    let w: WrappedClientKey =
+        serde_json::from_slice(wrapped).map_err(|_| Error::Malformed("wrapped client key"))?;
     if w.v != 1 || w.kdf != "argon2id" {
         return Err(Error::Malformed("wrapped client key version"));
     }
     let cost = w.cost.bounded()?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let salt = b64.decode(&w.salt).map_err(|_| Error::Malformed("salt"))?;
-    let nonce = b64.decode(&w.nonce).map_err(|_| Error::Malformed("nonce"))?;
-    let ct = b64.decode(&w.ct).map_err(|_| Error::Malformed("ciphertext"))?;
+    let nonce = b64
+        .decode(&w.nonce)
+        .map_err(|_| Error::Malformed("nonce"))?;
+    let ct = b64
+        .decode(&w.ct)
+        .map_err(|_| Error::Malformed("ciphertext"))?;
     if salt.len() != 16 || nonce.len() != 12 {
         return Err(Error::Malformed("salt or nonce length"));
     }
