@@ -94,3 +94,22 @@ impl Peer {
 }
 
 pub mod relay;
+
+/// The plaintext counts a study release must hold for one field's column of values: per
+/// histogram bin (`[lo, e0), [e0, e1), …, [e_last, hi]`) and per threshold (`≥ t`).
+pub fn expected_counts(f: &phiveil_core::fhe::FieldSpec, col: &[i64]) -> (Vec<u64>, Vec<u64>) {
+    let count = |p: &dyn Fn(i64) -> bool| col.iter().filter(|v| p(**v)).count() as u64;
+    let bins = if f.bins.is_empty() {
+        Vec::new()
+    } else {
+        let mut edges = vec![f.lo];
+        edges.extend(&f.bins);
+        edges.push(f.hi + 1);
+        edges
+            .windows(2)
+            .map(|w| count(&|v| v >= w[0] && v < w[1]))
+            .collect()
+    };
+    let at_least = f.at_least.iter().map(|t| count(&|v| v >= *t)).collect();
+    (bins, at_least)
+}

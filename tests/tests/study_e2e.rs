@@ -29,14 +29,7 @@ use tfhe::ProvenCompactCiphertextList;
 const CT: &str = "application/octet-stream";
 
 fn fields() -> Vec<FieldSpec> {
-    let f = |name: &str, lo, hi, bins: Vec<i64>, at_least: Vec<i64>| FieldSpec {
-        name: name.into(),
-        lo,
-        hi,
-        bins,
-        at_least,
-        dp: None,
-    };
+    let f = FieldSpec::new;
     vec![
         f("heart_rate", 20, 250, vec![60, 100, 140], vec![]),
         f("spo2", 50, 100, vec![], vec![95]),
@@ -413,22 +406,9 @@ async fn study_through_the_relay() {
                 assert!(r.mean_interval.is_some());
             }
         }
-        if !f.bins.is_empty() {
-            let mut edges = vec![f.lo];
-            edges.extend(&f.bins);
-            edges.push(f.hi + 1);
-            let want: Vec<u64> = edges
-                .windows(2)
-                .map(|w| col.iter().filter(|v| **v >= w[0] && **v < w[1]).count() as u64)
-                .collect();
-            assert_eq!(r.bins, want, "{} histogram", f.name);
-        }
-        let want: Vec<u64> = f
-            .at_least
-            .iter()
-            .map(|t| col.iter().filter(|v| **v >= *t).count() as u64)
-            .collect();
-        assert_eq!(r.at_least, want, "{} thresholds", f.name);
+        let (bins, at_least) = phiveil_tests::expected_counts(f, &col);
+        assert_eq!(r.bins, bins, "{} histogram", f.name);
+        assert_eq!(r.at_least, at_least, "{} thresholds", f.name);
     }
 
     // Every refusal is in the audit log with its reason.

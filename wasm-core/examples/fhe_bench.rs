@@ -34,14 +34,7 @@ use tfhe::prelude::*;
 use tfhe::{FheBool, FheUint32, ProvenCompactCiphertextList};
 
 fn study() -> StudySpec {
-    let f = |name: &str, lo, hi, bins: Vec<i64>, at_least: Vec<i64>| FieldSpec {
-        name: name.into(),
-        lo,
-        hi,
-        bins,
-        at_least,
-        dp: None,
-    };
+    let f = FieldSpec::new;
     StudySpec {
         id: "st-bench".into(),
         fields: vec![

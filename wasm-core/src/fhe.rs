@@ -93,6 +93,18 @@ pub struct FieldDp {
 }
 
 impl FieldSpec {
+    /// A field without DP (set `dp` afterwards for one with DP).
+    pub fn new(name: &str, lo: i64, hi: i64, bins: Vec<i64>, at_least: Vec<i64>) -> Self {
+        Self {
+            name: name.to_owned(),
+            lo,
+            hi,
+            bins,
+            at_least,
+            dp: None,
+        }
+    }
+
     /// `hi − lo` (the sensitivity of the field's sum).
     pub fn width(&self) -> u64 {
         self.hi.abs_diff(self.lo)

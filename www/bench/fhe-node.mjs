@@ -53,7 +53,7 @@ for (let r = 0; r < RUNS; r++) {
   pSize = bytes.length;
   pProofs.push(tp);
 }
-const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
+const fmt = (ms) => (ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(2)} s`);
 console.log('| step (wasm in Node, 1 thread) | phiveil/fhe (tfhe 1.8.2) | node-tfhe 1.7.0 | ratio phiveil/node-tfhe |');
 console.log('|---|---:|---:|---:|');
 const row = (name, a, b) => console.log(`| ${name} | ${fmt(a)} | ${fmt(b)} | ${(a / b).toFixed(2)} |`);
