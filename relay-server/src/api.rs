@@ -842,6 +842,10 @@ async fn store_put(
         }
     }
     audited(&state, None, "upload", patient.as_deref(), || {
+        // The route admits study keys (larger); records keep the configured limit.
+        if u64::try_from(body.len()).unwrap_or(u64::MAX) > state.config.max_upload_bytes {
+            return Err(ApiError::PayloadTooLarge(state.config.max_upload_bytes));
+        }
         local.verify("PUT", &key, &q, now())?;
         let record = record.ok_or(ApiError::NotFound)?;
         if record.state != "pending" {

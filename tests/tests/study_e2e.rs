@@ -506,3 +506,52 @@ fn rebase(c: &Client, relay: &TestRelay) -> Client {
     c.base = relay.base.clone();
     c
 }
+
+/// The study tables and the aggregation worker on PostgreSQL (the helpers' `$n`
+/// placeholders, guarded transactions and unique-index conflicts): open, one
+/// submission folded, a second refused, release refused below k.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn study_on_postgres() {
+    let Some(relay) = TestRelay::start_pg(|_| {}).await else {
+        return;
+    };
+    let (_op, dr, alice) = relay.cast().await;
+    let decl = json!({"title": "PG study", "fields": [{"name": "smoker", "lo": 0, "hi": 1}], "min_cohort": 2});
+    let (s, study) = dr.post("/v1/studies", &decl).await;
+    assert_eq!(s, StatusCode::CREATED, "{study}");
+    let id = study["id"].as_str().unwrap().to_owned();
+    let spec: StudySpec = serde_json::from_value(study["spec"].clone()).unwrap();
+    let (keys, _) = fhe::key_ceremony(&spec, true, || 0.0).unwrap();
+    let server = fhe::to_bytes(&keys.server).unwrap();
+    let public = fhe::to_bytes(&keys.public).unwrap();
+    let crs = keys.crs.as_ref().unwrap();
+    let crs_bytes = fhe::to_bytes(crs).unwrap();
+    let (s, body) = dr
+        .post(
+            &format!("/v1/studies/{id}/keys"),
+            &json!({"server_key": server.len(), "public_key": public.len(), "crs": crs_bytes.len()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    put_object(&dr, &body["uploads"]["server-key"], server).await;
+    put_object(&dr, &body["uploads"]["public-key"], public).await;
+    put_object(&dr, &body["uploads"]["crs"], crs_bytes).await;
+    let (s, body) = dr.post(&format!("/v1/studies/{id}/open"), &json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, list) = alice.get("/v1/studies").await;
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == id.as_str()));
+    let me = alice.pseudonym.clone().unwrap();
+    let (s, body) = submit(&alice, &id, encrypt(&spec, &keys.public, crs, &me, &[1])).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body) = submit(&alice, &id, encrypt(&spec, &keys.public, crs, &me, &[0])).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    wait_until(&dr, &id, "1 folded", |b| b["folded"] == 1).await;
+    let (s, body) = dr
+        .post(&format!("/v1/studies/{id}/release"), &json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+}
