@@ -834,7 +834,14 @@ async fn store_put(
                 target.patient.as_deref(),
                 || {
                     local.verify("PUT", &key, &q, now())?;
-                    target.accept(&headers, &q, body.len())?;
+                    q.check_body(
+                        &headers,
+                        body.len(),
+                        "object",
+                        target.pending,
+                        crate::studies::STUDY_CONTENT_TYPE,
+                        target.size,
+                    )?;
                     local.put(&key, &body)?;
                     Ok(StatusCode::CREATED)
                 },
@@ -848,25 +855,14 @@ async fn store_put(
         }
         local.verify("PUT", &key, &q, now())?;
         let record = record.ok_or(ApiError::NotFound)?;
-        if record.state != "pending" {
-            return Err(ApiError::Conflict(
-                "this record was already uploaded".into(),
-            ));
-        }
-        let ct = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if ct != q.content_type || ct != record.content_type {
-            return Err(ApiError::BadRequest(
-                "the content type differs from the signed one".into(),
-            ));
-        }
-        if body.len() as u64 != q.length || q.length != record.size {
-            return Err(ApiError::BadRequest(
-                "the body length differs from the signed one".into(),
-            ));
-        }
+        q.check_body(
+            &headers,
+            body.len(),
+            "record",
+            record.state == "pending",
+            &record.content_type,
+            record.size,
+        )?;
         local.put(&key, &body)?;
         state.db.complete(&record.id)?;
         Ok(StatusCode::CREATED)

@@ -46,6 +46,42 @@ pub struct SignedQuery {
     pub signature: String,
 }
 
+impl SignedQuery {
+    /// Checks a presigned PUT's body against what was registered for its object: the
+    /// object (named `what` in the error) is still pending, and the request's content
+    /// type and length equal both the signed ones and the registered ones.
+    pub fn check_body(
+        &self,
+        headers: &axum::http::HeaderMap,
+        len: usize,
+        what: &str,
+        pending: bool,
+        content_type: &str,
+        size: u64,
+    ) -> ApiResult<()> {
+        if !pending {
+            return Err(ApiError::Conflict(format!(
+                "this {what} was already uploaded"
+            )));
+        }
+        let ct = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if ct != self.content_type || ct != content_type {
+            return Err(ApiError::BadRequest(
+                "the content type differs from the signed one".into(),
+            ));
+        }
+        if u64::try_from(len).ok() != Some(self.length) || self.length != size {
+            return Err(ApiError::BadRequest(
+                "the body length differs from the signed one".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The local object store.
 pub struct LocalStore {
     root: PathBuf,

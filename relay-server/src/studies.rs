@@ -81,45 +81,15 @@ pub struct Study {
     pub released_at: Option<i64>,
 }
 
-/// What a presigned PUT to a study object must carry (local store only; S3 checks
-/// its own signatures).
+/// What was registered for a study object a presigned PUT targets (local store only;
+/// S3 checks its own signatures); see [`crate::store::SignedQuery::check_body`].
 pub struct UploadTarget {
     /// The submitting patient (none for the owner's keys).
     pub patient: Option<String>,
-    size: u64,
-    pending: bool,
-}
-
-impl UploadTarget {
-    /// Checks the request against the registration: pending, the signed content type
-    /// and length.
-    pub fn accept(
-        &self,
-        headers: &axum::http::HeaderMap,
-        q: &crate::store::SignedQuery,
-        len: usize,
-    ) -> ApiResult<()> {
-        if !self.pending {
-            return Err(ApiError::Conflict(
-                "this object was already uploaded".into(),
-            ));
-        }
-        let ct = headers
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if ct != q.content_type || ct != STUDY_CONTENT_TYPE {
-            return Err(ApiError::BadRequest(
-                "the content type differs from the signed one".into(),
-            ));
-        }
-        if u64::try_from(len).ok() != Some(q.length) || q.length != self.size {
-            return Err(ApiError::BadRequest(
-                "the body length differs from the signed one".into(),
-            ));
-        }
-        Ok(())
-    }
+    /// The registered size.
+    pub size: u64,
+    /// Whether the object still awaits its upload.
+    pub pending: bool,
 }
 
 /// The study artifact or submission registered under object `key`, if any.
@@ -363,7 +333,7 @@ pub async fn keys(
             }
         }
         let expires = now().saturating_add(state.config.presign_ttl_secs);
-        let del = [Val::from(id.as_str())];
+        let study_id = [Val::from(id.as_str())];
         let rows: Vec<[Val; 5]> = wanted
             .iter()
             .map(|(kind, size)| {
@@ -376,11 +346,10 @@ pub async fn keys(
                 ]
             })
             .collect();
-        // The first statement always matches (the study row), so the rest run.
-        let guard = [Val::from(id.as_str())];
+        // The first statement matches while the keys are pending, so the rest run.
         let mut stmts: Vec<(&str, &[Val])> = vec![
-            ("UPDATE studies SET state = 'keys-pending' WHERE id = ?1 AND state = 'keys-pending'", &guard),
-            ("DELETE FROM study_artifacts WHERE study = ?1", &del),
+            ("UPDATE studies SET state = 'keys-pending' WHERE id = ?1 AND state = 'keys-pending'", &study_id),
+            ("DELETE FROM study_artifacts WHERE study = ?1", &study_id),
         ];
         for r in &rows {
             stmts.push((
@@ -518,7 +487,7 @@ async fn open_inner(state: &AppState, c: &Claims, id: &str) -> ApiResult<Study> 
 }
 
 /// Encrypts every field's lowest value as a proven list under the uploaded public key
-/// and CRS, then verifies, expands and folds it with the uploaded server key.
+/// and CRS, then verifies its proof and expands it with the uploaded server key.
 fn self_test(
     spec: &StudySpec,
     public: &tfhe::CompactPublicKey,
@@ -537,7 +506,6 @@ fn self_test(
         &mut rand_core::OsRng,
     )
     .map_err(failed)?;
-    fhe::check_submission(spec, public, crs, "relay-self-test", &list).map_err(failed)?;
     fhe::install_server_key(server);
     let agg = Aggregator::new(spec.clone(), public.clone(), crs.clone()).map_err(failed)?;
     agg.verify("self-test", "relay-self-test", &list)
@@ -826,9 +794,10 @@ async fn complete_inner(
     if n != 1 {
         return Err(ApiError::Conflict("the submission changed meanwhile".into()).into());
     }
-    Ok(submission_from(
-        &submission_row(state, id, sid)?.ok_or(ApiError::NotFound)?,
-    ))
+    Ok(Submission {
+        state: "accepted".into(),
+        ..submission_from(&row)
+    })
 }
 
 /// `GET /v1/studies/{id}/submission` (patient): the caller's submission to the study.
@@ -921,7 +890,10 @@ pub fn spawn_worker(state: AppState) -> std::thread::JoinHandle<()> {
                 }
             }
         })
-        .unwrap_or_else(|_| std::thread::spawn(|| {}))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot start the aggregation worker");
+            std::thread::spawn(|| {})
+        })
 }
 
 /// Stops the worker (it finishes its current batch).
@@ -933,24 +905,17 @@ pub fn stop_worker(state: &AppState) {
 /// One unit of work: a batch folded or a release written. `Ok(false)`: nothing to do.
 async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<bool> {
     let rows = state.db.query(
-        "SELECT s.id FROM studies s WHERE s.state = 'open' AND (s.release_requested = 1 OR EXISTS (SELECT 1 FROM study_submissions q WHERE q.study = s.id AND q.state = 'accepted')) ORDER BY s.created_at LIMIT 1",
+        "SELECT s.id, s.checkpoint_seq, s.checkpoint_key FROM studies s WHERE s.state = 'open' AND (s.release_requested = 1 OR EXISTS (SELECT 1 FROM study_submissions q WHERE q.study = s.id AND q.state = 'accepted')) ORDER BY s.created_at LIMIT 1",
         &[],
-        1,
+        3,
     )?;
-    let Some(id) = rows.first().and_then(|r| r.first()).map(Val::text) else {
+    let Some(row) = rows.first() else {
         return Ok(false);
     };
+    let id = row.first().map(Val::text).unwrap_or_default();
+    let seq = row.get(1).map_or(0, Val::int);
+    let ckpt_key = row.get(2).and_then(Val::opt_text);
     let study = load(state, &id)?.ok_or(ApiError::NotFound)?;
-    let seq_rows = state.db.query(
-        "SELECT checkpoint_seq, checkpoint_key FROM studies WHERE id = ?1",
-        &[id.as_str().into()],
-        2,
-    )?;
-    let seq = seq_rows.first().and_then(|r| r.first()).map_or(0, Val::int);
-    let ckpt_key = seq_rows
-        .first()
-        .and_then(|r| r.get(1))
-        .and_then(Val::opt_text);
     if !loaded
         .as_ref()
         .is_some_and(|l| l.study == id && l.seq == seq)
@@ -1102,21 +1067,27 @@ async fn load_aggregator(
 }
 
 async fn write_release(state: &AppState, study: &Study, l: Loaded) -> ApiResult<()> {
-    let noise = study.spec.central_noise(&mut rand_core::OsRng)?;
-    let Loaded {
-        server, mut agg, ..
-    } = l;
-    let bytes = tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
-        tfhe::set_server_key(server);
-        Ok(agg.release(noise.as_deref())?.to_bytes()?)
-    })
-    .await
-    .map_err(blocking_err)??;
     let key = artifact_key(&study.id, "release");
-    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
-    if state.store.size(&key).await?.is_none() {
-        state.store.put(&key, bytes).await?;
-    }
+    // A release written by an attempt whose commit was lost stands (one release only).
+    let size = match state.store.size(&key).await? {
+        Some(size) => size,
+        None => {
+            let noise = study.spec.central_noise(&mut rand_core::OsRng)?;
+            let Loaded {
+                server, mut agg, ..
+            } = l;
+            let bytes = tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
+                tfhe::set_server_key(server);
+                Ok(agg.release(noise.as_deref())?.to_bytes()?)
+            })
+            .await
+            .map_err(blocking_err)??;
+            let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+            state.store.put(&key, bytes).await?;
+            size
+        }
+    };
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
     let t = now();
     let n = state.db.transaction(&[
         (

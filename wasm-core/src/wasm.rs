@@ -797,12 +797,17 @@ pub async fn decrypt_async(
 
 /// A JavaScript number of Unix seconds as an integer (refuses fractions and values beyond
 /// the exactly representable range).
-fn unix_seconds(t: f64) -> Result<i64, JsValue> {
-    if !t.is_finite() || t.fract() != 0.0 || t.abs() > 9_007_199_254_740_991.0 {
-        return Err(bad_arg("t must be an integer number of seconds"));
+/// A JS number that must be a safe integer; `msg` otherwise.
+fn safe_integer(v: f64, msg: &'static str) -> Result<i64, JsValue> {
+    if !v.is_finite() || v.fract() != 0.0 || v.abs() > 9_007_199_254_740_991.0 {
+        return Err(bad_arg(msg));
     }
     #[allow(clippy::cast_possible_truncation)]
-    Ok(t as i64)
+    Ok(v as i64)
+}
+
+fn unix_seconds(t: f64) -> Result<i64, JsValue> {
+    safe_integer(t, "t must be an integer number of seconds")
 }
 
 fn vital_kind(name: &str) -> Result<crate::fhir::VitalKind, JsValue> {
@@ -1301,14 +1306,7 @@ impl FheStudy {
     ) -> Result<Vec<u8>, JsValue> {
         let values = values
             .iter()
-            .map(|v| {
-                if v.fract() == 0.0 && v.abs() <= 9_007_199_254_740_991.0 {
-                    #[allow(clippy::cast_possible_truncation)]
-                    Ok(*v as i64)
-                } else {
-                    Err(bad_arg("study values are integers"))
-                }
-            })
+            .map(|v| safe_integer(*v, "study values are integers"))
             .collect::<Result<Vec<i64>, JsValue>>()?;
         let mut next = ledger.inner.clone();
         if let Some(cost) = self.spec.privacy_cost() {
