@@ -529,7 +529,7 @@ async fn portal_jwts_are_verified_and_map_to_pseudonymous_patients() {
     };
     let good = with(jwt(
         ISS,
-        "patient-42",
+        "patient-42c7e19a05",
         "patient",
         now + 300,
         SECRET,
@@ -540,7 +540,7 @@ async fn portal_jwts_are_verified_and_map_to_pseudonymous_patients() {
     let ps = me["pseudonym"].as_str().unwrap().to_owned();
     assert!(ps.starts_with("p-"));
     assert!(
-        !ps.contains("42"),
+        !ps.contains("42c7e19a05"),
         "the pseudonym does not reveal the portal's id"
     );
     // The same subject maps to the same pseudonym; it may use its own context.
@@ -560,7 +560,7 @@ async fn portal_jwts_are_verified_and_map_to_pseudonymous_patients() {
             "forged",
             jwt(
                 ISS,
-                "patient-42",
+                "patient-42c7e19a05",
                 "patient",
                 now + 300,
                 b"another secret of 32 bytes......",
@@ -571,7 +571,7 @@ async fn portal_jwts_are_verified_and_map_to_pseudonymous_patients() {
             "expired",
             jwt(
                 ISS,
-                "patient-42",
+                "patient-42c7e19a05",
                 "patient",
                 now - 120,
                 SECRET,
@@ -582,7 +582,7 @@ async fn portal_jwts_are_verified_and_map_to_pseudonymous_patients() {
             "issuer",
             jwt(
                 "https://evil.example",
-                "patient-42",
+                "patient-42c7e19a05",
                 "patient",
                 now + 300,
                 SECRET,
@@ -593,7 +593,7 @@ async fn portal_jwts_are_verified_and_map_to_pseudonymous_patients() {
             "algorithm",
             jwt(
                 ISS,
-                "patient-42",
+                "patient-42c7e19a05",
                 "patient",
                 now + 300,
                 SECRET,
@@ -604,7 +604,7 @@ async fn portal_jwts_are_verified_and_map_to_pseudonymous_patients() {
             "role",
             jwt(
                 ISS,
-                "patient-42",
+                "patient-42c7e19a05",
                 "operator",
                 now + 300,
                 SECRET,
