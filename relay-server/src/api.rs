@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/login", post(login))
         .route("/v1/users", post(create_user))
         .route("/v1/me", get(me))
+        .route("/v1/clinicians", get(clinicians))
         .route("/v1/invitations", post(create_invitation))
         .route("/v1/enroll", post(enroll))
         .route("/v1/grants", get(list_grants).post(add_grant))
@@ -267,6 +268,14 @@ async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Use
         .user_by_id(&caller.0.sub)?
         .map(Json)
         .ok_or(ApiError::Unauthorized)
+}
+
+/// The clinician directory (id and username), so a patient can pick whom to grant.
+async fn clinicians(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<crate::db::Clinician>>> {
+    Ok(Json(state.db.clinicians()?))
 }
 
 #[derive(Deserialize)]
@@ -970,6 +979,10 @@ pub fn openapi_document() -> Value {
     paths.insert(
         "/v1/me",
         json!({ "get": op("The caller's user (id, role, pseudonym)", true) }),
+    );
+    paths.insert(
+        "/v1/clinicians",
+        json!({ "get": op("Clinician directory (id, username) for granting", true) }),
     );
     paths.insert(
         "/v1/invitations",

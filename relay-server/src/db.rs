@@ -218,6 +218,15 @@ pub struct User {
     pub(crate) pw_hash: Option<String>,
 }
 
+/// A clinician as the directory lists them (what a patient needs to grant).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Clinician {
+    /// User id (what a grant names).
+    pub id: String,
+    /// Login name.
+    pub username: String,
+}
+
 /// A record index row: where the ciphertext is and what it is bound to. Never content.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Record {
@@ -448,6 +457,22 @@ impl Db {
             ))?
             .query_row([username], user_from_row)
             .optional()?)
+    }
+
+    /// Every clinician, by username.
+    pub fn clinicians(&self) -> ApiResult<Vec<Clinician>> {
+        let rows = self.query(
+            "SELECT id, username FROM users WHERE role = 'clinician' ORDER BY username LIMIT 1000",
+            &[],
+            2,
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| Clinician {
+                id: r.first().map(Val::text).unwrap_or_default(),
+                username: r.get(1).map(Val::text).unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// Looks a user up by id.

@@ -1,0 +1,670 @@
+//! The patient's views: records (write or import, PII preview, encrypt, upload, list,
+//! decrypt), sharing (grant and revoke clinicians), studies (submit values under a
+//! privacy budget) and what left this browser.
+
+use leptos::prelude::*;
+use phiveil_core::dp::{Privacy, PrivacyLedger};
+use serde_json::{json, Value};
+use wasm_bindgen::JsCast;
+
+use crate::net::{self, AppError};
+use crate::records::{self, Draft};
+use crate::ui::{act, load, show, Empty, ErrorBox, Load, Outbox, Spinner, Tabs};
+
+fn pseudonym() -> String {
+    net::session()
+        .get_untracked()
+        .and_then(|s| s.pseudonym)
+        .unwrap_or_default()
+}
+
+#[component]
+pub fn PatientView() -> impl IntoView {
+    let tab = RwSignal::new(0usize);
+    view! {
+        <Tabs labels=vec!["Records", "Sharing", "Studies", "What left this browser"] current=tab />
+        <div role="tabpanel">
+            {move || match tab.get() {
+                0 => view! { <RecordsTab /> }.into_any(),
+                1 => view! { <SharingTab /> }.into_any(),
+                2 => view! { <StudiesTab /> }.into_any(),
+                _ => view! { <Outbox /> }.into_any(),
+            }}
+        </div>
+    }
+}
+
+/// Splits `text` at the findings' byte ranges: `(segment, Some(entity))` for found PII.
+fn segments(text: &str, findings: &[records::Finding]) -> Vec<(String, Option<&'static str>)> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    for f in findings {
+        if f.range.start < at {
+            continue;
+        }
+        if let (Some(before), Some(found)) =
+            (text.get(at..f.range.start), text.get(f.range.clone()))
+        {
+            if !before.is_empty() {
+                out.push((before.to_owned(), None));
+            }
+            out.push((found.to_owned(), Some(f.entity)));
+            at = f.range.end;
+        }
+    }
+    if let Some(rest) = text.get(at..) {
+        if !rest.is_empty() {
+            out.push((rest.to_owned(), None));
+        }
+    }
+    out
+}
+
+#[component]
+fn RecordsTab() -> impl IntoView {
+    let record_type = RwSignal::new(records::RECORD_TYPES[0].to_owned());
+    let title = RwSignal::new(String::new());
+    let date = RwSignal::new(String::new());
+    let finding = RwSignal::new(String::new());
+    let notes = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let err = RwSignal::new(None::<AppError>);
+    let done = RwSignal::new(None::<String>);
+    let list = RwSignal::new(Load::<Vec<Value>>::Loading);
+    let reload = move || load(list, || async { list_records().await });
+    reload();
+    let redactor = StoredValue::new_local(records::redactor());
+    let preview = Memo::new(move |_| {
+        let text = notes.get();
+        redactor.with_value(|r| match r {
+            Ok(r) => records::preview(r, &text).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        })
+    });
+    let submit = move || {
+        let Ok((_, redacted)) = preview.get_untracked() else {
+            err.set(Some(AppError::local(
+                "PiiBlocked",
+                "the notes cannot be redacted",
+            )));
+            return;
+        };
+        let draft = Draft {
+            title: title.get_untracked(),
+            date: date.get_untracked(),
+            finding: finding.get_untracked(),
+            notes: redacted,
+        };
+        let rt = record_type.get_untracked();
+        done.set(None);
+        act(busy, err, async move {
+            let id = records::encrypt_and_upload(&pseudonym(), &rt, &draft).await?;
+            done.set(Some(format!(
+                "Encrypted in this browser and uploaded as record {id}."
+            )));
+            title.set(String::new());
+            finding.set(String::new());
+            notes.set(String::new());
+            reload();
+            Ok(())
+        });
+    };
+    let import = move |ev: leptos::ev::Event| {
+        let Some(file) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            .and_then(|i| i.files())
+            .and_then(|f| f.get(0))
+        else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            match wasm_bindgen_futures::JsFuture::from(file.text()).await {
+                Ok(t) => {
+                    let d = Draft::import(&t.as_string().unwrap_or_default());
+                    title.set(d.title);
+                    date.set(d.date);
+                    finding.set(d.finding);
+                    notes.set(d.notes);
+                }
+                Err(_) => err.set(Some(AppError::local(
+                    "InvalidRecord",
+                    "the file could not be read",
+                ))),
+            }
+        });
+    };
+    view! {
+        <div class="grid">
+            <section class="card" aria-labelledby="compose-h">
+                <h2 id="compose-h">"New record"</h2>
+                <form on:submit=move |ev| {
+                    ev.prevent_default();
+                    submit();
+                }>
+                    <label for="rec-type">"Record type"</label>
+                    <select id="rec-type" on:change=move |ev| record_type.set(event_target_value(&ev))>
+                        {records::RECORD_TYPES
+                            .iter()
+                            .map(|t| view! { <option value=*t>{*t}</option> })
+                            .collect_view()}
+                    </select>
+                    <label for="rec-title">"Title"</label>
+                    <input id="rec-title" bind:value=title required />
+                    <label for="rec-date">"Date"</label>
+                    <input id="rec-date" type="date" bind:value=date />
+                    <label for="rec-finding">"Diagnosis, result or medication"</label>
+                    <input id="rec-finding" bind:value=finding />
+                    <label for="rec-notes">"Notes"</label>
+                    <textarea id="rec-notes" rows="5" bind:value=notes></textarea>
+                    <label for="rec-import">"…or import a file (JSON record, FHIR resource or text)"</label>
+                    <input id="rec-import" type="file" accept=".json,.txt,application/json,text/plain" on:change=import />
+                    <button type="submit" disabled=move || busy.get()>
+                        "Encrypt and upload"
+                    </button>
+                </form>
+                {move || busy.get().then(|| view! { <Spinner label="Encrypting in this browser and uploading…" /> })}
+                {move || done.get().map(|d| view! { <p class="ok" role="status">{d}</p> })}
+                <ErrorBox err=err />
+            </section>
+            <section class="card" aria-labelledby="pii-h" data-testid="pii-preview">
+                <h2 id="pii-h">"Privacy preview"</h2>
+                <p class="hint">"Checked in this browser as you type; nothing has been sent."</p>
+                {move || match preview.get() {
+                    Err(e) => view! { <p class="error">{e}</p> }.into_any(),
+                    Ok((found, redacted)) if !found.is_empty() => {
+                        let text = notes.get();
+                        let segs = segments(&text, &found);
+                        view! {
+                            <p>{format!("{} identifier(s) will be redacted from the notes:", found.len())}</p>
+                            <ul class="findings">
+                                {found
+                                    .iter()
+                                    .map(|f| view! { <li><strong>{f.entity}</strong>" → "{f.action}</li> })
+                                    .collect_view()}
+                            </ul>
+                            <p class="marked">
+                                {segs
+                                    .into_iter()
+                                    .map(|(s, e)| match e {
+                                        Some(e) => view! { <mark title=e>{s}</mark> }.into_any(),
+                                        None => view! { <span>{s}</span> }.into_any(),
+                                    })
+                                    .collect_view()}
+                            </p>
+                            <h3>"Will be encrypted as"</h3>
+                            <p class="redacted" data-testid="redacted">{redacted}</p>
+                        }
+                        .into_any()
+                    }
+                    Ok(_) => view! { <Empty text="No identifiers found in the notes." /> }.into_any(),
+                }}
+            </section>
+        </div>
+        <section class="card" aria-labelledby="mine-h">
+            <h2 id="mine-h">"My records"</h2>
+            {show(list, move |rows| view! { <RecordTable rows=rows patient=pseudonym() /> })}
+        </section>
+    }
+}
+
+async fn list_records() -> Result<Vec<Value>, AppError> {
+    let v = net::api("GET", "/v1/records", None).await?;
+    Ok(v.as_array().cloned().unwrap_or_default())
+}
+
+/// A table of records with an "Open" button that decrypts in place (shared with the
+/// clinician's view).
+#[component]
+pub fn RecordTable(rows: Vec<Value>, #[prop(into)] patient: String) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <Empty text="No records yet." /> }.into_any();
+    }
+    view! {
+        <div class="scroll">
+            <table data-testid="records">
+                <thead>
+                    <tr>
+                        <th scope="col">"Type"</th>
+                        <th scope="col">"Created"</th>
+                        <th scope="col">"Size"</th>
+                        <th scope="col">"Content"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows
+                        .into_iter()
+                        .map(|r| {
+                            let patient = r["patient"].as_str().map_or_else(|| patient.clone(), str::to_owned);
+                            view! { <RecordRow rec=r patient=patient /> }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn RecordRow(rec: Value, patient: String) -> impl IntoView {
+    let id = rec["id"].as_str().unwrap_or_default().to_owned();
+    let rt = rec["record_type"].as_str().unwrap_or_default().to_owned();
+    let opened = RwSignal::new(None::<Draft>);
+    let busy = RwSignal::new(false);
+    let err = RwSignal::new(None::<AppError>);
+    let open = {
+        let (id, rt, patient) = (id.clone(), rt.clone(), patient.clone());
+        move |_| {
+            let (id, rt, patient) = (id.clone(), rt.clone(), patient.clone());
+            act(busy, err, async move {
+                opened.set(Some(records::open(&id, &patient, &rt).await?));
+                Ok(())
+            });
+        }
+    };
+    view! {
+        <tr>
+            <td>{rt.clone()}</td>
+            <td>{crate::fmt_time(rec["created_at"].as_i64().unwrap_or(0))}</td>
+            <td class="num">{rec["size"].as_u64().unwrap_or(0)}</td>
+            <td>
+                {move || match opened.get() {
+                    Some(d) => view! {
+                        <dl class="record" data-testid="decrypted">
+                            <dt>"Title"</dt><dd>{d.title}</dd>
+                            <dt>"Date"</dt><dd>{d.date}</dd>
+                            <dt>"Finding"</dt><dd>{d.finding}</dd>
+                            <dt>"Notes"</dt><dd>{d.notes}</dd>
+                        </dl>
+                    }
+                    .into_any(),
+                    None => view! {
+                        <button class="secondary" on:click=open.clone() disabled=move || busy.get()>
+                            "Open"
+                        </button>
+                    }
+                    .into_any(),
+                }}
+                <ErrorBox err=err />
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn SharingTab() -> impl IntoView {
+    let clinicians = RwSignal::new(Load::<Vec<Value>>::Loading);
+    let grants = RwSignal::new(Load::<Vec<Value>>::Loading);
+    let reload = move || {
+        load(grants, || async {
+            Ok(net::api("GET", "/v1/grants", None)
+                .await?
+                .as_array()
+                .cloned()
+                .unwrap_or_default())
+        })
+    };
+    load(clinicians, || async {
+        Ok(net::api("GET", "/v1/clinicians", None)
+            .await?
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    });
+    reload();
+    let who = RwSignal::new(String::new());
+    let rt = RwSignal::new(records::RECORD_TYPES[0].to_owned());
+    let busy = RwSignal::new(false);
+    let err = RwSignal::new(None::<AppError>);
+    let names = move |id: &str| match clinicians.get() {
+        Load::Ready(list) => list
+            .iter()
+            .find(|c| c["id"] == id)
+            .and_then(|c| c["username"].as_str())
+            .unwrap_or(id)
+            .to_owned(),
+        _ => id.to_owned(),
+    };
+    let grant = move || {
+        let (c, t) = (who.get_untracked(), rt.get_untracked());
+        if c.is_empty() {
+            err.set(Some(AppError::local("InvalidConfig", "choose a clinician")));
+            return;
+        }
+        act(busy, err, async move {
+            net::api(
+                "POST",
+                "/v1/grants",
+                Some(json!({ "clinician_id": c, "record_type": t })),
+            )
+            .await?;
+            reload();
+            Ok(())
+        });
+    };
+    let revoke = move |c: String, t: String| {
+        act(busy, err, async move {
+            net::api("DELETE", &format!("/v1/grants/{c}/{t}"), None).await?;
+            reload();
+            Ok(())
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="grant-h">
+            <h2 id="grant-h">"Share a record type with a clinician"</h2>
+            <form class="row" on:submit=move |ev| {
+                ev.prevent_default();
+                grant();
+            }>
+                <div>
+                    <label for="grant-who">"Clinician"</label>
+                    {show(clinicians, move |list| {
+                        view! {
+                            <select id="grant-who" on:change=move |ev| who.set(event_target_value(&ev))>
+                                <option value="">"Choose…"</option>
+                                {list
+                                    .iter()
+                                    .map(|c| {
+                                        let id = c["id"].as_str().unwrap_or_default().to_owned();
+                                        let name = c["username"].as_str().unwrap_or_default().to_owned();
+                                        view! { <option value=id>{name}</option> }
+                                    })
+                                    .collect_view()}
+                            </select>
+                        }
+                    })}
+                </div>
+                <div>
+                    <label for="grant-type">"Record type"</label>
+                    <select id="grant-type" on:change=move |ev| rt.set(event_target_value(&ev))>
+                        {records::RECORD_TYPES
+                            .iter()
+                            .map(|t| view! { <option value=*t>{*t}</option> })
+                            .collect_view()}
+                    </select>
+                </div>
+                <button type="submit" disabled=move || busy.get()>"Grant"</button>
+            </form>
+            <ErrorBox err=err />
+        </section>
+        <section class="card" aria-labelledby="grants-h">
+            <h2 id="grants-h">"Who can read what"</h2>
+            {show(grants, move |list| {
+                if list.is_empty() {
+                    return view! { <Empty text="You have not shared anything." /> }.into_any();
+                }
+                view! {
+                    <ul class="grants" data-testid="grants">
+                        {list
+                            .into_iter()
+                            .map(|g| {
+                                let c = g["clinician_id"].as_str().unwrap_or_default().to_owned();
+                                let t = g["record_type"].as_str().unwrap_or_default().to_owned();
+                                let label = format!("{} may read {}", names(&c), t);
+                                view! {
+                                    <li>
+                                        <span>{label.clone()}</span>
+                                        <button
+                                            class="danger"
+                                            aria-label=format!("Revoke: {label}")
+                                            on:click=move |_| revoke(c.clone(), t.clone())
+                                        >
+                                            "Revoke"
+                                        </button>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+                .into_any()
+            })}
+        </section>
+    }
+}
+
+const LEDGER_KEY: &str = "phiveil.ledger.";
+
+/// The patient's privacy ledger (kept in this browser's local storage).
+pub fn load_ledger(patient: &str) -> Option<String> {
+    web_sys::window()?
+        .local_storage()
+        .ok()??
+        .get_item(&format!("{LEDGER_KEY}{patient}"))
+        .ok()?
+}
+
+/// Saves the ledger after a charge.
+pub fn save_ledger(patient: &str, json: &str) {
+    if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = s.set_item(&format!("{LEDGER_KEY}{patient}"), json);
+    }
+}
+
+/// `ε = 1` or `ρ = 0.5`.
+pub fn fmt_privacy(p: &Privacy) -> String {
+    match p {
+        Privacy::Pure { epsilon } => format!("ε = {}", crate::charts::fmt_num(*epsilon)),
+        Privacy::Zcdp { rho } => format!("ρ = {} (zCDP)", crate::charts::fmt_num(*rho)),
+    }
+}
+
+#[component]
+fn StudiesTab() -> impl IntoView {
+    let studies = RwSignal::new(Load::<Vec<Value>>::Loading);
+    load(studies, || async {
+        Ok(net::api("GET", "/v1/studies", None)
+            .await?
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    });
+    view! {
+        <section class="card">
+            <h2>"Studies"</h2>
+            <p class="hint">
+                "Your values are encrypted with the study's public key and proven in range in this browser; the relay adds them up without decrypting, and the study owner sees only totals once enough patients took part."
+            </p>
+            {show(studies, |list| {
+                let open: Vec<Value> = list.into_iter().filter(|s| s["state"] == "open").collect();
+                if open.is_empty() {
+                    return view! { <Empty text="No study is open right now." /> }.into_any();
+                }
+                open.into_iter().map(|s| view! { <StudySubmit study=s /> }).collect_view().into_any()
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn StudySubmit(study: Value) -> impl IntoView {
+    let id = study["id"].as_str().unwrap_or_default().to_owned();
+    let spec = study["spec"].clone();
+    let fields: Vec<Value> = spec["fields"].as_array().cloned().unwrap_or_default();
+    let values: Vec<RwSignal<String>> = fields
+        .iter()
+        .map(|_| RwSignal::new(String::new()))
+        .collect();
+    let cost = RwSignal::new(Load::<Option<Privacy>>::Loading);
+    let mine = RwSignal::new(Load::<Vec<Value>>::Loading);
+    let ledger = RwSignal::new(load_ledger(&pseudonym()));
+    let budget = RwSignal::new("4".to_owned());
+    let busy = RwSignal::new(false);
+    let err = RwSignal::new(None::<AppError>);
+    let done = RwSignal::new(None::<String>);
+    {
+        let spec = spec.clone();
+        load(cost, move || async move { crate::fhe::cost(&spec).await });
+    }
+    let reload_mine = {
+        let id = id.clone();
+        move || {
+            let id = id.clone();
+            load(mine, move || async move {
+                let v = net::api("GET", &format!("/v1/studies/{id}/submission"), None).await?;
+                Ok(v.as_array().cloned().unwrap_or_default())
+            })
+        }
+    };
+    reload_mine();
+    let account = {
+        let id = id.clone();
+        move || {
+            ledger.get().and_then(|j| {
+                let l: PrivacyLedger = serde_json::from_str(&j).ok()?;
+                l.study(&id).map(|a| (a.spent(), a.remaining()))
+            })
+        }
+    };
+    let submit = {
+        let (id, spec, fields, values) = (id.clone(), spec.clone(), fields.clone(), values.clone());
+        let reload_mine = reload_mine.clone();
+        move || {
+            let mut nums = Vec::new();
+            for (f, v) in fields.iter().zip(&values) {
+                let name = f["name"].as_str().unwrap_or_default();
+                match v.get_untracked().trim().parse::<i64>() {
+                    Ok(n) => nums.push(n),
+                    Err(_) => {
+                        err.set(Some(AppError::local(
+                            "OutOfRange",
+                            format!("{name}: enter a whole number"),
+                        )));
+                        return;
+                    }
+                }
+            }
+            let b: f64 = budget.get_untracked().trim().parse().unwrap_or(0.0);
+            let Load::Ready(c) = cost.get_untracked() else {
+                return;
+            };
+            let budget = match c {
+                Some(Privacy::Zcdp { .. }) => Privacy::Zcdp { rho: b },
+                _ => Privacy::Pure { epsilon: b },
+            };
+            let (id, spec, values) = (id.clone(), spec.clone(), values.clone());
+            let reload_mine = reload_mine.clone();
+            done.set(None);
+            act(busy, err, async move {
+                let (l, ms) = crate::fhe::submit(
+                    &id,
+                    &spec,
+                    &pseudonym(),
+                    &nums,
+                    load_ledger(&pseudonym()),
+                    budget,
+                )
+                .await
+                .inspect_err(|_| ledger.set(load_ledger(&pseudonym())))?;
+                ledger.set(Some(l));
+                done.set(Some(format!(
+                    "Encrypted and proven in this browser in {:.1} s; the relay verified the proof.",
+                    ms / 1000.0
+                )));
+                for v in &values {
+                    v.set(String::new());
+                }
+                reload_mine();
+                Ok(())
+            });
+        }
+    };
+    let title = study["title"].as_str().unwrap_or_default().to_owned();
+    let form_id = format!("study-{id}");
+    view! {
+        <article class="study" data-testid="study-submit">
+            <h3>{title}</h3>
+            <p class="hint">{format!("At least {} patients before anything is released.", spec["min_cohort"])}</p>
+            <form id=form_id on:submit=move |ev| {
+                ev.prevent_default();
+                submit();
+            }>
+                <div class="fields">
+                    {fields
+                        .iter()
+                        .zip(values.iter().copied())
+                        .map(|(f, v)| {
+                            let name = f["name"].as_str().unwrap_or_default().to_owned();
+                            let (lo, hi) = (f["lo"].as_i64().unwrap_or(0), f["hi"].as_i64().unwrap_or(0));
+                            let input_id = format!("{id}-{name}");
+                            let dp = f.get("dp").is_some_and(|d| !d.is_null());
+                            view! {
+                                <div>
+                                    <label for=input_id.clone()>
+                                        {format!("{name} ({lo}–{hi}){}", if dp { ", noised in this browser" } else { "" })}
+                                    </label>
+                                    <input
+                                        id=input_id
+                                        type="number"
+                                        min=lo
+                                        max=hi
+                                        step="1"
+                                        required
+                                        bind:value=v
+                                    />
+                                </div>
+                            }
+                        })
+                        .collect_view()}
+                </div>
+                <div class="row">
+                    <div>
+                        <label for=format!("{id}-budget")>"My privacy budget for this study"</label>
+                        <input id=format!("{id}-budget") type="number" min="0" step="0.1" bind:value=budget />
+                    </div>
+                    <button type="submit" disabled=move || busy.get()>"Encrypt and submit"</button>
+                </div>
+            </form>
+            <div class="budget" data-testid="budget">
+                {move || match cost.get() {
+                    Load::Ready(Some(c)) => format!("This submission costs {}.", fmt_privacy(&c)),
+                    Load::Ready(None) => "This study adds no noise on your side (no privacy cost recorded).".to_owned(),
+                    Load::Loading => "Loading the study's privacy cost…".to_owned(),
+                    Load::Failed(e) => e.to_string(),
+                }}
+                " "
+                {move || match account() {
+                    Some((spent, left)) => format!("Spent: {}; left: {}.", fmt_privacy(&spent), fmt_privacy(&left)),
+                    None => "Nothing spent on this study yet.".to_owned(),
+                }}
+            </div>
+            {move || busy.get().then(|| view! { <Spinner label="Encrypting and proving in this browser (a few seconds)…" /> })}
+            {move || done.get().map(|d| view! { <p class="ok" role="status">{d}</p> })}
+            <ErrorBox err=err />
+            {show(mine, |subs| {
+                subs.into_iter()
+                    .map(|s| {
+                        let state = s["state"].as_str().unwrap_or_default().to_owned();
+                        let reason = s["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default();
+                        view! { <p class="sub" data-testid="submission-state">{format!("Your submission: {state}{reason}")}</p> }
+                    })
+                    .collect_view()
+            })}
+        </article>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_mark_findings() {
+        let text = "call 617-555-0199 now";
+        let f = vec![records::Finding {
+            entity: "PHONE_NUMBER",
+            range: 5..17,
+            action: "mask",
+        }];
+        let s = segments(text, &f);
+        assert_eq!(
+            s,
+            vec![
+                ("call ".to_owned(), None),
+                ("617-555-0199".to_owned(), Some("PHONE_NUMBER")),
+                (" now".to_owned(), None)
+            ]
+        );
+    }
+}

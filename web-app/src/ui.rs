@@ -1,0 +1,193 @@
+//! Shared pieces: loading/empty/error states, tabs, the outbox panel, async helpers.
+
+use std::future::Future;
+
+use leptos::prelude::*;
+
+use crate::net::{self, AppError};
+
+/// State of something loaded from the relay.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Load<T> {
+    /// In flight.
+    Loading,
+    /// Arrived.
+    Ready(T),
+    /// Failed.
+    Failed(AppError),
+}
+
+/// Loads `fetch()` into `into`, now and each time it is called again.
+pub fn load<T, F, Fut>(into: RwSignal<Load<T>>, fetch: F)
+where
+    T: Send + Sync + 'static,
+    F: FnOnce() -> Fut + 'static,
+    Fut: Future<Output = Result<T, AppError>> + 'static,
+{
+    if !into.with_untracked(|l| matches!(l, Load::Ready(_))) {
+        into.set(Load::Loading);
+    }
+    leptos::task::spawn_local(async move {
+        into.set(match fetch().await {
+            Ok(v) => Load::Ready(v),
+            Err(e) => Load::Failed(e),
+        });
+    });
+}
+
+/// Runs an action: marks `busy`, clears `err`, sets `err` if it fails.
+pub fn act<Fut>(busy: RwSignal<bool>, err: RwSignal<Option<AppError>>, fut: Fut)
+where
+    Fut: Future<Output = Result<(), AppError>> + 'static,
+{
+    busy.set(true);
+    err.set(None);
+    leptos::task::spawn_local(async move {
+        if let Err(e) = fut.await {
+            err.set(Some(e));
+        }
+        busy.set(false);
+    });
+}
+
+/// Renders a [`Load`]: a spinner while loading, an error box when it failed, `ready`
+/// otherwise.
+pub fn show<T, V>(
+    state: RwSignal<Load<T>>,
+    ready: impl Fn(T) -> V + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    move || match state.get() {
+        Load::Loading => view! { <Spinner label="Loading…" /> }.into_any(),
+        Load::Failed(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        Load::Ready(v) => ready(v).into_any(),
+    }
+}
+
+/// An error message, when there is one.
+#[component]
+pub fn ErrorBox(err: RwSignal<Option<AppError>>) -> impl IntoView {
+    move || {
+        err.get().map(
+            |e| view! { <p class="error" role="alert" data-testid="error">{e.to_string()}</p> },
+        )
+    }
+}
+
+/// A small activity indicator with a label.
+#[component]
+pub fn Spinner(#[prop(into)] label: String) -> impl IntoView {
+    view! {
+        <p class="loading" role="status" aria-live="polite">
+            <span class="spinner" aria-hidden="true"></span>
+            {label}
+        </p>
+    }
+}
+
+/// An empty state.
+#[component]
+pub fn Empty(#[prop(into)] text: String) -> impl IntoView {
+    view! { <p class="empty">{text}</p> }
+}
+
+/// A row of tabs (buttons with `aria-selected`); `current` holds the selected index.
+#[component]
+pub fn Tabs(labels: Vec<&'static str>, current: RwSignal<usize>) -> impl IntoView {
+    view! {
+        <nav class="tabs" role="tablist">
+            {labels
+                .into_iter()
+                .enumerate()
+                .map(|(i, label)| {
+                    view! {
+                        <button
+                            role="tab"
+                            class="tab"
+                            aria-selected=move || (current.get() == i).to_string()
+                            on:click=move |_| current.set(i)
+                        >
+                            {label}
+                        </button>
+                    }
+                })
+                .collect_view()}
+        </nav>
+    }
+}
+
+/// "What left this browser": every request this tab sent, with its size and whether
+/// the body was ciphertext.
+#[component]
+pub fn Outbox() -> impl IntoView {
+    let rows = move || net::outbox().get();
+    view! {
+        <section class="card" aria-labelledby="outbox-h">
+            <h2 id="outbox-h">"What left this browser"</h2>
+            <p class="hint">
+                "Every request this tab sent to the relay. Records and study values leave only as ciphertext; JSON requests carry metadata (ids, sizes, record types)."
+            </p>
+            {move || {
+                let list = rows();
+                let total: usize = list.iter().map(|r| r.size).sum();
+                let cipher: usize = list
+                    .iter()
+                    .filter(|r| r.payload.is_ciphertext())
+                    .map(|r| r.size)
+                    .sum();
+                view! {
+                    <p data-testid="outbox-summary">
+                        {format!(
+                            "{} requests, {} bytes sent, {} bytes of them ciphertext.",
+                            list.len(),
+                            total,
+                            cipher,
+                        )}
+                    </p>
+                }
+            }}
+            <div class="scroll">
+                <table class="outbox" data-testid="outbox">
+                    <thead>
+                        <tr>
+                            <th scope="col">"#"</th>
+                            <th scope="col">"Request"</th>
+                            <th scope="col">"Bytes"</th>
+                            <th scope="col">"Body"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {move || {
+                            rows()
+                                .into_iter()
+                                .rev()
+                                .map(|r| {
+                                    let kind = match r.payload {
+                                        net::Payload::Empty => "none".to_owned(),
+                                        net::Payload::Json => format!("JSON metadata ({})", r.detail),
+                                        p if p.is_ciphertext() => format!("ciphertext: {}", r.detail),
+                                        _ => r.detail.clone(),
+                                    };
+                                    let class = if r.payload.is_ciphertext() { "cipher" } else { "" };
+                                    view! {
+                                        <tr class=class>
+                                            <td>{r.seq}</td>
+                                            <td>
+                                                <code>{format!("{} {}", r.method, r.path)}</code>
+                                            </td>
+                                            <td class="num">{r.size}</td>
+                                            <td>{kind}</td>
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()
+                        }}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,76 @@
+// The web app's TFHE worker: key ceremony, proven submissions and release decryption
+// run here, off the page's thread, on the `phiveil/fhe` bundle (phiveil-core built with
+// its `fhe` feature). The page talks to it through fhe-client.js.
+import init, { FheStudy, FheClientKey, PrivacyLedger } from './fhe/phiveil_fhe.js';
+
+const ready = init();
+// Client keys made or unwrapped in this tab, by study id (never leave the worker).
+const clientKeys = new Map();
+
+const ops = {
+  cost({ spec }) {
+    return { result: new FheStudy(spec).privacyCost() ?? null };
+  },
+  ceremony({ spec, passphrase }, progress) {
+    const study = new FheStudy(spec);
+    progress({ step: 'keys' });
+    const keys = study.keyCeremony(false);
+    const timings = keys.timings();
+    progress({ step: 'wrap' });
+    const t0 = performance.now();
+    const wrapped = keys.wrapClientKey(passphrase);
+    timings.wrap_ms = Math.round(performance.now() - t0);
+    const serverKey = keys.serverKey();
+    const publicKey = keys.publicKey();
+    clientKeys.set(spec.id, keys.intoClientKey());
+    return {
+      result: { serverKey, publicKey, wrapped, timings },
+      transfer: [serverKey.buffer, publicKey.buffer, wrapped.buffer],
+    };
+  },
+  submit({ spec, publicKey, crs, patient, values, ledger, budget }) {
+    const study = new FheStudy(spec);
+    const l = new PrivacyLedger(ledger ?? undefined);
+    const t0 = performance.now();
+    const bytes = study.encryptSubmission(publicKey, crs, patient, values, l, budget);
+    return {
+      result: { bytes, ledger: l.toJSON(), ms: Math.round(performance.now() - t0) },
+      transfer: [bytes.buffer],
+    };
+  },
+  decrypt({ spec, release, wrapped, passphrase, confidence }) {
+    const study = new FheStudy(spec);
+    let key = clientKeys.get(spec.id);
+    if (!key) {
+      if (!wrapped) {
+        const e = new Error('the study key is not in this tab: enter the passphrase');
+        e.code = 'NeedPassphrase';
+        throw e;
+      }
+      key = FheClientKey.unwrap(wrapped, spec.id, passphrase);
+      clientKeys.set(spec.id, key);
+    }
+    return { result: study.decryptRelease(key, release, confidence) };
+  },
+  hasKey({ spec }) {
+    return { result: clientKeys.has(spec.id) };
+  },
+};
+
+self.onmessage = async (e) => {
+  const { id, op, args } = e.data;
+  const progress = (p) => self.postMessage({ id, progress: p });
+  try {
+    await ready;
+    const fn = ops[op];
+    if (!fn) throw new Error(`unknown operation ${op}`);
+    const { result, transfer = [] } = fn(args, progress);
+    self.postMessage({ id, ok: true, result }, transfer);
+  } catch (err) {
+    self.postMessage({
+      id,
+      ok: false,
+      error: { code: err?.code ?? err?.name ?? 'Error', message: String(err?.message ?? err) },
+    });
+  }
+};
