@@ -5,23 +5,27 @@
 #   + index.html, boot.js, style.css, the TFHE worker and the `phiveil/fhe` web bundle it
 #   loads (from www/pkg, so scripts/build-wasm.sh runs first), and the npm package's
 #   embedding example at /examples/portal.html.
+# PHIVEIL_WEB_PROFILE=dev builds unoptimized (quick, for working on the app).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PHIVEIL_ROOT"
 dist="$PHIVEIL_ROOT/web-app/dist"
 [ -f www/pkg/fhe/web/phiveil_fhe.js ] || bash scripts/build-wasm.sh
 
-log "cargo build phiveil-web (wasm32, wasm-release)"
-cargo build -p phiveil-web --target wasm32-unknown-unknown --profile wasm-release --locked
+profile="${PHIVEIL_WEB_PROFILE:-wasm-release}"
+log "cargo build phiveil-web (wasm32, $profile)"
+cargo build -p phiveil-web --target wasm32-unknown-unknown --profile "$profile" --locked
 rm -rf "$dist"
 mkdir -p "$dist"
 wasm-bindgen --target web --no-typescript --out-name phiveil_web --out-dir "$dist" \
-  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/phiveil-web.wasm"
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/${profile/dev/debug}/phiveil-web.wasm"
 raw=$(du -b "$dist/phiveil_web_bg.wasm" | cut -f1)
-"$PHIVEIL_ROOT/www/node_modules/.bin/wasm-opt" -Oz \
-  --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-  --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
-  "$dist/phiveil_web_bg.wasm" -o "$dist/phiveil_web_bg.wasm"
+if [ "$profile" != dev ]; then
+  "$PHIVEIL_ROOT/www/node_modules/.bin/wasm-opt" -Oz \
+    --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+    --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+    "$dist/phiveil_web_bg.wasm" -o "$dist/phiveil_web_bg.wasm"
+fi
 cp web-app/static/* "$dist/"
 mkdir -p "$dist/fhe" "$dist/pkg" "$dist/examples"
 cp www/pkg/fhe/web/phiveil_fhe.js www/pkg/fhe/web/phiveil_fhe_bg.wasm "$dist/fhe/"

@@ -159,6 +159,18 @@ pub async fn submit(
     ledger: Option<String>,
     budget: phiveil_core::dp::Privacy,
 ) -> Result<(String, f64), AppError> {
+    // One live submission per patient and study (the relay enforces it too): refuse
+    // here, before the ledger is charged for a list that would be turned away.
+    let mine = net::api("GET", &format!("/v1/studies/{id}/submission"), None).await?;
+    if mine.as_array().is_some_and(|subs| {
+        subs.iter()
+            .any(|s| matches!(s["state"].as_str(), Some("pending" | "accepted" | "folded")))
+    }) {
+        return Err(AppError::local(
+            "DuplicateSubmission",
+            "you have already submitted to this study; nothing was spent",
+        ));
+    }
     let pk = net::api(
         "GET",
         &format!("/v1/studies/{id}/artifacts/public-key"),

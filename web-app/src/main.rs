@@ -73,6 +73,10 @@ pub fn sse_events(buf: &mut String) -> Vec<(String, String)> {
 }
 
 fn main() {
+    // A bug should say what it was in the console rather than "unreachable".
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("phiveil-web: {info}").into());
+    }));
     leptos::mount::mount_to_body(App);
 }
 

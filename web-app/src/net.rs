@@ -119,9 +119,11 @@ pub enum Out {
 }
 
 thread_local! {
-    static SESSION: RwSignal<Option<Session>> = RwSignal::new(load_session());
-    static OUTBOX: RwSignal<Vec<Sent>> = RwSignal::new(Vec::new());
-    static NOTICE: RwSignal<Option<String>> = RwSignal::new(None);
+    // Reference-counted signals: they belong to no component, so they live as long as
+    // the tab (arena signals created inside a view are disposed with it).
+    static SESSION: ArcRwSignal<Option<Session>> = ArcRwSignal::new(load_session());
+    static OUTBOX: ArcRwSignal<Vec<Sent>> = ArcRwSignal::new(Vec::new());
+    static NOTICE: ArcRwSignal<Option<String>> = ArcRwSignal::new(None);
     static ORIGIN: RefCell<String> = RefCell::new(
         web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default(),
     );
@@ -137,18 +139,18 @@ fn load_session() -> Option<Session> {
 }
 
 /// The signed-in user (a signal).
-pub fn session() -> RwSignal<Option<Session>> {
-    SESSION.with(|s| *s)
+pub fn session() -> ArcRwSignal<Option<Session>> {
+    SESSION.with(Clone::clone)
 }
 
 /// Requests sent from this tab (a signal).
-pub fn outbox() -> RwSignal<Vec<Sent>> {
-    OUTBOX.with(|s| *s)
+pub fn outbox() -> ArcRwSignal<Vec<Sent>> {
+    OUTBOX.with(Clone::clone)
 }
 
 /// A message shown on the sign-in page (e.g. "session expired").
-pub fn notice() -> RwSignal<Option<String>> {
-    NOTICE.with(|s| *s)
+pub fn notice() -> ArcRwSignal<Option<String>> {
+    NOTICE.with(Clone::clone)
 }
 
 /// Signs in (keeps the session in this tab's session storage, never in local storage).
@@ -237,7 +239,7 @@ async fn send(
     url: &str,
     auth: bool,
     out: Out,
-    content_type: &str,
+    signed: &[(String, String)],
 ) -> Result<web_sys::Response, AppError> {
     record(method, url, &out);
     let init = web_sys::RequestInit::new();
@@ -259,9 +261,14 @@ async fn send(
             init.set_body(&JsValue::from_str(&v.to_string()));
         }
         Out::Bytes(b, _) => {
-            headers.set("content-type", content_type).map_err(js_err)?;
+            headers
+                .set("content-type", "application/octet-stream")
+                .map_err(js_err)?;
             init.set_body(&js_sys::Uint8Array::from(b.as_slice()).into());
         }
+    }
+    for (name, value) in signed {
+        headers.set(name, value).map_err(js_err)?;
     }
     init.set_headers(&headers);
     let req = web_sys::Request::new_with_str_and_init(url, &init).map_err(js_err)?;
@@ -316,7 +323,7 @@ async fn read_text(resp: web_sys::Response) -> Result<String, AppError> {
 /// Calls the relay's JSON API at `path` (with the session's token).
 pub async fn api(method: &str, path: &str, body: Option<Value>) -> Result<Value, AppError> {
     let out = body.map_or(Out::Empty, Out::Json);
-    let resp = send(method, path, true, out, "").await?;
+    let resp = send(method, path, true, out, &[]).await?;
     let text = read_text(resp).await?;
     if text.is_empty() {
         return Ok(Value::Null);
@@ -326,7 +333,7 @@ pub async fn api(method: &str, path: &str, body: Option<Value>) -> Result<Value,
 
 /// GETs a text resource (e.g. `/metrics`).
 pub async fn get_text(path: &str) -> Result<String, AppError> {
-    read_text(send("GET", path, true, Out::Empty, "").await?).await
+    read_text(send("GET", path, true, Out::Empty, &[]).await?).await
 }
 
 /// Follows a presigned GET (`{url}` as the relay returned it).
@@ -334,30 +341,35 @@ pub async fn download(target: &Value) -> Result<Vec<u8>, AppError> {
     let url = target["url"]
         .as_str()
         .ok_or_else(|| AppError::local("bad-answer", "no download URL"))?;
-    let resp = send("GET", url, false, Out::Empty, "").await?;
+    let resp = send("GET", url, false, Out::Empty, &[]).await?;
     let buf = JsFuture::from(resp.array_buffer().map_err(js_err)?)
         .await
         .map_err(js_err)?;
     Ok(js_sys::Uint8Array::new(&buf).to_vec())
 }
 
-/// PUTs `bytes` to a presigned upload (`{url, headers}` as the relay returned it).
+/// PUTs `bytes` to a presigned upload (`{url, headers: [[name, value], …]}` as the
+/// relay returned it), sending every signed header.
 pub async fn upload(target: &Value, bytes: Vec<u8>, payload: Payload) -> Result<(), AppError> {
     let url = target["url"]
         .as_str()
         .ok_or_else(|| AppError::local("bad-answer", "no upload URL"))?;
-    let ct = target["headers"]["content-type"]
-        .as_str()
-        .unwrap_or("application/octet-stream")
-        .to_owned();
-    send("PUT", url, false, Out::Bytes(bytes, payload), &ct).await?;
+    let headers: Vec<(String, String)> = target["headers"]
+        .as_array()
+        .map(|hs| {
+            hs.iter()
+                .filter_map(|h| Some((h[0].as_str()?.to_owned(), h[1].as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    send("PUT", url, false, Out::Bytes(bytes, payload), &headers).await?;
     Ok(())
 }
 
 /// Signs in with a password.
 pub async fn login(username: &str, password: &str) -> Result<Session, AppError> {
     let body = serde_json::json!({ "username": username, "password": password });
-    let resp = send("POST", "/v1/auth/login", false, Out::Json(body), "").await?;
+    let resp = send("POST", "/v1/auth/login", false, Out::Json(body), &[]).await?;
     let mut s: Session = serde_json::from_str(&read_text(resp).await?)
         .map_err(|e| AppError::local("bad-answer", e.to_string()))?;
     s.username = username.to_owned();
@@ -367,7 +379,7 @@ pub async fn login(username: &str, password: &str) -> Result<Session, AppError> 
 /// Opens a Server-Sent-Events stream with the session's token (an `EventSource` cannot
 /// send one) and calls `on_event(event, data)` for each event until the stream ends.
 pub async fn sse(path: &str, mut on_event: impl FnMut(&str, &str)) -> Result<(), AppError> {
-    let resp = send("GET", path, true, Out::Empty, "").await?;
+    let resp = send("GET", path, true, Out::Empty, &[]).await?;
     let body = resp
         .body()
         .ok_or_else(|| AppError::local("network", "no stream"))?;

@@ -613,7 +613,9 @@ fn StudySubmit(study: Value) -> impl IntoView {
                         <label for=format!("{id}-budget")>"My privacy budget for this study"</label>
                         <input id=format!("{id}-budget") type="number" min="0" step="0.1" bind:value=budget />
                     </div>
-                    <button type="submit" disabled=move || busy.get()>"Encrypt and submit"</button>
+                    <button type="submit" disabled=move || busy.get() || !matches!(cost.get(), Load::Ready(_))>
+                        "Encrypt and submit"
+                    </button>
                 </div>
             </form>
             <div class="budget" data-testid="budget">

@@ -233,7 +233,7 @@ mod tests {
         let text = "Call me at 617-555-0199 tomorrow.";
         let (findings, redacted) = preview(&r, text).unwrap();
         assert_eq!(findings.len(), 1);
-        assert_eq!(findings[0].entity, "PHONE_NUMBER");
+        assert_eq!(findings[0].entity, "PHONE");
         assert!(!redacted.contains("555-0199"));
     }
 }

@@ -5,96 +5,28 @@
 // aggregation and release, and the owner's decryption with DP intervals in wasm.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-
 import { FheStudy, FheClientKey, PrivacyLedger } from 'phiveil/fhe';
+import { Relay } from './relay.mjs';
 
-const target = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/phiveil/target');
-const relayBin = process.env.PHIVEIL_RELAY_BIN || path.join(target, 'debug/phiveil-relay');
-const PASSWORD = 'correct horse battery';
 const PASSPHRASE = 'owner passphrase for the study key';
-let dataDir, relay, base;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function cli(...args) {
-  const r = spawnSync(relayBin, ['--data-dir', dataDir, ...args], {
-    env: { ...process.env, PHIVEIL_PASSWORD: PASSWORD, PHIVEIL_LOG: 'warn' },
-    encoding: 'utf8',
-  });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout;
-}
-
-async function api(token, method, p, body) {
-  const res = await fetch(`${base}${p}`, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-async function login(username) {
-  const r = await api(null, 'POST', '/v1/auth/login', { username, password: PASSWORD });
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body;
-}
-
-const abs = (url) => (url.startsWith('/') ? `${base}${url}` : url);
-
-async function put(upload, bytes) {
-  const res = await fetch(abs(upload.url), {
-    method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream' },
-    body: bytes,
-  });
-  assert.equal(res.status, 201);
-}
+let relay;
+const api = (...a) => relay.api(...a);
+const login = (name) => relay.login(name);
+const put = (upload, bytes) => relay.put(upload, bytes);
 
 async function download(token, study, kind) {
   const r = await api(token, 'GET', `/v1/studies/${study}/artifacts/${kind}`);
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  return new Uint8Array(await (await fetch(abs(r.body.url))).arrayBuffer());
+  return relay.get(r.body);
 }
 
 before(async () => {
-  assert.ok(existsSync(relayBin), `${relayBin} is missing: build the workspace first (scripts/test.sh does)`);
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'phiveil-fhe-'));
-  cli('create-user', '--username', 'dr-fhe', '--role', 'clinician');
-  for (const p of ['pat-a', 'pat-b', 'pat-c']) cli('create-user', '--username', p, '--role', 'patient');
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  relay = spawn(relayBin, ['--data-dir', dataDir, 'serve', '--listen', `127.0.0.1:${port}`], {
-    env: { ...process.env, PHIVEIL_LOG: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  relay = await Relay.start({
+    users: [['dr-fhe', 'clinician'], ['pat-a', 'patient'], ['pat-b', 'patient'], ['pat-c', 'patient']],
   });
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the relay did not start');
 });
 
-after(() => {
-  relay?.kill('SIGTERM');
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
+after(() => relay?.stop());
 
 const FIELDS = [
   { name: 'heart_rate', lo: 20, hi: 250, bins: [60, 100], at_least: [120] },
