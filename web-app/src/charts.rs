@@ -33,6 +33,17 @@ pub fn nice_max(max: f64) -> f64 {
         .unwrap_or(10.0 * mag)
 }
 
+/// The axis top for `values`: counts (all whole numbers) get a multiple of 4, so the
+/// five ticks are whole numbers too; other values a [`nice_max`].
+pub fn axis_top(values: &[f64]) -> f64 {
+    let max = values.iter().copied().fold(0.0, f64::max);
+    if values.iter().all(|v| v.fract() == 0.0) && max < 1e9 {
+        (max.max(1.0) / 4.0).ceil() * 4.0
+    } else {
+        nice_max(max)
+    }
+}
+
 /// The y coordinate of `v` on an axis from 0 to `top`.
 pub fn y_of(v: f64, top: f64) -> f64 {
     let plot = H - PAD_B - PAD_T;
@@ -88,11 +99,15 @@ pub fn fmt_num(v: f64) -> String {
 /// A bar chart; bars with an interval get an error bar.
 #[component]
 pub fn BarChart(#[prop(into)] title: String, bars: Vec<Bar>) -> impl IntoView {
-    let max = bars
+    let tops: Vec<f64> = bars
         .iter()
         .map(|b| b.interval.map_or(b.value, |(_, hi)| hi.max(b.value)))
-        .fold(0.0, f64::max);
-    let top = nice_max(max);
+        .collect();
+    let top = if bars.iter().any(|b| b.interval.is_some()) {
+        nice_max(tops.iter().copied().fold(0.0, f64::max))
+    } else {
+        axis_top(&tops)
+    };
     let (xs, width) = bar_slots(bars.len());
     let desc = bars
         .iter()
@@ -149,7 +164,7 @@ pub fn BarChart(#[prop(into)] title: String, bars: Vec<Bar>) -> impl IntoView {
 /// A line chart of `(label, value)` points.
 #[component]
 pub fn LineChart(#[prop(into)] title: String, points: Vec<(String, f64)>) -> impl IntoView {
-    let top = nice_max(points.iter().map(|p| p.1).fold(0.0, f64::max));
+    let top = axis_top(&points.iter().map(|p| p.1).collect::<Vec<_>>());
     let (xs, width) = bar_slots(points.len());
     let coords: Vec<(f64, f64)> = xs
         .iter()
@@ -218,6 +233,13 @@ mod tests {
         assert_eq!(nice_max(7.2), 10.0);
         assert_eq!(nice_max(120.0), 200.0);
         assert_eq!(nice_max(f64::NAN), 1.0);
+    }
+
+    #[test]
+    fn count_axes_have_whole_ticks() {
+        assert_eq!(axis_top(&[0.0, 1.0, 1.0]), 4.0);
+        assert_eq!(axis_top(&[9.0]), 12.0);
+        assert_eq!(axis_top(&[0.5]), 1.0);
     }
 
     #[test]

@@ -501,8 +501,8 @@ fn Release(study: Value, on_done: impl Fn() + Clone + Send + Sync + 'static) -> 
     }
 }
 
-/// One field's decrypted result.
-fn field_view(spec_field: &Value, r: &Value, n: u64) -> impl IntoView {
+/// One field's decrypted result: its table row and its charts.
+fn field_view(spec_field: &Value, r: &Value, n: u64) -> (AnyView, Vec<AnyView>) {
     let name = r["name"].as_str().unwrap_or_default().to_owned();
     let mut charts = Vec::new();
     let bins: Vec<u64> = r["bins"]
@@ -538,7 +538,18 @@ fn field_view(spec_field: &Value, r: &Value, n: u64) -> impl IntoView {
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default();
-    if !counts.is_empty() {
+    if counts.len() == 1 {
+        let bars = thresholds
+            .iter()
+            .zip(&counts)
+            .map(|(t, c)| Bar {
+                label: format!("≥ {t}"),
+                value: *c as f64,
+                interval: None,
+            })
+            .collect();
+        charts.push(view! { <BarChart title=format!("{name}: patients at or above the threshold") bars=bars /> }.into_any());
+    } else if !counts.is_empty() {
         let points = thresholds
             .iter()
             .zip(&counts)
@@ -546,9 +557,18 @@ fn field_view(spec_field: &Value, r: &Value, n: u64) -> impl IntoView {
             .collect();
         charts.push(view! { <LineChart title=format!("{name}: patients at or above each threshold") points=points /> }.into_any());
     }
-    let mean = r["mean"].as_f64().unwrap_or(0.0);
+    // The true mean lies in the field's range, so the interval and the point estimate
+    // may be clamped to it (post-processing: no privacy cost, coverage unchanged).
+    let (lo, hi) = (
+        spec_field["lo"].as_f64().unwrap_or(f64::MIN),
+        spec_field["hi"].as_f64().unwrap_or(f64::MAX),
+    );
+    let mean = r["mean"].as_f64().unwrap_or(0.0).clamp(lo, hi);
     let iv = &r["mean_interval"];
-    let interval = iv["low"].as_f64().zip(iv["high"].as_f64());
+    let interval = iv["low"]
+        .as_f64()
+        .zip(iv["high"].as_f64())
+        .map(|(l, h)| (l.clamp(lo, hi), h.clamp(lo, hi)));
     if interval.is_some() {
         let conf = iv["confidence"].as_f64().unwrap_or(0.0) * 100.0;
         let bars = vec![Bar {
@@ -562,14 +582,19 @@ fn field_view(spec_field: &Value, r: &Value, n: u64) -> impl IntoView {
         r["sum_interval"]["low"].as_f64(),
         r["sum_interval"]["high"].as_f64(),
     ) {
-        (Some(lo), Some(hi)) => format!("{} (noisy; {}–{})", r["sum"], fmt_num(lo), fmt_num(hi)),
+        (Some(l), Some(h)) => format!(
+            "{} (noisy; {}–{})",
+            r["sum"],
+            fmt_num(l.clamp(lo * n as f64, hi * n as f64)),
+            fmt_num(h.clamp(lo * n as f64, hi * n as f64))
+        ),
         _ => r["sum"].to_string(),
     };
     let mean_text = match interval {
-        Some((lo, hi)) => format!("{} ({}–{})", fmt_num(mean), fmt_num(lo), fmt_num(hi)),
+        Some((l, h)) => format!("{} ({}–{})", fmt_num(mean), fmt_num(l), fmt_num(h)),
         None => fmt_num(mean),
     };
-    view! {
+    let row = view! {
         <tr>
             <th scope="row">{name.clone()}</th>
             <td class="num">{n}</td>
@@ -578,8 +603,8 @@ fn field_view(spec_field: &Value, r: &Value, n: u64) -> impl IntoView {
             <td>{format!("{bins:?}")}</td>
             <td>{format!("{counts:?}")}</td>
         </tr>
-        <tr class="charts"><td colspan="6"><div class="chart-row">{charts}</div></td></tr>
-    }
+    };
+    (row.into_any(), charts)
 }
 
 #[component]
@@ -618,6 +643,14 @@ fn Results(study: Value) -> impl IntoView {
         <ErrorBox err=err />
         {move || out.get().map(|res| {
             let fields = spec["fields"].as_array().cloned().unwrap_or_default();
+            let (rows, charts): (Vec<AnyView>, Vec<Vec<AnyView>>) = res
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .zip(&fields)
+                .map(|(r, f)| field_view(f, r, n))
+                .unzip();
             view! {
                 <div class="scroll">
                     <table class="results" data-testid="results">
@@ -631,12 +664,10 @@ fn Results(study: Value) -> impl IntoView {
                                 <th scope="col">"Counts ≥ thresholds"</th>
                             </tr>
                         </thead>
-                        <tbody>
-                            {res.as_array().cloned().unwrap_or_default().iter().zip(&fields)
-                                .map(|(r, f)| field_view(f, r, n)).collect_view()}
-                        </tbody>
+                        <tbody>{rows}</tbody>
                     </table>
                 </div>
+                <div class="chart-row" data-testid="charts">{charts.into_iter().flatten().collect_view()}</div>
             }
         })}
     }

@@ -187,7 +187,12 @@ fn describe(out: &Out) -> (usize, Payload, String) {
                 .as_object()
                 .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
                 .unwrap_or_default();
-            (text.len(), Payload::Json, format!("fields: {keys}"))
+            let detail = if keys.is_empty() {
+                "empty".to_owned()
+            } else {
+                format!("fields: {keys}")
+            };
+            (text.len(), Payload::Json, detail)
         }
         Out::Bytes(b, p) => {
             let detail = match p {

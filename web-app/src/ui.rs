@@ -149,6 +149,29 @@ pub fn Outbox() -> impl IntoView {
                     </p>
                 }
             }}
+            {move || {
+                let patient = net::session().get().and_then(|s| s.pseudonym)?;
+                let ledger: phiveil_core::dp::PrivacyLedger =
+                    serde_json::from_str(&crate::patient::load_ledger(&patient)?).ok()?;
+                let rows: Vec<_> = ledger
+                    .studies()
+                    .map(|(id, a)| {
+                        format!(
+                            "Study {id}: {} spent, {} left.",
+                            crate::patient::fmt_privacy(&a.spent()),
+                            crate::patient::fmt_privacy(&a.remaining())
+                        )
+                    })
+                    .collect();
+                (!rows.is_empty()).then(|| {
+                    view! {
+                        <h3>"Privacy budget spent from this browser"</h3>
+                        <ul data-testid="outbox-privacy">
+                            {rows.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}
+                        </ul>
+                    }
+                })
+            }}
             <div class="scroll">
                 <table class="outbox" data-testid="outbox">
                     <thead>

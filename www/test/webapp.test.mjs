@@ -54,6 +54,19 @@ async function context(who, viewport = { width: 1280, height: 860 }) {
   return page;
 }
 
+// At 360 px nothing may stick out sideways (tables scroll inside their cards).
+async function assertFits(page) {
+  const { over, culprits } = await page.evaluate(() => {
+    const w = document.documentElement.clientWidth;
+    const culprits = [...document.querySelectorAll('body *')]
+      .filter((e) => (e.getBoundingClientRect().right > w + 1 || e.scrollWidth > w + 1) && !e.parentElement.closest('.scroll'))
+      .slice(0, 5)
+      .map((e) => `${e.tagName.toLowerCase()}.${e.className}#${e.id} (${Math.round(e.getBoundingClientRect().right)}/${e.scrollWidth})`);
+    return { over: document.documentElement.scrollWidth - w, culprits };
+  });
+  assert.ok(over <= 0, `the page is ${over}px wider than the 360px viewport: ${culprits.join(', ')}`);
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 }
@@ -245,6 +258,7 @@ async function flows() {
     await page.click('text=Encrypt and submit');
     await page.waitForSelector('text=/the relay verified the proof/', WAIT);
     assert.match(await page.textContent('[data-testid=budget]'), /Spent: ε = 1; left: ε = 3/);
+    if (name.endsWith('360px')) await assertFits(page);
     await shot(page, name);
   }
   // A second submission to the same study is refused in the browser, before the
@@ -261,6 +275,7 @@ async function flows() {
   const outbox = await pat.textContent('[data-testid=outbox]');
   assert.match(outbox, /ciphertext: ESDK v2 message/);
   assert.match(outbox, /ciphertext: TFHE compact ciphertext list/);
+  assert.match(await pat.textContent('[data-testid=outbox-privacy]'), /ε = 1 spent, ε = 3 left/);
   await shot(pat, 'patient-outbox');
 
   // The clinician releases and decrypts; the totals are exact for the exact field.
@@ -270,10 +285,28 @@ async function flows() {
   await dr.waitForSelector('[data-testid=results]', WAIT);
   assert.equal((await dr.textContent('[data-testid=sum-heart_rate]')).trim(), String(VALUES.a.heart_rate + VALUES.b.heart_rate));
   assert.match(await dr.textContent('[data-testid=sum-pain]'), /noisy/);
-  assert.ok((await dr.locator('[data-testid=results] svg').count()) >= 3);
+  assert.ok((await dr.locator('[data-testid=charts] svg').count()) >= 3);
   await shot(dr, 'clinician-results');
   await dr.setViewportSize({ width: 360, height: 780 });
+  await dr.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await assertFits(dr);
   await shot(dr, 'clinician-results-360px');
+
+  // Every view at 360 px: nothing sticks out sideways.
+  const views = [
+    [pat, 'patient', ['Records', 'Sharing', 'Studies', 'What left this browser']],
+    [op, 'operator', ['Audit log', 'Alerts', 'Metrics', 'Accounts']],
+    [dr, 'clinician', ["Patients' records", 'Invite a patient', 'Studies']],
+  ];
+  for (const [page, who, tabs] of views) {
+    await page.setViewportSize({ width: 360, height: 780 });
+    for (const t of tabs) {
+      await tab(page, t);
+      await page.waitForTimeout(300);
+      await assertFits(page);
+      await shot(page, `${who}-${t.toLowerCase().replace(/[^a-z]+/g, '-')}-360px`);
+    }
+  }
 
   // The privacy check.
   assert.ok(sent.length > 30, `only ${sent.length} requests recorded`);

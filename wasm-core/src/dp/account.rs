@@ -251,4 +251,9 @@ impl PrivacyLedger {
     pub fn study(&self, study: &str) -> Option<&Accountant> {
         self.studies.get(study)
     }
+
+    /// Every study charged so far, by id.
+    pub fn studies(&self) -> impl Iterator<Item = (&str, &Accountant)> {
+        self.studies.iter().map(|(k, v)| (k.as_str(), v))
+    }
 }
