@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the web app (web-app/, crate phiveil-web) into web-app/dist, the directory
 # `phiveil-relay serve --static-dir` serves at /:
-#   cargo (wasm32, wasm-release) -> wasm-bindgen --target web -> wasm-opt (npm binaryen)
+#   cargo (wasm32, profile wasm-web: size-optimized) -> wasm-bindgen --target web -> wasm-opt (npm binaryen)
 #   + index.html, boot.js, style.css, the TFHE worker and the `phiveil/fhe` web bundle it
 #   loads (from www/pkg, so scripts/build-wasm.sh runs first), and the npm package's
 #   embedding example at /examples/portal.html.
@@ -12,7 +12,7 @@ cd "$PHIVEIL_ROOT"
 dist="$PHIVEIL_ROOT/web-app/dist"
 [ -f www/pkg/fhe/web/phiveil_fhe.js ] || bash scripts/build-wasm.sh
 
-profile="${PHIVEIL_WEB_PROFILE:-wasm-release}"
+profile="${PHIVEIL_WEB_PROFILE:-wasm-web}"
 log "cargo build phiveil-web (wasm32, $profile)"
 cargo build -p phiveil-web --target wasm32-unknown-unknown --profile "$profile" --locked
 rm -rf "$dist"
@@ -31,6 +31,9 @@ mkdir -p "$dist/fhe" "$dist/pkg" "$dist/examples"
 cp www/pkg/fhe/web/phiveil_fhe.js www/pkg/fhe/web/phiveil_fhe_bg.wasm "$dist/fhe/"
 cp -r www/pkg/web "$dist/pkg/web"
 cp www/examples/* "$dist/examples/"
+# Precompressed copies: the relay serves *.gz to browsers that accept gzip.
+find "$dist" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.html' \) \
+  -exec gzip -9 -k -f {} \;
 size=$(du -b "$dist/phiveil_web_bg.wasm" | cut -f1)
 gz=$(gzip -9c "$dist/phiveil_web_bg.wasm" | wc -c)
 log "web app: $size bytes of wasm after wasm-opt -Oz ($raw before, $gz gzipped) in $dist"

@@ -2,7 +2,9 @@
 # The test command: sets up a fresh machine (scripts/setup.sh) and runs every test:
 # formatting and lints, native unit/integration tests (including interop with the
 # official AWS Encryption SDKs for Python and JavaScript), the same envelope tests on
-# the wasm build in headless Chromium, the npm package's Node and Playwright tests,
+# the wasm build in headless Chromium, the npm package's Node and Playwright tests, the
+# web app end to end in headless Chromium (patient, clinician, operator; screenshots in
+# target/screenshots),
 # the relay against SQLite and a private PostgreSQL, moto and s3s-fs on 127.0.0.1,
 # and a short fuzzing run. Set PHIVEIL_FUZZ_SECS=0 to skip fuzzing.
 set -euo pipefail
@@ -20,12 +22,14 @@ stage "cargo fmt --check" cargo fmt --all -- --check
 stage "clippy (native, all targets)" cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "clippy (wasm32)" cargo clippy -p phiveil-core --lib --target wasm32-unknown-unknown --locked -- -D warnings
 stage "clippy (wasm32, fhe)" cargo clippy -p phiveil-core --lib --features fhe --target wasm32-unknown-unknown --locked -- -D warnings
+stage "clippy (wasm32, web app)" cargo clippy -p phiveil-web --target wasm32-unknown-unknown --locked -- -D warnings
 stage "cargo test (native, workspace)" cargo test --workspace --locked
 stage "envelope and PII tests on wasm in headless Chromium" \
   cargo test -p phiveil-core --target wasm32-unknown-unknown --test envelope --test pii --locked
 stage "build the npm package" bash scripts/build-wasm.sh
+stage "build the web app (wasm-opt'd, into web-app/dist)" bash scripts/build-web.sh
 stage "npm package: types" bash -c 'cd www && npx tsc -p test/tsconfig.json'
-stage "npm package: Node + Chromium tests (FHE against the debug relay binary)" \
+stage "npm package and web app: Node + Chromium tests (against the debug relay binary)" \
   env PHIVEIL_RELAY_BIN="$CARGO_TARGET_DIR/debug/phiveil-relay" bash -c 'cd www && node --test test/*.test.mjs'
 if [ "${PHIVEIL_FUZZ_SECS:-20}" != "0" ]; then
   stage "fuzz (${PHIVEIL_FUZZ_SECS:-20}s per target)" bash scripts/fuzz.sh "${PHIVEIL_FUZZ_SECS:-20}"

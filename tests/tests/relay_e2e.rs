@@ -133,6 +133,19 @@ async fn grant_flow(relay: TestRelay) {
     let plaintext = br#"{"hr": 72, "spo2": 97, "note": "felt dizzy after stairs"}"#;
     let (id, msg) = upload(&relay, &alice, "vitals", plaintext).await;
 
+    // The clinician directory names the clinician the patient can grant (no password
+    // hash or pseudonym in it).
+    let (s, dir) = alice.get("/v1/clinicians").await;
+    assert_eq!(s, StatusCode::OK);
+    let entry = dir
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == dr.user_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(entry.as_object().unwrap().len(), 2, "{entry}");
+
     // The patient lists and reads back its own record.
     let (s, list) = alice.get("/v1/records").await;
     assert_eq!(s, StatusCode::OK);

@@ -239,7 +239,7 @@ mod tests {
     fn count_axes_have_whole_ticks() {
         assert_eq!(axis_top(&[0.0, 1.0, 1.0]), 4.0);
         assert_eq!(axis_top(&[9.0]), 12.0);
-        assert_eq!(axis_top(&[0.5]), 1.0);
+        assert_eq!(axis_top(&[0.5]), 0.5);
     }
 
     #[test]

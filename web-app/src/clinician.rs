@@ -188,7 +188,12 @@ fn declaration(title: &str, min_cohort: &str, rows: &[FieldForm]) -> Result<Valu
                 "distributed" => json!({ "mode": "distributed", "min_cohort": k }),
                 other => json!({ "mode": other }),
             };
-            f["dp"] = json!({ "mode": m, "privacy": { "kind": "pure", "epsilon": eps } });
+            if let Some(o) = f.as_object_mut() {
+                o.insert(
+                    "dp".into(),
+                    json!({ "mode": m, "privacy": { "kind": "pure", "epsilon": eps } }),
+                );
+            }
         }
         fields.push(f);
     }

@@ -363,7 +363,10 @@ pub async fn upload(target: &Value, bytes: Vec<u8>, payload: Payload) -> Result<
         .as_array()
         .map(|hs| {
             hs.iter()
-                .filter_map(|h| Some((h[0].as_str()?.to_owned(), h[1].as_str()?.to_owned())))
+                .filter_map(|h| {
+                    let (name, value) = (h.get(0)?.as_str()?, h.get(1)?.as_str()?);
+                    Some((name.to_owned(), value.to_owned()))
+                })
                 .collect()
         })
         .unwrap_or_default();
