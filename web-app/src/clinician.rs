@@ -11,7 +11,7 @@ use crate::charts::{bin_labels, fmt_num, Bar, BarChart, LineChart};
 use crate::fhe::Step;
 use crate::net::{self, AppError};
 use crate::patient::RecordTable;
-use crate::ui::{act, load, show, Empty, ErrorBox, Load, Spinner, Tabs};
+use crate::ui::{act, load, show, Empty, ErrorBox, Load, RefreshHeading, Spinner, Tabs};
 
 #[component]
 pub fn ClinicianView() -> impl IntoView {
@@ -57,10 +57,7 @@ fn GrantedRecords() -> impl IntoView {
     reload();
     view! {
         <section class="card" aria-labelledby="granted-h">
-            <div class="row spread">
-                <h2 id="granted-h">"Records patients shared with you"</h2>
-                <button class="secondary" on:click=move |_| reload()>"Refresh"</button>
-            </div>
+            <RefreshHeading id="granted-h" title="Records patients shared with you" on_refresh=reload />
             <p class="hint">"Records are decrypted in this browser; the relay checks your grant before it unwraps a data key."</p>
             {show(state, |patients| {
                 if patients.is_empty() {
@@ -320,10 +317,7 @@ fn Studies() -> impl IntoView {
             <ErrorBox err=err />
         </section>
         <section class="card" aria-labelledby="my-studies-h">
-            <div class="row spread">
-                <h2 id="my-studies-h">"My studies"</h2>
-                <button class="secondary" on:click=move |_| reload()>"Refresh"</button>
-            </div>
+            <RefreshHeading id="my-studies-h" title="My studies" on_refresh=reload />
             {show(studies, move |list| {
                 if list.is_empty() {
                     return view! { <Empty text="You have not declared a study yet." /> }.into_any();
@@ -659,16 +653,7 @@ fn Results(study: Value) -> impl IntoView {
             view! {
                 <div class="scroll">
                     <table class="results" data-testid="results">
-                        <thead>
-                            <tr>
-                                <th scope="col">"Field"</th>
-                                <th scope="col">"n"</th>
-                                <th scope="col">"Sum"</th>
-                                <th scope="col">"Mean (95% DP interval)"</th>
-                                <th scope="col">"Histogram"</th>
-                                <th scope="col">"Counts ≥ thresholds"</th>
-                            </tr>
-                        </thead>
+                        {crate::ui::head(&["Field", "n", "Sum", "Mean (95% DP interval)", "Histogram", "Counts ≥ thresholds"])}
                         <tbody>{rows}</tbody>
                     </table>
                 </div>

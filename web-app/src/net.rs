@@ -385,9 +385,17 @@ pub async fn login(username: &str, password: &str) -> Result<Session, AppError> 
 }
 
 /// Opens a Server-Sent-Events stream with the session's token (an `EventSource` cannot
-/// send one) and calls `on_event(event, data)` for each event until the stream ends.
-pub async fn sse(path: &str, mut on_event: impl FnMut(&str, &str)) -> Result<(), AppError> {
+/// send one), calls `on_event("open", "")` once connected and `on_event(event, data)` for
+/// each event until the stream ends or,
+/// checked at each chunk (events and keep-alives), `alive()` turns false; then the
+/// stream is cancelled.
+pub async fn sse(
+    path: &str,
+    alive: impl Fn() -> bool,
+    mut on_event: impl FnMut(&str, &str),
+) -> Result<(), AppError> {
     let resp = send("GET", path, true, Out::Empty, &[]).await?;
+    on_event("open", "");
     let body = resp
         .body()
         .ok_or_else(|| AppError::local("network", "no stream"))?;
@@ -404,6 +412,10 @@ pub async fn sse(path: &str, mut on_event: impl FnMut(&str, &str)) -> Result<(),
             .and_then(|d| d.as_bool())
             .unwrap_or(true);
         if done {
+            return Ok(());
+        }
+        if !alive() {
+            let _ = reader.cancel();
             return Ok(());
         }
         let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(js_err)?;

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use serde_json::{json, Value};
 
 use crate::net::{self, AppError};
-use crate::ui::{act, load, show, Empty, ErrorBox, Load, Tabs};
+use crate::ui::{act, load, show, Empty, ErrorBox, Load, RefreshHeading, Tabs};
 
 #[component]
 pub fn OperatorView() -> impl IntoView {
@@ -16,23 +16,25 @@ pub fn OperatorView() -> impl IntoView {
     let alerts = RwSignal::new(Vec::<Value>::new());
     let feed = RwSignal::new(Load::<()>::Loading);
     leptos::task::spawn_local(async move {
-        feed.set(Load::Ready(()));
-        let r = net::sse("/v1/alerts/stream", move |event, data| {
-            if event == "alert" {
-                if let Ok(v) = serde_json::from_str::<Value>(data) {
-                    alerts.update(|a| a.insert(0, v));
+        // The feed stops when this view goes (sign-out): `alerts` is disposed then.
+        let r = net::sse(
+            "/v1/alerts/stream",
+            move || !alerts.is_disposed(),
+            move |event, data| match event {
+                "open" => feed.set(Load::Ready(())),
+                "alert" => {
+                    if let Ok(v) = serde_json::from_str::<Value>(data) {
+                        alerts.update(|a| a.insert(0, v));
+                    }
                 }
-            }
-        })
+                _ => {}
+            },
+        )
         .await;
-        if let Err(e) = r {
-            feed.set(Load::Failed(e));
-        } else {
-            feed.set(Load::Failed(AppError::local(
-                "network",
-                "the alert feed closed",
-            )));
-        }
+        // (`set` on a disposed signal does nothing.)
+        feed.set(Load::Failed(r.err().unwrap_or_else(|| {
+            AppError::local("network", "the alert feed closed; reload to reconnect")
+        })));
     });
     view! {
         <Tabs labels=vec!["Audit log", "Alerts", "Metrics", "Accounts"] current=tab />
@@ -130,14 +132,8 @@ fn Audit() -> impl IntoView {
                 }
                 view! {
                     <div class="scroll">
-                        <table data-testid="audit">
-                            <thead>
-                                <tr>
-                                    <th scope="col">"#"</th><th scope="col">"Time"</th><th scope="col">"Actor"</th>
-                                    <th scope="col">"Role"</th><th scope="col">"Action"</th><th scope="col">"Patient"</th>
-                                    <th scope="col">"Outcome"</th><th scope="col">"Detail"</th>
-                                </tr>
-                            </thead>
+                        <table class="wide" data-testid="audit">
+                            {crate::ui::head(&["#", "Time", "Actor", "Role", "Action", "Patient", "Outcome", "Detail"])}
                             <tbody>
                                 {list.into_iter().map(|r| {
                                     let refused = r["outcome"] == "refused";
@@ -264,10 +260,7 @@ fn Metrics() -> impl IntoView {
     reload();
     view! {
         <section class="card" aria-labelledby="metrics-h">
-            <div class="row spread">
-                <h2 id="metrics-h">"Relay metrics"</h2>
-                <button class="secondary" on:click=move |_| reload()>"Refresh"</button>
-            </div>
+            <RefreshHeading id="metrics-h" title="Relay metrics" on_refresh=reload />
             {show(stats, |m| {
                 if m.is_empty() {
                     return view! { <Empty text="No requests recorded yet." /> }.into_any();
@@ -282,8 +275,8 @@ fn Metrics() -> impl IntoView {
                         <div class="tile"><span class="big">{errors}</span>" server errors (5xx)"</div>
                     </div>
                     <div class="scroll">
-                        <table data-testid="metrics">
-                            <thead><tr><th scope="col">"Route"</th><th scope="col">"Requests"</th><th scope="col">"4xx"</th><th scope="col">"5xx"</th><th scope="col">"Mean latency"</th></tr></thead>
+                        <table class="wide" data-testid="metrics">
+                            {crate::ui::head(&["Route", "Requests", "4xx", "5xx", "Mean latency"])}
                             <tbody>
                                 {m.into_iter().map(|(route, s)| {
                                     let mean = if s.timed > 0 { format!("{:.1} ms", s.seconds * 1000.0 / s.timed as f64) } else { "–".into() };

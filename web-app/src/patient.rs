@@ -223,14 +223,7 @@ pub fn RecordTable(rows: Vec<Value>, #[prop(into)] patient: String) -> impl Into
     view! {
         <div class="scroll">
             <table data-testid="records">
-                <thead>
-                    <tr>
-                        <th scope="col">"Type"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Size"</th>
-                        <th scope="col">"Content"</th>
-                    </tr>
-                </thead>
+                {crate::ui::head(&["Type", "Created", "Size", "Content"])}
                 <tbody>
                     {rows
                         .into_iter()

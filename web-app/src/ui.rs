@@ -24,8 +24,12 @@ where
     F: FnOnce() -> Fut + 'static,
     Fut: Future<Output = Result<T, AppError>> + 'static,
 {
-    if !into.with_untracked(|l| matches!(l, Load::Ready(_))) {
-        into.set(Load::Loading);
+    // `into` may belong to a view that is gone by the time an answer arrives (a
+    // reload after an action, a tab switched): then nothing is shown or set.
+    match into.try_with_untracked(|l| matches!(l, Load::Ready(_))) {
+        None => return,
+        Some(false) => into.set(Load::Loading),
+        Some(true) => {}
     }
     leptos::task::spawn_local(async move {
         into.set(match fetch().await {
@@ -64,6 +68,30 @@ where
         Load::Loading => view! { <Spinner label="Loading…" /> }.into_any(),
         Load::Failed(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
         Load::Ready(v) => ready(v).into_any(),
+    }
+}
+
+/// A table's header row.
+pub fn head(columns: &[&'static str]) -> impl IntoView {
+    view! {
+        <thead>
+            <tr>{columns.iter().map(|c| view! { <th scope="col">{*c}</th> }).collect_view()}</tr>
+        </thead>
+    }
+}
+
+/// A card's heading with a "Refresh" button beside it.
+#[component]
+pub fn RefreshHeading(
+    #[prop(into)] id: String,
+    #[prop(into)] title: String,
+    on_refresh: impl Fn() + Send + Sync + 'static,
+) -> impl IntoView {
+    view! {
+        <div class="row spread">
+            <h2 id=id>{title}</h2>
+            <button class="secondary" on:click=move |_| on_refresh()>"Refresh"</button>
+        </div>
     }
 }
 
@@ -174,14 +202,7 @@ pub fn Outbox() -> impl IntoView {
             }}
             <div class="scroll">
                 <table class="outbox" data-testid="outbox">
-                    <thead>
-                        <tr>
-                            <th scope="col">"#"</th>
-                            <th scope="col">"Request"</th>
-                            <th scope="col">"Bytes"</th>
-                            <th scope="col">"Body"</th>
-                        </tr>
-                    </thead>
+                    {crate::ui::head(&["#", "Request", "Bytes", "Body"])}
                     <tbody>
                         {move || {
                             rows()

@@ -203,8 +203,14 @@ async function flows() {
   const header = Buffer.from(message.subarray(0, parseHeader(message).headerLength)).toString('base64');
 
   // Operator: audit search, chain verification, live alerts, metrics, accounts.
+  // The operator signs in and switches tabs with the keyboard only.
   const op = await context('operator');
-  await signIn(op, 'operator-e2e');
+  await op.focus('#login-user');
+  await op.keyboard.type('operator-e2e');
+  await op.keyboard.press('Tab');
+  await op.keyboard.type(PASSWORD);
+  await op.keyboard.press('Enter');
+  await op.waitForSelector('[data-testid=who]');
   await op.waitForSelector('[data-testid=audit]', WAIT);
   await op.selectOption('#a-outcome', 'refused');
   await op.click('button:has-text("Search")');
@@ -214,7 +220,8 @@ async function flows() {
   await op.click('text=Verify the hash chain');
   assert.match(await op.textContent('[data-testid=verify]', WAIT), /Chain intact/);
   await shot(op, 'operator-audit');
-  await tab(op, 'Alerts');
+  await op.focus('.tabs >> text="Alerts"');
+  await op.keyboard.press('Enter');
   await op.waitForSelector('text=/Connected/', WAIT);
   const bob = await relay.login('dr-bob');
   for (let i = 0; i < 5; i++) {
@@ -310,6 +317,8 @@ async function flows() {
 
   // The privacy check.
   assert.ok(sent.length > 30, `only ${sent.length} requests recorded`);
+  // No CDN, font service or other origin: the app runs offline on localhost.
+  for (const r of sent) assert.ok(r.url.startsWith(`${relay.base}/`), `request to another origin: ${r.url}`);
   const values = Object.values(VALUES).flatMap((v) => Object.values(v));
   for (const r of sent) {
     const text = r.body.toString('latin1');
@@ -338,5 +347,8 @@ async function flows() {
     const esdk = p.body[0] === 0x02 && p.body.readUInt16BE(1) === 0x0478;
     assert.ok(esdk || p.url.includes('/studies/'), `unexpected upload ${p.url}`);
   }
+  // Signing out returns to the sign-in page (the operator's alert feed stops).
+  await op.click('button:has-text("Sign out")');
+  await op.waitForSelector('#login-user');
   assert.deepEqual(consoleErrors.filter((e) => !/status of 4\d\d/.test(e)), []);
 }
