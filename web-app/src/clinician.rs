@@ -359,6 +359,7 @@ fn StudyCard(study: Value) -> impl IntoView {
         }
     }
     let title = study["title"].as_str().unwrap_or_default().to_owned();
+    let timings = RwSignal::new(None::<Value>);
     view! {
         <article class="study" data-testid="study-card">
             <div class="row spread">
@@ -380,23 +381,33 @@ fn StudyCard(study: Value) -> impl IntoView {
             {move || {
                 let s = current.get();
                 match s["state"].as_str().unwrap_or_default() {
-                    "keys-pending" => view! { <Ceremony study=s on_done=refresh.clone() /> }.into_any(),
+                    "keys-pending" => view! { <Ceremony study=s timings=timings on_done=refresh.clone() /> }.into_any(),
                     "open" => view! { <Release study=s on_done=refresh.clone() /> }.into_any(),
                     "released" => view! { <Results study=s /> }.into_any(),
                     _ => ().into_any(),
                 }
             }}
+            // The ceremony's figures stay shown after the study opens.
+            {move || timings.get().map(|t| view! {
+                <p class="ok" data-testid="ceremony-timings">{format!(
+                    "Keys made in this browser: server key {} ms, public key {} ms, client key {} ms; wrapped in {} ms.",
+                    t["server_key_ms"], t["public_key_ms"], t["client_key_ms"], t["wrap_ms"]
+                )}</p>
+            })}
         </article>
     }
 }
 
 #[component]
-fn Ceremony(study: Value, on_done: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
+fn Ceremony(
+    study: Value,
+    timings: RwSignal<Option<Value>>,
+    on_done: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
     let passphrase = RwSignal::new(String::new());
     let step = RwSignal::new(None::<Step>);
     let started = RwSignal::new(0.0f64);
     let elapsed = RwSignal::new(0.0f64);
-    let timings = RwSignal::new(None::<Value>);
     let busy = RwSignal::new(false);
     let err = RwSignal::new(None::<AppError>);
     if let Ok(h) = set_interval_with_handle(
@@ -462,12 +473,6 @@ fn Ceremony(study: Value, on_done: impl Fn() + Clone + Send + Sync + 'static) ->
                     <p>{move || format!("{:.1} s elapsed{}", elapsed.get(), if cur == Step::Keys { " — key generation takes several seconds" } else { "" })}</p>
                 </div>
             }
-        })}
-        {move || timings.get().map(|t| view! {
-            <p class="ok">{format!(
-                "Keys made in this browser: server key {} ms, public key {} ms, client key {} ms; wrapped in {} ms.",
-                t["server_key_ms"], t["public_key_ms"], t["client_key_ms"], t["wrap_ms"]
-            )}</p>
         })}
         <ErrorBox err=err />
     }

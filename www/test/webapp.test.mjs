@@ -252,6 +252,7 @@ async function flows() {
   await dr.waitForSelector('[data-testid=ceremony-progress]', WAIT);
   await shot(dr, 'clinician-ceremony');
   await dr.waitForSelector('[data-testid=study-state]:has-text("open")', WAIT);
+  console.log(`ceremony in Chromium: ${await dr.textContent('[data-testid=ceremony-timings]', WAIT)}`);
 
   // Two patients submit values, encrypted and proven in their browsers.
   const second = await context('patient-2', { width: 360, height: 780 });
@@ -263,7 +264,7 @@ async function flows() {
     await inputs.nth(0).fill(String(v.heart_rate));
     await inputs.nth(1).fill(String(v.pain));
     await page.click('text=Encrypt and submit');
-    await page.waitForSelector('text=/the relay verified the proof/', WAIT);
+    console.log(`${name}: ${await page.textContent('text=/the relay verified the proof/', WAIT)}`);
     assert.match(await page.textContent('[data-testid=budget]'), /Spent: ε = 1; left: ε = 3/);
     if (name.endsWith('360px')) await assertFits(page);
     await shot(page, name);
