@@ -105,7 +105,7 @@ test('patient, clinician and operator flows in Chromium; nothing typed leaves in
     await flows();
   } catch (e) {
     for (const [who, page] of pages) await shot(page, `failed-${who}`).catch(() => {});
-    if (consoleErrors.length) console.log(`# browser console errors:\n${consoleErrors.join('\n')}`);
+    if (consoleErrors.length) console.log(`browser console errors:\n${consoleErrors.join('\n')}`);
     throw e;
   }
 });
