@@ -15,12 +15,14 @@
 
 pub mod account;
 pub mod estimate;
+pub mod rdp;
 pub mod sample;
 
 use serde::{Deserialize, Serialize};
 
 pub use account::{Accountant, Privacy, PrivacyLedger};
 pub use estimate::Estimate;
+pub use rdp::RdpAccountant;
 pub use sample::{randomized_response, DiscreteGaussian, DiscreteLaplace};
 
 use crate::{Error, Result};
