@@ -7,6 +7,8 @@ cd "$PHIVEIL_ROOT"
 bash scripts/setup.sh
 bash scripts/build-web.sh
 cargo build -p phiveil-relay --locked
+shots="${PHIVEIL_SCREENSHOTS:-$PHIVEIL_ROOT/target/screenshots}"
+rm -rf "$shots"
 cd www
-PHIVEIL_RELAY_BIN="$CARGO_TARGET_DIR/debug/phiveil-relay" node --test test/webapp.test.mjs
-echo "screenshots in ${PHIVEIL_SCREENSHOTS:-$PHIVEIL_ROOT/target/screenshots}"
+PHIVEIL_SCREENSHOTS="$shots" PHIVEIL_RELAY_BIN="$CARGO_TARGET_DIR/debug/phiveil-relay" node --test test/webapp.test.mjs
+echo "screenshots in $shots"
