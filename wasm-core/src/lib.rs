@@ -43,6 +43,7 @@ pub mod esdk;
 pub mod fhe;
 pub mod fhir;
 pub mod field;
+pub mod fl;
 pub mod pii;
 pub mod rules;
 pub mod secret;
