@@ -354,12 +354,7 @@ pub fn keyring_from(body: &Value) -> BrokeredKmsKeyring {
 }
 
 /// The encryption context of a patient's record.
-pub fn record_context(patient: &str, record_type: &str) -> EncryptionContext {
-    let mut c = EncryptionContext::new();
-    c.insert("patient".into(), patient.into());
-    c.insert("record_type".into(), record_type.into());
-    c
-}
+pub use phiveil_core::esdk::context::record_context;
 
 /// Creates an empty database on the server at `url` and returns its URL.
 pub fn fresh_database(url: &str) -> String {

@@ -159,9 +159,7 @@ impl<P: MaterialsProvider> TelemetrySession<P> {
 
     /// The encryption context of every chunk of this session.
     pub fn context(&self) -> EncryptionContext {
-        let mut ctx = EncryptionContext::new();
-        ctx.insert("patient".into(), self.config.patient.clone());
-        ctx.insert("record_type".into(), RECORD_TYPE.into());
+        let mut ctx = crate::esdk::context::record_context(&self.config.patient, RECORD_TYPE);
         ctx.insert("session".into(), self.config.session.clone());
         ctx
     }

@@ -85,6 +85,29 @@ fn axis(top: f64) -> impl IntoView {
     }
 }
 
+/// The figure both charts share: the SVG with its accessible description (every value
+/// in words), the axis up to `top`, the marks, and the caption.
+fn frame(title: String, desc: String, top: f64, marks: impl IntoView) -> impl IntoView {
+    view! {
+        <figure class="chart">
+            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=format!("{title}. {desc}")>
+                {axis(top)}
+                {marks}
+            </svg>
+            <figcaption>{title}</figcaption>
+        </figure>
+    }
+}
+
+/// A category label under the plot at `x`.
+fn x_label(x: f64, label: String) -> impl IntoView {
+    view! {
+        <text class="label" x=x y=H - PAD_B + 16.0 text-anchor="middle">
+            {label}
+        </text>
+    }
+}
+
 /// A number for an axis or label: integers plainly, others with 1–2 decimals.
 pub fn fmt_num(v: f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
@@ -123,42 +146,33 @@ pub fn BarChart(#[prop(into)] title: String, bars: Vec<Bar>) -> impl IntoView {
         })
         .collect::<Vec<_>>()
         .join("; ");
-    view! {
-        <figure class="chart">
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=format!("{title}. {desc}")>
-                {axis(top)}
-                {bars
-                    .iter()
-                    .zip(xs)
-                    .map(|(b, x)| {
-                        let y = y_of(b.value, top);
-                        let cx = x + width / 2.0;
+    let marks = bars
+        .iter()
+        .zip(xs)
+        .map(|(b, x)| {
+            let y = y_of(b.value, top);
+            let cx = x + width / 2.0;
+            view! {
+                <rect class="bar" x=x y=y width=width height=(H - PAD_B - y).max(0.0)>
+                    <title>{format!("{}: {}", b.label, fmt_num(b.value))}</title>
+                </rect>
+                {b
+                    .interval
+                    .map(|(lo, hi)| {
+                        let (ylo, yhi) = (y_of(lo, top), y_of(hi, top));
                         view! {
-                            <rect class="bar" x=x y=y width=width height=(H - PAD_B - y).max(0.0)>
-                                <title>{format!("{}: {}", b.label, fmt_num(b.value))}</title>
-                            </rect>
-                            {b
-                                .interval
-                                .map(|(lo, hi)| {
-                                    let (ylo, yhi) = (y_of(lo, top), y_of(hi, top));
-                                    view! {
-                                        <g class="errbar">
-                                            <line x1=cx y1=ylo x2=cx y2=yhi />
-                                            <line x1=cx - 6.0 y1=ylo x2=cx + 6.0 y2=ylo />
-                                            <line x1=cx - 6.0 y1=yhi x2=cx + 6.0 y2=yhi />
-                                        </g>
-                                    }
-                                })}
-                            <text class="label" x=cx y=H - PAD_B + 16.0 text-anchor="middle">
-                                {b.label.clone()}
-                            </text>
+                            <g class="errbar">
+                                <line x1=cx y1=ylo x2=cx y2=yhi />
+                                <line x1=cx - 6.0 y1=ylo x2=cx + 6.0 y2=ylo />
+                                <line x1=cx - 6.0 y1=yhi x2=cx + 6.0 y2=yhi />
+                            </g>
                         }
-                    })
-                    .collect_view()}
-            </svg>
-            <figcaption>{title}</figcaption>
-        </figure>
-    }
+                    })}
+                {x_label(cx, b.label.clone())}
+            }
+        })
+        .collect_view();
+    frame(title, desc, top, marks)
 }
 
 /// A line chart of `(label, value)` points.
@@ -181,10 +195,7 @@ pub fn LineChart(#[prop(into)] title: String, points: Vec<(String, f64)>) -> imp
         .map(|(l, v)| format!("{l}: {}", fmt_num(*v)))
         .collect::<Vec<_>>()
         .join("; ");
-    view! {
-        <figure class="chart">
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=format!("{title}. {desc}")>
-                {axis(top)}
+    let marks = view! {
                 <polyline class="line" points=path />
                 {coords
                     .iter()
@@ -194,16 +205,12 @@ pub fn LineChart(#[prop(into)] title: String, points: Vec<(String, f64)>) -> imp
                             <circle class="dot" cx=*x cy=*y r="4">
                                 <title>{format!("{l}: {}", fmt_num(*v))}</title>
                             </circle>
-                            <text class="label" x=*x y=H - PAD_B + 16.0 text-anchor="middle">
-                                {l.clone()}
-                            </text>
+                            {x_label(*x, l.clone())}
                         }
                     })
                     .collect_view()}
-            </svg>
-            <figcaption>{title}</figcaption>
-        </figure>
-    }
+    };
+    frame(title, desc, top, marks)
 }
 
 /// Labels of a histogram's bins from the field's range and edges: `[lo, e1)`, …,

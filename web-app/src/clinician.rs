@@ -30,9 +30,8 @@ pub fn ClinicianView() -> impl IntoView {
 
 /// Patients who granted the caller something, with their records.
 async fn granted() -> Result<Vec<(String, Vec<String>, Result<Vec<Value>, AppError>)>, AppError> {
-    let grants = net::api("GET", "/v1/grants", None).await?;
     let mut patients: Vec<(String, Vec<String>)> = Vec::new();
-    for g in grants.as_array().cloned().unwrap_or_default() {
+    for g in net::api_list("/v1/grants").await? {
         let p = g["patient"].as_str().unwrap_or_default().to_owned();
         let t = g["record_type"].as_str().unwrap_or_default().to_owned();
         match patients.iter_mut().find(|(q, _)| *q == p) {
@@ -42,9 +41,7 @@ async fn granted() -> Result<Vec<(String, Vec<String>, Result<Vec<Value>, AppErr
     }
     let mut out = Vec::new();
     for (p, types) in patients {
-        let recs = net::api("GET", &format!("/v1/records?patient={p}"), None)
-            .await
-            .map(|v| v.as_array().cloned().unwrap_or_default());
+        let recs = net::api_list(&format!("/v1/records?patient={p}")).await;
         out.push((p, types, recs));
     }
     Ok(out)
@@ -206,11 +203,8 @@ fn Studies() -> impl IntoView {
                 .get_untracked()
                 .map(|s| s.user_id)
                 .unwrap_or_default();
-            let all = net::api("GET", "/v1/studies", None).await?;
-            Ok(all
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
+            Ok(net::api_list("/v1/studies")
+                .await?
                 .into_iter()
                 .filter(|s| s["owner"] == me.as_str())
                 .collect())

@@ -60,6 +60,12 @@ fn to_json(v: &JsValue) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Downloads artifact `kind` of study `id` through the presigned GET the relay signs.
+async fn artifact(id: &str, kind: &str) -> Result<Vec<u8>, AppError> {
+    let target = net::api("GET", &format!("/v1/studies/{id}/artifacts/{kind}"), None).await?;
+    net::download(&target).await
+}
+
 /// What one submission to `spec` costs a patient (`{kind, epsilon|rho}`), if anything.
 pub async fn cost(spec: &Value) -> Result<Option<phiveil_core::dp::Privacy>, AppError> {
     let out = call("cost", args(&json!({ "spec": spec }), &[])?).await?;
@@ -161,25 +167,18 @@ pub async fn submit(
 ) -> Result<(String, f64), AppError> {
     // One live submission per patient and study (the relay enforces it too): refuse
     // here, before the ledger is charged for a list that would be turned away.
-    let mine = net::api("GET", &format!("/v1/studies/{id}/submission"), None).await?;
-    if mine.as_array().is_some_and(|subs| {
-        subs.iter()
-            .any(|s| matches!(s["state"].as_str(), Some("pending" | "accepted" | "folded")))
-    }) {
+    let mine = net::api_list(&format!("/v1/studies/{id}/submission")).await?;
+    if mine
+        .iter()
+        .any(|s| matches!(s["state"].as_str(), Some("pending" | "accepted" | "folded")))
+    {
         return Err(AppError::local(
             "DuplicateSubmission",
             "you have already submitted to this study; nothing was spent",
         ));
     }
-    let pk = net::api(
-        "GET",
-        &format!("/v1/studies/{id}/artifacts/public-key"),
-        None,
-    )
-    .await?;
-    let pk = net::download(&pk).await?;
-    let crs = net::api("GET", &format!("/v1/studies/{id}/artifacts/crs"), None).await?;
-    let crs = net::download(&crs).await?;
+    let pk = artifact(id, "public-key").await?;
+    let crs = artifact(id, "crs").await?;
     let a = args(
         &json!({ "spec": spec, "patient": patient, "values": values, "ledger": ledger, "budget": budget }),
         &[("publicKey", &pk), ("crs", &crs)],
@@ -220,8 +219,7 @@ pub async fn decrypt(
     passphrase: Option<&str>,
     confidence: f64,
 ) -> Result<Value, AppError> {
-    let rel = net::api("GET", &format!("/v1/studies/{id}/artifacts/release"), None).await?;
-    let release = net::download(&rel).await?;
+    let release = artifact(id, "release").await?;
     let has = call("hasKey", args(&json!({ "spec": spec }), &[])?).await?;
     let mut parts: Vec<(&str, &[u8])> = vec![("release", &release)];
     let wrapped;
@@ -232,13 +230,7 @@ pub async fn decrypt(
                 "the study key is not in this tab: enter the study passphrase",
             ));
         };
-        let w = net::api(
-            "GET",
-            &format!("/v1/studies/{id}/artifacts/wrapped-client-key"),
-            None,
-        )
-        .await?;
-        wrapped = net::download(&w).await?;
+        wrapped = artifact(id, "wrapped-client-key").await?;
         parts.push(("wrapped", &wrapped));
     }
     let a = args(

@@ -336,6 +336,15 @@ pub async fn api(method: &str, path: &str, body: Option<Value>) -> Result<Value,
     serde_json::from_str(&text).map_err(|e| AppError::local("bad-answer", e.to_string()))
 }
 
+/// GETs a JSON list from the relay's API (an answer that is not a list reads as empty).
+pub async fn api_list(path: &str) -> Result<Vec<Value>, AppError> {
+    let v = api("GET", path, None).await?;
+    Ok(match v {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    })
+}
+
 /// GETs a text resource (e.g. `/metrics`).
 pub async fn get_text(path: &str) -> Result<String, AppError> {
     read_text(send("GET", path, true, Out::Empty, &[]).await?).await

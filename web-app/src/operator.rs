@@ -82,11 +82,7 @@ fn Audit() -> impl IntoView {
             ("limit", "200".into()),
         ]);
         load(rows, move || async move {
-            Ok(net::api("GET", &format!("/v1/audit?{q}"), None)
-                .await?
-                .as_array()
-                .cloned()
-                .unwrap_or_default())
+            net::api_list(&format!("/v1/audit?{q}")).await
         });
     };
     search();

@@ -71,7 +71,7 @@ fn RecordsTab() -> impl IntoView {
     let err = RwSignal::new(None::<AppError>);
     let done = RwSignal::new(None::<String>);
     let list = RwSignal::new(Load::<Vec<Value>>::Loading);
-    let reload = move || load(list, || async { list_records().await });
+    let reload = move || load(list, || net::api_list("/v1/records"));
     reload();
     let redactor = StoredValue::new_local(records::redactor());
     let preview = Memo::new(move |_| {
@@ -208,11 +208,6 @@ fn RecordsTab() -> impl IntoView {
     }
 }
 
-async fn list_records() -> Result<Vec<Value>, AppError> {
-    let v = net::api("GET", "/v1/records", None).await?;
-    Ok(v.as_array().cloned().unwrap_or_default())
-}
-
 /// A table of records with an "Open" button that decrypts in place (shared with the
 /// clinician's view).
 #[component]
@@ -289,22 +284,8 @@ fn RecordRow(rec: Value, patient: String) -> impl IntoView {
 fn SharingTab() -> impl IntoView {
     let clinicians = RwSignal::new(Load::<Vec<Value>>::Loading);
     let grants = RwSignal::new(Load::<Vec<Value>>::Loading);
-    let reload = move || {
-        load(grants, || async {
-            Ok(net::api("GET", "/v1/grants", None)
-                .await?
-                .as_array()
-                .cloned()
-                .unwrap_or_default())
-        })
-    };
-    load(clinicians, || async {
-        Ok(net::api("GET", "/v1/clinicians", None)
-            .await?
-            .as_array()
-            .cloned()
-            .unwrap_or_default())
-    });
+    let reload = move || load(grants, || net::api_list("/v1/grants"));
+    load(clinicians, || net::api_list("/v1/clinicians"));
     reload();
     let who = RwSignal::new(String::new());
     let rt = RwSignal::new(records::RECORD_TYPES[0].to_owned());
@@ -446,13 +427,7 @@ pub fn fmt_privacy(p: &Privacy) -> String {
 #[component]
 fn StudiesTab() -> impl IntoView {
     let studies = RwSignal::new(Load::<Vec<Value>>::Loading);
-    load(studies, || async {
-        Ok(net::api("GET", "/v1/studies", None)
-            .await?
-            .as_array()
-            .cloned()
-            .unwrap_or_default())
-    });
+    load(studies, || net::api_list("/v1/studies"));
     view! {
         <section class="card">
             <h2>"Studies"</h2>
@@ -495,8 +470,7 @@ fn StudySubmit(study: Value) -> impl IntoView {
         move || {
             let id = id.clone();
             load(mine, move || async move {
-                let v = net::api("GET", &format!("/v1/studies/{id}/submission"), None).await?;
-                Ok(v.as_array().cloned().unwrap_or_default())
+                net::api_list(&format!("/v1/studies/{id}/submission")).await
             })
         }
     };

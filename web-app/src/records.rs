@@ -4,9 +4,9 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use phiveil_core::esdk::context::record_context;
 use phiveil_core::esdk::{
-    self, BrokeredKmsKeyring, DecryptOptions, EncryptOptions, EncryptedDataKey, EncryptionContext,
-    Header,
+    self, BrokeredKmsKeyring, DecryptOptions, EncryptOptions, EncryptedDataKey, Header,
 };
 use phiveil_core::pii::{Action, Policy, Redactor};
 use phiveil_core::secret::DataKey;
@@ -122,14 +122,6 @@ pub fn preview(r: &Redactor, text: &str) -> Result<(Vec<Finding>, String), AppEr
     Ok((findings, red.text))
 }
 
-/// The encryption context of a patient's record (bound into the ESDK header).
-pub fn context(patient: &str, record_type: &str) -> EncryptionContext {
-    let mut c = EncryptionContext::new();
-    c.insert("patient".into(), patient.into());
-    c.insert("record_type".into(), record_type.into());
-    c
-}
-
 fn b64(v: &Value, what: &str) -> Result<Vec<u8>, AppError> {
     v.as_str()
         .and_then(|s| B64.decode(s).ok())
@@ -158,7 +150,7 @@ pub async fn encrypt_and_upload(
     record_type: &str,
     draft: &Draft,
 ) -> Result<String, AppError> {
-    let ctx = context(patient, record_type);
+    let ctx = record_context(patient, record_type);
     let dk = net::api("POST", "/v1/keys/data-key", Some(json!({ "context": ctx }))).await?;
     let plaintext = zeroize::Zeroizing::new(
         serde_json::to_vec(draft).map_err(|e| AppError::local("InvalidRecord", e.to_string()))?,
@@ -192,7 +184,7 @@ pub async fn open(id: &str, patient: &str, record_type: &str) -> Result<Draft, A
     let message = net::download(&rec["download"]).await?;
     let (_, header_len) = Header::parse(&message, &Default::default())?;
     let header = message.get(..header_len).unwrap_or_default();
-    let ctx = context(patient, record_type);
+    let ctx = record_context(patient, record_type);
     let unwrapped = net::api(
         "POST",
         "/v1/keys/unwrap",

@@ -81,6 +81,15 @@ pub fn deserialize(bytes: &[u8]) -> Result<EncryptionContext> {
     Ok(ctx)
 }
 
+/// The context of a patient's record: `patient` (the pseudonym) and `record_type` — the
+/// two entries the relay's key broker checks a caller's rights against.
+pub fn record_context(patient: &str, record_type: &str) -> EncryptionContext {
+    let mut ctx = EncryptionContext::new();
+    ctx.insert("patient".into(), patient.into());
+    ctx.insert("record_type".into(), record_type.into());
+    ctx
+}
+
 /// Rejects contexts a caller may not encrypt with: reserved keys or empty keys.
 pub fn check_caller_context(ctx: &EncryptionContext) -> Result<()> {
     for k in ctx.keys() {
