@@ -90,6 +90,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/studies/{id}/submission", get(crate::studies::mine))
         .route("/v1/studies/{id}/release", post(crate::studies::release))
+        .route(
+            "/v1/trainings",
+            get(crate::training::list).post(crate::training::create),
+        )
+        .route("/v1/trainings/{id}", get(crate::training::get))
+        .route("/v1/trainings/{id}/model", post(crate::training::publish))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -1102,6 +1108,21 @@ pub fn openapi_document() -> Value {
         (
             "/v1/studies/{id}/release",
             json!({ "post": op("Ask for the encrypted release; refused below the minimum cohort (owner)", true) }),
+        ),
+        (
+            "/v1/trainings",
+            json!({
+                "get": op("Federated trainings, newest first, with their rounds, ε and training curves (any signed-in user)", true),
+                "post": op("Declare a federated training: model, rounds, clients, clipping, noise, sampling, target ε and δ; creates round 1's study for the key ceremony (clinician)", true),
+            }),
+        ),
+        (
+            "/v1/trainings/{id}",
+            json!({ "get": op("One training: rounds, the current round's study, ε spent and planned, metrics per round, the latest model", true) }),
+        ),
+        (
+            "/v1/trainings/{id}/model",
+            json!({ "post": op("Publish the model after the released round with its evaluation; charges the round and opens the next one, refused (409) past the target ε (owner)", true) }),
         ),
     ] {
         paths.insert(path, ops);

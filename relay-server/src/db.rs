@@ -112,6 +112,36 @@ CREATE TABLE IF NOT EXISTS study_submissions (
 CREATE UNIQUE INDEX IF NOT EXISTS one_submission_per_patient
   ON study_submissions (study, patient) WHERE state <> 'refused';
 CREATE INDEX IF NOT EXISTS submissions_by_state ON study_submissions (study, state);
+CREATE TABLE IF NOT EXISTS trainings (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL REFERENCES users(id),
+  title TEXT NOT NULL,
+  config TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('running', 'done')),
+  round INTEGER NOT NULL DEFAULT 0,
+  key_study TEXT NOT NULL UNIQUE REFERENCES studies(id),
+  accountant TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS training_rounds (
+  training TEXT NOT NULL REFERENCES trainings(id),
+  round INTEGER NOT NULL,
+  study TEXT NOT NULL UNIQUE REFERENCES studies(id),
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (training, round)
+);
+CREATE TABLE IF NOT EXISTS training_models (
+  training TEXT NOT NULL REFERENCES trainings(id),
+  after_round INTEGER NOT NULL,
+  weights TEXT NOT NULL,
+  evaluation TEXT,
+  epsilon TEXT NOT NULL,
+  sigma TEXT,
+  folded INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (training, after_round)
+);
 "#;
 
 /// A value bound to, or read from, a SQL statement run on either backend

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod pg;
 pub mod store;
 pub mod studies;
+pub mod training;
 pub mod vitals;
 
 use std::path::{Path, PathBuf};

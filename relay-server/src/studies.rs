@@ -262,7 +262,7 @@ pub async fn create(
 /// what to join; the declaration is public).
 pub async fn list(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<Study>>> {
     let rows = state.db.query(
-        &format!("SELECT {STUDY_COLS} FROM studies s ORDER BY s.created_at DESC, s.id LIMIT ?1"),
+        &format!("SELECT {STUDY_COLS} FROM studies s WHERE NOT EXISTS (SELECT 1 FROM trainings t WHERE t.key_study = s.id) AND NOT EXISTS (SELECT 1 FROM training_rounds r WHERE r.study = s.id) ORDER BY s.created_at DESC, s.id LIMIT ?1"),
         &[MAX_LIST.into()],
         10,
     )?;
@@ -382,7 +382,32 @@ async fn read_artifact(state: &AppState, study: &str, kind: &str) -> ApiResult<V
         .iter()
         .find(|(k, _)| *k == kind)
         .map_or(MAX_STATE_BYTES, |(_, l)| *l);
-    state.store.get(&artifact_key(study, kind), limit).await
+    let owner = artifact_study(state, study, kind)?;
+    state.store.get(&artifact_key(&owner, kind), limit).await
+}
+
+/// The study whose keys a study uses: a training round's keys are those of the
+/// training's first round; any other study has its own.
+pub(crate) fn key_study(state: &AppState, study: &str) -> ApiResult<String> {
+    let rows = state.db.query(
+        "SELECT t.key_study FROM training_rounds r JOIN trainings t ON t.id = r.training WHERE r.study = ?1",
+        &[study.into()],
+        1,
+    )?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .map_or_else(|| study.to_owned(), Val::text))
+}
+
+/// The study holding artifact `kind` of `study`: the key study for keys, the study
+/// itself for its release.
+fn artifact_study(state: &AppState, study: &str, kind: &str) -> ApiResult<String> {
+    if kind == "release" {
+        Ok(study.to_owned())
+    } else {
+        key_study(state, study)
+    }
 }
 
 fn blocking_err(e: tokio::task::JoinError) -> ApiError {
@@ -515,6 +540,7 @@ fn self_test(
 
 /// The public key and CRS of an open study (parsed once, then cached).
 async fn params(state: &AppState, id: &str) -> ApiResult<Arc<PublicParams>> {
+    let id = &key_study(state, id)?;
     if let Some(p) = state
         .study_work
         .params
@@ -559,9 +585,10 @@ pub async fn artifact(
             "release" if study.state == "released" => owner_of(c, &study)?,
             _ => return Err(ApiError::NotFound),
         }
+        let holder = artifact_study(&state, &id, &kind)?;
         let rows = state.db.query(
             "SELECT object_key FROM study_artifacts WHERE study = ?1 AND kind = ?2 AND state = 'complete'",
-            &[id.as_str().into(), kind.as_str().into()],
+            &[holder.into(), kind.as_str().into()],
             1,
         )?;
         rows.first()
@@ -858,6 +885,8 @@ pub async fn release(
 /// The worker's in-memory state for the study it last worked on.
 struct Loaded {
     study: String,
+    /// The study whose server key this is (training rounds share one).
+    keys: String,
     server: tfhe::ServerKey,
     agg: Aggregator,
     seq: i64,
@@ -920,7 +949,8 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
         .as_ref()
         .is_some_and(|l| l.study == id && l.seq == seq)
     {
-        *loaded = Some(load_aggregator(state, &study, seq, ckpt_key).await?);
+        let reuse = loaded.take().map(|l| (l.keys, l.server));
+        *loaded = Some(load_aggregator(state, &study, seq, ckpt_key, reuse).await?);
     }
     let batch = state.db.query(
         &format!("SELECT {SUB_COLS} FROM study_submissions WHERE study = ?1 AND state = 'accepted' ORDER BY created_at, id LIMIT ?2"),
@@ -1040,9 +1070,15 @@ async fn load_aggregator(
     study: &Study,
     seq: i64,
     ckpt_key: Option<String>,
+    reuse: Option<(String, tfhe::ServerKey)>,
 ) -> ApiResult<Loaded> {
     let p = params(state, &study.id).await?;
-    let server = read_artifact(state, &study.id, "server-key").await?;
+    let keys = key_study(state, &study.id)?;
+    // Training rounds share their keys: keep the decompressed server key.
+    let server = match reuse {
+        Some((k, server)) if k == keys => Ok(server),
+        _ => Err(read_artifact(state, &study.id, "server-key").await?),
+    };
     let ckpt = match ckpt_key {
         Some(k) => Some(state.store.get(&k, MAX_STATE_BYTES).await?),
         None => None,
@@ -1050,13 +1086,20 @@ async fn load_aggregator(
     let spec = study.spec.clone();
     let id = study.id.clone();
     tokio::task::spawn_blocking(move || -> ApiResult<Loaded> {
-        let server = fhe::install_server_key(&fhe::server_key_from_bytes(&server)?);
+        let server = match server {
+            Ok(server) => {
+                tfhe::set_server_key(server.clone());
+                server
+            }
+            Err(bytes) => fhe::install_server_key(&fhe::server_key_from_bytes(&bytes)?),
+        };
         let agg = match ckpt {
             Some(b) => Aggregator::restore(spec, p.public.clone(), p.crs.clone(), &b)?,
             None => Aggregator::new(spec, p.public.clone(), p.crs.clone())?,
         };
         Ok(Loaded {
             study: id,
+            keys,
             server,
             agg,
             seq,

@@ -292,6 +292,64 @@ impl Client {
         (resp.status(), resp.bytes().await.unwrap().to_vec())
     }
 
+    /// PUTs a study object (key, CRS, proven list) to its presigned URL.
+    pub async fn study_put(&self, upload: &Value, bytes: Vec<u8>) -> StatusCode {
+        self.presigned_put(upload, bytes, "application/octet-stream")
+            .await
+    }
+
+    /// Registers, uploads and completes a study submission; returns the completion's
+    /// answer (or the registration's, when that was refused).
+    pub async fn study_submit(&self, study: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let (s, reg) = self
+            .post(
+                &format!("/v1/studies/{study}/submissions"),
+                &json!({"size": bytes.len()}),
+            )
+            .await;
+        if s != StatusCode::CREATED {
+            return (s, reg);
+        }
+        assert_eq!(
+            self.study_put(&reg["upload"], bytes).await,
+            StatusCode::CREATED
+        );
+        let sid = reg["submission"]["id"].as_str().unwrap();
+        self.post(
+            &format!("/v1/studies/{study}/submissions/{sid}/complete"),
+            &json!({}),
+        )
+        .await
+    }
+
+    /// Downloads a study artifact (public key, CRS, release …) through its presigned GET.
+    pub async fn study_artifact(&self, study: &str, kind: &str) -> (StatusCode, Vec<u8>) {
+        let (s, url) = self
+            .get(&format!("/v1/studies/{study}/artifacts/{kind}"))
+            .await;
+        if s != StatusCode::OK {
+            return (s, Vec::new());
+        }
+        self.presigned_get(&url).await
+    }
+
+    /// Polls a study until `ok` holds (15 minutes at most).
+    pub async fn wait_study(&self, study: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let t = std::time::Instant::now();
+        loop {
+            let (s, body) = self.get(&format!("/v1/studies/{study}")).await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+            if ok(&body) {
+                return body;
+            }
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(900),
+                "timed out waiting for {what}: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
     /// Asks for a data key for `ctx` and returns a keyring holding it.
     pub async fn data_key(
         &self,

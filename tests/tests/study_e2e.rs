@@ -15,8 +15,6 @@
     clippy::cast_precision_loss
 )]
 
-use std::time::{Duration, Instant};
-
 use phiveil_core::dp::{Mode, Privacy};
 use phiveil_core::fhe::{self, FieldDp, FieldSpec, Release, StudySpec};
 use phiveil_tests::relay::{Client, TestRelay};
@@ -54,54 +52,19 @@ fn values(i: i64) -> Vec<i64> {
 }
 
 async fn put_object(c: &Client, upload: &Value, bytes: Vec<u8>) {
-    let s = c.presigned_put(upload, bytes, CT).await;
-    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(c.study_put(upload, bytes).await, StatusCode::CREATED);
 }
 
-/// Registers, uploads and completes a submission; returns the completion's answer.
 async fn submit(c: &Client, study: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let (s, reg) = c
-        .post(
-            &format!("/v1/studies/{study}/submissions"),
-            &json!({"size": bytes.len()}),
-        )
-        .await;
-    if s != StatusCode::CREATED {
-        return (s, reg);
-    }
-    put_object(c, &reg["upload"], bytes).await;
-    let sid = reg["submission"]["id"].as_str().unwrap();
-    c.post(
-        &format!("/v1/studies/{study}/submissions/{sid}/complete"),
-        &json!({}),
-    )
-    .await
+    c.study_submit(study, bytes).await
 }
 
 async fn download(c: &Client, study: &str, kind: &str) -> (StatusCode, Vec<u8>) {
-    let (s, url) = c
-        .get(&format!("/v1/studies/{study}/artifacts/{kind}"))
-        .await;
-    if s != StatusCode::OK {
-        return (s, Vec::new());
-    }
-    c.presigned_get(&url).await
+    c.study_artifact(study, kind).await
 }
 
 async fn wait_until(c: &Client, study: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let t = Instant::now();
-    loop {
-        let (s, body) = c.get(&format!("/v1/studies/{study}")).await;
-        assert_eq!(s, StatusCode::OK, "{body}");
-        if ok(&body) {
-            return body;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(900),
-            "timed out waiting for {what}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    c.wait_study(study, what, ok).await
 }
 
 fn encrypt(

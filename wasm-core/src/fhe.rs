@@ -675,6 +675,23 @@ fn parse_submission(
             "submission has the wrong number of fields".into(),
         ));
     }
+    // A proof bounds each value to its type's bits: a wider type than the field's would
+    // carry values beyond the declared encoding.
+    for (i, f) in study.fields.iter().enumerate() {
+        let want = match f.bits() {
+            2 => tfhe::FheTypes::Uint2,
+            4 => tfhe::FheTypes::Uint4,
+            6 => tfhe::FheTypes::Uint6,
+            8 => tfhe::FheTypes::Uint8,
+            10 => tfhe::FheTypes::Uint10,
+            12 => tfhe::FheTypes::Uint12,
+            14 => tfhe::FheTypes::Uint14,
+            _ => tfhe::FheTypes::Uint16,
+        };
+        if list.get_kind_of(i) != Some(want) {
+            return Err(Error::Fhe(format!("field {} has the wrong type", f.name)));
+        }
+    }
     Ok(list)
 }
 

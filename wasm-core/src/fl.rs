@@ -20,8 +20,10 @@
 //! charges each round as a Poisson-subsampled Gaussian with noise multiplier σ (the
 //! effective multiplier is ≥ σ, as Δ only adds the rounding slack).
 
+pub mod training;
 use crate::dp::DiscreteGaussian;
 use crate::{Error, Result};
+pub use training::{Evaluation, NoiseMode, TrainingConfig};
 
 /// An example: features and label (`true` = malignant / positive).
 #[derive(Debug, Clone, PartialEq)]
