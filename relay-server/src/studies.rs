@@ -213,6 +213,17 @@ fn patient_of(c: &Claims) -> ApiResult<String> {
     }
 }
 
+/// Checks a study or training title: 1-200 characters, not blank, no control characters.
+pub(crate) fn check_title(title: &str) -> ApiResult<()> {
+    if title.trim().is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control)
+    {
+        return Err(ApiError::BadRequest(
+            "title must be 1-200 characters without control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateReq {
@@ -233,14 +244,7 @@ pub async fn create(
             return Err(ApiError::Forbidden("only clinicians own studies".into()));
         }
         let req: CreateReq = json_body(&body)?;
-        if req.title.trim().is_empty()
-            || req.title.chars().count() > 200
-            || req.title.chars().any(char::is_control)
-        {
-            return Err(ApiError::BadRequest(
-                "title must be 1-200 characters without control characters".into(),
-            ));
-        }
+        check_title(&req.title)?;
         let spec = StudySpec {
             id: random_id("st-", 10),
             fields: req.fields,

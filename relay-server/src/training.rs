@@ -234,11 +234,7 @@ pub async fn create(
         }
         let req: CreateReq = json_body(&body)?;
         let title = req.title.trim();
-        if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
-            return Err(ApiError::BadRequest(
-                "title must be 1-200 characters without control characters".into(),
-            ));
-        }
+        crate::studies::check_title(title)?;
         req.config.validate()?;
         let id = random_id("tr-", 10);
         let study = random_id("st-", 10);
