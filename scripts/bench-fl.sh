@@ -19,4 +19,4 @@ cargo build -q --release -p phiveil-core --example fl_bench
 log "phiveil (federated DP-SGD, distributed discrete Gaussian noise, sums as decrypted)"
 "$CARGO_TARGET_DIR/release/examples/fl_bench" "$out/splits.json" "${1:-40}" "${2:-5}" | tee "$out/phiveil.jsonl"
 log "scikit-learn ceiling and Flower + Opacus"
-"$FL_VENV/bin/python" scripts/fl/flower_compare.py "$out/splits.json" | tee "$out/flower.jsonl"
+"$FL_VENV/bin/python" scripts/fl/flower_compare.py "$out/splits.json" "${2:-5}" | tee "$out/flower.jsonl"

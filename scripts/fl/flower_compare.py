@@ -9,6 +9,10 @@ standardized the same way) and prints one JSON line per system, split and ε.
   Opacus DP-SGD (Poisson sampling, clip 1.0); its noise multiplier comes from Opacus's
   RDP accountant for all of the client's steps over all rounds at the target ε, δ = 1e-5
   (so the guarantee covers the whole training, as phiveil's does).
+
+Usage: flower_compare.py SPLITS.json [SEEDS=5] [EPSILONS=1,3,8]; accuracy, AUC and seconds
+per round are means over the seeds (torch/numpy seeded 1000 + seed, as fl_bench seeds
+its noise).
 """
 import json
 import sys
@@ -21,7 +25,8 @@ warnings.filterwarnings("ignore")
 
 splits = json.load(open(sys.argv[1]))
 ROUNDS = int(splits["rounds"])
-EPSILONS = [float(e) for e in (sys.argv[2].split(",") if len(sys.argv) > 2 else ["1", "3", "8"])]
+SEEDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+EPSILONS = [float(e) for e in (sys.argv[3].split(",") if len(sys.argv) > 3 else ["1", "3", "8"])]
 DELTA = 1e-5
 BATCH = 16
 LR = 0.5
@@ -78,7 +83,9 @@ def set_weights(m, ws):
             p.copy_(torch.from_numpy(np.asarray(w)))
 
 
-def run(split, eps):
+def run(split, eps, seed):
+    torch.manual_seed(1000 + seed)
+    np.random.seed(1000 + seed)
     clients = [arrays(c) for c in splits["clients"][split]]
 
     class Client(NumPyClient):
@@ -130,11 +137,14 @@ def run(split, eps):
                    client_app=ClientApp(client_fn=client_fn), num_supernodes=5,
                    backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}})
     per_round = (times[-1] - times[0]) / max(len(times) - 1, 1)
-    print(json.dumps({"system": "flower+opacus", "split": split, "epsilon": eps,
-                      "rounds": ROUNDS, "accuracy": final["accuracy"], "auc": final["auc"],
-                      "seconds_per_round": per_round}), flush=True)
+    return final["accuracy"], final["auc"], per_round
 
 
 for split in ["iid", "label-skew"]:
     for eps in EPSILONS:
-        run(split, eps)
+        runs = [run(split, eps, seed) for seed in range(SEEDS)]
+        print(json.dumps({"system": "flower+opacus", "split": split, "epsilon": eps,
+                          "rounds": ROUNDS, "seeds": SEEDS,
+                          "accuracy": float(np.mean([r[0] for r in runs])),
+                          "auc": float(np.mean([r[1] for r in runs])),
+                          "seconds_per_round": float(np.mean([r[2] for r in runs]))}), flush=True)

@@ -191,14 +191,31 @@ pub fn split_clients(
     Ok(out)
 }
 
-/// Per-feature mean and standard deviation of a training set.
-#[derive(Debug, Clone, PartialEq)]
+/// Per-feature mean and standard deviation of a training set (public when a training
+/// study declares it: every client scales its features the same way).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Standardizer {
     mean: Vec<f64>,
     std: Vec<f64>,
 }
 
 impl Standardizer {
+    /// Checks untrusted statistics: `features` finite means and positive finite
+    /// spreads.
+    pub fn check(&self, features: usize) -> Result<()> {
+        if self.mean.len() != features
+            || self.std.len() != features
+            || !self.mean.iter().all(|m| m.is_finite())
+            || !self.std.iter().all(|s| s.is_finite() && *s > 0.0)
+        {
+            return Err(Error::InvalidConfig(
+                "feature scaling needs a finite mean and a positive spread per feature",
+            ));
+        }
+        Ok(())
+    }
+
     /// Fitted on `data` (features with no spread keep scale 1).
     pub fn fit(data: &[Example]) -> Result<Self> {
         let d = data

@@ -1,6 +1,7 @@
 //! The clinician's views: records patients granted (decrypted in the browser),
 //! invitations, and studies: declare one, run the key ceremony in the browser, release,
-//! decrypt the aggregates and chart them with their DP error bars.
+//! decrypt the aggregates and chart them with their DP error bars; federated trainings
+//! (`crate::training`).
 
 use std::time::Duration;
 
@@ -17,12 +18,13 @@ use crate::ui::{act, load, show, Empty, ErrorBox, Load, RefreshHeading, Spinner,
 pub fn ClinicianView() -> impl IntoView {
     let tab = RwSignal::new(0usize);
     view! {
-        <Tabs labels=vec!["Patients' records", "Invite a patient", "Studies"] current=tab />
+        <Tabs labels=vec!["Patients' records", "Invite a patient", "Studies", "Federated training"] current=tab />
         <div role="tabpanel">
             {move || match tab.get() {
                 0 => view! { <GrantedRecords /> }.into_any(),
                 1 => view! { <Invite /> }.into_any(),
-                _ => view! { <Studies /> }.into_any(),
+                2 => view! { <Studies /> }.into_any(),
+                _ => view! { <crate::training::OwnerTrainings /> }.into_any(),
             }}
         </div>
     }
@@ -393,7 +395,7 @@ fn StudyCard(study: Value) -> impl IntoView {
 }
 
 #[component]
-fn Ceremony(
+pub fn Ceremony(
     study: Value,
     timings: RwSignal<Option<Value>>,
     on_done: impl Fn() + Clone + Send + Sync + 'static,
@@ -473,7 +475,7 @@ fn Ceremony(
 }
 
 #[component]
-fn Release(study: Value, on_done: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
+pub fn Release(study: Value, on_done: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     let busy = RwSignal::new(false);
     let err = RwSignal::new(None::<AppError>);
     let id = study["id"].as_str().unwrap_or_default().to_owned();
@@ -621,7 +623,9 @@ fn Results(study: Value) -> impl IntoView {
             let p = passphrase.get_untracked();
             act(busy, err, async move {
                 let pass = (!p.is_empty()).then_some(p.as_str());
-                out.set(Some(crate::fhe::decrypt(&id, &spec, pass, 0.95).await?));
+                out.set(Some(
+                    crate::fhe::decrypt(&id, &id, &spec, pass, 0.95).await?,
+                ));
                 Ok(())
             });
         }

@@ -210,17 +210,23 @@ pub async fn submit(
     Ok((ledger, ms))
 }
 
-/// The owner: downloads the release and decrypts it in the worker (with the key made
-/// in this tab, or the wrapped key from the relay and `passphrase`). Returns the
-/// per-field results.
+/// The owner: downloads the release of study `id` and decrypts it in the worker with
+/// the client key of study `key_id` (the study itself, or a training's first round):
+/// the key made in this tab, or the wrapped key from the relay and `passphrase`.
+/// Returns the per-field results.
 pub async fn decrypt(
     id: &str,
+    key_id: &str,
     spec: &Value,
     passphrase: Option<&str>,
     confidence: f64,
 ) -> Result<Value, AppError> {
     let release = artifact(id, "release").await?;
-    let has = call("hasKey", args(&json!({ "spec": spec }), &[])?).await?;
+    let has = call(
+        "hasKey",
+        args(&json!({ "spec": spec, "keyId": key_id }), &[])?,
+    )
+    .await?;
     let mut parts: Vec<(&str, &[u8])> = vec![("release", &release)];
     let wrapped;
     if !has.as_bool().unwrap_or(false) {
@@ -230,11 +236,11 @@ pub async fn decrypt(
                 "the study key is not in this tab: enter the study passphrase",
             ));
         };
-        wrapped = artifact(id, "wrapped-client-key").await?;
+        wrapped = artifact(key_id, "wrapped-client-key").await?;
         parts.push(("wrapped", &wrapped));
     }
     let a = args(
-        &json!({ "spec": spec, "passphrase": passphrase, "confidence": confidence }),
+        &json!({ "spec": spec, "keyId": key_id, "passphrase": passphrase, "confidence": confidence }),
         &parts,
     )?;
     Ok(to_json(&call("decrypt", a).await?))

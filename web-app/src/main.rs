@@ -4,8 +4,9 @@
 //! served by `phiveil-relay serve` at `/`. It links `phiveil-core` directly: records are
 //! redacted, encrypted and decrypted in the browser; study keys, proven submissions and
 //! released aggregates are handled in a worker on the `phiveil/fhe` bundle. Views:
-//! patient (records, sharing, studies, what left this browser), clinician (granted
-//! records, invitations, studies with charts) and operator (audit log, alerts, metrics,
+//! patient (records, sharing, studies, federated trainings fed from local data, what
+//! left this browser), clinician (granted records, invitations, studies with charts,
+//! federated trainings with their curves) and operator (audit log, alerts, metrics,
 //! users).
 #![forbid(unsafe_code)]
 // The views read relay answers as `serde_json::Value`, whose `v["key"]` indexing returns
@@ -29,6 +30,7 @@ mod net;
 mod operator;
 mod patient;
 mod records;
+mod training;
 mod ui;
 
 use leptos::prelude::*;

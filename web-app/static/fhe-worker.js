@@ -4,7 +4,8 @@
 import init, { FheStudy, FheClientKey, PrivacyLedger } from './fhe/phiveil_fhe.js';
 
 const ready = init();
-// Client keys made or unwrapped in this tab, by study id (never leave the worker).
+// Client keys made or unwrapped in this tab, by the id of the study that made them
+// (a federated training's rounds all use its first round's keys; never leave the worker).
 const clientKeys = new Map();
 
 const ops = {
@@ -38,22 +39,23 @@ const ops = {
       transfer: [bytes.buffer],
     };
   },
-  decrypt({ spec, release, wrapped, passphrase, confidence }) {
+  decrypt({ spec, keyId, release, wrapped, passphrase, confidence }) {
     const study = new FheStudy(spec);
-    let key = clientKeys.get(spec.id);
+    const kid = keyId ?? spec.id;
+    let key = clientKeys.get(kid);
     if (!key) {
       if (!wrapped) {
         const e = new Error('the study key is not in this tab: enter the passphrase');
         e.code = 'NeedPassphrase';
         throw e;
       }
-      key = FheClientKey.unwrap(wrapped, spec.id, passphrase);
-      clientKeys.set(spec.id, key);
+      key = FheClientKey.unwrap(wrapped, kid, passphrase);
+      clientKeys.set(kid, key);
     }
     return { result: study.decryptRelease(key, release, confidence) };
   },
-  hasKey({ spec }) {
-    return { result: clientKeys.has(spec.id) };
+  hasKey({ spec, keyId }) {
+    return { result: clientKeys.has(keyId ?? spec.id) };
   },
 };
 

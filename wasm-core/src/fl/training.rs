@@ -74,6 +74,10 @@ pub struct TrainingConfig {
     pub delta: f64,
     /// Where noise is added.
     pub noise: NoiseMode,
+    /// Public feature scaling every client (and the owner's evaluation) applies before
+    /// the model sees a row, e.g. from a public reference cohort; none: rows as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<super::Standardizer>,
 }
 
 fn bad(msg: &'static str) -> Error {
@@ -111,8 +115,29 @@ impl TrainingConfig {
         if self.total_examples == 0 {
             return Err(bad("total_examples must be positive"));
         }
+        if let Some(s) = &self.scaling {
+            s.check(self.dim().saturating_sub(1))?;
+        }
         RdpAccountant::new(self.target_epsilon, self.delta)?;
         Ok(())
+    }
+
+    /// Rows as the model sees them: checked for the declared feature count, then scaled
+    /// with the declared statistics (if any).
+    pub fn prepare(&self, data: &[super::Example]) -> Result<Vec<super::Example>> {
+        let d = self.dim().saturating_sub(1);
+        if data.is_empty() {
+            return Err(Error::InvalidRecord("the data has no rows".into()));
+        }
+        if data.iter().any(|e| e.x.len() != d) {
+            return Err(Error::InvalidRecord(format!(
+                "the training expects {d} feature columns and a 0/1 label"
+            )));
+        }
+        Ok(match &self.scaling {
+            Some(s) => s.apply(data),
+            None => data.to_vec(),
+        })
     }
 
     /// Model parameters: features + bias.
@@ -314,6 +339,7 @@ pub fn wdbc_config(
         target_epsilon,
         delta: 1e-5,
         noise,
+        scaling: None,
     };
     let sigma = crate::dp::rdp::noise_multiplier_for(
         target_epsilon,
@@ -390,5 +416,42 @@ mod tests {
         }
         .validate()
         .is_err());
+    }
+
+    #[test]
+    fn declared_scaling_is_checked_and_applied_to_every_row() {
+        let data = super::super::parse_csv(include_str!("../../../tests/data/wdbc.csv")).unwrap();
+        let mut c = cfg(NoiseMode::Distributed);
+        let s = super::super::Standardizer::fit(&data).unwrap();
+        c.scaling = Some(s.clone());
+        c.validate().unwrap();
+        assert_eq!(c.prepare(&data).unwrap(), s.apply(&data));
+        // It travels in the declaration (JSON) and scales the same (to the last bits
+        // JSON keeps: every client and the owner read the same stored JSON).
+        let back: TrainingConfig =
+            serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        back.validate().unwrap();
+        for (a, b) in back.prepare(&data).unwrap().iter().zip(s.apply(&data)) {
+            assert!(a.x.iter().zip(&b.x).all(|(u, v)| (u - v).abs() < 1e-9));
+        }
+        // Rows of another width, or no rows, are refused.
+        let short: Vec<_> = data
+            .iter()
+            .map(|e| super::super::Example {
+                x: e.x[..29].to_vec(),
+                y: e.y,
+            })
+            .collect();
+        assert!(c.prepare(&short).is_err());
+        assert!(c.prepare(&[]).is_err());
+        // Statistics of the wrong width or with a zero spread are refused.
+        let mut json = serde_json::to_value(&c).unwrap();
+        json["scaling"]["std"][4] = serde_json::json!(0.0);
+        let bad: TrainingConfig = serde_json::from_value(json).unwrap();
+        assert!(bad.validate().is_err());
+        let mut json = serde_json::to_value(&c).unwrap();
+        json["scaling"]["mean"].as_array_mut().unwrap().pop();
+        let bad: TrainingConfig = serde_json::from_value(json).unwrap();
+        assert!(bad.validate().is_err());
     }
 }
