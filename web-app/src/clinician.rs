@@ -199,19 +199,7 @@ fn declaration(title: &str, min_cohort: &str, rows: &[FieldForm]) -> Result<Valu
 #[component]
 fn Studies() -> impl IntoView {
     let studies = RwSignal::new(Load::<Vec<Value>>::Loading);
-    let reload = move || {
-        load(studies, || async {
-            let me = net::session()
-                .get_untracked()
-                .map(|s| s.user_id)
-                .unwrap_or_default();
-            Ok(net::api_list("/v1/studies")
-                .await?
-                .into_iter()
-                .filter(|s| s["owner"] == me.as_str())
-                .collect())
-        })
-    };
+    let reload = move || load(studies, || net::api_mine("/v1/studies"));
     reload();
     let title = RwSignal::new(String::new());
     let k = RwSignal::new("3".to_owned());

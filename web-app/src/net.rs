@@ -345,6 +345,19 @@ pub async fn api_list(path: &str) -> Result<Vec<Value>, AppError> {
     })
 }
 
+/// GETs a JSON list and keeps the items whose `owner` is the signed-in user.
+pub async fn api_mine(path: &str) -> Result<Vec<Value>, AppError> {
+    let me = session()
+        .get_untracked()
+        .map(|s| s.user_id)
+        .unwrap_or_default();
+    Ok(api_list(path)
+        .await?
+        .into_iter()
+        .filter(|item| item["owner"] == me.as_str())
+        .collect())
+}
+
 /// GETs a text resource (e.g. `/metrics`).
 pub async fn get_text(path: &str) -> Result<String, AppError> {
     read_text(send("GET", path, true, Out::Empty, &[]).await?).await

@@ -106,19 +106,7 @@ async fn fetch(id: &str) -> Result<(Value, Value, Option<Value>), AppError> {
 #[component]
 pub fn OwnerTrainings() -> impl IntoView {
     let list = RwSignal::new(Load::<Vec<Value>>::Loading);
-    let reload = move || {
-        load(list, || async {
-            let me = net::session()
-                .get_untracked()
-                .map(|s| s.user_id)
-                .unwrap_or_default();
-            Ok(net::api_list("/v1/trainings")
-                .await?
-                .into_iter()
-                .filter(|t| t["owner"] == me.as_str())
-                .collect())
-        })
-    };
+    let reload = move || load(list, || net::api_mine("/v1/trainings"));
     reload();
     let title = RwSignal::new(String::new());
     let rounds = RwSignal::new("10".to_owned());

@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
 import { parseHeader } from 'phiveil';
 import { Relay, PASSWORD } from './relay.mjs';
+import { Actors, launchChromium, signIn, tab } from './app.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -35,24 +35,8 @@ const TYPED_TEXT = [
 ];
 const VALUES = { a: { heart_rate: 72, pain: 3 }, b: { heart_rate: 131, pain: 7 } };
 
-let relay, browser;
-const sent = []; // { who, method, url, body: Buffer }
-const consoleErrors = [];
-const pages = new Map(); // who -> page, for screenshots when a step fails
-
-async function context(who, viewport = { width: 1280, height: 860 }) {
-  const ctx = await browser.newContext({ viewport });
-  ctx.on('request', (req) => {
-    sent.push({ who, method: req.method(), url: req.url(), body: req.postDataBuffer() ?? Buffer.alloc(0) });
-  });
-  const page = await ctx.newPage();
-  pages.set(who, page);
-  page.on('pageerror', (e) => consoleErrors.push(`${who}: ${e}`));
-  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(`${who}: ${m.text()}`));
-  await page.goto(`${relay.base}/`);
-  await page.waitForSelector('body[data-ready="true"]');
-  return page;
-}
+let relay, browser, actors;
+const context = (who, viewport) => actors.open(who, viewport);
 
 // At 360 px nothing may stick out sideways (tables scroll inside their cards).
 async function assertFits(page) {
@@ -71,14 +55,6 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 }
 
-async function signIn(page, username) {
-  await page.fill('#login-user', username);
-  await page.fill('#login-pass', PASSWORD);
-  await page.click('form >> text=Sign in');
-  await page.waitForSelector('[data-testid=who]');
-}
-
-const tab = (page, name) => page.click(`.tabs >> text="${name}"`);
 
 before(async () => {
   assert.ok(existsSync(path.join(dist, 'phiveil_web_bg.wasm')), `${dist} is missing: run scripts/build-web.sh (scripts/test.sh does)`);
@@ -87,12 +63,8 @@ before(async () => {
     users: [['operator-e2e', 'operator'], ['dr-ada', 'clinician'], ['dr-bob', 'clinician'], ['pat-second', 'patient']],
     staticDir: dist,
   });
-  browser = await chromium.launch({
-    executablePath: process.env.PHIVEIL_CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
+  actors = new Actors(browser, relay.base);
 });
 
 after(async () => {
@@ -104,8 +76,8 @@ test('patient, clinician and operator flows in Chromium; nothing typed leaves in
   try {
     await flows();
   } catch (e) {
-    for (const [who, page] of pages) await shot(page, `failed-${who}`).catch(() => {});
-    if (consoleErrors.length) console.log(`browser console errors:\n${consoleErrors.join('\n')}`);
+    for (const [who, page] of actors.pages) await shot(page, `failed-${who}`).catch(() => {});
+    if (actors.consoleErrors.length) console.log(`browser console errors:\n${actors.consoleErrors.join('\n')}`);
     throw e;
   }
 });
@@ -317,11 +289,11 @@ async function flows() {
   }
 
   // The privacy check.
-  assert.ok(sent.length > 30, `only ${sent.length} requests recorded`);
+  assert.ok(actors.sent.length > 30, `only ${actors.sent.length} requests recorded`);
   // No CDN, font service or other origin: the app runs offline on localhost.
-  for (const r of sent) assert.ok(r.url.startsWith(`${relay.base}/`), `request to another origin: ${r.url}`);
+  for (const r of actors.sent) assert.ok(r.url.startsWith(`${relay.base}/`), `request to another origin: ${r.url}`);
   const values = Object.values(VALUES).flatMap((v) => Object.values(v));
-  for (const r of sent) {
+  for (const r of actors.sent) {
     const text = r.body.toString('latin1');
     for (const t of TYPED_TEXT) {
       assert.ok(!text.includes(t) && !r.url.includes(encodeURIComponent(t)) && !r.url.includes(t),
@@ -342,7 +314,7 @@ async function flows() {
     }
   }
   // The ciphertext uploads are what the outbox says they are.
-  const puts = sent.filter((r) => r.method === 'PUT' && r.who.startsWith('patient'));
+  const puts = actors.sent.filter((r) => r.method === 'PUT' && r.who.startsWith('patient'));
   assert.ok(puts.length >= 4);
   for (const p of puts) {
     const esdk = p.body[0] === 0x02 && p.body.readUInt16BE(1) === 0x0478;
@@ -351,5 +323,5 @@ async function flows() {
   // Signing out returns to the sign-in page (the operator's alert feed stops).
   await op.click('button:has-text("Sign out")');
   await op.waitForSelector('#login-user');
-  assert.deepEqual(consoleErrors.filter((e) => !/status of 4\d\d/.test(e)), []);
+  assert.deepEqual(actors.unexpectedErrors(), []);
 }
