@@ -1,7 +1,9 @@
 //! Federated DP-SGD on the breast-cancer data, as the relay runs it, without the
 //! encryption (the encrypted sum is exact — `tests/tests/training_e2e.rs` asserts it —
 //! so the model is the same). Writes the seeded splits for the Flower + Opacus peer and
-//! prints one JSON line per (split, ε): test accuracy and AUC averaged over seeds.
+//! prints one JSON line per (noise mode, split, ε): test accuracy and AUC averaged over
+//! seeds. Distributed noise: each client adds a share, the decrypted sum carries σ;
+//! per-client: every update carries σ (the trust model of Flower + Opacus).
 //!
 //! `cargo run --release -p phiveil-core --example fl_bench -- SPLITS.json ROUNDS SEEDS`
 #![allow(
@@ -56,57 +58,63 @@ fn main() {
         json!({"test": rows(&test), "train": rows(&train), "clients": splits, "rounds": rounds});
     std::fs::write(&out, serde_json::to_vec(&file).unwrap()).unwrap();
 
-    for (name, parts) in &parts_of {
-        for eps in [1.0, 3.0, 8.0] {
-            let cfg = wdbc_config(
-                rounds,
-                CLIENTS as u32,
-                CLIENTS as u32,
-                0.2,
-                train.len() as u32,
-                eps,
-                NoiseMode::Distributed,
-            )
-            .unwrap();
-            let (mut acc_sum, mut auc_sum, mut clamped) = (0.0, 0.0, 0usize);
-            let t0 = std::time::Instant::now();
-            for seed in 0..seeds {
-                let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1000 + seed);
-                let mut model = LogReg::zeros(30);
-                let mut acct = cfg.accountant().unwrap();
-                for _ in 0..rounds {
-                    cfg.check_next_round(&acct).unwrap();
-                    let mut sum = vec![0i64; 31];
-                    for p in parts {
-                        let (u, _) = fl::client_update(
-                            &model,
-                            p,
-                            &cfg.dp_sgd(),
-                            cfg.client_noise(),
-                            &mut rng,
-                        )
-                        .unwrap();
-                        let (u, c) = cfg.clamp_update(&u).unwrap();
-                        clamped += c;
-                        for (s, v) in sum.iter_mut().zip(u) {
-                            *s += v;
+    let modes = [
+        ("distributed", NoiseMode::Distributed),
+        ("per-client", NoiseMode::PerClient),
+    ];
+    for (mode_name, mode) in modes {
+        for (name, parts) in &parts_of {
+            for eps in [1.0, 3.0, 8.0] {
+                let cfg = wdbc_config(
+                    rounds,
+                    CLIENTS as u32,
+                    CLIENTS as u32,
+                    0.2,
+                    train.len() as u32,
+                    eps,
+                    mode,
+                )
+                .unwrap();
+                let (mut acc_sum, mut auc_sum, mut clamped) = (0.0, 0.0, 0usize);
+                let t0 = std::time::Instant::now();
+                for seed in 0..seeds {
+                    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1000 + seed);
+                    let mut model = LogReg::zeros(30);
+                    let mut acct = cfg.accountant().unwrap();
+                    for _ in 0..rounds {
+                        cfg.check_next_round(&acct).unwrap();
+                        let mut sum = vec![0i64; 31];
+                        for p in parts {
+                            let (u, _) = fl::client_update(
+                                &model,
+                                p,
+                                &cfg.dp_sgd(),
+                                cfg.client_noise(),
+                                &mut rng,
+                            )
+                            .unwrap();
+                            let (u, c) = cfg.clamp_update(&u).unwrap();
+                            clamped += c;
+                            for (s, v) in sum.iter_mut().zip(u) {
+                                *s += v;
+                            }
                         }
+                        acct.charge(cfg.sample_rate, cfg.effective_sigma(CLIENTS as u64), 1)
+                            .unwrap();
+                        model = cfg.apply(&model, &sum).unwrap();
                     }
-                    acct.charge(cfg.sample_rate, cfg.effective_sigma(CLIENTS as u64), 1)
-                        .unwrap();
-                    model = cfg.apply(&model, &sum).unwrap();
+                    acc_sum += model.accuracy(&test);
+                    auc_sum += model.auc(&test);
                 }
-                acc_sum += model.accuracy(&test);
-                auc_sum += model.auc(&test);
-            }
-            let n = seeds as f64;
-            println!(
-                "{}",
-                json!({"system": "phiveil", "split": name, "epsilon": eps, "rounds": rounds,
+                let n = seeds as f64;
+                println!(
+                    "{}",
+                    json!({"system": "phiveil", "noise": mode_name, "split": name, "epsilon": eps, "rounds": rounds,
                        "sigma": cfg.noise_multiplier, "accuracy": acc_sum / n, "auc": auc_sum / n,
                        "clamped_coordinates": clamped,
                        "plain_ms_per_round": t0.elapsed().as_secs_f64() * 1e3 / (n * f64::from(rounds))})
-            );
+                );
+            }
         }
     }
 }
