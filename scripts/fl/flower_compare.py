@@ -135,7 +135,10 @@ def run(split, eps, seed):
 
     run_simulation(server_app=ServerApp(server_fn=server_fn),
                    client_app=ClientApp(client_fn=client_fn), num_supernodes=5,
-                   backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}})
+                   backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                                   # Ray's services on loopback only, no dashboard.
+                                   "init_args": {"_node_ip_address": "127.0.0.1",
+                                                 "include_dashboard": False}})
     per_round = (times[-1] - times[0]) / max(len(times) - 1, 1)
     return final["accuracy"], final["auc"], per_round
 
