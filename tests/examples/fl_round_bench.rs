@@ -208,6 +208,7 @@ async fn main() {
         }
         row.insert("total_s".into(), json!(total));
         row.insert("list_bytes".into(), json!(bytes));
+        row.insert("test_loss".into(), json!(ev.loss));
         row.insert("accuracy".into(), json!(ev.accuracy));
         println!("{}", Value::Object(row));
         rows.push(step);
