@@ -232,6 +232,10 @@ struct CreateReq {
     min_cohort: u64,
 }
 
+/// Inserts a study: `(id, owner, title, spec, state, created_at)`; declared studies and
+/// a training's first round start `keys-pending`, later rounds `open`.
+pub const INSERT_STUDY: &str = "INSERT INTO studies (id, owner, title, spec, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
 /// `POST /v1/studies` (clinician): declares a study.
 pub async fn create(
     State(state): State<AppState>,
@@ -254,8 +258,15 @@ pub async fn create(
         let spec_json =
             serde_json::to_string(&spec).map_err(|e| ApiError::Internal(format!("spec: {e}")))?;
         state.db.exec(
-            "INSERT INTO studies (id, owner, title, spec, state, created_at) VALUES (?1, ?2, ?3, ?4, 'keys-pending', ?5)",
-            &[spec.id.clone().into(), c.sub.clone().into(), req.title.into(), spec_json.into(), now().into()],
+            INSERT_STUDY,
+            &[
+                spec.id.clone().into(),
+                c.sub.clone().into(),
+                req.title.into(),
+                spec_json.into(),
+                "keys-pending".into(),
+                now().into(),
+            ],
         )?;
         load(&state, &spec.id)?.ok_or(ApiError::NotFound)
     })?;
@@ -1069,6 +1080,13 @@ fn fold_batch(l: &mut Loaded, subs: &[(String, String, Vec<u8>)]) -> ApiResult<B
     Ok((folded, refused, l.agg.checkpoint()?))
 }
 
+/// Where the worker's server key comes from: the previous study's (training rounds
+/// share keys) or the stored compressed key.
+enum ServerKeySource {
+    Decompressed(tfhe::ServerKey),
+    Compressed(Vec<u8>),
+}
+
 async fn load_aggregator(
     state: &AppState,
     study: &Study,
@@ -1080,8 +1098,8 @@ async fn load_aggregator(
     let keys = key_study(state, &study.id)?;
     // Training rounds share their keys: keep the decompressed server key.
     let server = match reuse {
-        Some((k, server)) if k == keys => Ok(server),
-        _ => Err(read_artifact(state, &study.id, "server-key").await?),
+        Some((k, server)) if k == keys => ServerKeySource::Decompressed(server),
+        _ => ServerKeySource::Compressed(read_artifact(state, &study.id, "server-key").await?),
     };
     let ckpt = match ckpt_key {
         Some(k) => Some(state.store.get(&k, MAX_STATE_BYTES).await?),
@@ -1091,11 +1109,13 @@ async fn load_aggregator(
     let id = study.id.clone();
     tokio::task::spawn_blocking(move || -> ApiResult<Loaded> {
         let server = match server {
-            Ok(server) => {
+            ServerKeySource::Decompressed(server) => {
                 tfhe::set_server_key(server.clone());
                 server
             }
-            Err(bytes) => fhe::install_server_key(&fhe::server_key_from_bytes(&bytes)?),
+            ServerKeySource::Compressed(bytes) => {
+                fhe::install_server_key(&fhe::server_key_from_bytes(&bytes)?)
+            }
         };
         let agg = match ckpt {
             Some(b) => Aggregator::restore(spec, p.public.clone(), p.crs.clone(), &b)?,

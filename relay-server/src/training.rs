@@ -238,17 +238,14 @@ pub async fn create(
         req.config.validate()?;
         let id = random_id("tr-", 10);
         let study = random_id("st-", 10);
-        let spec = serde_json::to_string(&req.config.round_spec(&study))
-            .map_err(|e| ApiError::Internal(format!("spec: {e}")))?;
-        let config = serde_json::to_string(&req.config)
-            .map_err(|e| ApiError::Internal(format!("config: {e}")))?;
-        let acc = serde_json::to_string(&req.config.accountant()?)
-            .map_err(|e| ApiError::Internal(format!("accountant: {e}")))?;
+        let spec = to_json(&req.config.round_spec(&study))?;
+        let config = to_json(&req.config)?;
+        let acc = to_json(&req.config.accountant()?)?;
         let at = now();
         state.db.transaction(&[
             (
-                "INSERT INTO studies (id, owner, title, spec, state, created_at) VALUES (?1, ?2, ?3, ?4, 'keys-pending', ?5)",
-                &[study.as_str().into(), c.sub.as_str().into(), format!("{title} · round 1").into(), spec.into(), at.into()],
+                crate::studies::INSERT_STUDY,
+                &[study.as_str().into(), c.sub.as_str().into(), format!("{title} · round 1").into(), spec.into(), "keys-pending".into(), at.into()],
             ),
             (
                 "INSERT INTO trainings (id, owner, title, config, state, round, key_study, accountant, created_at) VALUES (?1, ?2, ?3, ?4, 'running', 0, ?5, ?6, ?7)",
@@ -428,12 +425,13 @@ fn publish_inner(state: &AppState, t: &Training, req: &ModelReq) -> ApiResult<()
         ];
         if t.round > 0 {
             stmts.push((
-                "INSERT INTO studies (id, owner, title, spec, state, created_at) VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
+                crate::studies::INSERT_STUDY,
                 vec![
                     study.as_str().into(),
                     t.owner.as_str().into(),
                     format!("{} · round {next}", t.title).into(),
                     spec.into(),
+                    "open".into(),
                     at.into(),
                 ],
             ));
