@@ -12,7 +12,7 @@ use crate::charts::{bin_labels, fmt_num, Bar, BarChart, LineChart};
 use crate::fhe::Step;
 use crate::net::{self, AppError};
 use crate::patient::RecordTable;
-use crate::ui::{act, load, show, Empty, ErrorBox, Load, RefreshHeading, Spinner, Tabs};
+use crate::ui::{act, load, show_each, ErrorBox, Load, RefreshHeading, Spinner, Tabs};
 
 #[component]
 pub fn ClinicianView() -> impl IntoView {
@@ -58,13 +58,7 @@ fn GrantedRecords() -> impl IntoView {
         <section class="card" aria-labelledby="granted-h">
             <RefreshHeading id="granted-h" title="Records patients shared with you" on_refresh=reload />
             <p class="hint">"Records are decrypted in this browser; the relay checks your grant before it unwraps a data key."</p>
-            {show(state, |patients| {
-                if patients.is_empty() {
-                    return view! { <Empty text="No patient has shared records with you yet." /> }.into_any();
-                }
-                patients
-                    .into_iter()
-                    .map(|(p, types, recs)| {
+            {show_each(state, "No patient has shared records with you yet.", |(p, types, recs)| {
                         view! {
                             <article class="patient" data-testid="patient">
                                 <h3>{format!("Patient {p}")}</h3>
@@ -75,9 +69,6 @@ fn GrantedRecords() -> impl IntoView {
                                 }}
                             </article>
                         }
-                    })
-                    .collect_view()
-                    .into_any()
             })}
         </section>
     }
@@ -302,12 +293,7 @@ fn Studies() -> impl IntoView {
         </section>
         <section class="card" aria-labelledby="my-studies-h">
             <RefreshHeading id="my-studies-h" title="My studies" on_refresh=reload />
-            {show(studies, move |list| {
-                if list.is_empty() {
-                    return view! { <Empty text="You have not declared a study yet." /> }.into_any();
-                }
-                list.into_iter().map(|s| view! { <StudyCard study=s /> }).collect_view().into_any()
-            })}
+            {show_each(studies, "You have not declared a study yet.", |s| view! { <StudyCard study=s /> })}
         </section>
     }
 }

@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 
 use crate::net::{self, AppError};
 use crate::records::{self, Draft};
-use crate::ui::{act, load, show, Empty, ErrorBox, Load, Outbox, Spinner, Tabs};
+use crate::ui::{act, load, show, show_each, Empty, ErrorBox, Load, Outbox, Spinner, Tabs};
 
 fn pseudonym() -> String {
     net::session()
@@ -428,20 +428,20 @@ pub fn fmt_privacy(p: &Privacy) -> String {
 #[component]
 fn StudiesTab() -> impl IntoView {
     let studies = RwSignal::new(Load::<Vec<Value>>::Loading);
-    load(studies, || net::api_list("/v1/studies"));
+    load(studies, || async {
+        Ok(net::api_list("/v1/studies")
+            .await?
+            .into_iter()
+            .filter(|s| s["state"] == "open")
+            .collect())
+    });
     view! {
         <section class="card">
             <h2>"Studies"</h2>
             <p class="hint">
                 "Your values are encrypted with the study's public key and proven in range in this browser; the relay adds them up without decrypting, and the study owner sees only totals once enough patients took part."
             </p>
-            {show(studies, |list| {
-                let open: Vec<Value> = list.into_iter().filter(|s| s["state"] == "open").collect();
-                if open.is_empty() {
-                    return view! { <Empty text="No study is open right now." /> }.into_any();
-                }
-                open.into_iter().map(|s| view! { <StudySubmit study=s /> }).collect_view().into_any()
-            })}
+            {show_each(studies, "No study is open right now.", |s| view! { <StudySubmit study=s /> })}
         </section>
     }
 }

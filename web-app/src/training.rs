@@ -18,7 +18,7 @@ use wasm_bindgen::JsCast;
 use crate::charts::{fmt_num, LineChart};
 use crate::clinician::{Ceremony, Release};
 use crate::net::{self, AppError};
-use crate::ui::{act, load, show, Empty, ErrorBox, Load, RefreshHeading, Spinner};
+use crate::ui::{act, load, show_each, ErrorBox, Load, RefreshHeading, Spinner};
 
 fn config(t: &Value) -> Result<TrainingConfig, AppError> {
     serde_json::from_value(t["config"].clone())
@@ -88,11 +88,14 @@ fn ready_hint(rows: RwSignal<Option<Vec<Example>>>) -> impl IntoView {
     }
 }
 
-/// Loads a training, its key study and its current round's study.
+/// Loads a training, its key study (before round 1, while the ceremony may still be due;
+/// `Null` once rounds run, as their keys are set) and its current round's study.
 async fn fetch(id: &str) -> Result<(Value, Value, Option<Value>), AppError> {
     let t = net::api("GET", &format!("/v1/trainings/{id}"), None).await?;
-    let ks = t["key_study"].as_str().unwrap_or_default().to_owned();
-    let key = net::api("GET", &format!("/v1/studies/{ks}"), None).await?;
+    let key = match t["key_study"].as_str() {
+        Some(ks) if t["round"] == 0 => net::api("GET", &format!("/v1/studies/{ks}"), None).await?,
+        _ => Value::Null,
+    };
     let cur = match t["current_study"].as_str() {
         Some(cs) if t["state"] == "running" => {
             Some(net::api("GET", &format!("/v1/studies/{cs}"), None).await?)
@@ -217,12 +220,7 @@ pub fn OwnerTrainings() -> impl IntoView {
         </section>
         <section class="card" aria-labelledby="my-trainings-h">
             <RefreshHeading id="my-trainings-h" title="My trainings" on_refresh=reload />
-            {show(list, move |list| {
-                if list.is_empty() {
-                    return view! { <Empty text="You have not started a training yet." /> }.into_any();
-                }
-                list.into_iter().map(|t| view! { <OwnerCard training=t /> }).collect_view().into_any()
-            })}
+            {show_each(list, "You have not started a training yet.", |t| view! { <OwnerCard training=t /> })}
         </section>
     }
 }
@@ -509,12 +507,7 @@ pub fn ParticipantTrainings() -> impl IntoView {
         <section class="card" aria-labelledby="trainings-h">
             <RefreshHeading id="trainings-h" title="Federated trainings" on_refresh=reload />
             <p class="hint">"Your rows never leave this browser: the update is computed here with differential privacy (clipped, noised), then encrypted and proven before it is uploaded. The relay only ever adds encrypted updates; the study owner decrypts the sum of a round, never yours."</p>
-            {show(list, move |list| {
-                if list.is_empty() {
-                    return view! { <Empty text="No training has an open round." /> }.into_any();
-                }
-                list.into_iter().map(|t| view! { <Contribute training=t /> }).collect_view().into_any()
-            })}
+            {show_each(list, "No training has an open round.", |t| view! { <Contribute training=t /> })}
         </section>
     }
 }

@@ -71,6 +71,25 @@ where
     }
 }
 
+/// Renders a loaded list like [`show`]: `empty` when it has no items, `item`'s view of
+/// each otherwise.
+pub fn show_each<T, V>(
+    state: RwSignal<Load<Vec<T>>>,
+    empty: &'static str,
+    item: impl Fn(T) -> V + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    show(state, move |list: Vec<T>| {
+        if list.is_empty() {
+            return view! { <Empty text=empty /> }.into_any();
+        }
+        list.into_iter().map(&item).collect_view().into_any()
+    })
+}
+
 /// A table's header row.
 pub fn head(columns: &[&'static str]) -> impl IntoView {
     view! {
