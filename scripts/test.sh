@@ -11,7 +11,14 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PHIVEIL_ROOT"
 passed=0
-stage() { log "$1"; shift; "$@"; passed=$((passed + 1)); }
+stage() {
+  log "$1"
+  local t0=$SECONDS
+  shift
+  "$@"
+  passed=$((passed + 1))
+  printf '   stage took %ss (%ss since the start)\n' $((SECONDS - t0)) "$SECONDS" >&2
+}
 
 stage "setup" bash scripts/setup.sh
 log "PostgreSQL on 127.0.0.1 for the relay's metadata tests"
@@ -24,6 +31,8 @@ stage "clippy (wasm32)" cargo clippy -p phiveil-core --lib --target wasm32-unkno
 stage "clippy (wasm32, fhe)" cargo clippy -p phiveil-core --lib --features fhe --target wasm32-unknown-unknown --locked -- -D warnings
 stage "clippy (wasm32, web app)" cargo clippy -p phiveil-web --target wasm32-unknown-unknown --locked -- -D warnings
 stage "cargo test (native, workspace)" cargo test --workspace --locked
+# The wasm stage depends on the browser build Debian ships that day: record it.
+log "browser for the wasm and Playwright stages: $("$PHIVEIL_CHROMIUM" --version 2>/dev/null) / $("$CHROMEDRIVER" --version 2>/dev/null | cut -d' ' -f1-2)"
 stage "envelope and PII tests on wasm in headless Chromium" \
   cargo test -p phiveil-core --target wasm32-unknown-unknown --test envelope --test pii --locked
 stage "build the npm package" bash scripts/build-wasm.sh

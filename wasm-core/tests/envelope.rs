@@ -189,10 +189,22 @@ fn frame_i_decrypts_without_reading_earlier_frames() {
     );
 }
 
+/// The byte positions a tamper sweep flips. Natively: every byte. In wasm the tests run
+/// synchronously on Chromium's main thread, which the test runner's WebDriver must be
+/// able to poll within 20 s on a slow machine (issue 20): there every byte of the first
+/// and last 96 bytes (header, data key, final frame, tag and footer) and every 5th byte
+/// between, a fixed sample that still reaches every region of the message. The native
+/// run keeps the exhaustive sweep.
+fn flip_positions(len: usize) -> Vec<usize> {
+    (0..len)
+        .filter(|&i| !cfg!(target_arch = "wasm32") || i < 96 || i + 96 >= len || i % 5 == 0)
+        .collect()
+}
+
 #[test]
 fn any_single_flipped_byte_fails_with_a_typed_error() {
     let (_, msg) = sample_message();
-    for i in 0..msg.len() {
+    for i in flip_positions(msg.len()) {
         for mask in [0x01u8, 0x80] {
             let mut bad = msg.clone();
             bad[i] ^= mask;
@@ -245,7 +257,7 @@ fn flipped_encrypted_data_key_finds_no_key() {
 #[test]
 fn truncated_message_fails_at_every_length() {
     let (_, msg) = sample_message();
-    for n in 0..msg.len() {
+    for n in flip_positions(msg.len()) {
         let err = decrypt_err(&msg[..n]);
         assert!(
             matches!(err, Error::Truncated | Error::Malformed(_)),
@@ -1022,7 +1034,7 @@ fn signed_suite_round_trip_and_streaming() {
 fn signed_suite_detects_any_flipped_byte_and_a_missing_footer() {
     let kr = keyring();
     let msg = esdk::encrypt(&kr, &pattern(150), &ctx(), &signed_opts(64), &mut rng()).unwrap();
-    for i in 0..msg.len() {
+    for i in flip_positions(msg.len()) {
         let mut bad = msg.clone();
         bad[i] ^= 0x01;
         assert!(
