@@ -11,7 +11,7 @@ seeds="$PHIVEIL_CACHE/fuzz-seeds"
 cargo run -q -p phiveil-core --example fuzz_seeds -- "$seeds"
 cd wasm-core/fuzz
 export RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$PHIVEIL_CACHE/fuzz-target"
-for target in decrypt field_record; do
+for target in decrypt field_record redact; do
   corpus="$PHIVEIL_CACHE/fuzz-corpus/$target"
   mkdir -p "$corpus"
   log "fuzz $target for ${secs}s"

@@ -10,6 +10,8 @@ Matching (the same for every system):
   otherwise it is a false positive for its own label.
 - "any identifier" ignores labels: a gold span counts as found when any prediction covers
   half of it (what matters for leakage), a prediction as correct when it overlaps any gold.
+- "any identifier (overlap)" ignores labels and counts a gold span as found when any
+  prediction overlaps it at all (how redaction is scored in the project's issues).
 - F2 = 5PR / (4P + R): recall weighs four times precision, as missed identifiers leak.
 Labels are mapped to the corpus' entity names by the PREDICTION file's own "entity" field;
 systems with other label sets are mapped by their predictor script (see presidio_predict.py).
@@ -24,6 +26,10 @@ STRUCTURED = ["DATE", "PHONE", "FAX", "EMAIL", "SSN", "MRN", "HEALTH_PLAN", "ACC
 ORDER = ["PERSON", "ADDRESS", "AGE"] + STRUCTURED
 # A fax number labelled PHONE is still a telephone identifier (Safe Harbor lists both).
 COMPATIBLE = {"FAX": {"FAX", "PHONE"}, "PHONE": {"PHONE", "FAX"}}
+# phiveil's ID ("any other unique identifying number", found by label or shape) is a
+# compatible label for every kind of record, account or device number.
+for _label in ["MRN", "HEALTH_PLAN", "ACCOUNT", "LICENSE", "VEHICLE", "DEVICE", "SSN"]:
+    COMPATIBLE[_label] = {_label, "ID"}
 
 
 def load(path):
@@ -47,7 +53,7 @@ def overlaps(g, p):
 def score(corpus, preds):
     tp_gold, n_gold = defaultdict(int), defaultdict(int)
     ok_pred, n_pred = defaultdict(int), defaultdict(int)
-    any_found = any_gold = any_ok = any_pred = 0
+    any_found = any_gold = any_ok = any_pred = any_touched = 0
     for nid, note in corpus.items():
         gold = note["spans"]
         pred = preds.get(nid, {"spans": []})["spans"]
@@ -58,6 +64,8 @@ def score(corpus, preds):
                 tp_gold[g["entity"]] += 1
             if any(covered(g, p) for p in pred):
                 any_found += 1
+            if any(overlaps(g, p) for p in pred):
+                any_touched += 1
         for p in pred:
             n_pred[p["entity"]] += 1
             any_pred += 1
@@ -71,6 +79,7 @@ def score(corpus, preds):
     rows["overall (micro, typed)"] = prf(sum(ok_pred.values()), sum(n_pred.values()),
                                           sum(tp_gold.values()), sum(n_gold.values()))
     rows["any identifier (untyped)"] = prf(any_ok, any_pred, any_found, any_gold)
+    rows["any identifier (overlap)"] = prf(any_ok, any_pred, any_touched, any_gold)
     return rows, n_gold
 
 
@@ -93,7 +102,8 @@ def main():
     header = "| entity | gold | " + " | ".join(f"{n} P | {n} R | {n} F2" for n, _, _ in results) + " |"
     print(header)
     print("|" + "---|" * (2 + 3 * len(results)))
-    for key in ORDER + ["overall (micro, typed)", "any identifier (untyped)"]:
+    for key in ORDER + ["overall (micro, typed)", "any identifier (untyped)",
+                        "any identifier (overlap)"]:
         gold = n_gold.get(key, sum(n_gold.values()))
         cells = []
         for _, rows, _ in results:

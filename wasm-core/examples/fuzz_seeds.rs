@@ -50,8 +50,20 @@ fn main() {
     )
     .unwrap();
     std::fs::write(field_dir.join("record-0"), sealed.to_string()).unwrap();
+    let redact_dir = dir.join("redact");
+    std::fs::create_dir_all(&redact_dir).unwrap();
+    let notes = [
+        "Seen by Dr. K. Lind; DOB 30-MAY-1958, MRN: E2045503, call 8175550120.",
+        "my son tomas drives me from new harwick, 12 oak st, pa 19000",
+        "REGISTRATION: PT NAME: OYELARAN, FOLASADE  ADDR: RR 4 Box 12 (96M)",
+        "Zürich – Ærø: 7D60-CW4-HM86 ninety-five-year-old Parkinson's Foley",
+    ];
+    for (i, note) in notes.iter().enumerate() {
+        std::fs::write(redact_dir.join(format!("note-{i}")), note).unwrap();
+    }
     println!(
-        "wrote {n} message seeds and 1 record seed to {}",
+        "wrote {n} message seeds, 1 record seed and {} note seeds to {}",
+        notes.len(),
         dir.display()
     );
 }

@@ -3,7 +3,8 @@
 //! stdout: `{"id": ..., "spans": [{"start", "end", "entity", "confidence"}]}` with offsets
 //! in Unicode code points, as the corpus uses. Prints throughput to stderr.
 //!
-//! `cargo run --release -p phiveil-core --example pii_predict < corpus.jsonl > phiveil.jsonl`
+//! `cargo run --release -p phiveil-core --example pii_predict [strict|balanced] < corpus.jsonl > phiveil.jsonl`
+//! (the profile defaults to `strict`, the library's default).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,7 +17,15 @@ use std::time::Instant;
 use phiveil_core::pii::{Policy, Redactor};
 
 fn main() {
-    let redactor = Redactor::new(Policy::default()).expect("default policy");
+    let policy = match std::env::args().nth(1).as_deref() {
+        None | Some("strict") => Policy::strict(),
+        Some("balanced") => Policy::balanced(),
+        Some(other) => {
+            eprintln!("unknown profile {other:?}: strict or balanced");
+            std::process::exit(2);
+        }
+    };
+    let redactor = Redactor::new(policy).expect("policy");
     let stdin = std::io::stdin();
     let mut out = std::io::BufWriter::new(std::io::stdout());
     let notes: Vec<serde_json::Value> = stdin

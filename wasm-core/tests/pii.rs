@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use phiveil_core::pii::{Action, Entity, Policy, PseudonymKey, Redactor};
+use phiveil_core::pii::{Action, Entity, Policy, Profile, PseudonymKey, Redactor};
 use phiveil_core::Error;
 
 #[cfg(target_arch = "wasm32")]
@@ -19,8 +19,9 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+/// Findings of the `balanced` profile (the precision-first behaviour these tests pin).
 fn found(text: &str) -> Vec<(Entity, String)> {
-    let r = Redactor::new(Policy::default()).unwrap();
+    let r = Redactor::new(Policy::balanced()).unwrap();
     r.analyze(text)
         .into_iter()
         .map(|f| (f.entity, text[f.start..f.end].to_owned()))
@@ -237,12 +238,23 @@ fn custom_patterns_and_allow_list() {
         mrn_patterns: vec![r"\bH(\d{7})\b".into()],
         allow: vec!["Mercy".into()],
         names: vec!["Quinlan Ashgrove".into()],
-        ..Policy::default()
+        ..Policy::balanced()
     };
-    let r = Redactor::new(policy).unwrap();
+    let r = Redactor::new(policy.clone()).unwrap();
     let text = "Record H1234567 at Mercy, patient quinlan ashgrove";
     let out = r.redact(text, None).unwrap();
+    // Balanced redacts exactly the capture group.
     assert_eq!(out.text, "Record H[MRN] at Mercy, patient [PERSON]");
+    // Strict redacts the union of what overlaps: the identifier-shaped token too.
+    let strict = Redactor::new(Policy {
+        profile: Profile::Strict,
+        ..policy
+    })
+    .unwrap();
+    assert_eq!(
+        strict.redact(text, None).unwrap().text,
+        "Record [MRN] at Mercy, patient [PERSON]"
+    );
     let bad = Policy {
         mrn_patterns: vec!["(unclosed".into()],
         ..Policy::default()
@@ -351,4 +363,127 @@ fn arbitrary_text_never_panics_and_spans_are_boundaries() {
             assert!(s.is_char_boundary(sp.start) && s.is_char_boundary(sp.end));
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The strict profile (the default): recall first.
+
+fn strict() -> Redactor {
+    Redactor::new(Policy::default()).unwrap()
+}
+
+/// Asserts that strict redaction removes every listed identifier from `text`.
+fn strict_removes(text: &str, identifiers: &[&str]) {
+    let out = strict().redact(text, None).unwrap();
+    for id in identifiers {
+        assert!(
+            !out.text.contains(id),
+            "{id:?} survived strict redaction of {text:?}: {:?}",
+            out.text
+        );
+    }
+}
+
+/// Asserts that strict redaction leaves `text` as it is.
+fn strict_keeps(text: &str) {
+    let out = strict().redact(text, None).unwrap();
+    assert_eq!(out.text, text, "strict changed a text with no identifier");
+}
+
+#[test]
+fn strict_is_the_default_profile() {
+    assert_eq!(Policy::default().profile, Profile::Strict);
+    let p: Policy = serde_json::from_str(r#"{"profile":"balanced"}"#).unwrap();
+    assert_eq!(p.profile, Profile::Balanced);
+}
+
+#[test]
+fn strict_finds_initials_and_names_after_cues() {
+    strict_removes("Discussed with J. Okafor at length.", &["Okafor", "J. "]);
+    strict_removes("Seen by Dr. K. Lind in clinic.", &["Lind", "K. "]);
+    strict_removes("Re: Tolulope Adeyemi, follow-up", &["Tolulope", "Adeyemi"]);
+    strict_removes(
+        "cc: Marguerite Vasquez-Oyelaran",
+        &["Marguerite", "Vasquez", "Oyelaran"],
+    );
+    strict_removes("Pt: Henrik Sandoval-Ruiz", &["Henrik", "Sandoval"]);
+    strict_removes("Caller reports Ingrid is more confused", &["Ingrid"]);
+    strict_removes(
+        "my son tomas drives me from new harwick on tuesdays",
+        &["tomas", "harwick"],
+    );
+}
+
+#[test]
+fn strict_finds_places_nobody_listed() {
+    strict_removes(
+        "Lives at 14 Birch Ct, Fernbrook PA 19000.",
+        &["Fernbrook", "19000"],
+    );
+    strict_removes(
+        "She is driving in from Larch Hollow for visits.",
+        &["Larch Hollow"],
+    );
+    strict_removes("Mail to RR 4 Box 12, Dunmore.", &["RR 4 Box 12", "Dunmore"]);
+    strict_removes(
+        "Picks up meds at the pharmacy on Alder Way.",
+        &["Alder Way"],
+    );
+    strict_removes(
+        "moved to 12 oak st, ashby pa 17033 last year",
+        &["17033", "12 oak st"],
+    );
+}
+
+#[test]
+fn strict_finds_identifiers_known_only_by_label_or_shape() {
+    strict_removes("Hosp #: E2045503", &["E2045503"]);
+    strict_removes("Unit No. B-60680", &["B-60680"]);
+    strict_removes(
+        "Device serial numbers SN3528128 and ZLE-137-3722-K recorded.",
+        &["SN3528128", "ZLE-137-3722-K"],
+    );
+    strict_removes(
+        "Given temporary ID 7D60-CW4-HM86 at triage.",
+        &["7D60-CW4-HM86"],
+    );
+    strict_removes("driver's license 306 590 798 on file", &["306 590 798"]);
+    strict_removes("State medical license 35.322097, active", &["35.322097"]);
+}
+
+#[test]
+fn strict_finds_compact_dates_phones_and_ages() {
+    strict_removes("Call back at 8175550120 after 5.", &["8175550120"]);
+    strict_removes("Specimen collected 20240919.", &["20240919"]);
+    strict_removes("DOB: 30-MAY-1958", &["30-MAY-1958"]);
+    strict_removes("Elderly woman (96M) with falls.", &["96"]);
+    strict_removes("A ninety-five-year-old man presents.", &["ninety-five"]);
+    strict_removes("Patient is a 96yoF with CHF.", &["96"]);
+}
+
+#[test]
+fn strict_keeps_clinical_distractors() {
+    strict_keeps("Metoprolol 25 mg PO BID; BP 132/84, HR 72, K 4.1, Cr 0.9.");
+    strict_keeps("Dx: E11.9, I10; CPT 99213; LOINC 2160-0.");
+    strict_keeps("History of Parkinson's disease; Foley catheter placed on admission.");
+    strict_keeps("Continue Lasix, Eliquis and Jardiance as before.");
+    strict_keeps("Symptoms since 2019, worse in 2021.");
+    strict_keeps("The patient is a 67 year old woman, 89 years of age at most.");
+    strict_keeps("Pump firmware version 10.2.0.1 was updated.");
+    strict_keeps("The analyzer printed 4111111111111112 under the result.");
+    strict_keeps("Will follow up in two weeks. Hope to taper prednisone.");
+}
+
+#[test]
+fn strict_spans_say_which_signal_found_them() {
+    let out = strict()
+        .redact(
+            "Seen by Dr. Okafor. Okafor called back. Fernbrook resident.",
+            None,
+        )
+        .unwrap();
+    let signals: Vec<&str> = out.spans.iter().map(|s| s.signal).collect();
+    assert!(signals.contains(&"context"), "{signals:?}");
+    assert!(signals.contains(&"vocabulary"), "{signals:?}");
+    assert!(!out.text.contains("Okafor") && !out.text.contains("Fernbrook"));
 }

@@ -25,8 +25,10 @@
 //! Offsets are byte offsets into the UTF-8 input; the JavaScript binding converts them to
 //! UTF-16 code units.
 
+mod lexicon;
 mod names;
 mod recognizers;
+mod strict;
 
 use std::collections::BTreeMap;
 
@@ -77,11 +79,14 @@ pub enum Entity {
     Address,
     /// A ZIP code.
     Zip,
+    /// Any other unique identifying number or code (Safe Harbor's last category): an
+    /// identifier known by its label or its shape ("Hosp #: E2045503", "ZLE-137-3722-K").
+    Id,
 }
 
 impl Entity {
     /// Every entity, in a stable order.
-    pub const ALL: [Entity; 18] = [
+    pub const ALL: [Entity; 19] = [
         Entity::Person,
         Entity::Date,
         Entity::Age,
@@ -100,6 +105,7 @@ impl Entity {
         Entity::IpAddress,
         Entity::Address,
         Entity::Zip,
+        Entity::Id,
     ];
 
     /// The stable upper-case name (`PERSON`, `IP_ADDRESS`, …) used in reports and tokens.
@@ -123,6 +129,7 @@ impl Entity {
             Entity::IpAddress => "IP_ADDRESS",
             Entity::Address => "ADDRESS",
             Entity::Zip => "ZIP",
+            Entity::Id => "ID",
         }
     }
 
@@ -135,6 +142,23 @@ impl Entity {
 /// Pattern findings at least this confident keep the name recognizer off their text
 /// (street names inside an address are not people).
 const CLAIM_CONFIDENCE: f32 = 0.75;
+
+/// How hard the detector looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Safe Harbor, recall first (the default): everything `balanced` finds, plus every
+    /// word in a name or place position that the bundled lexicon does not know as safe
+    /// (see the `strict` module), identifiers known only by their label or shape, bare
+    /// ten-digit phone numbers, compact and month-name dates, ages in words and
+    /// shorthand, rural routes and named streets without a number. For anything that
+    /// leaves the care relationship.
+    #[default]
+    Strict,
+    /// Precision first: dictionaries, context cues and patterns only. For previews
+    /// where a false alarm costs more than a miss.
+    Balanced,
+}
 
 /// What to do with a detected identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +182,8 @@ pub enum Action {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
+    /// `strict` (default, recall first) or `balanced` (precision first).
+    pub profile: Profile,
     /// Findings with a confidence below this (0..=1) are ignored. Default 0.5.
     pub threshold: f32,
     /// The action for entities not listed in `actions`. Default mask.
@@ -186,6 +212,7 @@ impl Default for Policy {
         actions.insert(Entity::Date, Action::Generalize);
         actions.insert(Entity::Age, Action::Generalize);
         Policy {
+            profile: Profile::Strict,
             threshold: 0.5,
             default_action: Action::Mask,
             actions,
@@ -199,6 +226,19 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The default policy with the `strict` profile (Safe Harbor, recall first).
+    pub fn strict() -> Self {
+        Policy::default()
+    }
+
+    /// The default policy with the `balanced` profile (precision first).
+    pub fn balanced() -> Self {
+        Policy {
+            profile: Profile::Balanced,
+            ..Policy::default()
+        }
+    }
+
     /// The action for `entity` under this policy.
     pub fn action(&self, entity: Entity) -> Action {
         self.actions
@@ -239,6 +279,25 @@ pub struct Span {
     pub action: Action,
     /// Which recognizer produced it.
     pub recognizer: &'static str,
+    /// Which kind of signal found it: `pattern` (structure, checksums), `label` (a
+    /// label such as "MRN:" or "serial"), `context` (a title, cue word or sentence
+    /// position), `dictionary` (name lists), `vocabulary` (a word the lexicon does not
+    /// know as safe), `propagation` (the same word found elsewhere in the text) or
+    /// `policy` (the caller's own names and patterns).
+    pub signal: &'static str,
+}
+
+/// The kind of signal behind a recognizer (see [`Span::signal`]).
+pub fn signal_of(recognizer: &str) -> &'static str {
+    match recognizer {
+        r if r.starts_with("custom_") || r == "name_policy" => "policy",
+        r if r.ends_with("propagated") => "propagation",
+        "vocab_unknown_word" => "vocabulary",
+        "vocab_name" | "name_dictionary" | "name_surname_given" => "dictionary",
+        r if r.starts_with("vocab_") || r.starts_with("name_") => "context",
+        r if r.ends_with("_label") => "label",
+        _ => "pattern",
+    }
 }
 
 /// The result of [`Redactor::redact`].
@@ -323,8 +382,16 @@ impl Redactor {
             .map(|f| (f.start, f.end))
             .collect();
         all.extend(self.names.find(text, &claimed));
+        if self.policy.profile == Profile::Strict {
+            all.extend(strict::find(text, &claimed));
+        }
         all.retain(|f| f.confidence >= self.policy.threshold && !self.allowed(text, f));
-        resolve_overlaps(all)
+        match self.policy.profile {
+            // Strict redacts the union of overlapping findings: "88 HAWTHORNE" found as a
+            // name and "88 HAWTHORNE CIR" as an address leave nothing of either behind.
+            Profile::Strict => merge_overlaps(resolve_overlaps_keep_losers(all)),
+            Profile::Balanced => resolve_overlaps(all),
+        }
     }
 
     fn allowed(&self, text: &str, f: &Finding) -> bool {
@@ -379,6 +446,7 @@ impl Redactor {
                 confidence: f.confidence,
                 action,
                 recognizer: f.recognizer,
+                signal: signal_of(f.recognizer),
             });
         }
         out.push_str(text.get(cursor..).unwrap_or_default());
@@ -441,8 +509,45 @@ fn normalize(entity: Entity, value: &str) -> String {
     }
 }
 
-/// Keeps the most confident (then longest, then earliest) of overlapping findings.
-fn resolve_overlaps(mut all: Vec<Finding>) -> Vec<Finding> {
+/// The findings ordered as [`resolve_overlaps`] ranks them, none dropped.
+fn resolve_overlaps_keep_losers(mut all: Vec<Finding>) -> Vec<Finding> {
+    rank(&mut all);
+    all
+}
+
+/// Merges overlapping findings (ranked best first) into one span each, labelled by the
+/// best of them, in text order.
+fn merge_overlaps(ranked: Vec<Finding>) -> Vec<Finding> {
+    let mut kept: Vec<Finding> = Vec::with_capacity(ranked.len());
+    for f in ranked.into_iter().filter(|f| f.start < f.end) {
+        match kept.iter_mut().find(|k| f.start < k.end && k.start < f.end) {
+            Some(k) => {
+                k.start = k.start.min(f.start);
+                k.end = k.end.max(f.end);
+            }
+            None => kept.push(f),
+        }
+    }
+    // Widened spans may now touch others: fold them in text order.
+    kept.sort_by_key(|f| f.start);
+    let mut out: Vec<Finding> = Vec::with_capacity(kept.len());
+    for f in kept {
+        match out.last_mut() {
+            Some(last) if f.start < last.end => {
+                last.end = last.end.max(f.end);
+                if f.confidence > last.confidence {
+                    last.entity = f.entity;
+                    last.confidence = f.confidence;
+                    last.recognizer = f.recognizer;
+                }
+            }
+            _ => out.push(f),
+        }
+    }
+    out
+}
+
+fn rank(all: &mut [Finding]) {
     all.sort_by(|a, b| {
         b.confidence
             .total_cmp(&a.confidence)
@@ -453,6 +558,11 @@ fn resolve_overlaps(mut all: Vec<Finding>) -> Vec<Finding> {
             )
             .then(a.start.cmp(&b.start))
     });
+}
+
+/// Keeps the most confident (then longest, then earliest) of overlapping findings.
+fn resolve_overlaps(mut all: Vec<Finding>) -> Vec<Finding> {
+    rank(&mut all);
     let mut kept: Vec<Finding> = Vec::with_capacity(all.len());
     for f in all {
         if f.start < f.end && !kept.iter().any(|k| f.start < k.end && k.start < f.end) {

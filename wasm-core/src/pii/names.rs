@@ -522,20 +522,26 @@ fn dicts() -> &'static Dicts {
 }
 
 #[derive(Debug, Clone)]
-struct Token {
-    start: usize,
-    end: usize,
-    lower: String,
+pub(super) struct Token {
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) lower: String,
+    /// The first character is upper-case.
+    pub(super) first_upper: bool,
+    /// Alphabetic characters in the word.
+    pub(super) letters: usize,
+    /// The word contains a digit ("B12", "E2045503").
+    pub(super) has_digit: bool,
     /// First letter upper-case and not all upper-case beyond one letter (or an initial).
-    capitalized: bool,
+    pub(super) capitalized: bool,
     /// Two or more letters, none lower-case ("ZIRME").
-    allcaps: bool,
+    pub(super) allcaps: bool,
     /// A single letter followed by a period ("J.").
-    initial: bool,
+    pub(super) initial: bool,
     /// The non-space characters between the previous token and this one.
-    gap: String,
+    pub(super) gap: String,
     /// Whether a line break separates this token from the previous one.
-    newline_before: bool,
+    pub(super) newline_before: bool,
 }
 
 /// Whether a ZIP code follows (a state name such as "Georgia 30301" is not a person).
@@ -547,7 +553,7 @@ fn before_zip(text: &str, end: usize) -> bool {
     rest.len() >= 5 && rest.bytes().take(5).all(|b| b.is_ascii_digit())
 }
 
-fn tokenize(text: &str) -> Vec<Token> {
+pub(super) fn tokenize(text: &str) -> Vec<Token> {
     let mut tokens = Vec::new();
     let mut gap = String::new();
     let mut newline = false;
@@ -603,6 +609,9 @@ fn tokenize(text: &str) -> Vec<Token> {
                 start,
                 end,
                 lower,
+                first_upper,
+                letters,
+                has_digit: word.bytes().any(|b| b.is_ascii_digit()),
                 capitalized: first_upper && (any_lower || initial || known_caps),
                 allcaps: letters >= 2 && !any_lower,
                 initial,

@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use regex_lite::{Regex, RegexBuilder};
 
-use super::{Entity, Finding, Policy};
+use super::{Entity, Finding, Policy, Profile};
 use crate::{Error, Result};
 
 /// How much a context word near a candidate raises its confidence.
@@ -25,6 +25,9 @@ struct Rec {
     group: usize,
     score: f32,
     context: &'static [&'static str],
+    /// Words near which a candidate is not this entity ("CPT 99213" is no ZIP code,
+    /// "version 10.2.0.1" no IP address).
+    anti: &'static [&'static str],
     validate: Option<Validator>,
 }
 
@@ -79,6 +82,7 @@ impl Patterns {
                 group,
                 score,
                 context,
+                anti: &[],
                 validate,
             });
             Ok(())
@@ -506,6 +510,15 @@ impl Patterns {
             None,
         )?;
 
+        if policy.profile == Profile::Strict {
+            strict_patterns(&mut recs)?;
+        }
+        for rec in &mut recs {
+            if rec.name == "ipv4" {
+                rec.anti = VERSION_WORDS;
+            }
+        }
+
         // Caller-configured identifier patterns.
         for p in &policy.mrn_patterns {
             recs.push(custom("custom_mrn", Mrn, p)?);
@@ -549,6 +562,12 @@ impl Patterns {
                     continue;
                 }
                 let window = context_window(text, &lower, same_len, start, end);
+                if !rec.anti.is_empty() {
+                    let before = window_before(text, &lower, same_len, start, 20);
+                    if rec.anti.iter().any(|w| has_word(&before, w)) {
+                        continue;
+                    }
+                }
                 let mut confidence = rec.score;
                 if rec.context.iter().any(|w| window.contains(w)) {
                     confidence = (confidence + CONTEXT_BOOST).min(1.0);
@@ -607,6 +626,533 @@ const DATE_CONTEXT: &[&str] = &[
     "appointment",
 ];
 
+/// Words before a dotted quad that make it a version, not an address.
+const VERSION_WORDS: &[&str] = &[
+    "version", "ver", "v", "build", "release", "firmware", "software", "app", "update",
+];
+
+/// Whether `word` occurs in `haystack` as a whole word.
+fn has_word(haystack: &str, word: &str) -> bool {
+    haystack
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| w == word)
+}
+
+/// The strict profile's extra recognizers: identifiers known by their label or shape,
+/// bare phone numbers and ZIP codes, compact and month-name dates, ages in words and
+/// shorthand, rural routes and streets without a number.
+fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
+    use Entity::*;
+    #[allow(clippy::too_many_arguments)]
+    let mut add = |name: &'static str,
+                   entity: Entity,
+                   pattern: &str,
+                   group: usize,
+                   score: f32,
+                   context: &'static [&'static str],
+                   anti: &'static [&'static str],
+                   validate: Option<Validator>|
+     -> Result<()> {
+        recs.push(Rec {
+            name,
+            entity,
+            re: build(pattern)?,
+            group,
+            score,
+            context,
+            anti,
+            validate,
+        });
+        Ok(())
+    };
+    // Identifiers known by a label: "Hosp #: E2045503", "Unit No. B-60680",
+    // "temporary ID 7D60-CW4-HM86", "driver's license 306 590 798", "State medical
+    // license 35.322097", "Acct 4410-22".
+    add(
+        "id_label",
+        Id,
+        r"(?i:\b(?:hosp(?:ital)?|unit|acct|account|case|encounter|enc|visit|fin|csn|accession|acc|specimen|order|claim|ref(?:erence)?|confirmation|conf|ticket|badge|employee|emp|temporary\s+id|temp\s+id|id|identifier|record|rec|file|serial|s/n|sn|lot|license|licence|lic|permit|certificate|cert|passport|dl|plate|tag|vin|member|policy|group|subscriber|medicaid|medicare|insurance|mrn|mr|chart|patient|pt|device|imei|udi|registration|reg|routing|card|ins)\.?(?:\s+(?:number|numbers|no\.?|num|nos\.?|#|id))?\s*(?:is|was|:|#|=|-)?\s*#?\s*:?\s*)([A-Za-z0-9](?:[A-Za-z0-9./-]| [0-9])*[A-Za-z0-9])",
+        1,
+        0.85,
+        &[],
+        &[],
+        Some(|s| {
+            // The value starts with a code ("E2045503", "306 590 798"), not a word
+            // ("Temperature 38.2" after "Patient").
+            let first = s.split_whitespace().next().unwrap_or_default();
+            digits(s) >= 3 && has_digit(first) && !is_measure(s)
+        }),
+    )?;
+    // Identifier-shaped tokens: letters and at least five digits, or seven digits and
+    // more in groups ("SN3528128", "ZLE-137-3722-K", "7D60-CW4-HM86").
+    add(
+        "id_shape",
+        Id,
+        r"\b[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*\b",
+        0,
+        0.6,
+        &[],
+        &[
+            "cpt", "hcpcs", "loinc", "icd", "ndc", "snomed", "rxnorm", "code", "codes",
+        ],
+        Some(id_shaped),
+    )?;
+    add(
+        "phone_bare_strict",
+        Phone,
+        r"\b\d{10}\b",
+        0,
+        0.6,
+        PHONE_CONTEXT,
+        &["npi", "account", "acct", "mrn"],
+        None,
+    )?;
+    add(
+        "phone_local",
+        Phone,
+        r"\b\d{3}-\d{4}\b",
+        0,
+        0.45,
+        PHONE_CONTEXT,
+        &[],
+        None,
+    )?;
+    add(
+        "zip_bare_strict",
+        Zip,
+        r"\b\d{5}(?:-\d{4})?\b",
+        0,
+        0.55,
+        &["zip", "postal"],
+        &[
+            "cpt", "hcpcs", "loinc", "icd", "ndc", "code", "codes", "lot", "units",
+        ],
+        Some(|s| !s.starts_with("000")),
+    )?;
+    add(
+        "zip_after_state_lower",
+        Zip,
+        &format!(r"(?i:\b(?:{STATE_ABBR}|{STATE_NAME})\.?,?\s+)(\d{{5}}(?:-\d{{4}})?)\b"),
+        1,
+        0.85,
+        &[],
+        &[],
+        None,
+    )?;
+    // Dates: "20240919", "30-MAY-1958", "2024.09.19", "sept 3rd" in lower case.
+    add(
+        "date_compact",
+        Date,
+        r"\b(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b",
+        0,
+        0.8,
+        DATE_CONTEXT,
+        &[],
+        None,
+    )?;
+    add(
+        "date_compact_us",
+        Date,
+        r"\b(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:19|20)\d{2}\b",
+        0,
+        0.6,
+        DATE_CONTEXT,
+        &[],
+        None,
+    )?;
+    add(
+        "date_day_mon_year",
+        Date,
+        &format!(r"(?i)\b\d{{1,2}}[-\s./]{MONTH}\.?[-\s./,]+(?:\d{{4}}|\d{{2}})\b"),
+        0,
+        0.9,
+        &[],
+        &[],
+        None,
+    )?;
+    add(
+        "date_dotted",
+        Date,
+        r"\b(?:18|19|20)\d{2}\.(?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\b",
+        0,
+        0.9,
+        &[],
+        &[],
+        None,
+    )?;
+    add(
+        "date_month_name_lower",
+        Date,
+        &format!(r"(?i)\b{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+(?:18|19|20)\d{{2}}\b)?"),
+        0,
+        0.75,
+        DATE_CONTEXT,
+        &[],
+        Some(|s| {
+            s.split(|c: char| !c.is_ascii_digit())
+                .find(|d| !d.is_empty())
+                .and_then(|d| d.parse::<u32>().ok())
+                .is_some_and(|d| (1..=31).contains(&d))
+        }),
+    )?;
+    add(
+        "date_month_year_lower",
+        Date,
+        &format!(r"(?i)\b{MONTH}\.?,?\s+(?:of\s+)?(?:18|19|20)\d{{2}}\b"),
+        0,
+        0.75,
+        DATE_CONTEXT,
+        &[],
+        None,
+    )?;
+    // Ages over 89 in shorthand and in words: "(96M)", "96F", "96yoF", "95 years",
+    // "ninety-five-year-old", "aged ninety two".
+    add(
+        "age_sex",
+        Age,
+        r"(?i)(?:\(|\b)(\d{2,3})\s?(?:[mf]|yo\s?[mf]|y/o\s?[mf]|y\s?[mf])(?:\)|\b)",
+        1,
+        0.8,
+        &[],
+        &[
+            "temp",
+            "temperature",
+            "t",
+            "fever",
+            "febrile",
+            "afebrile",
+            "tmax",
+        ],
+        Some(over_89),
+    )?;
+    add(
+        "age_yo_strict",
+        Age,
+        r"(?i)\b(\d{2,3})\s?(?:yo|y/o|y\.o\.?|yr|yrs|y)\b",
+        1,
+        0.8,
+        &[],
+        &[],
+        Some(over_89),
+    )?;
+    add(
+        "age_years_strict",
+        Age,
+        r"(?i)\b(\d{2,3})[-\s]+(?:years?|yrs?)\b",
+        1,
+        0.6,
+        &["age", "aged", "old", "is", "was", "turned", "turns"],
+        &["for", "over", "past", "last", "since", "ago"],
+        Some(over_89),
+    )?;
+    add(
+        "age_words",
+        Age,
+        r"(?i)\b((?:ninety|one[-\s]hundred(?:[-\s]and)?|a[-\s]hundred(?:[-\s]and)?|hundred)(?:[-\s](?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty))?)(?:[-\s](?:years?|yrs?)(?:[-\s](?:old|of\s+age))?|[-\s]?(?:yo|y/o))",
+        1,
+        0.85,
+        &[],
+        &[],
+        None,
+    )?;
+    add(
+        "age_words_label",
+        Age,
+        r"(?i)\b(?:age|aged|turned|turns|turning)\s*:?\s+((?:ninety|one[-\s]hundred|a\s+hundred)(?:[-\s](?:one|two|three|four|five|six|seven|eight|nine))?)\b",
+        1,
+        0.85,
+        &[],
+        &[],
+        None,
+    )?;
+    // Rural routes and highway-contract boxes: "RR 4 Box 12", "Rural Route 2".
+    add(
+        "rural_route",
+        Address,
+        r"(?i)\b(?:(?:R\.?R\.?|H\.?C\.?)\s*#?\s*\d{1,4},?\s*Box\s*#?\s*\d{1,6}|(?:Rural\s+Route|Highway\s+Contract|Star\s+Route)\s*#?\s*\d{1,4}(?:,?\s*Box\s*#?\s*\d{1,6})?)\b",
+        0,
+        0.8,
+        &[],
+        &[],
+        None,
+    )?;
+    // A named street without a house number: "the pharmacy on Alder Way".
+    add(
+        "street_named",
+        Address,
+        r"\b(?:[A-Z][a-z'-]+\s+){1,3}(?:Street|Avenue|Ave|Road|Rd|Lane|Ln|Way|Court|Boulevard|Blvd|Place|Terrace|Circle|Trail|Parkway|Pkwy|Pike|Alley|Crescent|Row|Drive|Highway)\b\.?",
+        0,
+        0.6,
+        &[],
+        &[],
+        Some(|s| {
+            let first = s.split_whitespace().next().unwrap_or_default();
+            !matches!(
+                first,
+                "The"
+                    | "A"
+                    | "An"
+                    | "On"
+                    | "At"
+                    | "In"
+                    | "To"
+                    | "From"
+                    | "Go"
+                    | "Left"
+                    | "Right"
+                    | "Drive"
+                    | "Way"
+                    | "Place"
+                    | "Any"
+                    | "No"
+                    | "One"
+            )
+        }),
+    )?;
+    // A unit inside an address: "Apt. 623", "Suite 4B", "Flat 2".
+    add(
+        "address_unit",
+        Address,
+        r"(?i)\b(?:apt|apartment|suite|ste|flat|bldg)\.?\s*#?\s*\d{1,5}[A-Za-z]?\b",
+        0,
+        0.7,
+        &[],
+        &[],
+        None,
+    )?;
+    // A postcode by its label: "zip code is 8650", "Postal code: 741 92".
+    add(
+        "zip_label",
+        Zip,
+        r"(?i)\b(?:zip|zipcode|postal|postcode|post\s+code)\s*(?:code)?\s*(?:is|:|#)?\s*([0-9]{3,5}(?:[ -][0-9]{2,4})?)\b",
+        1,
+        0.9,
+        &[],
+        &[],
+        None,
+    )?;
+    // A postcode that ends an address line after a place or country name ("Sweden 741
+    // 92", "Wrocław,  53-608", "Cyprus 5284").
+    add(
+        "zip_line_end",
+        Zip,
+        r"(?m)(?:[A-Za-z\u00C0-\u024F]{2,}\.?,?[ \t]+)([0-9]{4,5}|[0-9]{3} [0-9]{2}|[0-9]{2}-[0-9]{3}|[0-9]{4}-[0-9]{3})[ \t]*$",
+        1,
+        0.55,
+        &["zip", "postal", "address", "lives", "mail", "ship"],
+        &[
+            "cpt",
+            "hcpcs",
+            "code",
+            "codes",
+            "lot",
+            "units",
+            "count",
+            "glucose",
+            "wbc",
+            "plt",
+            "platelets",
+        ],
+        None,
+    )?;
+    // A postcode alone on the last line of an address block.
+    add(
+        "zip_own_line",
+        Zip,
+        r"(?m)^[ \t>]*([0-9]{4,5}|[0-9]{3} [0-9]{2})[ \t]*$",
+        1,
+        0.5,
+        &[],
+        &[],
+        None,
+    )?;
+    // Telephone numbers by their label, in any national format ("Mobile: 311 606 542",
+    // "747 722 753-Office", "72 240 26 09 fax").
+    add(
+        "phone_label",
+        Phone,
+        r"(?i:\b(?:phone|ph|tel|telephone|mobile|mob|cell|desk|fax|office|home|work|contact|call|reach|text|whatsapp)\b\.?(?:\s+(?:me|us|him|her|them|back))?\s*(?:#|no\.?|number)?\s*(?:is|at|on|:|-)?\s*)(\+?\(?[0-9][0-9 ().-]{4,18}[0-9])",
+        1,
+        0.8,
+        &[],
+        &[],
+        Some(|s| (6..=15).contains(&digits(s)) && !s.contains("..")),
+    )?;
+    add(
+        "phone_label_after",
+        Phone,
+        r"(\+?\(?[0-9][0-9 ().-]{4,18}[0-9])(?i:\s*-?\s*(?:office|fax|mobile|cell|home|work|landline)\b)",
+        1,
+        0.8,
+        &[],
+        &[],
+        Some(|s| (6..=15).contains(&digits(s))),
+    )?;
+    // Digits in three or more groups of two to four, nine to fifteen in all: the shape
+    // of a national or international telephone number ("21 259 903 5696").
+    add(
+        "phone_grouped",
+        Phone,
+        r"(?:\+[0-9]{1,3}[ -])?\b[0-9]{2,4}(?:[ -][0-9]{2,4}){2,4}\b",
+        0,
+        0.5,
+        PHONE_CONTEXT,
+        &[
+            "cpt", "icd", "code", "codes", "score", "scores", "bp", "vitals", "labs",
+        ],
+        Some(|s| (9..=15).contains(&digits(s)) && !ssn_shaped(s)),
+    )?;
+    add(
+        "age_pronoun",
+        Age,
+        r"(?i)\b(?:she|he|they|i|patient|pt|mom|dad|mother|father)(?:'s|s|\s+is|\s+was|\s+am|'m|\s+are|\s+will\s+be)\s+(\d{2,3})\b",
+        1,
+        0.75,
+        &[],
+        &[],
+        Some(over_89),
+    )?;
+    // A user name by its label ("User jkowalczyk", "login: mtan2").
+    add(
+        "username_label",
+        Id,
+        r"(?i:\b(?:user(?:name)?|login|user\s*id|uid|logon|screen\s*name|handle)\s*(?:is|:|=)?\s*)([a-z][a-z0-9._-]{2,30})\b",
+        1,
+        0.8,
+        &[],
+        &[],
+        Some(|s| super::lexicon::flags(&s.to_lowercase()) & super::lexicon::SAFE == 0),
+    )?;
+    add(
+        "age_turned",
+        Age,
+        r"(?i)\b(?:turned|turns|turning|turn|age\s+of|at\s+age|aged)\s+(\d{2,3})\b",
+        1,
+        0.85,
+        &[],
+        &[],
+        Some(over_89),
+    )?;
+    // A house number and street in lower case ("12 oak st", "4410 mill creek rd").
+    add(
+        "street_lower",
+        Address,
+        r"(?i)\b\d{1,6}\s+(?:[a-z][a-z'-]*\s+){1,3}(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|way|court|ct|boulevard|blvd|place|pl|terrace|ter|circle|cir|trail|trl|parkway|pkwy|highway|hwy)\b\.?",
+        0,
+        0.6,
+        &[
+            "address",
+            "live",
+            "lives",
+            "living",
+            "moved",
+            "home",
+            "house",
+            "apartment",
+        ],
+        &[],
+        Some(|s| {
+            let words: Vec<String> = s.split_whitespace().map(str::to_lowercase).collect();
+            let middle = words
+                .get(1..words.len().saturating_sub(1))
+                .unwrap_or_default();
+            !middle.iter().any(|w| {
+                matches!(
+                    w.as_str(),
+                    "at" | "to"
+                        | "the"
+                        | "a"
+                        | "an"
+                        | "with"
+                        | "my"
+                        | "his"
+                        | "her"
+                        | "from"
+                        | "in"
+                        | "on"
+                        | "by"
+                        | "per"
+                        | "of"
+                        | "and"
+                        | "or"
+                        | "times"
+                        | "days"
+                        | "weeks"
+                        | "hours"
+                        | "mg"
+                        | "ml"
+                        | "tabs"
+                        | "pills"
+                        | "visits"
+                )
+            })
+        }),
+    )?;
+    Ok(())
+}
+
+/// "123-45-6789": the shape of a social security number (valid or a test number), which
+/// the SSN recognizer judges.
+fn ssn_shaped(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    matches!(parts.as_slice(), [a, b, c] if a.len() == 3 && b.len() == 2 && c.len() == 4)
+}
+
+/// Units after a number that make it a measurement, not an identifier.
+const UNITS: &[&str] = &[
+    "mg", "mcg", "ug", "g", "kg", "ml", "l", "dl", "mmhg", "mmol", "meq", "iu", "u", "units",
+    "hrs", "hr", "h", "min", "mins", "sec", "cm", "mm", "m", "km", "lb", "lbs", "oz", "ft", "in",
+    "bpm", "kcal", "cal", "x", "k", "mb", "gb", "kb", "st", "nd", "rd", "th", "s", "am", "pm",
+];
+
+/// Splits "250mg" into the number and what follows it.
+fn number_and_rest(s: &str) -> (&str, &str) {
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    s.split_at(end)
+}
+
+/// A number with a unit ("250mg", "10.5mL").
+fn is_measure(s: &str) -> bool {
+    let (number, unit) = number_and_rest(s);
+    !number.is_empty() && UNITS.contains(&unit.to_lowercase().as_str())
+}
+
+/// A decimal number or a number with a unit ("4.1", "250mg", "10.5mL").
+fn is_decimal_measure(s: &str) -> bool {
+    let (number, unit) = number_and_rest(s);
+    let decimal = number.matches('.').count() == 1
+        && !number.starts_with('.')
+        && !number.ends_with('.')
+        && number.split('.').next().is_some_and(|a| a.len() <= 3);
+    (decimal && unit.is_empty()) || is_measure(s)
+}
+
+/// The shape of an identifier: at least five digits with letters or separators, or
+/// seven digits and more; not a measurement, an ICD-10 or LOINC code, a dotted quad, a
+/// decimal, or a 13-19 digit run (those are card numbers, checked by Luhn).
+fn id_shaped(s: &str) -> bool {
+    let d = digits(s);
+    let letters = s.bytes().filter(u8::is_ascii_alphabetic).count();
+    let separators = s.bytes().filter(|b| matches!(b, b'-' | b'.')).count();
+    if d < 5 || is_decimal_measure(s) {
+        return false;
+    }
+    if letters == 0 {
+        let dotted_quad = s.split('.').count() == 4;
+        let loinc = separators == 1
+            && s.split_once('-')
+                .is_some_and(|(a, b)| a.len() <= 5 && b.len() == 1);
+        let card_like = (13..=19).contains(&d);
+        if dotted_quad || loinc || card_like || s.contains('.') && separators == 1 {
+            return false;
+        }
+        return d >= 7 || separators > 0 && d >= 6;
+    }
+    true
+}
+
 fn custom(name: &'static str, entity: Entity, pattern: &str) -> Result<Rec> {
     let re = build(pattern)?;
     let group = usize::from(re.captures_len() > 1);
@@ -617,6 +1163,7 @@ fn custom(name: &'static str, entity: Entity, pattern: &str) -> Result<Rec> {
         group,
         score: 0.9,
         context: &[],
+        anti: &[],
         validate: None,
     })
 }

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Builds the word -> flags table behind phiveil's recall-first PII detector.
+
+Reads the unpacked sources (see scripts/pii/build-lexicon.sh, which fetches them by
+name and version from the Debian and Python package registries) and prints
+`word<TAB>flags` lines, sorted by byte order, for `cargo run --example build_lexicon`.
+
+Flags (must match wasm-core/src/pii/lexicon.rs):
+  1  SAFE     an ordinary English or medical word that may stay in the text
+  2  COMMON   a frequent English word (SCOWL size 50): a name that is also one needs a cue
+  4  FIRST    a given name
+  8  LAST     a surname
+  16 CAPSAFE  stays even when capitalized mid-sentence (eponyms, drug names, months, states)
+  32 FIRST_CORE a given name from phiveil's own short list of common given names
+
+Sources and licences (also in wasm-core/src/pii/lexicon/SOURCES.md):
+  * SCOWL via Debian wamerican (size 50) and wamerican-large (size 70), 2020.12.07:
+    permissive SCOWL licence (copyright notice kept), public-domain parts.
+  * Philter (UCSF) 1.0.3 from the philter-ucsf package: its whitelist (English and
+    medical words, names removed) and its first-name and surname blacklists; BSD-3-Clause.
+  * drug-named-entity-recognition 2.0.9 (MIT): drug names and brand synonyms drawn from
+    the DrugBank open vocabulary (CC0) and MeSH (public domain).
+  * wasm-core/src/pii/lexicon/medical_extra.txt and the earlier name lists in
+    wasm-core/src/pii/*.txt, written for phiveil (Apache-2.0).
+"""
+import bz2
+import json
+import pickle
+import re
+import sys
+from pathlib import Path
+
+SAFE, COMMON, FIRST, LAST, CAPSAFE, FIRST_CORE = 1, 2, 4, 8, 16, 32
+WORD = re.compile(r"^[a-z][a-z'-]{0,23}$")
+
+
+def words(path):
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.split("#", 1)[0]
+        for w in line.split():
+            yield w
+
+
+def main(src, repo):
+    src, repo = Path(src), Path(repo)
+    flags = {}
+
+    def add(word, bit):
+        word = word.strip().lower()
+        if word.endswith("'s"):
+            word = word[:-2]
+        if WORD.match(word) and len(word) >= 2:
+            flags[word] = flags.get(word, 0) | bit
+
+    def lowercase_entries(path):
+        # SCOWL lists proper nouns capitalized: keep only the lower-case (common) words.
+        return (w for w in words(path) if w[:1].islower())
+
+    for w in lowercase_entries(src / "usr/share/dict/american-english-large"):
+        add(w, SAFE)
+    for w in lowercase_entries(src / "usr/share/dict/american-english"):
+        add(w, SAFE | COMMON)
+    philter = src / "philter_ucsf-1.0.3/philter_ucsf/filters"
+    for w in json.loads((philter / "whitelists/whitelist_plus_fps_091718_nonames.json").read_text()):
+        add(w, SAFE)
+    for w in json.loads((philter / "blacklists/firstnames_minus_fps.json").read_text()):
+        add(w, FIRST)
+    for w in json.loads((philter / "blacklists/lastnames_minus_fps.json").read_text()):
+        add(w, LAST)
+    for w in words(repo / "wasm-core/src/pii/first_names.txt"):
+        add(w, FIRST | FIRST_CORE)
+    for w in words(repo / "wasm-core/src/pii/last_names.txt"):
+        add(w, LAST)
+    drugs = pickle.load(bz2.open(src / "drug/drug_named_entity_recognition/drug_ner_dictionary.pkl.bz2"))
+    for variant in drugs["drug_variant_to_canonical"]:
+        for w in re.split(r"[\s,/()]+", variant):
+            # DrugBank lists allergen extracts named after plants and people ("alder",
+            # "st. john's wort"): a drug word that is also a name stays a name.
+            w = w.lower().removesuffix("'s")
+            if len(w) >= 5 and not flags.get(w, 0) & (FIRST | LAST):
+                add(w, SAFE | CAPSAFE)
+    for w in words(repo / "wasm-core/src/pii/lexicon/medical_extra.txt"):
+        add(w, SAFE | CAPSAFE)
+    scowl = {w.lower() for w in lowercase_entries(src / "usr/share/dict/american-english-large")}
+
+    common = {w for w, f in flags.items() if f & COMMON}
+    letters = "abcdefghijklmnopqrstuvwxyz"
+
+    def near_common(word):
+        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+        edits = {a + b[1:] for a, b in splits if b}
+        edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
+        edits |= {a + c + b for a, b in splits for c in letters}
+        edits.discard(word)
+        return not edits.isdisjoint(common)
+
+    def kept(word, f):
+        # A word that is only a surname is left out: a word the lexicon does not know is
+        # redacted anyway (in a name position, or anywhere in a lower-case message), so
+        # the entry would only cost bundle size. Rare vocabulary outside SCOWL (long
+        # chemical and taxonomic names from Philter's whitelist and DrugBank) is left
+        # out beyond 10 letters for the same reason: it is kept unless capitalized.
+        if not f & SAFE:
+            # A given name stays only where the detector's typo rule would otherwise
+            # take it for a misspelt common word ("tomas" is one edit from "tomes").
+            return bool(f & FIRST) and 3 <= len(word) <= 12 and near_common(word)
+        if f == SAFE and word not in scowl and len(word) > 10:
+            return False
+        return len(word) <= 16
+
+    out = sys.stdout.buffer
+    for w in sorted(flags, key=lambda s: s.encode()):
+        if kept(w, flags[w]):
+            out.write(f"{w}\t{flags[w]}\n".encode())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,119 @@
+//! The "known safe" vocabulary and name lists of the strict profile, as one compressed
+//! finite-state map (`lexicon.fst`, sources and licences in `lexicon/SOURCES.md`).
+
+use std::sync::OnceLock;
+
+/// An ordinary English or medical word that may stay in the text.
+pub(super) const SAFE: u64 = 1;
+/// A frequent English word: a name that is also one ("Will", "Hope") needs a cue.
+pub(super) const COMMON: u64 = 2;
+/// A given name.
+pub(super) const FIRST: u64 = 4;
+/// A surname.
+pub(super) const LAST: u64 = 8;
+/// Stays even when capitalized mid-sentence: eponyms, drug names, months, states.
+pub(super) const CAPSAFE: u64 = 16;
+/// A given name from phiveil's own short list of common given names (the large lists
+/// also hold words such as "driver"): capitalized mid-sentence it is a name even when it
+/// is also a frequent word ("Grace").
+pub(super) const FIRST_CORE: u64 = 32;
+
+static BYTES: &[u8] = include_bytes!("lexicon.fst");
+
+fn map() -> Option<&'static fst::Map<&'static [u8]>> {
+    static MAP: OnceLock<Option<fst::Map<&'static [u8]>>> = OnceLock::new();
+    MAP.get_or_init(|| fst::Map::new(BYTES).ok()).as_ref()
+}
+
+/// The flags of a lower-case word (0 when the lexicon does not know it). Curly
+/// apostrophes and a possessive `'s` are normalized first.
+pub(super) fn flags(lower: &str) -> u64 {
+    let Some(map) = map() else { return 0 };
+    let word = lower.replace('’', "'");
+    let word = word.strip_suffix("'s").unwrap_or(&word);
+    if let Some(f) = map.get(word) {
+        return f;
+    }
+    // A hyphenated compound of known words ("follow-up", "x-ray") is safe as a whole;
+    // one of unknown parts ("Smith-Okafor") keeps the parts' name flags.
+    if word.contains('-') {
+        let mut all_safe = true;
+        let mut names = 0u64;
+        // One-letter parts ("x-ray", "e-mail", "t-cell") are prefixes, not words.
+        for part in word.split('-').filter(|p| p.chars().count() > 1) {
+            let f = map.get(part).unwrap_or(0);
+            all_safe &= f & SAFE != 0 && f & (FIRST | LAST) == 0;
+            names |= f & (FIRST | LAST);
+        }
+        return if all_safe { SAFE | COMMON } else { names };
+    }
+    0
+}
+
+/// Whether one edit (deletion, transposition, substitution or insertion of a letter)
+/// turns `word` into a frequent English word: an unknown word in a lower-case message
+/// that is that close to one is taken for a typo.
+pub(super) fn near_common(word: &str) -> bool {
+    let Some(map) = map() else { return false };
+    let chars: Vec<char> = word.chars().collect();
+    let is_common = |s: &str| s != word && map.get(s).is_some_and(|f| f & COMMON != 0);
+    let build = |f: &dyn Fn(&mut Vec<char>)| {
+        let mut c = chars.clone();
+        f(&mut c);
+        c.into_iter().collect::<String>()
+    };
+    for i in 0..=chars.len() {
+        if i < chars.len() {
+            if is_common(&build(&|c| {
+                c.remove(i);
+            })) {
+                return true;
+            }
+            let next = i.saturating_add(1);
+            if next < chars.len() && is_common(&build(&|c| c.swap(i, next))) {
+                return true;
+            }
+        }
+        for letter in 'a'..='z' {
+            if i < chars.len()
+                && is_common(&build(&|c| {
+                    if let Some(x) = c.get_mut(i) {
+                        *x = letter;
+                    }
+                }))
+            {
+                return true;
+            }
+            if is_common(&build(&|c| c.insert(i, letter))) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lexicon_loads_and_knows_its_classes() {
+        assert!(flags("the") & COMMON != 0);
+        assert!(flags("metoprolol") & SAFE != 0);
+        assert!(flags("parkinson's") & CAPSAFE != 0);
+        assert!(flags("lasix") & CAPSAFE != 0);
+        assert!(flags("tomas") & FIRST != 0 && flags("tomas") & SAFE == 0);
+        assert_eq!(flags("okafor"), 0);
+        assert_eq!(flags("fernbrook"), 0);
+        assert!(flags("follow-up") & SAFE != 0);
+        assert!(flags("will") & COMMON != 0 && flags("will") & FIRST != 0);
+    }
+
+    #[test]
+    fn typos_of_common_words_are_recognized() {
+        assert!(near_common("becuase"));
+        assert!(near_common("confussed"));
+        assert!(!near_common("harwick"));
+        assert!(!near_common("okafor"));
+    }
+}

@@ -1,0 +1,607 @@
+//! The strict profile's recall-first tagger for names and places: "keep only what is
+//! known safe".
+//!
+//! Every word is looked up in the lexicon (`lexicon.rs`: ordinary English and medical
+//! words, drug names, eponyms, given names and surnames). A word in a name or place
+//! position that the lexicon does not know as safe is redacted, so a surname or a town
+//! that no dictionary lists ("Okafor", "Fernbrook") is caught as well as a listed one.
+//! Which positions count depends on how the line is written:
+//!
+//! * ordinary mixed-case text: capitalized words (a known name that is not also a
+//!   frequent English word, or any unknown word of three or more letters);
+//! * a line typed in lower case (patient messages): every unknown word that is not one
+//!   edit away from a frequent word (a typo), and every given name or surname that is
+//!   not also an English word;
+//! * an ALL-CAPS line (registration forms): unknown words and uncommon names.
+//!
+//! Names that are also frequent words ("Will", "Grace", "Brown") count only after a cue
+//! (a title, "Re:", "cc:", a kinship word, "Dear"), next to another name, or after a
+//! place word for places ("driving in from Larch Hollow"). Drug names, eponyms, months
+//! and states stay even when capitalized ("Parkinson's", "Foley", "Lasix"), unless a
+//! title names a person ("Dr. Foley"). Runs of name words are joined with their
+//! initials and particles, and every word redacted once is redacted everywhere else in
+//! the text (document-level propagation).
+
+use std::collections::HashSet;
+
+use super::lexicon::{self, CAPSAFE, COMMON, FIRST, FIRST_CORE, LAST, SAFE};
+use super::names::{tokenize, Token};
+use super::{Entity, Finding};
+
+/// Words after which the following name-like words are a person.
+const PERSON_CUES: &[&str] = &[
+    "sir",
+    "madam",
+    "lady",
+    "lord",
+    "dame",
+    "dr",
+    "mr",
+    "mrs",
+    "ms",
+    "mx",
+    "miss",
+    "prof",
+    "doctor",
+    "nurse",
+    "patient",
+    "pt",
+    "name",
+    "re",
+    "cc",
+    "attn",
+    "dear",
+    "hi",
+    "hello",
+    "signed",
+    "caller",
+    "contact",
+    "guardian",
+    "nok",
+    "son",
+    "daughter",
+    "wife",
+    "husband",
+    "mother",
+    "father",
+    "mom",
+    "dad",
+    "sister",
+    "brother",
+    "spouse",
+    "partner",
+    "caregiver",
+    "friend",
+    "neighbor",
+    "neighbour",
+    "grandson",
+    "granddaughter",
+    "grandmother",
+    "grandfather",
+    "grandma",
+    "grandpa",
+    "aunt",
+    "uncle",
+    "niece",
+    "nephew",
+    "cousin",
+    "fiance",
+    "fiancé",
+    "roommate",
+    "boyfriend",
+    "girlfriend",
+    "pcp",
+    "attending",
+    "resident",
+    "surgeon",
+    "provider",
+    "physician",
+    "np",
+    "rn",
+    "lpn",
+    "cosigned",
+    "dictated",
+    "from",
+    "to",
+    "by",
+    "per",
+    "with",
+    "thanks",
+    "regards",
+];
+
+/// Cues that are weak on their own ("from", "to", "with"): they make a capitalized
+/// known name count, not a frequent word in lower case.
+const WEAK_CUES: &[&str] = &["from", "to", "by", "per", "with", "thanks", "regards"];
+
+/// Words after which the following capitalized words are a place.
+const PLACE_CUES: &[&str] = &[
+    "from", "in", "near", "at", "to", "lives", "moved", "town", "city", "village", "visiting",
+    "of", "outside", "toward", "towards",
+];
+
+/// Place words that are weak on their own ("to", "at", "of"): after them only a known
+/// name or an unknown word is a place, not any uncommon word ("booster of Tdap").
+const WEAK_PLACE_CUES: &[&str] = &["to", "at", "of"];
+
+/// Titles written with a period ("Dr. Okafor"): the period does not end the cue.
+const TITLE_ABBREVIATIONS: &[&str] = &["dr", "mr", "mrs", "ms", "mx", "prof", "st"];
+
+/// Words that open a place name ("New Harwick", "Port Ellis").
+const PLACE_PREFIXES: &[&str] = &[
+    "new", "north", "south", "east", "west", "port", "fort", "ft", "saint", "st", "san", "santa",
+    "los", "las", "el", "mount", "mt", "lake", "glen", "upper", "lower", "little", "great",
+];
+
+/// Lower-case name particles ("Maria de la Cruz").
+const PARTICLES: &[&str] = &[
+    "de", "del", "la", "van", "von", "der", "den", "da", "di", "le", "du", "al", "el", "bin",
+    "ibn", "ben", "dos", "das", "mc", "mac", "o",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Mixed,
+    /// Mixed case with most words capitalized: a heading ("Chief Complaint: Chest
+    /// Pain"), where a capitalized frequent word is no sign of a name.
+    Title,
+    Lower,
+    Upper,
+}
+
+/// How each line is written, by the share of capitalized and all-capitals words.
+fn line_modes(tokens: &[Token]) -> Vec<Mode> {
+    let mut modes = vec![Mode::Mixed; tokens.len()];
+    let mut start = 0usize;
+    while start < tokens.len() {
+        let mut end = start.saturating_add(1);
+        while tokens.get(end).is_some_and(|t| !t.newline_before) {
+            end = end.saturating_add(1);
+        }
+        let line = tokens.get(start..end).unwrap_or_default();
+        let words: Vec<&Token> = line.iter().filter(|t| t.letters >= 2).collect();
+        let n = words.len();
+        let upper = words.iter().filter(|t| t.first_upper).count();
+        let caps = words.iter().filter(|t| t.allcaps).count();
+        let mode = if n >= 3 && caps.saturating_mul(10) >= n.saturating_mul(7) {
+            Mode::Upper
+        } else if n >= 3 && upper.saturating_mul(10) <= n {
+            Mode::Lower
+        } else if n >= 2 && upper.saturating_mul(10) >= n.saturating_mul(6) {
+            Mode::Title
+        } else {
+            Mode::Mixed
+        };
+        for m in modes.get_mut(start..end).unwrap_or_default() {
+            *m = mode;
+        }
+        start = end;
+    }
+    modes
+}
+
+fn sentence_start(tokens: &[Token], i: usize) -> bool {
+    let Some(t) = tokens.get(i) else { return false };
+    let prev_initial = i
+        .checked_sub(1)
+        .and_then(|p| tokens.get(p))
+        .is_some_and(|p| p.initial);
+    i == 0
+        || t.newline_before
+        || (!prev_initial
+            && t.gap
+                .contains(['.', '!', '?', ':', ';', '*', '•', '(', '"']))
+}
+
+fn is_name(f: u64) -> bool {
+    f & (FIRST | LAST) != 0
+}
+
+/// Why a token was redacted (the span's recognizer name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    Unknown,
+    Name,
+    Cue,
+    Place,
+    Joined,
+    Propagated,
+}
+
+impl Why {
+    fn recognizer(self) -> &'static str {
+        match self {
+            Why::Unknown => "vocab_unknown_word",
+            Why::Name => "vocab_name",
+            Why::Cue => "vocab_after_cue",
+            Why::Place => "vocab_after_place_word",
+            Why::Joined => "vocab_joined_name",
+            Why::Propagated => "vocab_propagated",
+        }
+    }
+
+    fn confidence(self) -> f32 {
+        match self {
+            Why::Cue => 0.85,
+            Why::Unknown | Why::Name | Why::Place | Why::Joined => 0.7,
+            Why::Propagated => 0.65,
+        }
+    }
+}
+
+/// Name and place findings of the strict profile that do not overlap `claimed` spans.
+pub(super) fn find(text: &str, claimed: &[(usize, usize)]) -> Vec<Finding> {
+    let tokens = tokenize(text);
+    let modes = line_modes(&tokens);
+    let flags: Vec<u64> = tokens.iter().map(|t| lexicon::flags(&t.lower)).collect();
+    let free: Vec<bool> = tokens
+        .iter()
+        .map(|t| !claimed.iter().any(|&(s, e)| t.start < e && s < t.end))
+        .collect();
+    let mut tag: Vec<Option<Why>> = vec![None; tokens.len()];
+    let mut place = vec![false; tokens.len()];
+
+    let flag_of = |i: usize| flags.get(i).copied().unwrap_or(0);
+    let word = |i: usize| tokens.get(i).map(|t| t.lower.as_str()).unwrap_or_default();
+    // A cue governs the next words on its line: up to three of them.
+    let cue_before = |i: usize, cues: &[&str]| -> Option<bool> {
+        let t = tokens.get(i)?;
+        for back in 1..=3usize {
+            let j = i.checked_sub(back)?;
+            let p = tokens.get(j)?;
+            let between_newline = (j.saturating_add(1)..=i)
+                .filter_map(|k| tokens.get(k))
+                .any(|k| k.newline_before);
+            if between_newline {
+                return None;
+            }
+            // A cue does not reach across the end of a sentence ("... daily. Foley
+            // catheter removed"), except the period of a title ("Dr. Okafor").
+            let next_gap = tokens
+                .get(j.saturating_add(1))
+                .map(|n| n.gap.as_str())
+                .unwrap_or("");
+            let title_period = next_gap == "." && TITLE_ABBREVIATIONS.contains(&p.lower.as_str());
+            if next_gap.contains(['.', '!', '?', ';']) && !title_period {
+                return None;
+            }
+            if cues.contains(&p.lower.as_str()) {
+                return Some(
+                    !WEAK_CUES.contains(&p.lower.as_str())
+                        && !WEAK_PLACE_CUES.contains(&p.lower.as_str()),
+                );
+            }
+            // Only name-like words may stand between the cue and this word.
+            let f = flag_of(j);
+            let namey = p.initial || is_name(f) || f & SAFE == 0;
+            if !namey || p.has_digit {
+                return None;
+            }
+        }
+        let _ = t;
+        None
+    };
+
+    for (i, t) in tokens.iter().enumerate() {
+        if t.has_digit || !free.get(i).copied().unwrap_or(false) || t.letters < 2 {
+            continue;
+        }
+        let f = flag_of(i);
+        let mode = modes.get(i).copied().unwrap_or(Mode::Mixed);
+        let capitalized = t.first_upper;
+        let name = is_name(f);
+        let capsafe = f & CAPSAFE != 0;
+        let common = f & COMMON != 0;
+        let unknown = f & SAFE == 0;
+        let person_cue = cue_before(i, PERSON_CUES);
+        let strong_cue = person_cue == Some(true);
+        let any_cue = person_cue.is_some();
+        let place_word = cue_before(i, PLACE_CUES);
+        let place_cue = place_word.is_some();
+        let strong_place = place_word == Some(true);
+        // Right after a capitalized eponym or drug name the word is part of a term
+        // ("Glasgow Coma Scale", "Apgar Score").
+        let after_term = i.checked_sub(1).is_some_and(|p| {
+            tokens.get(p).is_some_and(|pt| {
+                pt.first_upper && flag_of(p) & CAPSAFE != 0 && t.gap.is_empty() && !t.newline_before
+            })
+        });
+        let why = match mode {
+            Mode::Mixed | Mode::Title if capitalized => {
+                // "ECG", "COPD", and their plurals ("CEOs").
+                let acronym = (t.allcaps && t.letters <= 4) || plural_acronym(&tokens, i, text);
+                let mid = !sentence_start(&tokens, i);
+                let prose = mode == Mode::Mixed;
+                if ((strong_cue && (name || unknown)) || (any_cue && name && !capsafe)) && !acronym
+                {
+                    Some(Why::Cue)
+                } else if acronym {
+                    // "flew to OSLO": an all-capitals word after a place word.
+                    (mid && place_cue && unknown && t.letters >= 3).then_some(Why::Place)
+                } else if unknown && t.letters >= 3 {
+                    Some(Why::Unknown)
+                } else if after_term {
+                    None
+                } else if name && !capsafe && (!common || (mid && prose && f & FIRST_CORE != 0)) {
+                    // A common given name capitalized inside a sentence is a name even
+                    // when it is also a frequent word ("and Grace agreed").
+                    Some(Why::Name)
+                } else if mid && !capsafe && ((strong_place && !common) || (place_cue && name)) {
+                    // After a place word, a capitalized uncommon word is a place the
+                    // lexicon lists as a word ("lives in Deventer").
+                    Some(Why::Place)
+                } else {
+                    None
+                }
+            }
+            Mode::Mixed | Mode::Title => {
+                // Lower case inside ordinary text: a name only right after a kinship or
+                // title cue ("my son tomas").
+                (strong_cue && name && !common && !capsafe).then_some(Why::Cue)
+            }
+            Mode::Lower => {
+                // Lower case: after a cue, a name-list word that is not also a frequent
+                // word ("my mom beatriz fell": not "fell").
+                if strong_cue && (unknown || (name && !common)) {
+                    Some(Why::Cue)
+                } else if unknown && t.letters >= 3 && !lexicon::near_common(&t.lower) {
+                    Some(Why::Unknown)
+                } else if name && unknown {
+                    Some(Why::Name)
+                } else {
+                    None
+                }
+            }
+            Mode::Upper => {
+                if any_cue && (name || unknown) && t.letters >= 2 {
+                    Some(Why::Cue)
+                } else if unknown && t.letters >= 4 {
+                    Some(Why::Unknown)
+                } else if name && !capsafe && !common && t.letters >= 3 {
+                    Some(Why::Name)
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(why) = why {
+            if let Some(slot) = tag.get_mut(i) {
+                *slot = Some(why);
+            }
+            if let Some(p) = place.get_mut(i) {
+                *p = place_cue && !strong_cue;
+            }
+        }
+    }
+
+    // Join runs: a tagged word pulls in the name words, initials and particles beside it
+    // on the same line ("Rose Okafor", "J. Okafor", "Larch Hollow", "new harwick").
+    let joinable = |i: usize, toward_tagged_is_place: bool| -> bool {
+        let Some(t) = tokens.get(i) else { return false };
+        if t.has_digit || !free.get(i).copied().unwrap_or(false) {
+            return false;
+        }
+        let f = flag_of(i);
+        let mode = modes.get(i).copied().unwrap_or(Mode::Mixed);
+        let lower = t.lower.as_str();
+        if t.initial {
+            return true;
+        }
+        if toward_tagged_is_place && PLACE_PREFIXES.contains(&lower) {
+            return true;
+        }
+        let namey = is_name(f) || f & SAFE == 0;
+        match mode {
+            Mode::Mixed | Mode::Title | Mode::Upper => {
+                t.first_upper && namey && f & CAPSAFE == 0 && !(t.allcaps && t.letters <= 1)
+            }
+            Mode::Lower => namey && f & COMMON == 0,
+        }
+    };
+    let adjacent = |a: usize, b: usize| -> bool {
+        // b follows a directly on the same line.
+        let (Some(x), Some(y)) = (tokens.get(a), tokens.get(b)) else {
+            return false;
+        };
+        !y.newline_before
+            && (y.gap.is_empty()
+                || (x.initial && y.gap == ".")
+                || y.gap == "-"
+                || (y.gap == "," && is_name(flag_of(a)) && is_name(flag_of(b))))
+    };
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..tokens.len() {
+            let Some(why) = tag.get(i).copied().flatten() else {
+                continue;
+            };
+            let is_place = place.get(i).copied().unwrap_or(false);
+            for j in [i.checked_sub(1), Some(i.saturating_add(1))]
+                .into_iter()
+                .flatten()
+            {
+                if j >= tokens.len() || tag.get(j).copied().flatten().is_some() {
+                    continue;
+                }
+                let (a, b) = if j < i { (j, i) } else { (i, j) };
+                if !adjacent(a, b) {
+                    continue;
+                }
+                let particle = PARTICLES.contains(&word(j));
+                let ok = joinable(j, is_place && j < i)
+                    || (particle
+                        && tokens
+                            .get(if j < i {
+                                j.wrapping_sub(1)
+                            } else {
+                                j.saturating_add(1)
+                            })
+                            .is_some());
+                if ok && !(particle && j > i && tag.get(j.saturating_add(1)).is_none()) {
+                    if let Some(slot) = tag.get_mut(j) {
+                        *slot = Some(if why == Why::Cue {
+                            Why::Cue
+                        } else {
+                            Why::Joined
+                        });
+                    }
+                    if let Some(p) = place.get_mut(j) {
+                        *p = is_place;
+                    }
+                    changed = true;
+                }
+            }
+        }
+    }
+
+    // Propagation: a word redacted once is redacted everywhere in the text; a word that
+    // is also a frequent English word only where it is capitalized again.
+    let seen: HashSet<&str> = tokens
+        .iter()
+        .zip(&tag)
+        .filter(|(t, why)| why.is_some() && t.letters >= 3 && !t.initial)
+        .map(|(t, _)| t.lower.as_str())
+        .filter(|w| !PLACE_PREFIXES.contains(w) && !PARTICLES.contains(w))
+        .collect();
+    for (i, t) in tokens.iter().enumerate() {
+        let frequent = flag_of(i) & COMMON != 0;
+        if tag.get(i).copied().flatten().is_none()
+            && free.get(i).copied().unwrap_or(false)
+            && seen.contains(t.lower.as_str())
+            && (!frequent || t.first_upper)
+        {
+            if let Some(slot) = tag.get_mut(i) {
+                *slot = Some(Why::Propagated);
+            }
+        }
+    }
+
+    // Spans: consecutive tagged words on a line become one finding.
+    let mut out: Vec<Finding> = Vec::new();
+    let mut i = 0usize;
+    while i < tokens.len() {
+        let Some(why) = tag.get(i).copied().flatten() else {
+            i = i.saturating_add(1);
+            continue;
+        };
+        let mut j = i;
+        let mut strongest = why;
+        while tag.get(j.saturating_add(1)).copied().flatten().is_some()
+            && adjacent(j, j.saturating_add(1))
+        {
+            j = j.saturating_add(1);
+            if let Some(w) = tag.get(j).copied().flatten() {
+                if w.confidence() > strongest.confidence() {
+                    strongest = w;
+                }
+            }
+        }
+        let is_place = (i..=j).any(|k| place.get(k).copied().unwrap_or(false));
+        if let (Some(a), Some(b)) = (tokens.get(i), tokens.get(j)) {
+            // An initial's period belongs to the name.
+            let mut end = if b.initial && text.get(b.end..).is_some_and(|r| r.starts_with('.')) {
+                b.end.saturating_add(1)
+            } else {
+                b.end
+            };
+            let mut start = a.start;
+            // A house number belongs to the street word it stands before ("32
+            // Chausseestr."), or after ("Robotnicza 144,").
+            if let Some(n) = number_before(text, start) {
+                start = n;
+            } else if let Some(n) = number_after(text, end) {
+                end = n;
+            }
+            out.push(Finding {
+                entity: if is_place {
+                    Entity::Address
+                } else {
+                    Entity::Person
+                },
+                start,
+                end,
+                confidence: strongest.confidence(),
+                recognizer: strongest.recognizer(),
+            });
+        }
+        i = j.saturating_add(1);
+    }
+    out
+}
+
+/// An acronym's plural: capitals and a final lower-case "s" ("CEOs", "MRIs").
+fn plural_acronym(tokens: &[Token], i: usize, text: &str) -> bool {
+    tokens.get(i).is_some_and(|t| {
+        text.get(t.start..t.end).is_some_and(|w| {
+            w.len() >= 3
+                && w.ends_with('s')
+                && w.get(..w.len().saturating_sub(1))
+                    .is_some_and(|stem| stem.bytes().all(|b| b.is_ascii_uppercase()))
+        })
+    })
+}
+
+/// The start of a house number (1-6 digits, optionally one letter) that stands right
+/// before `at`, after a line start, a comma or a word such as "at".
+fn number_before(text: &str, at: usize) -> Option<usize> {
+    let before = text.get(..at)?;
+    let trimmed = before.strip_suffix(' ')?;
+    let digits = trimmed.bytes().rev().take_while(u8::is_ascii_digit).count();
+    if !(1..=6).contains(&digits) {
+        return None;
+    }
+    let start = trimmed.len().checked_sub(digits)?;
+    let prev = trimmed.get(..start)?.chars().next_back();
+    matches!(prev, None | Some(' ' | '\n' | ',' | '\t' | '>')).then_some(start)
+}
+
+/// The end of a house number (1-6 digits) that follows `at` and ends a line or a
+/// comma-separated part ("Robotnicza 144, Wrocław").
+fn number_after(text: &str, at: usize) -> Option<usize> {
+    let rest = text.get(at..)?.strip_prefix(' ')?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if !(1..=6).contains(&digits) {
+        return None;
+    }
+    let next = rest.get(digits..)?.chars().next();
+    matches!(next, None | Some('\n' | ',' | '\r'))
+        .then(|| at.saturating_add(1).saturating_add(digits))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn spans(text: &str) -> Vec<&str> {
+        find(text, &[])
+            .into_iter()
+            .map(|f| &text[f.start..f.end])
+            .collect()
+    }
+
+    #[test]
+    fn unknown_capitalized_words_and_initials() {
+        assert_eq!(spans("Seen with J. Okafor today."), vec!["J. Okafor"]);
+        assert_eq!(
+            spans("Caller reports Ingrid is more confused."),
+            vec!["Ingrid"]
+        );
+    }
+
+    #[test]
+    fn lower_case_messages() {
+        let s = spans("my son tomas drives me from new harwick every week");
+        assert!(s.contains(&"tomas"), "{s:?}");
+        assert!(s.iter().any(|x| x.contains("harwick")), "{s:?}");
+    }
+
+    #[test]
+    fn distractors_stay() {
+        assert!(
+            spans("History of Parkinson's disease, Foley catheter placed, on Lasix.").is_empty()
+        );
+        assert!(spans("Patient will return in two weeks. Hope to taper the dose.").is_empty());
+    }
+}
