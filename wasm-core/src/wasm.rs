@@ -59,11 +59,20 @@ export interface ParsedHeader {
 /** Kinds of identifier the PII detector reports. */
 export type PiiEntity = "PERSON" | "DATE" | "AGE" | "PHONE" | "FAX" | "EMAIL" | "SSN" | "MRN"
   | "HEALTH_PLAN" | "ACCOUNT" | "CREDIT_CARD" | "LICENSE" | "VEHICLE" | "DEVICE" | "URL"
-  | "IP_ADDRESS" | "ADDRESS" | "ZIP";
+  | "IP_ADDRESS" | "ADDRESS" | "ZIP" | "ID";
+/** How hard the detector looks: "strict" (default; Safe Harbor, recall first: words the
+ * bundled lexicon does not know as safe are redacted in name and place positions) or
+ * "balanced" (precision first: dictionaries, cues and patterns only). */
+export type PiiProfile = "strict" | "balanced";
+/** Which kind of signal found a span. */
+export type PiiSignal = "pattern" | "label" | "context" | "dictionary" | "vocabulary"
+  | "propagation" | "policy";
 /** What redaction does with an identifier. */
 export type PiiAction = "block" | "mask" | "pseudonymize" | "generalize" | "keep";
 /** A redaction policy (every field optional). */
 export interface RedactionPolicy {
+  /** "strict" (default) or "balanced". */
+  profile?: PiiProfile;
   /** Minimum confidence 0..1 (default 0.5). */
   threshold?: number;
   /** Action for entities not in `actions` (default "mask"). */
@@ -87,6 +96,8 @@ export interface RedactionSpan {
   confidence: number;
   action: PiiAction;
   recognizer: string;
+  /** Which kind of signal found it. */
+  signal: PiiSignal;
 }
 /** The result of redaction: the redacted text and a report without the identifiers. */
 export interface Redaction {
@@ -931,6 +942,7 @@ impl Redactor {
                 serde_json::json!({
                     "entity": s.entity, "start": start, "end": end,
                     "confidence": s.confidence, "action": s.action, "recognizer": s.recognizer,
+                    "signal": s.signal,
                 })
             })
             .collect::<Vec<_>>();
@@ -950,7 +962,7 @@ impl Redactor {
                 serde_json::json!({
                     "entity": f.entity, "start": start, "end": end,
                     "confidence": f.confidence, "action": policy.action(f.entity),
-                    "recognizer": f.recognizer,
+                    "recognizer": f.recognizer, "signal": crate::pii::signal_of(f.recognizer),
                 })
             })
             .collect::<Vec<_>>();

@@ -75,18 +75,26 @@ fn RecordsTab() -> impl IntoView {
     let reload = move || load(list, || net::api_list("/v1/records"));
     reload();
     let redactor = StoredValue::new_local(records::redactor());
+    let draft_now = move || Draft {
+        title: title.get(),
+        date: date.get(),
+        finding: finding.get(),
+        notes: notes.get(),
+        shared: None,
+    };
+    // The de-identified copy, remade in this browser as the patient types.
     let preview = Memo::new(move |_| {
-        let text = notes.get();
+        let draft = draft_now();
         redactor.with_value(|r| match r {
-            Ok(r) => records::preview(r, &text).map_err(|e| e.to_string()),
+            Ok(r) => records::shared_copy(r, &draft).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         })
     });
     let submit = move || {
-        let Ok((_, redacted)) = preview.get_untracked() else {
+        let Ok((copy, _)) = preview.get_untracked() else {
             err.set(Some(AppError::local(
                 "PiiBlocked",
-                "the notes cannot be redacted",
+                "The de-identified copy could not be made, so nothing was saved.",
             )));
             return;
         };
@@ -94,7 +102,8 @@ fn RecordsTab() -> impl IntoView {
             title: title.get_untracked(),
             date: date.get_untracked(),
             finding: finding.get_untracked(),
-            notes: redacted,
+            notes: notes.get_untracked(),
+            shared: Some(copy),
         };
         let rt = record_type.get_untracked();
         done.set(None);
@@ -171,34 +180,52 @@ fn RecordsTab() -> impl IntoView {
             <section class="card" aria-labelledby="pii-h" data-testid="pii-preview">
                 <h2 id="pii-h">"Privacy preview"</h2>
                 <p class="hint">"Checked in this browser as you type; nothing has been sent."</p>
+                <p>
+                    "Your record keeps what you wrote. It is encrypted in this browser, for you and the clinicians you share it with. "
+                    "Beside it, the encrypted record holds a de-identified copy, the only version meant for use beyond them (research exports):"
+                </p>
                 {move || match preview.get() {
                     Err(e) => view! { <p class="error">{e}</p> }.into_any(),
-                    Ok((found, redacted)) if !found.is_empty() => {
+                    Ok((copy, found)) => {
                         let text = notes.get();
-                        let segs = segments(&text, &found);
+                        let in_notes: Vec<_> = found.iter().filter(|f| f.field == "notes").cloned().collect();
+                        let segs = segments(&text, &in_notes);
                         view! {
-                            <p>{format!("{} identifier(s) will be redacted from the notes:", found.len())}</p>
-                            <ul class="findings">
-                                {found
-                                    .iter()
-                                    .map(|f| view! { <li><strong>{f.entity}</strong>" → "{f.action}</li> })
-                                    .collect_view()}
-                            </ul>
-                            <p class="marked">
-                                {segs
-                                    .into_iter()
-                                    .map(|(s, e)| match e {
-                                        Some(e) => view! { <mark title=e>{s}</mark> }.into_any(),
-                                        None => view! { <span>{s}</span> }.into_any(),
-                                    })
-                                    .collect_view()}
-                            </p>
-                            <h3>"Will be encrypted as"</h3>
-                            <p class="redacted" data-testid="redacted">{redacted}</p>
+                            {if found.is_empty() {
+                                view! { <Empty text="No identifiers found; the shared copy equals your text." /> }.into_any()
+                            } else {
+                                view! {
+                                    <p>{format!("{} identifier(s) left out of the shared copy:", found.len())}</p>
+                                    <ul class="findings">
+                                        {found
+                                            .iter()
+                                            .map(|f| view! { <li>{f.field}": "<strong>{f.entity}</strong>" → "{f.action}</li> })
+                                            .collect_view()}
+                                    </ul>
+                                }
+                                .into_any()
+                            }}
+                            {(!in_notes.is_empty()).then(|| view! {
+                                <p class="marked">
+                                    {segs
+                                        .into_iter()
+                                        .map(|(s, e)| match e {
+                                            Some(e) => view! { <mark title=e>{s}</mark> }.into_any(),
+                                            None => view! { <span>{s}</span> }.into_any(),
+                                        })
+                                        .collect_view()}
+                                </p>
+                            })}
+                            <h3>"The shared copy will contain exactly"</h3>
+                            <dl class="record redacted" data-testid="redacted">
+                                <dt>"Title"</dt><dd>{copy.title}</dd>
+                                <dt>"Year"</dt><dd>{copy.year}</dd>
+                                <dt>"Finding"</dt><dd>{copy.finding}</dd>
+                                <dt>"Notes"</dt><dd>{copy.notes}</dd>
+                            </dl>
                         }
                         .into_any()
                     }
-                    Ok(_) => view! { <Empty text="No identifiers found in the notes." /> }.into_any(),
                 }}
             </section>
         </div>
@@ -265,6 +292,12 @@ fn RecordRow(rec: Value, patient: String) -> impl IntoView {
                             <dt>"Date"</dt><dd>{d.date}</dd>
                             <dt>"Finding"</dt><dd>{d.finding}</dd>
                             <dt>"Notes"</dt><dd>{d.notes}</dd>
+                            {d.shared.map(|c| view! {
+                                <dt>"Shared copy"</dt>
+                                <dd data-testid="shared-copy">
+                                    {format!("{} · {} · {} · {}", c.title, c.year, c.finding, c.notes)}
+                                </dd>
+                            })}
                         </dl>
                     }
                     .into_any(),
@@ -623,6 +656,7 @@ mod tests {
     fn segments_mark_findings() {
         let text = "call 617-555-0199 now";
         let f = vec![records::Finding {
+            field: "notes",
             entity: "PHONE_NUMBER",
             range: 5..17,
             action: "mask",

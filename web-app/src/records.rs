@@ -33,7 +33,30 @@ pub struct Draft {
     /// Diagnosis, result or medication.
     #[serde(default)]
     pub finding: String,
-    /// Free-text notes (redacted before encryption).
+    /// Free-text notes, as the patient wrote them.
+    #[serde(default)]
+    pub notes: String,
+    /// The de-identified copy of this record, made in the browser when it was written:
+    /// what may be shared beyond the patient and the clinicians they grant (research
+    /// exports). The fields above stay as written, for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedCopy>,
+}
+
+/// A record's de-identified copy: every free-text field redacted with the strict (Safe
+/// Harbor) profile and the date generalized to its year.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SharedCopy {
+    /// The title, redacted.
+    #[serde(default)]
+    pub title: String,
+    /// The year of the record's date (Safe Harbor keeps no finer date element).
+    #[serde(default)]
+    pub year: String,
+    /// The diagnosis, result or medication, redacted.
+    #[serde(default)]
+    pub finding: String,
+    /// The notes, redacted.
     #[serde(default)]
     pub notes: String,
 }
@@ -69,21 +92,46 @@ impl Draft {
                     .or_else(|| v["recordedDate"].as_str())
                     .map(|d| d.chars().take(10).collect())
                     .unwrap_or_default(),
-                finding: v["valueString"]
-                    .as_str()
-                    .or_else(|| v["code"]["coding"][0]["display"].as_str())
-                    .unwrap_or_default()
-                    .to_owned(),
+                finding: fhir_value(&v),
                 notes,
+                shared: None,
             };
         }
         serde_json::from_value(v).unwrap_or_default()
     }
 }
 
-/// One finding of the PII preview (byte offsets into the notes).
+/// An imported FHIR resource's value as text: a quantity with its unit ("72 /min"), a
+/// string, a code's display, with the code's name before a quantity.
+fn fhir_value(v: &Value) -> String {
+    let display = v["code"]["coding"][0]["display"]
+        .as_str()
+        .or_else(|| v["code"]["text"].as_str());
+    let q = &v["valueQuantity"];
+    if let Some(value) = q.get("value").filter(|x| x.is_number()) {
+        let unit = q["unit"]
+            .as_str()
+            .or_else(|| q["code"].as_str())
+            .unwrap_or_default();
+        let amount = format!("{value} {unit}").trim_end().to_owned();
+        return match display {
+            Some(d) => format!("{d}: {amount}"),
+            None => amount,
+        };
+    }
+    v["valueString"]
+        .as_str()
+        .or_else(|| v["valueCodeableConcept"]["text"].as_str())
+        .or(display)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// One finding of the PII preview (byte offsets into its field).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
+    /// Which field it is in (`title`, `finding`, `notes`).
+    pub field: &'static str,
     /// Entity name (e.g. `PHONE_NUMBER`).
     pub entity: &'static str,
     /// Byte range in the notes.
@@ -92,9 +140,11 @@ pub struct Finding {
     pub action: &'static str,
 }
 
-/// The redactor with the default policy (mask identifiers, generalize dates/ZIP/ages).
+/// The redactor of shared copies: the strict (Safe Harbor, recall-first) profile,
+/// identifiers masked, dates kept to their year, ZIP codes to three digits, ages over 89
+/// as "90+".
 pub fn redactor() -> Result<Redactor, AppError> {
-    Ok(Redactor::new(Policy::default())?)
+    Ok(Redactor::new(Policy::strict())?)
 }
 
 fn action_name(a: Action) -> &'static str {
@@ -107,19 +157,49 @@ fn action_name(a: Action) -> &'static str {
     }
 }
 
-/// What the redactor will do to `text`: the findings and the redacted text.
-pub fn preview(r: &Redactor, text: &str) -> Result<(Vec<Finding>, String), AppError> {
+/// What the redactor will do to `text` (field `field`): the findings and the redacted
+/// text.
+pub fn preview(
+    r: &Redactor,
+    field: &'static str,
+    text: &str,
+) -> Result<(Vec<Finding>, String), AppError> {
     let red = r.redact(text, None)?;
     let findings = red
         .spans
         .iter()
         .map(|s| Finding {
+            field,
             entity: s.entity.name(),
             range: s.start..s.end,
             action: action_name(s.action),
         })
         .collect();
     Ok((findings, red.text))
+}
+
+/// The de-identified copy of `draft` and what was removed from each free-text field.
+pub fn shared_copy(r: &Redactor, draft: &Draft) -> Result<(SharedCopy, Vec<Finding>), AppError> {
+    let (mut found, title) = preview(r, "title", &draft.title)?;
+    let (f, finding) = preview(r, "finding", &draft.finding)?;
+    found.extend(f);
+    let (f, notes) = preview(r, "notes", &draft.notes)?;
+    found.extend(f);
+    let year = draft.date.chars().take(4).collect::<String>();
+    let year = if year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()) {
+        year
+    } else {
+        String::new()
+    };
+    Ok((
+        SharedCopy {
+            title,
+            year,
+            finding,
+            notes,
+        },
+        found,
+    ))
 }
 
 fn b64(v: &Value, what: &str) -> Result<Vec<u8>, AppError> {
@@ -142,7 +222,7 @@ fn keyring(body: &Value) -> Result<BrokeredKmsKeyring, AppError> {
     )?)
 }
 
-/// Encrypts `draft` (notes already redacted) for `patient` and uploads it: a data key
+/// Encrypts `draft` (as written, with its de-identified copy) for `patient` and uploads it: a data key
 /// from the relay, an ESDK message made here, a presigned PUT, completion. Returns the
 /// record id.
 pub async fn encrypt_and_upload(
@@ -220,12 +300,44 @@ mod tests {
     }
 
     #[test]
+    fn fhir_import_keeps_the_value_and_unit() {
+        let d = Draft::import(
+            r#"{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}],"text":"Heart rate"},"effectiveDateTime":"2026-03-04T10:00:00Z","valueQuantity":{"value":72,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}}"#,
+        );
+        assert_eq!(d.finding, "Heart rate: 72 /min");
+        let s = Draft::import(r#"{"resourceType":"Observation","valueString":"negative"}"#);
+        assert_eq!(s.finding, "negative");
+    }
+
+    #[test]
     fn preview_masks_a_phone_number() {
         let r = redactor().unwrap();
         let text = "Call me at 617-555-0199 tomorrow.";
-        let (findings, redacted) = preview(&r, text).unwrap();
+        let (findings, redacted) = preview(&r, "notes", text).unwrap();
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].entity, "PHONE");
         assert!(!redacted.contains("555-0199"));
+    }
+
+    #[test]
+    fn shared_copy_redacts_every_free_text_field_and_keeps_the_original() {
+        let r = redactor().unwrap();
+        let draft = Draft {
+            title: "Visit with Dr. Okafor".into(),
+            date: "2026-03-04".into(),
+            finding: "Call back at 617-555-0199".into(),
+            notes: "Lives in Fernbrook; son Tomas drives.".into(),
+            shared: None,
+        };
+        let (copy, found) = shared_copy(&r, &draft).unwrap();
+        assert_eq!(copy.year, "2026");
+        for leak in ["Okafor", "617-555-0199", "Fernbrook", "Tomas", "03-04"] {
+            let all = format!("{} {} {}", copy.title, copy.finding, copy.notes);
+            assert!(!all.contains(leak), "{leak} in the shared copy: {all}");
+        }
+        let fields: std::collections::BTreeSet<_> = found.iter().map(|f| f.field).collect();
+        assert_eq!(fields.len(), 3, "{found:?}");
+        // The original is untouched.
+        assert!(draft.finding.contains("617-555-0199"));
     }
 }

@@ -229,6 +229,17 @@ test('PII redaction: spans in UTF-16 offsets, policies, pseudonyms, blocking', (
   assert.throws(() => new phiveil.Redactor({ treshold: 0.3 }), (e) => e.code === 'InvalidRecord');
   assert.throws(() => new phiveil.Redactor({ mrnPatterns: ['('] }), (e) => e.code === 'InvalidPattern');
   assert.throws(() => new phiveil.Redactor(undefined, new Uint8Array(4)), (e) => e.code === 'InvalidKey');
+
+  // Strict (the default) redacts words its lexicon does not know in name and place
+  // positions; every span says which signal found it.
+  const msg = 'Caller reports Ingrid is more confused; she drives in from Fernbrook.';
+  const strict = new phiveil.Redactor().redact(msg);
+  assert.ok(!strict.text.includes('Ingrid') && !strict.text.includes('Fernbrook'), strict.text);
+  const signals = ['pattern', 'label', 'context', 'dictionary', 'vocabulary', 'propagation', 'policy'];
+  assert.ok(strict.spans.every((s) => signals.includes(s.signal)), JSON.stringify(strict.spans));
+  const balanced = new phiveil.Redactor({ profile: 'balanced' }).analyze(msg);
+  assert.ok(balanced.length < strict.spans.length);
+  assert.throws(() => new phiveil.Redactor({ profile: 'lenient' }), (e) => e.code === 'InvalidRecord');
 });
 
 test('telemetry session: readings to alerts (no values) and encrypted chunks', () => {

@@ -122,8 +122,10 @@ async function flows() {
   assert.match(preview, /PHONE → mask/);
   assert.match(preview, /EMAIL → mask/);
   assert.match(preview, /PERSON → mask/);
+  // The preview shows exactly the de-identified copy, made from every free-text field.
   const redacted = await pat.textContent('[data-testid=redacted]');
   for (const p of PII) assert.ok(!redacted.includes(p), `${p} survives redaction: ${redacted}`);
+  assert.ok(!redacted.includes('2026-11-20') && redacted.includes('2026'), `the date is kept to its year: ${redacted}`);
   await shot(pat, 'patient-records-preview');
   await pat.click('text=Encrypt and upload');
   await pat.waitForSelector('text=/Encrypted in this browser and uploaded/', WAIT);
@@ -135,11 +137,29 @@ async function flows() {
   await pat.waitForFunction(() => document.querySelector('#rec-title').value.startsWith('Lipid panel'));
   await pat.click('text=Encrypt and upload');
   await pat.waitForFunction(() => document.querySelectorAll('[data-testid=records] tbody tr').length === 2, null, WAIT);
-  // Decrypt one of them here.
+  // A FHIR Observation keeps its value and unit when imported (not uploaded).
+  await pat.setInputFiles('#rec-import', {
+    name: 'hr.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({
+      resourceType: 'Observation', status: 'final', effectiveDateTime: '2026-11-22T08:00:00Z',
+      code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }], text: 'Heart rate' },
+      valueQuantity: { value: 72, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+    })),
+  });
+  await pat.waitForFunction(() => document.querySelector('#rec-finding').value === 'Heart rate: 72 /min', null, WAIT);
+  await pat.fill('#rec-title', '');
+  await pat.fill('#rec-finding', '');
+  // Decrypt both here: the patient's own record keeps what they wrote (their own phone
+  // number included); the de-identified copy inside it has none of it.
   await pat.click('[data-testid=records] >> text=Open >> nth=0');
-  const mine = await pat.textContent('[data-testid=decrypted]', WAIT);
-  assert.ok(mine.includes('Quokka') || mine.includes('Platypus'), mine);
-  assert.ok(!mine.includes('617-555-0199'));
+  await pat.waitForSelector('[data-testid=decrypted]', WAIT);
+  await pat.click('[data-testid=records] >> text=Open >> nth=0');
+  await pat.waitForFunction(() => document.querySelectorAll('[data-testid=decrypted]').length === 2, null, WAIT);
+  const mine = (await pat.$$eval('[data-testid=decrypted]', (els) => els.map((e) => e.textContent))).join(' ');
+  assert.ok(mine.includes('Quokka') && mine.includes('Platypus'), mine);
+  for (const p of PII) assert.ok(mine.includes(p), `the patient's own record lost ${p}: ${mine}`);
+  const copies = (await pat.$$eval('[data-testid=shared-copy]', (els) => els.map((e) => e.textContent))).join(' ');
+  assert.ok(copies.length > 0, 'each record carries its de-identified copy');
+  for (const p of PII) assert.ok(!copies.includes(p), `${p} in a shared copy: ${copies}`);
   await shot(pat, 'patient-records');
 
   // Patient: share visit notes with dr-ada.
