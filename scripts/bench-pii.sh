@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# PII/PHI detection benchmark (not part of the test command): generates the labelled
-# synthetic corpus, runs phiveil (native) and Microsoft Presidio (presidio-analyzer with
-# spaCy's blank English pipeline: the trained spaCy models are not on the registries we
-# may use, so Presidio runs without NER) on the same notes, and prints precision, recall
-# and F2 per entity for both, plus throughput.
+# PII/PHI detection benchmark (not part of the test command). Two corpora:
+#   * phiveil's own labelled synthetic clinical notes (scripts/pii/gen_corpus.py, Faker),
+#     the development corpus the detector was tuned on;
+#   * a development set written by someone else: Presidio's own sentence templates and
+#     fake identities from the PyPI package presidio-evaluator (scripts/pii/presidio_dev_set.py).
+# On both it runs phiveil's strict (default) and balanced profiles (native, release) and
+# Microsoft Presidio (presidio-analyzer with spaCy's blank English pipeline: the trained
+# spaCy models are not on the registries we may use, so Presidio runs without NER), and
+# prints precision, recall and F2 per entity, an any-overlap row (how redaction is
+# scored in the issues), and throughput. Wasm throughput in Chromium: scripts/bench.sh.
 #   scripts/bench-pii.sh [NOTES] [SEED]      (defaults: 1000 notes, seed 20261123)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -18,11 +23,27 @@ if ! "$PHIVEIL_BENCH_VENV/bin/python" -c "import presidio_analyzer, faker" 2>/de
 fi
 out="$PHIVEIL_CACHE/pii"
 mkdir -p "$out"
-log "corpus: $notes notes, seed $seed"
-"$PHIVEIL_BENCH_VENV/bin/python" scripts/pii/gen_corpus.py --notes "$notes" --seed "$seed" --out "$out/corpus.jsonl"
-log "phiveil (native, release)"
-cargo run -q --release -p phiveil-core --example pii_predict < "$out/corpus.jsonl" > "$out/phiveil.jsonl"
-log "presidio"
-"$PHIVEIL_BENCH_VENV/bin/python" scripts/pii/presidio_predict.py < "$out/corpus.jsonl" > "$out/presidio.jsonl"
-log "scores (matching rules: scripts/pii/evaluate.py)"
-python3 scripts/pii/evaluate.py "$out/corpus.jsonl" phiveil="$out/phiveil.jsonl" presidio="$out/presidio.jsonl"
+raw="$out/presidio-evaluator-$PRESIDIO_EVALUATOR_VERSION"
+if [ ! -f "$raw/templates.txt" ]; then
+  log "presidio-evaluator $PRESIDIO_EVALUATOR_VERSION: Presidio's templates and fake identities"
+  tmp="$(mktemp -d)"
+  "$PHIVEIL_BENCH_VENV/bin/pip" download -q --no-deps -d "$tmp" "presidio-evaluator==$PRESIDIO_EVALUATOR_VERSION"
+  python3 -m zipfile -e "$tmp"/presidio_evaluator-*.whl "$tmp/x"
+  mkdir -p "$raw"
+  cp "$tmp"/x/presidio_evaluator/data_generator/raw_data/{templates.txt,FakeNameGenerator.com_3000.csv,nationalities.csv} "$raw/"
+  rm -rf "$tmp"
+fi
+log "corpora: own ($notes notes, seed $seed) and Presidio's templates"
+"$PHIVEIL_BENCH_VENV/bin/python" scripts/pii/gen_corpus.py --notes "$notes" --seed "$seed" --out "$out/own.jsonl"
+python3 scripts/pii/presidio_dev_set.py "$raw" > "$out/presidio.jsonl"
+cargo build -q --release -p phiveil-core --example pii_predict
+for corpus in own presidio; do
+  log "$corpus: phiveil strict, phiveil balanced (native, release), presidio"
+  for profile in strict balanced; do
+    "$CARGO_TARGET_DIR/release/examples/pii_predict" "$profile" < "$out/$corpus.jsonl" > "$out/$corpus-$profile.jsonl"
+  done
+  "$PHIVEIL_BENCH_VENV/bin/python" scripts/pii/presidio_predict.py < "$out/$corpus.jsonl" > "$out/$corpus-presidio.jsonl"
+  log "$corpus: scores (matching rules: scripts/pii/evaluate.py)"
+  python3 scripts/pii/evaluate.py "$out/$corpus.jsonl" strict="$out/$corpus-strict.jsonl" \
+    balanced="$out/$corpus-balanced.jsonl" presidio="$out/$corpus-presidio.jsonl"
+done
