@@ -459,6 +459,25 @@ fn strict_finds_compact_dates_phones_and_ages() {
     strict_removes("Elderly woman (96M) with falls.", &["96"]);
     strict_removes("A ninety-five-year-old man presents.", &["ninety-five"]);
     strict_removes("Patient is a 96yoF with CHF.", &["96"]);
+    strict_removes("she turned 98 last week", &["98"]);
+    strict_removes("Follow-up planned for 2025-03.", &["2025-03"]);
+}
+
+#[test]
+fn strict_finds_common_word_given_names_as_subjects() {
+    strict_removes("Hope called back about the results.", &["Hope"]);
+    strict_removes("The note was read to her and Grace agreed.", &["Grace"]);
+    // A frequent word that opens a sentence without a person verb stays.
+    strict_keeps("Hope to see improvement next week.");
+}
+
+#[test]
+fn strict_finds_device_and_online_identifiers() {
+    strict_removes(
+        "Monitor MAC 00:1A:2B:3C:4D:5E paired.",
+        &["00:1A:2B:3C:4D:5E"],
+    );
+    strict_removes("Messaged us from @kwame_o22 on the portal.", &["kwame_o22"]);
 }
 
 #[test]

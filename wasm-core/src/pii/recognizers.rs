@@ -917,6 +917,38 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             )
         }),
     )?;
+    add(
+        "date_year_month",
+        Date,
+        r"\b(?:19|20)\d{2}-(?:0[1-9]|1[0-2])\b",
+        0,
+        0.55,
+        DATE_CONTEXT,
+        &[],
+        None,
+    )?;
+    // Device identifiers: a MAC address ("00:1A:2B:3C:4D:5E").
+    add(
+        "mac_address",
+        Device,
+        r"(?i)\b[0-9a-f]{2}(?:[:-][0-9a-f]{2}){5}\b",
+        0,
+        0.85,
+        &[],
+        &[],
+        None,
+    )?;
+    // A social-media handle ("@jdoe42"), not an e-mail address.
+    add(
+        "handle",
+        Id,
+        r"(?:^|[\s(])(@[A-Za-z0-9_][A-Za-z0-9_.]{2,29})\b",
+        1,
+        0.6,
+        &[],
+        &[],
+        None,
+    )?;
     // A unit inside an address: "Apt. 623", "Suite 4B", "Flat 2".
     add(
         "address_unit",

@@ -133,6 +133,54 @@ const PLACE_PREFIXES: &[&str] = &[
     "los", "las", "el", "mount", "mt", "lake", "glen", "upper", "lower", "little", "great",
 ];
 
+/// Verbs that, after a sentence's first word, make a given name that is also a frequent
+/// word the subject ("Hope called back", "Will says").
+const PERSON_VERBS: &[&str] = &[
+    "called",
+    "calls",
+    "reports",
+    "reported",
+    "states",
+    "stated",
+    "said",
+    "says",
+    "asked",
+    "asks",
+    "wants",
+    "wanted",
+    "came",
+    "comes",
+    "arrived",
+    "visited",
+    "visits",
+    "lives",
+    "drives",
+    "drove",
+    "brought",
+    "brings",
+    "declined",
+    "agreed",
+    "agrees",
+    "denies",
+    "denied",
+    "fell",
+    "presents",
+    "presented",
+    "complains",
+    "texted",
+    "emailed",
+    "phoned",
+    "signed",
+    "consented",
+    "refused",
+    "requested",
+    "requests",
+    "is",
+    "was",
+    "has",
+    "had",
+];
+
 /// Lower-case name particles ("Maria de la Cruz").
 const PARTICLES: &[&str] = &[
     "de", "del", "la", "van", "von", "der", "den", "da", "di", "le", "du", "al", "el", "bin",
@@ -322,7 +370,12 @@ pub(super) fn find(text: &str, claimed: &[(usize, usize)]) -> Vec<Finding> {
                     Some(Why::Unknown)
                 } else if after_term {
                     None
-                } else if name && !capsafe && (!common || (mid && prose && f & FIRST_CORE != 0)) {
+                } else if name
+                    && !capsafe
+                    && (!common
+                        || (f & FIRST_CORE != 0
+                            && ((mid && prose) || (!mid && person_verb_follows(&tokens, i)))))
+                {
                     // A common given name capitalized inside a sentence is a name even
                     // when it is also a frequent word ("and Grace agreed").
                     Some(Why::Name)
@@ -528,6 +581,13 @@ pub(super) fn find(text: &str, claimed: &[(usize, usize)]) -> Vec<Finding> {
         i = j.saturating_add(1);
     }
     out
+}
+
+/// Whether a person verb directly follows token `i` on its line ("Hope called").
+fn person_verb_follows(tokens: &[Token], i: usize) -> bool {
+    tokens.get(i.saturating_add(1)).is_some_and(|n| {
+        n.gap.is_empty() && !n.newline_before && PERSON_VERBS.contains(&n.lower.as_str())
+    })
 }
 
 /// An acronym's plural: capitals and a final lower-case "s" ("CEOs", "MRIs").
