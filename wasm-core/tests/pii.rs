@@ -461,6 +461,7 @@ fn strict_finds_compact_dates_phones_and_ages() {
     strict_removes("Patient is a 96yoF with CHF.", &["96"]);
     strict_removes("she turned 98 last week", &["98"]);
     strict_removes("Follow-up planned for 2025-03.", &["2025-03"]);
+    strict_removes("Labs drawn 3/14, repeat 3/21.", &["3/14", "3/21"]);
 }
 
 #[test]
@@ -483,6 +484,7 @@ fn strict_finds_device_and_online_identifiers() {
 #[test]
 fn strict_keeps_clinical_distractors() {
     strict_keeps("Metoprolol 25 mg PO BID; BP 132/84, HR 72, K 4.1, Cr 0.9.");
+    strict_keeps("Strength 5/5 in all extremities, pain 6/10, murmur 2/6, take 1/2 tab.");
     strict_keeps("Dx: E11.9, I10; CPT 99213; LOINC 2160-0.");
     strict_keeps("History of Parkinson's disease; Foley catheter placed on admission.");
     strict_keeps("Continue Lasix, Eliquis and Jardiance as before.");

@@ -917,6 +917,23 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             )
         }),
     )?;
+    // A bare month/day ("labs drawn 3/14"), not a score or ratio ("strength 5/5", "pain
+    // 6/10", "BP 132/84", "1/2 tab").
+    add(
+        "date_month_day",
+        Date,
+        r"(?:^|[\s(,;])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?:$|[\s).,;])",
+        1,
+        0.5,
+        DATE_CONTEXT,
+        &[
+            "strength", "pain", "murmur", "pulse", "pulses", "grade", "score", "scale", "tab",
+            "tabs", "tablet", "tablets", "ratio", "bp", "reflexes", "dtr", "dtrs", "motor",
+            "power", "rated", "rates", "apgar", "gcs", "of", "out", "x", "times", "per", "dose",
+            "doses", "cup", "cups", "mmse", "moca", "phq", "gad", "vision", "acuity",
+        ],
+        Some(|s| !s.ends_with("/10") && !s.ends_with("/5") && !s.ends_with("/4")),
+    )?;
     add(
         "date_year_month",
         Date,
