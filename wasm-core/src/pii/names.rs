@@ -11,12 +11,12 @@ const FIRST_NAMES: &str = include_str!("first_names.txt");
 const LAST_NAMES: &str = include_str!("last_names.txt");
 
 /// Titles that introduce a name ("Dr. Okafor", "Mrs. Lee").
-const TITLES: &[&str] = &[
+pub(super) const TITLES: &[&str] = &[
     "dr", "mr", "mrs", "ms", "mx", "miss", "prof", "doctor", "nurse", "sr", "sra", "srta",
 ];
 
 /// Words that, right before a capitalized word, mark it as a name.
-const CUES: &[&str] = &[
+pub(super) const CUES: &[&str] = &[
     "patient",
     "pt",
     "name",

@@ -68,6 +68,30 @@ fn build(pattern: &str) -> Result<Regex> {
         .map_err(|e| Error::InvalidPattern(e.to_string()))
 }
 
+/// Compiles one recognizer.
+#[allow(clippy::too_many_arguments)]
+fn rec(
+    name: &'static str,
+    entity: Entity,
+    pattern: &str,
+    group: usize,
+    score: f32,
+    context: &'static [&'static str],
+    anti: &'static [&'static str],
+    validate: Option<Validator>,
+) -> Result<Rec> {
+    Ok(Rec {
+        name,
+        entity,
+        re: build(pattern)?,
+        group,
+        score,
+        context,
+        anti,
+        validate,
+    })
+}
+
 impl Patterns {
     pub(super) fn new(policy: &Policy) -> Result<Self> {
         use Entity::*;
@@ -80,16 +104,16 @@ impl Patterns {
                        context: &'static [&'static str],
                        validate: Option<Validator>|
          -> Result<()> {
-            recs.push(Rec {
+            recs.push(rec(
                 name,
                 entity,
-                re: build(pattern)?,
+                pattern,
                 group,
                 score,
                 context,
-                anti: &[],
+                &[],
                 validate,
-            });
+            )?);
             Ok(())
         };
 
@@ -661,16 +685,9 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
                    anti: &'static [&'static str],
                    validate: Option<Validator>|
      -> Result<()> {
-        recs.push(Rec {
-            name,
-            entity,
-            re: build(pattern)?,
-            group,
-            score,
-            context,
-            anti,
-            validate,
-        });
+        recs.push(rec(
+            name, entity, pattern, group, score, context, anti, validate,
+        )?);
         Ok(())
     };
     // Identifiers known by a label: "Hosp #: E2045503", "Unit No. B-60680",
@@ -1211,18 +1228,9 @@ fn id_shaped(s: &str) -> bool {
 }
 
 fn custom(name: &'static str, entity: Entity, pattern: &str) -> Result<Rec> {
-    let re = build(pattern)?;
-    let group = usize::from(re.captures_len() > 1);
-    Ok(Rec {
-        name,
-        entity,
-        re,
-        group,
-        score: 0.9,
-        context: &[],
-        anti: &[],
-        validate: None,
-    })
+    let mut r = rec(name, entity, pattern, 0, 0.9, &[], &[], None)?;
+    r.group = usize::from(r.re.captures_len() > 1);
+    Ok(r)
 }
 
 fn ceil_boundary(text: &str, mut i: usize) -> usize {

@@ -25,90 +25,38 @@
 use std::collections::HashSet;
 
 use super::lexicon::{self, CAPSAFE, COMMON, FIRST, FIRST_CORE, LAST, SAFE};
-use super::names::{tokenize, Token};
+use super::names::{tokenize, Token, CUES, TITLES};
 use super::{Entity, Finding};
 
-/// Words after which the following name-like words are a person.
-const PERSON_CUES: &[&str] = &[
+/// Words after which the following name-like words are a person: the name
+/// recognizer's titles and cues (`names::TITLES`, `names::CUES`) and these.
+const MORE_PERSON_CUES: &[&str] = &[
     "sir",
     "madam",
     "lady",
     "lord",
     "dame",
-    "dr",
-    "mr",
-    "mrs",
-    "ms",
-    "mx",
-    "miss",
-    "prof",
-    "doctor",
-    "nurse",
-    "patient",
-    "pt",
-    "name",
     "re",
-    "cc",
     "attn",
     "dear",
     "hi",
     "hello",
-    "signed",
     "caller",
-    "contact",
-    "guardian",
-    "nok",
-    "son",
-    "daughter",
-    "wife",
-    "husband",
-    "mother",
-    "father",
-    "mom",
-    "dad",
-    "sister",
-    "brother",
-    "spouse",
-    "partner",
-    "caregiver",
-    "friend",
-    "neighbor",
-    "neighbour",
-    "grandson",
-    "granddaughter",
-    "grandmother",
-    "grandfather",
     "grandma",
     "grandpa",
-    "aunt",
-    "uncle",
-    "niece",
-    "nephew",
-    "cousin",
-    "fiance",
-    "fiancé",
-    "roommate",
     "boyfriend",
     "girlfriend",
-    "pcp",
-    "attending",
-    "resident",
-    "surgeon",
-    "provider",
-    "physician",
-    "np",
-    "rn",
-    "lpn",
-    "cosigned",
-    "dictated",
     "from",
     "to",
-    "by",
     "per",
     "with",
     "thanks",
     "regards",
 ];
+
+fn person_cue(word: &str) -> bool {
+    TITLES.contains(&word) || CUES.contains(&word) || MORE_PERSON_CUES.contains(&word)
+}
 
 /// Cues that are weak on their own ("from", "to", "with"): they make a capitalized
 /// known name count, not a frequent word in lower case.
@@ -292,7 +240,7 @@ pub(super) fn find(text: &str, claimed: &[(usize, usize)]) -> Vec<Finding> {
     let flag_of = |i: usize| flags.get(i).copied().unwrap_or(0);
     let word = |i: usize| tokens.get(i).map(|t| t.lower.as_str()).unwrap_or_default();
     // A cue governs the next words on its line: up to three of them.
-    let cue_before = |i: usize, cues: &[&str]| -> Option<bool> {
+    let cue_before = |i: usize, is_cue: &dyn Fn(&str) -> bool| -> Option<bool> {
         let t = tokens.get(i)?;
         for back in 1..=3usize {
             let j = i.checked_sub(back)?;
@@ -313,7 +261,7 @@ pub(super) fn find(text: &str, claimed: &[(usize, usize)]) -> Vec<Finding> {
             if next_gap.contains(['.', '!', '?', ';']) && !title_period {
                 return None;
             }
-            if cues.contains(&p.lower.as_str()) {
+            if is_cue(p.lower.as_str()) {
                 return Some(
                     !WEAK_CUES.contains(&p.lower.as_str())
                         && !WEAK_PLACE_CUES.contains(&p.lower.as_str()),
@@ -341,10 +289,10 @@ pub(super) fn find(text: &str, claimed: &[(usize, usize)]) -> Vec<Finding> {
         let capsafe = f & CAPSAFE != 0;
         let common = f & COMMON != 0;
         let unknown = f & SAFE == 0;
-        let person_cue = cue_before(i, PERSON_CUES);
+        let person_cue = cue_before(i, &person_cue);
         let strong_cue = person_cue == Some(true);
         let any_cue = person_cue.is_some();
-        let place_word = cue_before(i, PLACE_CUES);
+        let place_word = cue_before(i, &|w: &str| PLACE_CUES.contains(&w));
         let place_cue = place_word.is_some();
         let strong_place = place_word == Some(true);
         // Right after a capitalized eponym or drug name the word is part of a term
