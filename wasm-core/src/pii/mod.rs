@@ -139,6 +139,42 @@ impl Entity {
     }
 }
 
+/// Byte spans that words may not overlap, indexed for O(log n) overlap queries (a
+/// token-by-span scan is quadratic on long hostile text).
+#[derive(Debug, Default)]
+pub(crate) struct Spans {
+    /// Span starts, ascending.
+    starts: Vec<usize>,
+    /// The largest end among the spans up to each index.
+    max_end: Vec<usize>,
+}
+
+impl Spans {
+    /// Indexes `spans` (start, end), in any order.
+    pub(crate) fn new(mut spans: Vec<(usize, usize)>) -> Self {
+        spans.sort_unstable();
+        let mut max_end = Vec::with_capacity(spans.len());
+        let mut m = 0usize;
+        for &(_, e) in &spans {
+            m = m.max(e);
+            max_end.push(m);
+        }
+        Spans {
+            starts: spans.into_iter().map(|(s, _)| s).collect(),
+            max_end,
+        }
+    }
+
+    /// Whether any span overlaps `start..end`.
+    pub(crate) fn overlaps(&self, start: usize, end: usize) -> bool {
+        let before_end = self.starts.partition_point(|&s| s < end);
+        before_end
+            .checked_sub(1)
+            .and_then(|i| self.max_end.get(i))
+            .is_some_and(|&m| m > start)
+    }
+}
+
 /// Pattern findings at least this confident keep the name recognizer off their text
 /// (street names inside an address are not people).
 const CLAIM_CONFIDENCE: f32 = 0.75;
@@ -376,11 +412,12 @@ impl Redactor {
     /// Every finding at or above the threshold, overlaps resolved, in text order.
     pub fn analyze(&self, text: &str) -> Vec<Finding> {
         let mut all = self.patterns.find(text);
-        let claimed: Vec<(usize, usize)> = all
-            .iter()
-            .filter(|f| f.confidence >= CLAIM_CONFIDENCE.max(self.policy.threshold))
-            .map(|f| (f.start, f.end))
-            .collect();
+        let claimed = Spans::new(
+            all.iter()
+                .filter(|f| f.confidence >= CLAIM_CONFIDENCE.max(self.policy.threshold))
+                .map(|f| (f.start, f.end))
+                .collect(),
+        );
         all.extend(self.names.find(text, &claimed));
         if self.policy.profile == Profile::Strict {
             all.extend(strict::find(text, &claimed));
@@ -389,7 +426,7 @@ impl Redactor {
         match self.policy.profile {
             // Strict redacts the union of overlapping findings: "88 HAWTHORNE" found as a
             // name and "88 HAWTHORNE CIR" as an address leave nothing of either behind.
-            Profile::Strict => merge_overlaps(resolve_overlaps_keep_losers(all)),
+            Profile::Strict => merge_overlaps(all),
             Profile::Balanced => resolve_overlaps(all),
         }
     }
@@ -509,37 +546,24 @@ fn normalize(entity: Entity, value: &str) -> String {
     }
 }
 
-/// The findings ordered as [`resolve_overlaps`] ranks them, none dropped.
-fn resolve_overlaps_keep_losers(mut all: Vec<Finding>) -> Vec<Finding> {
-    rank(&mut all);
-    all
-}
-
-/// Merges overlapping findings (ranked best first) into one span each, labelled by the
-/// best of them, in text order.
-fn merge_overlaps(ranked: Vec<Finding>) -> Vec<Finding> {
-    let mut kept: Vec<Finding> = Vec::with_capacity(ranked.len());
-    for f in ranked.into_iter().filter(|f| f.start < f.end) {
-        match kept.iter_mut().find(|k| f.start < k.end && k.start < f.end) {
-            Some(k) => {
-                k.start = k.start.min(f.start);
-                k.end = k.end.max(f.end);
-            }
-            None => kept.push(f),
-        }
-    }
-    // Widened spans may now touch others: fold them in text order.
-    kept.sort_by_key(|f| f.start);
-    let mut out: Vec<Finding> = Vec::with_capacity(kept.len());
-    for f in kept {
+/// Merges overlapping findings into one span each, labelled by the best-ranked of them
+/// (most confident, then longest), in text order. O(n log n).
+fn merge_overlaps(all: Vec<Finding>) -> Vec<Finding> {
+    let mut sorted: Vec<Finding> = all.into_iter().filter(|f| f.start < f.end).collect();
+    sorted.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut out: Vec<Finding> = Vec::with_capacity(sorted.len());
+    for f in sorted {
         match out.last_mut() {
             Some(last) if f.start < last.end => {
-                last.end = last.end.max(f.end);
-                if f.confidence > last.confidence {
+                let better = f.confidence > last.confidence
+                    || (f.confidence == last.confidence
+                        && f.end.saturating_sub(f.start) > last.end.saturating_sub(last.start));
+                if better {
                     last.entity = f.entity;
                     last.confidence = f.confidence;
                     last.recognizer = f.recognizer;
                 }
+                last.end = last.end.max(f.end);
             }
             _ => out.push(f),
         }
@@ -561,14 +585,69 @@ fn rank(all: &mut [Finding]) {
 }
 
 /// Keeps the most confident (then longest, then earliest) of overlapping findings.
+/// O(n log n): the kept spans are disjoint, so only the kept span starting last before
+/// a candidate's end can overlap it.
 fn resolve_overlaps(mut all: Vec<Finding>) -> Vec<Finding> {
     rank(&mut all);
+    let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
     let mut kept: Vec<Finding> = Vec::with_capacity(all.len());
     for f in all {
-        if f.start < f.end && !kept.iter().any(|k| f.start < k.end && k.start < f.end) {
+        let overlaps = taken
+            .range(..f.end)
+            .next_back()
+            .is_some_and(|(_, &end)| end > f.start);
+        if f.start < f.end && !overlaps {
+            taken.insert(f.start, f.end);
             kept.push(f);
         }
     }
     kept.sort_by_key(|f| f.start);
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_index_finds_every_overlap() {
+        let spans = Spans::new(vec![(12, 14), (0, 10), (3, 5), (30, 31)]);
+        assert!(spans.overlaps(5, 8));
+        assert!(spans.overlaps(9, 13));
+        assert!(spans.overlaps(13, 20));
+        assert!(!spans.overlaps(10, 12));
+        assert!(!spans.overlaps(14, 30));
+        assert!(spans.overlaps(0, 100));
+        assert!(!Spans::default().overlaps(0, 100));
+    }
+
+    fn finding(start: usize, end: usize, confidence: f32) -> Finding {
+        Finding {
+            entity: Entity::Person,
+            start,
+            end,
+            confidence,
+            recognizer: "t",
+        }
+    }
+
+    #[test]
+    fn overlap_rules_of_both_profiles() {
+        let all = vec![
+            finding(0, 10, 0.6),
+            finding(5, 12, 0.9),
+            finding(20, 25, 0.7),
+        ];
+        // Balanced keeps the most confident of overlapping findings.
+        let kept = resolve_overlaps(all.clone());
+        let spans: Vec<(usize, usize)> = kept.iter().map(|f| (f.start, f.end)).collect();
+        assert_eq!(spans, vec![(5, 12), (20, 25)]);
+        // Strict redacts their union, labelled by the most confident.
+        let merged = merge_overlaps(all);
+        let spans: Vec<(usize, usize, f32)> = merged
+            .iter()
+            .map(|f| (f.start, f.end, f.confidence))
+            .collect();
+        assert_eq!(spans, vec![(0, 12, 0.9), (20, 25, 0.7)]);
+    }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use super::{Entity, Finding};
+use super::{Entity, Finding, Spans};
 
 const FIRST_NAMES: &str = include_str!("first_names.txt");
 const LAST_NAMES: &str = include_str!("last_names.txt");
@@ -649,10 +649,10 @@ impl NameRecognizer {
 
     /// Name findings that do not overlap `claimed` spans (other entities found with
     /// confidence, such as street names inside an address).
-    pub(super) fn find(&self, text: &str, claimed: &[(usize, usize)]) -> Vec<Finding> {
+    pub(super) fn find(&self, text: &str, claimed: &Spans) -> Vec<Finding> {
         let d = dicts();
         let tokens = tokenize(text);
-        let free = |t: &Token| !claimed.iter().any(|&(s, e)| t.start < e && s < t.end);
+        let free = |t: &Token| !claimed.overlaps(t.start, t.end);
         // After a title or cue: any capitalized or all-capitals word but the stop words.
         let after_cue = |t: &Token| {
             (t.capitalized || (t.allcaps && t.lower.chars().count() > 3))
@@ -898,13 +898,14 @@ impl NameRecognizer {
             })
             .collect();
         if !confident.is_empty() {
+            let named = Spans::new(
+                out.iter()
+                    .filter(|f| f.confidence >= 0.7)
+                    .map(|f| (f.start, f.end))
+                    .collect(),
+            );
             for t in &tokens {
-                if nameish(t)
-                    && confident.contains(&t.lower)
-                    && !out
-                        .iter()
-                        .any(|f| t.start < f.end && f.start < t.end && f.confidence >= 0.7)
-                {
+                if nameish(t) && confident.contains(&t.lower) && !named.overlaps(t.start, t.end) {
                     out.push(Finding {
                         entity: Entity::Person,
                         start: t.start,

@@ -26,7 +26,7 @@ use std::collections::HashSet;
 
 use super::lexicon::{self, CAPSAFE, COMMON, FIRST, FIRST_CORE, LAST, SAFE};
 use super::names::{tokenize, Token, CUES, TITLES};
-use super::{Entity, Finding};
+use super::{Entity, Finding, Spans};
 
 /// Words after which the following name-like words are a person: the name
 /// recognizer's titles and cues (`names::TITLES`, `names::CUES`) and these.
@@ -226,13 +226,13 @@ impl Why {
 }
 
 /// Name and place findings of the strict profile that do not overlap `claimed` spans.
-pub(super) fn find(text: &str, claimed: &[(usize, usize)]) -> Vec<Finding> {
+pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     let tokens = tokenize(text);
     let modes = line_modes(&tokens);
     let flags: Vec<u64> = tokens.iter().map(|t| lexicon::flags(&t.lower)).collect();
     let free: Vec<bool> = tokens
         .iter()
-        .map(|t| !claimed.iter().any(|&(s, e)| t.start < e && s < t.end))
+        .map(|t| !claimed.overlaps(t.start, t.end))
         .collect();
     let mut tag: Vec<Option<Why>> = vec![None; tokens.len()];
     let mut place = vec![false; tokens.len()];
@@ -241,7 +241,6 @@ pub(super) fn find(text: &str, claimed: &[(usize, usize)]) -> Vec<Finding> {
     let word = |i: usize| tokens.get(i).map(|t| t.lower.as_str()).unwrap_or_default();
     // A cue governs the next words on its line: up to three of them.
     let cue_before = |i: usize, is_cue: &dyn Fn(&str) -> bool| -> Option<bool> {
-        let t = tokens.get(i)?;
         for back in 1..=3usize {
             let j = i.checked_sub(back)?;
             let p = tokens.get(j)?;
@@ -274,7 +273,6 @@ pub(super) fn find(text: &str, claimed: &[(usize, usize)]) -> Vec<Finding> {
                 return None;
             }
         }
-        let _ = t;
         None
     };
 
@@ -410,50 +408,48 @@ pub(super) fn find(text: &str, claimed: &[(usize, usize)]) -> Vec<Finding> {
                 || y.gap == "-"
                 || (y.gap == "," && is_name(flag_of(a)) && is_name(flag_of(b))))
     };
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for i in 0..tokens.len() {
-            let Some(why) = tag.get(i).copied().flatten() else {
-                continue;
-            };
-            let is_place = place.get(i).copied().unwrap_or(false);
-            for j in [i.checked_sub(1), Some(i.saturating_add(1))]
-                .into_iter()
-                .flatten()
-            {
-                if j >= tokens.len() || tag.get(j).copied().flatten().is_some() {
-                    continue;
-                }
-                let (a, b) = if j < i { (j, i) } else { (i, j) };
-                if !adjacent(a, b) {
-                    continue;
-                }
-                let particle = PARTICLES.contains(&word(j));
-                let ok = joinable(j, is_place && j < i)
-                    || (particle
-                        && tokens
-                            .get(if j < i {
-                                j.wrapping_sub(1)
-                            } else {
-                                j.saturating_add(1)
-                            })
-                            .is_some());
-                if ok && !(particle && j > i && tag.get(j.saturating_add(1)).is_none()) {
-                    if let Some(slot) = tag.get_mut(j) {
-                        *slot = Some(if why == Why::Cue {
-                            Why::Cue
-                        } else {
-                            Why::Joined
-                        });
-                    }
-                    if let Some(p) = place.get_mut(j) {
-                        *p = is_place;
-                    }
-                    changed = true;
-                }
+    // Tags spread to neighbours in the direction of a sweep, so a forward sweep, a
+    // backward one and a last forward one reach every joinable word of a run (linear in
+    // the text, whatever its length).
+    let mut try_join = |i: usize, j: usize, tag: &mut Vec<Option<Why>>| {
+        let Some(why) = tag.get(i).copied().flatten() else {
+            return;
+        };
+        if j >= tokens.len() || tag.get(j).copied().flatten().is_some() {
+            return;
+        }
+        let (a, b) = if j < i { (j, i) } else { (i, j) };
+        if !adjacent(a, b) {
+            return;
+        }
+        let is_place = place.get(i).copied().unwrap_or(false);
+        let particle = PARTICLES.contains(&word(j));
+        // A particle joins backward when a word stands before it, forward only when a
+        // tagged name follows it ("Maria de la Cruz").
+        let ok = joinable(j, is_place && j < i)
+            || (particle && j < i && j > 0)
+            || (particle && j > i && tag.get(j.saturating_add(1)).copied().flatten().is_some());
+        if ok {
+            if let Some(slot) = tag.get_mut(j) {
+                *slot = Some(if why == Why::Cue {
+                    Why::Cue
+                } else {
+                    Why::Joined
+                });
+            }
+            if let Some(p) = place.get_mut(j) {
+                *p = is_place;
             }
         }
+    };
+    for i in 0..tokens.len() {
+        try_join(i, i.saturating_add(1), &mut tag);
+    }
+    for i in (1..tokens.len()).rev() {
+        try_join(i, i.saturating_sub(1), &mut tag);
+    }
+    for i in 0..tokens.len() {
+        try_join(i, i.saturating_add(1), &mut tag);
     }
 
     // Propagation: a word redacted once is redacted everywhere in the text; a word that
@@ -583,7 +579,7 @@ mod tests {
     use super::*;
 
     fn spans(text: &str) -> Vec<&str> {
-        find(text, &[])
+        find(text, &Spans::default())
             .into_iter()
             .map(|f| &text[f.start..f.end])
             .collect()
