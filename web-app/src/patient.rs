@@ -181,8 +181,8 @@ fn RecordsTab() -> impl IntoView {
                 <h2 id="pii-h">"Privacy preview"</h2>
                 <p class="hint">"Checked in this browser as you type; nothing has been sent."</p>
                 <p>
-                    "Your record keeps what you wrote. It is encrypted in this browser, for you and the clinicians you share it with. "
-                    "Beside it, the encrypted record holds a de-identified copy, the only version meant for use beyond them (research exports):"
+                    "Your record keeps what you wrote. It is encrypted in this browser, and the relay hands its key only to you and the clinicians you share it with. "
+                    "Inside it is a de-identified copy, the version meant for any use beyond them (research exports):"
                 </p>
                 {move || match preview.get() {
                     Err(e) => view! { <p class="error">{e}</p> }.into_any(),
