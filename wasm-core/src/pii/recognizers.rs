@@ -419,12 +419,7 @@ impl Patterns {
             0,
             0.85,
             DATE_CONTEXT,
-            Some(|s| {
-                s.split(|c: char| !c.is_ascii_digit())
-                    .next()
-                    .and_then(|d| d.parse::<u32>().ok())
-                    .is_some_and(|d| (1..=31).contains(&d))
-            }),
+            Some(first_number_is_a_day),
         )?;
         add(
             "date_month_year",
@@ -813,12 +808,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         0.75,
         DATE_CONTEXT,
         &[],
-        Some(|s| {
-            s.split(|c: char| !c.is_ascii_digit())
-                .find(|d| !d.is_empty())
-                .and_then(|d| d.parse::<u32>().ok())
-                .is_some_and(|d| (1..=31).contains(&d))
-        }),
+        Some(first_number_is_a_day),
     )?;
     add(
         "date_month_year_lower",
@@ -1408,6 +1398,14 @@ fn valid_numeric_date(s: &str) -> bool {
     let md = (1..=12).contains(a) && (1..=31).contains(b);
     let dm = (1..=31).contains(a) && (1..=12).contains(b);
     md || dm
+}
+
+/// The first number in a date with a month name is a day of the month ("5 Jan", "Jan 5").
+fn first_number_is_a_day(s: &str) -> bool {
+    s.split(|c: char| !c.is_ascii_digit())
+        .find(|d| !d.is_empty())
+        .and_then(|d| d.parse::<u32>().ok())
+        .is_some_and(|d| (1..=31).contains(&d))
 }
 
 fn over_89(s: &str) -> bool {
