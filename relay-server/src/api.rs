@@ -26,11 +26,10 @@ use crate::audit::{self, AuditEvent, AuditQuery};
 use crate::auth::{self, Caller, Claims};
 use crate::db::{Grant, Record, User};
 use crate::error::{ApiError, ApiResult};
+use crate::name::Name;
 use crate::store::{valid_key, SignedQuery};
 use crate::{now, AppState};
 
-/// Largest JSON request body.
-const JSON_LIMIT: usize = 64 * 1024;
 /// Largest message header accepted for unwrapping.
 const HEADER_LIMIT: usize = 64 * 1024;
 
@@ -100,7 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .layer(DefaultBodyLimit::max(JSON_LIMIT));
+        .layer(DefaultBodyLimit::max(state.config.limits.max_json_bytes));
     let store = Router::new()
         .route("/store/{*key}", put(store_put).get(store_get))
         .layer(DefaultBodyLimit::max(max_upload));
@@ -118,8 +117,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            crate::REQUEST_TIMEOUT,
+            state.config.limits.request_timeout,
         ))
+        .layer(middleware::from_fn(crate::http::common_headers))
         .with_state(state)
 }
 
@@ -199,20 +199,6 @@ pub(crate) fn random_id(prefix: &str, bytes: usize) -> String {
     format!("{prefix}{hex}")
 }
 
-pub(crate) fn check_name(what: &str, s: &str) -> ApiResult<()> {
-    if s.is_empty()
-        || s.len() > 64
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return Err(ApiError::BadRequest(format!(
-            "{what} must be 1-64 characters of A-Z a-z 0-9 . _ -"
-        )));
-    }
-    Ok(())
-}
-
 /// May `caller` read or write `record_type` records of `patient`?
 /// A patient: only its own; a clinician: only under a grant; an operator: never.
 fn authorize(state: &AppState, caller: &Claims, patient: &str, record_type: &str) -> ApiResult<()> {
@@ -252,29 +238,55 @@ struct LoginResp {
     expires_at: i64,
 }
 
-async fn login(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<LoginResp>> {
+async fn login(
+    State(state): State<AppState>,
+    crate::http::PeerIp(source): crate::http::PeerIp,
+    body: Bytes,
+) -> ApiResult<Response> {
     let req: LoginReq = json_body(&body)?;
+    let throttle = &state.login_throttle;
+    let wait = throttle.wait_secs(&req.username, source, now());
+    if wait > 0 {
+        audit(&state, None, "login", None, "refused", "throttled");
+        return Ok(ApiError::TooManyRequests(wait).into_response());
+    }
     let user = state.db.user_by_name(&req.username)?;
-    let ok = match &user {
-        Some(u) => u
-            .pw_hash
-            .as_deref()
-            .is_some_and(|h| auth::verify_password(&req.password, h)),
-        None => {
-            // Same work for unknown users: no timing hint about which names exist.
-            let _ = auth::verify_password(&req.password, DUMMY_HASH);
-            false
+    // Every refusal costs one Argon2id verification, whether the name is unknown,
+    // has no password (a portal subject) or the password is wrong: the answer's
+    // timing says nothing about which accounts exist.
+    let hash = user
+        .as_ref()
+        .and_then(|u| u.pw_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.to_owned());
+    let ok = auth::verify_password_off_thread(&state, &req.password, &hash).await?
+        && user.as_ref().is_some_and(|u| u.pw_hash.is_some());
+    let Some(user) = user.clone().filter(|_| ok) else {
+        let outcome = throttle.failed(&req.username, source, now());
+        // The targeted account is named only when it exists, so a password typed
+        // into the name field is never stored.
+        let (detail, patient) = match user {
+            Some(u) => (format!("bad-credentials; account={}", u.id), u.pseudonym),
+            None => ("bad-credentials; unknown-account".to_owned(), None),
+        };
+        audit(&state, None, "login", patient.as_deref(), "refused", &detail);
+        if outcome.account_now_throttled {
+            state.alerts.raise(
+                format!(
+                    "{}+ failed logins for one account",
+                    outcome.account_failures
+                ),
+                detail,
+                usize::try_from(outcome.account_failures).unwrap_or(usize::MAX),
+            );
         }
-    };
-    let Some(user) = user.filter(|_| ok) else {
-        audit(&state, None, "login", None, "refused", "bad-credentials");
         return Err(ApiError::Unauthorized);
     };
+    throttle.succeeded(&req.username);
     let claims = Claims {
         sub: user.id.clone(),
         role: user.role.clone(),
         pseudonym: user.pseudonym.clone(),
-        exp: now().saturating_add(auth::TOKEN_TTL_SECS),
+        exp: now().saturating_add(state.config.token_ttl_secs),
     };
     let token = state.tokens.issue(&claims)?;
     audit(
@@ -291,7 +303,8 @@ async fn login(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<Log
         role: user.role,
         pseudonym: user.pseudonym,
         expires_at: claims.exp,
-    }))
+    })
+    .into_response())
 }
 
 /// An Argon2id hash of a random password, verified against for unknown users.
@@ -326,21 +339,33 @@ async fn create_user(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let c = &caller.0;
-    let user = audited(&state, Some(c), "create-user", None, || {
+    // Cheap checks first; Argon2id (off the async workers) only for a request that
+    // passed them; one audit row for the whole outcome.
+    let checked = (|| {
         caller.require("operator")?;
         let req: CreateUserReq = json_body(&body)?;
-        check_name("username", &req.username)?;
+        Name::parse("username", &req.username)?;
         if req.role != "clinician" && req.role != "operator" {
             return Err(ApiError::BadRequest(
                 "operators create clinicians and operators; patients enroll".into(),
             ));
         }
+        auth::check_password(&req.password, &req.username)?;
+        Ok(req)
+    })();
+    let hashed = match &checked {
+        Ok(req) => Some(auth::hash_password_off_thread(&state, &req.password, &req.username).await),
+        Err(_) => None,
+    };
+    let user = audited(&state, Some(c), "create-user", None, || {
+        let req = checked?;
+        let pw_hash = hashed.ok_or_else(|| ApiError::Internal("no hash".into()))??;
         let user = User {
             id: random_id("u-", 8),
             username: req.username,
             role: req.role,
             pseudonym: None,
-            pw_hash: Some(auth::hash_password(&req.password)?),
+            pw_hash: Some(pw_hash),
         };
         state.db.create_user(&user)?;
         Ok(user)
@@ -355,13 +380,13 @@ pub fn create_user_direct(
     password: &str,
     role: &str,
 ) -> ApiResult<User> {
-    check_name("username", username)?;
+    Name::parse("username", username)?;
     let user = User {
         id: random_id("u-", 8),
         username: username.to_owned(),
         role: role.to_owned(),
         pseudonym: (role == "patient").then(|| random_id("p-", 8)),
-        pw_hash: Some(auth::hash_password(password)?),
+        pw_hash: Some(auth::hash_password(password, username)?),
     };
     state.db.create_user(&user)?;
     audit(
@@ -389,6 +414,12 @@ async fn create_invitation(
     let c = &caller.0;
     let (code, expires_at) = audited(&state, Some(c), "invite", None, || {
         caller.require("clinician")?;
+        let max = state.config.limits.max_open_invitations_per_clinician;
+        if state.db.open_invitations(&c.sub, now())? >= max {
+            return Err(ApiError::TooManyPending(format!(
+                "at most {max} unused invitations may be open at once"
+            )));
+        }
         let code = random_id("inv-", 16);
         let expires_at = now().saturating_add(7 * 24 * 3600);
         state
@@ -410,16 +441,33 @@ struct EnrollReq {
 }
 
 async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<impl IntoResponse> {
+    // Cheap checks first (the body, the name, the password policy, a live code);
+    // Argon2id only for a request that passed them.
+    let checked = (|| {
+        let req: EnrollReq = json_body(&body)?;
+        Name::parse("username", &req.username)?;
+        auth::check_password(&req.password, &req.username)?;
+        if !state.db.invitation_open(&code_hash(&req.code), now())? {
+            return Err(ApiError::Conflict(
+                "the invitation code is unknown, used or expired".into(),
+            ));
+        }
+        Ok(req)
+    })();
+    let hashed = match &checked {
+        Ok(req) => Some(auth::hash_password_off_thread(&state, &req.password, &req.username).await),
+        Err(_) => None,
+    };
     let mut patient_ps = None;
     let user = audited(&state, None, "enroll", None, || {
-        let req: EnrollReq = json_body(&body)?;
-        check_name("username", &req.username)?;
+        let req = checked?;
+        let pw_hash = hashed.ok_or_else(|| ApiError::Internal("no hash".into()))??;
         let user = User {
             id: random_id("u-", 8),
             username: req.username,
             role: "patient".into(),
             pseudonym: Some(random_id("p-", 8)),
-            pw_hash: Some(auth::hash_password(&req.password)?),
+            pw_hash: Some(pw_hash),
         };
         let clinician = state.db.redeem_invitation(&code_hash(&req.code), &user)?;
         patient_ps = user.pseudonym.clone();
@@ -447,7 +495,7 @@ async fn add_grant(
     let grant = audited(&state, Some(c), "grant", c.pseudonym.as_deref(), || {
         let patient = caller.pseudonym()?.to_owned();
         let req: GrantReq = json_body(&body)?;
-        check_name("record_type", &req.record_type)?;
+        Name::parse("record_type", &req.record_type)?;
         match state.db.user_by_id(&req.clinician_id)? {
             Some(u) if u.role == "clinician" => {}
             _ => return Err(ApiError::BadRequest("no such clinician".into())),
@@ -678,7 +726,8 @@ async fn create_record(
         let patient = patient
             .clone()
             .ok_or_else(|| ApiError::BadRequest("which patient?".into()))?;
-        check_name("record_type", &req.record_type)?;
+        Name::parse("patient", &patient)?;
+        Name::parse("record_type", &req.record_type)?;
         if req.size > state.config.max_upload_bytes {
             return Err(ApiError::PayloadTooLarge(state.config.max_upload_bytes));
         }
@@ -688,6 +737,12 @@ async fn create_record(
             return Err(ApiError::BadRequest("invalid content type".into()));
         }
         authorize(&state, c, &patient, &req.record_type)?;
+        let max = state.config.limits.max_pending_records_per_patient;
+        if state.db.pending_count(&patient, now())? >= max {
+            return Err(ApiError::TooManyPending(format!(
+                "at most {max} uploads may be pending for one patient; finish or wait for the others"
+            )));
+        }
         let id = random_id("r-", 12);
         let created_at = now();
         let expires_at = created_at.saturating_add(state.config.presign_ttl_secs);
@@ -855,60 +910,98 @@ async fn get_record(
     Ok(Json(json!({ "record": record, "download": download })).into_response())
 }
 
+/// What a presigned PUT uploads.
+enum PutTarget {
+    Record(Record),
+    Study,
+}
+
+/// `PUT /store/{key}` (local store): everything is checked before a byte of the
+/// body is read (signature, expiry, the declared `Content-Length` against the
+/// signed length, the object still pending, the content type), then exactly the
+/// signed number of bytes is read. A bad request costs the relay no memory.
 async fn store_put(
     State(state): State<AppState>,
     Path(key): Path<String>,
     Query(q): Query<SignedQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<StatusCode> {
+    let local = state.local_store.clone().ok_or(ApiError::NotFound)?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     let record = if valid_key(&key) {
         state.db.record_by_key(&key)?
     } else {
         None
     };
-    let patient = record.as_ref().map(|r| r.patient.clone());
-    let local = state.local_store.clone().ok_or(ApiError::NotFound)?;
-    if record.is_none() && valid_key(&key) {
-        if let Some(target) = crate::studies::upload_target(&state, &key)? {
-            return audited(
-                &state,
-                None,
-                "study-upload",
-                target.patient.as_deref(),
-                || {
-                    local.verify("PUT", &key, &q, now())?;
-                    q.check_body(
-                        &headers,
-                        body.len(),
-                        "object",
-                        target.pending,
-                        crate::studies::STUDY_CONTENT_TYPE,
-                        target.size,
-                    )?;
-                    local.put(&key, &body)?;
-                    Ok(StatusCode::CREATED)
-                },
-            );
-        }
-    }
-    audited(&state, None, "upload", patient.as_deref(), || {
-        // The route admits study keys (larger); records keep the configured limit.
-        if u64::try_from(body.len()).unwrap_or(u64::MAX) > state.config.max_upload_bytes {
-            return Err(ApiError::PayloadTooLarge(state.config.max_upload_bytes));
-        }
+    let study = match (&record, valid_key(&key)) {
+        (None, true) => crate::studies::upload_target(&state, &key)?,
+        _ => None,
+    };
+    let (action, patient) = match (&record, &study) {
+        (Some(r), _) => ("upload", Some(r.patient.clone())),
+        (None, Some(t)) => ("study-upload", t.patient.clone()),
+        (None, None) => ("upload", None),
+    };
+    let target = (|| -> ApiResult<(PutTarget, usize)> {
         local.verify("PUT", &key, &q, now())?;
-        let record = record.ok_or(ApiError::NotFound)?;
-        q.check_body(
-            &headers,
-            body.len(),
-            "record",
-            record.state == "pending",
-            &record.content_type,
-            record.size,
-        )?;
-        local.put(&key, &body)?;
-        state.db.complete(&record.id)?;
+        let declared = declared.ok_or_else(|| {
+            ApiError::BadRequest("a Content-Length equal to the signed length is required".into())
+        })?;
+        let target = match (record, study) {
+            (Some(r), _) => {
+                if r.size > state.config.max_upload_bytes {
+                    return Err(ApiError::PayloadTooLarge(state.config.max_upload_bytes));
+                }
+                q.check_body(
+                    &headers,
+                    declared,
+                    "record",
+                    r.state == "pending",
+                    &r.content_type,
+                    r.size,
+                )?;
+                PutTarget::Record(r)
+            }
+            (None, Some(t)) => {
+                q.check_body(
+                    &headers,
+                    declared,
+                    "object",
+                    t.pending,
+                    crate::studies::STUDY_CONTENT_TYPE,
+                    t.size,
+                )?;
+                PutTarget::Study
+            }
+            (None, None) => return Err(ApiError::NotFound),
+        };
+        Ok((target, declared))
+    })();
+    let (target, len) = match target {
+        Ok(t) => t,
+        Err(e) => {
+            audit(&state, None, action, patient.as_deref(), "refused", e.code());
+            return Err(e);
+        }
+    };
+    let bytes = match axum::body::to_bytes(body, len).await {
+        Ok(b) if b.len() == len => b,
+        _ => {
+            audit(&state, None, action, patient.as_deref(), "refused", "body-length");
+            return Err(ApiError::BadRequest(
+                "the body ended before, or ran past, the signed length".into(),
+            ));
+        }
+    };
+    audited(&state, None, action, patient.as_deref(), || {
+        local.put(&key, &bytes)?;
+        if let PutTarget::Record(r) = &target {
+            state.db.complete(&r.id)?;
+        }
         Ok(StatusCode::CREATED)
     })
 }
@@ -964,7 +1057,30 @@ async fn alerts_stream(
             .and_then(|alert| Event::default().event("alert").json_data(alert).ok())
             .map(Ok)
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(live_stream(&state, c, stream)?).keep_alive(KeepAlive::default()))
+}
+
+/// Bounds a live event stream by its caller's session: it ends when the token that
+/// opened it expires (the client reconnects with a fresh one), and holds one of the
+/// caller's `max_streams_per_user` slots while open.
+pub(crate) fn live_stream<S: futures_util::Stream + Send + 'static>(
+    state: &AppState,
+    caller: &Claims,
+    stream: S,
+) -> ApiResult<impl futures_util::Stream<Item = S::Item> + Send + 'static> {
+    let max = state.config.limits.max_streams_per_user;
+    let slot = state.streams.take(&caller.sub, max).ok_or_else(|| {
+        ApiError::TooManyPending(format!("at most {max} live streams may be open at once"))
+    })?;
+    let left = u64::try_from(caller.exp.saturating_sub(now())).unwrap_or(0);
+    let end = tokio::time::sleep(std::time::Duration::from_secs(left));
+    Ok(futures_util::StreamExt::map(
+        futures_util::StreamExt::take_until(stream, end),
+        move |item| {
+            let _held = &slot;
+            item
+        },
+    ))
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -975,11 +1091,34 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+/// `GET /metrics`: for the operator's scraper (the configured metrics token) or an
+/// operator's session token; route names and counts say how the service is used, so
+/// they are not public. Scrapes are not audited (one every few seconds).
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    use subtle::ConstantTimeEq as _;
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)?;
+    let scraper = state
+        .config
+        .metrics_token_sha256
+        .is_some_and(|want| bool::from(Sha256::digest(bearer.as_bytes()).as_slice().ct_eq(&want)));
+    let operator = || {
+        state
+            .tokens
+            .verify(bearer, now())
+            .is_ok_and(|c| c.role == "operator")
+    };
+    if !scraper && !operator() {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response())
 }
 
 async fn openapi() -> Json<Value> {

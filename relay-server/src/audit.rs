@@ -130,6 +130,20 @@ impl Alerts {
     }
 }
 
+impl Alerts {
+    /// Raises an alert from a rule kept elsewhere (the login throttle).
+    pub fn raise(&self, rule: String, actor: String, count: usize) {
+        let alert = Alert {
+            rule,
+            actor,
+            count,
+            ts: crate::now(),
+        };
+        tracing::warn!(rule = %alert.rule, actor = %alert.actor, count = alert.count, "alert");
+        let _ = self.tx.send(alert);
+    }
+}
+
 impl Default for Alerts {
     fn default() -> Self {
         Self::new()
@@ -150,6 +164,8 @@ pub fn append_pending(
     pending: Option<&Record>,
 ) -> ApiResult<()> {
     let ts = crate::now();
+    let clean = sanitized(e);
+    let e = &clean;
     if let Some(pg) = db.pg() {
         pg.audit_append(e, ts, pending)?;
     } else {
@@ -176,6 +192,42 @@ pub fn append_pending(
     }
     alerts.observe(e, ts);
     Ok(())
+}
+
+/// Longest `detail` stored, in characters.
+const MAX_DETAIL_CHARS: usize = 200;
+
+/// What may enter an audit column, whoever supplied it: a `patient` that is not a
+/// valid [`Name`](crate::name::Name) (newlines, markup, 30 KB of text from a forged
+/// request) is not stored; the row says `patient-invalid` instead. Other columns
+/// lose control characters and are cut to a bounded length.
+fn sanitized(e: &AuditEvent) -> AuditEvent {
+    let clean = |s: &str, max: usize| -> String {
+        s.chars()
+            .filter(|c| !c.is_control())
+            .take(max)
+            .collect::<String>()
+    };
+    let valid = e
+        .patient
+        .as_deref()
+        .filter(|p| crate::name::Name::is_valid(p));
+    let mut detail = clean(&e.detail, MAX_DETAIL_CHARS);
+    if e.patient.is_some() && valid.is_none() {
+        detail = if detail.is_empty() {
+            "patient-invalid".to_owned()
+        } else {
+            format!("{detail}; patient-invalid")
+        };
+    }
+    AuditEvent {
+        actor: clean(&e.actor, 200),
+        role: clean(&e.role, 32),
+        action: clean(&e.action, 64),
+        patient: valid.map(str::to_owned),
+        outcome: clean(&e.outcome, 32),
+        detail,
+    }
 }
 
 /// Filters for audit queries.

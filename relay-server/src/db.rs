@@ -409,8 +409,25 @@ impl Db {
     }
 
     /// Opens (and creates) the database file.
+    ///
+    /// The file, its WAL and shared-memory files are private (0600): they hold
+    /// password hashes. SQLite gives the WAL files the database file's mode.
     pub fn open(path: &Path) -> ApiResult<Self> {
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| ApiError::Internal(format!("database file: {e}")))?;
+        }
         let conn = Connection::open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            crate::private_file(Path::new(&p))?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -719,6 +736,39 @@ impl Db {
         ))?;
         let rows = st.query_map([], record_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Counts rows of a `SELECT COUNT(*) …` query on either backend.
+    fn count(&self, sql: &str, args: &[Val]) -> ApiResult<i64> {
+        Ok(self
+            .query(sql, args, 1)?
+            .first()
+            .and_then(|r| r.first())
+            .map_or(0, Val::int))
+    }
+
+    /// Pending records of `patient` whose upload URL is still valid at `now`.
+    pub fn pending_count(&self, patient: &str, now: i64) -> ApiResult<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM records WHERE patient = ?1 AND state = 'pending' AND expires_at > ?2",
+            &[patient.into(), Val::Int(now)],
+        )
+    }
+
+    /// Unused invitations of `clinician_id` still valid at `now`.
+    pub fn open_invitations(&self, clinician_id: &str, now: i64) -> ApiResult<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM invitations WHERE clinician_id = ?1 AND used_by IS NULL AND expires_at > ?2",
+            &[clinician_id.into(), Val::Int(now)],
+        )
+    }
+
+    /// Whether an invitation code (by hash) is unused and valid at `now`.
+    pub fn invitation_open(&self, code_hash: &str, now: i64) -> ApiResult<bool> {
+        Ok(self.count(
+            "SELECT COUNT(*) FROM invitations WHERE code_hash = ?1 AND used_by IS NULL AND expires_at > ?2",
+            &[code_hash.into(), Val::Int(now)],
+        )? > 0)
     }
 
     /// Deletes a pending record whose upload never completed.

@@ -25,6 +25,10 @@ pub enum ApiError {
     Expired,
     /// Well-formed request, refused for its content (a submission whose proof fails).
     Unprocessable(String),
+    /// Too many attempts: try again after this many seconds (`Retry-After`).
+    TooManyRequests(i64),
+    /// A per-user limit on open items (pending uploads, invitations, streams).
+    TooManyPending(String),
     /// A failure on our side; the message is logged, never sent.
     Internal(String),
 }
@@ -58,6 +62,12 @@ impl ApiError {
             ApiError::Unprocessable(d) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", d.clone())
             }
+            ApiError::TooManyRequests(secs) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                format!("too many failed attempts; try again in {secs} s"),
+            ),
+            ApiError::TooManyPending(d) => (StatusCode::TOO_MANY_REQUESTS, "limit", d.clone()),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -84,12 +94,18 @@ impl IntoResponse for ApiError {
             "status": status.as_u16(),
             "detail": detail,
         });
-        (
+        let mut res = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body.to_string(),
         )
-            .into_response()
+            .into_response();
+        if let ApiError::TooManyRequests(secs) = &self {
+            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res
     }
 }
 

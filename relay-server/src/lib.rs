@@ -24,8 +24,11 @@ pub mod audit;
 pub mod auth;
 pub mod db;
 pub mod error;
+pub mod http;
 pub mod kms;
+pub mod limits;
 pub mod metrics;
+pub mod name;
 pub mod pg;
 pub mod store;
 pub mod studies;
@@ -34,7 +37,6 @@ pub mod vitals;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 
@@ -98,6 +100,13 @@ pub struct Config {
     /// PostgreSQL URL for the metadata (replicas share it); SQLite in the data
     /// directory when absent.
     pub database_url: Option<String>,
+    /// Limits and timeouts.
+    pub limits: limits::Limits,
+    /// Lifetime of the relay's session tokens, in seconds.
+    pub token_ttl_secs: i64,
+    /// SHA-256 of the bearer token a metrics scraper presents at `/metrics`
+    /// (operators' tokens are accepted too); only operators when absent.
+    pub metrics_token_sha256: Option<[u8; 32]>,
 }
 
 impl Config {
@@ -111,6 +120,9 @@ impl Config {
             portal_jwt: None,
             alert_webhook: None,
             database_url: None,
+            limits: limits::Limits::default(),
+            token_ttl_secs: auth::TOKEN_TTL_SECS,
+            metrics_token_sha256: None,
         }
     }
 }
@@ -138,6 +150,12 @@ pub struct AppState {
     pub vital_feed: Arc<vitals::VitalFeed>,
     /// The study aggregation worker's wake-up and caches.
     pub study_work: Arc<studies::StudyWork>,
+    /// Failed-login bookkeeping.
+    pub login_throttle: Arc<limits::LoginThrottle>,
+    /// Open live streams per user.
+    pub streams: Arc<limits::StreamSlots>,
+    /// Password hashes computed at once (off the async workers).
+    pub hash_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -165,8 +183,7 @@ impl AppState {
         kms: Option<Arc<dyn Kms>>,
         s3: Option<store::S3Store>,
     ) -> ApiResult<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| error::ApiError::Internal(format!("data dir: {e}")))?;
+        private_dir(&config.data_dir)?;
         let db = match &config.database_url {
             Some(url) => Db::connect_postgres(url)?,
             None => Db::open(&config.data_dir.join("relay.sqlite3"))?,
@@ -185,7 +202,14 @@ impl AppState {
             }
         };
         let tokens = TokenKey::open(&config.data_dir.join("token-signing.key"))?;
+        let login_throttle = Arc::new(limits::LoginThrottle::new(&config.limits));
+        let hash_permits = Arc::new(tokio::sync::Semaphore::new(
+            config.limits.concurrent_password_hashes.max(1),
+        ));
         let state = Self {
+            login_throttle,
+            hash_permits,
+            streams: Arc::new(limits::StreamSlots::default()),
             config: Arc::new(config),
             db,
             kms,
@@ -205,19 +229,32 @@ impl AppState {
     /// one whose URL expired without an object is dropped. Afterwards the index and
     /// the store agree, and no half object is visible (uploads land by rename, or
     /// atomically in S3).
+    ///
+    /// One bad row never stops a start: a row whose object key the store refuses
+    /// (written by an older release that let a caller pick `..` as a record type) or
+    /// whose store lookup fails is skipped with a warning, and dropped once expired,
+    /// since no upload can complete it.
     pub async fn recover(&self) -> ApiResult<(usize, usize)> {
         let (mut completed, mut dropped) = (0usize, 0usize);
         for r in self.db.pending_records()? {
-            match self.store.size(&r.object_key).await? {
-                Some(size) if size == r.size => {
+            let expired = r.expires_at <= now();
+            match self.store.size(&r.object_key).await {
+                Ok(Some(size)) if size == r.size => {
                     self.db.complete(&r.id)?;
                     completed = completed.saturating_add(1);
                 }
-                _ if r.expires_at <= now() => {
+                Ok(_) if expired => {
                     self.db.delete_pending(&r.id)?;
                     dropped = dropped.saturating_add(1);
                 }
-                _ => {}
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(record = %r.id, error = ?e, "pending record skipped at recovery");
+                    if expired {
+                        self.db.delete_pending(&r.id)?;
+                        dropped = dropped.saturating_add(1);
+                    }
+                }
             }
         }
         if completed > 0 || dropped > 0 {
@@ -244,9 +281,8 @@ pub async fn serve(
         tokio::spawn(deliver_alerts(state.alerts.subscribe(), url));
     }
     let worker = studies::spawn_worker(state.clone());
-    let res = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = state.config.limits.clone();
+    let res = http::serve_connections(listener, app(state.clone()), &limits, shutdown).await;
     studies::stop_worker(&state);
     // The worker finishes its batch (its state is committed or safely replayed).
     let _ = tokio::task::spawn_blocking(move || worker.join()).await;
@@ -278,5 +314,22 @@ async fn deliver_alerts(mut rx: tokio::sync::broadcast::Receiver<audit::Alert>, 
     }
 }
 
-/// Request timeout applied to every route.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Creates `dir` (and its parents) and makes it private to the relay's user (0700):
+/// it holds password hashes, master keys and ciphertexts. Files inside are created
+/// 0600 (see [`private_file`]).
+pub(crate) fn private_dir(dir: &Path) -> ApiResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |e: std::io::Error| error::ApiError::Internal(format!("{}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
+}
+
+/// Makes an existing file private to the relay's user (0600).
+pub(crate) fn private_file(path: &Path) -> ApiResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| error::ApiError::Internal(format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}

@@ -68,6 +68,15 @@ enum Command {
         /// and region come from the standard AWS environment.
         #[arg(long, env = "PHIVEIL_AWS_ENDPOINT_URL")]
         aws_endpoint_url: Option<String>,
+        /// A file holding the bearer token a metrics scraper presents at /metrics
+        /// (operators' tokens are accepted too).
+        #[arg(long, env = "PHIVEIL_METRICS_TOKEN_FILE")]
+        metrics_token_file: Option<PathBuf>,
+        /// Lifetime of session tokens in seconds.
+        #[arg(long, env = "PHIVEIL_TOKEN_TTL_SECS", default_value_t = phiveil_relay::auth::TOKEN_TTL_SECS)]
+        token_ttl_secs: i64,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Create a user (the first operator, clinicians, or a patient for testing).
     CreateUser {
@@ -88,6 +97,66 @@ enum Command {
     },
     /// Rotate the embedded KMS master key (old versions stay for decryption).
     RotateKey,
+}
+
+/// Limits and timeouts (defaults in `phiveil_relay::limits::Limits`; the table in
+/// docs/api.md).
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Seconds a connection may take to send a request's headers; also how long an
+    /// idle keep-alive connection stays open.
+    #[arg(long, default_value_t = 10)]
+    header_read_timeout_secs: u64,
+    /// Seconds a request may take end to end.
+    #[arg(long, default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Open connections, all sources together.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Open connections from one IP address.
+    #[arg(long, default_value_t = 128)]
+    max_connections_per_source: usize,
+    /// Pending uploads per patient.
+    #[arg(long, default_value_t = 64)]
+    max_pending_records_per_patient: i64,
+    /// Unused invitations per clinician.
+    #[arg(long, default_value_t = 200)]
+    max_open_invitations_per_clinician: i64,
+    /// Live event streams per user.
+    #[arg(long, default_value_t = 4)]
+    max_streams_per_user: usize,
+    /// Failed logins per account before backoff starts.
+    #[arg(long, default_value_t = 5)]
+    login_free_failures_per_account: u32,
+    /// Failed logins per source address before backoff starts.
+    #[arg(long, default_value_t = 20)]
+    login_free_failures_per_source: u32,
+    /// First backoff delay in seconds (doubling with each further failure).
+    #[arg(long, default_value_t = 2)]
+    login_backoff_base_secs: u64,
+    /// Longest backoff delay in seconds.
+    #[arg(long, default_value_t = 900)]
+    login_backoff_max_secs: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> phiveil_relay::limits::Limits {
+        use std::time::Duration;
+        phiveil_relay::limits::Limits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            max_connections: self.max_connections,
+            max_connections_per_source: self.max_connections_per_source,
+            max_pending_records_per_patient: self.max_pending_records_per_patient,
+            max_open_invitations_per_clinician: self.max_open_invitations_per_clinician,
+            max_streams_per_user: self.max_streams_per_user,
+            login_free_failures_per_account: self.login_free_failures_per_account,
+            login_free_failures_per_source: self.login_free_failures_per_source,
+            login_backoff_base: Duration::from_secs(self.login_backoff_base_secs),
+            login_backoff_max: Duration::from_secs(self.login_backoff_max_secs),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -168,8 +237,22 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             kms_key_id,
             s3_bucket,
             aws_endpoint_url,
+            metrics_token_file,
+            token_ttl_secs,
+            limits,
         } => {
+            config.token_ttl_secs = token_ttl_secs.clamp(1, 24 * 3600);
             config.alert_webhook = alert_webhook;
+            config.limits = limits.limits();
+            if let Some(file) = metrics_token_file {
+                use sha2::Digest as _;
+                let token = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(&file)
+                        .map_err(|e| format!("{}: {e}", file.display()))?,
+                );
+                config.metrics_token_sha256 =
+                    Some(sha2::Sha256::digest(token.trim().as_bytes()).into());
+            }
             let aws = phiveil_relay::kms::AwsSettings {
                 endpoint_url: aws_endpoint_url,
                 ..Default::default()

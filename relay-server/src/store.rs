@@ -126,8 +126,8 @@ impl LocalStore {
     /// key on first start and removing temporary files a crash may have left.
     pub fn open(dir: &Path) -> ApiResult<Self> {
         let root = dir.join("objects");
-        std::fs::create_dir_all(root.join(".tmp"))
-            .map_err(|e| ApiError::Internal(format!("store dir: {e}")))?;
+        crate::private_dir(&root)?;
+        crate::private_dir(&root.join(".tmp"))?;
         if let Ok(entries) = std::fs::read_dir(root.join(".tmp")) {
             for e in entries.flatten() {
                 let _ = std::fs::remove_file(e.path());
@@ -233,9 +233,11 @@ impl LocalStore {
         Ok(std::fs::metadata(self.path(key)?).ok().map(|m| m.len()))
     }
 
-    /// Writes an object atomically (temporary file, fsync, rename). Refuses to
-    /// overwrite.
+    /// Writes an object atomically (temporary file 0600, fsync, then a hard link
+    /// into place, which fails if the object exists: of two concurrent uploads to
+    /// one key exactly one wins, the other gets `Conflict`).
     pub fn put(&self, key: &str, bytes: &[u8]) -> ApiResult<()> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let dest = self.path(key)?;
         if dest.exists() {
             return Err(ApiError::Conflict("the object already exists".into()));
@@ -248,15 +250,31 @@ impl LocalStore {
             .join(name.iter().map(|b| format!("{b:02x}")).collect::<String>());
         let io = |e: std::io::Error| ApiError::Internal(format!("store write: {e}"));
         {
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(io)?;
             f.write_all(bytes).map_err(io)?;
             f.sync_all().map_err(io)?;
         }
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(io)?;
         }
-        std::fs::rename(&tmp, &dest).map_err(io)?;
-        Ok(())
+        let linked = std::fs::hard_link(&tmp, &dest);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(ApiError::Conflict("the object already exists".into()))
+            }
+            Err(e) => Err(io(e)),
+        }
     }
 
     /// Reads an object.

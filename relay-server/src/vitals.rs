@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_stream::StreamExt as _;
 
-use crate::api::{audited, check_name, json_body, random_id};
+use crate::api::{audited, json_body, random_id};
+use crate::name::Name;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::{now, AppState};
@@ -89,8 +90,8 @@ impl Default for VitalFeed {
 }
 
 fn validate(a: &AlertIn) -> ApiResult<()> {
-    check_name("session", &a.session)?;
-    check_name("rule", &a.rule)?;
+    Name::parse("session", &a.session)?;
+    Name::parse("rule", &a.rule)?;
     let loinc_ok = a.loinc.len() <= 10
         && a.loinc.split_once('-').is_some_and(|(num, check)| {
             !num.is_empty()
@@ -316,5 +317,6 @@ pub(crate) async fn alerts_stream(
             .flatten()
             .map(Ok)
     });
+    let stream = crate::api::live_stream(&state, &caller.0, stream)?;
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

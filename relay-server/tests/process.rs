@@ -8,135 +8,17 @@
     clippy::arithmetic_side_effects
 )]
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use phiveil_core::esdk::{
-    self, BrokeredKmsKeyring, EncryptOptions, EncryptedDataKey, EncryptionContext,
-};
-use phiveil_core::secret::DataKey;
+use common::*;
+use phiveil_core::esdk::{self, EncryptOptions, EncryptionContext};
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_phiveil-relay");
-const PASSWORD: &str = "correct horse battery staple";
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let mut b = [0u8; 8];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
-    let dir = std::env::temp_dir().join(format!(
-        "phiveil-{tag}-{}",
-        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The relay binary on `dir`, and on PostgreSQL `db` when given.
-fn relay(dir: &Path, db: Option<&str>) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("--data-dir").arg(dir);
-    if let Some(db) = db {
-        c.args(["--database-url", db]);
-    }
-    c
-}
-
-/// Runs an operator CLI command; returns its standard output.
-fn cli(dir: &Path, db: Option<&str>, args: &[&str]) -> String {
-    let out = relay(dir, db)
-        .args(args)
-        .env("PHIVEIL_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Starts the relay; callers kill and wait for it. With `capture_logs` its debug
-/// JSON logs go to a pipe the caller reads; otherwise it logs warnings nowhere (an
-/// unread pipe would fill and stall it).
-#[allow(clippy::zombie_processes)]
-fn start(dir: &Path, db: Option<&str>, port: u16, capture_logs: bool) -> Child {
-    let mut cmd = relay(dir, db);
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null());
-    if capture_logs {
-        cmd.env("PHIVEIL_LOG", "debug")
-            .env("PHIVEIL_LOG_FORMAT", "json")
-            .stderr(Stdio::piped());
-    } else {
-        cmd.env("PHIVEIL_LOG", "warn").stderr(Stdio::null());
-    }
-    let child = cmd.spawn().unwrap();
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("relay did not start");
-}
-
-async fn post(
-    http: &reqwest::Client,
-    base: &str,
-    token: Option<&str>,
-    path: &str,
-    body: Value,
-) -> Value {
-    let mut rb = http.post(format!("{base}{path}")).json(&body);
-    if let Some(t) = token {
-        rb = rb.bearer_auth(t);
-    }
-    let resp = rb.send().await.unwrap();
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    resp.json().await.unwrap()
-}
-
-async fn login(http: &reqwest::Client, base: &str, user: &str) -> Value {
-    post(
-        http,
-        base,
-        None,
-        "/v1/auth/login",
-        json!({"username": user, "password": PASSWORD}),
-    )
-    .await
-}
-
-fn keyring_from(body: &Value) -> (BrokeredKmsKeyring, Vec<u8>) {
-    let edk = &body["encrypted_data_key"];
-    let b = |v: &Value| B64.decode(v.as_str().unwrap()).unwrap();
-    let key = b(&body["data_key"]);
-    (
-        BrokeredKmsKeyring::from_encrypted_data_key(
-            EncryptedDataKey {
-                provider_id: edk["provider_id"].as_str().unwrap().to_owned(),
-                provider_info: b(&edk["provider_info"]),
-                ciphertext: b(&edk["ciphertext"]),
-            },
-            DataKey::from_slice(&key).unwrap(),
-        )
-        .unwrap(),
-        key,
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_of_a_full_flow_contain_no_secret() {

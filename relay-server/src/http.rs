@@ -1,0 +1,209 @@
+//! The HTTP surface below the routes: the connection loop with its limits (header
+//! read and keep-alive timeout, connection caps in total and per source address)
+//! and the headers and error shape every response shares.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
+
+use crate::limits::Limits;
+
+/// Open connections per source address.
+#[derive(Debug, Default, Clone)]
+struct Sources(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// A connection's place in [`Sources`], given back on drop.
+struct SourceSlot(Sources, IpAddr);
+
+impl Sources {
+    fn take(&self, ip: IpAddr, max: usize) -> Option<SourceSlot> {
+        let mut m = self.0.lock().ok()?;
+        let n = m.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n = n.saturating_add(1);
+        Some(SourceSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = (self.0).0.lock() {
+            if let Some(n) = m.get_mut(&self.1) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&self.1);
+                }
+            }
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open requests
+/// finish (at most 10 s). Each request carries its peer address as
+/// [`ConnectInfo`].
+pub async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: &Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let total = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let sources = Sources::default();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(100);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = total.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some(slot) = sources.take(peer.ip(), limits.max_connections_per_source) else {
+            tracing::warn!(source = %peer.ip(), "connection refused: per-source limit");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = app
+            .clone()
+            .map_request(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req.map(Body::new)
+            });
+        let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(slot);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => {
+            tracing::warn!("connections still open at shutdown were closed");
+        }
+    }
+    Ok(())
+}
+
+/// Headers every response carries, and one error shape: `nosniff` everywhere,
+/// `no-store` on the API (tokens, keys and invitation codes must not sit in a
+/// cache), and any error the framework produced before a handler ran (a malformed
+/// path or query, a wrong method, an unknown route, a body over the limit) rewritten
+/// as `application/problem+json` like the handlers' own errors.
+pub async fn common_headers(req: Request, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/v1/");
+    let res = next.run(req).await;
+    let mut res = into_problem(res).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if api && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// Rewrites a plain-text error response as problem+json (others pass through).
+async fn into_problem(res: Response) -> Response {
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let detail: String = String::from_utf8_lossy(&text)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
+    let detail = if detail.trim().is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        detail
+    };
+    let code = match status {
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        s if s.is_server_error() => "internal",
+        _ => "bad-request",
+    };
+    let body = serde_json::json!({
+        "type": format!("urn:phiveil:problem:{code}"),
+        "title": status.canonical_reason().unwrap_or("error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    let mut res = Response::from_parts(parts, Body::from(body.to_string()));
+    res.headers_mut().remove(header::CONTENT_LENGTH);
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    res
+}
+
+/// The peer address of a request, when it came through [`serve_connections`]
+/// (`None` for requests driven in-process, as the unit tests do).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
