@@ -268,7 +268,14 @@ async fn login(
             Some(u) => (format!("bad-credentials; account={}", u.id), u.pseudonym),
             None => ("bad-credentials; unknown-account".to_owned(), None),
         };
-        audit(&state, None, "login", patient.as_deref(), "refused", &detail);
+        audit(
+            &state,
+            None,
+            "login",
+            patient.as_deref(),
+            "refused",
+            &detail,
+        );
         if outcome.account_now_throttled {
             state.alerts.raise(
                 format!(
@@ -953,8 +960,9 @@ async fn store_put(
         })?;
         let target = match (record, study) {
             (Some(r), _) => {
-                if r.size > state.config.max_upload_bytes {
-                    return Err(ApiError::PayloadTooLarge(state.config.max_upload_bytes));
+                let max = state.config.max_upload_bytes;
+                if r.size > max || u64::try_from(declared).unwrap_or(u64::MAX) > max {
+                    return Err(ApiError::PayloadTooLarge(max));
                 }
                 q.check_body(
                     &headers,
@@ -984,14 +992,28 @@ async fn store_put(
     let (target, len) = match target {
         Ok(t) => t,
         Err(e) => {
-            audit(&state, None, action, patient.as_deref(), "refused", e.code());
+            audit(
+                &state,
+                None,
+                action,
+                patient.as_deref(),
+                "refused",
+                e.code(),
+            );
             return Err(e);
         }
     };
     let bytes = match axum::body::to_bytes(body, len).await {
         Ok(b) if b.len() == len => b,
         _ => {
-            audit(&state, None, action, patient.as_deref(), "refused", "body-length");
+            audit(
+                &state,
+                None,
+                action,
+                patient.as_deref(),
+                "refused",
+                "body-length",
+            );
             return Err(ApiError::BadRequest(
                 "the body ended before, or ran past, the signed length".into(),
             ));

@@ -63,10 +63,16 @@ fn is_common(word: &str) -> bool {
 /// characters, a run like `abcdef…` or `987654…`, or one containing the username or
 /// the service's name. The refusal says why, as the guideline asks.
 pub fn check_password(password: &str, username: &str) -> ApiResult<()> {
-    let bad = |why: &str| Err(ApiError::BadRequest(format!("choose another password: {why}")));
+    let bad = |why: &str| {
+        Err(ApiError::BadRequest(format!(
+            "choose another password: {why}"
+        )))
+    };
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_CHARS {
-        return bad(&format!("it needs at least {MIN_PASSWORD_CHARS} characters"));
+        return bad(&format!(
+            "it needs at least {MIN_PASSWORD_CHARS} characters"
+        ));
     }
     if password.len() > 1024 {
         return bad("it is longer than 1024 bytes");
@@ -77,13 +83,17 @@ pub fn check_password(password: &str, username: &str) -> ApiResult<()> {
         return bad("it repeats too few characters");
     }
     // Runs along the digits, the alphabet or a keyboard row, forwards or back.
-    let sequential = ["0123456789", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm"]
-        .iter()
-        .any(|run| {
-            let cycle = run.repeat(1 + lower.len() / run.len() + 1);
-            let back: String = cycle.chars().rev().collect();
-            cycle.contains(&lower) || back.contains(&lower)
-        });
+    let sequential = [
+        "0123456789",
+        "abcdefghijklmnopqrstuvwxyz",
+        "qwertyuiopasdfghjklzxcvbnm",
+    ]
+    .iter()
+    .any(|run| {
+        let cycle = run.repeat(lower.len().div_ceil(run.len()).saturating_add(1));
+        let back: String = cycle.chars().rev().collect();
+        cycle.contains(&lower) || back.contains(&lower)
+    });
     if sequential {
         return bad("it is a sequence");
     }
@@ -96,9 +106,9 @@ pub fn check_password(password: &str, username: &str) -> ApiResult<()> {
             .all(|c| !c.is_alphabetic())
     };
     let repeated_unit = (1..=lower.len() / 2)
-        .filter(|n| lower.len() % n == 0 && lower.is_char_boundary(*n))
+        .filter(|n| lower.len().checked_rem(*n) == Some(0) && lower.is_char_boundary(*n))
         .map(|n| &lower[..n])
-        .find(|unit| unit.repeat(lower.len() / unit.len()) == lower);
+        .find(|unit| unit.repeat(lower.len().checked_div(unit.len()).unwrap_or(0)) == lower);
     if is_common(&lower)
         || (core.len() >= 4 && is_common(core) && rest_is_padding(core))
         || (core_letters.len() >= 4 && is_common(core_letters) && rest_is_padding(core_letters))

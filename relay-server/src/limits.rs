@@ -249,7 +249,11 @@ mod tests {
         assert_eq!(t.wait_secs("alice", None, 1000), 2);
         t.failed("alice", None, 1002);
         assert_eq!(t.wait_secs("alice", None, 1002), 4);
-        assert_eq!(t.wait_secs("bob", None, 1002), 0, "other accounts unaffected");
+        assert_eq!(
+            t.wait_secs("bob", None, 1002),
+            0,
+            "other accounts unaffected"
+        );
         t.succeeded("alice");
         assert_eq!(t.wait_secs("alice", None, 1002), 0);
         // The window forgets old failures.

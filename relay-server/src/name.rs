@@ -95,7 +95,14 @@ mod tests {
             assert!(Name::parse("x", bad).is_err(), "{bad:?}");
             assert!(serde_json::from_str::<Name>(&serde_json::to_string(bad).unwrap()).is_err());
         }
-        for good in ["notes", "p-0123abcd", "vitals-stream", "a.b_c-d", "9", &"a".repeat(64)] {
+        for good in [
+            "notes",
+            "p-0123abcd",
+            "vitals-stream",
+            "a.b_c-d",
+            "9",
+            &"a".repeat(64),
+        ] {
             assert_eq!(Name::parse("x", good).unwrap().as_str(), good);
         }
     }

@@ -19,9 +19,9 @@ use tokio::sync::broadcast;
 use tokio_stream::StreamExt as _;
 
 use crate::api::{audited, json_body, random_id};
-use crate::name::Name;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::name::Name;
 use crate::{now, AppState};
 
 /// The record type of encrypted telemetry chunks; a grant on it also opens the alert feed.

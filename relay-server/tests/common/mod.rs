@@ -148,4 +148,3 @@ pub fn keyring_from(body: &Value) -> (BrokeredKmsKeyring, Vec<u8>) {
         key,
     )
 }
-
