@@ -110,14 +110,16 @@ pub fn router(state: AppState) -> Router {
             .layer(middleware::map_response(static_headers));
         router = router.fallback_service(files);
     }
+    // The metrics layer sits outside the timeout, so a request cut off at the
+    // limit is counted (and audited) with its 408.
     router
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
-        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.config.limits.request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
         ))
         .layer(middleware::from_fn(crate::http::common_headers))
         .with_state(state)
@@ -1166,7 +1168,7 @@ pub fn openapi_document() -> Value {
     let mut paths = BTreeMap::new();
     paths.insert(
         "/v1/auth/login",
-        json!({ "post": op("Password login; returns a 15-minute bearer token", false) }),
+        json!({ "post": op("Password login; returns a bearer token (15 minutes by default); 429 with Retry-After while throttled", false) }),
     );
     paths.insert(
         "/v1/users",
@@ -1295,7 +1297,7 @@ pub fn openapi_document() -> Value {
     );
     paths.insert(
         "/metrics",
-        json!({ "get": op("Prometheus metrics", false) }),
+        json!({ "get": op("Prometheus metrics (an operator token or the scraper token)", true) }),
     );
     json!({
         "openapi": "3.1.0",

@@ -111,6 +111,22 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     state
         .metrics
         .record(&method, &route, resp.status().as_u16(), secs);
+    if resp.status() == axum::http::StatusCode::REQUEST_TIMEOUT {
+        // Work cut off by the request limit is an operational event: logged as a
+        // warning and audited, not only counted.
+        tracing::warn!(method = %method, route = %route, "request timed out");
+        let event = crate::audit::AuditEvent {
+            actor: "relay".into(),
+            role: "none".into(),
+            action: "request-timeout".into(),
+            patient: None,
+            outcome: "failed".into(),
+            detail: format!("{method} {route}"),
+        };
+        if let Err(err) = crate::audit::append(&state.db, &state.alerts, &event) {
+            tracing::error!(error = ?err, "audit append failed");
+        }
+    }
     tracing::info!(method = %method, route = %route, status = resp.status().as_u16(), ms = secs * 1e3, "request");
     resp
 }

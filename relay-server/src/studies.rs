@@ -25,7 +25,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use phiveil_core::fhe::{self, Aggregator, FieldSpec, StudySpec};
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,24 @@ pub struct Study {
     pub created_at: i64,
     /// Release time (Unix seconds).
     pub released_at: Option<i64>,
+    /// Whether this relay is opening the study now (checking its keys, making the
+    /// CRS): the client polls until `state` is `open` or `open_error` is set.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub opening: bool,
+    /// Why the last opening failed (the owner may upload keys again and retry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_error: Option<String>,
+}
+
+/// How long `POST /open` waits for its job before answering `202` (the job goes on;
+/// the client polls the study).
+pub const OPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A study's opening job on this relay.
+#[derive(Debug, Clone)]
+enum OpenJob {
+    Running(Arc<tokio::sync::Notify>),
+    Failed(String),
 }
 
 /// What was registered for a study object a presigned PUT targets (local store only;
@@ -141,6 +159,8 @@ pub struct StudyWork {
     stop: AtomicBool,
     /// Parsed public keys and CRSs of open studies (verification without re-parsing).
     params: Mutex<HashMap<String, Arc<PublicParams>>>,
+    /// Opening jobs running or failed on this relay, by study.
+    opening: Mutex<HashMap<String, OpenJob>>,
 }
 
 impl std::fmt::Debug for PublicParams {
@@ -182,6 +202,8 @@ fn study_from(row: &[Val]) -> ApiResult<Study> {
             _ => None,
         },
         queued: u64::try_from(get(9).int()).unwrap_or(0),
+        opening: false,
+        open_error: None,
     })
 }
 
@@ -191,7 +213,21 @@ fn load(state: &AppState, id: &str) -> ApiResult<Option<Study>> {
         &[id.into()],
         10,
     )?;
-    rows.first().map(|r| study_from(r)).transpose()
+    let mut study = rows.first().map(|r| study_from(r)).transpose()?;
+    if let Some(st) = study.as_mut() {
+        match state
+            .study_work
+            .opening
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+        {
+            Some(OpenJob::Running(_)) => st.opening = st.state == "keys-pending",
+            Some(OpenJob::Failed(why)) if st.state == "keys-pending" => st.open_error = Some(why),
+            _ => {}
+        }
+    }
+    Ok(study)
 }
 
 fn owner_of(c: &Claims, s: &Study) -> ApiResult<()> {
@@ -309,8 +345,14 @@ struct KeysReq {
     wrapped_client_key: Option<u64>,
 }
 
-fn artifact_key(study: &str, kind: &str) -> String {
-    format!("studies/{study}/{kind}.bin")
+/// Where artifact `kind` of `study` is stored. The ceremony's uploads carry the
+/// attempt they belong to, so a ceremony that failed halfway can upload again
+/// (objects are never overwritten); the release and a relay-made CRS have one each.
+fn artifact_key(study: &str, kind: &str, attempt: Option<&str>) -> String {
+    match attempt {
+        Some(a) => format!("studies/{study}/{a}/{kind}.bin"),
+        None => format!("studies/{study}/{kind}.bin"),
+    }
 }
 
 /// `POST /v1/studies/{id}/keys` (owner, before opening): presigned PUTs for the
@@ -331,6 +373,11 @@ pub async fn keys(
                 "the study's keys are already set".into(),
             ));
         }
+        if study.opening {
+            return Err(ApiError::Conflict(
+                "the study is being opened with the keys uploaded; wait for the outcome".into(),
+            ));
+        }
         let req: KeysReq = json_body(&body)?;
         let mut wanted = Vec::new();
         for (kind, limit) in ARTIFACTS {
@@ -348,14 +395,19 @@ pub async fn keys(
             }
         }
         let expires = now().saturating_add(state.config.presign_ttl_secs);
+        let attempt = random_id("k", 6);
         let study_id = [Val::from(id.as_str())];
+        let wanted: Vec<(&str, u64, String)> = wanted
+            .into_iter()
+            .map(|(kind, size)| (kind, size, artifact_key(&id, kind, Some(&attempt))))
+            .collect();
         let rows: Vec<[Val; 5]> = wanted
             .iter()
-            .map(|(kind, size)| {
+            .map(|(kind, size, key)| {
                 [
                     id.as_str().into(),
                     (*kind).into(),
-                    artifact_key(&id, kind).into(),
+                    key.as_str().into(),
                     i64::try_from(*size).unwrap_or(i64::MAX).into(),
                     expires.into(),
                 ]
@@ -381,10 +433,10 @@ pub async fn keys(
     })?;
     let (wanted, expires) = wanted;
     let mut uploads = serde_json::Map::new();
-    for (kind, size) in wanted {
+    for (kind, size, key) in wanted {
         let p = state
             .store
-            .presign_put(&artifact_key(&id, kind), size, STUDY_CONTENT_TYPE, expires)
+            .presign_put(&key, size, STUDY_CONTENT_TYPE, expires)
             .await?;
         uploads.insert(kind.to_owned(), serde_json::to_value(p).unwrap_or_default());
     }
@@ -398,7 +450,17 @@ async fn read_artifact(state: &AppState, study: &str, kind: &str) -> ApiResult<V
         .find(|(k, _)| *k == kind)
         .map_or(MAX_STATE_BYTES, |(_, l)| *l);
     let owner = artifact_study(state, study, kind)?;
-    state.store.get(&artifact_key(&owner, kind), limit).await
+    let rows = state.db.query(
+        "SELECT object_key FROM study_artifacts WHERE study = ?1 AND kind = ?2",
+        &[owner.as_str().into(), kind.into()],
+        1,
+    )?;
+    // Studies keyed before artifacts carried their attempt have no row key to differ.
+    let key = rows
+        .first()
+        .and_then(|r| r.first())
+        .map_or_else(|| artifact_key(&owner, kind, None), Val::text);
+    state.store.get(&key, limit).await
 }
 
 /// The study whose keys a study uses: a training round's keys are those of the
@@ -429,20 +491,92 @@ fn blocking_err(e: tokio::task::JoinError) -> ApiError {
     ApiError::Internal(format!("study task: {e}"))
 }
 
-/// `POST /v1/studies/{id}/open` (owner): checks the uploads (sizes; public key
-/// conformant; CRS, public key and server key work together in a self-test submission),
-/// makes the CRS when the owner left it to the relay, and opens the study.
+/// `POST /v1/studies/{id}/open` (owner): checks at once that the uploads are in
+/// place with their sizes, then starts a job that checks the keys (public key
+/// conformant; CRS, public key and server key work together in a self-test
+/// submission), makes the CRS when the owner left it to the relay, and opens the
+/// study. The answer is `200` with the open study when the job ends within
+/// [`OPEN_WAIT`], its error when it fails by then, and otherwise `202` with
+/// `opening: true`: the client polls `GET /v1/studies/{id}` until `state` is `open`
+/// or `open_error` says why it failed. After a failure the owner may upload keys
+/// again and call `open` again. The job's outcome is audited when it ends.
 pub async fn open(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Study>> {
-    let c = &caller.0;
-    let res = open_inner(&state, c, &id).await;
-    audited(&state, Some(c), "study-open", None, || res).map(Json)
+) -> ApiResult<Response> {
+    let c = caller.0.clone();
+    let checked = open_check(&state, &c, &id).await;
+    let (study, kinds) = match checked {
+        Ok(x) => x,
+        Err(e) => return audited(&state, Some(&c), "study-open", None, || Err(e)),
+    };
+    let notify = {
+        let mut jobs = state
+            .study_work
+            .opening
+            .lock()
+            .map_err(|_| ApiError::Internal("open jobs lock".into()))?;
+        match jobs.get(&id) {
+            Some(OpenJob::Running(n)) => n.clone(),
+            _ => {
+                let n = Arc::new(tokio::sync::Notify::new());
+                jobs.insert(id.clone(), OpenJob::Running(n.clone()));
+                let (state, c, id, n2) = (state.clone(), c.clone(), id.clone(), n.clone());
+                tokio::spawn(async move {
+                    let res = open_work(&state, &id, study, kinds).await;
+                    let failed = res.as_ref().err().map(open_error_text);
+                    let _ = audited(&state, Some(&c), "study-open", None, || res);
+                    if let Ok(mut jobs) = state.study_work.opening.lock() {
+                        match failed {
+                            Some(why) => jobs.insert(id.clone(), OpenJob::Failed(why)),
+                            None => jobs.remove(&id),
+                        };
+                    }
+                    n2.notify_waiters();
+                });
+                n
+            }
+        }
+    };
+    let notified = notify.notified();
+    // The job may have ended between taking the handle and waiting on it.
+    let finished = |state: &AppState| {
+        !matches!(
+            state
+                .study_work
+                .opening
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&id).cloned()),
+            Some(OpenJob::Running(_))
+        )
+    };
+    if !finished(&state) {
+        let _ = tokio::time::timeout(OPEN_WAIT, notified).await;
+    }
+    let study = load(&state, &id)?.ok_or(ApiError::NotFound)?;
+    if let Some(why) = &study.open_error {
+        return Err(ApiError::BadRequest(why.clone()));
+    }
+    let status = if study.opening {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(study)).into_response())
 }
 
-async fn open_inner(state: &AppState, c: &Claims, id: &str) -> ApiResult<Study> {
+/// What the owner reads about a failed opening.
+fn open_error_text(e: &ApiError) -> String {
+    match e {
+        ApiError::BadRequest(d) | ApiError::Conflict(d) | ApiError::Unprocessable(d) => d.clone(),
+        _ => "the relay could not open the study; upload the keys again and retry".into(),
+    }
+}
+
+/// The quick checks of `open`: the owner, the state, every upload in place.
+async fn open_check(state: &AppState, c: &Claims, id: &str) -> ApiResult<(Study, Vec<String>)> {
     let study = load(state, id)?.ok_or(ApiError::NotFound)?;
     owner_of(c, &study)?;
     if study.state != "keys-pending" {
@@ -472,6 +606,16 @@ async fn open_inner(state: &AppState, c: &Claims, id: &str) -> ApiResult<Study> 
             return Err(ApiError::Conflict(format!("the {needed} was not uploaded")));
         }
     }
+    Ok((study, kinds))
+}
+
+/// The job of `open`: parse and self-test the keys, make the CRS if needed, open.
+async fn open_work(
+    state: &AppState,
+    id: &str,
+    study: Study,
+    kinds: Vec<String>,
+) -> ApiResult<Study> {
     let public = read_artifact(state, id, "public-key").await?;
     let server = read_artifact(state, id, "server-key").await?;
     let crs = if kinds.iter().any(|k| k == "crs") {
@@ -499,7 +643,7 @@ async fn open_inner(state: &AppState, c: &Claims, id: &str) -> ApiResult<Study> 
         ApiError::BadRequest("the study keys do not work together (self-test failed)".into())
     })??;
     if let Some(bytes) = made_crs {
-        let key = artifact_key(id, "crs");
+        let key = artifact_key(id, "crs", Some(&random_id("c", 6)));
         let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
         state.store.put(&key, bytes).await?;
         state.db.exec(
@@ -1134,7 +1278,7 @@ async fn load_aggregator(
 }
 
 async fn write_release(state: &AppState, study: &Study, l: Loaded) -> ApiResult<()> {
-    let key = artifact_key(&study.id, "release");
+    let key = artifact_key(&study.id, "release", None);
     // A release written by an attempt whose commit was lost stands (one release only).
     let size = match state.store.size(&key).await? {
         Some(size) => size,

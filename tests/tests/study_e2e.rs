@@ -130,12 +130,42 @@ async fn study_through_the_relay() {
     // Opening before the uploads is refused.
     let (s, _) = dr.post(&format!("/v1/studies/{id}/open"), &json!({})).await;
     assert_eq!(s, StatusCode::CONFLICT);
+    // A ceremony whose opening fails (here a corrupted public key) can be run again:
+    // the failure is audited and shown on the study, new upload URLs are issued (the
+    // failed attempt's objects are never overwritten), and the retry opens it.
+    put_object(&dr, &body["uploads"]["server-key"], server.clone()).await;
+    put_object(&dr, &body["uploads"]["public-key"], vec![7u8; public.len()]).await;
+    put_object(&dr, &body["uploads"]["wrapped-client-key"], wrapped.clone()).await;
+    let (s, failed) = dr.post(&format!("/v1/studies/{id}/open"), &json!({})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{failed}");
+    let (_, shown) = dr.get(&format!("/v1/studies/{id}")).await;
+    assert_eq!(shown["state"], "keys-pending");
+    assert!(shown["open_error"].is_string(), "{shown}");
+    let (s, body) = dr
+        .post(
+            &format!("/v1/studies/{id}/keys"),
+            &json!({"server_key": server.len(), "public_key": public.len(), "wrapped_client_key": wrapped.len()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
     put_object(&dr, &body["uploads"]["server-key"], server).await;
     put_object(&dr, &body["uploads"]["public-key"], public).await;
     put_object(&dr, &body["uploads"]["wrapped-client-key"], wrapped.clone()).await;
     let (s, opened) = dr.post(&format!("/v1/studies/{id}/open"), &json!({})).await;
     assert_eq!(s, StatusCode::OK, "{opened}");
     assert_eq!(opened["state"], "open");
+    assert!(opened.get("open_error").is_none(), "{opened}");
+    let (_, audit) = op.get("/v1/audit?action=study-open").await;
+    let outcomes: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert!(
+        outcomes.contains(&"refused") && outcomes.contains(&"allowed"),
+        "{outcomes:?}"
+    );
     // The wrapped client key is the owner's alone.
     assert_eq!(
         download(&dr, &id, "wrapped-client-key").await,

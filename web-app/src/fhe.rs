@@ -148,7 +148,23 @@ pub async fn setup_study(
     net::upload(&ups["public-key"], public, Payload::PublicKey).await?;
     net::upload(&ups["wrapped-client-key"], wrapped, Payload::WrappedKey).await?;
     on_step(Step::Open);
-    net::api("POST", &format!("/v1/studies/{id}/open"), Some(json!({}))).await?;
+    // Opening is a job on the relay (checking the keys, making the CRS): a slow one
+    // answers 202 and is polled until the study is open or says why it failed; a
+    // failed ceremony is run again from the start (new upload URLs each time).
+    let mut study = net::api("POST", &format!("/v1/studies/{id}/open"), Some(json!({}))).await?;
+    while study["state"] != "open" {
+        if let Some(why) = study["open_error"].as_str() {
+            return Err(AppError::local("open-failed", why));
+        }
+        if study["opening"] != true {
+            return Err(AppError::local(
+                "open-interrupted",
+                "The relay stopped while opening the study. Run the key ceremony again.",
+            ));
+        }
+        net::sleep_ms(1000).await;
+        study = net::api("GET", &format!("/v1/studies/{id}"), None).await?;
+    }
     on_step(Step::Done);
     Ok(to_json(&field(&out, "timings")))
 }

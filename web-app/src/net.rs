@@ -336,6 +336,16 @@ pub async fn api(method: &str, path: &str, body: Option<Value>) -> Result<Value,
     serde_json::from_str(&text).map_err(|e| AppError::local("bad-answer", e.to_string()))
 }
 
+/// Waits `ms` milliseconds on a browser timer.
+pub async fn sleep_ms(ms: i32) {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(p).await;
+}
+
 /// GETs a JSON list from the relay's API (an answer that is not a list reads as empty).
 pub async fn api_list(path: &str) -> Result<Vec<Value>, AppError> {
     let v = api("GET", path, None).await?;
