@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
     .unwrap_or(usize::MAX);
     let api = Router::new()
         .route("/v1/auth/login", post(login))
+        .route("/v1/auth/refresh", post(refresh))
         .route("/v1/users", post(create_user))
         .route("/v1/me", get(me))
         .route("/v1/clinicians", get(clinicians))
@@ -296,6 +297,7 @@ async fn login(
         role: user.role.clone(),
         pseudonym: user.pseudonym.clone(),
         exp: now().saturating_add(state.config.token_ttl_secs),
+        auth_time: now(),
     };
     let token = state.tokens.issue(&claims)?;
     audit(
@@ -314,6 +316,37 @@ async fn login(
         expires_at: claims.exp,
     })
     .into_response())
+}
+
+/// `POST /v1/auth/refresh`: a fresh token for the caller's session (sliding
+/// sessions: the web app refreshes while its user is active). The session's start
+/// is kept, so no session outlives [`auth::MAX_SESSION_SECS`]; portal JWTs are
+/// refreshed by their portal.
+async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let c = &caller.0;
+    let claims = audited(
+        &state,
+        Some(c),
+        "token-refresh",
+        c.pseudonym.as_deref(),
+        || {
+            if c.auth_time == 0 {
+                return Err(ApiError::BadRequest(
+                    "portal tokens are refreshed by the portal".into(),
+                ));
+            }
+            let cap = c.auth_time.saturating_add(auth::MAX_SESSION_SECS);
+            if now() >= cap {
+                return Err(ApiError::Unauthorized);
+            }
+            Ok(Claims {
+                exp: now().saturating_add(state.config.token_ttl_secs).min(cap),
+                ..c.clone()
+            })
+        },
+    )?;
+    let token = state.tokens.issue(&claims)?;
+    Ok(Json(json!({ "token": token, "expires_at": claims.exp })).into_response())
 }
 
 /// An Argon2id hash of a random password, verified against for unknown users.
@@ -1169,6 +1202,10 @@ pub fn openapi_document() -> Value {
     paths.insert(
         "/v1/auth/login",
         json!({ "post": op("Password login; returns a bearer token (15 minutes by default); 429 with Retry-After while throttled", false) }),
+    );
+    paths.insert(
+        "/v1/auth/refresh",
+        json!({ "post": op("A fresh token for the caller's session (at most 12 hours after the login)", true) }),
     );
     paths.insert(
         "/v1/users",

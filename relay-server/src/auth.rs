@@ -40,7 +40,14 @@ pub struct Claims {
     pub pseudonym: Option<String>,
     /// Expiry, Unix seconds.
     pub exp: i64,
+    /// When the session began (the password login), Unix seconds: refreshes keep it,
+    /// so a session ends [`MAX_SESSION_SECS`] after it, however active.
+    #[serde(default)]
+    pub auth_time: i64,
 }
+
+/// Longest session, however often its token is refreshed.
+pub const MAX_SESSION_SECS: i64 = 12 * 3600;
 
 /// Shortest password, in characters: NIST SP 800-63B-4 §3.1.1.2 asks for 15 where
 /// the password is the only factor, as it is here.
@@ -328,6 +335,7 @@ fn portal_user(
         role: user.role,
         pseudonym: user.pseudonym,
         exp,
+        auth_time: 0,
     })
 }
 
@@ -428,6 +436,7 @@ mod tests {
             role: "patient".into(),
             pseudonym: Some("p-1".into()),
             exp: 1000,
+            auth_time: 900,
         };
         let t = key.issue(&claims).unwrap();
         assert_eq!(key.verify(&t, 999).unwrap(), claims);

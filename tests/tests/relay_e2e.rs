@@ -306,6 +306,7 @@ async fn bad_input(relay: TestRelay) {
             role: "patient".into(),
             pseudonym: Some(ps.clone()),
             exp: phiveil_relay::now() - 1,
+            auth_time: phiveil_relay::now() - 100,
         })
         .unwrap();
     let mut old = alice.clone();

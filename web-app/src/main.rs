@@ -26,6 +26,7 @@
 mod charts;
 mod clinician;
 mod fhe;
+mod keepalive;
 mod net;
 mod operator;
 mod patient;
@@ -83,6 +84,7 @@ fn main() {
     std::panic::set_hook(Box::new(|info| {
         web_sys::console::error_1(&format!("phiveil-web: {info}").into());
     }));
+    keepalive::start();
     leptos::mount::mount_to_body(App);
 }
 
@@ -125,6 +127,7 @@ fn App() -> impl IntoView {
                     })
             }}
         </header>
+        <keepalive::IdleWarning />
         <main id="main">
             {move || match role().as_deref() {
                 None => view! { <SignIn /> }.into_any(),

@@ -28,6 +28,9 @@ pub struct Session {
     /// Token expiry (Unix seconds).
     #[serde(default)]
     pub expires_at: i64,
+    /// The token's lifetime when it was issued, in seconds (set by the app).
+    #[serde(default)]
+    pub ttl_secs: i64,
 }
 
 /// An error to show: what failed, and the relay's status when it answered.
@@ -413,18 +416,50 @@ pub async fn login(username: &str, password: &str) -> Result<Session, AppError> 
     let mut s: Session = serde_json::from_str(&read_text(resp).await?)
         .map_err(|e| AppError::local("bad-answer", e.to_string()))?;
     s.username = username.to_owned();
+    s.ttl_secs = s.expires_at.saturating_sub(crate::now_secs()).max(1);
     Ok(s)
+}
+
+/// Trades the session's token for a fresh one (sliding sessions); the session keeps
+/// everything else, so nothing the tab holds is lost.
+pub async fn refresh_session() -> Result<(), AppError> {
+    let v = api("POST", "/v1/auth/refresh", Some(serde_json::json!({}))).await?;
+    let (Some(token), Some(exp)) = (v["token"].as_str(), v["expires_at"].as_i64()) else {
+        return Err(AppError::local("bad-answer", "no token"));
+    };
+    if let Some(mut s) = session().get_untracked() {
+        s.token = token.to_owned();
+        s.expires_at = exp;
+        s.ttl_secs = exp.saturating_sub(crate::now_secs()).max(1);
+        set_session(Some(s));
+    }
+    Ok(())
 }
 
 /// Opens a Server-Sent-Events stream with the session's token (an `EventSource` cannot
 /// send one), calls `on_event("open", "")` once connected and `on_event(event, data)` for
-/// each event until the stream ends or,
-/// checked at each chunk (events and keep-alives), `alive()` turns false; then the
-/// stream is cancelled.
+/// each event until, checked at each chunk (events and keep-alives), `alive()` turns
+/// false; then the stream is cancelled. The relay ends a stream when the token that
+/// opened it expires: while the tab is signed in it reconnects with the refreshed
+/// token.
 pub async fn sse(
     path: &str,
     alive: impl Fn() -> bool,
     mut on_event: impl FnMut(&str, &str),
+) -> Result<(), AppError> {
+    loop {
+        sse_once(path, &alive, &mut on_event).await?;
+        if !alive() || token().is_none() {
+            return Ok(());
+        }
+        sleep_ms(500).await;
+    }
+}
+
+async fn sse_once(
+    path: &str,
+    alive: &impl Fn() -> bool,
+    on_event: &mut impl FnMut(&str, &str),
 ) -> Result<(), AppError> {
     let resp = send("GET", path, true, Out::Empty, &[]).await?;
     on_event("open", "");

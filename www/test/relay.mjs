@@ -30,8 +30,9 @@ export class Relay {
     this.child = child;
   }
 
-  /** Starts a relay; `users` are `[username, role]` pairs created first (password PASSWORD). */
-  static async start({ users = [], staticDir } = {}) {
+  /** Starts a relay; `users` are `[username, role]` pairs created first (password PASSWORD);
+   * `serveArgs` go to `serve` (a short `--token-ttl-secs`, say). */
+  static async start({ users = [], staticDir, serveArgs = [] } = {}) {
     assert.ok(existsSync(relayBin), `${relayBin} is missing: build the workspace first (scripts/test.sh does)`);
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'phiveil-relay-'));
     const relay = new Relay(dataDir, null, null);
@@ -40,6 +41,7 @@ export class Relay {
     relay.base = `http://127.0.0.1:${port}`;
     const args = ['--data-dir', dataDir, 'serve', '--listen', `127.0.0.1:${port}`];
     if (staticDir) args.push('--static-dir', staticDir);
+    args.push(...serveArgs);
     relay.child = spawn(relayBin, args, {
       env: { ...process.env, PHIVEIL_LOG: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
