@@ -454,21 +454,39 @@ pub fn Release(study: Value, on_done: impl Fn() + Clone + Send + Sync + 'static)
     let err = RwSignal::new(None::<AppError>);
     let id = study["id"].as_str().unwrap_or_default().to_owned();
     let requested = study["release_requested"] == true;
+    // Releasing cannot be undone: a second, explicit step says what it does.
+    let confirming = RwSignal::new(false);
     view! {
         {(!requested).then(|| view! {
-            <button
-                disabled=move || busy.get()
-                on:click=move |_| {
-                    let (id, on_done) = (id.clone(), on_done.clone());
-                    act(busy, err, async move {
-                        net::api("POST", &format!("/v1/studies/{id}/release"), Some(json!({}))).await?;
-                        on_done();
-                        Ok(())
-                    });
+            {move || (!confirming.get()).then(|| view! {
+                <button disabled=move || busy.get() on:click=move |_| confirming.set(true)>
+                    "Close and release the totals"
+                </button>
+            })}
+            {move || confirming.get().then(|| {
+                let (id, on_done) = (id.clone(), on_done.clone());
+                view! {
+                    <div class="confirm" role="alertdialog" aria-labelledby="release-q">
+                        <p id="release-q">
+                            "Close the study now? No further submissions will be accepted, and the totals released are final."
+                        </p>
+                        <button
+                            disabled=move || busy.get()
+                            on:click=move |_| {
+                                let (id, on_done) = (id.clone(), on_done.clone());
+                                act(busy, err, async move {
+                                    net::api("POST", &format!("/v1/studies/{id}/release"), Some(json!({}))).await?;
+                                    on_done();
+                                    Ok(())
+                                });
+                            }
+                        >
+                            "Yes, close and release"
+                        </button>
+                        <button class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                    </div>
                 }
-            >
-                "Close and release the totals"
-            </button>
+            })}
         })}
         {requested.then(|| view! { <Spinner label="The relay is adding the last submissions under encryption…" /> })}
         <ErrorBox err=err />
@@ -479,6 +497,7 @@ pub fn Release(study: Value, on_done: impl Fn() + Clone + Send + Sync + 'static)
 fn field_view(spec_field: &Value, r: &Value, n: u64) -> (AnyView, Vec<AnyView>) {
     let name = r["name"].as_str().unwrap_or_default().to_owned();
     let mut charts = Vec::new();
+    let mut bins_text = "—".to_owned();
     let bins: Vec<u64> = r["bins"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_u64).collect())
@@ -493,6 +512,12 @@ fn field_view(spec_field: &Value, r: &Value, n: u64) -> (AnyView, Vec<AnyView>) 
             spec_field["hi"].as_i64().unwrap_or(0),
             &edges,
         );
+        bins_text = labels
+            .iter()
+            .zip(&bins)
+            .map(|(l, c)| format!("{l}: {c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let bars = labels
             .into_iter()
             .zip(&bins)
@@ -565,8 +590,24 @@ fn field_view(spec_field: &Value, r: &Value, n: u64) -> (AnyView, Vec<AnyView>) 
         _ => r["sum"].to_string(),
     };
     let mean_text = match interval {
-        Some((l, h)) => format!("{} ({}–{})", fmt_num(mean), fmt_num(l), fmt_num(h)),
+        Some((l, h)) => format!(
+            "{} ({:.0}% DP interval {}–{})",
+            fmt_num(mean),
+            iv["confidence"].as_f64().unwrap_or(0.0) * 100.0,
+            fmt_num(l),
+            fmt_num(h)
+        ),
         None => fmt_num(mean),
+    };
+    let counts_text = if counts.is_empty() {
+        "—".to_owned()
+    } else {
+        thresholds
+            .iter()
+            .zip(&counts)
+            .map(|(t, c)| format!("≥ {t}: {c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let row = view! {
         <tr>
@@ -574,8 +615,8 @@ fn field_view(spec_field: &Value, r: &Value, n: u64) -> (AnyView, Vec<AnyView>) 
             <td class="num">{n}</td>
             <td class="num" data-testid=format!("sum-{name}")>{sum_text}</td>
             <td class="num">{mean_text}</td>
-            <td>{format!("{bins:?}")}</td>
-            <td>{format!("{counts:?}")}</td>
+            <td>{bins_text}</td>
+            <td>{counts_text}</td>
         </tr>
     };
     (row.into_any(), charts)
@@ -630,7 +671,7 @@ fn Results(study: Value) -> impl IntoView {
             view! {
                 <div class="scroll">
                     <table class="results" data-testid="results">
-                        {crate::ui::head(&["Field", "n", "Sum", "Mean (95% DP interval)", "Histogram", "Counts ≥ thresholds"])}
+                        {crate::ui::head(&["Field", "n", "Sum", "Mean", "Histogram (patients per range)", "Patients at or above each threshold"])}
                         <tbody>{rows}</tbody>
                     </table>
                 </div>

@@ -55,11 +55,48 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// What a person reads: a sentence. Codes whose own message is technical get
+    /// one written for people; others get their message as a sentence.
+    pub fn sentence(&self) -> String {
+        let written = match self.code.as_str() {
+            "DecryptFailed" => Some("The passphrase is wrong, or the data was changed after it was encrypted."),
+            "network" => Some("The relay could not be reached. Check the connection and try again."),
+            "internal" => Some("The relay could not complete the request. Try again in a moment."),
+            "bad-answer" => Some("The relay sent an answer this page could not read. Reload the page and try again."),
+            "unauthorized" => Some("The username or password is wrong, or your session ended."),
+            "timeout" => Some("The relay took too long to answer. Try again; long work goes on in the background."),
+            _ => None,
+        };
+        written.map_or_else(|| as_sentence(&self.message), str::to_owned)
+    }
+}
+
+/// `text` with a capital first letter and a full stop.
+fn as_sentence(text: &str) -> String {
+    let t = text.trim();
+    let mut chars = t.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// The sentence, then the code kept for support.
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.status {
-            Some(s) => write!(f, "{} (HTTP {s}, {})", self.message, self.code),
-            None => write!(f, "{} ({})", self.message, self.code),
+            Some(s) => write!(
+                f,
+                "{} (Support code: {}, HTTP {s}.)",
+                self.sentence(),
+                self.code
+            ),
+            None => write!(f, "{} (Support code: {}.)", self.sentence(), self.code),
         }
     }
 }
@@ -511,5 +548,26 @@ impl Utf8Stream {
         let text = String::from_utf8_lossy(&p).into_owned();
         *p = rest;
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_sentences_and_keep_their_code() {
+        let e = AppError {
+            status: Some(409),
+            code: "conflict".into(),
+            message: "the object already exists".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "The object already exists. (Support code: conflict, HTTP 409.)"
+        );
+        let d = AppError::local("DecryptFailed", "aead tag mismatch");
+        assert!(d.to_string().starts_with("The passphrase is wrong"));
+        assert!(d.to_string().ends_with("(Support code: DecryptFailed.)"));
     }
 }

@@ -91,6 +91,7 @@ async function releaseAndPublish(dr, round, last) {
   // The card polls the round: both updates are summed under encryption as they arrive.
   await dr.waitForSelector(`[data-testid=round-progress]:has-text("Round ${round}: 2 updates folded")`, WAIT);
   await dr.click('text=Close and release the totals');
+  await dr.click('text=Yes, close and release');
   await dr.waitForSelector('text=Decrypt, average and publish the next model', WAIT);
   if (last) await dr.check('[data-testid=training-publish] input[type=checkbox]');
   await dr.click('text=Decrypt, average and publish the next model');

@@ -280,6 +280,7 @@ async function flows() {
 
   // The clinician releases and decrypts; the totals are exact for the exact field.
   await dr.click('text=Close and release the totals');
+  await dr.click('text=Yes, close and release');
   await dr.waitForSelector('[data-testid=study-state]:has-text("released")', WAIT);
   await dr.click('text=Decrypt the totals here');
   await dr.waitForSelector('[data-testid=results]', WAIT);
