@@ -113,6 +113,7 @@ fn RecordsTab() -> impl IntoView {
                 "Encrypted in this browser and uploaded as record {id}."
             )));
             title.set(String::new());
+            date.set(String::new());
             finding.set(String::new());
             notes.set(String::new());
             reload();
@@ -148,7 +149,7 @@ fn RecordsTab() -> impl IntoView {
         <div class="grid">
             <section class="card" aria-labelledby="compose-h">
                 <h2 id="compose-h">"New record"</h2>
-                <form on:submit=move |ev| {
+                <form id="compose-form" on:submit=move |ev| {
                     ev.prevent_default();
                     submit();
                 }>
@@ -169,13 +170,7 @@ fn RecordsTab() -> impl IntoView {
                     <textarea id="rec-notes" rows="5" bind:value=notes></textarea>
                     <label for="rec-import">"…or import a file (JSON record, FHIR resource or text)"</label>
                     <input id="rec-import" type="file" accept=".json,.txt,application/json,text/plain" on:change=import />
-                    <button type="submit" disabled=move || busy.get()>
-                        "Encrypt and upload"
-                    </button>
                 </form>
-                {move || busy.get().then(|| view! { <Spinner label="Encrypting in this browser and uploading…" /> })}
-                {move || done.get().map(|d| view! { <p class="ok" role="status">{d}</p> })}
-                <ErrorBox err=err />
             </section>
             <section class="card" aria-labelledby="pii-h" data-testid="pii-preview">
                 <h2 id="pii-h">"Privacy preview"</h2>
@@ -228,6 +223,16 @@ fn RecordsTab() -> impl IntoView {
                     }
                 }}
             </section>
+            // After the preview in reading order (on a phone, below it): the upload,
+            // its progress and its outcome.
+            <section class="card submit-bar" aria-label="Upload">
+                <button type="submit" form="compose-form" disabled=move || busy.get()>
+                    "Encrypt and upload"
+                </button>
+                {move || busy.get().then(|| view! { <Spinner label="Encrypting in this browser and uploading…" /> })}
+                {move || done.get().map(|d| view! { <p class="ok" role="status">{d}</p> })}
+                <ErrorBox err=err />
+            </section>
         </div>
         <section class="card" aria-labelledby="mine-h">
             <h2 id="mine-h">"My records"</h2>
@@ -279,6 +284,8 @@ fn RecordRow(rec: Value, patient: String) -> impl IntoView {
             });
         }
     };
+    // An opened record gets a row of its own across the table, so its text wraps at
+    // word boundaries on a narrow screen instead of being squeezed into one column.
     view! {
         <tr>
             <td>{rt.clone()}</td>
@@ -286,7 +293,20 @@ fn RecordRow(rec: Value, patient: String) -> impl IntoView {
             <td class="num">{rec["size"].as_u64().unwrap_or(0)}</td>
             <td>
                 {move || match opened.get() {
-                    Some(d) => view! {
+                    Some(_) => view! { <span class="hint">"Opened below"</span> }.into_any(),
+                    None => view! {
+                        <button class="secondary" on:click=open.clone() disabled=move || busy.get()>
+                            "Open"
+                        </button>
+                    }
+                    .into_any(),
+                }}
+                <ErrorBox err=err />
+            </td>
+        </tr>
+        {move || opened.get().map(|d| view! {
+            <tr class="opened">
+                <td colspan="4">
                         <dl class="record" data-testid="decrypted">
                             <dt>"Title"</dt><dd>{d.title}</dd>
                             <dt>"Date"</dt><dd>{d.date}</dd>
@@ -299,18 +319,9 @@ fn RecordRow(rec: Value, patient: String) -> impl IntoView {
                                 </dd>
                             })}
                         </dl>
-                    }
-                    .into_any(),
-                    None => view! {
-                        <button class="secondary" on:click=open.clone() disabled=move || busy.get()>
-                            "Open"
-                        </button>
-                    }
-                    .into_any(),
-                }}
-                <ErrorBox err=err />
-            </td>
-        </tr>
+                </td>
+            </tr>
+        })}
     }
 }
 

@@ -114,13 +114,24 @@ pub fn RefreshHeading(
     }
 }
 
-/// An error message, when there is one.
+/// An error message, when there is one; it scrolls itself into view, so on a phone
+/// it is not left below the screen's edge.
 #[component]
 pub fn ErrorBox(err: RwSignal<Option<AppError>>) -> impl IntoView {
+    let node = NodeRef::<leptos::html::P>::new();
+    Effect::new(move |_| {
+        if err.get().is_some() {
+            if let Some(el) = node.get() {
+                let opts = web_sys::ScrollIntoViewOptions::new();
+                opts.set_block(web_sys::ScrollLogicalPosition::Nearest);
+                el.scroll_into_view_with_scroll_into_view_options(&opts);
+            }
+        }
+    });
     move || {
-        err.get().map(
-            |e| view! { <p class="error" role="alert" data-testid="error">{e.to_string()}</p> },
-        )
+        err.get().map(|e| {
+            view! { <p class="error" role="alert" data-testid="error" node_ref=node>{e.to_string()}</p> }
+        })
     }
 }
 
