@@ -76,7 +76,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/studies",
             get(crate::studies::list).post(crate::studies::create),
         )
-        .route("/v1/studies/{id}", get(crate::studies::get))
+        .route(
+            "/v1/studies/{id}",
+            get(crate::studies::get).delete(crate::studies::cancel),
+        )
         .route("/v1/studies/{id}/keys", post(crate::studies::keys))
         .route("/v1/studies/{id}/open", post(crate::studies::open))
         .route(
@@ -1279,7 +1282,10 @@ pub fn openapi_document() -> Value {
         ),
         (
             "/v1/studies/{id}",
-            json!({ "get": op("One study: state, folded and queued submissions", true) }),
+            json!({
+                "get": op("One study: state, folded and queued submissions; opening and open_error while its keys are checked", true),
+                "delete": op("The owner cancels a study that never opened", true),
+            }),
         ),
         (
             "/v1/studies/{id}/keys",

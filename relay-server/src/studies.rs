@@ -575,6 +575,58 @@ fn open_error_text(e: &ApiError) -> String {
     }
 }
 
+/// `DELETE /v1/studies/{id}` (owner): cancels a study that never opened (its
+/// ceremony failed or was abandoned). A study that is open, being opened, or the
+/// key study of a training stays; objects already uploaded are left in the store
+/// (public keys and the wrapped client key, nothing a patient sent).
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let c = &caller.0;
+    let study = load(&state, &id)?;
+    audited(&state, Some(c), "study-cancel", None, || {
+        let study = study.ok_or(ApiError::NotFound)?;
+        owner_of(c, &study)?;
+        if study.state != "keys-pending" || study.opening {
+            return Err(ApiError::Conflict(
+                "only a study that never opened can be cancelled".into(),
+            ));
+        }
+        let used = state.db.query(
+            "SELECT COUNT(*) FROM trainings WHERE key_study = ?1",
+            &[id.as_str().into()],
+            1,
+        )?;
+        if used.first().and_then(|r| r.first()).map_or(0, Val::int) > 0 {
+            return Err(ApiError::Conflict(
+                "this study holds a training's keys; cancel the training instead".into(),
+            ));
+        }
+        let study_id = [Val::from(id.as_str())];
+        // The first statement matches only a study still waiting for its keys (and
+        // no training's round), so the deletions run only then.
+        let n = state.db.transaction(&[
+            (
+                "UPDATE studies SET state = 'keys-pending' WHERE id = ?1 AND state = 'keys-pending' AND NOT EXISTS (SELECT 1 FROM training_rounds r WHERE r.study = studies.id)",
+                &study_id,
+            ),
+            ("DELETE FROM study_artifacts WHERE study = ?1", &study_id),
+            ("DELETE FROM studies WHERE id = ?1", &study_id),
+        ])?;
+        if n.first() != Some(&1) {
+            return Err(ApiError::Conflict(
+                "only a study that never opened can be cancelled".into(),
+            ));
+        }
+        if let Ok(mut jobs) = state.study_work.opening.lock() {
+            jobs.remove(&id);
+        }
+        Ok(StatusCode::NO_CONTENT)
+    })
+}
+
 /// The quick checks of `open`: the owner, the state, every upload in place.
 async fn open_check(state: &AppState, c: &Claims, id: &str) -> ApiResult<(Study, Vec<String>)> {
     let study = load(state, id)?.ok_or(ApiError::NotFound)?;

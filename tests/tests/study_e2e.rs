@@ -99,6 +99,13 @@ async fn study_through_the_relay() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    // A study that never opened can be cancelled by its owner (only).
+    let (s, doomed) = dr.post("/v1/studies", &decl).await;
+    assert_eq!(s, StatusCode::CREATED, "{doomed}");
+    let doomed = format!("/v1/studies/{}", doomed["id"].as_str().unwrap());
+    assert_eq!(patients[0].delete(&doomed).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(dr.delete(&doomed).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(dr.get(&doomed).await.0, StatusCode::NOT_FOUND);
     let (s, study) = dr.post("/v1/studies", &decl).await;
     assert_eq!(s, StatusCode::CREATED, "{study}");
     let id = study["id"].as_str().unwrap().to_owned();
@@ -165,6 +172,11 @@ async fn study_through_the_relay() {
     assert!(
         outcomes.contains(&"refused") && outcomes.contains(&"allowed"),
         "{outcomes:?}"
+    );
+    // An open study cannot be cancelled.
+    assert_eq!(
+        dr.delete(&format!("/v1/studies/{id}")).await.0,
+        StatusCode::CONFLICT
     );
     // The wrapped client key is the owner's alone.
     assert_eq!(

@@ -380,6 +380,8 @@ pub fn Ceremony(
     let elapsed = RwSignal::new(0.0f64);
     let busy = RwSignal::new(false);
     let err = RwSignal::new(None::<AppError>);
+    let study_id = study["id"].as_str().unwrap_or_default().to_owned();
+    let cancel_done = on_done.clone();
     if let Ok(h) = set_interval_with_handle(
         move || {
             if busy.get_untracked() {
@@ -428,6 +430,25 @@ pub fn Ceremony(
             <label for="ceremony-pass">"Study passphrase (12+ characters; needed to decrypt on another device)"</label>
             <input id="ceremony-pass" type="password" autocomplete="new-password" bind:value=passphrase />
             <button type="submit" disabled=move || busy.get()>"Run the key ceremony"</button>
+            " "
+            <button
+                type="button"
+                class="secondary"
+                disabled=move || busy.get()
+                on:click={
+                    let (id, on_done) = (study_id.clone(), cancel_done.clone());
+                    move |_| {
+                        let (id, on_done) = (id.clone(), on_done.clone());
+                        act(busy, err, async move {
+                            net::api("DELETE", &format!("/v1/studies/{id}"), None).await?;
+                            on_done();
+                            Ok(())
+                        });
+                    }
+                }
+            >
+                "Cancel this study"
+            </button>
         </form>
         {move || step.get().map(|cur| {
             let pos = Step::ALL.iter().position(|s| *s == cur).unwrap_or(Step::ALL.len());
