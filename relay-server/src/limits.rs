@@ -16,7 +16,9 @@ use std::time::Duration;
 pub struct Limits {
     /// Time a connection may take to send a request's headers. It also bounds how
     /// long an idle keep-alive connection stays open (waiting for the next request
-    /// is waiting for headers).
+    /// is waiting for headers, in hyper): long enough that a client whose own work
+    /// blocks for a while (a Node process proving a submission for 15 s) does not
+    /// find its pooled connection closed under it.
     pub header_read_timeout: Duration,
     /// Time a request may take end to end, body included (`408` after it).
     pub request_timeout: Duration,
@@ -49,7 +51,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
             max_connections_per_source: 128,

@@ -107,7 +107,7 @@ enum Command {
 struct LimitArgs {
     /// Seconds a connection may take to send a request's headers; also how long an
     /// idle keep-alive connection stays open.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 30)]
     header_read_timeout_secs: u64,
     /// Seconds a request may take end to end.
     #[arg(long, default_value_t = 30)]
