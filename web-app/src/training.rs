@@ -74,6 +74,26 @@ fn read_csv(
     });
 }
 
+thread_local! {
+    /// Held-out test rows per training, for the tab's life: a card drawn again (a
+    /// list refresh, a release, a new round) finds the file it was given, so the
+    /// owner is never asked again for a file the picker still names.
+    static HELD_OUT: std::cell::RefCell<std::collections::HashMap<String, Vec<Example>>> =
+        std::cell::RefCell::default();
+}
+
+/// The held-out rows of training `id`, kept across redraws of its card.
+fn held_out(id: &str) -> RwSignal<Option<Vec<Example>>> {
+    let rows = RwSignal::new(HELD_OUT.with(|h| h.borrow().get(id).cloned()));
+    let id = id.to_owned();
+    Effect::new(move |_| {
+        if let Some(r) = rows.get() {
+            HELD_OUT.with(|h| h.borrow_mut().insert(id.clone(), r));
+        }
+    });
+    rows
+}
+
 fn ready_hint(rows: RwSignal<Option<Vec<Example>>>) -> impl IntoView {
     move || {
         rows.get().map(|r| {
@@ -292,7 +312,7 @@ fn OwnerCard(training: Value) -> impl IntoView {
             on_cleanup(move || h.clear());
         }
     }
-    let test_rows = RwSignal::new(None::<Vec<Example>>);
+    let test_rows = held_out(&id);
     let timings = RwSignal::new(None::<Value>);
     let title = training["title"].as_str().unwrap_or_default().to_owned();
     view! {
