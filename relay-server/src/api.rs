@@ -97,7 +97,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/trainings",
             get(crate::training::list).post(crate::training::create),
         )
-        .route("/v1/trainings/{id}", get(crate::training::get))
+        .route(
+            "/v1/trainings/{id}",
+            get(crate::training::get).delete(crate::training::cancel),
+        )
         .route("/v1/trainings/{id}/model", post(crate::training::publish))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -1324,7 +1327,10 @@ pub fn openapi_document() -> Value {
         ),
         (
             "/v1/trainings/{id}",
-            json!({ "get": op("One training: rounds, the current round's study, ε spent and planned, metrics per round, the latest model", true) }),
+            json!({
+                "get": op("One training: rounds, the current round's study, ε spent and planned, metrics per round, the latest model", true),
+                "delete": op("The owner cancels a training: removed while its keys never opened, stopped otherwise", true),
+            }),
         ),
         (
             "/v1/trainings/{id}/model",

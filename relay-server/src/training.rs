@@ -283,6 +283,57 @@ pub async fn get(
     load(&state, &id, true)?.map(Json).ok_or(ApiError::NotFound)
 }
 
+/// `DELETE /v1/trainings/{id}` (owner): cancels a training. One whose key study
+/// never opened (its key ceremony failed or was abandoned) is removed with that
+/// study; any other running one stops now (`done`, its published models and curves
+/// kept; no further round opens). Audited `training-cancel`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let c = &caller.0;
+    let t = load(&state, &id, false)?;
+    audited(&state, Some(c), "training-cancel", None, || {
+        let t = t.ok_or(ApiError::NotFound)?;
+        if c.role != "clinician" || c.sub != t.owner {
+            return Err(ApiError::Forbidden(
+                "only the training's owner may do this".into(),
+            ));
+        }
+        if t.state != "running" {
+            return Err(ApiError::Conflict("the training has ended".into()));
+        }
+        let tid = [Val::from(id.as_str())];
+        let key = [Val::from(t.key_study.as_str())];
+        // Removed only while its key study never opened (the guard), so nothing a
+        // site sent is removed; otherwise stopped.
+        let removed = state.db.transaction(&[
+                (
+                    "UPDATE trainings SET state = 'running' WHERE id = ?1 AND round = 0 AND state = 'running' AND NOT EXISTS (SELECT 1 FROM studies s WHERE s.id = trainings.key_study AND s.state <> 'keys-pending') AND NOT EXISTS (SELECT 1 FROM training_rounds r WHERE r.training = trainings.id)",
+                    &tid,
+                ),
+                ("DELETE FROM training_models WHERE training = ?1", &tid),
+                ("DELETE FROM trainings WHERE id = ?1", &tid),
+                ("DELETE FROM study_artifacts WHERE study = ?1", &key),
+                ("DELETE FROM studies WHERE id = ?1", &key),
+            ])?;
+        if removed.first() == Some(&1) {
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        let stopped = state.db.transaction(&[(
+            "UPDATE trainings SET state = 'done', finished_at = ?2 WHERE id = ?1 AND state = 'running'",
+            &[id.as_str().into(), now().into()],
+        )])?;
+        if stopped.first() != Some(&1) {
+            return Err(ApiError::Conflict(
+                "the training changed meanwhile; reload and try again".into(),
+            ));
+        }
+        Ok(StatusCode::NO_CONTENT)
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModelReq {

@@ -105,9 +105,7 @@ async fn main() {
     dr.study_put(&body["uploads"]["server-key"], server).await;
     dr.study_put(&body["uploads"]["public-key"], public).await;
     let t0 = Instant::now();
-    let (s, body) = dr
-        .post(&format!("/v1/studies/{key_study}/open"), &json!({}))
-        .await;
+    let (s, body) = dr.open_study(&key_study).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let opening = secs(t0);
     let (_, crs) = clients[0].study_artifact(&key_study, "crs").await;

@@ -262,6 +262,30 @@ impl Client {
         Self::finish(self.auth(self.http.get(format!("{}{path}", self.base)))).await
     }
 
+    /// Opens study `id` as a client does: `POST …/open`, and when the relay answers
+    /// `202` (its opening job runs on), polls the study until it is open (`200` and
+    /// the study) or reports `open_error` (`400` and the study).
+    pub async fn open_study(&self, id: &str) -> (StatusCode, Value) {
+        let (s, mut body) = self
+            .post(&format!("/v1/studies/{id}/open"), &json!({}))
+            .await;
+        if s != StatusCode::ACCEPTED {
+            return (s, body);
+        }
+        for _ in 0..1200 {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let (_, st) = self.get(&format!("/v1/studies/{id}")).await;
+            if st["state"] == "open" {
+                return (StatusCode::OK, st);
+            }
+            if st["open_error"].is_string() {
+                return (StatusCode::BAD_REQUEST, st);
+            }
+            body = st;
+        }
+        (StatusCode::ACCEPTED, body)
+    }
+
     /// DELETEs.
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         Self::finish(self.auth(self.http.delete(format!("{}{path}", self.base)))).await

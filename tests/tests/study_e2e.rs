@@ -135,7 +135,7 @@ async fn study_through_the_relay() {
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     // Opening before the uploads is refused.
-    let (s, _) = dr.post(&format!("/v1/studies/{id}/open"), &json!({})).await;
+    let (s, _) = dr.open_study(&id).await;
     assert_eq!(s, StatusCode::CONFLICT);
     // A ceremony whose opening fails (here a corrupted public key) can be run again:
     // the failure is audited and shown on the study, new upload URLs are issued (the
@@ -143,7 +143,7 @@ async fn study_through_the_relay() {
     put_object(&dr, &body["uploads"]["server-key"], server.clone()).await;
     put_object(&dr, &body["uploads"]["public-key"], vec![7u8; public.len()]).await;
     put_object(&dr, &body["uploads"]["wrapped-client-key"], wrapped.clone()).await;
-    let (s, failed) = dr.post(&format!("/v1/studies/{id}/open"), &json!({})).await;
+    let (s, failed) = dr.open_study(&id).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{failed}");
     let (_, shown) = dr.get(&format!("/v1/studies/{id}")).await;
     assert_eq!(shown["state"], "keys-pending");
@@ -158,7 +158,7 @@ async fn study_through_the_relay() {
     put_object(&dr, &body["uploads"]["server-key"], server).await;
     put_object(&dr, &body["uploads"]["public-key"], public).await;
     put_object(&dr, &body["uploads"]["wrapped-client-key"], wrapped.clone()).await;
-    let (s, opened) = dr.post(&format!("/v1/studies/{id}/open"), &json!({})).await;
+    let (s, opened) = dr.open_study(&id).await;
     assert_eq!(s, StatusCode::OK, "{opened}");
     assert_eq!(opened["state"], "open");
     assert!(opened.get("open_error").is_none(), "{opened}");
@@ -541,7 +541,7 @@ async fn study_on_postgres() {
     put_object(&dr, &body["uploads"]["server-key"], server).await;
     put_object(&dr, &body["uploads"]["public-key"], public).await;
     put_object(&dr, &body["uploads"]["crs"], crs_bytes).await;
-    let (s, body) = dr.post(&format!("/v1/studies/{id}/open"), &json!({})).await;
+    let (s, body) = dr.open_study(&id).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let (_, list) = alice.get("/v1/studies").await;
     assert!(list

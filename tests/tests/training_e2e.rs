@@ -152,6 +152,19 @@ async fn train(relay: TestRelay) {
         .post("/v1/trainings", &json!({"title": "x", "config": bad}))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    // A training whose key ceremony never happened can be cancelled by its owner
+    // (only): it is removed with its key study.
+    let (s, doomed) = dr.post("/v1/trainings", &decl).await;
+    assert_eq!(s, StatusCode::CREATED, "{doomed}");
+    let doomed_path = format!("/v1/trainings/{}", doomed["id"].as_str().unwrap());
+    assert_eq!(
+        clients[0].delete(&doomed_path).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(dr.delete(&doomed_path).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(dr.get(&doomed_path).await.0, StatusCode::NOT_FOUND);
+    let doomed_key = format!("/v1/studies/{}", doomed["key_study"].as_str().unwrap());
+    assert_eq!(dr.get(&doomed_key).await.0, StatusCode::NOT_FOUND);
     let (s, t) = dr.post("/v1/trainings", &decl).await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
     let id = t["id"].as_str().unwrap().to_owned();
@@ -191,9 +204,7 @@ async fn train(relay: TestRelay) {
         dr.study_put(&body["uploads"]["public-key"], public).await,
         StatusCode::CREATED
     );
-    let (s, body) = dr
-        .post(&format!("/v1/studies/{key_study}/open"), &json!({}))
-        .await;
+    let (s, body) = dr.open_study(&key_study).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let (s, crs) = clients[0].study_artifact(&key_study, "crs").await;
     assert_eq!(s, StatusCode::OK);
@@ -389,6 +400,11 @@ async fn train(relay: TestRelay) {
     let (s, list) = clients[0].get("/v1/trainings").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(list[0]["id"], id.as_str());
+    // A finished training cannot be cancelled.
+    assert_eq!(
+        dr.delete(&format!("/v1/trainings/{id}")).await.0,
+        StatusCode::CONFLICT
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -351,7 +351,7 @@ fn StudyCard(study: Value) -> impl IntoView {
             {move || {
                 let s = current.get();
                 match s["state"].as_str().unwrap_or_default() {
-                    "keys-pending" => view! { <Ceremony study=s timings=timings on_done=refresh.clone() /> }.into_any(),
+                    "keys-pending" => view! { <Ceremony study=s timings=timings on_done=refresh.clone() cancellable=true /> }.into_any(),
                     "open" => view! { <Release study=s on_done=refresh.clone() /> }.into_any(),
                     "released" => view! { <Results study=s /> }.into_any(),
                     _ => ().into_any(),
@@ -373,6 +373,9 @@ pub fn Ceremony(
     study: Value,
     timings: RwSignal<Option<Value>>,
     on_done: impl Fn() + Clone + Send + Sync + 'static,
+    /// Offer "Cancel this study" (a study of its own, not a training's key study).
+    #[prop(optional)]
+    cancellable: bool,
 ) -> impl IntoView {
     let passphrase = RwSignal::new(String::new());
     let step = RwSignal::new(None::<Step>);
@@ -432,6 +435,7 @@ pub fn Ceremony(
             <button type="submit" disabled=move || busy.get()>"Run the key ceremony"</button>
             " "
             <button
+                hidden=!cancellable
                 type="button"
                 class="secondary"
                 disabled=move || busy.get()

@@ -18,7 +18,7 @@ use wasm_bindgen::JsCast;
 use crate::charts::{fmt_num, LineChart};
 use crate::clinician::{Ceremony, Release};
 use crate::net::{self, AppError};
-use crate::ui::{act, load, show_each, ErrorBox, Load, RefreshHeading, Spinner};
+use crate::ui::{act, load, show_each, ConfirmButton, ErrorBox, Load, RefreshHeading, Spinner};
 
 fn config(t: &Value) -> Result<TrainingConfig, AppError> {
     serde_json::from_value(t["config"].clone())
@@ -313,6 +313,8 @@ fn OwnerCard(training: Value) -> impl IntoView {
         }
     }
     let test_rows = held_out(&id);
+    let cancel_busy = RwSignal::new(false);
+    let (id_for_cancel, refresh_for_cancel) = (id.clone(), refresh.clone());
     let timings = RwSignal::new(None::<Value>);
     let title = training["title"].as_str().unwrap_or_default().to_owned();
     view! {
@@ -324,6 +326,32 @@ fn OwnerCard(training: Value) -> impl IntoView {
                 </span>
             </div>
             {move || state.get().map(|(t, _, _)| view! { <p class="hint" data-testid="training-budget">{budget_line(&t)}</p> })}
+            {move || state.get().filter(|(t, _, _)| t["state"] == "running").map(|(_, key, _)| {
+                let never_began = key["state"] == "keys-pending";
+                let (id, refresh) = (id_for_cancel.clone(), refresh_for_cancel.clone());
+                let question = if never_began {
+                    "Cancel this training? Its keys were never made, so nothing has been collected; it will be removed."
+                } else {
+                    "Stop this training now? No further round opens; the models published so far stay."
+                };
+                view! {
+                    <ConfirmButton
+                        label=if never_began { "Cancel the training" } else { "Stop the training" }
+                        question=question
+                        confirm=if never_began { "Yes, cancel it" } else { "Yes, stop it" }
+                        busy=cancel_busy
+                        err=err
+                        action=move || {
+                            let (id, refresh) = (id.clone(), refresh.clone());
+                            async move {
+                                net::api("DELETE", &format!("/v1/trainings/{id}"), None).await?;
+                                refresh();
+                                Ok(())
+                            }
+                        }
+                    />
+                }
+            })}
             <label for=format!("test-{id}")>"Held-out test data (CSV; evaluated in this browser, never uploaded)"</label>
             <input id=format!("test-{id}") data-testid="training-test-file" type="file" accept=".csv,text/csv" on:change=move |ev| read_csv(&ev, test_rows, err) />
             {ready_hint(test_rows)}

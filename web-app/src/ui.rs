@@ -135,6 +135,49 @@ pub fn ErrorBox(err: RwSignal<Option<AppError>>) -> impl IntoView {
     }
 }
 
+/// A button for an action that cannot be undone: the first click asks `question`,
+/// and only the second, explicit button (`confirm`) runs `action`.
+#[component]
+pub fn ConfirmButton<F, Fut>(
+    #[prop(into)] label: String,
+    #[prop(into)] question: String,
+    #[prop(into)] confirm: String,
+    busy: RwSignal<bool>,
+    err: RwSignal<Option<AppError>>,
+    action: F,
+) -> impl IntoView
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), AppError>> + 'static,
+{
+    let asking = RwSignal::new(false);
+    view! {
+        {move || (!asking.get()).then(|| view! {
+            <button class="secondary" disabled=move || busy.get() on:click=move |_| asking.set(true)>
+                {label.clone()}
+            </button>
+        })}
+        {move || asking.get().then(|| {
+            let (question, confirm, action) = (question.clone(), confirm.clone(), action.clone());
+            view! {
+                <div class="confirm" role="alertdialog">
+                    <p>{question}</p>
+                    <button
+                        disabled=move || busy.get()
+                        on:click=move |_| {
+                            asking.set(false);
+                            act(busy, err, action());
+                        }
+                    >
+                        {confirm}
+                    </button>
+                    <button class="secondary" on:click=move |_| asking.set(false)>"Keep it"</button>
+                </div>
+            }
+        })}
+    }
+}
+
 /// A small activity indicator with a label.
 #[component]
 pub fn Spinner(#[prop(into)] label: String) -> impl IntoView {

@@ -58,7 +58,7 @@ test('owner ceremony, patient proofs and owner decryption in wasm, aggregation o
   await put(k.body.uploads['server-key'], server);
   await put(k.body.uploads['public-key'], publicKey);
   await put(k.body.uploads['wrapped-client-key'], wrapped);
-  const opened = await api(dr.token, 'POST', `/v1/studies/${id}/open`, {});
+  const opened = await relay.openStudy(dr.token, id);
   assert.equal(opened.status, 200, JSON.stringify(opened.body));
 
   // Patients: fetch the public key and CRS, prove and submit.

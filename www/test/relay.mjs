@@ -83,6 +83,20 @@ export class Relay {
     return { status: res.status, body: text ? JSON.parse(text) : null };
   }
 
+  /** Opens a study as a client does: POST …/open, then while the relay answers 202
+   * (its opening job runs on) poll the study until it is open or says why not. */
+  async openStudy(token, id) {
+    let r = await this.api(token, 'POST', `/v1/studies/${id}/open`, {});
+    if (r.status !== 202) return r;
+    for (let i = 0; i < 1200; i++) {
+      await new Promise((res) => setTimeout(res, 250));
+      const s = await this.api(token, 'GET', `/v1/studies/${id}`);
+      if (s.body.state === 'open') return { status: 200, body: s.body };
+      if (s.body.open_error) return { status: 400, body: s.body };
+    }
+    return r;
+  }
+
   async login(username) {
     const r = await this.api(null, 'POST', '/v1/auth/login', { username, password: PASSWORD });
     assert.equal(r.status, 200, JSON.stringify(r.body));
