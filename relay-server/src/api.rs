@@ -1030,31 +1030,18 @@ async fn store_put(
         };
         Ok((target, declared))
     })();
+    let refuse = |detail: &str| audit(&state, None, action, patient.as_deref(), "refused", detail);
     let (target, len) = match target {
         Ok(t) => t,
         Err(e) => {
-            audit(
-                &state,
-                None,
-                action,
-                patient.as_deref(),
-                "refused",
-                e.code(),
-            );
+            refuse(e.code());
             return Err(e);
         }
     };
     let bytes = match axum::body::to_bytes(body, len).await {
         Ok(b) if b.len() == len => b,
         _ => {
-            audit(
-                &state,
-                None,
-                action,
-                patient.as_deref(),
-                "refused",
-                "body-length",
-            );
+            refuse("body-length");
             return Err(ApiError::BadRequest(
                 "the body ended before, or ran past, the signed length".into(),
             ));

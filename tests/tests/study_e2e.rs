@@ -119,12 +119,8 @@ async fn study_through_the_relay() {
     let server = fhe::to_bytes(&keys.server).unwrap();
     let public = fhe::to_bytes(&keys.public).unwrap();
     let wrapped = b"wrapped client key stand-in".to_vec();
-    let (s, body) = dr
-        .post(
-            &format!("/v1/studies/{id}/keys"),
-            &json!({"server_key": server.len(), "public_key": public.len(), "wrapped_client_key": wrapped.len()}),
-        )
-        .await;
+    let sizes = json!({"server_key": server.len(), "public_key": public.len(), "wrapped_client_key": wrapped.len()});
+    let (s, body) = dr.post(&format!("/v1/studies/{id}/keys"), &sizes).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     // A patient cannot submit before the study opens.
     let (s, _) = patients[0]
@@ -148,12 +144,7 @@ async fn study_through_the_relay() {
     let (_, shown) = dr.get(&format!("/v1/studies/{id}")).await;
     assert_eq!(shown["state"], "keys-pending");
     assert!(shown["open_error"].is_string(), "{shown}");
-    let (s, body) = dr
-        .post(
-            &format!("/v1/studies/{id}/keys"),
-            &json!({"server_key": server.len(), "public_key": public.len(), "wrapped_client_key": wrapped.len()}),
-        )
-        .await;
+    let (s, body) = dr.post(&format!("/v1/studies/{id}/keys"), &sizes).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     put_object(&dr, &body["uploads"]["server-key"], server).await;
     put_object(&dr, &body["uploads"]["public-key"], public).await;
