@@ -11,13 +11,13 @@ bin="$CARGO_TARGET_DIR/release/phiveil-relay"
 dir="$(mktemp -d)"
 port="${BENCH_PORT:-18080}"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
-PHIVEIL_PASSWORD="bench password 123" "$bin" --data-dir "$dir" create-user --username bench --role patient >/dev/null
+PHIVEIL_PASSWORD="steady lantern 4711 orbit" "$bin" --data-dir "$dir" create-user --username bench --role patient >/dev/null
 # The presign benchmark leaves every upload pending: lift the per-patient cap.
 PHIVEIL_LOG=warn "$bin" --data-dir "$dir" serve --listen "127.0.0.1:$port" --max-pending-records-per-patient 1000000000 &
 pid=$!
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 login=$(curl -s -X POST "http://127.0.0.1:$port/v1/auth/login" -H 'content-type: application/json' \
-  -d '{"username":"bench","password":"bench password 123"}')
+  -d '{"username":"bench","password":"steady lantern 4711 orbit"}')
 export BENCH_TOKEN=$(printf '%s' "$login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 patient=$(printf '%s' "$login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pseudonym"])')
 dur="${BENCH_SECS:-10}"
