@@ -293,7 +293,7 @@ fn RecordRow(rec: Value, patient: String) -> impl IntoView {
             <td class="num">{rec["size"].as_u64().unwrap_or(0)}</td>
             <td>
                 {move || match opened.get() {
-                    Some(_) => view! { <span class="hint">"Opened below"</span> }.into_any(),
+                    Some(_) => view! { <span class="hint">"Shown below"</span> }.into_any(),
                     None => view! {
                         <button class="secondary" on:click=open.clone() disabled=move || busy.get()>
                             "Open"
