@@ -309,6 +309,19 @@ async function flows() {
     }
   }
 
+  // At 360 px an opened record reads across the screen (its own row, not a squeezed
+  // column), and the privacy preview comes before the upload button.
+  await tab(pat, 'Records');
+  await pat.click('[data-testid=records] >> text=Open >> nth=0', WAIT);
+  await pat.waitForSelector('[data-testid=decrypted]', WAIT);
+  const dds = await pat.$$eval('[data-testid=decrypted] dd', (els) => els.map((d) => ({ w: d.clientWidth, sw: d.scrollWidth, text: d.textContent.slice(0, 30) })));
+  for (const d of dds) assert.ok(d.w >= 150 && d.sw <= d.w + 1, `an opened record's text is squeezed or clipped at 360 px: ${JSON.stringify(dds)}`);
+  await assertFits(pat);
+  await shot(pat, 'patient-record-opened-360px');
+  const previewFirst = await pat.evaluate(() => document.querySelector('[data-testid=pii-preview]').getBoundingClientRect().top
+    < document.querySelector('.submit-bar button').getBoundingClientRect().top);
+  assert.ok(previewFirst, 'the upload button comes before the privacy preview');
+
   // The privacy check.
   assert.ok(actors.sent.length > 30, `only ${actors.sent.length} requests recorded`);
   // No CDN, font service or other origin: the app runs offline on localhost.
