@@ -193,8 +193,42 @@ pub fn notice() -> ArcRwSignal<Option<String>> {
     NOTICE.with(Clone::clone)
 }
 
+thread_local! {
+    /// The user this tab last signed in as.
+    static LAST_USER: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The user this tab's held state (request log, held-out files) belongs to: signing
+/// back in as the same user keeps it all; another user starts from nothing.
+pub fn tab_owner() -> String {
+    let last = LAST_USER.with(|u| u.borrow().clone());
+    if last.is_empty() {
+        // A session restored from this tab's storage after a reload.
+        session()
+            .get_untracked()
+            .map(|s| s.user_id)
+            .unwrap_or_default()
+    } else {
+        last
+    }
+}
+
 /// Signs in (keeps the session in this tab's session storage, never in local storage).
+/// What the tab holds (the request log, loaded files, a study key in the worker) stays
+/// across a sign-out and a sign-in as the same user; a different user does not see
+/// this tab's request log.
 pub fn set_session(s: Option<Session>) {
+    if let Some(new) = &s {
+        let changed = LAST_USER.with(|u| {
+            let mut u = u.borrow_mut();
+            let changed = !u.is_empty() && *u != new.user_id;
+            new.user_id.clone_into(&mut u);
+            changed
+        });
+        if changed {
+            outbox().set(Vec::new());
+        }
+    }
     if let Some(storage) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
         let _ = match &s {
             Some(s) => storage.set_item(SESSION_KEY, &serde_json::to_string(s).unwrap_or_default()),

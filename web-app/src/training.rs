@@ -84,8 +84,9 @@ thread_local! {
 
 /// The held-out rows of training `id`, kept across redraws of its card.
 fn held_out(id: &str) -> RwSignal<Option<Vec<Example>>> {
-    let rows = RwSignal::new(HELD_OUT.with(|h| h.borrow().get(id).cloned()));
-    let id = id.to_owned();
+    // Keyed by the signed-in user as well: another user of the tab never gets them.
+    let id = format!("{}/{id}", net::tab_owner());
+    let rows = RwSignal::new(HELD_OUT.with(|h| h.borrow().get(&id).cloned()));
     Effect::new(move |_| {
         if let Some(r) = rows.get() {
             HELD_OUT.with(|h| h.borrow_mut().insert(id.clone(), r));

@@ -1,8 +1,8 @@
 // Sliding sessions in headless Chromium against a relay whose tokens live 12 s: a
-// clinician who keeps working for longer than a token's life stays signed in (the app
-// trades the token for a fresh one), the live feed reconnects with the new token, an
-// idle tab shows a countdown that "Stay signed in" dismisses, and a tab left idle is
-// signed out with a sentence saying why.
+// patient who keeps working for longer than a token's life stays signed in (the app
+// trades the token for a fresh one), an idle tab shows a countdown that "Stay signed
+// in" dismisses, a tab left idle is signed out with a sentence saying why, and signing
+// back in finds what the tab held (its request log) still there.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Relay } from './relay.mjs';
-import { Actors, launchChromium, signIn } from './app.mjs';
+import { Actors, launchChromium, signIn, tab } from './app.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = process.env.PHIVEIL_WEB_DIST || path.join(here, '../../web-app/dist');
@@ -21,7 +21,7 @@ let relay, browser, actors;
 before(async () => {
   assert.ok(existsSync(path.join(dist, 'phiveil_web_bg.wasm')), `${dist} is missing: run scripts/build-web.sh`);
   relay = await Relay.start({
-    users: [['dr-slide', 'clinician']],
+    users: [['pat-slide', 'patient']],
     staticDir: dist,
     serveArgs: ['--token-ttl-secs', String(TTL)],
   });
@@ -37,8 +37,8 @@ after(async () => {
 const session = (page) => page.evaluate(() => JSON.parse(sessionStorage.getItem('phiveil.session') ?? 'null'));
 
 test('an active session outlives its token; an idle one is warned, then signed out', async () => {
-  const page = await actors.open('clinician');
-  await signIn(page, 'dr-slide');
+  const page = await actors.open('patient');
+  await signIn(page, 'pat-slide');
   const first = await session(page);
   assert.ok(first?.token);
 
@@ -69,5 +69,10 @@ test('an active session outlives its token; an idle one is warned, then signed o
   // Left idle to the end: signed out, with a sentence that says why.
   await page.waitForSelector('#login-user', { timeout: (2 * TTL + 5) * 1000 });
   assert.match(await page.textContent('.notice'), /signed out after a period without activity/);
+
+  // Signing back in as the same user: what the tab held is still there.
+  await signIn(page, 'pat-slide');
+  await tab(page, 'What left this browser');
+  assert.match(await page.textContent('main'), /POST \/v1\/auth\/refresh/);
   assert.deepEqual(actors.unexpectedErrors(), []);
 });
