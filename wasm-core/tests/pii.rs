@@ -436,6 +436,31 @@ fn strict_finds_places_nobody_listed() {
 }
 
 #[test]
+fn strict_finds_towns_after_streets_local_numbers_and_given_names() {
+    // The town after "street, " even when its words are ordinary ones; a state stays.
+    strict_removes(
+        "Lives at 99 Wharf St, NIAGARA PARK with his son.",
+        &["99 Wharf", "NIAGARA PARK"],
+    );
+    strict_removes("Home: 221 Elm Street, Spring Valley", &["Spring Valley"]);
+    let out = strict()
+        .redact("Discharged to 14 Birch Ct, Fernbrook, OH 44012.", None)
+        .unwrap();
+    assert!(out.text.contains(", OH "), "the state stays: {}", out.text);
+    assert!(!out.text.contains("Fernbrook"), "{}", out.text);
+    // Seven-digit local numbers with a space, and numbers by a cue.
+    strict_removes(
+        "Daughter can be reached on 555 0188 after 5pm.",
+        &["555 0188"],
+    );
+    strict_removes("No message on my registered 795 2525 yet.", &["795 2525"]);
+    strict_removes("They're not answering at 98 91 97", &["98 91 97"]);
+    // A name given by how someone is called.
+    strict_removes("Her friends call her Lea.", &["Lea"]);
+    strict_removes("Her grandson goes by Tuva now.", &["Tuva"]);
+}
+
+#[test]
 fn strict_finds_identifiers_known_only_by_label_or_shape() {
     strict_removes("Hosp #: E2045503", &["E2045503"]);
     strict_removes("Unit No. B-60680", &["B-60680"]);

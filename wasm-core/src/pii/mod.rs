@@ -423,6 +423,10 @@ impl Redactor {
             all.extend(strict::find(text, &claimed));
         }
         all.retain(|f| f.confidence >= self.policy.threshold && !self.allowed(text, f));
+        if self.policy.profile == Profile::Strict {
+            let towns = strict::towns_after_addresses(text, &all);
+            all.extend(towns.into_iter().filter(|f| !self.allowed(text, f)));
+        }
         match self.policy.profile {
             // Strict redacts the union of overlapping findings: "88 HAWTHORNE" found as a
             // name and "88 HAWTHORNE CIR" as an address leave nothing of either behind.

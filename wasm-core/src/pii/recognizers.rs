@@ -39,7 +39,7 @@ pub(super) struct Patterns {
 
 const MONTH: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)";
 
-const STATE_ABBR: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI|AS|MP|AA|AE|AP";
+pub(super) const STATE_ABBR: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI|AS|MP|AA|AE|AP";
 
 /// State abbreviations that are not also clinical credentials ("Lee, MD", "Kim, PA",
 /// "Roy, MA"): a city without a ZIP is only recognized before these.
@@ -631,7 +631,21 @@ const CITY_CONTEXT: &[&str] = &[
     "relocated",
 ];
 const PHONE_CONTEXT: &[&str] = &[
-    "phone", "tel", "call", "cell", "mobile", "fax", "contact", "reach", "pager", "number",
+    "phone",
+    "tel",
+    "call",
+    "cell",
+    "mobile",
+    "fax",
+    "contact",
+    "reach",
+    "pager",
+    "number",
+    "text",
+    "dial",
+    "registered",
+    "answering",
+    "message",
 ];
 const SSN_CONTEXT: &[&str] = &["ssn", "social security", "ss#", "soc sec", "social"];
 const DATE_CONTEXT: &[&str] = &[
@@ -730,7 +744,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "phone_local",
         Phone,
-        r"\b\d{3}-\d{4}\b",
+        r"\b\d{3}[-. ]\d{4}\b",
         0,
         0.45,
         PHONE_CONTEXT,
@@ -1065,6 +1079,30 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             "cpt", "icd", "code", "codes", "score", "scores", "bp", "vitals", "labs",
         ],
         Some(|s| (9..=15).contains(&digits(s)) && !ssn_shaped(s)),
+    )?;
+    // Telephone numbers by a cue that is not a label ("my registered 795 2525",
+    // "messages to 25 536708", "not answering at 98 91 97").
+    add(
+        "phone_cue",
+        Phone,
+        r"(?i:\b(?:registered|(?:messages?|texts?|sms)\s+to|answering\s+at|reached\s+(?:at|on)|reach\s+(?:me|us|him|her|them)\s+on|number\s+is)\s*)(\+?\(?[0-9][0-9 ().-]{4,18}[0-9])",
+        1,
+        0.75,
+        &[],
+        &[],
+        Some(|s| (6..=15).contains(&digits(s)) && !s.contains("..")),
+    )?;
+    // A name given by how someone is called ("her friends call her Lea", "goes by
+    // Tuva", "known as Sari").
+    add(
+        "name_called",
+        Person,
+        r"\b(?i:call(?:s|ed)?\s+(?:me|her|him|them)|goes\s+by|went\s+by|known\s+as|nicknamed?|named)\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)",
+        1,
+        0.75,
+        &[],
+        &[],
+        None,
     )?;
     add(
         "age_pronoun",

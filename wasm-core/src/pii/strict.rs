@@ -527,6 +527,65 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out
 }
 
+/// The town after a street address and a comma ("99 Wharf St, NIAGARA PARK",
+/// "221 Elm Street, Spring Valley"): up to three capitalized words on the same line,
+/// found as part of the address even when each is an ordinary word.
+pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for f in found.iter().filter(|f| f.entity == Entity::Address) {
+        let Some(rest) = text.get(f.end..) else {
+            continue;
+        };
+        let Some(after_comma) = rest.strip_prefix(',') else {
+            continue;
+        };
+        let lead = after_comma.len() - after_comma.trim_start_matches([' ', '\t']).len();
+        let mut pos = lead;
+        let mut end = None;
+        for _ in 0..3 {
+            let word = after_comma.get(pos..).unwrap_or("");
+            let len = word
+                .char_indices()
+                .find(|(_, c)| !(c.is_alphabetic() || matches!(c, '\'' | '’' | '.' | '-')))
+                .map_or(word.len(), |(k, _)| k);
+            let w = word.get(..len).unwrap_or("");
+            if !w.chars().next().is_some_and(char::is_uppercase)
+                || w.chars().count() < 2
+                || super::recognizers::STATE_ABBR
+                    .split('|')
+                    .any(|c| c == w.trim_end_matches('.'))
+            {
+                break;
+            }
+            end = Some(pos.saturating_add(len));
+            pos = pos.saturating_add(len);
+            match after_comma.get(pos..).and_then(|r| r.strip_prefix(' ')) {
+                Some(_) => pos = pos.saturating_add(1),
+                None => break,
+            }
+        }
+        // States and countries stay (Safe Harbor removes only smaller units).
+        let all_capsafe = |e: usize| {
+            after_comma
+                .get(lead..e)
+                .unwrap_or("")
+                .split(' ')
+                .all(|w| lexicon::flags(&w.to_lowercase().replace('.', "")) & CAPSAFE != 0)
+        };
+        if let Some(e) = end.filter(|e| !all_capsafe(*e)) {
+            let start = f.end.saturating_add(1).saturating_add(lead);
+            out.push(Finding {
+                entity: Entity::Address,
+                start,
+                end: f.end.saturating_add(1).saturating_add(e),
+                confidence: 0.7,
+                recognizer: "strict_town_after_address",
+            });
+        }
+    }
+    out
+}
+
 /// Whether a person verb directly follows token `i` on its line ("Hope called").
 fn person_verb_follows(tokens: &[Token], i: usize) -> bool {
     tokens.get(i.saturating_add(1)).is_some_and(|n| {
