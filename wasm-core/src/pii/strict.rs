@@ -539,7 +539,9 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
         let Some(after_comma) = rest.strip_prefix(',') else {
             continue;
         };
-        let lead = after_comma.len() - after_comma.trim_start_matches([' ', '\t']).len();
+        let lead = after_comma
+            .len()
+            .saturating_sub(after_comma.trim_start_matches([' ', '\t']).len());
         let mut pos = lead;
         let mut end = None;
         for _ in 0..3 {
