@@ -151,19 +151,36 @@ pub async fn setup_study(
     // Opening is a job on the relay (checking the keys, making the CRS): a slow one
     // answers 202 and is polled until the study is open or says why it failed; a
     // failed ceremony is run again from the start (new upload URLs each time).
-    let mut study = net::api("POST", &format!("/v1/studies/{id}/open"), Some(json!({}))).await?;
+    // A replica that does not run the job (behind a load balancer) or a relay that
+    // restarted shows neither `opening` nor `open_error`: asking it to open again is
+    // safe (one opening wins; the study is then open for every replica).
+    let open_path = format!("/v1/studies/{id}/open");
+    let open = || net::api("POST", &open_path, Some(json!({})));
+    let mut study = open().await?;
+    let mut asked = 1;
     while study["state"] != "open" {
         if let Some(why) = study["open_error"].as_str() {
             return Err(AppError::local("open-failed", why));
         }
-        if study["opening"] != true {
-            return Err(AppError::local(
-                "open-interrupted",
-                "The relay stopped while opening the study. Run the key ceremony again.",
-            ));
-        }
         net::sleep_ms(1000).await;
         study = net::api("GET", &format!("/v1/studies/{id}"), None).await?;
+        if study["state"] != "open" && study["opening"] != true && study["open_error"].is_null() {
+            if asked >= 5 {
+                return Err(AppError::local(
+                    "open-interrupted",
+                    "The relay did not finish opening the study. Run the key ceremony again.",
+                ));
+            }
+            asked = asked.saturating_add(1);
+            study = match open().await {
+                Ok(s) => s,
+                // Another replica opened it meanwhile.
+                Err(e) if e.status == Some(409) => {
+                    net::api("GET", &format!("/v1/studies/{id}"), None).await?
+                }
+                Err(e) => return Err(e),
+            };
+        }
     }
     on_step(Step::Done);
     Ok(to_json(&field(&out, "timings")))
