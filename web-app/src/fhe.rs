@@ -157,7 +157,7 @@ pub async fn setup_study(
     let open_path = format!("/v1/studies/{id}/open");
     let open = || net::api("POST", &open_path, Some(json!({})));
     let mut study = open().await?;
-    let mut asked = 1;
+    let mut asked: u32 = 1;
     while study["state"] != "open" {
         if let Some(why) = study["open_error"].as_str() {
             return Err(AppError::local("open-failed", why));
