@@ -472,6 +472,11 @@ fn strict_finds_identifiers_known_only_by_label_or_shape() {
         "Given temporary ID 7D60-CW4-HM86 at triage.",
         &["7D60-CW4-HM86"],
     );
+    strict_removes(
+        "Chart opened from workstation WS-ER-114 at night.",
+        &["WS-ER-114"],
+    );
+    strict_removes("Call Dr. Amsel at ext 4417.", &["4417"]);
     strict_removes("driver's license 306 590 798 on file", &["306 590 798"]);
     strict_removes("State medical license 35.322097, active", &["35.322097"]);
 }

@@ -701,11 +701,11 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     };
     // Identifiers known by a label: "Hosp #: E2045503", "Unit No. B-60680",
     // "temporary ID 7D60-CW4-HM86", "driver's license 306 590 798", "State medical
-    // license 35.322097", "Acct 4410-22".
+    // license 35.322097", "Acct 4410-22", "workstation WS-ER-114", "ext 4417".
     add(
         "id_label",
         Id,
-        r"(?i:\b(?:hosp(?:ital)?|unit|acct|account|case|encounter|enc|visit|fin|csn|accession|acc|specimen|order|claim|ref(?:erence)?|confirmation|conf|ticket|badge|employee|emp|temporary\s+id|temp\s+id|id|identifier|record|rec|file|serial|s/n|sn|lot|license|licence|lic|permit|certificate|cert|passport|dl|plate|tag|vin|member|policy|group|subscriber|medicaid|medicare|insurance|mrn|mr|chart|patient|pt|device|imei|udi|registration|reg|routing|card|ins)\.?(?:\s+(?:number|numbers|no\.?|num|nos\.?|#|id))?\s*(?:is|was|:|#|=|-)?\s*#?\s*:?\s*)([A-Za-z0-9](?:[A-Za-z0-9./-]| [0-9])*[A-Za-z0-9])",
+        r"(?i:\b(?:hosp(?:ital)?|unit|acct|account|case|encounter|enc|visit|fin|csn|accession|acc|specimen|order|claim|ref(?:erence)?|confirmation|conf|ticket|badge|employee|emp|temporary\s+id|temp\s+id|id|identifier|record|rec|file|serial|s/n|sn|lot|license|licence|lic|permit|certificate|cert|passport|dl|plate|tag|vin|member|policy|group|subscriber|medicaid|medicare|insurance|mrn|mr|chart|patient|pt|device|imei|udi|registration|reg|routing|card|ins|workstation|terminal|host|hostname|computer|station|ext|extension)\.?(?:\s+(?:number|numbers|no\.?|num|nos\.?|#|id))?\s*(?:is|was|:|#|=|-)?\s*#?\s*:?\s*)([A-Za-z0-9](?:[A-Za-z0-9./-]| [0-9])*[A-Za-z0-9])",
         1,
         0.85,
         &[],
