@@ -387,8 +387,8 @@ async fn create_user(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let c = &caller.0;
-    // Cheap checks first; Argon2id (off the async workers) only for a request that
-    // passed them; one audit row for the whole outcome.
+    // Cheap checks first; the password policy and Argon2id (off the async workers)
+    // only for a request that passed them; one audit row for the whole outcome.
     let checked = (|| {
         caller.require("operator")?;
         let req: CreateUserReq = json_body(&body)?;
@@ -398,16 +398,12 @@ async fn create_user(
                 "operators create clinicians and operators; patients enroll".into(),
             ));
         }
-        auth::check_password(&req.password, &req.username)?;
         Ok(req)
     })();
-    let hashed = match &checked {
-        Ok(req) => Some(auth::hash_password_off_thread(&state, &req.password, &req.username).await),
-        Err(_) => None,
-    };
+    let hashed = hash_if_checked(&state, &checked, |r| (&r.password, &r.username)).await;
     let user = audited(&state, Some(c), "create-user", None, || {
         let req = checked?;
-        let pw_hash = hashed.ok_or_else(|| ApiError::Internal("no hash".into()))??;
+        let pw_hash = hashed?;
         let user = User {
             id: random_id("u-", 8),
             username: req.username,
@@ -446,6 +442,25 @@ pub fn create_user_direct(
         &format!("cli {role}"),
     );
     Ok(user)
+}
+
+/// The new password's hash (policy checked, Argon2id off the async workers) for a
+/// request whose cheap checks passed. When they did not, the request's own error is
+/// what the caller reports; the placeholder returned here is never seen.
+async fn hash_if_checked<T>(
+    state: &AppState,
+    checked: &ApiResult<T>,
+    credentials: impl Fn(&T) -> (&str, &str),
+) -> ApiResult<String> {
+    match checked {
+        Ok(req) => {
+            let (password, username) = credentials(req);
+            auth::hash_password_off_thread(state, password, username).await
+        }
+        Err(_) => Err(ApiError::Internal(
+            "not hashed: the request was refused".into(),
+        )),
+    }
 }
 
 fn code_hash(code: &str) -> String {
@@ -494,6 +509,8 @@ async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<impl In
     let checked = (|| {
         let req: EnrollReq = json_body(&body)?;
         Name::parse("username", &req.username)?;
+        // A weak password is named before a bad code (then checked once more, cheaply,
+        // where it is hashed).
         auth::check_password(&req.password, &req.username)?;
         if !state.db.invitation_open(&code_hash(&req.code), now())? {
             return Err(ApiError::Conflict(
@@ -502,14 +519,11 @@ async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<impl In
         }
         Ok(req)
     })();
-    let hashed = match &checked {
-        Ok(req) => Some(auth::hash_password_off_thread(&state, &req.password, &req.username).await),
-        Err(_) => None,
-    };
+    let hashed = hash_if_checked(&state, &checked, |r| (&r.password, &r.username)).await;
     let mut patient_ps = None;
     let user = audited(&state, None, "enroll", None, || {
         let req = checked?;
-        let pw_hash = hashed.ok_or_else(|| ApiError::Internal("no hash".into()))??;
+        let pw_hash = hashed?;
         let user = User {
             id: random_id("u-", 8),
             username: req.username,

@@ -134,6 +134,11 @@ pub fn check_password(password: &str, username: &str) -> ApiResult<()> {
 /// [`check_password`].
 pub fn hash_password(password: &str, username: &str) -> ApiResult<String> {
     check_password(password, username)?;
+    argon2_hash(password)
+}
+
+/// Argon2id with default parameters and a random salt (the policy checked before).
+fn argon2_hash(password: &str) -> ApiResult<String> {
     let salt = SaltString::generate(&mut rand_core::OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -141,7 +146,7 @@ pub fn hash_password(password: &str, username: &str) -> ApiResult<String> {
         .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
 }
 
-/// [`hash_password`] on the blocking pool, at most
+/// [`hash_password`]: the policy checked here, Argon2id on the blocking pool, at most
 /// `limits.concurrent_password_hashes` at once, so Argon2id never stalls the async
 /// workers that answer every other request.
 pub async fn hash_password_off_thread(
@@ -150,8 +155,8 @@ pub async fn hash_password_off_thread(
     username: &str,
 ) -> ApiResult<String> {
     check_password(password, username)?;
-    let (password, username) = (Zeroizing::new(password.to_owned()), username.to_owned());
-    off_thread(state, move || hash_password(&password, &username)).await?
+    let password = Zeroizing::new(password.to_owned());
+    off_thread(state, move || argon2_hash(&password)).await?
 }
 
 /// [`verify_password`] on the blocking pool (see [`hash_password_off_thread`]).

@@ -661,13 +661,9 @@ async fn open_check(state: &AppState, c: &Claims, id: &str) -> ApiResult<(Study,
     Ok((study, kinds))
 }
 
-/// The job of `open`: parse and self-test the keys, make the CRS if needed, open.
-async fn open_work(
-    state: &AppState,
-    id: &str,
-    study: Study,
-    kinds: Vec<String>,
-) -> ApiResult<Study> {
+/// The job of `open`: parse and self-test the keys, make the CRS if needed, open
+/// (the handler reads the study back).
+async fn open_work(state: &AppState, id: &str, study: Study, kinds: Vec<String>) -> ApiResult<()> {
     let public = read_artifact(state, id, "public-key").await?;
     let server = read_artifact(state, id, "server-key").await?;
     let crs = if kinds.iter().any(|k| k == "crs") {
@@ -719,7 +715,7 @@ async fn open_work(
     if let Ok(mut m) = state.study_work.params.lock() {
         m.insert(id.to_owned(), Arc::new(params));
     }
-    load(state, id)?.ok_or(ApiError::NotFound)
+    Ok(())
 }
 
 /// Encrypts every field's lowest value as a proven list under the uploaded public key
