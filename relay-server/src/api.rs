@@ -159,7 +159,7 @@ async fn static_headers(mut res: Response) -> Response {
 }
 
 /// Appends one event to the audit log (a failure is logged, never returned).
-pub(crate) fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     caller: Option<&Claims>,
     action: &str,
@@ -175,23 +175,23 @@ pub(crate) fn audit(
         outcome: outcome.to_owned(),
         detail: detail.to_owned(),
     };
-    if let Err(err) = audit::append(&state.db, &state.alerts, &e) {
+    if let Err(err) = audit::append(&state.db, &state.alerts, &e).await {
         tracing::error!(error = ?err, action, "audit append failed");
     }
 }
 
 /// Runs `f`; audits `allowed` on success, `refused` with the error's code otherwise.
-pub(crate) fn audited<T>(
+pub(crate) async fn audited<T>(
     state: &AppState,
     caller: Option<&Claims>,
     action: &str,
     patient: Option<&str>,
-    f: impl FnOnce() -> ApiResult<T>,
+    f: impl AsyncFnOnce() -> ApiResult<T>,
 ) -> ApiResult<T> {
-    let res = f();
+    let res = f().await;
     match &res {
-        Ok(_) => audit(state, caller, action, patient, "allowed", ""),
-        Err(e) => audit(state, caller, action, patient, "refused", e.code()),
+        Ok(_) => audit(state, caller, action, patient, "allowed", "").await,
+        Err(e) => audit(state, caller, action, patient, "refused", e.code()).await,
     }
     res
 }
@@ -210,10 +210,22 @@ pub(crate) fn random_id(prefix: &str, bytes: usize) -> String {
 
 /// May `caller` read or write `record_type` records of `patient`?
 /// A patient: only its own; a clinician: only under a grant; an operator: never.
-fn authorize(state: &AppState, caller: &Claims, patient: &str, record_type: &str) -> ApiResult<()> {
+async fn authorize(
+    state: &AppState,
+    caller: &Claims,
+    patient: &str,
+    record_type: &str,
+) -> ApiResult<()> {
     match caller.role.as_str() {
         "patient" if caller.pseudonym.as_deref() == Some(patient) => Ok(()),
-        "clinician" if state.db.has_grant(patient, &caller.sub, record_type)? => Ok(()),
+        "clinician"
+            if state
+                .db
+                .has_grant(patient, &caller.sub, record_type)
+                .await? =>
+        {
+            Ok(())
+        }
         _ => Err(ApiError::Forbidden(
             "no right to this patient's records of this type".into(),
         )),
@@ -256,10 +268,10 @@ async fn login(
     let throttle = &state.login_throttle;
     let wait = throttle.wait_secs(&req.username, source, now());
     if wait > 0 {
-        audit(&state, None, "login", None, "refused", "throttled");
+        audit(&state, None, "login", None, "refused", "throttled").await;
         return Ok(ApiError::TooManyRequests(wait).into_response());
     }
-    let user = state.db.user_by_name(&req.username)?;
+    let user = state.db.user_by_name(&req.username).await?;
     // Every refusal costs one Argon2id verification, whether the name is unknown,
     // has no password (a portal subject) or the password is wrong: the answer's
     // timing says nothing about which accounts exist.
@@ -284,7 +296,8 @@ async fn login(
             patient.as_deref(),
             "refused",
             &detail,
-        );
+        )
+        .await;
         if outcome.account_now_throttled {
             state.alerts.raise(
                 format!(
@@ -313,7 +326,8 @@ async fn login(
         user.pseudonym.as_deref(),
         "allowed",
         "",
-    );
+    )
+    .await;
     Ok(Json(LoginResp {
         token,
         user_id: user.id,
@@ -335,7 +349,7 @@ async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
         Some(c),
         "token-refresh",
         c.pseudonym.as_deref(),
-        || {
+        async || {
             if c.auth_time == 0 {
                 return Err(ApiError::BadRequest(
                     "portal tokens are refreshed by the portal".into(),
@@ -350,7 +364,8 @@ async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
                 ..c.clone()
             })
         },
-    )?;
+    )
+    .await?;
     let token = state.tokens.issue(&claims)?;
     Ok(Json(json!({ "token": token, "expires_at": claims.exp })).into_response())
 }
@@ -361,7 +376,8 @@ pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRz
 async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<User>> {
     state
         .db
-        .user_by_id(&caller.0.sub)?
+        .user_by_id(&caller.0.sub)
+        .await?
         .map(Json)
         .ok_or(ApiError::Unauthorized)
 }
@@ -371,7 +387,7 @@ async fn clinicians(
     State(state): State<AppState>,
     _caller: Caller,
 ) -> ApiResult<Json<Vec<crate::db::Clinician>>> {
-    Ok(Json(state.db.clinicians()?))
+    Ok(Json(state.db.clinicians().await?))
 }
 
 #[derive(Deserialize)]
@@ -401,7 +417,7 @@ async fn create_user(
         Ok(req)
     })();
     let hashed = hash_if_checked(&state, &checked, |r| (&r.password, &r.username)).await;
-    let user = audited(&state, Some(c), "create-user", None, || {
+    let user = audited(&state, Some(c), "create-user", None, async || {
         let req = checked?;
         let pw_hash = hashed?;
         let user = User {
@@ -411,14 +427,15 @@ async fn create_user(
             pseudonym: None,
             pw_hash: Some(pw_hash),
         };
-        state.db.create_user(&user)?;
+        state.db.create_user(&user).await?;
         Ok(user)
-    })?;
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
 /// Creates a user directly (the operator CLI's first operator).
-pub fn create_user_direct(
+pub async fn create_user_direct(
     state: &AppState,
     username: &str,
     password: &str,
@@ -432,7 +449,7 @@ pub fn create_user_direct(
         pseudonym: (role == "patient").then(|| random_id("p-", 8)),
         pw_hash: Some(auth::hash_password(password, username)?),
     };
-    state.db.create_user(&user)?;
+    state.db.create_user(&user).await?;
     audit(
         state,
         None,
@@ -440,7 +457,8 @@ pub fn create_user_direct(
         user.pseudonym.as_deref(),
         "allowed",
         &format!("cli {role}"),
-    );
+    )
+    .await;
     Ok(user)
 }
 
@@ -475,10 +493,10 @@ async fn create_invitation(
     caller: Caller,
 ) -> ApiResult<impl IntoResponse> {
     let c = &caller.0;
-    let (code, expires_at) = audited(&state, Some(c), "invite", None, || {
+    let (code, expires_at) = audited(&state, Some(c), "invite", None, async || {
         caller.require("clinician")?;
         let max = state.config.limits.max_open_invitations_per_clinician;
-        if state.db.open_invitations(&c.sub, now())? >= max {
+        if state.db.open_invitations(&c.sub, now()).await? >= max {
             return Err(ApiError::TooManyPending(format!(
                 "at most {max} unused invitations may be open at once"
             )));
@@ -487,9 +505,11 @@ async fn create_invitation(
         let expires_at = now().saturating_add(7 * 24 * 3600);
         state
             .db
-            .create_invitation(&code_hash(&code), &c.sub, expires_at)?;
+            .create_invitation(&code_hash(&code), &c.sub, expires_at)
+            .await?;
         Ok((code, expires_at))
-    })?;
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "code": code, "expires_at": expires_at })),
@@ -506,22 +526,27 @@ struct EnrollReq {
 async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<impl IntoResponse> {
     // Cheap checks first (the body, the name, the password policy, a live code);
     // Argon2id only for a request that passed them.
-    let checked = (|| {
+    let checked: ApiResult<EnrollReq> = async {
         let req: EnrollReq = json_body(&body)?;
         Name::parse("username", &req.username)?;
         // A weak password is named before a bad code (then checked once more, cheaply,
         // where it is hashed).
         auth::check_password(&req.password, &req.username)?;
-        if !state.db.invitation_open(&code_hash(&req.code), now())? {
+        if !state
+            .db
+            .invitation_open(&code_hash(&req.code), now())
+            .await?
+        {
             return Err(ApiError::Conflict(
                 "the invitation code is unknown, used or expired".into(),
             ));
         }
         Ok(req)
-    })();
+    }
+    .await;
     let hashed = hash_if_checked(&state, &checked, |r| (&r.password, &r.username)).await;
     let mut patient_ps = None;
-    let user = audited(&state, None, "enroll", None, || {
+    let user = audited(&state, None, "enroll", None, async || {
         let req = checked?;
         let pw_hash = hashed?;
         let user = User {
@@ -531,10 +556,14 @@ async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<impl In
             pseudonym: Some(random_id("p-", 8)),
             pw_hash: Some(pw_hash),
         };
-        let clinician = state.db.redeem_invitation(&code_hash(&req.code), &user)?;
+        let clinician = state
+            .db
+            .redeem_invitation(&code_hash(&req.code), &user)
+            .await?;
         patient_ps = user.pseudonym.clone();
         Ok((user, clinician))
-    })?;
+    })
+    .await?;
     tracing::info!(patient = ?patient_ps, "patient enrolled");
     Ok((
         StatusCode::CREATED,
@@ -554,22 +583,29 @@ async fn add_grant(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let c = &caller.0;
-    let grant = audited(&state, Some(c), "grant", c.pseudonym.as_deref(), || {
-        let patient = caller.pseudonym()?.to_owned();
-        let req: GrantReq = json_body(&body)?;
-        Name::parse("record_type", &req.record_type)?;
-        match state.db.user_by_id(&req.clinician_id)? {
-            Some(u) if u.role == "clinician" => {}
-            _ => return Err(ApiError::BadRequest("no such clinician".into())),
-        }
-        let g = Grant {
-            patient,
-            clinician_id: req.clinician_id,
-            record_type: req.record_type,
-        };
-        state.db.add_grant(&g)?;
-        Ok(g)
-    })?;
+    let grant = audited(
+        &state,
+        Some(c),
+        "grant",
+        c.pseudonym.as_deref(),
+        async || {
+            let patient = caller.pseudonym()?.to_owned();
+            let req: GrantReq = json_body(&body)?;
+            Name::parse("record_type", &req.record_type)?;
+            match state.db.user_by_id(&req.clinician_id).await? {
+                Some(u) if u.role == "clinician" => {}
+                _ => return Err(ApiError::BadRequest("no such clinician".into())),
+            }
+            let g = Grant {
+                patient,
+                clinician_id: req.clinician_id,
+                record_type: req.record_type,
+            };
+            state.db.add_grant(&g).await?;
+            Ok(g)
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(grant)))
 }
 
@@ -579,26 +615,33 @@ async fn revoke_grant(
     Path((clinician_id, record_type)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let c = &caller.0;
-    audited(&state, Some(c), "revoke", c.pseudonym.as_deref(), || {
-        let patient = caller.pseudonym()?.to_owned();
-        let g = Grant {
-            patient,
-            clinician_id,
-            record_type,
-        };
-        if state.db.revoke_grant(&g)? {
-            Ok(StatusCode::NO_CONTENT)
-        } else {
-            Err(ApiError::NotFound)
-        }
-    })
+    audited(
+        &state,
+        Some(c),
+        "revoke",
+        c.pseudonym.as_deref(),
+        async || {
+            let patient = caller.pseudonym()?.to_owned();
+            let g = Grant {
+                patient,
+                clinician_id,
+                record_type,
+            };
+            if state.db.revoke_grant(&g).await? {
+                Ok(StatusCode::NO_CONTENT)
+            } else {
+                Err(ApiError::NotFound)
+            }
+        },
+    )
+    .await
 }
 
 async fn list_grants(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Grant>>> {
     let c = &caller.0;
     let grants = match c.role.as_str() {
-        "patient" => state.db.grants(Some(caller.pseudonym()?), None)?,
-        "clinician" => state.db.grants(None, Some(&c.sub))?,
+        "patient" => state.db.grants(Some(caller.pseudonym()?), None).await?,
+        "clinician" => state.db.grants(None, Some(&c.sub)).await?,
         _ => return Err(ApiError::Forbidden("operators do not hold grants".into())),
     };
     Ok(Json(grants))
@@ -638,13 +681,20 @@ async fn data_key(
         .as_ref()
         .ok()
         .and_then(|r| r.context.get("patient").cloned());
-    let checked = audited(&state, Some(c), "data-key", patient.as_deref(), || {
-        let req = req?;
-        phiveil_core::esdk::context::check_caller_context(&req.context)?;
-        let (patient, record_type) = context_subject(&req.context)?;
-        authorize(&state, c, &patient, &record_type)?;
-        Ok(req.context)
-    })?;
+    let checked = audited(
+        &state,
+        Some(c),
+        "data-key",
+        patient.as_deref(),
+        async || {
+            let req = req?;
+            phiveil_core::esdk::context::check_caller_context(&req.context)?;
+            let (patient, record_type) = context_subject(&req.context)?;
+            authorize(&state, c, &patient, &record_type).await?;
+            Ok(req.context)
+        },
+    )
+    .await?;
     let key = state.kms.generate_data_key(&checked).await?;
     // The plaintext data key goes to the caller over this authenticated channel and
     // is never stored or logged.
@@ -694,12 +744,13 @@ async fn unwrap(State(state): State<AppState>, caller: Caller, body: Bytes) -> A
         .as_ref()
         .ok()
         .and_then(|(h, _)| h.context.get("patient").cloned());
-    let (header, head) = audited(&state, Some(c), "unwrap", patient.as_deref(), || {
+    let (header, head) = audited(&state, Some(c), "unwrap", patient.as_deref(), async || {
         let (header, head) = parsed?;
         let (patient, record_type) = context_subject(&header.context)?;
-        authorize(&state, c, &patient, &record_type)?;
+        authorize(&state, c, &patient, &record_type).await?;
         Ok((header, head))
-    })?;
+    })
+    .await?;
     let key = state
         .kms
         .decrypt(&header.encrypted_data_keys, &header.context)
@@ -714,7 +765,8 @@ async fn unwrap(State(state): State<AppState>, caller: Caller, body: Bytes) -> A
                 patient.as_deref(),
                 "failed",
                 "no-key-unwrapped",
-            );
+            )
+            .await;
             return Err(ApiError::BadRequest(
                 "no encrypted data key in the header could be unwrapped".into(),
             ));
@@ -745,7 +797,8 @@ async fn unwrap(State(state): State<AppState>, caller: Caller, body: Bytes) -> A
             patient.as_deref(),
             "failed",
             "header-not-authentic",
-        );
+        )
+        .await;
         return Err(ApiError::BadRequest(
             "the message header does not authenticate".into(),
         ));
@@ -783,7 +836,7 @@ async fn create_record(
         .ok()
         .and_then(|r| r.patient.clone())
         .or_else(|| c.pseudonym.clone());
-    let checked = (|| -> ApiResult<Record> {
+    let checked: ApiResult<Record> = async {
         let req = req?;
         let patient = patient
             .clone()
@@ -798,9 +851,9 @@ async fn create_record(
         {
             return Err(ApiError::BadRequest("invalid content type".into()));
         }
-        authorize(&state, c, &patient, &req.record_type)?;
+        authorize(&state, c, &patient, &req.record_type).await?;
         let max = state.config.limits.max_pending_records_per_patient;
-        if state.db.pending_count(&patient, now())? >= max {
+        if state.db.pending_count(&patient, now()).await? >= max {
             return Err(ApiError::TooManyPending(format!(
                 "at most {max} uploads may be pending for one patient; finish or wait for the others"
             )));
@@ -822,7 +875,7 @@ async fn create_record(
             expires_at,
         };
         Ok(record)
-    })();
+    }.await;
     // The pending row and its audit row commit together (one transaction).
     let record = match checked {
         Ok(record) => {
@@ -834,7 +887,7 @@ async fn create_record(
                 outcome: "allowed".into(),
                 detail: String::new(),
             };
-            audit::append_pending(&state.db, &state.alerts, &e, Some(&record))?;
+            audit::append_pending(&state.db, &state.alerts, &e, Some(&record)).await?;
             record
         }
         Err(err) => {
@@ -845,7 +898,8 @@ async fn create_record(
                 patient.as_deref(),
                 "refused",
                 err.code(),
-            );
+            )
+            .await;
             return Err(err);
         }
     };
@@ -872,22 +926,23 @@ async fn complete_record(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Record>> {
     let c = &caller.0;
-    let record = state.db.record(&id)?;
+    let record = state.db.record(&id).await?;
     let patient = record.as_ref().map(|r| r.patient.clone());
     let record = audited(
         &state,
         Some(c),
         "upload-complete",
         patient.as_deref(),
-        || {
+        async || {
             let record = record.ok_or(ApiError::NotFound)?;
-            authorize(&state, c, &record.patient, &record.record_type)?;
+            authorize(&state, c, &record.patient, &record.record_type).await?;
             Ok(record)
         },
-    )?;
+    )
+    .await?;
     if record.state == "pending" {
         match state.store.size(&record.object_key).await? {
-            Some(size) if size == record.size => state.db.complete(&record.id)?,
+            Some(size) if size == record.size => state.db.complete(&record.id).await?,
             _ => {
                 audit(
                     &state,
@@ -896,14 +951,20 @@ async fn complete_record(
                     Some(&record.patient),
                     "refused",
                     "object-missing-or-wrong-size",
-                );
+                )
+                .await;
                 return Err(ApiError::Conflict(
                     "the object is missing or has another size".into(),
                 ));
             }
         }
     }
-    state.db.record(&id)?.map(Json).ok_or(ApiError::NotFound)
+    state
+        .db
+        .record(&id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
 }
 
 #[derive(Deserialize)]
@@ -919,39 +980,48 @@ async fn list_records(
 ) -> ApiResult<Json<Vec<Record>>> {
     let c = &caller.0;
     let patient = q.patient.clone().or_else(|| c.pseudonym.clone());
-    audited(&state, Some(c), "list-records", patient.as_deref(), || {
-        let patient = patient
-            .clone()
-            .ok_or_else(|| ApiError::BadRequest("which patient?".into()))?;
-        let all = state.db.records(&patient, q.record_type.as_deref())?;
-        // Only what the caller may see: own records, or granted record types. One
-        // authorization per record type, not per record.
-        let mut allowed: std::collections::BTreeMap<String, bool> =
-            std::collections::BTreeMap::new();
-        let mut visible = Vec::new();
-        for r in all {
-            let ok = match allowed.get(&r.record_type) {
-                Some(ok) => *ok,
-                None => {
-                    let ok = authorize(&state, c, &r.patient, &r.record_type).is_ok();
-                    allowed.insert(r.record_type.clone(), ok);
-                    ok
+    audited(
+        &state,
+        Some(c),
+        "list-records",
+        patient.as_deref(),
+        async || {
+            let patient = patient
+                .clone()
+                .ok_or_else(|| ApiError::BadRequest("which patient?".into()))?;
+            let all = state.db.records(&patient, q.record_type.as_deref()).await?;
+            // Only what the caller may see: own records, or granted record types. One
+            // authorization per record type, not per record.
+            let mut allowed: std::collections::BTreeMap<String, bool> =
+                std::collections::BTreeMap::new();
+            let mut visible = Vec::new();
+            for r in all {
+                let ok = match allowed.get(&r.record_type) {
+                    Some(ok) => *ok,
+                    None => {
+                        let ok = authorize(&state, c, &r.patient, &r.record_type)
+                            .await
+                            .is_ok();
+                        allowed.insert(r.record_type.clone(), ok);
+                        ok
+                    }
+                };
+                if ok {
+                    visible.push(r);
                 }
-            };
-            if ok {
-                visible.push(r);
             }
-        }
-        if visible.is_empty()
-            && c.pseudonym.as_deref() != Some(patient.as_str())
-            && c.role != "clinician"
-        {
-            return Err(ApiError::Forbidden(
-                "no right to this patient's records".into(),
-            ));
-        }
-        Ok(Json(visible))
-    })
+            if visible.is_empty()
+                && c.pseudonym.as_deref() != Some(patient.as_str())
+                && c.role != "clinician"
+            {
+                return Err(ApiError::Forbidden(
+                    "no right to this patient's records".into(),
+                ));
+            }
+            Ok(Json(visible))
+        },
+    )
+    .await
 }
 
 async fn get_record(
@@ -960,13 +1030,24 @@ async fn get_record(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let c = &caller.0;
-    let record = state.db.record(&id)?.filter(|r| r.state == "complete");
+    let record = state
+        .db
+        .record(&id)
+        .await?
+        .filter(|r| r.state == "complete");
     let patient = record.as_ref().map(|r| r.patient.clone());
-    let record = audited(&state, Some(c), "download-url", patient.as_deref(), || {
-        let record = record.ok_or(ApiError::NotFound)?;
-        authorize(&state, c, &record.patient, &record.record_type)?;
-        Ok(record)
-    })?;
+    let record = audited(
+        &state,
+        Some(c),
+        "download-url",
+        patient.as_deref(),
+        async || {
+            let record = record.ok_or(ApiError::NotFound)?;
+            authorize(&state, c, &record.patient, &record.record_type).await?;
+            Ok(record)
+        },
+    )
+    .await?;
     let expires = now().saturating_add(state.config.presign_ttl_secs);
     let download = state.store.presign_get(&record.object_key, expires).await?;
     Ok(Json(json!({ "record": record, "download": download })).into_response())
@@ -995,12 +1076,12 @@ async fn store_put(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let record = if valid_key(&key) {
-        state.db.record_by_key(&key)?
+        state.db.record_by_key(&key).await?
     } else {
         None
     };
     let study = match (&record, valid_key(&key)) {
-        (None, true) => crate::studies::upload_target(&state, &key)?,
+        (None, true) => crate::studies::upload_target(&state, &key).await?,
         _ => None,
     };
     let (action, patient) = match (&record, &study) {
@@ -1044,30 +1125,33 @@ async fn store_put(
         };
         Ok((target, declared))
     })();
-    let refuse = |detail: &str| audit(&state, None, action, patient.as_deref(), "refused", detail);
+    let refuse = async |detail: &str| {
+        audit(&state, None, action, patient.as_deref(), "refused", detail).await
+    };
     let (target, len) = match target {
         Ok(t) => t,
         Err(e) => {
-            refuse(e.code());
+            refuse(e.code()).await;
             return Err(e);
         }
     };
     let bytes = match axum::body::to_bytes(body, len).await {
         Ok(b) if b.len() == len => b,
         _ => {
-            refuse("body-length");
+            refuse("body-length").await;
             return Err(ApiError::BadRequest(
                 "the body ended before, or ran past, the signed length".into(),
             ));
         }
     };
-    audited(&state, None, action, patient.as_deref(), || {
+    audited(&state, None, action, patient.as_deref(), async || {
         local.put(&key, &bytes)?;
         if let PutTarget::Record(r) = &target {
-            state.db.complete(&r.id)?;
+            state.db.complete(&r.id).await?;
         }
         Ok(StatusCode::CREATED)
     })
+    .await
 }
 
 async fn store_get(
@@ -1077,10 +1161,11 @@ async fn store_get(
 ) -> ApiResult<Response> {
     let patient = key.split('/').next().map(str::to_owned);
     let local = state.local_store.clone().ok_or(ApiError::NotFound)?;
-    let bytes = audited(&state, None, "download", patient.as_deref(), || {
+    let bytes = audited(&state, None, "download", patient.as_deref(), async || {
         local.verify("GET", &key, &q, now())?;
         local.get(&key)
-    })?;
+    })
+    .await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
@@ -1090,10 +1175,17 @@ async fn audit_query(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<audit::AuditRow>>> {
     let c = &caller.0;
-    audited(&state, Some(c), "audit-query", q.patient.as_deref(), || {
-        caller.require("operator")?;
-        Ok(Json(audit::query(&state.db, &q)?))
-    })
+    audited(
+        &state,
+        Some(c),
+        "audit-query",
+        q.patient.as_deref(),
+        async || {
+            caller.require("operator")?;
+            Ok(Json(audit::query(&state.db, &q).await?))
+        },
+    )
+    .await
 }
 
 async fn audit_verify(
@@ -1101,10 +1193,11 @@ async fn audit_verify(
     caller: Caller,
 ) -> ApiResult<Json<audit::Verification>> {
     let c = &caller.0;
-    audited(&state, Some(c), "audit-verify", None, || {
+    audited(&state, Some(c), "audit-verify", None, async || {
         caller.require("operator")?;
-        Ok(Json(audit::verify(&state.db)?))
+        Ok(Json(audit::verify(&state.db).await?))
     })
+    .await
 }
 
 async fn alerts_stream(
@@ -1112,9 +1205,10 @@ async fn alerts_stream(
     caller: Caller,
 ) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>> {
     let c = &caller.0;
-    audited(&state, Some(c), "alerts-subscribe", None, || {
+    audited(&state, Some(c), "alerts-subscribe", None, async || {
         caller.require("operator")
-    })?;
+    })
+    .await?;
     let rx = state.alerts.subscribe();
     let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|a| {
         a.ok()
@@ -1148,7 +1242,7 @@ pub(crate) fn live_stream<S: futures_util::Stream + Send + 'static>(
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.db.ready() {
+    if state.db.ready().await {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")

@@ -8,12 +8,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
-use crate::db::{Db, Record};
+use crate::db::{Db, Record, Val};
 use crate::error::ApiResult;
 
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -151,13 +150,15 @@ impl Default for Alerts {
 }
 
 /// Appends an event to the chain (one transaction) and feeds the alert rules.
-pub fn append(db: &Db, alerts: &Alerts, e: &AuditEvent) -> ApiResult<()> {
-    append_pending(db, alerts, e, None)
+pub async fn append(db: &Db, alerts: &Alerts, e: &AuditEvent) -> ApiResult<()> {
+    append_pending(db, alerts, e, None).await
 }
 
 /// Appends an event and, when given, inserts a pending record in the same
 /// transaction (both or neither happen): an action and its audit row commit together.
-pub fn append_pending(
+/// Appends are serialized ([`crate::db::Conn::lock_audit`]), so the chain stays one
+/// chain across connections and replicas.
+pub async fn append_pending(
     db: &Db,
     alerts: &Alerts,
     e: &AuditEvent,
@@ -166,30 +167,45 @@ pub fn append_pending(
     let ts = crate::now();
     let clean = sanitized(e);
     let e = &clean;
-    if let Some(pg) = db.pg() {
-        pg.audit_append(e, ts, pending)?;
-    } else {
-        let mut c = db.conn()?;
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        if let Some(r) = pending {
-            Db::insert_pending_tx(&tx, r)?;
-        }
-        let last: Option<(i64, String)> = tx
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let (seq, prev) = match last {
-            Some((s, h)) => (s.saturating_add(1), h),
-            None => (1, GENESIS.to_owned()),
-        };
-        let hash = row_hash(seq, ts, e, &prev);
-        tx.prepare_cached(
-            "INSERT INTO audit (seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?
-        .execute(params![seq, ts, e.actor, e.role, e.action, e.patient, e.outcome, e.detail, prev, hash])?;
-        tx.commit()?;
+    let mut c = db.conn().await?;
+    c.begin().await?;
+    if let Some(r) = pending {
+        c.exec(crate::db::INSERT_PENDING, &crate::db::pending_args(r))
+            .await?;
     }
+    c.lock_audit().await?;
+    let last = c
+        .query(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            &[],
+            2,
+        )
+        .await?;
+    let (seq, prev) = match last.first() {
+        Some(r) => (
+            r.first().map_or(0, Val::int).saturating_add(1),
+            r.get(1).map(Val::text).unwrap_or_default(),
+        ),
+        None => (1, GENESIS.to_owned()),
+    };
+    let hash = row_hash(seq, ts, e, &prev);
+    c.exec(
+        "INSERT INTO audit (seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        &[
+            seq.into(),
+            ts.into(),
+            e.actor.as_str().into(),
+            e.role.as_str().into(),
+            e.action.as_str().into(),
+            e.patient.clone().into(),
+            e.outcome.as_str().into(),
+            e.detail.as_str().into(),
+            prev.into(),
+            hash.into(),
+        ],
+    )
+    .await?;
+    c.commit().await?;
     alerts.observe(e, ts);
     Ok(())
 }
@@ -245,47 +261,52 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
-/// Rows matching `q`, newest first.
-pub fn query(db: &Db, q: &AuditQuery) -> ApiResult<Vec<AuditRow>> {
-    if let Some(pg) = db.pg() {
-        return pg.audit_query(q);
+const AUDIT_COLS: &str = "seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash";
+
+fn row_from(r: &[Val]) -> AuditRow {
+    let get = |i: usize| r.get(i).cloned().unwrap_or(Val::Null);
+    AuditRow {
+        seq: get(0).int(),
+        ts: get(1).int(),
+        event: AuditEvent {
+            actor: get(2).text(),
+            role: get(3).text(),
+            action: get(4).text(),
+            patient: get(5).opt_text(),
+            outcome: get(6).text(),
+            detail: get(7).text(),
+        },
+        prev_hash: get(8).text(),
+        hash: get(9).text(),
     }
-    let c = db.conn()?;
-    let mut st = c.prepare(
-        "SELECT seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash FROM audit
-         WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR patient = ?2)
-           AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR outcome = ?4)
-         ORDER BY seq DESC LIMIT ?5",
-    )?;
-    let rows = st.query_map(
-        params![
-            q.actor,
-            q.patient,
-            q.action,
-            q.outcome,
-            q.limit.unwrap_or(500).min(10_000)
-        ],
-        row_from_sql,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(crate) fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
-    Ok(AuditRow {
-        seq: r.get(0)?,
-        ts: r.get(1)?,
-        event: AuditEvent {
-            actor: r.get(2)?,
-            role: r.get(3)?,
-            action: r.get(4)?,
-            patient: r.get(5)?,
-            outcome: r.get(6)?,
-            detail: r.get(7)?,
-        },
-        prev_hash: r.get(8)?,
-        hash: r.get(9)?,
-    })
+/// Rows matching `q`, newest first.
+pub async fn query(db: &Db, q: &AuditQuery) -> ApiResult<Vec<AuditRow>> {
+    let sql = format!(
+        "SELECT {AUDIT_COLS} FROM audit
+         WHERE (CAST(?1 AS TEXT) IS NULL OR actor = ?1) AND (CAST(?2 AS TEXT) IS NULL OR patient = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR action = ?3) AND (CAST(?4 AS TEXT) IS NULL OR outcome = ?4)
+         ORDER BY seq DESC LIMIT ?5"
+    );
+    let rows = db
+        .query(
+            &sql,
+            &[
+                q.actor.clone().into(),
+                q.patient.clone().into(),
+                q.action.clone().into(),
+                q.outcome.clone().into(),
+                i64::from(q.limit.unwrap_or(500).min(10_000)).into(),
+            ],
+            10,
+        )
+        .await?;
+    Ok(rows.iter().map(|r| row_from(r)).collect())
 }
+
+/// Rows read per page while verifying (memory stays bounded however long the chain).
+const VERIFY_PAGE: i64 = 5_000;
 
 /// The result of verifying the chain.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -298,59 +319,87 @@ pub struct Verification {
     pub reason: Option<String>,
 }
 
-/// Recomputes the whole chain.
-pub fn verify(db: &Db) -> ApiResult<Verification> {
-    if let Some(pg) = db.pg() {
-        return verify_rows(pg.audit_rows()?.into_iter().map(Ok));
+/// Recomputes the whole chain, page by page.
+pub async fn verify(db: &Db) -> ApiResult<Verification> {
+    let mut walk = ChainWalk::new();
+    let mut after = 0i64;
+    loop {
+        let page = db
+            .query(
+                &format!("SELECT {AUDIT_COLS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+                &[after.into(), VERIFY_PAGE.into()],
+                10,
+            )
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(walk.done());
+        };
+        after = last.first().map_or(after, Val::int);
+        for r in &page {
+            if let Some(broken) = walk.step(row_from(r)) {
+                return Ok(broken);
+            }
+        }
     }
-    let c = db.conn()?;
-    let mut st = c.prepare(
-        "SELECT seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash FROM audit ORDER BY seq",
-    )?;
-    let rows = st.query_map([], row_from_sql)?;
-    verify_rows(rows.map(|r| r.map_err(Into::into)))
 }
 
 /// Walks rows in `seq` order and names the first broken one.
-fn verify_rows(rows: impl Iterator<Item = ApiResult<AuditRow>>) -> ApiResult<Verification> {
-    let mut expected_seq = 1i64;
-    let mut prev = GENESIS.to_owned();
-    let mut n = 0u64;
-    let broken = |seq: i64, why: &str, n: u64| Verification {
-        rows: n,
-        first_broken: Some(seq),
-        reason: Some(why.to_owned()),
-    };
-    for row in rows {
-        let row = row?;
-        n = n.saturating_add(1);
-        if row.seq != expected_seq {
-            return Ok(broken(
-                expected_seq,
-                "row missing (deleted) or renumbered",
-                n,
-            ));
+struct ChainWalk {
+    expected_seq: i64,
+    prev: String,
+    rows: u64,
+}
+
+impl ChainWalk {
+    fn new() -> Self {
+        Self {
+            expected_seq: 1,
+            prev: GENESIS.to_owned(),
+            rows: 0,
         }
-        if row.prev_hash != prev {
-            return Ok(broken(
+    }
+
+    /// Checks the next row; `Some` names the first broken position.
+    fn step(&mut self, row: AuditRow) -> Option<Verification> {
+        self.rows = self.rows.saturating_add(1);
+        let broken = |seq: i64, why: &str, rows: u64| {
+            Some(Verification {
+                rows,
+                first_broken: Some(seq),
+                reason: Some(why.to_owned()),
+            })
+        };
+        if row.seq != self.expected_seq {
+            return broken(
+                self.expected_seq,
+                "row missing (deleted) or renumbered",
+                self.rows,
+            );
+        }
+        if row.prev_hash != self.prev {
+            return broken(
                 row.seq,
                 "previous-hash link broken (row deleted or moved)",
-                n,
-            ));
+                self.rows,
+            );
         }
         if row_hash(row.seq, row.ts, &row.event, &row.prev_hash) != row.hash {
-            return Ok(broken(
+            return broken(
                 row.seq,
                 "row content does not match its hash (edited)",
-                n,
-            ));
+                self.rows,
+            );
         }
-        prev = row.hash;
-        expected_seq = expected_seq.saturating_add(1);
+        self.prev = row.hash;
+        self.expected_seq = self.expected_seq.saturating_add(1);
+        None
     }
-    Ok(Verification {
-        rows: n,
-        first_broken: None,
-        reason: None,
-    })
+
+    fn done(self) -> Verification {
+        Verification {
+            rows: self.rows,
+            first_broken: None,
+            reason: None,
+        }
+    }
 }

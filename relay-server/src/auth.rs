@@ -298,7 +298,7 @@ impl PortalJwt {
 }
 
 /// The relay user for a portal subject, created on first sight.
-fn portal_user(
+async fn portal_user(
     state: &AppState,
     jwt: &PortalJwt,
     sub: &str,
@@ -306,7 +306,7 @@ fn portal_user(
     exp: i64,
 ) -> ApiResult<Claims> {
     let username = format!("jwt:{}:{sub}", jwt.issuer);
-    let user = match state.db.user_by_name(&username)? {
+    let user = match state.db.user_by_name(&username).await? {
         Some(u) => u,
         None => {
             let mut id = [0u8; 8];
@@ -321,12 +321,13 @@ fn portal_user(
                 pseudonym: (role == "patient").then(|| format!("p-{}", hex(&ps))),
                 pw_hash: None,
             };
-            match state.db.create_user(&u) {
+            match state.db.create_user(&u).await {
                 Ok(()) => u,
                 // Another request created it first.
                 Err(ApiError::Conflict(_)) => state
                     .db
-                    .user_by_name(&username)?
+                    .user_by_name(&username)
+                    .await?
                     .ok_or(ApiError::Unauthorized)?,
                 Err(e) => return Err(e),
             }
@@ -378,7 +379,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let res = authenticate(parts, state);
+        let res = authenticate(parts, state).await;
         if let Err(e) = &res {
             let route = parts
                 .extensions
@@ -400,7 +401,7 @@ impl FromRequestParts<AppState> for Caller {
                 outcome: "refused".into(),
                 detail: format!("{why}; {} {route}; {}", parts.method, e.code()),
             };
-            if let Err(err) = crate::audit::append(&state.db, &state.alerts, &event) {
+            if let Err(err) = crate::audit::append(&state.db, &state.alerts, &event).await {
                 tracing::error!(error = ?err, "audit append failed");
             }
         }
@@ -408,7 +409,7 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
+async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
     let token = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -424,7 +425,7 @@ fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
         .as_ref()
         .ok_or(ApiError::Unauthorized)?;
     let (sub, role, exp) = jwt.verify(token)?;
-    Ok(Caller(portal_user(state, jwt, &sub, &role, exp)?))
+    Ok(Caller(portal_user(state, jwt, &sub, &role, exp).await?))
 }
 
 #[cfg(test)]

@@ -109,12 +109,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        ApiError::Internal(format!("database: {e}"))
-    }
-}
-
 impl From<phiveil_core::Error> for ApiError {
     fn from(e: phiveil_core::Error) -> Self {
         ApiError::BadRequest(format!("{} ({})", e, e.code()))

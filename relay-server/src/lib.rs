@@ -29,7 +29,6 @@ pub mod kms;
 pub mod limits;
 pub mod metrics;
 pub mod name;
-pub mod pg;
 pub mod store;
 pub mod studies;
 pub mod training;
@@ -185,8 +184,8 @@ impl AppState {
     ) -> ApiResult<Self> {
         private_dir(&config.data_dir)?;
         let db = match &config.database_url {
-            Some(url) => Db::connect_postgres(url)?,
-            None => Db::open(&config.data_dir.join("relay.sqlite3"))?,
+            Some(url) => Db::connect_postgres(url).await?,
+            None => Db::open(&config.data_dir.join("relay.sqlite3")).await?,
         };
         let kms: Arc<dyn Kms> = match kms {
             Some(k) => k,
@@ -236,22 +235,22 @@ impl AppState {
     /// since no upload can complete it.
     pub async fn recover(&self) -> ApiResult<(usize, usize)> {
         let (mut completed, mut dropped) = (0usize, 0usize);
-        for r in self.db.pending_records()? {
+        for r in self.db.pending_records().await? {
             let expired = r.expires_at <= now();
             match self.store.size(&r.object_key).await {
                 Ok(Some(size)) if size == r.size => {
-                    self.db.complete(&r.id)?;
+                    self.db.complete(&r.id).await?;
                     completed = completed.saturating_add(1);
                 }
                 Ok(_) if expired => {
-                    self.db.delete_pending(&r.id)?;
+                    self.db.delete_pending(&r.id).await?;
                     dropped = dropped.saturating_add(1);
                 }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(record = %r.id, error = ?e, "pending record skipped at recovery");
                     if expired {
-                        self.db.delete_pending(&r.id)?;
+                        self.db.delete_pending(&r.id).await?;
                         dropped = dropped.saturating_add(1);
                     }
                 }

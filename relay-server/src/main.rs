@@ -297,6 +297,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
         } => {
             let state = AppState::open(config).await.map_err(|e| format!("{e:?}"))?;
             let user = api::create_user_direct(&state, &username, &password, &role)
+                .await
                 .map_err(|e| format!("{e:?}"))?;
             println!("created {} {} ({})", user.role, user.username, user.id);
             Ok(std::process::ExitCode::SUCCESS)
@@ -305,7 +306,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             command: AuditCommand::Verify,
         } => {
             let state = AppState::open(config).await.map_err(|e| format!("{e:?}"))?;
-            let v = audit::verify(&state.db).map_err(|e| format!("{e:?}"))?;
+            let v = audit::verify(&state.db)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
             match v.first_broken {
                 None => {
                     println!("audit log intact: {} rows", v.rows);

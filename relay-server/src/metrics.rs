@@ -123,7 +123,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
             outcome: "failed".into(),
             detail: format!("{method} {route}"),
         };
-        if let Err(err) = crate::audit::append(&state.db, &state.alerts, &event) {
+        if let Err(err) = crate::audit::append(&state.db, &state.alerts, &event).await {
             tracing::error!(error = ?err, "audit append failed");
         }
     }

@@ -111,12 +111,15 @@ pub struct UploadTarget {
 }
 
 /// The study artifact or submission registered under object `key`, if any.
-pub fn upload_target(state: &AppState, key: &str) -> ApiResult<Option<UploadTarget>> {
-    let a = state.db.query(
-        "SELECT size, state FROM study_artifacts WHERE object_key = ?1",
-        &[key.into()],
-        2,
-    )?;
+pub async fn upload_target(state: &AppState, key: &str) -> ApiResult<Option<UploadTarget>> {
+    let a = state
+        .db
+        .query(
+            "SELECT size, state FROM study_artifacts WHERE object_key = ?1",
+            &[key.into()],
+            2,
+        )
+        .await?;
     if let Some(r) = a.first() {
         return Ok(Some(UploadTarget {
             patient: None,
@@ -124,11 +127,14 @@ pub fn upload_target(state: &AppState, key: &str) -> ApiResult<Option<UploadTarg
             pending: r.get(1).map(Val::text).as_deref() == Some("pending"),
         }));
     }
-    let s = state.db.query(
-        "SELECT size, state, patient FROM study_submissions WHERE object_key = ?1",
-        &[key.into()],
-        3,
-    )?;
+    let s = state
+        .db
+        .query(
+            "SELECT size, state, patient FROM study_submissions WHERE object_key = ?1",
+            &[key.into()],
+            3,
+        )
+        .await?;
     Ok(s.first().map(|r| UploadTarget {
         patient: r.get(2).map(Val::text),
         size: u64::try_from(r.first().map_or(0, Val::int)).unwrap_or(0),
@@ -207,12 +213,15 @@ fn study_from(row: &[Val]) -> ApiResult<Study> {
     })
 }
 
-fn load(state: &AppState, id: &str) -> ApiResult<Option<Study>> {
-    let rows = state.db.query(
-        &format!("SELECT {STUDY_COLS} FROM studies s WHERE s.id = ?1"),
-        &[id.into()],
-        10,
-    )?;
+async fn load(state: &AppState, id: &str) -> ApiResult<Option<Study>> {
+    let rows = state
+        .db
+        .query(
+            &format!("SELECT {STUDY_COLS} FROM studies s WHERE s.id = ?1"),
+            &[id.into()],
+            10,
+        )
+        .await?;
     let mut study = rows.first().map(|r| study_from(r)).transpose()?;
     if let Some(st) = study.as_mut() {
         match state
@@ -279,7 +288,7 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let c = &caller.0;
-    let study = audited(&state, Some(c), "study-create", None, || {
+    let study = audited(&state, Some(c), "study-create", None, async || {
         if c.role != "clinician" {
             return Err(ApiError::Forbidden("only clinicians own studies".into()));
         }
@@ -293,19 +302,23 @@ pub async fn create(
         spec.validate()?;
         let spec_json =
             serde_json::to_string(&spec).map_err(|e| ApiError::Internal(format!("spec: {e}")))?;
-        state.db.exec(
-            INSERT_STUDY,
-            &[
-                spec.id.clone().into(),
-                c.sub.clone().into(),
-                req.title.into(),
-                spec_json.into(),
-                "keys-pending".into(),
-                now().into(),
-            ],
-        )?;
-        load(&state, &spec.id)?.ok_or(ApiError::NotFound)
-    })?;
+        state
+            .db
+            .exec(
+                INSERT_STUDY,
+                &[
+                    spec.id.clone().into(),
+                    c.sub.clone().into(),
+                    req.title.into(),
+                    spec_json.into(),
+                    "keys-pending".into(),
+                    now().into(),
+                ],
+            )
+            .await?;
+        load(&state, &spec.id).await?.ok_or(ApiError::NotFound)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(study)))
 }
 
@@ -316,7 +329,7 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> ApiResult<J
         &format!("SELECT {STUDY_COLS} FROM studies s WHERE NOT EXISTS (SELECT 1 FROM trainings t WHERE t.key_study = s.id) AND NOT EXISTS (SELECT 1 FROM training_rounds r WHERE r.study = s.id) ORDER BY s.created_at DESC, s.id LIMIT ?1"),
         &[MAX_LIST.into()],
         10,
-    )?;
+    ).await?;
     Ok(Json(
         rows.iter()
             .map(|r| study_from(r))
@@ -330,7 +343,7 @@ pub async fn get(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Study>> {
-    load(&state, &id)?.map(Json).ok_or(ApiError::NotFound)
+    load(&state, &id).await?.map(Json).ok_or(ApiError::NotFound)
 }
 
 #[derive(Deserialize)]
@@ -364,8 +377,8 @@ pub async fn keys(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let c = &caller.0;
-    let study = load(&state, &id)?;
-    let wanted = audited(&state, Some(c), "study-keys", None, || {
+    let study = load(&state, &id).await?;
+    let wanted = audited(&state, Some(c), "study-keys", None, async || {
         let study = study.ok_or(ApiError::NotFound)?;
         owner_of(c, &study)?;
         if study.state != "keys-pending" {
@@ -424,13 +437,13 @@ pub async fn keys(
                 r,
             ));
         }
-        if state.db.transaction(&stmts)?.first() != Some(&1) {
+        if state.db.transaction(&stmts).await?.first() != Some(&1) {
             return Err(ApiError::Conflict(
                 "the study's keys are already set".into(),
             ));
         }
         Ok((wanted, expires))
-    })?;
+    }).await?;
     let (wanted, expires) = wanted;
     let mut uploads = serde_json::Map::new();
     for (kind, size, key) in wanted {
@@ -449,12 +462,15 @@ async fn read_artifact(state: &AppState, study: &str, kind: &str) -> ApiResult<V
         .iter()
         .find(|(k, _)| *k == kind)
         .map_or(MAX_STATE_BYTES, |(_, l)| *l);
-    let owner = artifact_study(state, study, kind)?;
-    let rows = state.db.query(
-        "SELECT object_key FROM study_artifacts WHERE study = ?1 AND kind = ?2",
-        &[owner.as_str().into(), kind.into()],
-        1,
-    )?;
+    let owner = artifact_study(state, study, kind).await?;
+    let rows = state
+        .db
+        .query(
+            "SELECT object_key FROM study_artifacts WHERE study = ?1 AND kind = ?2",
+            &[owner.as_str().into(), kind.into()],
+            1,
+        )
+        .await?;
     // Studies keyed before artifacts carried their attempt have no row key to differ.
     let key = rows
         .first()
@@ -465,12 +481,12 @@ async fn read_artifact(state: &AppState, study: &str, kind: &str) -> ApiResult<V
 
 /// The study whose keys a study uses: a training round's keys are those of the
 /// training's first round; any other study has its own.
-pub(crate) fn key_study(state: &AppState, study: &str) -> ApiResult<String> {
+pub(crate) async fn key_study(state: &AppState, study: &str) -> ApiResult<String> {
     let rows = state.db.query(
         "SELECT t.key_study FROM training_rounds r JOIN trainings t ON t.id = r.training WHERE r.study = ?1",
         &[study.into()],
         1,
-    )?;
+    ).await?;
     Ok(rows
         .first()
         .and_then(|r| r.first())
@@ -479,11 +495,11 @@ pub(crate) fn key_study(state: &AppState, study: &str) -> ApiResult<String> {
 
 /// The study holding artifact `kind` of `study`: the key study for keys, the study
 /// itself for its release.
-fn artifact_study(state: &AppState, study: &str, kind: &str) -> ApiResult<String> {
+async fn artifact_study(state: &AppState, study: &str, kind: &str) -> ApiResult<String> {
     if kind == "release" {
         Ok(study.to_owned())
     } else {
-        key_study(state, study)
+        key_study(state, study).await
     }
 }
 
@@ -509,7 +525,7 @@ pub async fn open(
     let checked = open_check(&state, &c, &id).await;
     let (study, kinds) = match checked {
         Ok(x) => x,
-        Err(e) => return audited(&state, Some(&c), "study-open", None, || Err(e)),
+        Err(e) => return audited(&state, Some(&c), "study-open", None, async || Err(e)).await,
     };
     let notify = {
         let mut jobs = state
@@ -526,7 +542,7 @@ pub async fn open(
                 tokio::spawn(async move {
                     let res = open_work(&state, &id, study, kinds).await;
                     let failed = res.as_ref().err().map(open_error_text);
-                    let _ = audited(&state, Some(&c), "study-open", None, || res);
+                    let _ = audited(&state, Some(&c), "study-open", None, async || res).await;
                     if let Ok(mut jobs) = state.study_work.opening.lock() {
                         match failed {
                             Some(why) => jobs.insert(id.clone(), OpenJob::Failed(why)),
@@ -555,7 +571,7 @@ pub async fn open(
     if !finished(&state) {
         let _ = tokio::time::timeout(OPEN_WAIT, notified).await;
     }
-    let study = load(&state, &id)?.ok_or(ApiError::NotFound)?;
+    let study = load(&state, &id).await?.ok_or(ApiError::NotFound)?;
     if let Some(why) = &study.open_error {
         return Err(ApiError::BadRequest(why.clone()));
     }
@@ -585,8 +601,8 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let c = &caller.0;
-    let study = load(&state, &id)?;
-    audited(&state, Some(c), "study-cancel", None, || {
+    let study = load(&state, &id).await?;
+    audited(&state, Some(c), "study-cancel", None, async || {
         let study = study.ok_or(ApiError::NotFound)?;
         owner_of(c, &study)?;
         if study.state != "keys-pending" || study.opening {
@@ -598,7 +614,7 @@ pub async fn cancel(
             "SELECT COUNT(*) FROM trainings WHERE key_study = ?1",
             &[id.as_str().into()],
             1,
-        )?;
+        ).await?;
         if used.first().and_then(|r| r.first()).map_or(0, Val::int) > 0 {
             return Err(ApiError::Conflict(
                 "this study holds a training's keys; cancel the training instead".into(),
@@ -614,7 +630,7 @@ pub async fn cancel(
             ),
             ("DELETE FROM study_artifacts WHERE study = ?1", &study_id),
             ("DELETE FROM studies WHERE id = ?1", &study_id),
-        ])?;
+        ]).await?;
         if n.first() != Some(&1) {
             return Err(ApiError::Conflict(
                 "only a study that never opened can be cancelled".into(),
@@ -624,21 +640,24 @@ pub async fn cancel(
             jobs.remove(&id);
         }
         Ok(StatusCode::NO_CONTENT)
-    })
+    }).await
 }
 
 /// The quick checks of `open`: the owner, the state, every upload in place.
 async fn open_check(state: &AppState, c: &Claims, id: &str) -> ApiResult<(Study, Vec<String>)> {
-    let study = load(state, id)?.ok_or(ApiError::NotFound)?;
+    let study = load(state, id).await?.ok_or(ApiError::NotFound)?;
     owner_of(c, &study)?;
     if study.state != "keys-pending" {
         return Err(ApiError::Conflict("the study is already open".into()));
     }
-    let rows = state.db.query(
-        "SELECT kind, object_key, size FROM study_artifacts WHERE study = ?1",
-        &[id.into()],
-        3,
-    )?;
+    let rows = state
+        .db
+        .query(
+            "SELECT kind, object_key, size FROM study_artifacts WHERE study = ?1",
+            &[id.into()],
+            3,
+        )
+        .await?;
     let mut kinds = Vec::new();
     for r in &rows {
         let (kind, key, size) = (
@@ -697,18 +716,21 @@ async fn open_work(state: &AppState, id: &str, study: Study, kinds: Vec<String>)
         state.db.exec(
             "INSERT INTO study_artifacts (study, kind, object_key, size, state, expires_at) VALUES (?1, 'crs', ?2, ?3, 'complete', 0)",
             &[id.into(), key.into(), size.into()],
-        )?;
+        ).await?;
     }
-    let n = state.db.transaction(&[
-        (
-            "UPDATE studies SET state = 'open' WHERE id = ?1 AND state = 'keys-pending'",
-            &[id.into()],
-        ),
-        (
-            "UPDATE study_artifacts SET state = 'complete' WHERE study = ?1",
-            &[id.into()],
-        ),
-    ])?;
+    let n = state
+        .db
+        .transaction(&[
+            (
+                "UPDATE studies SET state = 'open' WHERE id = ?1 AND state = 'keys-pending'",
+                &[id.into()],
+            ),
+            (
+                "UPDATE study_artifacts SET state = 'complete' WHERE study = ?1",
+                &[id.into()],
+            ),
+        ])
+        .await?;
     if n.first() != Some(&1) {
         return Err(ApiError::Conflict("the study is already open".into()));
     }
@@ -747,7 +769,7 @@ fn self_test(
 
 /// The public key and CRS of an open study (parsed once, then cached).
 async fn params(state: &AppState, id: &str) -> ApiResult<Arc<PublicParams>> {
-    let id = &key_study(state, id)?;
+    let id = &key_study(state, id).await?;
     if let Some(p) = state
         .study_work
         .params
@@ -783,8 +805,8 @@ pub async fn artifact(
     Path((id, kind)): Path<(String, String)>,
 ) -> ApiResult<Json<crate::store::Presigned>> {
     let c = &caller.0;
-    let study = load(&state, &id)?;
-    let key = audited(&state, Some(c), "study-download", None, || {
+    let study = load(&state, &id).await?;
+    let key = audited(&state, Some(c), "study-download", None, async || {
         let study = study.ok_or(ApiError::NotFound)?;
         match kind.as_str() {
             "public-key" | "crs" if study.state != "keys-pending" => {}
@@ -792,17 +814,17 @@ pub async fn artifact(
             "release" if study.state == "released" => owner_of(c, &study)?,
             _ => return Err(ApiError::NotFound),
         }
-        let holder = artifact_study(&state, &id, &kind)?;
+        let holder = artifact_study(&state, &id, &kind).await?;
         let rows = state.db.query(
             "SELECT object_key FROM study_artifacts WHERE study = ?1 AND kind = ?2 AND state = 'complete'",
             &[holder.into(), kind.as_str().into()],
             1,
-        )?;
+        ).await?;
         rows.first()
             .and_then(|r| r.first())
             .map(Val::text)
             .ok_or(ApiError::NotFound)
-    })?;
+    }).await?;
     let expires = now().saturating_add(state.config.presign_ttl_secs);
     Ok(Json(state.store.presign_get(&key, expires).await?))
 }
@@ -835,14 +857,14 @@ pub async fn submit(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let c = &caller.0;
-    let study = load(&state, &id)?;
+    let study = load(&state, &id).await?;
     let patient = c.pseudonym.clone();
     let (sub, key, size, expires) = audited(
         &state,
         Some(c),
         "study-submit",
         patient.as_deref(),
-        || {
+        async || {
             let patient = patient_of(c)?;
             let study = study.ok_or(ApiError::NotFound)?;
             if study.state == "released" || study.release_requested {
@@ -866,13 +888,14 @@ pub async fn submit(
             state.db.exec(
                 "DELETE FROM study_submissions WHERE study = ?1 AND patient = ?2 AND state = 'pending' AND expires_at <= ?3",
                 &[id.as_str().into(), patient.as_str().into(), t.into()],
-            )?;
+            ).await?;
             state
                 .db
                 .exec(
                     "INSERT INTO study_submissions (id, study, patient, object_key, size, state, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7)",
                     &[sid.as_str().into(), id.as_str().into(), patient.into(), key.as_str().into(), size.into(), t.into(), expires.into()],
                 )
+                .await
                 .map_err(|e| match e {
                     ApiError::Conflict(_) => ApiError::Conflict(
                         "one submission per patient per study: this patient already submitted"
@@ -893,7 +916,7 @@ pub async fn submit(
                 expires,
             ))
         },
-    )?;
+    ).await?;
     let upload = state
         .store
         .presign_put(&key, size, STUDY_CONTENT_TYPE, expires)
@@ -904,14 +927,15 @@ pub async fn submit(
     ))
 }
 
-fn submission_row(state: &AppState, id: &str, sid: &str) -> ApiResult<Option<Vec<Val>>> {
+async fn submission_row(state: &AppState, id: &str, sid: &str) -> ApiResult<Option<Vec<Val>>> {
     Ok(state
         .db
         .query(
             &format!("SELECT {SUB_COLS} FROM study_submissions WHERE id = ?1 AND study = ?2"),
             &[sid.into(), id.into()],
             8,
-        )?
+        )
+        .await?
         .into_iter()
         .next())
 }
@@ -933,7 +957,7 @@ pub async fn complete(
             let _ = state.db.exec(
                 "UPDATE study_submissions SET state = 'refused', reason = ?1 WHERE id = ?2 AND state = 'pending'",
                 &[reason.clone().into(), sid.as_str().into()],
-            );
+            ).await;
             crate::api::audit(
                 &state,
                 Some(c),
@@ -941,18 +965,22 @@ pub async fn complete(
                 patient.as_deref(),
                 "refused",
                 &reason,
-            );
+            )
+            .await;
             Err(ApiError::Unprocessable(format!(
                 "the submission was refused: {reason}"
             )))
         }
-        Err(Refusal::Api(e)) => audited(
-            &state,
-            Some(c),
-            "study-submit-complete",
-            patient.as_deref(),
-            || Err(e),
-        ),
+        Err(Refusal::Api(e)) => {
+            audited(
+                &state,
+                Some(c),
+                "study-submit-complete",
+                patient.as_deref(),
+                async || Err(e),
+            )
+            .await
+        }
         Ok(s) => {
             state.study_work.wake();
             audited(
@@ -960,8 +988,9 @@ pub async fn complete(
                 Some(c),
                 "study-submit-complete",
                 patient.as_deref(),
-                || Ok(Json(s)),
+                async || Ok(Json(s)),
             )
+            .await
         }
     }
 }
@@ -986,7 +1015,9 @@ async fn complete_inner(
     sid: &str,
 ) -> Result<Submission, Refusal> {
     let patient = patient_of(c)?;
-    let row = submission_row(state, id, sid)?.ok_or(ApiError::NotFound)?;
+    let row = submission_row(state, id, sid)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let get = |i: usize| row.get(i).cloned().unwrap_or(Val::Null);
     if get(5).text() != patient {
         return Err(ApiError::NotFound.into());
@@ -994,7 +1025,7 @@ async fn complete_inner(
     if get(2).text() != "pending" {
         return Ok(submission_from(&row));
     }
-    let study = load(state, id)?.ok_or(ApiError::NotFound)?;
+    let study = load(state, id).await?.ok_or(ApiError::NotFound)?;
     if study.state != "open" || study.release_requested {
         return Err(Refusal::Reason("the study was released".into()));
     }
@@ -1021,10 +1052,13 @@ async fn complete_inner(
             e => e.to_string(),
         }));
     }
-    let n = state.db.exec(
-        "UPDATE study_submissions SET state = 'accepted' WHERE id = ?1 AND state = 'pending'",
-        &[sid.into()],
-    )?;
+    let n = state
+        .db
+        .exec(
+            "UPDATE study_submissions SET state = 'accepted' WHERE id = ?1 AND state = 'pending'",
+            &[sid.into()],
+        )
+        .await?;
     if n != 1 {
         return Err(ApiError::Conflict("the submission changed meanwhile".into()).into());
     }
@@ -1045,7 +1079,7 @@ pub async fn mine(
         &format!("SELECT {SUB_COLS} FROM study_submissions WHERE study = ?1 AND patient = ?2 ORDER BY created_at"),
         &[id.as_str().into(), patient.into()],
         8,
-    )?;
+    ).await?;
     Ok(Json(rows.iter().map(|r| submission_from(r)).collect()))
 }
 
@@ -1059,8 +1093,8 @@ pub async fn release(
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let c = &caller.0;
-    let study = load(&state, &id)?;
-    let study = audited(&state, Some(c), "study-release", None, || {
+    let study = load(&state, &id).await?;
+    let study = audited(&state, Some(c), "study-release", None, async || {
         let study = study.ok_or(ApiError::NotFound)?;
         owner_of(c, &study)?;
         if study.state != "open" || study.release_requested {
@@ -1076,12 +1110,12 @@ pub async fn release(
         let n = state.db.exec(
             "UPDATE studies SET release_requested = 1 WHERE id = ?1 AND state = 'open' AND release_requested = 0",
             &[id.as_str().into()],
-        )?;
+        ).await?;
         if n != 1 {
             return Err(ApiError::Conflict("the study is not open".into()));
         }
-        load(&state, &id)?.ok_or(ApiError::NotFound)
-    })?;
+        load(&state, &id).await?.ok_or(ApiError::NotFound)
+    }).await?;
     state.study_work.wake();
     Ok((StatusCode::ACCEPTED, Json(study)))
 }
@@ -1144,14 +1178,14 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
         "SELECT s.id, s.checkpoint_seq, s.checkpoint_key FROM studies s WHERE s.state = 'open' AND (s.release_requested = 1 OR EXISTS (SELECT 1 FROM study_submissions q WHERE q.study = s.id AND q.state = 'accepted')) ORDER BY s.created_at LIMIT 1",
         &[],
         3,
-    )?;
+    ).await?;
     let Some(row) = rows.first() else {
         return Ok(false);
     };
     let id = row.first().map(Val::text).unwrap_or_default();
     let seq = row.get(1).map_or(0, Val::int);
     let ckpt_key = row.get(2).and_then(Val::opt_text);
-    let study = load(state, &id)?.ok_or(ApiError::NotFound)?;
+    let study = load(state, &id).await?.ok_or(ApiError::NotFound)?;
     if !loaded
         .as_ref()
         .is_some_and(|l| l.study == id && l.seq == seq)
@@ -1163,7 +1197,7 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
         &format!("SELECT {SUB_COLS} FROM study_submissions WHERE study = ?1 AND state = 'accepted' ORDER BY created_at, id LIMIT ?2"),
         &[id.as_str().into(), i64::try_from(BATCH).unwrap_or(16).into()],
         8,
-    )?;
+    ).await?;
     if batch.is_empty() {
         if study.release_requested {
             if let Some(l) = loaded.take() {
@@ -1227,17 +1261,18 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
             a,
         ));
     }
-    let committed = state.db.transaction(&stmts)?.first() == Some(&1);
+    let committed = state.db.transaction(&stmts).await?.first() == Some(&1);
     if committed {
         for (sid, why) in &refused {
-            audit_relay(state, "study-fold", "refused", &format!("{sid}: {why}"));
+            audit_relay(state, "study-fold", "refused", &format!("{sid}: {why}")).await;
         }
         audit_relay(
             state,
             "study-fold",
             "allowed",
             &format!("{id}: {} folded, {count} in total", folded_ids.len()),
-        );
+        )
+        .await;
         *loaded = Some(Loaded {
             seq: new_seq,
             ..cur
@@ -1287,7 +1322,7 @@ async fn load_aggregator(
     reuse: Option<(String, tfhe::ServerKey)>,
 ) -> ApiResult<Loaded> {
     let p = params(state, &study.id).await?;
-    let keys = key_study(state, &study.id)?;
+    let keys = key_study(state, &study.id).await?;
     // Training rounds share their keys: keep the decompressed server key.
     let server = match reuse {
         Some((k, server)) if k == keys => ServerKeySource::Decompressed(server),
@@ -1357,19 +1392,20 @@ async fn write_release(state: &AppState, study: &Study, l: Loaded) -> ApiResult<
             "INSERT INTO study_artifacts (study, kind, object_key, size, state, expires_at) VALUES (?1, 'release', ?2, ?3, 'complete', 0)",
             &[study.id.as_str().into(), key.into(), size.into()],
         ),
-    ])?;
+    ]).await?;
     if n.first() == Some(&1) {
         audit_relay(
             state,
             "study-release",
             "allowed",
             &format!("{}: {} submissions", study.id, study.folded),
-        );
+        )
+        .await;
     }
     Ok(())
 }
 
-fn audit_relay(state: &AppState, action: &str, outcome: &str, detail: &str) {
+async fn audit_relay(state: &AppState, action: &str, outcome: &str, detail: &str) {
     let e = crate::audit::AuditEvent {
         actor: "relay".into(),
         role: "relay".into(),
@@ -1378,7 +1414,7 @@ fn audit_relay(state: &AppState, action: &str, outcome: &str, detail: &str) {
         outcome: outcome.into(),
         detail: detail.into(),
     };
-    if let Err(err) = crate::audit::append(&state.db, &state.alerts, &e) {
+    if let Err(err) = crate::audit::append(&state.db, &state.alerts, &e).await {
         tracing::error!(error = ?err, action, "audit append failed");
     }
 }

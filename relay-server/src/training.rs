@@ -116,7 +116,7 @@ fn float(v: &Val) -> Option<f64> {
     v.opt_text().and_then(|t| t.parse().ok())
 }
 
-fn load_row(state: &AppState, row: &[Val], with_weights: bool) -> ApiResult<Training> {
+async fn load_row(state: &AppState, row: &[Val], with_weights: bool) -> ApiResult<Training> {
     let get = |i: usize| row.get(i).cloned().unwrap_or(Val::Null);
     let internal = |e: serde_json::Error| ApiError::Internal(format!("stored training: {e}"));
     let config: TrainingConfig = serde_json::from_str(&get(3).text()).map_err(internal)?;
@@ -129,7 +129,7 @@ fn load_row(state: &AppState, row: &[Val], with_weights: bool) -> ApiResult<Trai
             "SELECT r.round, r.study, s.state, s.folded, (SELECT COUNT(*) FROM study_submissions q WHERE q.study = s.id AND q.state = 'accepted') FROM training_rounds r JOIN studies s ON s.id = r.study WHERE r.training = ?1 ORDER BY r.round",
             &[id.as_str().into()],
             5,
-        )?
+        ).await?
         .iter()
         .map(|r| {
             let g = |i: usize| r.get(i).cloned().unwrap_or(Val::Null);
@@ -146,7 +146,7 @@ fn load_row(state: &AppState, row: &[Val], with_weights: bool) -> ApiResult<Trai
         "SELECT after_round, evaluation, epsilon, sigma, folded, created_at, weights FROM training_models WHERE training = ?1 ORDER BY after_round",
         &[id.as_str().into()],
         7,
-    )?;
+    ).await?;
     let metrics = models
         .iter()
         .map(|r| {
@@ -203,15 +203,19 @@ fn load_row(state: &AppState, row: &[Val], with_weights: bool) -> ApiResult<Trai
     })
 }
 
-fn load(state: &AppState, id: &str, with_weights: bool) -> ApiResult<Option<Training>> {
-    let rows = state.db.query(
-        &format!("SELECT {COLS} FROM trainings WHERE id = ?1"),
-        &[id.into()],
-        10,
-    )?;
-    rows.first()
-        .map(|r| load_row(state, r, with_weights))
-        .transpose()
+async fn load(state: &AppState, id: &str, with_weights: bool) -> ApiResult<Option<Training>> {
+    let rows = state
+        .db
+        .query(
+            &format!("SELECT {COLS} FROM trainings WHERE id = ?1"),
+            &[id.into()],
+            10,
+        )
+        .await?;
+    match rows.first() {
+        Some(r) => Ok(Some(load_row(state, r, with_weights).await?)),
+        None => Ok(None),
+    }
 }
 
 #[derive(Deserialize)]
@@ -228,7 +232,7 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let c = &caller.0;
-    let t = audited(&state, Some(c), "training-create", None, || {
+    let t = audited(&state, Some(c), "training-create", None, async || {
         if c.role != "clinician" {
             return Err(ApiError::Forbidden("only clinicians own trainings".into()));
         }
@@ -251,9 +255,9 @@ pub async fn create(
                 "INSERT INTO trainings (id, owner, title, config, state, round, key_study, accountant, created_at) VALUES (?1, ?2, ?3, ?4, 'running', 0, ?5, ?6, ?7)",
                 &[id.as_str().into(), c.sub.as_str().into(), title.into(), config.into(), study.into(), acc.into(), at.into()],
             ),
-        ])?;
-        load(&state, &id, true)?.ok_or(ApiError::NotFound)
-    })?;
+        ]).await?;
+        load(&state, &id, true).await?.ok_or(ApiError::NotFound)
+    }).await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -262,16 +266,19 @@ pub async fn list(
     State(state): State<AppState>,
     _caller: Caller,
 ) -> ApiResult<Json<Vec<Training>>> {
-    let rows = state.db.query(
-        &format!("SELECT {COLS} FROM trainings ORDER BY created_at DESC, id LIMIT ?1"),
-        &[MAX_LIST.into()],
-        10,
-    )?;
-    Ok(Json(
-        rows.iter()
-            .map(|r| load_row(&state, r, false))
-            .collect::<ApiResult<_>>()?,
-    ))
+    let rows = state
+        .db
+        .query(
+            &format!("SELECT {COLS} FROM trainings ORDER BY created_at DESC, id LIMIT ?1"),
+            &[MAX_LIST.into()],
+            10,
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(load_row(&state, r, false).await?);
+    }
+    Ok(Json(out))
 }
 
 /// `GET /v1/trainings/{id}`: state, rounds, training curves and the latest model.
@@ -280,7 +287,10 @@ pub async fn get(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Training>> {
-    load(&state, &id, true)?.map(Json).ok_or(ApiError::NotFound)
+    load(&state, &id, true)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
 }
 
 /// `DELETE /v1/trainings/{id}` (owner): cancels a training. One whose key study
@@ -293,8 +303,8 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let c = &caller.0;
-    let t = load(&state, &id, false)?;
-    audited(&state, Some(c), "training-cancel", None, || {
+    let t = load(&state, &id, false).await?;
+    audited(&state, Some(c), "training-cancel", None, async || {
         let t = t.ok_or(ApiError::NotFound)?;
         if c.role != "clinician" || c.sub != t.owner {
             return Err(ApiError::Forbidden(
@@ -317,21 +327,21 @@ pub async fn cancel(
                 ("DELETE FROM trainings WHERE id = ?1", &tid),
                 ("DELETE FROM study_artifacts WHERE study = ?1", &key),
                 ("DELETE FROM studies WHERE id = ?1", &key),
-            ])?;
+            ]).await?;
         if removed.first() == Some(&1) {
             return Ok(StatusCode::NO_CONTENT);
         }
         let stopped = state.db.transaction(&[(
             "UPDATE trainings SET state = 'done', finished_at = ?2 WHERE id = ?1 AND state = 'running'",
             &[id.as_str().into(), now().into()],
-        )])?;
+        )]).await?;
         if stopped.first() != Some(&1) {
             return Err(ApiError::Conflict(
                 "the training changed meanwhile; reload and try again".into(),
             ));
         }
         Ok(StatusCode::NO_CONTENT)
-    })
+    }).await
 }
 
 #[derive(Deserialize)]
@@ -354,8 +364,8 @@ pub async fn publish(
     body: Bytes,
 ) -> ApiResult<Json<Training>> {
     let c = &caller.0;
-    let t = load(&state, &id, false)?;
-    let t = audited(&state, Some(c), "training-model", None, || {
+    let t = load(&state, &id, false).await?;
+    let t = audited(&state, Some(c), "training-model", None, async || {
         let t = t.ok_or(ApiError::NotFound)?;
         if c.role != "clinician" || c.sub != t.owner {
             return Err(ApiError::Forbidden(
@@ -370,19 +380,23 @@ pub async fn publish(
         if let Some(e) = &req.evaluation {
             e.validate()?;
         }
-        publish_inner(&state, &t, &req)?;
-        load(&state, &id, true)?.ok_or(ApiError::NotFound)
-    })?;
+        publish_inner(&state, &t, &req).await?;
+        load(&state, &id, true).await?.ok_or(ApiError::NotFound)
+    })
+    .await?;
     Ok(Json(t))
 }
 
-fn publish_inner(state: &AppState, t: &Training, req: &ModelReq) -> ApiResult<()> {
+async fn publish_inner(state: &AppState, t: &Training, req: &ModelReq) -> ApiResult<()> {
     let cfg = &t.config;
-    let stored = state.db.query(
-        "SELECT accountant FROM trainings WHERE id = ?1",
-        &[t.id.as_str().into()],
-        1,
-    )?;
+    let stored = state
+        .db
+        .query(
+            "SELECT accountant FROM trainings WHERE id = ?1",
+            &[t.id.as_str().into()],
+            1,
+        )
+        .await?;
     let mut acc: RdpAccountant = stored
         .first()
         .and_then(|r| r.first())
@@ -392,11 +406,14 @@ fn publish_inner(state: &AppState, t: &Training, req: &ModelReq) -> ApiResult<()
         .ok_or(ApiError::NotFound)?;
     if t.round == 0 {
         // A study never goes back from open: checking before the transaction holds.
-        let open = state.db.query(
-            "SELECT 1 FROM studies WHERE id = ?1 AND state = 'open'",
-            &[t.key_study.as_str().into()],
-            1,
-        )?;
+        let open = state
+            .db
+            .query(
+                "SELECT 1 FROM studies WHERE id = ?1 AND state = 'open'",
+                &[t.key_study.as_str().into()],
+                1,
+            )
+            .await?;
         if open.is_empty() {
             return Err(ApiError::Conflict(
                 "the training's keys are not set: run the key ceremony and open round 1's study first".into(),
@@ -458,7 +475,7 @@ fn publish_inner(state: &AppState, t: &Training, req: &ModelReq) -> ApiResult<()
                 &[acc_json.into(), at.into(), t.id.as_str().into(), round.into()],
             ),
             (MODEL, &model_args),
-        ])?
+        ]).await?
     } else {
         // Round 1 is the key study; every later round a new study under its keys.
         let study = if t.round == 0 {
@@ -492,7 +509,7 @@ fn publish_inner(state: &AppState, t: &Training, req: &ModelReq) -> ApiResult<()
             vec![t.id.as_str().into(), next.into(), study.as_str().into(), at.into()],
         ));
         let refs: Vec<(&str, &[Val])> = stmts.iter().map(|(q, a)| (*q, a.as_slice())).collect();
-        state.db.transaction(&refs)?
+        state.db.transaction(&refs).await?
     };
     if counts.first() != Some(&1) {
         return Err(ApiError::Conflict("the training moved on meanwhile".into()));

@@ -7,16 +7,15 @@
 
 use std::convert::Infallible;
 
+use crate::db::Val;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-use tokio_stream::StreamExt as _;
 
 use crate::api::{audited, json_body, random_id};
 use crate::auth::Caller;
@@ -122,112 +121,72 @@ fn validate(a: &AlertIn) -> ApiResult<()> {
     Ok(())
 }
 
-fn insert(state: &AppState, a: &VitalAlert) -> ApiResult<()> {
-    const SQL_SQLITE: &str = "INSERT INTO vital_alerts (id, patient, session, rule, loinc, severity, transition, episode_start, at, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-    const SQL_PG: &str = "INSERT INTO vital_alerts (id, patient, session, rule, loinc, severity, transition, episode_start, at, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-    if let Some(pg) = state.db.pg() {
-        return pg
-            .with(|c| {
-                c.execute(
-                    SQL_PG,
-                    &[
-                        &a.id,
-                        &a.patient,
-                        &a.session,
-                        &a.rule,
-                        &a.loinc,
-                        &a.severity,
-                        &a.transition,
-                        &a.episode_start,
-                        &a.at,
-                        &a.received_at,
-                    ],
-                )
-            })
-            .map(|_| ());
-    }
-    state.db.conn()?.execute(
-        SQL_SQLITE,
-        params![
-            a.id,
-            a.patient,
-            a.session,
-            a.rule,
-            a.loinc,
-            a.severity,
-            a.transition,
-            a.episode_start,
-            a.at,
-            a.received_at
-        ],
-    )?;
-    Ok(())
+async fn insert(state: &AppState, a: &VitalAlert) -> ApiResult<()> {
+    state
+        .db
+        .exec(
+            "INSERT INTO vital_alerts (id, patient, session, rule, loinc, severity, transition, episode_start, at, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            &[
+                a.id.as_str().into(),
+                a.patient.as_str().into(),
+                a.session.as_str().into(),
+                a.rule.as_str().into(),
+                a.loinc.as_str().into(),
+                a.severity.as_str().into(),
+                a.transition.as_str().into(),
+                a.episode_start.into(),
+                a.at.into(),
+                a.received_at.into(),
+            ],
+        )
+        .await
+        .map(|_| ())
 }
 
 /// Alerts of one patient, or of every patient who granted `clinician` the vitals
 /// stream, received at or after `since`, oldest first.
-fn list(
+async fn list(
     state: &AppState,
     patient: Option<&str>,
     clinician: Option<&str>,
     since: i64,
 ) -> ApiResult<Vec<VitalAlert>> {
-    const COLS: &str = "a.id, a.patient, a.session, a.rule, a.loinc, a.severity, a.transition, a.episode_start, a.at, a.received_at";
-    if let Some(pg) = state.db.pg() {
-        let sql = format!(
-            "SELECT {COLS} FROM vital_alerts a WHERE a.received_at >= $1
-               AND ($2::text IS NULL OR a.patient = $2)
-               AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM grants g WHERE g.patient = a.patient AND g.clinician_id = $3 AND g.record_type = $4))
-             ORDER BY a.received_at, a.at, a.id LIMIT $5"
-        );
-        let rows = pg.with(|c| {
-            c.query(
-                &sql,
-                &[&since, &patient, &clinician, &VITALS_RECORD_TYPE, &MAX_LIST],
-            )
-        })?;
-        return Ok(rows
-            .iter()
-            .map(|r| VitalAlert {
-                id: r.get(0),
-                patient: r.get(1),
-                session: r.get(2),
-                rule: r.get(3),
-                loinc: r.get(4),
-                severity: r.get(5),
-                transition: r.get(6),
-                episode_start: r.get(7),
-                at: r.get(8),
-                received_at: r.get(9),
-            })
-            .collect());
-    }
-    let sql = format!(
-        "SELECT {COLS} FROM vital_alerts a WHERE a.received_at >= ?1
-           AND (?2 IS NULL OR a.patient = ?2)
-           AND (?3 IS NULL OR EXISTS (SELECT 1 FROM grants g WHERE g.patient = a.patient AND g.clinician_id = ?3 AND g.record_type = ?4))
-         ORDER BY a.received_at, a.at, a.id LIMIT ?5"
-    );
-    let conn = state.db.conn()?;
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(
-        params![since, patient, clinician, VITALS_RECORD_TYPE, MAX_LIST],
-        |r| {
-            Ok(VitalAlert {
-                id: r.get(0)?,
-                patient: r.get(1)?,
-                session: r.get(2)?,
-                rule: r.get(3)?,
-                loinc: r.get(4)?,
-                severity: r.get(5)?,
-                transition: r.get(6)?,
-                episode_start: r.get(7)?,
-                at: r.get(8)?,
-                received_at: r.get(9)?,
-            })
-        },
-    )?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let rows = state
+        .db
+        .query(
+            "SELECT a.id, a.patient, a.session, a.rule, a.loinc, a.severity, a.transition, a.episode_start, a.at, a.received_at
+             FROM vital_alerts a WHERE a.received_at >= ?1
+               AND (CAST(?2 AS TEXT) IS NULL OR a.patient = ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM grants g WHERE g.patient = a.patient AND g.clinician_id = ?3 AND g.record_type = ?4))
+             ORDER BY a.received_at, a.at, a.id LIMIT ?5",
+            &[
+                since.into(),
+                patient.into(),
+                clinician.into(),
+                VITALS_RECORD_TYPE.into(),
+                MAX_LIST.into(),
+            ],
+            10,
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let get = |i: usize| r.get(i).cloned().unwrap_or(Val::Null);
+            VitalAlert {
+                id: get(0).text(),
+                patient: get(1).text(),
+                session: get(2).text(),
+                rule: get(3).text(),
+                loinc: get(4).text(),
+                severity: get(5).text(),
+                transition: get(6).text(),
+                episode_start: get(7).int(),
+                at: get(8).int(),
+                received_at: get(9).int(),
+            }
+        })
+        .collect())
 }
 
 /// `POST /v1/vitals/alerts` (patient): records one alert transition of the caller.
@@ -242,7 +201,7 @@ pub(crate) async fn post_alert(
         Some(c),
         "vital-alert",
         c.pseudonym.as_deref(),
-        || {
+        async || {
             caller.require("patient")?;
             let patient = caller.pseudonym()?.to_owned();
             let a: AlertIn = json_body(&body)?;
@@ -259,10 +218,11 @@ pub(crate) async fn post_alert(
                 at: a.at,
                 received_at: now(),
             };
-            insert(&state, &alert)?;
+            insert(&state, &alert).await?;
             Ok(alert)
         },
-    )?;
+    )
+    .await?;
     // No subscriber is not an error.
     let _ = state.vital_feed.tx.send(alert.clone());
     Ok((StatusCode::CREATED, Json(alert)))
@@ -283,15 +243,20 @@ pub(crate) async fn list_alerts(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<VitalAlert>>> {
     let c = &caller.0;
-    let alerts = audited(&state, Some(c), "vital-alerts-read", None, || {
-        match c.role.as_str() {
-            "patient" => list(&state, Some(caller.pseudonym()?), None, q.since),
-            "clinician" => list(&state, None, Some(&c.sub), q.since),
+    let alerts = audited(
+        &state,
+        Some(c),
+        "vital-alerts-read",
+        None,
+        async || match c.role.as_str() {
+            "patient" => list(&state, Some(caller.pseudonym()?), None, q.since).await,
+            "clinician" => list(&state, None, Some(&c.sub), q.since).await,
             _ => Err(ApiError::Forbidden(
                 "the vital-sign feed is for patients and their clinicians".into(),
             )),
-        }
-    })?;
+        },
+    )
+    .await?;
     Ok(Json(alerts))
 }
 
@@ -302,21 +267,34 @@ pub(crate) async fn alerts_stream(
     caller: Caller,
 ) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>> {
     let c = caller.0.clone();
-    audited(&state, Some(&c), "vital-alerts-subscribe", None, || {
-        caller.require("clinician")
-    })?;
+    audited(
+        &state,
+        Some(&c),
+        "vital-alerts-subscribe",
+        None,
+        async || caller.require("clinician"),
+    )
+    .await?;
     let rx = state.vital_feed.tx.subscribe();
     let db = state.db.clone();
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |a| {
-        let alert = a.ok()?;
-        let granted = db
-            .has_grant(&alert.patient, &c.sub, VITALS_RECORD_TYPE)
-            .ok()?;
-        granted
-            .then(|| Event::default().event("vital-alert").json_data(&alert).ok())
-            .flatten()
-            .map(Ok)
-    });
+    let stream = futures_util::StreamExt::filter_map(
+        tokio_stream::wrappers::BroadcastStream::new(rx),
+        move |a| {
+            let (db, sub) = (db.clone(), c.sub.clone());
+            async move {
+                let alert = a.ok()?;
+                let granted = db
+                    .has_grant(&alert.patient, &sub, VITALS_RECORD_TYPE)
+                    .await
+                    .ok()?;
+                granted
+                    .then(|| Event::default().event("vital-alert").json_data(&alert).ok())
+                    .flatten()
+                    .map(Ok)
+            }
+        },
+    );
+    let stream = Box::pin(stream);
     let stream = crate::api::live_stream(&state, &caller.0, stream)?;
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -229,6 +229,7 @@ async fn snapshot(dir: &Path) -> Snapshot {
     let pending: Vec<String> = state
         .db
         .pending_records()
+        .await
         .unwrap()
         .into_iter()
         .map(|r| r.object_key)
@@ -236,6 +237,7 @@ async fn snapshot(dir: &Path) -> Snapshot {
     let patient = state
         .db
         .user_by_name("pat")
+        .await
         .unwrap()
         .unwrap()
         .pseudonym
@@ -243,6 +245,7 @@ async fn snapshot(dir: &Path) -> Snapshot {
     let complete: Vec<(String, u64)> = state
         .db
         .records(&patient, None)
+        .await
         .unwrap()
         .into_iter()
         .map(|r| (r.object_key, r.size))
@@ -293,12 +296,13 @@ async fn two_relay_processes_share_one_postgres() {
     let name = dir.file_name().unwrap().to_string_lossy().replace('-', "_");
     let a = admin.clone();
     let n = name.clone();
-    std::thread::spawn(move || {
-        let mut c = postgres::Client::connect(&a, postgres::NoTls).unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
-    })
-    .join()
-    .unwrap();
+    let (c, conn) = tokio_postgres::connect(&a, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    c.batch_execute(&format!("CREATE DATABASE {n}"))
+        .await
+        .unwrap();
     let db = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     // Both replicas share the database, and (as a shared volume would) the key files
     // and the object directory.
