@@ -138,6 +138,7 @@ impl TestRelay {
             "correct horse battery",
             role,
         )
+        .await
         .unwrap();
         self.anonymous()
             .login(username, "correct horse battery")

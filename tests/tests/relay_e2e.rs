@@ -110,6 +110,7 @@ async fn audit_verify_on_postgres() {
     let (_op, _dr, alice) = relay.cast().await;
     let _ = upload(&relay, &alice, "vitals", b"x").await;
     assert!(audit::verify(&relay.state.db)
+        .await
         .unwrap()
         .first_broken
         .is_none());
@@ -122,7 +123,7 @@ async fn audit_verify_on_postgres() {
     .join()
     .unwrap();
     assert_eq!(
-        audit::verify(&relay.state.db).unwrap().first_broken,
+        audit::verify(&relay.state.db).await.unwrap().first_broken,
         Some(4)
     );
 }
@@ -263,6 +264,7 @@ async fn bad_input(relay: TestRelay) {
     let (_, msg) = upload(&relay, &alice, "vitals", b"first").await;
     let objects_before = count_objects(&relay.dir);
     let audit_before = audit::query(&relay.state.db, &Default::default())
+        .await
         .unwrap()
         .len();
 
@@ -400,10 +402,12 @@ async fn bad_input(relay: TestRelay) {
             ..Default::default()
         },
     )
+    .await
     .unwrap();
     assert!(refused.len() >= 12, "{} refusals audited", refused.len());
     assert!(
         audit::query(&relay.state.db, &Default::default())
+            .await
             .unwrap()
             .len()
             > audit_before
@@ -416,7 +420,7 @@ async fn audit_verify_names_the_first_edited_deleted_or_moved_row() {
     let relay = TestRelay::start(|_| {}).await;
     let (_op, _dr, alice) = relay.cast().await;
     let _ = upload(&relay, &alice, "vitals", b"x").await;
-    let v = audit::verify(&relay.state.db).unwrap();
+    let v = audit::verify(&relay.state.db).await.unwrap();
     assert!(v.rows >= 8 && v.first_broken.is_none(), "{v:?}");
     // Edited.
     let c = rusqlite::Connection::open(relay.dir.join("relay.sqlite3")).unwrap();
@@ -426,7 +430,7 @@ async fn audit_verify_names_the_first_edited_deleted_or_moved_row() {
     )
     .unwrap();
     assert_eq!(
-        audit::verify(&relay.state.db).unwrap().first_broken,
+        audit::verify(&relay.state.db).await.unwrap().first_broken,
         Some(4)
     );
 
@@ -437,7 +441,7 @@ async fn audit_verify_names_the_first_edited_deleted_or_moved_row() {
     // Deleted.
     c.execute("DELETE FROM audit WHERE seq = 3", []).unwrap();
     assert_eq!(
-        audit::verify(&relay.state.db).unwrap().first_broken,
+        audit::verify(&relay.state.db).await.unwrap().first_broken,
         Some(3)
     );
 
@@ -451,7 +455,7 @@ async fn audit_verify_names_the_first_edited_deleted_or_moved_row() {
     )
     .unwrap();
     assert_eq!(
-        audit::verify(&relay.state.db).unwrap().first_broken,
+        audit::verify(&relay.state.db).await.unwrap().first_broken,
         Some(5)
     );
 }
