@@ -8,5 +8,5 @@ source "$(dirname "$0")/env.sh"
 cd "$PHIVEIL_ROOT"
 bash scripts/setup.sh
 bash scripts/build-web.sh
-cargo build -p phiveil-relay --release --locked
-PHIVEIL_RELAY_BIN="$CARGO_TARGET_DIR/release/phiveil-relay" node www/bench/webapp-tti.mjs "${1:-10}"
+cargo build -p phiveil-relay --profile serve --locked
+PHIVEIL_RELAY_BIN="$CARGO_TARGET_DIR/serve/phiveil-relay" node www/bench/webapp-tti.mjs "${1:-10}"

@@ -11,10 +11,10 @@ cd "$PHIVEIL_ROOT"
 bash scripts/setup.sh --run
 bash scripts/build-wasm.sh
 bash scripts/build-web.sh
-cargo build --release -p phiveil-relay
+cargo build --profile serve -p phiveil-relay
 port="${1:-${PORT:-8080}}"
 data="${PHIVEIL_DATA_DIR:-$PHIVEIL_ROOT/phiveil-data}"
-bin="$CARGO_TARGET_DIR/release/phiveil-relay"
+bin="$CARGO_TARGET_DIR/serve/phiveil-relay"
 if [ ! -f "$data/relay.sqlite3" ]; then
   pw="$(head -c 18 /dev/urandom | base64)"
   PHIVEIL_PASSWORD="$pw" "$bin" --data-dir "$data" create-user --username operator --role operator

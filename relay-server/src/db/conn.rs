@@ -8,6 +8,11 @@
 //!   blocking pool (`spawn_blocking`), so an async worker thread never waits on the
 //!   file.
 //!
+//! SQLite has one writer at a time. Rather than let writers collide on the file lock and
+//! sleep in SQLite's busy handler, the pool queues them in order on an async lock held
+//! from `BEGIN` to `COMMIT` (and for a lone write statement): the relay is the only
+//! process that opens its SQLite file.
+//!
 //! A [`Conn`] dropped inside a transaction (an error returned early, a request
 //! cancelled) is closed instead of returned to its pool: closing rolls the
 //! transaction back on both backends, so no half-done transaction is ever reused.
@@ -18,7 +23,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use rusqlite::Connection;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::types::{IsNull, ToSql, Type};
 
 use crate::error::{ApiError, ApiResult};
@@ -212,6 +217,7 @@ pub(crate) struct SqlitePool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqlitePool {
@@ -237,6 +243,7 @@ impl SqlitePool {
             path: path.to_owned(),
             idle: Mutex::new(vec![first]),
             permits: Arc::new(Semaphore::new(SQLITE_CONNECTIONS)),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         }))
     }
 
@@ -328,6 +335,7 @@ impl Pool {
         Ok(Conn {
             inner: Some(inner),
             in_tx: false,
+            writing: None,
         })
     }
 }
@@ -350,6 +358,8 @@ enum Inner {
 pub(crate) struct Conn {
     inner: Option<Inner>,
     in_tx: bool,
+    /// SQLite: this connection's turn as the writer, from `BEGIN` to its end.
+    writing: Option<OwnedMutexGuard<()>>,
 }
 
 impl Drop for Conn {
@@ -361,6 +371,7 @@ impl Drop for Conn {
             }
             Some(Inner::Sqlite { conn, pool, .. }) => {
                 let in_tx = self.in_tx;
+                let writing = self.writing.take();
                 let Ok(conn) = Arc::try_unwrap(conn) else {
                     // A cancelled statement still runs on the blocking pool; the
                     // connection closes (rolling back) when it finishes.
@@ -369,8 +380,12 @@ impl Drop for Conn {
                 let Ok(conn) = conn.into_inner() else { return };
                 if in_tx {
                     // Closing rolls back; off the async thread.
+                    // The writer's turn ends once the connection is closed.
                     if let Ok(h) = tokio::runtime::Handle::try_current() {
-                        h.spawn_blocking(move || drop(conn));
+                        h.spawn_blocking(move || {
+                            drop(conn);
+                            drop(writing);
+                        });
                     }
                 } else {
                     pool.put_back(conn);
@@ -421,7 +436,13 @@ impl Conn {
                     args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
                 c.execute(&st, &params).await.map_err(|e| pg_err(&e))
             }
-            Inner::Sqlite { conn, .. } => {
+            Inner::Sqlite { conn, pool, .. } => {
+                // A lone write waits for its turn as the writer; inside a
+                // transaction the connection already holds it.
+                let _turn = match self.writing {
+                    Some(_) => None,
+                    None => Some(pool.writer.clone().lock_owned().await),
+                };
                 let (sql, args) = (sql.to_owned(), args.to_vec());
                 Self::sqlite(conn, move |c| {
                     let n = c
@@ -481,20 +502,21 @@ impl Conn {
     /// IMMEDIATE`), so a transaction that reads before it writes cannot deadlock with
     /// another writer.
     pub(crate) async fn begin(&mut self) -> ApiResult<()> {
-        let sql = if self.is_postgres() {
-            "BEGIN"
-        } else {
-            "BEGIN IMMEDIATE"
-        };
-        self.batch(sql).await?;
+        if let Inner::Sqlite { pool, .. } = self.inner()? {
+            let writer = pool.writer.clone();
+            self.writing = Some(writer.lock_owned().await);
+            self.in_tx = true;
+            return self.batch("BEGIN IMMEDIATE").await;
+        }
         self.in_tx = true;
-        Ok(())
+        self.batch("BEGIN").await
     }
 
     /// Commits the open transaction.
     pub(crate) async fn commit(&mut self) -> ApiResult<()> {
         self.batch("COMMIT").await?;
         self.in_tx = false;
+        self.writing = None;
         Ok(())
     }
 
@@ -502,6 +524,7 @@ impl Conn {
     pub(crate) async fn rollback(&mut self) -> ApiResult<()> {
         self.batch("ROLLBACK").await?;
         self.in_tx = false;
+        self.writing = None;
         Ok(())
     }
 
