@@ -10,8 +10,13 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PHIVEIL_ROOT"
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
-cargo build -q --profile serve -p phiveil-relay
-bin="$CARGO_TARGET_DIR/serve/phiveil-relay"
+# BENCH_RELAY_BIN: measure another build (an earlier release) the same way.
+if [ -n "${BENCH_RELAY_BIN:-}" ]; then
+  bin="$BENCH_RELAY_BIN"
+else
+  cargo build -q --profile serve -p phiveil-relay
+  bin="$CARGO_TARGET_DIR/serve/phiveil-relay"
+fi
 work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -64,7 +69,7 @@ body_for() { # ENDPOINT -> sets path, BENCH_BODY
 wrk_run() {
   local label=$1 t=$2 c=$3 url=$4 out
   out=$(wrk -t"$t" -c"$c" -d"${dur}s" --latency -s scripts/bench/post.lua "$url")
-  printf '%s\n' "$out" | grep -E 'Requests/sec|Latency|50%|90%|99%|Non-2xx|requests in' | sed "s/^/  [$label] /"
+  printf '%s\n' "$out" | grep -E 'Requests/sec|Latency|50%|90%|99%|Non-2xx|requests in' | sed "s|^|  [$label] |"
   python3 - "$label" <<PY >> "$results"
 import re, sys
 out = """$out"""

@@ -156,7 +156,7 @@ pub async fn append(db: &Db, alerts: &Alerts, e: &AuditEvent) -> ApiResult<()> {
 
 /// Appends an event and, when given, inserts a pending record in the same
 /// transaction (both or neither happen): an action and its audit row commit together.
-/// Appends are serialized ([`crate::db::Conn::lock_audit`]), so the chain stays one
+/// Appends are serialized ([`crate::db::Conn::read_then_write`]), so the chain stays one
 /// chain across connections and replicas.
 pub async fn append_pending(
     db: &Db,
@@ -167,45 +167,48 @@ pub async fn append_pending(
     let ts = crate::now();
     let clean = sanitized(e);
     let e = &clean;
-    let mut c = db.conn().await?;
-    c.begin().await?;
-    if let Some(r) = pending {
-        c.exec(crate::db::INSERT_PENDING, &crate::db::pending_args(r))
-            .await?;
-    }
-    c.lock_audit().await?;
-    let last = c
-        .query(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            &[],
-            2,
+    let before = pending
+        .map(|r| {
+            vec![(
+                crate::db::INSERT_PENDING,
+                crate::db::pending_args(r).to_vec(),
+            )]
+        })
+        .unwrap_or_default();
+    let row = e.clone();
+    db.conn()
+        .await?
+        .read_then_write(
+            before,
+            ("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", vec![], 2),
+            move |last| {
+                let (seq, prev) = match last.first() {
+                    Some(r) => (
+                        r.first().map_or(0, Val::int).saturating_add(1),
+                        r.get(1).map(Val::text).unwrap_or_default(),
+                    ),
+                    None => (1, GENESIS.to_owned()),
+                };
+                let hash = row_hash(seq, ts, &row, &prev);
+                let insert = (
+                    "INSERT INTO audit (seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    vec![
+                        seq.into(),
+                        ts.into(),
+                        row.actor.into(),
+                        row.role.into(),
+                        row.action.into(),
+                        row.patient.into(),
+                        row.outcome.into(),
+                        row.detail.into(),
+                        prev.into(),
+                        hash.into(),
+                    ],
+                );
+                Ok((vec![insert], ()))
+            },
         )
         .await?;
-    let (seq, prev) = match last.first() {
-        Some(r) => (
-            r.first().map_or(0, Val::int).saturating_add(1),
-            r.get(1).map(Val::text).unwrap_or_default(),
-        ),
-        None => (1, GENESIS.to_owned()),
-    };
-    let hash = row_hash(seq, ts, e, &prev);
-    c.exec(
-        "INSERT INTO audit (seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        &[
-            seq.into(),
-            ts.into(),
-            e.actor.as_str().into(),
-            e.role.as_str().into(),
-            e.action.as_str().into(),
-            e.patient.clone().into(),
-            e.outcome.as_str().into(),
-            e.detail.as_str().into(),
-            prev.into(),
-            hash.into(),
-        ],
-    )
-    .await?;
-    c.commit().await?;
     alerts.observe(e, ts);
     Ok(())
 }

@@ -26,14 +26,21 @@ struct Migration {
 
 /// Every schema change, oldest first. Written in SQLite's dialect; PostgreSQL reads
 /// `INTEGER` as `BIGINT` ([`dialect`]). Never edit one that has shipped: add another.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "pending-records-index",
+        sql: include_str!("../migrations/0002_pending_records_index.sql"),
+    },
+];
 
 /// The latest schema version this relay knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A migration's text for the backend it runs on.
 fn dialect(sql: &str, postgres: bool) -> String {
@@ -254,19 +261,18 @@ impl Db {
     /// the first statement changes no row the transaction is rolled back (a guarded
     /// update lost a race) and the counts are all 0.
     pub(crate) async fn transaction(&self, stmts: &[(&str, &[Val])]) -> ApiResult<Vec<usize>> {
-        let mut c = self.conn().await?;
-        c.begin().await?;
-        let mut counts = Vec::with_capacity(stmts.len());
-        for (i, (sql, args)) in stmts.iter().enumerate() {
-            let n = usize::try_from(c.exec(sql, args).await?).unwrap_or(usize::MAX);
-            if i == 0 && n == 0 {
-                c.rollback().await?;
-                return Ok(vec![0; stmts.len()]);
-            }
-            counts.push(n);
-        }
-        c.commit().await?;
-        Ok(counts)
+        let owned = stmts
+            .iter()
+            .map(|(sql, args)| ((*sql).to_owned(), args.to_vec()))
+            .collect();
+        Ok(self
+            .conn()
+            .await?
+            .exec_all(owned)
+            .await?
+            .into_iter()
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            .collect())
     }
 
     /// Runs a query (placeholders `?1`, …) returning `columns` values per row.

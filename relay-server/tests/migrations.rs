@@ -109,6 +109,15 @@ async fn an_sqlite_database_from_before_migrations_upgrades_in_place() {
         .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
         .unwrap();
     assert_eq!(applied, SCHEMA_VERSION);
+    // Migration 2's index is there.
+    let index: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'records_pending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 1);
     // The relay's own login works against the upgraded file (a real process).
     drop(c);
     let port = common::free_port();
@@ -180,4 +189,23 @@ async fn a_postgres_database_from_before_migrations_upgrades_in_place() {
     drop(db);
     let db = Db::connect_postgres(&url).await.unwrap();
     assert_eq!(db.schema_version().await.unwrap(), SCHEMA_VERSION);
+    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let applied: i64 = c
+        .query_one("SELECT COUNT(*) FROM schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, SCHEMA_VERSION);
+    let index: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'records_pending'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(index, 1);
 }

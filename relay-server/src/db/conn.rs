@@ -528,16 +528,6 @@ impl Conn {
         Ok(())
     }
 
-    /// Serializes audit appends across connections and replicas for the rest of the
-    /// transaction. SQLite's `BEGIN IMMEDIATE` already holds the database's write lock;
-    /// PostgreSQL locks the audit table.
-    pub(crate) async fn lock_audit(&mut self) -> ApiResult<()> {
-        if self.is_postgres() {
-            self.batch("LOCK TABLE audit IN EXCLUSIVE MODE").await?;
-        }
-        Ok(())
-    }
-
     /// Serializes schema changes across replicas starting at once (PostgreSQL); SQLite's
     /// write lock already does.
     pub(crate) async fn lock_schema(&mut self) -> ApiResult<()> {
@@ -545,6 +535,111 @@ impl Conn {
             self.batch("SELECT pg_advisory_xact_lock(7264816)").await?;
         }
         Ok(())
+    }
+
+    /// Runs statements in one transaction; returns each one's changed-row count. When
+    /// the first statement changes no row the transaction is rolled back (a guarded
+    /// update lost a race) and the counts are all 0. On SQLite the whole transaction
+    /// is one trip to the blocking pool.
+    pub(crate) async fn exec_all(&mut self, stmts: Vec<(String, Vec<Val>)>) -> ApiResult<Vec<u64>> {
+        if let Inner::Sqlite { conn, pool, .. } = self.inner()? {
+            let _turn = pool.writer.clone().lock_owned().await;
+            return Self::sqlite(conn, move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let mut counts = Vec::with_capacity(stmts.len());
+                for (i, (sql, args)) in stmts.iter().enumerate() {
+                    let n = tx
+                        .prepare_cached(sql)?
+                        .execute(rusqlite::params_from_iter(args.iter()))?;
+                    if i == 0 && n == 0 {
+                        return Ok(vec![0; stmts.len()]);
+                    }
+                    counts.push(u64::try_from(n).unwrap_or(u64::MAX));
+                }
+                tx.commit()?;
+                Ok(counts)
+            })
+            .await;
+        }
+        self.begin().await?;
+        let mut counts = Vec::with_capacity(stmts.len());
+        for (i, (sql, args)) in stmts.iter().enumerate() {
+            let n = self.exec(sql, args).await?;
+            if i == 0 && n == 0 {
+                self.rollback().await?;
+                return Ok(vec![0; stmts.len()]);
+            }
+            counts.push(n);
+        }
+        self.commit().await?;
+        Ok(counts)
+    }
+
+    /// A transaction that writes what it has just read: takes the audit lock (the
+    /// audit table's on PostgreSQL, so replicas extend one chain; SQLite's write lock
+    /// is already exclusive), runs `before`, the query `read`, then the statements `then`
+    /// makes from its rows, and commits; any error rolls everything back. On SQLite
+    /// it is one trip to the blocking pool; on PostgreSQL `BEGIN` and the lock share
+    /// one round trip.
+    pub(crate) async fn read_then_write<T: Send + 'static>(
+        &mut self,
+        before: Vec<(&'static str, Vec<Val>)>,
+        read: (&'static str, Vec<Val>, usize),
+        then: impl FnOnce(Vec<Vec<Val>>) -> ApiResult<(Vec<(&'static str, Vec<Val>)>, T)>
+            + Send
+            + 'static,
+    ) -> ApiResult<T> {
+        if let Inner::Sqlite { conn, pool, .. } = self.inner()? {
+            let _turn = pool.writer.clone().lock_owned().await;
+            let conn = conn.clone();
+            return tokio::task::spawn_blocking(move || -> ApiResult<T> {
+                let mut c = conn
+                    .lock()
+                    .map_err(|_| ApiError::Internal("sqlite connection poisoned".into()))?;
+                let tx = c
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(sqlite_err)?;
+                for (sql, args) in &before {
+                    tx.prepare_cached(sql)
+                        .and_then(|mut st| st.execute(rusqlite::params_from_iter(args.iter())))
+                        .map_err(sqlite_err)?;
+                }
+                let (sql, args, columns) = read;
+                let rows = tx
+                    .prepare_cached(sql)
+                    .and_then(|mut st| {
+                        st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                            sqlite_row(r, columns)
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .map_err(sqlite_err)?;
+                let (writes, out) = then(rows)?;
+                for (sql, args) in &writes {
+                    tx.prepare_cached(sql)
+                        .and_then(|mut st| st.execute(rusqlite::params_from_iter(args.iter())))
+                        .map_err(sqlite_err)?;
+                }
+                tx.commit().map_err(sqlite_err)?;
+                Ok(out)
+            })
+            .await
+            .map_err(join_err)?;
+        }
+        self.in_tx = true;
+        self.batch("BEGIN; LOCK TABLE audit IN EXCLUSIVE MODE")
+            .await?;
+        for (sql, args) in &before {
+            self.exec(sql, args).await?;
+        }
+        let (sql, args, columns) = read;
+        let rows = self.query(sql, &args, columns).await?;
+        let (writes, out) = then(rows)?;
+        for (sql, args) in &writes {
+            self.exec(sql, args).await?;
+        }
+        self.commit().await?;
+        Ok(out)
     }
 }
 
