@@ -156,7 +156,7 @@ pub async fn append(db: &Db, alerts: &Alerts, e: &AuditEvent) -> ApiResult<()> {
 
 /// Appends an event and, when given, inserts a pending record in the same
 /// transaction (both or neither happen): an action and its audit row commit together.
-/// Appends are serialized ([`crate::db::Conn::read_then_write`]), so the chain stays one
+/// Appends are committed in batches under the audit lock ([`Db::append_audit`]), so the chain stays one
 /// chain across connections and replicas.
 pub async fn append_pending(
     db: &Db,
@@ -176,39 +176,37 @@ pub async fn append_pending(
         })
         .unwrap_or_default();
     let row = e.clone();
-    db.conn()
-        .await?
-        .read_then_write(
-            before,
-            ("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", vec![], 2),
-            move |last| {
-                let (seq, prev) = match last.first() {
-                    Some(r) => (
-                        r.first().map_or(0, Val::int).saturating_add(1),
-                        r.get(1).map(Val::text).unwrap_or_default(),
-                    ),
-                    None => (1, GENESIS.to_owned()),
-                };
-                let hash = row_hash(seq, ts, &row, &prev);
-                let insert = (
-                    "INSERT INTO audit (seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    vec![
-                        seq.into(),
-                        ts.into(),
-                        row.actor.into(),
-                        row.role.into(),
-                        row.action.into(),
-                        row.patient.into(),
-                        row.outcome.into(),
-                        row.detail.into(),
-                        prev.into(),
-                        hash.into(),
-                    ],
-                );
-                Ok((vec![insert], ()))
-            },
-        )
-        .await?;
+    let link = move |head: Option<&[Val]>| {
+        let (seq, prev) = match head {
+            Some(h) => (
+                h.first().map_or(0, Val::int).saturating_add(1),
+                h.get(1).map(Val::text).unwrap_or_default(),
+            ),
+            None => (1, GENESIS.to_owned()),
+        };
+        let hash = row_hash(seq, ts, &row, &prev);
+        let insert = (
+            "INSERT INTO audit (seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            vec![
+                seq.into(),
+                ts.into(),
+                row.actor.as_str().into(),
+                row.role.as_str().into(),
+                row.action.as_str().into(),
+                row.patient.clone().into(),
+                row.outcome.as_str().into(),
+                row.detail.as_str().into(),
+                prev.into(),
+                hash.clone().into(),
+            ],
+        );
+        (vec![insert], vec![Val::Int(seq), Val::Text(hash)])
+    };
+    db.append_audit(crate::db::ChainJob {
+        before,
+        link: std::sync::Arc::new(link),
+    })
+    .await?;
     alerts.observe(e, ts);
     Ok(())
 }

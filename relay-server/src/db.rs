@@ -6,15 +6,18 @@
 //! and PostgreSQL when several relay replicas share the work. Every call is async and
 //! pooled ([`conn`]); nothing blocks an async worker thread.
 
+mod chain;
 mod conn;
 
 use std::path::Path;
 
 use serde::Serialize;
 
-pub(crate) use self::conn::{Conn, Val};
+use self::chain::ChainQueue;
+pub(crate) use self::conn::{ChainJob, Conn, Val};
 use self::conn::{Pool, SqlitePool};
 use crate::error::{ApiError, ApiResult};
+use std::sync::Arc;
 
 /// One schema change: applied once, in order, inside one transaction with its record in
 /// `schema_migrations`.
@@ -113,6 +116,7 @@ pub struct Grant {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    audit: Arc<ChainQueue>,
 }
 
 impl std::fmt::Debug for Db {
@@ -124,6 +128,9 @@ impl std::fmt::Debug for Db {
         })
     }
 }
+
+/// The audit chain's head: the last row's `seq` and `hash`.
+const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
 
 const USER_COLS: &str = "id, username, role, pw_hash, pseudonym";
 const RECORD_COLS: &str =
@@ -180,9 +187,7 @@ impl Db {
         let pool = tokio::task::spawn_blocking(move || SqlitePool::open(&path))
             .await
             .map_err(|e| ApiError::Internal(format!("database task: {e}")))??;
-        let db = Self {
-            pool: Pool::Sqlite(pool),
-        };
+        let db = Self::with_pool(Pool::Sqlite(pool));
         db.migrate().await?;
         Ok(db)
     }
@@ -190,11 +195,23 @@ impl Db {
     /// Connects to PostgreSQL (`postgres://user@127.0.0.1:5432/db`) and brings its
     /// schema up to date (replicas starting at once take turns).
     pub async fn connect_postgres(url: &str) -> ApiResult<Self> {
-        let db = Self {
-            pool: Pool::postgres(url)?,
-        };
+        let db = Self::with_pool(Pool::postgres(url)?);
         db.migrate().await?;
         Ok(db)
+    }
+
+    fn with_pool(pool: Pool) -> Self {
+        Self {
+            audit: Arc::new(ChainQueue::start(pool.clone(), AUDIT_HEAD)),
+            pool,
+        }
+    }
+
+    /// Appends to the audit chain: `job` runs in a transaction holding the audit lock,
+    /// its link made from the chain's head (the last row's `seq` and `hash`), possibly
+    /// committed together with other appends waiting at the same time.
+    pub(crate) async fn append_audit(&self, job: ChainJob) -> ApiResult<()> {
+        self.audit.append(job).await
     }
 
     /// Applies the migrations this database lacks, each in its own transaction with

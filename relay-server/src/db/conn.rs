@@ -147,6 +147,24 @@ impl ToSql for Val {
     tokio_postgres::types::to_sql_checked!();
 }
 
+/// Columns of a hash chain's head row, as [`Conn::chain_batch`] reads it.
+pub(crate) const HEAD_COLUMNS: usize = 2;
+
+/// Given a chain's head row (`None` for an empty chain): the statements that append
+/// to it, and the new head.
+pub(crate) type Link =
+    dyn Fn(Option<&[Val]>) -> (Vec<(&'static str, Vec<Val>)>, Vec<Val>) + Send + Sync;
+
+/// One append to a hash chain: statements to run first (in the same transaction),
+/// then the link made from the head.
+#[derive(Clone)]
+pub(crate) struct ChainJob {
+    /// Run before the link, in the same transaction.
+    pub(crate) before: Vec<(&'static str, Vec<Val>)>,
+    /// Makes the appended rows from the head.
+    pub(crate) link: Arc<Link>,
+}
+
 /// `?1`-style placeholders to PostgreSQL's `$1` (no statement here has a `?` inside
 /// a string literal).
 fn pg_sql(sql: &str) -> String {
@@ -575,53 +593,59 @@ impl Conn {
         Ok(counts)
     }
 
-    /// A transaction that writes what it has just read: takes the audit lock (the
-    /// audit table's on PostgreSQL, so replicas extend one chain; SQLite's write lock
-    /// is already exclusive), runs `before`, the query `read`, then the statements `then`
-    /// makes from its rows, and commits; any error rolls everything back. On SQLite
-    /// it is one trip to the blocking pool; on PostgreSQL `BEGIN` and the lock share
-    /// one round trip.
-    pub(crate) async fn read_then_write<T: Send + 'static>(
+    /// Appends several jobs to a hash chain in one transaction under the audit lock:
+    /// reads the chain's head once with `read`, then runs each job's statements with
+    /// the head the previous job left. Returns one result per job; the outer error is
+    /// the transaction's own. On SQLite each job runs in a savepoint, so a job that
+    /// fails (a duplicate pending record) leaves the others and the head untouched;
+    /// on PostgreSQL a failing job fails the batch (the caller then runs each job
+    /// alone).
+    pub(crate) async fn chain_batch(
         &mut self,
-        before: Vec<(&'static str, Vec<Val>)>,
-        read: (&'static str, Vec<Val>, usize),
-        then: impl FnOnce(Vec<Vec<Val>>) -> ApiResult<(Vec<(&'static str, Vec<Val>)>, T)>
-            + Send
-            + 'static,
-    ) -> ApiResult<T> {
+        read: &'static str,
+        jobs: Vec<ChainJob>,
+    ) -> ApiResult<Vec<ApiResult<()>>> {
         if let Inner::Sqlite { conn, pool, .. } = self.inner()? {
             let _turn = pool.writer.clone().lock_owned().await;
             let conn = conn.clone();
-            return tokio::task::spawn_blocking(move || -> ApiResult<T> {
+            return tokio::task::spawn_blocking(move || -> ApiResult<Vec<ApiResult<()>>> {
                 let mut c = conn
                     .lock()
                     .map_err(|_| ApiError::Internal("sqlite connection poisoned".into()))?;
-                let tx = c
+                let mut tx = c
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(sqlite_err)?;
-                for (sql, args) in &before {
-                    tx.prepare_cached(sql)
-                        .and_then(|mut st| st.execute(rusqlite::params_from_iter(args.iter())))
-                        .map_err(sqlite_err)?;
-                }
-                let (sql, args, columns) = read;
-                let rows = tx
-                    .prepare_cached(sql)
+                let mut head = tx
+                    .prepare_cached(read)
                     .and_then(|mut st| {
-                        st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                            sqlite_row(r, columns)
-                        })?
-                        .collect::<rusqlite::Result<Vec<_>>>()
+                        st.query_map([], |r| sqlite_row(r, HEAD_COLUMNS))?
+                            .next()
+                            .transpose()
                     })
                     .map_err(sqlite_err)?;
-                let (writes, out) = then(rows)?;
-                for (sql, args) in &writes {
-                    tx.prepare_cached(sql)
-                        .and_then(|mut st| st.execute(rusqlite::params_from_iter(args.iter())))
-                        .map_err(sqlite_err)?;
+                let mut results = Vec::with_capacity(jobs.len());
+                for job in &jobs {
+                    let sp = tx.savepoint().map_err(sqlite_err)?;
+                    let (links, next) = (job.link)(head.as_deref());
+                    let run = job.before.iter().chain(links.iter()).try_for_each(
+                        |(sql, args)| -> rusqlite::Result<()> {
+                            sp.prepare_cached(sql)?
+                                .execute(rusqlite::params_from_iter(args.iter()))?;
+                            Ok(())
+                        },
+                    );
+                    match run {
+                        Ok(()) => {
+                            sp.commit().map_err(sqlite_err)?;
+                            head = Some(next);
+                            results.push(Ok(()));
+                        }
+                        // Dropping the savepoint rolls this job back.
+                        Err(e) => results.push(Err(sqlite_err(e))),
+                    }
                 }
                 tx.commit().map_err(sqlite_err)?;
-                Ok(out)
+                Ok(results)
             })
             .await
             .map_err(join_err)?;
@@ -629,17 +653,20 @@ impl Conn {
         self.in_tx = true;
         self.batch("BEGIN; LOCK TABLE audit IN EXCLUSIVE MODE")
             .await?;
-        for (sql, args) in &before {
-            self.exec(sql, args).await?;
-        }
-        let (sql, args, columns) = read;
-        let rows = self.query(sql, &args, columns).await?;
-        let (writes, out) = then(rows)?;
-        for (sql, args) in &writes {
-            self.exec(sql, args).await?;
+        let mut head = self
+            .query(read, &[], HEAD_COLUMNS)
+            .await?
+            .into_iter()
+            .next();
+        for job in &jobs {
+            let (links, next) = (job.link)(head.as_deref());
+            for (sql, args) in job.before.iter().chain(links.iter()) {
+                self.exec(sql, args).await?;
+            }
+            head = Some(next);
         }
         self.commit().await?;
-        Ok(out)
+        Ok(jobs.iter().map(|_| Ok(())).collect())
     }
 }
 
