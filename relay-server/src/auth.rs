@@ -428,6 +428,9 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
     Ok(Caller(portal_user(state, jwt, &sub, &role, exp).await?))
 }
 
+/// An Argon2id hash of a random password, verified against for unknown users.
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$x3fkYhYdWgtKXjs8IjxCSyyALgu2lZdbX3hn8Zv0d4Q";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,11 +513,11 @@ mod dummy_hash_tests {
     /// Argon2id work; it must parse, or the shortcut would reveal which names exist.
     #[test]
     fn dummy_hash_is_a_valid_argon2id_hash() {
-        let h = argon2::password_hash::PasswordHash::new(crate::api::DUMMY_HASH).unwrap();
+        let h = argon2::password_hash::PasswordHash::new(crate::auth::DUMMY_HASH).unwrap();
         assert_eq!(h.algorithm.as_str(), "argon2id");
         assert!(!super::verify_password(
             "anything at all",
-            crate::api::DUMMY_HASH
+            crate::auth::DUMMY_HASH
         ));
     }
 }

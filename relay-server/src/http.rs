@@ -3,7 +3,7 @@
 //! and the headers and error shape every response shares.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +17,12 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use tower_http::timeout::TimeoutLayer;
+
 use crate::limits::Limits;
+use crate::AppState;
 
 /// Open connections per source address.
 #[derive(Debug, Default, Clone)]
@@ -187,23 +192,74 @@ async fn into_problem(res: Response) -> Response {
     res
 }
 
-/// The peer address of a request, when it came through [`serve_connections`]
-/// (`None` for requests driven in-process, as the unit tests do).
-#[derive(Debug, Clone, Copy)]
-pub struct PeerIp(pub Option<IpAddr>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+/// The whole HTTP surface: every feature's routes, the embedded store's presigned
+/// URLs, the web app's static files, and the layers every request passes (timeout,
+/// metrics, common headers).
+pub fn router(state: AppState) -> Router {
+    // Study server keys (~60 MB compressed) arrive through the same presigned PUTs.
+    let max_upload = usize::try_from(
+        state
+            .config
+            .max_upload_bytes
+            .max(crate::studies::MAX_ARTIFACT_BYTES),
+    )
+    .unwrap_or(usize::MAX);
+    let api = Router::new()
+        .merge(crate::accounts::routes())
+        .merge(crate::grants::routes())
+        .merge(crate::keys::routes())
+        .merge(crate::records::routes())
+        .merge(crate::audit_log::routes())
+        .merge(crate::vitals::routes())
+        .merge(crate::studies::routes())
+        .merge(crate::training::routes())
+        .merge(crate::service::routes())
+        .layer(DefaultBodyLimit::max(state.config.limits.max_json_bytes));
+    let store = crate::records::store_routes().layer(DefaultBodyLimit::max(max_upload));
+    let mut router = api.merge(store);
+    if let Some(dir) = &state.config.static_dir {
+        let files = Router::new()
+            .fallback_service(tower_http::services::ServeDir::new(dir).precompressed_gzip())
+            .layer(middleware::map_response(static_headers));
+        router = router.fallback_service(files);
     }
+    // The metrics layer sits outside the timeout, so a request cut off at the
+    // limit is counted (and audited) with its 408.
+    router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.config.limits.request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .layer(middleware::from_fn(crate::http::common_headers))
+        .with_state(state)
+}
+
+/// The content security policy of the web app and the embedding example: scripts,
+/// workers and wasm from this origin only (`wasm-unsafe-eval` lets wasm compile, nothing
+/// else is evaluated), no plugins, no framing. `connect-src` admits `https:` because
+/// presigned URLs point at S3 when the relay uses it.
+const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' https:; \
+    object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Security headers on the static files (the web app).
+async fn static_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    res
 }

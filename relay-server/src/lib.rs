@@ -19,16 +19,22 @@
     )
 )]
 
-pub mod api;
+pub mod accounts;
 pub mod audit;
+pub mod audit_log;
 pub mod auth;
 pub mod db;
 pub mod error;
+pub mod grants;
+pub mod handler;
 pub mod http;
+pub mod keys;
 pub mod kms;
 pub mod limits;
 pub mod metrics;
 pub mod name;
+pub mod records;
+pub mod service;
 pub mod store;
 pub mod studies;
 pub mod training;
@@ -265,7 +271,7 @@ impl AppState {
 
 /// The relay's router with its middleware (limits, timeouts, metrics, tracing).
 pub fn app(state: AppState) -> Router {
-    api::router(state)
+    http::router(state)
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, runs the study

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use phiveil_relay::{api, audit, kms::EmbeddedKms, AppState, Config};
+use phiveil_relay::{accounts, audit, kms::EmbeddedKms, AppState, Config};
 
 /// phiveil relay: key broker, upload broker and audit log.
 #[derive(Parser)]
@@ -296,7 +296,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             password,
         } => {
             let state = AppState::open(config).await.map_err(|e| format!("{e:?}"))?;
-            let user = api::create_user_direct(&state, &username, &password, &role)
+            let user = accounts::create_user_direct(&state, &username, &password, &role)
                 .await
                 .map_err(|e| format!("{e:?}"))?;
             println!("created {} {} ({})", user.role, user.username, user.id);

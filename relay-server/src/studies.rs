@@ -31,11 +31,29 @@ use phiveil_core::fhe::{self, Aggregator, FieldSpec, StudySpec};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::api::{audited, json_body, random_id};
 use crate::auth::{Caller, Claims};
 use crate::db::Val;
 use crate::error::{ApiError, ApiResult};
+use crate::handler::{audited, json_body, random_id};
 use crate::{now, AppState};
+
+/// The routes of this feature.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/v1/studies", get(list).post(create))
+        .route("/v1/studies/{id}", get(self::get).delete(cancel))
+        .route("/v1/studies/{id}/keys", post(keys))
+        .route("/v1/studies/{id}/open", post(open))
+        .route("/v1/studies/{id}/artifacts/{kind}", get(artifact))
+        .route("/v1/studies/{id}/submissions", post(submit))
+        .route(
+            "/v1/studies/{id}/submissions/{sid}/complete",
+            post(complete),
+        )
+        .route("/v1/studies/{id}/submission", get(mine))
+        .route("/v1/studies/{id}/release", post(release))
+}
 
 /// Content type of every study object (TFHE serializations).
 pub const STUDY_CONTENT_TYPE: &str = "application/octet-stream";
@@ -958,7 +976,7 @@ pub async fn complete(
                 "UPDATE study_submissions SET state = 'refused', reason = ?1 WHERE id = ?2 AND state = 'pending'",
                 &[reason.clone().into(), sid.as_str().into()],
             ).await;
-            crate::api::audit(
+            crate::handler::audit(
                 &state,
                 Some(c),
                 "study-submit-complete",

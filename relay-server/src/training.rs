@@ -30,11 +30,20 @@ use phiveil_core::dp::RdpAccountant;
 use phiveil_core::fl::{Evaluation, TrainingConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{audited, json_body, random_id};
 use crate::auth::Caller;
 use crate::db::Val;
 use crate::error::{ApiError, ApiResult};
+use crate::handler::{audited, json_body, random_id};
 use crate::{now, AppState};
+
+/// The routes of this feature.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/v1/trainings", get(list).post(create))
+        .route("/v1/trainings/{id}", get(self::get).delete(cancel))
+        .route("/v1/trainings/{id}/model", post(publish))
+}
 
 /// Most trainings a list returns.
 const MAX_LIST: i64 = 200;

@@ -17,11 +17,19 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::api::{audited, json_body, random_id};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::handler::{audited, json_body, random_id};
 use crate::name::Name;
 use crate::{now, AppState};
+
+/// The routes of this feature.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/v1/vitals/alerts", get(list_alerts).post(post_alert))
+        .route("/v1/vitals/alerts/stream", get(alerts_stream))
+}
 
 /// The record type of encrypted telemetry chunks; a grant on it also opens the alert feed.
 pub const VITALS_RECORD_TYPE: &str = "vitals-stream";
@@ -295,6 +303,6 @@ pub(crate) async fn alerts_stream(
         },
     );
     let stream = Box::pin(stream);
-    let stream = crate::api::live_stream(&state, &caller.0, stream)?;
+    let stream = crate::handler::live_stream(&state, &caller.0, stream)?;
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -132,7 +132,7 @@ impl TestRelay {
 
     /// Creates a user through the operator CLI path and logs it in.
     pub async fn user(&self, username: &str, role: &str) -> Client {
-        phiveil_relay::api::create_user_direct(
+        phiveil_relay::accounts::create_user_direct(
             &self.state,
             username,
             "correct horse battery",

@@ -1,0 +1,205 @@
+//! Data keys: issuance bound to an encryption context (patient, record type) and
+//! unwrapping of a record's encrypted data key for an authorized reader.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::grants::authorize;
+use crate::handler::{audit, audited, json_body};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use phiveil_core::esdk::{
+    BrokeredKmsKeyring, EncryptedDataKey, EncryptionContext, Header, Limits, StreamDecryptor,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The routes of this feature.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/keys/data-key", post(data_key))
+        .route("/v1/keys/unwrap", post(unwrap))
+}
+
+/// Largest message header accepted for unwrapping.
+const HEADER_LIMIT: usize = 64 * 1024;
+
+/// `patient` and `record_type` of an encryption context.
+fn context_subject(ctx: &EncryptionContext) -> ApiResult<(String, String)> {
+    let patient = ctx.get("patient").ok_or_else(|| {
+        ApiError::BadRequest("the encryption context needs a patient entry".into())
+    })?;
+    let rt = ctx.get("record_type").ok_or_else(|| {
+        ApiError::BadRequest("the encryption context needs a record_type entry".into())
+    })?;
+    Ok((patient.clone(), rt.clone()))
+}
+
+#[derive(Deserialize)]
+struct DataKeyReq {
+    context: EncryptionContext,
+}
+
+/// An encrypted data key entry in JSON (binary fields base64).
+#[derive(Serialize, Deserialize)]
+struct EdkJson {
+    provider_id: String,
+    provider_info: String,
+    ciphertext: String,
+}
+
+impl From<&EncryptedDataKey> for EdkJson {
+    fn from(e: &EncryptedDataKey) -> Self {
+        Self {
+            provider_id: e.provider_id.clone(),
+            provider_info: B64.encode(&e.provider_info),
+            ciphertext: B64.encode(&e.ciphertext),
+        }
+    }
+}
+
+async fn data_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let c = &caller.0;
+    let req: ApiResult<DataKeyReq> = json_body(&body);
+    let patient = req
+        .as_ref()
+        .ok()
+        .and_then(|r| r.context.get("patient").cloned());
+    let checked = audited(
+        &state,
+        Some(c),
+        "data-key",
+        patient.as_deref(),
+        async || {
+            let req = req?;
+            phiveil_core::esdk::context::check_caller_context(&req.context)?;
+            let (patient, record_type) = context_subject(&req.context)?;
+            authorize(&state, c, &patient, &record_type).await?;
+            Ok(req.context)
+        },
+    )
+    .await?;
+    let key = state.kms.generate_data_key(&checked).await?;
+    // The plaintext data key goes to the caller over this authenticated channel and
+    // is never stored or logged.
+    let body = json!({
+        "key_id": key.key_id,
+        "data_key": B64.encode(key.plaintext.expose_secret()),
+        "encrypted_data_key": EdkJson::from(&key.edk),
+    });
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct UnwrapReq {
+    /// The message header (base64), as it starts the stored message.
+    header: String,
+    /// The context the caller expects; must equal the header's.
+    #[serde(default)]
+    context: Option<EncryptionContext>,
+}
+
+async fn unwrap(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Response> {
+    let c = &caller.0;
+    let parsed = (|| -> ApiResult<(Header, Vec<u8>)> {
+        let req: UnwrapReq = json_body(&body)?;
+        let bytes = B64
+            .decode(req.header.as_bytes())
+            .map_err(|_| ApiError::BadRequest("header is not base64".into()))?;
+        if bytes.len() > HEADER_LIMIT {
+            return Err(ApiError::PayloadTooLarge(HEADER_LIMIT as u64));
+        }
+        let limits = Limits {
+            max_header_len: HEADER_LIMIT,
+            ..Limits::default()
+        };
+        let (header, len) = Header::parse(&bytes, &limits)?;
+        if let Some(ctx) = req.context {
+            if ctx != header.context {
+                return Err(ApiError::BadRequest(
+                    "the context does not match the message header".into(),
+                ));
+            }
+        }
+        let head = bytes.get(..len).map(<[u8]>::to_vec).unwrap_or_default();
+        Ok((header, head))
+    })();
+    let patient = parsed
+        .as_ref()
+        .ok()
+        .and_then(|(h, _)| h.context.get("patient").cloned());
+    let (header, head) = audited(&state, Some(c), "unwrap", patient.as_deref(), async || {
+        let (header, head) = parsed?;
+        let (patient, record_type) = context_subject(&header.context)?;
+        authorize(&state, c, &patient, &record_type).await?;
+        Ok((header, head))
+    })
+    .await?;
+    let key = state
+        .kms
+        .decrypt(&header.encrypted_data_keys, &header.context)
+        .await;
+    let key = match key {
+        Ok(Some(k)) => k,
+        Ok(None) => {
+            audit(
+                &state,
+                Some(c),
+                "unwrap",
+                patient.as_deref(),
+                "failed",
+                "no-key-unwrapped",
+            )
+            .await;
+            return Err(ApiError::BadRequest(
+                "no encrypted data key in the header could be unwrapped".into(),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    // The header must authenticate under the unwrapped key: the context the rights
+    // were checked against is the one bound in the message.
+    let edk = header
+        .encrypted_data_keys
+        .iter()
+        .find(|e| {
+            BrokeredKmsKeyring::from_encrypted_data_key((*e).clone(), key.clone())
+                .ok()
+                .is_some_and(|kr| {
+                    let mut dec =
+                        StreamDecryptor::new(&kr, EncryptionContext::new(), Limits::default());
+                    let mut sink = Vec::new();
+                    dec.update(&head, &mut sink).is_ok() && dec.info().is_some()
+                })
+        })
+        .cloned();
+    let Some(edk) = edk else {
+        audit(
+            &state,
+            Some(c),
+            "unwrap",
+            patient.as_deref(),
+            "failed",
+            "header-not-authentic",
+        )
+        .await;
+        return Err(ApiError::BadRequest(
+            "the message header does not authenticate".into(),
+        ));
+    };
+    let body = json!({
+        "data_key": B64.encode(key.expose_secret()),
+        "encrypted_data_key": EdkJson::from(&edk),
+    });
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
