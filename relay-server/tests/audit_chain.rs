@@ -98,22 +98,8 @@ async fn concurrent_appends_on_sqlite_form_one_verified_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_on_postgres_form_one_verified_chain() {
-    let Ok(admin) = std::env::var("PHIVEIL_PG_URL") else {
-        assert!(
-            std::env::var("PHIVEIL_SKIP_PEERS").is_ok_and(|v| v == "1"),
-            "PHIVEIL_PG_URL is not set: run the tests through scripts/test.sh"
-        );
+    let Some(url) = common::pg_database("chain-pg").await else {
         return;
     };
-    let dir = common::temp_dir("chain-pg");
-    let name = dir.file_name().unwrap().to_string_lossy().replace('-', "_");
-    let (c, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    c.batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     hammer(Db::connect_postgres(&url).await.unwrap()).await;
 }

@@ -156,23 +156,9 @@ async fn a_database_newer_than_the_relay_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_database_from_before_migrations_upgrades_in_place() {
-    let Ok(admin) = std::env::var("PHIVEIL_PG_URL") else {
-        assert!(
-            std::env::var("PHIVEIL_SKIP_PEERS").is_ok_and(|v| v == "1"),
-            "PHIVEIL_PG_URL is not set: run the tests through scripts/test.sh"
-        );
+    let Some(url) = common::pg_database("migrate-pg").await else {
         return;
     };
-    let dir = common::temp_dir("migrate-pg");
-    let name = dir.file_name().unwrap().to_string_lossy().replace('-', "_");
-    let (c, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    c.batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     {
         let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await

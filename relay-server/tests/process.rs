@@ -285,25 +285,10 @@ async fn snapshot(dir: &Path) -> Snapshot {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relay_processes_share_one_postgres() {
-    let Ok(admin) = std::env::var("PHIVEIL_PG_URL") else {
-        assert!(
-            std::env::var("PHIVEIL_SKIP_PEERS").is_ok_and(|v| v == "1"),
-            "PHIVEIL_PG_URL is not set: run the tests through scripts/test.sh"
-        );
+    let Some(db) = pg_database("replicas-db").await else {
         return;
     };
     let dir = temp_dir("replicas");
-    let name = dir.file_name().unwrap().to_string_lossy().replace('-', "_");
-    let a = admin.clone();
-    let n = name.clone();
-    let (c, conn) = tokio_postgres::connect(&a, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    c.batch_execute(&format!("CREATE DATABASE {n}"))
-        .await
-        .unwrap();
-    let db = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     // Both replicas share the database, and (as a shared volume would) the key files
     // and the object directory.
     cli(

@@ -148,3 +148,26 @@ pub fn keyring_from(body: &Value) -> (BrokeredKmsKeyring, Vec<u8>) {
         key,
     )
 }
+
+/// A fresh, empty PostgreSQL database on the test server (`PHIVEIL_PG_URL`, started
+/// by `scripts/test.sh`), named after a new temporary directory; `None` when the
+/// server is deliberately absent (`PHIVEIL_SKIP_PEERS=1`).
+pub async fn pg_database(tag: &str) -> Option<String> {
+    let Ok(admin) = std::env::var("PHIVEIL_PG_URL") else {
+        assert!(
+            std::env::var("PHIVEIL_SKIP_PEERS").is_ok_and(|v| v == "1"),
+            "PHIVEIL_PG_URL is not set: run the tests through scripts/test.sh"
+        );
+        return None;
+    };
+    let dir = temp_dir(tag);
+    let name = dir.file_name().unwrap().to_string_lossy().replace('-', "_");
+    let (c, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    c.batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    Some(format!("{}/{name}", admin.rsplit_once('/').unwrap().0))
+}
