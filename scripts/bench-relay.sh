@@ -70,7 +70,8 @@ wrk_run() {
   local label=$1 t=$2 c=$3 url=$4 out
   out=$(wrk -t"$t" -c"$c" -d"${dur}s" --latency -s scripts/bench/post.lua "$url")
   printf '%s\n' "$out" | grep -E 'Requests/sec|Latency|50%|90%|99%|Non-2xx|requests in' | sed "s|^|  [$label] |"
-  python3 - "$label" <<PY >> "$results"
+  # One file per run: two runs may finish at once.
+  python3 - "$label" <<PY > "$results.${label//\//-}"
 import re, sys
 out = """$out"""
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -116,6 +117,7 @@ wrk_run "data-key/replica-b" 1 $((conns / 2)) "http://127.0.0.1:$rep_b$path" &
 w2=$!
 wait "$w1" "$w2"
 
+cat "$results".* > "$results"
 python3 - "$results" <<'PY'
 import sys
 r = {}

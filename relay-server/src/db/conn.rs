@@ -658,12 +658,37 @@ impl Conn {
             .await?
             .into_iter()
             .next();
+        // Every link follows from the head alone, so all statements are known now:
+        // send them pipelined (one round trip, not one per statement).
+        let mut stmts = Vec::new();
         for job in &jobs {
             let (links, next) = (job.link)(head.as_deref());
-            for (sql, args) in job.before.iter().chain(links.iter()) {
-                self.exec(sql, args).await?;
-            }
+            stmts.extend(job.before.iter().cloned());
+            stmts.extend(links);
             head = Some(next);
+        }
+        if let Inner::Pg(c) = self.inner()? {
+            let mut prepared = Vec::with_capacity(stmts.len());
+            for (sql, _) in &stmts {
+                prepared.push(
+                    c.prepare_cached(&pg_sql(sql))
+                        .await
+                        .map_err(|e| pg_err(&e))?,
+                );
+            }
+            let params: Vec<Vec<&(dyn ToSql + Sync)>> = stmts
+                .iter()
+                .map(|(_, args)| args.iter().map(|a| a as &(dyn ToSql + Sync)).collect())
+                .collect();
+            let client: &tokio_postgres::Client = c;
+            futures_util::future::try_join_all(
+                prepared
+                    .iter()
+                    .zip(&params)
+                    .map(|(st, p)| client.execute(st, p)),
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
         }
         self.commit().await?;
         Ok(jobs.iter().map(|_| Ok(())).collect())
