@@ -88,12 +88,6 @@ impl From<String> for Val {
     }
 }
 
-impl From<&String> for Val {
-    fn from(s: &String) -> Self {
-        Val::Text(s.clone())
-    }
-}
-
 impl From<i64> for Val {
     fn from(i: i64) -> Self {
         Val::Int(i)
@@ -214,6 +208,17 @@ fn pg_row(r: &tokio_postgres::Row, n: usize) -> Vec<Val> {
             .unwrap_or(Val::Null)
         })
         .collect()
+}
+
+/// Runs one statement on SQLite (a connection, transaction or savepoint).
+fn sqlite_exec(c: &Connection, sql: &str, args: &[Val]) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?
+        .execute(rusqlite::params_from_iter(args.iter()))
+}
+
+/// Statement parameters for PostgreSQL.
+fn pg_params(args: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
 }
 
 fn sqlite_row(r: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Vec<Val>> {
@@ -450,9 +455,9 @@ impl Conn {
                     .prepare_cached(&pg_sql(sql))
                     .await
                     .map_err(|e| pg_err(&e))?;
-                let params: Vec<&(dyn ToSql + Sync)> =
-                    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-                c.execute(&st, &params).await.map_err(|e| pg_err(&e))
+                c.execute(&st, &pg_params(args))
+                    .await
+                    .map_err(|e| pg_err(&e))
             }
             Inner::Sqlite { conn, pool, .. } => {
                 // A lone write waits for its turn as the writer; inside a
@@ -463,9 +468,7 @@ impl Conn {
                 };
                 let (sql, args) = (sql.to_owned(), args.to_vec());
                 Self::sqlite(conn, move |c| {
-                    let n = c
-                        .prepare_cached(&sql)?
-                        .execute(rusqlite::params_from_iter(args.iter()))?;
+                    let n = sqlite_exec(c, &sql, &args)?;
                     Ok(u64::try_from(n).unwrap_or(u64::MAX))
                 })
                 .await
@@ -486,9 +489,10 @@ impl Conn {
                     .prepare_cached(&pg_sql(sql))
                     .await
                     .map_err(|e| pg_err(&e))?;
-                let params: Vec<&(dyn ToSql + Sync)> =
-                    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-                let rows = c.query(&st, &params).await.map_err(|e| pg_err(&e))?;
+                let rows = c
+                    .query(&st, &pg_params(args))
+                    .await
+                    .map_err(|e| pg_err(&e))?;
                 Ok(rows.iter().map(|r| pg_row(r, columns)).collect())
             }
             Inner::Sqlite { conn, .. } => {
@@ -566,9 +570,7 @@ impl Conn {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let mut counts = Vec::with_capacity(stmts.len());
                 for (i, (sql, args)) in stmts.iter().enumerate() {
-                    let n = tx
-                        .prepare_cached(sql)?
-                        .execute(rusqlite::params_from_iter(args.iter()))?;
+                    let n = sqlite_exec(&tx, sql, args)?;
                     if i == 0 && n == 0 {
                         return Ok(vec![0; stmts.len()]);
                     }
@@ -607,36 +609,26 @@ impl Conn {
     ) -> ApiResult<Vec<ApiResult<()>>> {
         if let Inner::Sqlite { conn, pool, .. } = self.inner()? {
             let _turn = pool.writer.clone().lock_owned().await;
-            let conn = conn.clone();
-            return tokio::task::spawn_blocking(move || -> ApiResult<Vec<ApiResult<()>>> {
-                let mut c = conn
-                    .lock()
-                    .map_err(|_| ApiError::Internal("sqlite connection poisoned".into()))?;
-                let mut tx = c
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(sqlite_err)?;
+            return Self::sqlite(conn, move |c| {
+                let mut tx =
+                    c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let mut head = tx
-                    .prepare_cached(read)
-                    .and_then(|mut st| {
-                        st.query_map([], |r| sqlite_row(r, HEAD_COLUMNS))?
-                            .next()
-                            .transpose()
-                    })
-                    .map_err(sqlite_err)?;
+                    .prepare_cached(read)?
+                    .query_map([], |r| sqlite_row(r, HEAD_COLUMNS))?
+                    .next()
+                    .transpose()?;
                 let mut results = Vec::with_capacity(jobs.len());
                 for job in &jobs {
-                    let sp = tx.savepoint().map_err(sqlite_err)?;
+                    let sp = tx.savepoint()?;
                     let (links, next) = (job.link)(head.as_deref());
-                    let run = job.before.iter().chain(links.iter()).try_for_each(
-                        |(sql, args)| -> rusqlite::Result<()> {
-                            sp.prepare_cached(sql)?
-                                .execute(rusqlite::params_from_iter(args.iter()))?;
-                            Ok(())
-                        },
-                    );
+                    let run = job
+                        .before
+                        .iter()
+                        .chain(links.iter())
+                        .try_for_each(|(sql, args)| sqlite_exec(&sp, sql, args).map(|_| ()));
                     match run {
                         Ok(()) => {
-                            sp.commit().map_err(sqlite_err)?;
+                            sp.commit()?;
                             head = Some(next);
                             results.push(Ok(()));
                         }
@@ -644,11 +636,10 @@ impl Conn {
                         Err(e) => results.push(Err(sqlite_err(e))),
                     }
                 }
-                tx.commit().map_err(sqlite_err)?;
+                tx.commit()?;
                 Ok(results)
             })
-            .await
-            .map_err(join_err)?;
+            .await;
         }
         self.in_tx = true;
         self.batch("BEGIN; LOCK TABLE audit IN EXCLUSIVE MODE")
@@ -676,10 +667,7 @@ impl Conn {
                         .map_err(|e| pg_err(&e))?,
                 );
             }
-            let params: Vec<Vec<&(dyn ToSql + Sync)>> = stmts
-                .iter()
-                .map(|(_, args)| args.iter().map(|a| a as &(dyn ToSql + Sync)).collect())
-                .collect();
+            let params: Vec<_> = stmts.iter().map(|(_, args)| pg_params(args)).collect();
             let client: &tokio_postgres::Client = c;
             futures_util::future::try_join_all(
                 prepared
