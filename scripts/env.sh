@@ -22,6 +22,7 @@ log() { printf '\n== %s\n' "$*" >&2; }
 export PHIVEIL_BENCH_VENV="$PHIVEIL_CACHE/bench-venv"
 export PRESIDIO_VERSION="2.2.366"
 export PRESIDIO_EVALUATOR_VERSION="0.3.2"
+export PHILTER_VERSION="1.0.3"
 export FAKER_VERSION="40.54.0"
 export OPENDP_VERSION="0.16.0"
 export NODE_TFHE_VERSION="${NODE_TFHE_VERSION:-1.7.0}"

@@ -512,6 +512,59 @@ fn strict_finds_device_and_online_identifiers() {
 }
 
 #[test]
+fn strict_finds_what_real_notes_carry() {
+    // A month alone, a month with a two-digit year, and holidays are date elements.
+    strict_removes("Last seen in clinic in October, doing well.", &["October"]);
+    strict_removes("Doing well since MARCH per daughter.", &["MARCH"]);
+    strict_removes("Symptoms began in May and worsened.", &["May"]);
+    strict_removes(
+        "s/p CABG x 3 in 4/91, cath compared with 6/88.",
+        &["4/91", "6/88"],
+    );
+    strict_removes("Fell at home on Christmas Eve.", &["Christmas Eve"]);
+    // A facility named in front of a facility word, in any case.
+    strict_removes(
+        "                 MAPLE HOLLOW EMERGENCY DEPT VISIT",
+        &["MAPLE HOLLOW"],
+    );
+    strict_removes(
+        "Transferred from Briar Creek Medical Center yesterday.",
+        &["Briar Creek"],
+    );
+    strict_removes("Followed at St. Anselm's Hospital.", &["Anselm"]);
+    // A dictation trailer: the typist after the author's initials, and a user name
+    // after the degree.
+    strict_removes(
+        "Ona T. Brandt, M.D.\nOTB/pell/warrick\n\nDD: 03/02/71",
+        &["pell", "warrick"],
+    );
+    strict_removes("Ona T. Brandt, M.D.\nOTB:pell\nDT: 03/04/71", &["pell"]);
+    strict_removes("Dictated by: ONA BRANDT, M.D.   OB44", &["OB44"]);
+}
+
+#[test]
+fn strict_keeps_what_real_notes_say_about_care() {
+    // Facilities described, not named.
+    strict_keeps("Follow up in the Cardiology Clinic next week.");
+    strict_keeps("Brought to the Emergency Department by ambulance.");
+    // Long medical words outside the lexicon, at a line start or in a list.
+    strict_keeps("Hydroxychloroquine 200 mg daily.\nHyperlipidemia\nNormocephalic, atraumatic.");
+    strict_keeps("Continue Hydrochlorothiazide; risks of long-term use discussed.");
+    // Roles after "by", a lab value after a label that is also a test, an abdominal exam.
+    strict_keeps("Not reviewed by Attending Physician");
+    strict_keeps("PT 12.2, INR 1.1");
+    strict_keeps("Abdomen: Soft, ND, NT.");
+    // A dictionary word that is also a surname, written in lower case elsewhere.
+    strict_keeps("Sternal pain.\nNo sternal wires palpable.");
+    // Doses, titres and ratios with a slash.
+    strict_keeps("Norco 5/325 one tab q6h; ANA titer 1/80.");
+    // Capitals after a cue word that are ordinary words.
+    strict_keeps("PT COMFORTABLE, PA LINE REMOVED.");
+    // A verb that is a month.
+    strict_keeps("Patient may go home today.");
+}
+
+#[test]
 fn strict_keeps_clinical_distractors() {
     strict_keeps("Metoprolol 25 mg PO BID; BP 132/84, HR 72, K 4.1, Cr 0.9.");
     strict_keeps("Strength 5/5 in all extremities, pain 6/10, murmur 2/6, take 1/2 tab.");

@@ -38,16 +38,124 @@ pub(super) fn flags(lower: &str) -> u64 {
     // one of unknown parts ("Smith-Okafor") keeps the parts' name flags.
     if word.contains('-') {
         let mut all_safe = true;
+        let mut all_common = true;
         let mut names = 0u64;
         // One-letter parts ("x-ray", "e-mail", "t-cell") are prefixes, not words.
         for part in word.split('-').filter(|p| p.chars().count() > 1) {
             let f = map.get(part).unwrap_or(0);
-            all_safe &= f & SAFE != 0 && f & (FIRST | LAST) == 0;
+            all_safe &= f & SAFE != 0;
+            all_common &= f & COMMON != 0;
             names |= f & (FIRST | LAST);
         }
-        return if all_safe { SAFE | COMMON } else { names };
+        // A compound of frequent words is safe even when one is also a surname
+        // ("long-term"); otherwise a part that is a name keeps it a name.
+        return if all_safe && (names == 0 || all_common) {
+            SAFE | COMMON
+        } else {
+            names
+        };
     }
     0
+}
+
+/// Endings of medical words outside the lexicon (diseases, procedures, drug classes).
+const MEDICAL_SUFFIXES: &[&str] = &[
+    "itis", "emia", "aemia", "osis", "oses", "ectomy", "ostomy", "otomy", "plasty", "scopy",
+    "scopic", "graphy", "ization", "isation", "algia", "cephalic", "lateral", "ectasis", "ectasia",
+    "penia", "trophy", "plasia", "pathy", "megaly", "rrhea", "rrhoea", "rrhage", "thiazide",
+    "amide", "oxide", "chloride", "pril", "sartan", "olol", "statin", "mycin", "micin", "cillin",
+    "floxacin", "azole", "oquine", "amine", "azine", "idine", "oxine", "prazole", "tidine",
+    "dipine", "parin", "cycline", "uria", "emic", "ologist", "ology", "ological", "plegia",
+    "paresis", "cytosis", "cytes", "genesis", "lysis", "lytic", "ectomies", "otomies", "ization",
+    "ographic", "ometry", "etic", "atic", "ular", "ical",
+];
+
+/// Beginnings of medical words outside the lexicon ("hydroxy…", "inferio…").
+const MEDICAL_PREFIXES: &[&str] = &[
+    "hydro",
+    "hyper",
+    "hypo",
+    "chloro",
+    "fluoro",
+    "cardio",
+    "gastro",
+    "neuro",
+    "nephro",
+    "hepato",
+    "pneumo",
+    "broncho",
+    "cyclo",
+    "methyl",
+    "inferio",
+    "postero",
+    "antero",
+    "infero",
+    "supero",
+    "intra",
+    "osteo",
+    "arthro",
+    "angio",
+    "cholecyst",
+    "colono",
+    "esophag",
+    "laparo",
+    "thoraco",
+    "thrombo",
+    "leuko",
+    "erythro",
+    "immuno",
+    "pharmaco",
+    "electro",
+    "dextro",
+    "dihydro",
+    "ortho",
+    "psycho",
+    "micro",
+    "macro",
+    "endo",
+    "peri",
+    "trans",
+    "anti",
+    "pseudo",
+    "tachy",
+    "brady",
+    "hemi",
+    "ventriculo",
+    "atrio",
+    "pyelo",
+    "uretero",
+    "cysto",
+];
+
+/// Prefixes that make a known word another word ("reintubation", "nonsmoker").
+const WORD_PREFIXES: &[&str] = &[
+    "re", "non", "pre", "post", "un", "de", "dis", "over", "under",
+];
+
+/// Whether an unknown lower-case word is a known word behind a common prefix
+/// ("reintubated", "postextubation"): the rest has five or more letters, is an ordinary
+/// word and nobody's name.
+pub(super) fn prefixed_word(lower: &str) -> bool {
+    WORD_PREFIXES.iter().any(|p| {
+        lower.strip_prefix(p).is_some_and(|rest| {
+            rest.chars().count() >= 5 && {
+                let f = flags(rest);
+                f & SAFE != 0 && f & (FIRST | LAST) == 0
+            }
+        })
+    })
+}
+
+/// Whether an unknown lower-case word has the shape of a medical term: at least nine
+/// letters with a medical ending, or ten with a medical beginning. Given names and
+/// surnames this long with these affixes are rare; the lexicon's names are checked first.
+pub(super) fn medical_shape(lower: &str) -> bool {
+    let letters = lower.chars().filter(|c| c.is_ascii_lowercase()).count();
+    if letters != lower.chars().filter(|c| *c != '-').count() {
+        return false;
+    }
+    (letters >= 9 && MEDICAL_SUFFIXES.iter().any(|s| lower.ends_with(s)))
+        || (letters >= 10 && MEDICAL_PREFIXES.iter().any(|p| lower.starts_with(p)))
 }
 
 /// Whether one edit (deletion, transposition, substitution or insertion of a letter)
@@ -107,6 +215,32 @@ mod tests {
         assert_eq!(flags("fernbrook"), 0);
         assert!(flags("follow-up") & SAFE != 0);
         assert!(flags("will") & COMMON != 0 && flags("will") & FIRST != 0);
+        assert!(flags("long-term") & SAFE != 0);
+        assert!(flags("smith-okafor") & SAFE == 0);
+    }
+
+    #[test]
+    fn medical_words_outside_the_lexicon_are_recognized_by_shape() {
+        for w in [
+            "hydroxychloroquine",
+            "hydrochlorothiazide",
+            "inferiolateral",
+            "normocephalic",
+            "hyperlipidemia",
+            "catheterization",
+        ] {
+            assert!(medical_shape(w), "{w}");
+        }
+        for w in [
+            "okafor",
+            "harwick",
+            "fernbrook",
+            "jacqueline",
+            "vanderbilt",
+            "okonkwo-smith",
+        ] {
+            assert!(!medical_shape(w), "{w}");
+        }
     }
 
     #[test]

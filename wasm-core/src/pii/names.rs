@@ -654,8 +654,16 @@ impl NameRecognizer {
         let tokens = tokenize(text);
         let free = |t: &Token| !claimed.overlaps(t.start, t.end);
         // After a title or cue: any capitalized or all-capitals word but the stop words.
+        // In capitals, a frequent English word that is nobody's name is that word ("PT
+        // COMFORTABLE", "PA LINE DC").
+        let plain_word = |t: &Token| {
+            let f = super::lexicon::flags(&t.lower);
+            let (safe, common) = (super::lexicon::SAFE, super::lexicon::COMMON);
+            let names = super::lexicon::FIRST | super::lexicon::LAST;
+            f & safe != 0 && f & common != 0 && f & names == 0
+        };
         let after_cue = |t: &Token| {
-            (t.capitalized || (t.allcaps && t.lower.chars().count() > 3))
+            (t.capitalized || (t.allcaps && t.lower.chars().count() > 3 && !plain_word(t)))
                 && free(t)
                 && (t.initial || !d.not_names.contains(t.lower.as_str()))
                 && !before_zip(text, t.end)
@@ -797,7 +805,11 @@ impl NameRecognizer {
                 }
                 // 2. A cue word: "Patient: Ana Ruiz", "daughter Maria", "seen by Lee",
                 //    "Name: Ruiz, Ana".
+                // A role after the cue is another cue, not a name ("reviewed by
+                // Attending Physician").
+                let role = CUES.contains(&t.lower.as_str()) || TITLES.contains(&t.lower.as_str());
                 let cue = CUES.contains(&p.lower.as_str())
+                    && !role
                     && (p.lower != "by"
                         || prev2.is_some_and(|q| BY_VERBS.contains(&q.lower.as_str())))
                     && (t.gap.is_empty() || t.gap == ":" || t.gap == "-" || t.gap == ",");
@@ -842,7 +854,10 @@ impl NameRecognizer {
             let is_last = d.last.contains(t.lower.as_str());
             let j = extend(i, 3, false);
             let mut best: Option<(f32, &'static str)> = None;
-            if is_first || is_last {
+            // A lone word of three capitals is an abbreviation ("ANA titer"); in an
+            // all-capitals note the strict profile judges it with the line.
+            let abbreviation = t.allcaps && t.letters <= 3 && j == i;
+            if (is_first || is_last) && !abbreviation {
                 let multi = j > i;
                 let tail_known =
                     (i.saturating_add(1)..=j)

@@ -513,7 +513,11 @@ impl Patterns {
             1,
             0.6,
             CITY_CONTEXT,
-            Some(|s| !matches!(s, "APO" | "FPO" | "DPO")),
+            // An abdominal exam ("Soft, ND, NT": non-distended) is no city and state.
+            Some(|s| {
+                !matches!(s, "APO" | "FPO" | "DPO")
+                    && !EXAM_WORDS.contains(&s.to_ascii_lowercase().as_str())
+            }),
         )?;
         add(
             "zip_after_state",
@@ -619,6 +623,28 @@ impl Patterns {
     }
 }
 
+/// Findings of an examination that precede an abbreviation shaped like a state code
+/// ("Soft, ND, NT", "Obese, NT").
+const EXAM_WORDS: &[&str] = &[
+    "soft",
+    "firm",
+    "flat",
+    "obese",
+    "round",
+    "benign",
+    "tender",
+    "nontender",
+    "non-tender",
+    "distended",
+    "nondistended",
+    "supple",
+    "clear",
+    "normal",
+    "warm",
+    "dry",
+    "intact",
+];
+
 /// A city name of one to three capitalized words (capture group 1).
 const CITY: &str = r"\b([A-Z][A-Za-z.'-]+(?:\s[A-Z][A-Za-z.'-]+){0,2})";
 const CITY_CONTEXT: &[&str] = &[
@@ -713,8 +739,9 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         Some(|s| {
             // The value starts with a code ("E2045503", "306 590 798"), not a word
             // ("Temperature 38.2" after "Patient").
+            // A lab value after a label that is also a test ("PT 12.2") is no identifier.
             let first = s.split_whitespace().next().unwrap_or_default();
-            digits(s) >= 3 && has_digit(first) && !is_measure(s)
+            digits(s) >= 3 && has_digit(first) && !is_measure(s) && !lab_value(s)
         }),
     )?;
     // Identifier-shaped tokens: letters and at least five digits, or seven digits and
@@ -962,6 +989,87 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         0,
         0.55,
         DATE_CONTEXT,
+        &[],
+        None,
+    )?;
+    // A month with a two-digit year ("CABG in 3/80", "compared with 8/79"); a month and
+    // day is `date_month_day`. Doses ("Norco 5/325") and titres are not dates.
+    add(
+        "date_month_short_year",
+        Date,
+        r"(?:^|[\s(,;])((?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d))(?:$|[\s).,;:-])",
+        1,
+        0.5,
+        DATE_CONTEXT,
+        &[
+            "strength", "pain", "grade", "score", "scale", "ratio", "bp", "titer", "titre",
+            "titers", "ana", "dilution", "vision", "acuity", "gcs", "apgar", "motor", "power",
+            "mmse", "moca", "of", "out", "rated",
+        ],
+        None,
+    )?;
+    // A month on its own is an element of a date ("not seen since November"); "March"
+    // and "May" only capitalized, "May" only after a word that makes it a month.
+    add(
+        "date_month_alone",
+        Date,
+        r"(?i:\b(?:january|february|april|june|july|august|september|october|november|december)\b)|\b(?:March|MARCH)\b",
+        0,
+        0.55,
+        &[],
+        &[],
+        None,
+    )?;
+    add(
+        "date_may_alone",
+        Date,
+        r"(?i:\b(?:in|since|of|last|next|early|late|mid|until|till|during|through|before|after|from)\s+)(May|MAY|may)\b",
+        1,
+        0.55,
+        &[],
+        &[],
+        None,
+    )?;
+    // Holidays name a day of the year.
+    add(
+        "date_holiday",
+        Date,
+        r"(?i)\b(?:christmas(?:\s+(?:eve|day))?|thanksgiving(?:\s+day)?|easter(?:\s+sunday)?|new\s+year'?s(?:\s+(?:eve|day))?|halloween|hanukkah|chanukah|kwanzaa|memorial\s+day|labor\s+day|independence\s+day|fourth\s+of\s+july|valentine'?s\s+day|mother'?s\s+day|father'?s\s+day|veterans\s+day|passover|yom\s+kippur|rosh\s+hashanah)\b",
+        0,
+        0.6,
+        &[],
+        &[],
+        None,
+    )?;
+    // A dictation trailer: the transcriptionist after the author's initials
+    // ("XGT:holmes", "GPP/church/olinger") near a signature or dictation stamp, and a
+    // user name after the author's degree ("FILBERT BRIGHT, M.D.    FB59").
+    add(
+        "dictation_typist",
+        Person,
+        r"(?m)^[ \t]*[A-Z]{2,4}[:/]([a-z]{2,}(?:/[a-z]{2,})*)[ \t]*$",
+        1,
+        0.3,
+        &[
+            "m.d.",
+            "dd:",
+            "dt:",
+            "dictated",
+            "transcribed",
+            "signed",
+            "cc:",
+            "d.o.",
+        ],
+        &[],
+        None,
+    )?;
+    add(
+        "signature_user_name",
+        Person,
+        r"\b(?:M\.D\.|MD|D\.O\.|R\.N\.|RN|NP|PA-C|Ph\.D\.|PhD),?[ \t]+([A-Z]{1,4}\d{1,4})\b",
+        1,
+        0.7,
+        &[],
         &[],
         None,
     )?;
@@ -1219,6 +1327,16 @@ fn number_and_rest(s: &str) -> (&str, &str) {
 fn is_measure(s: &str) -> bool {
     let (number, unit) = number_and_rest(s);
     !number.is_empty() && UNITS.contains(&unit.to_lowercase().as_str())
+}
+
+/// A short decimal the way lab values are written ("12.2", "4.15"): at most three
+/// digits before the point and two after.
+fn lab_value(s: &str) -> bool {
+    s.split_once('.').is_some_and(|(a, b)| {
+        (1..=3).contains(&a.len())
+            && (1..=2).contains(&b.len())
+            && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+    })
 }
 
 /// A decimal number or a number with a unit ("4.1", "250mg", "10.5mL").

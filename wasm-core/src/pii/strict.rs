@@ -21,6 +21,18 @@
 //! title names a person ("Dr. Foley"). Runs of name words are joined with their
 //! initials and particles, and every word redacted once is redacted everywhere else in
 //! the text (document-level propagation).
+//!
+//! Three more rules come from real clinical notes (the i2b2 2014 notes in
+//! `scripts/pii/i2b2_dev_set.py`):
+//!
+//! * an unknown word with the shape of a medical term (a medical ending from nine
+//!   letters, a medical beginning from ten, or a common prefix before a known word:
+//!   "Hydroxychloroquine", "Normocephalic", "reintubation") is no name;
+//! * a surname that is also a dictionary word and is found only by the name lists stays
+//!   when the same note writes it in lower case ("Sternal pain." over "no sternal wires");
+//! * the capitalized words in front of a care facility word are the facility's name
+//!   ("SILVER RIDGE EMERGENCY DEPT", "Briar Creek Medical Center"), unless they only
+//!   describe it ("the Cardiology Clinic").
 
 use std::collections::HashSet;
 
@@ -286,7 +298,9 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let name = is_name(f);
         let capsafe = f & CAPSAFE != 0;
         let common = f & COMMON != 0;
-        let unknown = f & SAFE == 0;
+        let unknown = f & SAFE == 0
+            && (is_name(f)
+                || !(lexicon::medical_shape(&t.lower) || lexicon::prefixed_word(&t.lower)));
         let person_cue = cue_before(i, &person_cue);
         let strong_cue = person_cue == Some(true);
         let any_cue = person_cue.is_some();
@@ -369,6 +383,32 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             }
             if let Some(p) = place.get_mut(i) {
                 *p = place_cue && !strong_cue;
+            }
+        }
+    }
+
+    // The other direction: a surname that is also a dictionary word, found only by the
+    // name lists, is that word when the same note writes it in lower case in prose
+    // ("Sternal pain." as a heading, "no sternal wire" below).
+    let lower_in_prose: HashSet<&str> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            !t.first_upper
+                && matches!(modes.get(*i).copied(), Some(Mode::Mixed | Mode::Lower))
+                && t.letters >= 3
+        })
+        .map(|(_, t)| t.lower.as_str())
+        .collect();
+    for (i, t) in tokens.iter().enumerate() {
+        let f = flag_of(i);
+        let word_and_surname = f & SAFE != 0 && f & LAST != 0 && f & FIRST == 0;
+        if tag.get(i).copied().flatten() == Some(Why::Name)
+            && word_and_surname
+            && lower_in_prose.contains(t.lower.as_str())
+        {
+            if let Some(slot) = tag.get_mut(i) {
+                *slot = None;
             }
         }
     }
@@ -524,6 +564,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         }
         i = j.saturating_add(1);
     }
+    out.extend(facilities(&tokens));
     out
 }
 
@@ -582,6 +623,183 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
                 end: f.end.saturating_add(1).saturating_add(e),
                 confidence: 0.7,
                 recognizer: "strict_town_after_address",
+            });
+        }
+    }
+    out
+}
+
+/// The last words of a care facility's name ("Silver Ridge Hospital", "SILVER RIDGE
+/// EMERGENCY DEPT", "Calvert Medical Center").
+const FACILITY_HEADS: &[&[&str]] = &[
+    &["hospital"],
+    &["hospitals"],
+    &["clinic"],
+    &["infirmary"],
+    &["hospice"],
+    &["sanatorium"],
+    &["healthcare"],
+    &["medical", "center"],
+    &["medical", "centre"],
+    &["med", "ctr"],
+    &["medical", "group"],
+    &["health", "center"],
+    &["health", "centre"],
+    &["health", "system"],
+    &["emergency", "dept"],
+    &["emergency", "department"],
+    &["emergency", "room"],
+    &["nursing", "home"],
+    &["urgent", "care"],
+    &["surgery", "center"],
+    &["rehabilitation", "center"],
+    &["rehab", "center"],
+    &["care", "center"],
+    &["family", "practice"],
+];
+
+/// Words that describe a facility without naming it ("the Cardiology Clinic", "Regional
+/// Medical Center"): a run of only these before a facility word is no name.
+const FACILITY_GENERIC: &[&str] = &[
+    "nearest",
+    "general",
+    "community",
+    "regional",
+    "university",
+    "teaching",
+    "children's",
+    "childrens",
+    "women's",
+    "womens",
+    "memorial",
+    "county",
+    "state",
+    "city",
+    "veterans",
+    "va",
+    "mental",
+    "psychiatric",
+    "pediatric",
+    "private",
+    "public",
+    "main",
+    "primary",
+    "care",
+    "family",
+    "internal",
+    "medicine",
+    "medical",
+    "surgical",
+    "surgery",
+    "cardiology",
+    "oncology",
+    "orthopedic",
+    "orthopaedic",
+    "rehab",
+    "rehabilitation",
+    "dental",
+    "eye",
+    "heart",
+    "cancer",
+    "diabetes",
+    "wound",
+    "pain",
+    "sleep",
+    "lung",
+    "kidney",
+    "liver",
+    "transplant",
+    "dialysis",
+    "infusion",
+    "behavioral",
+    "health",
+    "urgent",
+    "emergency",
+    "walk-in",
+    "free",
+    "methadone",
+    "fertility",
+    "neurology",
+    "dermatology",
+    "urology",
+    "gi",
+    "ent",
+    "ob",
+    "gyn",
+    "obgyn",
+    "anticoagulation",
+    "coumadin",
+    "lipid",
+    "hypertension",
+    "asthma",
+    "allergy",
+    "travel",
+    "vein",
+    "spine",
+    "sports",
+    "geriatric",
+    "hiv",
+    "std",
+    "tb",
+    "er",
+    "ed",
+    "icu",
+    "new",
+];
+
+/// Words that end a facility's name when reading back from the facility word.
+const FACILITY_STOPS: &[&str] = &[
+    "the", "a", "an", "at", "to", "from", "in", "into", "of", "and", "or", "for", "by", "with",
+    "our", "his", "her", "their", "this", "that", "same", "other", "outside", "local",
+];
+
+/// The name in front of a care facility word: up to four capitalized words on the same
+/// line, separated only by spaces, and not all of them generic ("the Cardiology Clinic").
+fn facilities(tokens: &[Token]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for i in 1..tokens.len() {
+        if !FACILITY_HEADS.iter().any(|head| {
+            head.iter().enumerate().all(|(k, w)| {
+                tokens.get(i.saturating_add(k)).is_some_and(|t| {
+                    t.lower == *w && (k == 0 || (!t.newline_before && t.gap.is_empty()))
+                })
+            })
+        }) {
+            continue;
+        }
+        let mut first = i;
+        while first > 0 && i.saturating_sub(first) < 4 {
+            let (Some(prev), Some(next)) = (tokens.get(first.saturating_sub(1)), tokens.get(first))
+            else {
+                break;
+            };
+            // Words separated by spaces only, or by "St." and "&" ("St. Luke's", "Mercy &
+            // Grace").
+            let joined = next.gap.is_empty()
+                || next.gap == "&"
+                || (next.gap == "." && ["st", "mt", "ft"].contains(&prev.lower.as_str()));
+            let spaced = !next.newline_before && joined;
+            // Articles and prepositions end the name ("TRANSFER FROM CALVERT HOSPITAL").
+            let stop = FACILITY_STOPS.contains(&prev.lower.as_str());
+            if !spaced || stop || !prev.first_upper || prev.has_digit {
+                break;
+            }
+            first = first.saturating_sub(1);
+        }
+        let named = (first..i).any(|k| {
+            tokens
+                .get(k)
+                .is_some_and(|t| !FACILITY_GENERIC.contains(&t.lower.as_str()))
+        });
+        if let (true, Some(a), Some(b)) =
+            (named, tokens.get(first), tokens.get(i.saturating_sub(1)))
+        {
+            out.push(Finding {
+                entity: Entity::Address,
+                start: a.start,
+                end: b.end,
+                confidence: 0.7,
+                recognizer: "strict_facility_name",
             });
         }
     }
