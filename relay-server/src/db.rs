@@ -40,10 +40,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "pending-records-index",
         sql: include_str!("../migrations/0002_pending_records_index.sql"),
     },
+    Migration {
+        version: 3,
+        name: "study-lanes",
+        sql: include_str!("../migrations/0003_study_lanes.sql"),
+    },
 ];
 
 /// The latest schema version this relay knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A migration's text for the backend it runs on.
 fn dialect(sql: &str, postgres: bool) -> String {

@@ -112,6 +112,15 @@ pub struct Config {
     /// SHA-256 of the bearer token a metrics scraper presents at `/metrics`
     /// (operators' tokens are accepted too); only operators when absent.
     pub metrics_token_sha256: Option<[u8; 32]>,
+    /// How long a replica's claim on a study lane lasts without renewal, in seconds: a
+    /// replica renews it while it folds; the lane of one that died is taken over by
+    /// another replica this long after its last renewal.
+    pub study_lease_secs: i64,
+    /// Submissions a replica claims and folds per batch.
+    pub study_batch: usize,
+    /// A name for this replica in study lanes (a host name, say); a random suffix
+    /// keeps every process distinct.
+    pub replica_name: Option<String>,
 }
 
 impl Config {
@@ -128,6 +137,9 @@ impl Config {
             limits: limits::Limits::default(),
             token_ttl_secs: auth::TOKEN_TTL_SECS,
             metrics_token_sha256: None,
+            study_lease_secs: studies::LEASE_SECS,
+            study_batch: studies::BATCH,
+            replica_name: None,
         }
     }
 }
@@ -211,6 +223,7 @@ impl AppState {
         let hash_permits = Arc::new(tokio::sync::Semaphore::new(
             config.limits.concurrent_password_hashes.max(1),
         ));
+        let study_work = Arc::new(studies::StudyWork::new(config.replica_name.as_deref()));
         let state = Self {
             login_throttle,
             hash_permits,
@@ -223,7 +236,7 @@ impl AppState {
             tokens: Arc::new(tokens),
             alerts: Arc::new(Alerts::new()),
             vital_feed: Arc::new(vitals::VitalFeed::new()),
-            study_work: Arc::new(studies::StudyWork::default()),
+            study_work,
             metrics: Arc::new(Metrics::default()),
         };
         state.recover().await?;

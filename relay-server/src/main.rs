@@ -77,6 +77,16 @@ enum Command {
         /// Lifetime of session tokens in seconds.
         #[arg(long, env = "PHIVEIL_TOKEN_TTL_SECS", default_value_t = phiveil_relay::auth::TOKEN_TTL_SECS)]
         token_ttl_secs: i64,
+        /// Seconds a replica's claim on a study's aggregation lane lasts without renewal
+        /// (a dead replica's lane is taken over this long after its last renewal).
+        #[arg(long, env = "PHIVEIL_STUDY_LEASE_SECS", default_value_t = phiveil_relay::studies::LEASE_SECS)]
+        study_lease_secs: i64,
+        /// Submissions a replica claims and folds per batch.
+        #[arg(long, env = "PHIVEIL_STUDY_BATCH", default_value_t = phiveil_relay::studies::BATCH)]
+        study_batch: usize,
+        /// This replica's name in study lanes (a host name, say; a random suffix is added).
+        #[arg(long, env = "PHIVEIL_REPLICA_NAME")]
+        replica_name: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -241,9 +251,19 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             aws_endpoint_url,
             metrics_token_file,
             token_ttl_secs,
+            study_lease_secs,
+            study_batch,
+            replica_name,
             limits,
         } => {
             config.token_ttl_secs = token_ttl_secs.clamp(1, 24 * 3600);
+            config.study_lease_secs = study_lease_secs.clamp(2, 3600);
+            config.study_batch = study_batch.clamp(1, 256);
+            config.replica_name = replica_name.filter(|n| {
+                !n.is_empty()
+                    && n.len() <= 64
+                    && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
             config.alert_webhook = alert_webhook;
             config.limits = limits.limits();
             if let Some(file) = metrics_token_file {

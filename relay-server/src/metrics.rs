@@ -1,5 +1,6 @@
 //! Request metrics in the Prometheus text format: counts by route and status, and a
-//! latency histogram by route.
+//! latency histogram by route; and the study aggregation's time per phase (claim, fold,
+//! checkpoint store, commit, merge at release) and checkpoint sizes.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -27,6 +28,8 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
+    /// Seconds (sum, count) per study aggregation phase.
+    study: Mutex<BTreeMap<&'static str, (f64, u64)>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -57,9 +60,28 @@ impl Metrics {
         }
     }
 
+    /// Adds `value` to the study aggregation's running sum for `phase` (seconds, or
+    /// bytes for `checkpoint_bytes`).
+    pub fn record_study(&self, phase: &'static str, value: f64) {
+        if let Ok(mut m) = self.study.lock() {
+            let e = m.entry(phase).or_default();
+            e.0 += value;
+            e.1 = e.1.saturating_add(1);
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        out.push_str("# HELP phiveil_study_phase Study aggregation work by phase: seconds (acquire, load, claim, fold, store, commit, merge, release) or bytes (checkpoint_bytes), summed, with the number of times.\n");
+        out.push_str("# TYPE phiveil_study_phase summary\n");
+        if let Ok(m) = self.study.lock() {
+            for (phase, (sum, n)) in m.iter() {
+                out.push_str(&format!(
+                    "phiveil_study_phase_sum{{phase=\"{phase}\"}} {sum}\nphiveil_study_phase_count{{phase=\"{phase}\"}} {n}\n"
+                ));
+            }
+        }
         out.push_str("# HELP phiveil_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE phiveil_http_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {

@@ -10,11 +10,12 @@
 //! them with a self-test. A patient registers one submission (`POST
 //! /v1/studies/{id}/submissions`), uploads the proven list to the presigned URL and
 //! completes it; the relay verifies the proof there and then (a bad one is refused,
-//! audited, and does not take the patient's slot), and the aggregation worker folds
-//! accepted submissions in batches. Every batch ends with a checkpoint object and one
-//! database transaction that moves the study's checkpoint pointer and marks the batch
-//! folded, so a crash at any point resumes from the last checkpoint without counting a
-//! submission twice. `POST /v1/studies/{id}/release` asks for the release (refused below
+//! audited, and does not take the patient's slot), and the aggregation workers of every
+//! replica fold accepted submissions in batches, each into a lane of its own (a partial
+//! aggregate under a lease). Every batch ends with a checkpoint object and one database
+//! transaction that moves the lane's checkpoint pointer and marks the batch folded, so a
+//! crash at any point, or a replica killed mid-batch, resumes from the lane's last
+//! checkpoint without counting a submission twice; the release merges the lanes. `POST /v1/studies/{id}/release` asks for the release (refused below
 //! `k`); the owner downloads it (`GET /v1/studies/{id}/artifacts/release`).
 
 use std::collections::HashMap;
@@ -68,9 +69,9 @@ const ARTIFACTS: [(&str, u64); 4] = [
 pub const MAX_ARTIFACT_BYTES: u64 = 256 << 20;
 /// Largest release or checkpoint object the relay reads back.
 const MAX_STATE_BYTES: u64 = 256 << 20;
-/// Submissions folded per batch (one library `sum` per total per batch; the running-total
-/// additions are paid once per batch).
-const BATCH: usize = 32;
+/// Submissions folded per batch by default (one library `sum` per total per batch; the
+/// running-total additions are paid once per batch); `Config::study_batch`.
+pub const BATCH: usize = 32;
 /// Most studies a list returns.
 const MAX_LIST: i64 = 200;
 
@@ -185,6 +186,8 @@ pub struct StudyWork {
     params: Mutex<HashMap<String, Arc<PublicParams>>>,
     /// Opening jobs running or failed on this relay, by study.
     opening: Mutex<HashMap<String, OpenJob>>,
+    /// This relay process's name as the owner of study lanes (random per process).
+    replica: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for PublicParams {
@@ -194,6 +197,20 @@ impl std::fmt::Debug for PublicParams {
 }
 
 impl StudyWork {
+    /// The worker's state, its replica named `name` (with a random suffix, so every
+    /// process is distinct) as the owner of study lanes.
+    pub fn new(name: Option<&str>) -> Self {
+        let work = Self::default();
+        let prefix = format!("{}-", name.unwrap_or("replica"));
+        let _ = work.replica.set(random_id(&prefix, 6));
+        work
+    }
+
+    /// This relay process's name as the owner of study lanes.
+    fn replica(&self) -> &str {
+        self.replica.get_or_init(|| random_id("replica-", 6))
+    }
+
     /// Asks the worker to look for work now.
     pub fn wake(&self) {
         self.notify.notify_one();
@@ -1140,15 +1157,37 @@ pub async fn release(
 
 // ---------------------------------------------------------------------------------
 // The aggregation worker.
+//
+// Replicas divide a study's work by lanes (`migrations/0003_study_lanes.sql`). A lane is
+// a partial encrypted aggregate with its own checkpoint chain, owned by one replica
+// under a lease it renews while it works. A batch is claimed into the replica's lane
+// (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's write lock serializes claims), folded
+// off the async threads, checkpointed as an object, and committed in one transaction that
+// moves the lane's checkpoint (guarded by owner and sequence number) and marks the batch
+// folded. A submission's lane is set once and never moved, and it is folded only by the
+// commit that moves its lane's checkpoint, so it is counted exactly once: a replica killed
+// mid-batch leaves its lane's lease to lapse, another replica takes the lane over whole
+// (its late commit, if it ever comes, fails the owner guard) and folds the batch from the
+// lane's last checkpoint. The release merges every lane's partial aggregate.
 
-/// The worker's in-memory state for the study it last worked on.
+/// Default lease of a replica on a study lane, in seconds (`Config::study_lease_secs`).
+pub const LEASE_SECS: i64 = 30;
+
+/// The worker's in-memory state for the lane it last worked on.
 struct Loaded {
-    study: String,
+    lane: String,
     /// The study whose server key this is (training rounds share one).
     keys: String,
     server: tfhe::ServerKey,
     agg: Aggregator,
     seq: i64,
+}
+
+/// A lane as the database holds it.
+struct Lane {
+    id: String,
+    seq: i64,
+    checkpoint: Option<String>,
 }
 
 /// Runs the aggregation worker on its own thread until [`stop_worker`].
@@ -1177,6 +1216,14 @@ pub fn spawn_worker(state: AppState) -> std::thread::JoinHandle<()> {
                     });
                 }
             }
+            // Leaving: other replicas may take this replica's lanes over at once.
+            let me = state.study_work.replica().to_owned();
+            if let Err(e) = handle.block_on(state.db.exec(
+                "UPDATE study_lanes SET lease_until = 0 WHERE owner = ?1",
+                &[me.as_str().into()],
+            )) {
+                tracing::warn!(error = ?e, "cannot hand this replica's study lanes back");
+            }
         })
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot start the aggregation worker");
@@ -1190,41 +1237,56 @@ pub fn stop_worker(state: &AppState) {
     state.study_work.notify.notify_one();
 }
 
+/// The lock suffix that lets concurrent PostgreSQL claims skip each other's rows.
+fn skip_locked(c: &crate::db::Conn) -> &'static str {
+    if c.is_postgres() {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    }
+}
+
 /// One unit of work: a batch folded or a release written. `Ok(false)`: nothing to do.
 async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<bool> {
+    let me = state.study_work.replica().to_owned();
+    // A study with work for this replica: accepted submissions that no other replica's
+    // live lane holds, or a requested release with nothing left to fold.
     let rows = state.db.query(
-        "SELECT s.id, s.checkpoint_seq, s.checkpoint_key FROM studies s WHERE s.state = 'open' AND (s.release_requested = 1 OR EXISTS (SELECT 1 FROM study_submissions q WHERE q.study = s.id AND q.state = 'accepted')) ORDER BY s.created_at LIMIT 1",
-        &[],
-        3,
+        "SELECT s.id FROM studies s WHERE s.state = 'open' AND (EXISTS (SELECT 1 FROM study_submissions q LEFT JOIN study_lanes l ON l.id = q.lane WHERE q.study = s.id AND q.state = 'accepted' AND (q.lane IS NULL OR l.id IS NULL OR l.owner = ?1 OR l.lease_until < ?2)) OR (s.release_requested = 1 AND NOT EXISTS (SELECT 1 FROM study_submissions q WHERE q.study = s.id AND q.state = 'accepted'))) ORDER BY s.created_at LIMIT 1",
+        &[me.as_str().into(), now().into()],
+        1,
     ).await?;
-    let Some(row) = rows.first() else {
+    let Some(id) = rows.first().and_then(|r| r.first()).map(Val::text) else {
         return Ok(false);
     };
-    let id = row.first().map(Val::text).unwrap_or_default();
-    let seq = row.get(1).map_or(0, Val::int);
-    let ckpt_key = row.get(2).and_then(Val::opt_text);
     let study = load(state, &id).await?.ok_or(ApiError::NotFound)?;
+    if study.release_requested && study.queued == 0 {
+        let reuse = loaded.take().map(|l| (l.keys, l.server));
+        write_release(state, &study, reuse).await?;
+        return Ok(true);
+    }
+    let timer = std::time::Instant::now();
+    let lane = acquire_lane(state, &id, &me).await?;
+    phase(state, "acquire", &timer);
     if !loaded
         .as_ref()
-        .is_some_and(|l| l.study == id && l.seq == seq)
+        .is_some_and(|l| l.lane == lane.id && l.seq == lane.seq)
     {
+        let timer = std::time::Instant::now();
         let reuse = loaded.take().map(|l| (l.keys, l.server));
-        *loaded = Some(load_aggregator(state, &study, seq, ckpt_key, reuse).await?);
+        *loaded = Some(load_aggregator(state, &study, &lane, reuse).await?);
+        phase(state, "load", &timer);
     }
-    let batch = state.db.query(
-        &format!("SELECT {SUB_COLS} FROM study_submissions WHERE study = ?1 AND state = 'accepted' ORDER BY created_at, id LIMIT ?2"),
-        &[id.as_str().into(), i64::try_from(BATCH).unwrap_or(16).into()],
-        8,
-    ).await?;
+    let timer = std::time::Instant::now();
+    let Some(batch) = claim(state, &id, &lane.id, &me).await? else {
+        // Another replica took the lane over.
+        *loaded = None;
+        return Ok(true);
+    };
     if batch.is_empty() {
-        if study.release_requested {
-            if let Some(l) = loaded.take() {
-                write_release(state, &study, l).await?;
-            }
-            return Ok(true);
-        }
         return Ok(false);
     }
+    phase(state, "claim", &timer);
     let mut subs = Vec::with_capacity(batch.len());
     for r in &batch {
         let get = |i: usize| r.get(i).cloned().unwrap_or(Val::Null);
@@ -1234,52 +1296,87 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
             .await?;
         subs.push((get(0).text(), get(5).text(), bytes));
     }
-    // Verify, expand, clamp, fold and checkpoint, off the async threads.
+    // Verify, expand, clamp, fold and checkpoint, off the async threads, renewing the
+    // lease meanwhile.
     let Some(mut cur) = loaded.take() else {
         return Ok(false);
     };
-    let (cur, outcome) = tokio::task::spawn_blocking(move || {
+    let timer = std::time::Instant::now();
+    let beat = tokio::spawn(renew_lease(state.clone(), lane.id.clone(), me.clone()));
+    let folded = tokio::task::spawn_blocking(move || {
         let out = fold_batch(&mut cur, &subs);
         (cur, out)
     })
-    .await
-    .map_err(blocking_err)?;
+    .await;
+    beat.abort();
+    let (cur, outcome) = folded.map_err(blocking_err)?;
     let (folded_ids, refused, ckpt) = outcome?;
+    phase(state, "fold", &timer);
+    #[allow(clippy::cast_precision_loss)]
+    state
+        .metrics
+        .record_study("checkpoint_bytes", ckpt.len() as f64);
+    let timer = std::time::Instant::now();
+    let seq = lane.seq;
     let new_seq = seq.saturating_add(1);
     // Unique per attempt: an attempt whose commit was lost leaves an orphan, never a
     // clash with the retry.
-    let key = format!("studies/{id}/checkpoint-{new_seq}-{}.bin", random_id("", 6));
+    let key = format!(
+        "studies/{id}/checkpoint-{new_seq}-{}-{}.bin",
+        lane.id,
+        random_id("", 6)
+    );
     state.store.put(&key, ckpt).await?;
+    phase(state, "store", &timer);
+    let timer = std::time::Instant::now();
     let count = i64::try_from(cur.agg.count()).unwrap_or(i64::MAX);
+    let until = now().saturating_add(state.config.study_lease_secs);
     let head = [
         new_seq.into(),
         key.as_str().into(),
         count.into(),
-        id.as_str().into(),
+        until.into(),
+        lane.id.as_str().into(),
+        me.as_str().into(),
         seq.into(),
     ];
-    let fold_args: Vec<[Val; 1]> = folded_ids.iter().map(|s| [Val::from(s.as_str())]).collect();
-    let refuse_args: Vec<[Val; 2]> = refused
+    let fold_args: Vec<[Val; 2]> = folded_ids
         .iter()
-        .map(|(s, why)| [Val::from(why.as_str()), Val::from(s.as_str())])
+        .map(|s| [Val::from(s.as_str()), Val::from(lane.id.as_str())])
         .collect();
+    let refuse_args: Vec<[Val; 3]> = refused
+        .iter()
+        .map(|(s, why)| {
+            [
+                Val::from(why.as_str()),
+                Val::from(s.as_str()),
+                Val::from(lane.id.as_str()),
+            ]
+        })
+        .collect();
+    let study_arg = [Val::from(id.as_str())];
     let mut stmts: Vec<(&str, &[Val])> = vec![(
-        "UPDATE studies SET checkpoint_seq = ?1, checkpoint_key = ?2, folded = ?3 WHERE id = ?4 AND checkpoint_seq = ?5",
+        "UPDATE study_lanes SET seq = ?1, checkpoint_key = ?2, folded = ?3, lease_until = ?4 WHERE id = ?5 AND owner = ?6 AND seq = ?7",
         &head,
     )];
     for a in &fold_args {
         stmts.push((
-            "UPDATE study_submissions SET state = 'folded' WHERE id = ?1 AND state = 'accepted'",
+            "UPDATE study_submissions SET state = 'folded' WHERE id = ?1 AND lane = ?2 AND state = 'accepted'",
             a,
         ));
     }
     for a in &refuse_args {
         stmts.push((
-            "UPDATE study_submissions SET state = 'refused', reason = ?1 WHERE id = ?2 AND state = 'accepted'",
+            "UPDATE study_submissions SET state = 'refused', reason = ?1 WHERE id = ?2 AND lane = ?3 AND state = 'accepted'",
             a,
         ));
     }
+    stmts.push((
+        "UPDATE studies SET folded = (SELECT COALESCE(SUM(l.folded), 0) FROM study_lanes l WHERE l.study = ?1) WHERE id = ?1",
+        &study_arg,
+    ));
     let committed = state.db.transaction(&stmts).await?.first() == Some(&1);
+    phase(state, "commit", &timer);
     if committed {
         for (sid, why) in &refused {
             audit_relay(state, "study-fold", "refused", &format!("{sid}: {why}")).await;
@@ -1288,7 +1385,11 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
             state,
             "study-fold",
             "allowed",
-            &format!("{id}: {} folded, {count} in total", folded_ids.len()),
+            &format!(
+                "{id}: {} folded in {}, {count} in that lane",
+                folded_ids.len(),
+                lane.id
+            ),
         )
         .await;
         *loaded = Some(Loaded {
@@ -1296,10 +1397,144 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
             ..cur
         });
     } else {
-        // Another replica moved the checkpoint first: reload next time.
+        // The lane moved on without this attempt (taken over): reload next time.
         *loaded = None;
     }
     Ok(true)
+}
+
+/// Counts the time since `timer` against the study aggregation's `name` phase.
+fn phase(state: &AppState, name: &'static str, timer: &std::time::Instant) {
+    state
+        .metrics
+        .record_study(name, timer.elapsed().as_secs_f64());
+}
+
+/// Takes a lane of `study` for replica `me`, in one transaction: first a lapsed lane
+/// that still holds claimed submissions (its replica died mid-batch), then this
+/// replica's own lane, then any lapsed lane (so the partials stay few), else a new one.
+async fn acquire_lane(state: &AppState, study: &str, me: &str) -> ApiResult<Lane> {
+    let t = now();
+    let until = t.saturating_add(state.config.study_lease_secs);
+    let mut c = state.db.conn().await?;
+    c.begin().await?;
+    let lock = skip_locked(&c);
+    let rows = c.query(
+        &format!("SELECT l.id FROM study_lanes l WHERE l.study = ?1 AND (l.owner = ?2 OR l.lease_until < ?3) ORDER BY CASE WHEN l.owner <> ?2 AND EXISTS (SELECT 1 FROM study_submissions q WHERE q.lane = l.id AND q.state = 'accepted') THEN 0 WHEN l.owner = ?2 THEN 1 ELSE 2 END, l.created_at, l.id LIMIT 1{lock}"),
+        &[study.into(), me.into(), t.into()],
+        1,
+    ).await?;
+    let id = match rows.first().and_then(|r| r.first()).map(Val::text) {
+        Some(id) => {
+            c.exec(
+                "UPDATE study_lanes SET owner = ?1, lease_until = ?2 WHERE id = ?3",
+                &[me.into(), until.into(), id.as_str().into()],
+            )
+            .await?;
+            id
+        }
+        None => {
+            let id = random_id("lane-", 8);
+            c.exec(
+                "INSERT INTO study_lanes (id, study, owner, lease_until, seq, checkpoint_key, folded, created_at) VALUES (?1, ?2, ?3, ?4, 0, NULL, 0, ?5)",
+                &[id.as_str().into(), study.into(), me.into(), until.into(), t.into()],
+            )
+            .await?;
+            id
+        }
+    };
+    let row = c
+        .query(
+            "SELECT seq, checkpoint_key FROM study_lanes WHERE id = ?1",
+            &[id.as_str().into()],
+            2,
+        )
+        .await?;
+    c.commit().await?;
+    let row = row.first().ok_or(ApiError::NotFound)?;
+    Ok(Lane {
+        id,
+        seq: row.first().map_or(0, Val::int),
+        checkpoint: row.get(1).and_then(Val::opt_text),
+    })
+}
+
+/// Renews the lease on `lane` and claims up to a batch of unclaimed submissions into it;
+/// returns the lane's claimed, unfolded submissions (a batch at most). `None`: the lane
+/// is no longer this replica's.
+async fn claim(
+    state: &AppState,
+    study: &str,
+    lane: &str,
+    me: &str,
+) -> ApiResult<Option<Vec<Vec<Val>>>> {
+    let until = now().saturating_add(state.config.study_lease_secs);
+    let batch = i64::try_from(state.config.study_batch.clamp(1, 256)).unwrap_or(16);
+    let mut c = state.db.conn().await?;
+    c.begin().await?;
+    let renewed = c
+        .exec(
+            "UPDATE study_lanes SET lease_until = ?1 WHERE id = ?2 AND owner = ?3",
+            &[until.into(), lane.into(), me.into()],
+        )
+        .await?;
+    if renewed == 0 {
+        c.rollback().await?;
+        return Ok(None);
+    }
+    let held = c
+        .query(
+            "SELECT COUNT(*) FROM study_submissions WHERE lane = ?1 AND state = 'accepted'",
+            &[lane.into()],
+            1,
+        )
+        .await?
+        .first()
+        .and_then(|r| r.first())
+        .map_or(0, Val::int);
+    if held < batch {
+        let lock = skip_locked(&c);
+        let free = c.query(
+            &format!("SELECT id FROM study_submissions WHERE study = ?1 AND state = 'accepted' AND lane IS NULL ORDER BY created_at, id LIMIT ?2{lock}"),
+            &[study.into(), batch.saturating_sub(held).into()],
+            1,
+        ).await?;
+        for r in &free {
+            let sid = r.first().cloned().unwrap_or(Val::Null);
+            c.exec(
+                "UPDATE study_submissions SET lane = ?1 WHERE id = ?2 AND lane IS NULL",
+                &[lane.into(), sid],
+            )
+            .await?;
+        }
+    }
+    c.commit().await?;
+    let rows = state.db.query(
+        &format!("SELECT {SUB_COLS} FROM study_submissions WHERE lane = ?1 AND state = 'accepted' ORDER BY created_at, id LIMIT ?2"),
+        &[lane.into(), batch.into()],
+        8,
+    ).await?;
+    Ok(Some(rows))
+}
+
+/// Renews this replica's lease on `lane` every third of the lease while a batch folds.
+async fn renew_lease(state: AppState, lane: String, me: String) {
+    let lease = state.config.study_lease_secs;
+    let every = Duration::from_secs(u64::try_from((lease / 3).max(1)).unwrap_or(1));
+    loop {
+        tokio::time::sleep(every).await;
+        let until = now().saturating_add(lease);
+        if let Err(e) = state
+            .db
+            .exec(
+                "UPDATE study_lanes SET lease_until = ?1 WHERE id = ?2 AND owner = ?3",
+                &[until.into(), lane.as_str().into(), me.as_str().into()],
+            )
+            .await
+        {
+            tracing::warn!(error = ?e, "cannot renew the lease on a study lane");
+        }
+    }
 }
 
 type BatchOutcome = (Vec<String>, Vec<(String, String)>, Vec<u8>);
@@ -1312,7 +1547,8 @@ fn fold_batch(l: &mut Loaded, subs: &[(String, String, Vec<u8>)]) -> ApiResult<B
     let mut refused = Vec::new();
     for ((sid, _, _), r) in subs.iter().zip(results) {
         match r {
-            // Already in the totals (a crash between checkpoint and commit): just mark it.
+            // Already in the lane's totals (a crash between checkpoint and commit): just
+            // mark it.
             _ if l.agg.has_seen(sid) => folded.push(sid.clone()),
             Ok(e) => {
                 ok.push(e);
@@ -1332,42 +1568,56 @@ enum ServerKeySource {
     Compressed(Vec<u8>),
 }
 
+/// The study's server key: the one in memory when it is the study's (training rounds
+/// share keys), else the stored compressed key.
+async fn server_key_source(
+    state: &AppState,
+    study: &str,
+    keys: &str,
+    reuse: Option<(String, tfhe::ServerKey)>,
+) -> ApiResult<ServerKeySource> {
+    Ok(match reuse {
+        Some((k, server)) if k == keys => ServerKeySource::Decompressed(server),
+        _ => ServerKeySource::Compressed(read_artifact(state, study, "server-key").await?),
+    })
+}
+
+/// Installs the server key on this (blocking) thread and returns it.
+fn install(server: ServerKeySource) -> ApiResult<tfhe::ServerKey> {
+    Ok(match server {
+        ServerKeySource::Decompressed(server) => {
+            tfhe::set_server_key(server.clone());
+            server
+        }
+        ServerKeySource::Compressed(bytes) => {
+            fhe::install_server_key(&fhe::server_key_from_bytes(&bytes)?)
+        }
+    })
+}
+
 async fn load_aggregator(
     state: &AppState,
     study: &Study,
-    seq: i64,
-    ckpt_key: Option<String>,
+    lane: &Lane,
     reuse: Option<(String, tfhe::ServerKey)>,
 ) -> ApiResult<Loaded> {
     let p = params(state, &study.id).await?;
     let keys = key_study(state, &study.id).await?;
-    // Training rounds share their keys: keep the decompressed server key.
-    let server = match reuse {
-        Some((k, server)) if k == keys => ServerKeySource::Decompressed(server),
-        _ => ServerKeySource::Compressed(read_artifact(state, &study.id, "server-key").await?),
-    };
-    let ckpt = match ckpt_key {
-        Some(k) => Some(state.store.get(&k, MAX_STATE_BYTES).await?),
+    let server = server_key_source(state, &study.id, &keys, reuse).await?;
+    let ckpt = match &lane.checkpoint {
+        Some(k) => Some(state.store.get(k, MAX_STATE_BYTES).await?),
         None => None,
     };
     let spec = study.spec.clone();
-    let id = study.id.clone();
+    let (lane_id, seq) = (lane.id.clone(), lane.seq);
     tokio::task::spawn_blocking(move || -> ApiResult<Loaded> {
-        let server = match server {
-            ServerKeySource::Decompressed(server) => {
-                tfhe::set_server_key(server.clone());
-                server
-            }
-            ServerKeySource::Compressed(bytes) => {
-                fhe::install_server_key(&fhe::server_key_from_bytes(&bytes)?)
-            }
-        };
+        let server = install(server)?;
         let agg = match ckpt {
             Some(b) => Aggregator::restore(spec, p.public.clone(), p.crs.clone(), &b)?,
             None => Aggregator::new(spec, p.public.clone(), p.crs.clone())?,
         };
         Ok(Loaded {
-            study: id,
+            lane: lane_id,
             keys,
             server,
             agg,
@@ -1378,19 +1628,49 @@ async fn load_aggregator(
     .map_err(blocking_err)?
 }
 
-async fn write_release(state: &AppState, study: &Study, l: Loaded) -> ApiResult<()> {
+/// Merges every lane's partial aggregate and writes the encrypted release (with
+/// central noise where declared). Runs when the release was asked for and nothing is
+/// left to fold, so every lane's checkpoint is final.
+async fn write_release(
+    state: &AppState,
+    study: &Study,
+    reuse: Option<(String, tfhe::ServerKey)>,
+) -> ApiResult<()> {
     let key = artifact_key(&study.id, "release", None);
     // A release written by an attempt whose commit was lost stands (one release only).
     let size = match state.store.size(&key).await? {
         Some(size) => size,
         None => {
+            let lanes = state.db.query(
+                "SELECT checkpoint_key FROM study_lanes WHERE study = ?1 AND checkpoint_key IS NOT NULL ORDER BY created_at, id",
+                &[study.id.as_str().into()],
+                1,
+            ).await?;
+            let mut parts = Vec::with_capacity(lanes.len());
+            for r in &lanes {
+                let k = r.first().map(Val::text).unwrap_or_default();
+                parts.push(state.store.get(&k, MAX_STATE_BYTES).await?);
+            }
+            let p = params(state, &study.id).await?;
+            let keys = key_study(state, &study.id).await?;
+            let server = server_key_source(state, &study.id, &keys, reuse).await?;
             let noise = study.spec.central_noise(&mut rand_core::OsRng)?;
-            let Loaded {
-                server, mut agg, ..
-            } = l;
+            let spec = study.spec.clone();
+            let metrics = state.metrics.clone();
             let bytes = tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
-                tfhe::set_server_key(server);
-                Ok(agg.release(noise.as_deref())?.to_bytes()?)
+                install(server)?;
+                let mut agg = Aggregator::new(spec.clone(), p.public.clone(), p.crs.clone())?;
+                for b in &parts {
+                    let timer = std::time::Instant::now();
+                    let part =
+                        Aggregator::restore(spec.clone(), p.public.clone(), p.crs.clone(), b)?;
+                    agg.merge(&part)?;
+                    metrics.record_study("merge", timer.elapsed().as_secs_f64());
+                }
+                let timer = std::time::Instant::now();
+                let out = agg.release(noise.as_deref())?.to_bytes()?;
+                metrics.record_study("release", timer.elapsed().as_secs_f64());
+                Ok(out)
             })
             .await
             .map_err(blocking_err)??;

@@ -56,7 +56,11 @@ fn old_rows() -> String {
          INSERT INTO records (id, patient, record_type, object_key, content_type, size, state, created_at, expires_at, completed_at)
            VALUES ('r-old', 'p-old', 'notes', 'patients/p-old/notes/r-old', 'application/octet-stream', 123, 'complete', 1700000000, 1700000900, 1700000010);
          INSERT INTO audit (seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash)
-           VALUES (1, 1700000000, 'u-old', 'patient', 'login', 'p-old', 'allowed', '', '{GENESIS}', '{h}');"
+           VALUES (1, 1700000000, 'u-old', 'patient', 'login', 'p-old', 'allowed', '', '{GENESIS}', '{h}');
+         INSERT INTO studies (id, owner, title, spec, state, folded, checkpoint_seq, checkpoint_key, release_requested, created_at)
+           VALUES ('s-old', 'u-doc', 'Old study', '{{}}', 'open', 1, 4, 'studies/s-old/checkpoint-4-abc.bin', 0, 1700000000);
+         INSERT INTO study_submissions (id, study, patient, object_key, size, state, created_at, expires_at)
+           VALUES ('q-old', 's-old', 'p-old', 'studies/s-old/submissions/q-old.bin', 10, 'folded', 1700000000, 1700000900);"
     )
 }
 
@@ -118,6 +122,24 @@ async fn an_sqlite_database_from_before_migrations_upgrades_in_place() {
         )
         .unwrap();
     assert_eq!(index, 1);
+    // Migration 3: the study's checkpoint is its first lane, lapsed, ready to be taken.
+    let lane: (String, i64, String, i64, i64) = c
+        .query_row(
+            "SELECT id, seq, checkpoint_key, folded, lease_until FROM study_lanes WHERE study = 's-old'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        lane,
+        (
+            "lane-s-old".into(),
+            4,
+            "studies/s-old/checkpoint-4-abc.bin".into(),
+            1,
+            0
+        )
+    );
     // The relay's own login works against the upgraded file (a real process).
     drop(c);
     let port = common::free_port();
@@ -193,5 +215,15 @@ async fn a_postgres_database_from_before_migrations_upgrades_in_place() {
         .await
         .unwrap()
         .get(0);
+    let lane = c
+        .query_one(
+            "SELECT id, seq, checkpoint_key, folded FROM study_lanes WHERE study = 's-old'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(lane.get::<_, String>(0), "lane-s-old");
+    assert_eq!(lane.get::<_, i64>(1), 4);
+    assert_eq!(lane.get::<_, i64>(3), 1);
     assert_eq!(index, 1);
 }

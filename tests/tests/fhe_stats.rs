@@ -126,6 +126,7 @@ fn run(patients: i64) {
     };
 
     // Relay side.
+    let (agg_public, agg_crs) = (public.clone(), crs.clone());
     let mut agg = Aggregator::new(spec.clone(), public, crs).unwrap();
     let t = Instant::now();
     let mut batch = Vec::new();
@@ -199,7 +200,21 @@ fn run(patients: i64) {
         batch.push(agg.verify(id, patient, bytes).unwrap());
     }
     batch.push(agg.verify("sub-rogue", "p-rogue", &rogue).unwrap());
-    agg.fold(batch).unwrap();
+    // Folded as a partial aggregate elsewhere (another replica's lane), carried through
+    // its checkpoint, and merged: the totals are those of one aggregator.
+    let mut part = Aggregator::new(spec.clone(), agg_public.clone(), agg_crs.clone()).unwrap();
+    part.fold(batch).unwrap();
+    let part = Aggregator::restore(
+        spec.clone(),
+        agg_public.clone(),
+        agg_crs.clone(),
+        &part.checkpoint().unwrap(),
+    )
+    .unwrap();
+    agg.merge(&part).unwrap();
+    assert_eq!(agg.count(), patients as u64 + 1);
+    // A partial merged twice would count its submissions twice: refused, nothing changed.
+    assert_eq!(agg.merge(&part).unwrap_err(), Error::DuplicateSubmission);
     assert_eq!(agg.count(), patients as u64 + 1);
     // Central DP: the relay adds noise under encryption (with an offset); the owner
     // sees sum + noise only. The test knows the noise, so the sums are still checked

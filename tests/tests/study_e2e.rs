@@ -479,12 +479,19 @@ fn checkpoint_ids(relay: &TestRelay, key: &str) -> Vec<String> {
 }
 
 /// Puts the database back to checkpoint `seq` with `batch` queued again, as a crash
-/// before the batch's commit leaves it.
+/// before the batch's commit leaves it (one relay: the study has one lane).
 fn rewind(relay: &TestRelay, id: &str, seq: i64, key: &str, folded: i64, batch: &[String]) {
     let conn = rusqlite::Connection::open(relay.dir.join("relay.sqlite3")).unwrap();
+    let lanes = conn
+        .execute(
+            "UPDATE study_lanes SET seq = ?1, checkpoint_key = ?2, folded = ?3, lease_until = 0 WHERE study = ?4",
+            rusqlite::params![seq, key, folded, id],
+        )
+        .unwrap();
+    assert_eq!(lanes, 1, "one relay folds into one lane");
     conn.execute(
-        "UPDATE studies SET checkpoint_seq = ?1, checkpoint_key = ?2, folded = ?3 WHERE id = ?4",
-        rusqlite::params![seq, key, folded, id],
+        "UPDATE studies SET folded = ?1 WHERE id = ?2",
+        rusqlite::params![folded, id],
     )
     .unwrap();
     for b in batch {

@@ -885,6 +885,33 @@ impl Aggregator {
         Ok(())
     }
 
+    /// Adds the totals of `other`, a partial aggregate of the same study folded
+    /// elsewhere (another relay replica's lane), into this one. Refuses, without
+    /// changing anything, another study's partial, a released one, and partials that
+    /// share a submission (it would count twice). The caller has set the study's server
+    /// key on this thread.
+    pub fn merge(&mut self, other: &Aggregator) -> Result<()> {
+        if self.released || other.released {
+            return Err(Error::InvalidState(
+                "the study was released; no more submissions",
+            ));
+        }
+        if other.study.id != self.study.id || other.totals().count() != self.totals().count() {
+            return Err(Error::InvalidState("a partial aggregate of another study"));
+        }
+        if !self.seen.is_disjoint(&other.seen) {
+            return Err(Error::DuplicateSubmission);
+        }
+        for (slot, add) in self.totals_mut().zip(other.totals()) {
+            if let Some(add) = add {
+                fold_into(Some(slot), add.clone());
+            }
+        }
+        self.count = self.count.saturating_add(other.count);
+        self.seen.extend(other.seen.iter().cloned());
+        Ok(())
+    }
+
     /// The running state, serialized (for a crash-safe job: the relay stores it and the
     /// ids it covers together). Layout: `PVAG1`, a JSON header length (u32 BE), the JSON
     /// header (study id, count, folded ids, released), then every running total as a
