@@ -25,11 +25,11 @@ log "npm packages (www)"
 
 [ "$mode" = "--run" ] && exit 0
 
-log "Debian packages: chromium + chromium-driver (browser tests), postgresql (relay metadata tests)"
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+log "Debian packages: chromium + chromium-driver (browser tests), postgresql (relay metadata tests), openssl (the HTTPS webhook test's certificates)"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v openssl >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq chromium chromium-driver postgresql >/dev/null
+  apt-get install -y -qq chromium chromium-driver postgresql openssl >/dev/null
 fi
 
 log "python peer: aws-encryption-sdk $PY_ESDK_VERSION"

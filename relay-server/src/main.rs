@@ -57,9 +57,16 @@ enum Command {
         /// JWT algorithm: RS256, ES256, EdDSA or HS256.
         #[arg(long, env = "PHIVEIL_JWT_ALGORITHM", default_value = "RS256")]
         jwt_algorithm: String,
-        /// POST every alert as JSON to this http:// URL.
+        /// POST every alert as JSON to this https:// URL (http:// only to a loopback
+        /// address).
         #[arg(long, env = "PHIVEIL_ALERT_WEBHOOK")]
         alert_webhook: Option<String>,
+        /// PEM file of certificates trusted for the webhook besides the system's roots.
+        #[arg(long, env = "PHIVEIL_ALERT_WEBHOOK_CA_FILE")]
+        alert_webhook_ca_file: Option<PathBuf>,
+        /// File holding the key that signs each webhook POST (HMAC-SHA256 headers).
+        #[arg(long, env = "PHIVEIL_ALERT_WEBHOOK_SECRET_FILE")]
+        alert_webhook_secret_file: Option<PathBuf>,
         /// Use AWS KMS with this key (ARN, ID or alias) instead of the embedded KMS.
         #[arg(long, env = "PHIVEIL_KMS_KEY_ID")]
         kms_key_id: Option<String>,
@@ -246,6 +253,8 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             jwt_key_file,
             jwt_algorithm,
             alert_webhook,
+            alert_webhook_ca_file,
+            alert_webhook_secret_file,
             kms_key_id,
             s3_bucket,
             aws_endpoint_url,
@@ -264,7 +273,27 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
                     && n.len() <= 64
                     && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             });
+            if let Some(url) = &alert_webhook {
+                phiveil_relay::check_webhook_url(url)?;
+            }
             config.alert_webhook = alert_webhook;
+            if let Some(file) = alert_webhook_ca_file {
+                config.alert_webhook_ca_pem =
+                    Some(std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?);
+            }
+            if let Some(file) = alert_webhook_secret_file {
+                let secret = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(&file)
+                        .map_err(|e| format!("{}: {e}", file.display()))?,
+                );
+                let secret = secret.trim();
+                if secret.len() < 16 {
+                    return Err("the webhook secret must have at least 16 characters".into());
+                }
+                config.alert_webhook_secret = Some(phiveil_relay::WebhookSecret(
+                    zeroize::Zeroizing::new(secret.as_bytes().to_vec()),
+                ));
+            }
             config.limits = limits.limits();
             if let Some(file) = metrics_token_file {
                 use sha2::Digest as _;

@@ -639,15 +639,109 @@ async fn portal_jwts_are_verified_and_map_to_pseudonymous_patients() {
     }
 }
 
+/// A private CA and a server certificate for 127.0.0.1 signed by it (openssl CLI):
+/// `(ca.pem, leaf.pem, leaf.key)`.
+fn test_certificates(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl ({e}); scripts/setup.sh installs it"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=phiveil test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    (read("ca.pem"), read("leaf.pem"), read("leaf.key"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alerts_are_posted_to_the_webhook() {
-    // A webhook receiver on loopback.
+async fn alerts_are_posted_to_the_webhook_over_https_and_signed() {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A webhook receiver on loopback, serving TLS with a certificate from a private CA.
+    let dir = phiveil_tests::relay::temp_dir("webhook");
+    let (ca, leaf, key) = test_certificates(&dir);
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&leaf)
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_slice(&key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
     let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_url = format!("http://{}/alerts", hook.local_addr().unwrap());
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(4);
+    let hook_url = format!("https://{}/alerts", hook.local_addr().unwrap());
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String)>(4);
     tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let (mut sock, _) = hook.accept().await.unwrap();
+        let (sock, _) = hook.accept().await.unwrap();
+        let mut sock = acceptor.accept(sock).await.unwrap();
         let mut buf = vec![0u8; 8192];
         let mut got = Vec::new();
         loop {
@@ -667,23 +761,47 @@ async fn alerts_are_posted_to_the_webhook() {
                     sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
                         .await
                         .unwrap();
-                    tx.send(body.to_owned()).await.unwrap();
+                    tx.send((head.to_owned(), body.to_owned())).await.unwrap();
                     break;
                 }
             }
         }
     });
-    let relay = TestRelay::start(|c| c.alert_webhook = Some(hook_url)).await;
+    let secret = b"a webhook secret for the test".to_vec();
+    let relay = TestRelay::start(|c| {
+        c.alert_webhook = Some(hook_url);
+        c.alert_webhook_ca_pem = Some(ca);
+        c.alert_webhook_secret = Some(phiveil_relay::WebhookSecret(zeroize::Zeroizing::new(
+            secret.clone(),
+        )));
+    })
+    .await;
     let (_op, dr, alice) = relay.cast().await;
     let (_, msg) = upload(&relay, &alice, "vitals", b"x").await;
     for _ in 0..5 {
         assert_eq!(dr.unwrap(&msg).await.unwrap_err().0, StatusCode::FORBIDDEN);
     }
-    let body = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+    let (head, body) = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
         .await
         .unwrap()
         .unwrap();
     let alert: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(alert["actor"], dr.user_id.as_str());
     assert_eq!(alert["count"], 5);
+    // The signature: HMAC-SHA256 over "<timestamp>.<body>" with the shared secret.
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} header: {head}"))
+    };
+    let ts: i64 = header("phiveil-timestamp").parse().unwrap();
+    assert!((phiveil_relay::now() - ts).abs() < 60);
+    assert_eq!(
+        header("phiveil-signature"),
+        phiveil_relay::sign_webhook(&secret, ts, body.as_bytes())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
