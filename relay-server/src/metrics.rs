@@ -1,35 +1,52 @@
-//! Request metrics in the Prometheus text format: counts by route and status, and a
-//! latency histogram by route; and the study aggregation's time per phase (claim, fold,
-//! checkpoint store, commit, merge at release) and checkpoint sizes.
+//! The relay's metrics, kept and exposed in the Prometheus text format by the
+//! `prometheus-client` crate: requests by method, route and status; request latency by
+//! route; the study aggregation's time per phase (acquire, load, claim, fold, store,
+//! commit, merge, release) and its checkpoint sizes.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
 
 use crate::AppState;
 
+/// Request latency buckets, in seconds (0.5 ms to 1 s).
 const BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    total: u64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
 }
 
-/// Collected metrics.
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Collected metrics and the registry that exposes them.
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
-    /// Seconds (sum, count) per study aggregation phase.
-    study: Mutex<BTreeMap<&'static str, (f64, u64)>>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily<RouteLabels>,
+    study_phase: HistogramFamily<PhaseLabels>,
+    checkpoint_bytes: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -38,81 +55,84 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-impl Metrics {
-    fn record(&self, method: &str, route: &str, status: u16, secs: f64) {
-        if let Ok(mut m) = self.requests.lock() {
-            let n = m
-                .entry((method.to_owned(), route.to_owned(), status))
-                .or_default();
-            *n = n.saturating_add(1);
-        }
-        if let Ok(mut l) = self.latency.lock() {
-            let h = l.entry(route.to_owned()).or_default();
-            for (i, b) in BUCKETS.iter().enumerate() {
-                if secs <= *b {
-                    if let Some(c) = h.counts.get_mut(i) {
-                        *c = c.saturating_add(1);
-                    }
-                }
-            }
-            h.sum += secs;
-            h.total = h.total.saturating_add(1);
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("phiveil");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            requests.clone(),
+        );
+        let latency: HistogramFamily<RouteLabels> =
+            Family::new_with_constructor(|| Histogram::new(BUCKETS));
+        registry.register_with_unit(
+            "http_request_duration",
+            "Request latency by route",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        // 1 ms to ~9 min: a claim takes milliseconds, a fold of a batch minutes.
+        let study_phase: HistogramFamily<PhaseLabels> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 4.0, 10)));
+        registry.register_with_unit(
+            "study_phase_duration",
+            "Study aggregation work by phase: acquire, load, claim, fold, store, commit (per batch), merge (per lane) and release",
+            Unit::Seconds,
+            study_phase.clone(),
+        );
+        // 64 KiB to 1 GiB.
+        let checkpoint_bytes = Histogram::new(exponential_buckets(65_536.0, 4.0, 8));
+        registry.register_with_unit(
+            "study_checkpoint",
+            "Size of each lane checkpoint written",
+            Unit::Bytes,
+            checkpoint_bytes.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            study_phase,
+            checkpoint_bytes,
         }
     }
+}
 
-    /// Adds `value` to the study aggregation's running sum for `phase` (seconds, or
-    /// bytes for `checkpoint_bytes`).
-    pub fn record_study(&self, phase: &'static str, value: f64) {
-        if let Ok(mut m) = self.study.lock() {
-            let e = m.entry(phase).or_default();
-            e.0 += value;
-            e.1 = e.1.saturating_add(1);
-        }
+impl Metrics {
+    fn record(&self, method: &str, route: &str, status: u16, secs: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(secs);
+    }
+
+    /// Records `secs` spent in the study aggregation's `phase`.
+    pub fn record_study(&self, phase: &'static str, secs: f64) {
+        self.study_phase
+            .get_or_create(&PhaseLabels { phase })
+            .observe(secs);
+    }
+
+    /// Records the size of a lane checkpoint written.
+    pub fn record_checkpoint(&self, bytes: usize) {
+        #[allow(clippy::cast_precision_loss)]
+        self.checkpoint_bytes.observe(bytes as f64);
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP phiveil_study_phase Study aggregation work by phase: seconds (acquire, load, claim, fold, store, commit, merge, release) or bytes (checkpoint_bytes), summed, with the number of times.\n");
-        out.push_str("# TYPE phiveil_study_phase summary\n");
-        if let Ok(m) = self.study.lock() {
-            for (phase, (sum, n)) in m.iter() {
-                out.push_str(&format!(
-                    "phiveil_study_phase_sum{{phase=\"{phase}\"}} {sum}\nphiveil_study_phase_count{{phase=\"{phase}\"}} {n}\n"
-                ));
-            }
-        }
-        out.push_str("# HELP phiveil_http_requests_total HTTP requests by route and status.\n");
-        out.push_str("# TYPE phiveil_http_requests_total counter\n");
-        if let Ok(m) = self.requests.lock() {
-            for ((method, route, status), n) in m.iter() {
-                out.push_str(&format!(
-                    "phiveil_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}\n"
-                ));
-            }
-        }
-        out.push_str("# HELP phiveil_http_request_duration_seconds Request latency by route.\n");
-        out.push_str("# TYPE phiveil_http_request_duration_seconds histogram\n");
-        if let Ok(l) = self.latency.lock() {
-            for (route, h) in l.iter() {
-                for (b, c) in BUCKETS.iter().zip(h.counts.iter()) {
-                    out.push_str(&format!(
-                        "phiveil_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {c}\n"
-                    ));
-                }
-                out.push_str(&format!(
-                    "phiveil_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n",
-                    h.total
-                ));
-                out.push_str(&format!(
-                    "phiveil_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n",
-                    h.sum
-                ));
-                out.push_str(&format!(
-                    "phiveil_http_request_duration_seconds_count{{route=\"{route}\"}} {}\n",
-                    h.total
-                ));
-            }
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            tracing::error!("cannot encode the metrics");
         }
         out
     }

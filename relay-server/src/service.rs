@@ -52,7 +52,10 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult
         return Err(ApiError::Unauthorized);
     }
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response())

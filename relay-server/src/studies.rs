@@ -1312,10 +1312,7 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
     let (cur, outcome) = folded.map_err(blocking_err)?;
     let (folded_ids, refused, ckpt) = outcome?;
     phase(state, "fold", &timer);
-    #[allow(clippy::cast_precision_loss)]
-    state
-        .metrics
-        .record_study("checkpoint_bytes", ckpt.len() as f64);
+    state.metrics.record_checkpoint(ckpt.len());
     let timer = std::time::Instant::now();
     let seq = lane.seq;
     let new_seq = seq.saturating_add(1);

@@ -373,20 +373,30 @@ async fn replicas_divide_a_study_and_a_replica_killed_mid_batch_loses_nothing() 
         .text()
         .await
         .unwrap();
+    // OpenMetrics: `phiveil_study_phase_duration_seconds_{sum,count}{phase="…"} v` and
+    // `phiveil_study_checkpoint_bytes_{sum,count} v`.
     let mut phases = std::collections::BTreeMap::<String, (f64, f64)>::new();
     for line in metrics.lines() {
-        let Some(rest) = line.strip_prefix("phiveil_study_phase_") else {
-            continue;
+        let (name, value) = match line.split_once(' ') {
+            Some(x) => x,
+            None => continue,
         };
-        let (what, value) = rest.split_once(' ').unwrap();
-        let (kind, phase) = what.split_once("{phase=\"").unwrap();
-        let e = phases
-            .entry(phase.trim_end_matches("\"}").to_owned())
-            .or_default();
-        if kind == "sum" {
-            e.0 = value.parse().unwrap();
-        } else {
-            e.1 = value.parse().unwrap();
+        let (what, phase) =
+            if let Some(rest) = name.strip_prefix("phiveil_study_phase_duration_seconds_") {
+                match rest.split_once("{phase=\"") {
+                    Some((kind, p)) => (kind, p.trim_end_matches("\"}").to_owned()),
+                    None => continue,
+                }
+            } else if let Some(kind) = name.strip_prefix("phiveil_study_checkpoint_bytes_") {
+                (kind, "checkpoint bytes".to_owned())
+            } else {
+                continue;
+            };
+        let e = phases.entry(phase).or_default();
+        match what {
+            "sum" => e.0 = value.parse().unwrap(),
+            "count" => e.1 = value.parse().unwrap(),
+            _ => {}
         }
     }
     for p in ["claim", "fold", "store", "commit", "merge"] {
