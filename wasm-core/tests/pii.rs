@@ -532,6 +532,12 @@ fn strict_finds_what_real_notes_carry() {
         &["Briar Creek"],
     );
     strict_removes("Followed at St. Anselm's Hospital.", &["Anselm"]);
+    // A place named by a landform, even when its words are ordinary ones.
+    strict_removes(
+        "He was followed at Silver Ridge until 2088.",
+        &["Silver Ridge"],
+    );
+    strict_removes("Walks daily near Cedar Falls.", &["Cedar Falls"]);
     // A dictation trailer: the typist after the author's initials, and a user name
     // after the degree.
     strict_removes(

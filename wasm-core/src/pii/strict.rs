@@ -747,6 +747,14 @@ const FACILITY_GENERIC: &[&str] = &[
     "new",
 ];
 
+/// Landform words that end a place name ("Silver Ridge", "Larch Hollow").
+const PLACE_TAILS: &[&str] = &[
+    "ridge", "hollow", "hill", "hills", "valley", "creek", "falls", "springs", "heights", "grove",
+    "harbor", "harbour", "bay", "lake", "woods", "glen", "meadows", "crossing", "junction",
+    "landing", "beach", "bluff", "cove", "village", "township", "mills", "forge", "brook", "ford",
+    "haven", "shores", "pines", "oaks",
+];
+
 /// Words that end a facility's name when reading back from the facility word.
 const FACILITY_STOPS: &[&str] = &[
     "the", "a", "an", "at", "to", "from", "in", "into", "of", "and", "or", "for", "by", "with",
@@ -758,13 +766,20 @@ const FACILITY_STOPS: &[&str] = &[
 fn facilities(tokens: &[Token]) -> Vec<Finding> {
     let mut out = Vec::new();
     for i in 1..tokens.len() {
-        if !FACILITY_HEADS.iter().any(|head| {
+        let facility = FACILITY_HEADS.iter().any(|head| {
             head.iter().enumerate().all(|(k, w)| {
                 tokens.get(i.saturating_add(k)).is_some_and(|t| {
                     t.lower == *w && (k == 0 || (!t.newline_before && t.gap.is_empty()))
                 })
             })
-        }) {
+        });
+        // A place named by a landform ("Silver Ridge", "Cedar Falls"): the landform word
+        // is part of the name, capitalized in ordinary text.
+        let place = !facility
+            && tokens.get(i).is_some_and(|t| {
+                t.capitalized && !t.allcaps && PLACE_TAILS.contains(&t.lower.as_str())
+            });
+        if !facility && !place {
             continue;
         }
         let mut first = i;
@@ -791,9 +806,8 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
                 .get(k)
                 .is_some_and(|t| !FACILITY_GENERIC.contains(&t.lower.as_str()))
         });
-        if let (true, Some(a), Some(b)) =
-            (named, tokens.get(first), tokens.get(i.saturating_sub(1)))
-        {
+        let last = if place { i } else { i.saturating_sub(1) };
+        if let (true, Some(a), Some(b)) = (named, tokens.get(first), tokens.get(last)) {
             out.push(Finding {
                 entity: Entity::Address,
                 start: a.start,
