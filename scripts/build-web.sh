@@ -9,7 +9,10 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PHIVEIL_ROOT"
-dist="$PHIVEIL_ROOT/web-app/dist"
+# Built in a staging folder and swapped in at the end, so a relay already serving the
+# previous build (scripts/run.sh) never serves a half-written one.
+final="$PHIVEIL_ROOT/web-app/dist"
+dist="$PHIVEIL_ROOT/web-app/dist.new"
 [ -f www/pkg/fhe/web/phiveil_fhe.js ] || bash scripts/build-wasm.sh
 
 profile="${PHIVEIL_WEB_PROFILE:-wasm-web}"
@@ -36,4 +39,8 @@ find "$dist" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name
   -exec gzip -9 -k -f {} \;
 size=$(du -b "$dist/phiveil_web_bg.wasm" | cut -f1)
 gz=$(gzip -9c "$dist/phiveil_web_bg.wasm" | wc -c)
-log "web app: $size bytes of wasm after wasm-opt -Oz ($raw before, $gz gzipped) in $dist"
+rm -rf "$final.old"
+[ -d "$final" ] && mv "$final" "$final.old"
+mv "$dist" "$final"
+rm -rf "$final.old"
+log "web app: $size bytes of wasm after wasm-opt -Oz ($raw before, $gz gzipped) in $final"
