@@ -274,7 +274,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
                     && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             });
             if let Some(url) = &alert_webhook {
-                phiveil_relay::check_webhook_url(url)?;
+                phiveil_relay::webhook::check_webhook_url(url)?;
             }
             config.alert_webhook = alert_webhook;
             if let Some(file) = alert_webhook_ca_file {
@@ -290,7 +290,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
                 if secret.len() < 16 {
                     return Err("the webhook secret must have at least 16 characters".into());
                 }
-                config.alert_webhook_secret = Some(phiveil_relay::WebhookSecret(
+                config.alert_webhook_secret = Some(phiveil_relay::webhook::WebhookSecret(
                     zeroize::Zeroizing::new(secret.as_bytes().to_vec()),
                 ));
             }

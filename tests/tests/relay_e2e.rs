@@ -771,9 +771,9 @@ async fn alerts_are_posted_to_the_webhook_over_https_and_signed() {
     let relay = TestRelay::start(|c| {
         c.alert_webhook = Some(hook_url);
         c.alert_webhook_ca_pem = Some(ca);
-        c.alert_webhook_secret = Some(phiveil_relay::WebhookSecret(zeroize::Zeroizing::new(
-            secret.clone(),
-        )));
+        c.alert_webhook_secret = Some(phiveil_relay::webhook::WebhookSecret(
+            zeroize::Zeroizing::new(secret.clone()),
+        ));
     })
     .await;
     let (_op, dr, alice) = relay.cast().await;
@@ -801,7 +801,7 @@ async fn alerts_are_posted_to_the_webhook_over_https_and_signed() {
     assert!((phiveil_relay::now() - ts).abs() < 60);
     assert_eq!(
         header("phiveil-signature"),
-        phiveil_relay::sign_webhook(&secret, ts, body.as_bytes())
+        phiveil_relay::webhook::sign_webhook(&secret, ts, body.as_bytes())
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
