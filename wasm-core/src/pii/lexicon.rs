@@ -66,8 +66,8 @@ const MEDICAL_SUFFIXES: &[&str] = &[
     "amide", "oxide", "chloride", "pril", "sartan", "olol", "statin", "mycin", "micin", "cillin",
     "floxacin", "azole", "oquine", "amine", "azine", "idine", "oxine", "prazole", "tidine",
     "dipine", "parin", "cycline", "uria", "emic", "ologist", "ology", "ological", "plegia",
-    "paresis", "cytosis", "cytes", "genesis", "lysis", "lytic", "ectomies", "otomies", "ization",
-    "ographic", "ometry", "etic", "atic", "ular", "ical",
+    "paresis", "cytosis", "cytes", "genesis", "lysis", "lytic", "ectomies", "otomies", "ographic",
+    "ometry", "etic", "atic", "ular", "ical",
 ];
 
 /// Beginnings of medical words outside the lexicon ("hydroxy…", "inferio…").
