@@ -15,8 +15,9 @@
 //! aggregate under a lease). Every batch ends with a checkpoint object and one database
 //! transaction that moves the lane's checkpoint pointer and marks the batch folded, so a
 //! crash at any point, or a replica killed mid-batch, resumes from the lane's last
-//! checkpoint without counting a submission twice; the release merges the lanes. `POST /v1/studies/{id}/release` asks for the release (refused below
-//! `k`); the owner downloads it (`GET /v1/studies/{id}/artifacts/release`).
+//! checkpoint without counting a submission twice; the release merges the lanes.
+//! `POST /v1/studies/{id}/release` asks for the release (refused below `k`); the owner
+//! downloads it (`GET /v1/studies/{id}/artifacts/release`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -178,7 +179,7 @@ pub struct Submission {
 }
 
 /// Wakes the aggregation worker; stops it at shutdown.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StudyWork {
     notify: tokio::sync::Notify,
     stop: AtomicBool,
@@ -187,7 +188,7 @@ pub struct StudyWork {
     /// Opening jobs running or failed on this relay, by study.
     opening: Mutex<HashMap<String, OpenJob>>,
     /// This relay process's name as the owner of study lanes (random per process).
-    replica: std::sync::OnceLock<String>,
+    replica: String,
 }
 
 impl std::fmt::Debug for PublicParams {
@@ -200,15 +201,18 @@ impl StudyWork {
     /// The worker's state, its replica named `name` (with a random suffix, so every
     /// process is distinct) as the owner of study lanes.
     pub fn new(name: Option<&str>) -> Self {
-        let work = Self::default();
-        let prefix = format!("{}-", name.unwrap_or("replica"));
-        let _ = work.replica.set(random_id(&prefix, 6));
-        work
+        Self {
+            notify: tokio::sync::Notify::new(),
+            stop: AtomicBool::new(false),
+            params: Mutex::default(),
+            opening: Mutex::default(),
+            replica: random_id(&format!("{}-", name.unwrap_or("replica")), 6),
+        }
     }
 
     /// This relay process's name as the owner of study lanes.
     fn replica(&self) -> &str {
-        self.replica.get_or_init(|| random_id("replica-", 6))
+        &self.replica
     }
 
     /// Asks the worker to look for work now.
@@ -1237,6 +1241,10 @@ pub fn stop_worker(state: &AppState) {
     state.study_work.notify.notify_one();
 }
 
+/// Renews replica `?3`'s lease on lane `?2` until `?1`; changes no row once the lane is
+/// another replica's.
+const RENEW_LEASE: &str = "UPDATE study_lanes SET lease_until = ?1 WHERE id = ?2 AND owner = ?3";
+
 /// The lock suffix that lets concurrent PostgreSQL claims skip each other's rows.
 fn skip_locked(c: &crate::db::Conn) -> &'static str {
     if c.is_postgres() {
@@ -1470,10 +1478,7 @@ async fn claim(
     let mut c = state.db.conn().await?;
     c.begin().await?;
     let renewed = c
-        .exec(
-            "UPDATE study_lanes SET lease_until = ?1 WHERE id = ?2 AND owner = ?3",
-            &[until.into(), lane.into(), me.into()],
-        )
+        .exec(RENEW_LEASE, &[until.into(), lane.into(), me.into()])
         .await?;
     if renewed == 0 {
         c.rollback().await?;
@@ -1524,7 +1529,7 @@ async fn renew_lease(state: AppState, lane: String, me: String) {
         if let Err(e) = state
             .db
             .exec(
-                "UPDATE study_lanes SET lease_until = ?1 WHERE id = ?2 AND owner = ?3",
+                RENEW_LEASE,
                 &[until.into(), lane.as_str().into(), me.as_str().into()],
             )
             .await
