@@ -124,7 +124,7 @@ pub(crate) async fn deliver_alerts(
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
         };
-        let Ok(body) = serde_json::to_vec(&alert) else {
+        let Ok(body) = serde_json::to_vec(&alert).map(bytes::Bytes::from) else {
             continue;
         };
         for attempt in 0..3u32 {
@@ -140,8 +140,7 @@ pub(crate) async fn deliver_alerts(
                     .header("phiveil-timestamp", ts.to_string())
                     .header("phiveil-signature", sign_webhook(&secret.0, ts, &body));
             }
-            let Ok(req) = req.body(http_body_util::Full::new(bytes::Bytes::from(body.clone())))
-            else {
+            let Ok(req) = req.body(http_body_util::Full::new(body.clone())) else {
                 break;
             };
             let sent =
