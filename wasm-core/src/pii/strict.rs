@@ -22,7 +22,7 @@
 //! initials and particles, and every word redacted once is redacted everywhere else in
 //! the text (document-level propagation).
 //!
-//! Three more rules come from real clinical notes (the i2b2 2014 notes in
+//! More rules come from real clinical notes (the i2b2 2014 notes in
 //! `scripts/pii/i2b2_dev_set.py`):
 //!
 //! * an unknown word with the shape of a medical term (a medical ending from nine
@@ -32,7 +32,9 @@
 //!   when the same note writes it in lower case ("Sternal pain." over "no sternal wires");
 //! * the capitalized words in front of a care facility word are the facility's name
 //!   ("SILVER RIDGE EMERGENCY DEPT", "Briar Creek Medical Center"), unless they only
-//!   describe it ("the Cardiology Clinic").
+//!   describe it ("the Cardiology Clinic"); likewise the words in front of a capitalized
+//!   landform word, which is then part of the place's name ("Silver Ridge", "Cedar
+//!   Falls").
 
 use std::collections::HashSet;
 
@@ -761,8 +763,9 @@ const FACILITY_STOPS: &[&str] = &[
     "our", "his", "her", "their", "this", "that", "same", "other", "outside", "local",
 ];
 
-/// The name in front of a care facility word: up to four capitalized words on the same
-/// line, separated only by spaces, and not all of them generic ("the Cardiology Clinic").
+/// The name in front of a care facility word, and a place named by a landform word
+/// with the words in front of it: up to four capitalized words on the same line,
+/// separated only by spaces, and not all of them generic ("the Cardiology Clinic").
 fn facilities(tokens: &[Token]) -> Vec<Finding> {
     let mut out = Vec::new();
     for i in 1..tokens.len() {
