@@ -14,6 +14,7 @@ export PY_ESDK_VERSION="4.0.7"
 export CARGO_FUZZ_VERSION="0.13.1"
 export MOTO_VERSION="5.2.5"
 export FHIR_RESOURCES_VERSION="8.1.0"
+export OPENAPI_SPEC_VALIDATOR_VERSION="0.9.0"
 export S3S_FS_VERSION="0.14.1"
 PHIVEIL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PHIVEIL_ROOT

@@ -43,6 +43,11 @@ if ! "$PHIVEIL_PYTHON" -c "import fhir.resources, sys; sys.exit(fhir.resources._
   "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "fhir.resources==$FHIR_RESOURCES_VERSION"
 fi
 
+log "openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION (checks the relay's OpenAPI 3.1 document)"
+if ! "$PHIVEIL_PYTHON" -c "from importlib.metadata import version; import sys; sys.exit(version('openapi-spec-validator') != '$OPENAPI_SPEC_VALIDATOR_VERSION')" 2>/dev/null; then
+  "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
+fi
+
 log "moto $MOTO_VERSION (AWS KMS + S3 on 127.0.0.1 for the relay tests)"
 if ! "$PHIVEIL_PYTHON" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
   "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"

@@ -12,40 +12,61 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The routes of this feature.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/login", post(login))
-        .route("/v1/auth/refresh", post(refresh))
-        .route("/v1/users", post(create_user))
-        .route("/v1/me", get(me))
-        .route("/v1/clinicians", get(clinicians))
-        .route("/v1/invitations", post(create_invitation))
-        .route("/v1/enroll", post(enroll))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(create_user))
+        .routes(routes!(me))
+        .routes(routes!(clinicians))
+        .routes(routes!(create_invitation))
+        .routes(routes!(enroll))
 }
 
-#[derive(Deserialize)]
+/// A password login.
+#[derive(Deserialize, ToSchema)]
 struct LoginReq {
+    /// Login name.
     username: String,
+    /// Password.
     password: String,
 }
 
-#[derive(Serialize)]
+/// A session token and who it names.
+#[derive(Serialize, ToSchema)]
 struct LoginResp {
+    /// Bearer token.
     token: String,
+    /// The user's id.
     user_id: String,
+    /// `patient`, `clinician` or `operator`.
     role: String,
+    /// A patient's pseudonym.
     #[serde(skip_serializing_if = "Option::is_none")]
     pseudonym: Option<String>,
+    /// When the token expires (Unix seconds).
     expires_at: i64,
 }
 
+/// A refreshed token.
+#[derive(Serialize, ToSchema)]
+struct TokenResp {
+    /// Bearer token.
+    token: String,
+    /// When it expires (Unix seconds).
+    expires_at: i64,
+}
+
+/// Password login; 429 with `Retry-After` while the name or source is throttled.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "accounts", request_body = LoginReq,
+    responses((status = 200, description = "Signed in", body = LoginResp)))]
 async fn login(
     State(state): State<AppState>,
     crate::handler::PeerIp(source): crate::handler::PeerIp,
@@ -125,10 +146,13 @@ async fn login(
     .into_response())
 }
 
-/// `POST /v1/auth/refresh`: a fresh token for the caller's session (sliding
-/// sessions: the web app refreshes while its user is active). The session's start
-/// is kept, so no session outlives [`auth::MAX_SESSION_SECS`]; portal JWTs are
-/// refreshed by their portal.
+/// A fresh token for the caller's session.
+///
+/// Sessions slide: the web app refreshes while its user is active. The session's
+/// start is kept, so no session outlives 12 hours (`auth::MAX_SESSION_SECS`); portal
+/// JWTs are refreshed by their portal.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "A fresh token", body = TokenResp)))]
 async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let c = &caller.0;
     let claims = audited(
@@ -154,9 +178,16 @@ async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
     )
     .await?;
     let token = state.tokens.issue(&claims)?;
-    Ok(Json(json!({ "token": token, "expires_at": claims.exp })).into_response())
+    Ok(Json(TokenResp {
+        token,
+        expires_at: claims.exp,
+    })
+    .into_response())
 }
 
+/// The caller's user (id, role, pseudonym).
+#[utoipa::path(get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = User)))]
 async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<User>> {
     state
         .db
@@ -167,6 +198,8 @@ async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Use
 }
 
 /// The clinician directory (id and username), so a patient can pick whom to grant.
+#[utoipa::path(get, path = "/v1/clinicians", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "Every clinician", body = Vec<crate::db::Clinician>)))]
 async fn clinicians(
     State(state): State<AppState>,
     _caller: Caller,
@@ -174,13 +207,20 @@ async fn clinicians(
     Ok(Json(state.db.clinicians().await?))
 }
 
-#[derive(Deserialize)]
+/// A new clinician or operator.
+#[derive(Deserialize, ToSchema)]
 struct CreateUserReq {
+    /// Login name.
     username: String,
+    /// Initial password (the password policy applies).
     password: String,
+    /// `clinician` or `operator`.
     role: String,
 }
 
+/// An operator creates a clinician or an operator (patients enroll).
+#[utoipa::path(post, path = "/v1/users", tag = "accounts", security(("bearer" = [])),
+    request_body = CreateUserReq, responses((status = 201, description = "Created", body = User)))]
 async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -272,6 +312,18 @@ fn code_hash(code: &str) -> String {
         .collect()
 }
 
+/// A one-time invitation code.
+#[derive(Serialize, ToSchema)]
+struct InvitationResp {
+    /// The code the patient enrolls with (shown once; stored hashed).
+    code: String,
+    /// When it expires (Unix seconds).
+    expires_at: i64,
+}
+
+/// A clinician creates a one-time invitation code for a patient.
+#[utoipa::path(post, path = "/v1/invitations", tag = "accounts", security(("bearer" = [])),
+    responses((status = 201, description = "The code", body = InvitationResp)))]
 async fn create_invitation(
     State(state): State<AppState>,
     caller: Caller,
@@ -296,17 +348,35 @@ async fn create_invitation(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "code": code, "expires_at": expires_at })),
+        Json(InvitationResp { code, expires_at }),
     ))
 }
 
-#[derive(Deserialize)]
+/// A patient's enrolment.
+#[derive(Deserialize, ToSchema)]
 struct EnrollReq {
+    /// The clinician's invitation code.
     code: String,
+    /// Login name.
     username: String,
+    /// Password (the password policy applies).
     password: String,
 }
 
+/// The enrolled patient.
+#[derive(Serialize, ToSchema)]
+struct EnrollResp {
+    /// The new user's id.
+    user_id: String,
+    /// The patient's pseudonym.
+    pseudonym: Option<String>,
+    /// The inviting clinician's user id.
+    invited_by: String,
+}
+
+/// A patient enrolls with an invitation code.
+#[utoipa::path(post, path = "/v1/enroll", tag = "accounts", request_body = EnrollReq,
+    responses((status = 201, description = "Enrolled", body = EnrollResp)))]
 async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<impl IntoResponse> {
     // Cheap checks first (the body, the name, the password policy, a live code);
     // Argon2id only for a request that passed them.
@@ -351,6 +421,10 @@ async fn enroll(State(state): State<AppState>, body: Bytes) -> ApiResult<impl In
     tracing::info!(patient = ?patient_ps, "patient enrolled");
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "user_id": user.0.id, "pseudonym": user.0.pseudonym, "invited_by": user.1 })),
+        Json(EnrollResp {
+            user_id: user.0.id,
+            pseudonym: user.0.pseudonym,
+            invited_by: user.1,
+        }),
     ))
 }

@@ -18,7 +18,7 @@ use crate::error::ApiResult;
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One audited action.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// Who: a user id, or `anonymous`.
     pub actor: String,
@@ -35,7 +35,7 @@ pub struct AuditEvent {
 }
 
 /// A stored audit row.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AuditRow {
     /// Position in the chain (1-based).
     pub seq: i64,
@@ -51,7 +51,7 @@ pub struct AuditRow {
 }
 
 /// An alert raised by a rule over the audit stream. Carries no secret.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Alert {
     /// The rule that fired.
     pub rule: String,
@@ -248,7 +248,8 @@ fn sanitized(e: &AuditEvent) -> AuditEvent {
 }
 
 /// Filters for audit queries.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this actor.
     pub actor: Option<String>,
@@ -310,7 +311,7 @@ pub async fn query(db: &Db, q: &AuditQuery) -> ApiResult<Vec<AuditRow>> {
 const VERIFY_PAGE: i64 = 5_000;
 
 /// The result of verifying the chain.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Verification {
     /// Rows checked.
     pub rows: u64,

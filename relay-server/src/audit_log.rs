@@ -8,19 +8,22 @@ use crate::handler::{audited, live_stream};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use std::convert::Infallible;
 use tokio_stream::StreamExt as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The routes of this feature.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/audit", get(audit_query))
-        .route("/v1/audit/verify", get(audit_verify))
-        .route("/v1/alerts/stream", get(alerts_stream))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(audit_query))
+        .routes(routes!(audit_verify))
+        .routes(routes!(alerts_stream))
 }
 
+/// Audit log search, newest first (operator).
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("bearer" = [])),
+    params(AuditQuery), responses((status = 200, description = "Matching rows", body = Vec<audit::AuditRow>)))]
 async fn audit_query(
     State(state): State<AppState>,
     caller: Caller,
@@ -40,6 +43,9 @@ async fn audit_query(
     .await
 }
 
+/// Recomputes the audit hash chain and names the first broken row (operator).
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, description = "The verification", body = audit::Verification)))]
 async fn audit_verify(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,6 +58,11 @@ async fn audit_verify(
     .await
 }
 
+/// Live alerts as server-sent events (operator); each event `alert` carries one
+/// alert as JSON. The stream ends when the caller's token expires.
+#[utoipa::path(get, path = "/v1/alerts/stream", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, description = "`text/event-stream` of `alert` events",
+        content((audit::Alert = "text/event-stream")))))]
 async fn alerts_stream(
     State(state): State<AppState>,
     caller: Caller,

@@ -60,7 +60,7 @@ fn dialect(sql: &str, postgres: bool) -> String {
 }
 
 /// A user row.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct User {
     /// Opaque user id.
     pub id: String,
@@ -75,7 +75,7 @@ pub struct User {
 }
 
 /// A clinician as the directory lists them (what a patient needs to grant).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Clinician {
     /// User id (what a grant names).
     pub id: String,
@@ -84,7 +84,7 @@ pub struct Clinician {
 }
 
 /// A record index row: where the ciphertext is and what it is bound to. Never content.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Record {
     /// Record id.
     pub id: String,
@@ -107,7 +107,7 @@ pub struct Record {
 }
 
 /// A grant: a patient lets a clinician read one record type.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Grant {
     /// Patient pseudonym.
     pub patient: String,

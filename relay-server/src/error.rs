@@ -3,7 +3,20 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+
+/// The body of every error response (RFC 9457 problem details).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:phiveil:problem:<code>`; the code names the kind of refusal.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What was wrong, safe to show (never an internal cause).
+    pub detail: String,
+}
 
 /// Every error a handler can return.
 #[derive(Debug)]
@@ -88,16 +101,16 @@ impl IntoResponse for ApiError {
             tracing::error!(cause = %cause, "internal error");
         }
         let (status, code, detail) = self.parts();
-        let body = json!({
-            "type": format!("urn:phiveil:problem:{code}"),
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "detail": detail,
-        });
+        let body = Problem {
+            kind: format!("urn:phiveil:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("error").to_owned(),
+            status: status.as_u16(),
+            detail,
+        };
         let mut res = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
+            serde_json::to_string(&body).unwrap_or_default(),
         )
             .into_response();
         if let ApiError::TooManyRequests(secs) = &self {

@@ -11,18 +11,15 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The routes of this feature.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/grants", get(list_grants).post(add_grant))
-        .route(
-            "/v1/grants/{clinician_id}/{record_type}",
-            delete(revoke_grant),
-        )
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_grants, add_grant))
+        .routes(routes!(revoke_grant))
 }
 
 /// May `caller` read or write `record_type` records of `patient`?
@@ -49,12 +46,18 @@ pub(crate) async fn authorize(
     }
 }
 
-#[derive(Deserialize)]
+/// A patient's grant of one record type to one clinician.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct GrantReq {
+    /// The clinician's user id (from `GET /v1/clinicians`).
     clinician_id: String,
+    /// The record type the clinician may read.
     record_type: String,
 }
 
+/// The patient grants a clinician one record type.
+#[utoipa::path(post, path = "/v1/grants", tag = "grants", security(("bearer" = [])),
+    request_body = GrantReq, responses((status = 201, description = "The grant", body = Grant)))]
 async fn add_grant(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,6 +90,12 @@ async fn add_grant(
     Ok((StatusCode::CREATED, Json(grant)))
 }
 
+/// The patient revokes a grant (effective at once).
+#[utoipa::path(delete, path = "/v1/grants/{clinician_id}/{record_type}", tag = "grants",
+    security(("bearer" = [])),
+    params(("clinician_id" = String, Path, description = "The clinician's user id"),
+           ("record_type" = String, Path, description = "The record type")),
+    responses((status = 204, description = "Revoked")))]
 async fn revoke_grant(
     State(state): State<AppState>,
     caller: Caller,
@@ -115,6 +124,9 @@ async fn revoke_grant(
     .await
 }
 
+/// Grants given (a patient) or held (a clinician).
+#[utoipa::path(get, path = "/v1/grants", tag = "grants", security(("bearer" = [])),
+    responses((status = 200, description = "The grants", body = Vec<Grant>)))]
 async fn list_grants(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Grant>>> {
     let c = &caller.0;
     let grants = match c.role.as_str() {

@@ -16,6 +16,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
@@ -204,18 +206,20 @@ pub fn router(state: AppState) -> Router {
             .max(crate::studies::MAX_ARTIFACT_BYTES),
     )
     .unwrap_or(usize::MAX);
-    let api = Router::new()
-        .merge(crate::accounts::routes())
-        .merge(crate::grants::routes())
-        .merge(crate::keys::routes())
-        .merge(crate::records::routes())
-        .merge(crate::audit_log::routes())
-        .merge(crate::vitals::routes())
-        .merge(crate::studies::routes())
-        .merge(crate::training::routes())
-        .merge(crate::service::routes())
+    let (api, _) = api().split_for_parts();
+    // The document is made once, at start, and served as is.
+    let document = bytes::Bytes::from(serde_json::to_vec(&openapi_document()).unwrap_or_default());
+    let api = api
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let body = document.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+            }),
+        )
         .layer(DefaultBodyLimit::max(state.config.limits.max_json_bytes));
-    let store = crate::records::store_routes().layer(DefaultBodyLimit::max(max_upload));
+    let (store, _) = crate::records::store_routes().split_for_parts();
+    let store = store.layer(DefaultBodyLimit::max(max_upload));
     let mut router = api.merge(store);
     if let Some(dir) = &state.config.static_dir {
         let files = Router::new()
@@ -236,6 +240,128 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(crate::http::common_headers))
         .with_state(state)
+}
+
+/// Every feature's routes with the OpenAPI operations their handlers declare (the
+/// embedded store's presigned URLs included, under their own body limit in [`router`]).
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::accounts::routes())
+        .merge(crate::grants::routes())
+        .merge(crate::keys::routes())
+        .merge(crate::records::routes())
+        .merge(crate::audit_log::routes())
+        .merge(crate::vitals::routes())
+        .merge(crate::studies::routes())
+        .merge(crate::training::routes())
+        .merge(crate::service::routes())
+}
+
+/// The OpenAPI 3.1 description of the API, generated from the handlers' annotations
+/// and their request and response types (served at `GET /openapi.json`).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut doc = api().merge(crate::records::store_routes()).into_openapi();
+    doc.paths.add_path_operation(
+        "/openapi.json",
+        vec![utoipa::openapi::HttpMethod::Get],
+        utoipa::openapi::path::OperationBuilder::new()
+            .summary(Some("This document"))
+            .operation_id(Some("openapi"))
+            .response(
+                "200",
+                utoipa::openapi::ResponseBuilder::new()
+                    .description("The OpenAPI 3.1 document")
+                    .content(
+                        "application/json",
+                        utoipa::openapi::content::Content::new(
+                            None::<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
+                        ),
+                    ),
+            )
+            .build(),
+    );
+    with_problems(&mut doc);
+    doc
+}
+
+/// The document's frame: title, version, the bearer scheme and the problem shape.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "phiveil relay",
+        description = "Key broker, upload broker, identity and grants, studies on ciphertexts and the hash-chained audit log. Errors are RFC 9457 problem+json."
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&Frame)
+)]
+struct ApiDoc;
+
+/// Adds the bearer scheme, the shared problem response, and that response as every
+/// operation's `4XX` and `5XX` (every route can refuse or fail).
+struct Frame;
+
+impl utoipa::Modify for Frame {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.responses.insert(
+            "Problem".into(),
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description("A refusal or failure (RFC 9457 problem details)")
+                    .content(
+                        "application/problem+json",
+                        utoipa::openapi::content::Content::new(Some(Ref::from_schema_name(
+                            "Problem",
+                        ))),
+                    )
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// An opaque byte body (a ciphertext object) in the OpenAPI document: a string whose
+/// content is `application/octet-stream` (OpenAPI 3.1 / JSON Schema 2020-12).
+pub struct OctetStream;
+
+impl utoipa::PartialSchema for OctetStream {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .content_media_type("application/octet-stream")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for OctetStream {}
+
+/// Gives every operation of `doc` the shared problem response for `4XX` and `5XX`.
+fn with_problems(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Ref, RefOr};
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for class in ["4XX", "5XX"] {
+                op.responses.responses.insert(
+                    class.into(),
+                    RefOr::Ref(Ref::new("#/components/responses/Problem")),
+                );
+            }
+        }
+    }
 }
 
 /// The content security policy of the web app and the embedding example: scripts,

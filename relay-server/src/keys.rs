@@ -10,21 +10,22 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use phiveil_core::esdk::{
     BrokeredKmsKeyring, EncryptedDataKey, EncryptionContext, Header, Limits, StreamDecryptor,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use zeroize::Zeroize as _;
 
 /// The routes of this feature.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/keys/data-key", post(data_key))
-        .route("/v1/keys/unwrap", post(unwrap))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(data_key))
+        .routes(routes!(unwrap))
 }
 
 /// Largest message header accepted for unwrapping.
@@ -41,17 +42,56 @@ fn context_subject(ctx: &EncryptionContext) -> ApiResult<(String, String)> {
     Ok((patient.clone(), rt.clone()))
 }
 
-#[derive(Deserialize)]
+/// A data key request.
+#[derive(Deserialize, ToSchema)]
 struct DataKeyReq {
+    /// The encryption context the key is bound to; names `patient` and `record_type`.
+    #[schema(value_type = BTreeMap<String, String>)]
     context: EncryptionContext,
 }
 
 /// An encrypted data key entry in JSON (binary fields base64).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 struct EdkJson {
+    /// The key provider's id (`aws-kms` or the embedded KMS's).
     provider_id: String,
+    /// The provider's key information (base64).
     provider_info: String,
+    /// The wrapped data key (base64).
     ciphertext: String,
+}
+
+/// A new data key: the plaintext for this caller, and its wrapped form for the message
+/// header.
+#[derive(Serialize, ToSchema)]
+struct DataKeyResp {
+    /// The KMS key that wrapped it.
+    key_id: String,
+    /// The plaintext data key (base64); never stored or logged by the relay.
+    data_key: String,
+    /// The wrapped data key for the message header.
+    encrypted_data_key: EdkJson,
+}
+
+impl Drop for DataKeyResp {
+    fn drop(&mut self) {
+        self.data_key.zeroize();
+    }
+}
+
+/// A record's data key, unwrapped for an authorized reader.
+#[derive(Serialize, ToSchema)]
+struct UnwrapResp {
+    /// The plaintext data key (base64).
+    data_key: String,
+    /// The header's encrypted data key it came from.
+    encrypted_data_key: EdkJson,
+}
+
+impl Drop for UnwrapResp {
+    fn drop(&mut self) {
+        self.data_key.zeroize();
+    }
 }
 
 impl From<&EncryptedDataKey> for EdkJson {
@@ -64,6 +104,11 @@ impl From<&EncryptedDataKey> for EdkJson {
     }
 }
 
+/// KMS GenerateDataKey bound to the encryption context (the caller must be allowed to
+/// write that patient's records of that type).
+#[utoipa::path(post, path = "/v1/keys/data-key", tag = "keys", security(("bearer" = [])),
+    request_body = DataKeyReq,
+    responses((status = 200, description = "The data key (`Cache-Control: no-store`)", body = DataKeyResp)))]
 async fn data_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,23 +137,30 @@ async fn data_key(
     let key = state.kms.generate_data_key(&checked).await?;
     // The plaintext data key goes to the caller over this authenticated channel and
     // is never stored or logged.
-    let body = json!({
-        "key_id": key.key_id,
-        "data_key": B64.encode(key.plaintext.expose_secret()),
-        "encrypted_data_key": EdkJson::from(&key.edk),
-    });
+    let body = DataKeyResp {
+        key_id: key.key_id.clone(),
+        data_key: B64.encode(key.plaintext.expose_secret()),
+        encrypted_data_key: EdkJson::from(&key.edk),
+    };
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
+/// An unwrap request.
+#[derive(Deserialize, ToSchema)]
 struct UnwrapReq {
     /// The message header (base64), as it starts the stored message.
     header: String,
     /// The context the caller expects; must equal the header's.
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     context: Option<EncryptionContext>,
 }
 
+/// KMS Decrypt of a message header's encrypted data key, for a caller allowed to read
+/// the record; the header must authenticate under the key.
+#[utoipa::path(post, path = "/v1/keys/unwrap", tag = "keys", security(("bearer" = [])),
+    request_body = UnwrapReq,
+    responses((status = 200, description = "The data key (`Cache-Control: no-store`)", body = UnwrapResp)))]
 async fn unwrap(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Response> {
     let c = &caller.0;
     let parsed = (|| -> ApiResult<(Header, Vec<u8>)> {
@@ -197,9 +249,9 @@ async fn unwrap(State(state): State<AppState>, caller: Caller, body: Bytes) -> A
             "the message header does not authenticate".into(),
         ));
     };
-    let body = json!({
-        "data_key": B64.encode(key.expose_secret()),
-        "encrypted_data_key": EdkJson::from(&edk),
-    });
+    let body = UnwrapResp {
+        data_key: B64.encode(key.expose_secret()),
+        encrypted_data_key: EdkJson::from(&edk),
+    };
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }

@@ -9,44 +9,80 @@ use crate::error::{ApiError, ApiResult};
 use crate::grants::authorize;
 use crate::handler::{audit, audited, json_body, random_id};
 use crate::name::Name;
+use crate::store::Presigned;
 use crate::store::{valid_key, SignedQuery};
 use crate::{now, AppState};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use axum::routing::put;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi as _, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The routes of this feature (JSON bodies).
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/records", get(list_records).post(create_record))
-        .route("/v1/records/{id}", get(get_record))
-        .route("/v1/records/{id}/complete", post(complete_record))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_records, create_record))
+        .routes(routes!(get_record))
+        .routes(routes!(complete_record))
 }
 
-/// The embedded store's presigned URLs (bodies up to the upload limit).
-pub(crate) fn store_routes() -> Router<AppState> {
-    Router::new().route("/store/{*key}", put(store_put).get(store_get))
+/// The embedded store's presigned URLs (bodies up to the upload limit). The object
+/// key may hold slashes, so axum matches it as a wildcard; the document names it as
+/// one path parameter.
+pub(crate) fn store_routes() -> OpenApiRouter<AppState> {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(store_put, store_get))]
+    struct StoreDoc;
+    OpenApiRouter::with_openapi(StoreDoc::openapi())
+        .route("/store/{*key}", put(store_put).get(store_get))
 }
 
-#[derive(Deserialize)]
+/// A new record's upload.
+#[derive(Deserialize, ToSchema)]
 struct CreateRecordReq {
+    /// The patient's pseudonym (a patient's own by default).
     #[serde(default)]
     patient: Option<String>,
+    /// The record type (part of the encryption context).
     record_type: String,
+    /// The ciphertext's exact size in bytes.
     size: u64,
+    /// The ciphertext's content type.
     #[serde(default = "default_content_type")]
+    #[schema(default = "application/octet-stream")]
     content_type: String,
+}
+
+/// A pending record and where to upload its ciphertext.
+#[derive(Serialize, ToSchema)]
+struct CreatedRecord {
+    /// The record, `pending` until its upload completes.
+    record: Record,
+    /// The presigned PUT.
+    upload: Presigned,
+}
+
+/// A record and where to download its ciphertext.
+#[derive(Serialize, ToSchema)]
+struct RecordDownload {
+    /// The record.
+    record: Record,
+    /// The presigned GET.
+    download: Presigned,
 }
 
 fn default_content_type() -> String {
     "application/octet-stream".into()
 }
 
+/// Creates a pending record; returns a presigned PUT for its ciphertext.
+#[utoipa::path(post, path = "/v1/records", tag = "records", security(("bearer" = [])),
+    request_body = CreateRecordReq,
+    responses((status = 201, description = "The pending record and its upload", body = CreatedRecord)))]
 async fn create_record(
     State(state): State<AppState>,
     caller: Caller,
@@ -135,14 +171,15 @@ async fn create_record(
             record.expires_at,
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "record": record, "upload": upload })),
-    ))
+    Ok((StatusCode::CREATED, Json(CreatedRecord { record, upload })))
 }
 
-/// Marks an upload complete once the object is in the store with the declared size
-/// (S3: the browser calls this after its PUT; the local store completes on PUT).
+/// Marks an upload complete once the object is in the store with the declared size.
+///
+/// With S3 the browser calls this after its PUT; the embedded store completes on PUT.
+#[utoipa::path(post, path = "/v1/records/{id}/complete", tag = "records",
+    security(("bearer" = [])), params(("id" = String, Path, description = "Record id")),
+    responses((status = 200, description = "The completed record", body = Record)))]
 async fn complete_record(
     State(state): State<AppState>,
     caller: Caller,
@@ -190,12 +227,19 @@ async fn complete_record(
         .ok_or(ApiError::NotFound)
 }
 
-#[derive(Deserialize)]
+/// Which records to list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// The patient's pseudonym (a patient's own by default).
     patient: Option<String>,
+    /// Only this record type.
     record_type: Option<String>,
 }
 
+/// The records of a patient the caller may see (own, or granted record types).
+#[utoipa::path(get, path = "/v1/records", tag = "records", security(("bearer" = [])),
+    params(ListQuery), responses((status = 200, description = "The records", body = Vec<Record>)))]
 async fn list_records(
     State(state): State<AppState>,
     caller: Caller,
@@ -247,6 +291,10 @@ async fn list_records(
     .await
 }
 
+/// A complete record's metadata and a presigned GET for its ciphertext.
+#[utoipa::path(get, path = "/v1/records/{id}", tag = "records", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Record id")),
+    responses((status = 200, description = "The record and its download", body = RecordDownload)))]
 async fn get_record(
     State(state): State<AppState>,
     caller: Caller,
@@ -273,7 +321,7 @@ async fn get_record(
     .await?;
     let expires = now().saturating_add(state.config.presign_ttl_secs);
     let download = state.store.presign_get(&record.object_key, expires).await?;
-    Ok(Json(json!({ "record": record, "download": download })).into_response())
+    Ok(Json(RecordDownload { record, download }).into_response())
 }
 
 /// What a presigned PUT uploads.
@@ -282,10 +330,16 @@ enum PutTarget {
     Study,
 }
 
-/// `PUT /store/{key}` (local store): everything is checked before a byte of the
-/// body is read (signature, expiry, the declared `Content-Length` against the
-/// signed length, the object still pending, the content type), then exactly the
-/// signed number of bytes is read. A bad request costs the relay no memory.
+/// Presigned upload into the embedded store.
+///
+/// Everything is checked before a byte of the body is read (signature, expiry, the
+/// declared `Content-Length` against the signed length, the object still pending, the
+/// content type), then exactly the signed number of bytes is read.
+#[utoipa::path(put, path = "/store/{key}", tag = "store",
+    params(("key" = String, Path, description = "Object key (may contain `/`)"), SignedQuery),
+    request_body(content = crate::http::OctetStream, content_type = "application/octet-stream",
+        description = "Exactly the signed length, with the signed content type"),
+    responses((status = 201, description = "Stored")))]
 async fn store_put(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -377,6 +431,11 @@ async fn store_put(
     .await
 }
 
+/// Presigned download from the embedded store.
+#[utoipa::path(get, path = "/store/{key}", tag = "store",
+    params(("key" = String, Path, description = "Object key (may contain `/`)"), SignedQuery),
+    responses((status = 200, description = "The object",
+        content((crate::http::OctetStream = "application/octet-stream")))))]
 async fn store_get(
     State(state): State<AppState>,
     Path(key): Path<String>,

@@ -19,20 +19,22 @@ use crate::error::{ApiError, ApiResult};
 type HmacSha256 = Hmac<Sha256>;
 
 /// A presigned request.
-#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Presigned {
     /// `PUT` or `GET`.
     pub method: String,
     /// Path and query, relative to the relay's origin.
     pub url: String,
-    /// Headers the request must carry exactly.
+    /// Headers the request must carry exactly, as `[name, value]` pairs.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub headers: Vec<(String, String)>,
     /// Expiry (Unix seconds).
     pub expires_at: i64,
 }
 
 /// Query parameters of a signed URL.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SignedQuery {
     /// Expiry, Unix seconds.
     pub expires: i64,

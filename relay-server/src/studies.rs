@@ -31,7 +31,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use phiveil_core::fhe::{self, Aggregator, FieldSpec, StudySpec};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::{Caller, Claims};
 use crate::db::Val;
@@ -40,21 +42,17 @@ use crate::handler::{audited, json_body, random_id};
 use crate::{now, AppState};
 
 /// The routes of this feature.
-pub(crate) fn routes() -> axum::Router<AppState> {
-    use axum::routing::{get, post};
-    axum::Router::new()
-        .route("/v1/studies", get(list).post(create))
-        .route("/v1/studies/{id}", get(self::get).delete(cancel))
-        .route("/v1/studies/{id}/keys", post(keys))
-        .route("/v1/studies/{id}/open", post(open))
-        .route("/v1/studies/{id}/artifacts/{kind}", get(artifact))
-        .route("/v1/studies/{id}/submissions", post(submit))
-        .route(
-            "/v1/studies/{id}/submissions/{sid}/complete",
-            post(complete),
-        )
-        .route("/v1/studies/{id}/submission", get(mine))
-        .route("/v1/studies/{id}/release", post(release))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(self::get, cancel))
+        .routes(routes!(keys))
+        .routes(routes!(open))
+        .routes(routes!(artifact))
+        .routes(routes!(submit))
+        .routes(routes!(complete))
+        .routes(routes!(mine))
+        .routes(routes!(release))
 }
 
 /// Content type of every study object (TFHE serializations).
@@ -77,7 +75,7 @@ pub const BATCH: usize = 32;
 const MAX_LIST: i64 = 200;
 
 /// A study as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Study {
     /// Relay-assigned id.
     pub id: String,
@@ -163,7 +161,7 @@ pub async fn upload_target(state: &AppState, key: &str) -> ApiResult<Option<Uplo
 }
 
 /// A patient's submission.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Submission {
     /// Relay-assigned id.
     pub id: String,
@@ -308,11 +306,15 @@ pub(crate) fn check_title(title: &str) -> ApiResult<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
+/// A study's declaration.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateReq {
+struct StudyDeclaration {
+    /// Title (1-200 characters).
     title: String,
+    /// The integer fields, in submission order (1 to 32).
     fields: Vec<FieldSpec>,
+    /// Nothing is released before this many submissions (at least 2).
     min_cohort: u64,
 }
 
@@ -320,7 +322,10 @@ struct CreateReq {
 /// a training's first round start `keys-pending`, later rounds `open`.
 pub const INSERT_STUDY: &str = "INSERT INTO studies (id, owner, title, spec, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
-/// `POST /v1/studies` (clinician): declares a study.
+/// Declares a study: title, integer fields (ranges, bins, thresholds, DP), minimum
+/// cohort (clinician).
+#[utoipa::path(post, path = "/v1/studies", tag = "studies", operation_id = "create_study", security(("bearer" = [])), request_body = StudyDeclaration,
+    responses((status = 201, description = "The study, `keys-pending`", body = Study)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -331,7 +336,7 @@ pub async fn create(
         if c.role != "clinician" {
             return Err(ApiError::Forbidden("only clinicians own studies".into()));
         }
-        let req: CreateReq = json_body(&body)?;
+        let req: StudyDeclaration = json_body(&body)?;
         check_title(&req.title)?;
         let spec = StudySpec {
             id: random_id("st-", 10),
@@ -361,8 +366,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(study)))
 }
 
-/// `GET /v1/studies`: every study, newest first (any signed-in user: patients choose
-/// what to join; the declaration is public).
+/// Every study, newest first (any signed-in user).
+///
+/// Patients choose what to join; the declaration is public. Trainings' round studies
+/// are listed under their training.
+#[utoipa::path(get, path = "/v1/studies", tag = "studies", operation_id = "list_studies", security(("bearer" = [])),
+    responses((status = 200, description = "Studies", body = Vec<Study>)))]
 pub async fn list(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<Study>>> {
     let rows = state.db.query(
         &format!("SELECT {STUDY_COLS} FROM studies s WHERE NOT EXISTS (SELECT 1 FROM trainings t WHERE t.key_study = s.id) AND NOT EXISTS (SELECT 1 FROM training_rounds r WHERE r.study = s.id) ORDER BY s.created_at DESC, s.id LIMIT ?1"),
@@ -376,7 +385,10 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> ApiResult<J
     ))
 }
 
-/// `GET /v1/studies/{id}`.
+/// One study: its state, folded and queued submissions; `opening` and `open_error`
+/// while its keys are checked.
+#[utoipa::path(get, path = "/v1/studies/{id}", tag = "studies", operation_id = "get_study", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Study id")), responses((status = 200, description = "The study", body = Study)))]
 pub async fn get(
     State(state): State<AppState>,
     _caller: Caller,
@@ -385,16 +397,27 @@ pub async fn get(
     load(&state, &id).await?.map(Json).ok_or(ApiError::NotFound)
 }
 
-#[derive(Deserialize)]
+/// The sizes of the ceremony's uploads, in bytes.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KeysReq {
+    /// The compressed server key.
     server_key: u64,
+    /// The compact public key.
     public_key: u64,
-    /// Absent: the relay makes the CRS at opening.
+    /// The CRS; absent: the relay makes it at opening.
     #[serde(default)]
     crs: Option<u64>,
+    /// The client key wrapped under the owner's passphrase, kept for the owner.
     #[serde(default)]
     wrapped_client_key: Option<u64>,
+}
+
+/// Presigned PUTs for a ceremony's uploads.
+#[derive(Serialize, ToSchema)]
+struct KeyUploads {
+    /// By artifact: `server-key`, `public-key`, `crs`, `wrapped-client-key`.
+    uploads: BTreeMap<String, crate::store::Presigned>,
 }
 
 /// Where artifact `kind` of `study` is stored. The ceremony's uploads carry the
@@ -407,8 +430,12 @@ fn artifact_key(study: &str, kind: &str, attempt: Option<&str>) -> String {
     }
 }
 
-/// `POST /v1/studies/{id}/keys` (owner, before opening): presigned PUTs for the
-/// ceremony's public outputs.
+/// Presigned PUTs for the key ceremony's uploads (owner, before opening).
+///
+/// The server key, public key, optional CRS and wrapped client key; a ceremony that
+/// failed halfway may ask again (objects are never overwritten).
+#[utoipa::path(post, path = "/v1/studies/{id}/keys", tag = "studies", security(("bearer" = [])), params(("id" = String, Path, description = "Study id")),
+    request_body = KeysReq, responses((status = 200, description = "The uploads", body = KeyUploads)))]
 pub async fn keys(
     State(state): State<AppState>,
     caller: Caller,
@@ -484,15 +511,15 @@ pub async fn keys(
         Ok((wanted, expires))
     }).await?;
     let (wanted, expires) = wanted;
-    let mut uploads = serde_json::Map::new();
+    let mut uploads = BTreeMap::new();
     for (kind, size, key) in wanted {
         let p = state
             .store
             .presign_put(&key, size, STUDY_CONTENT_TYPE, expires)
             .await?;
-        uploads.insert(kind.to_owned(), serde_json::to_value(p).unwrap_or_default());
+        uploads.insert(kind.to_owned(), p);
     }
-    Ok(Json(json!({ "uploads": uploads })))
+    Ok(Json(KeyUploads { uploads }))
 }
 
 /// Reads a completed artifact of a study.
@@ -546,8 +573,10 @@ fn blocking_err(e: tokio::task::JoinError) -> ApiError {
     ApiError::Internal(format!("study task: {e}"))
 }
 
-/// `POST /v1/studies/{id}/open` (owner): checks at once that the uploads are in
-/// place with their sizes, then starts a job that checks the keys (public key
+/// Checks the uploaded keys with a self-test (making the CRS if absent) and opens the
+/// study (owner).
+///
+/// Checks at once that the uploads are in place with their sizes, then starts a job that checks the keys (public key
 /// conformant; CRS, public key and server key work together in a self-test
 /// submission), makes the CRS when the owner left it to the relay, and opens the
 /// study. The answer is `200` with the open study when the job ends within
@@ -555,6 +584,9 @@ fn blocking_err(e: tokio::task::JoinError) -> ApiError {
 /// `opening: true`: the client polls `GET /v1/studies/{id}` until `state` is `open`
 /// or `open_error` says why it failed. After a failure the owner may upload keys
 /// again and call `open` again. The job's outcome is audited when it ends.
+#[utoipa::path(post, path = "/v1/studies/{id}/open", tag = "studies", security(("bearer" = [])), params(("id" = String, Path, description = "Study id")),
+    responses((status = 200, description = "Open", body = Study),
+              (status = 202, description = "Still opening (`opening: true`); poll the study", body = Study)))]
 pub async fn open(
     State(state): State<AppState>,
     caller: Caller,
@@ -630,10 +662,13 @@ fn open_error_text(e: &ApiError) -> String {
     }
 }
 
-/// `DELETE /v1/studies/{id}` (owner): cancels a study that never opened (its
-/// ceremony failed or was abandoned). A study that is open, being opened, or the
+/// The owner cancels a study that never opened.
+///
+/// For a study whose ceremony failed or was abandoned. A study that is open, being opened, or the
 /// key study of a training stays; objects already uploaded are left in the store
 /// (public keys and the wrapped client key, nothing a patient sent).
+#[utoipa::path(delete, path = "/v1/studies/{id}", tag = "studies", operation_id = "cancel_study", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Study id")), responses((status = 204, description = "Cancelled")))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
@@ -835,9 +870,14 @@ async fn params(state: &AppState, id: &str) -> ApiResult<Arc<PublicParams>> {
     Ok(p)
 }
 
-/// `GET /v1/studies/{id}/artifacts/{kind}`: a presigned download. The public key and
-/// CRS are public once the study is open; the server key, the wrapped client key and
-/// the release are the owner's.
+/// A presigned download of a study artifact.
+///
+/// The public key and CRS are public once the study is open; the server key, the
+/// wrapped client key and the release are the owner's.
+#[utoipa::path(get, path = "/v1/studies/{id}/artifacts/{kind}", tag = "studies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Study id"), ("kind" = String, Path,
+        description = "`public-key`, `crs`, `server-key`, `wrapped-client-key` or `release`")),
+    responses((status = 200, description = "The presigned GET", body = crate::store::Presigned)))]
 pub async fn artifact(
     State(state): State<AppState>,
     caller: Caller,
@@ -868,10 +908,21 @@ pub async fn artifact(
     Ok(Json(state.store.presign_get(&key, expires).await?))
 }
 
-#[derive(Deserialize)]
+/// A submission's registration.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SubmitReq {
+    /// The proven list's size in bytes.
     size: u64,
+}
+
+/// A registered submission and where to upload its proven list.
+#[derive(Serialize, ToSchema)]
+struct SubmissionUpload {
+    /// The submission, `pending`.
+    submission: Submission,
+    /// The presigned PUT.
+    upload: crate::store::Presigned,
 }
 
 fn submission_from(r: &[Val]) -> Submission {
@@ -887,8 +938,11 @@ fn submission_from(r: &[Val]) -> Submission {
 
 const SUB_COLS: &str = "id, study, state, reason, size, patient, object_key, expires_at";
 
-/// `POST /v1/studies/{id}/submissions` (patient): registers the patient's one
-/// submission and returns a presigned PUT for the proven list.
+/// Registers the patient's one submission; returns a presigned PUT for the proven
+/// list (patient).
+#[utoipa::path(post, path = "/v1/studies/{id}/submissions", tag = "studies", security(("bearer" = [])), params(("id" = String, Path, description = "Study id")),
+    request_body = SubmitReq,
+    responses((status = 201, description = "The submission and its upload", body = SubmissionUpload)))]
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
@@ -962,7 +1016,10 @@ pub async fn submit(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "submission": sub, "upload": upload })),
+        Json(SubmissionUpload {
+            submission: sub,
+            upload,
+        }),
     ))
 }
 
@@ -979,10 +1036,14 @@ async fn submission_row(state: &AppState, id: &str, sid: &str) -> ApiResult<Opti
         .next())
 }
 
-/// `POST /v1/studies/{id}/submissions/{sid}/complete` (the submitting patient): checks
-/// the uploaded list (size, well-formedness, the proof bound to this study and patient)
-/// and queues it for aggregation. A list that fails is refused with the reason, audited,
-/// and frees the patient's slot.
+/// Verifies the uploaded list's proof and queues it (the submitting patient).
+///
+/// Checks the uploaded list (size, well-formedness, the proof bound to this study and
+/// patient). A list that fails is refused (422) with the reason, audited, and frees the
+/// patient's slot.
+#[utoipa::path(post, path = "/v1/studies/{id}/submissions/{sid}/complete", tag = "studies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Study id"), ("sid" = String, Path, description = "Submission id")),
+    responses((status = 200, description = "Accepted and queued", body = Submission)))]
 pub async fn complete(
     State(state): State<AppState>,
     caller: Caller,
@@ -1107,7 +1168,9 @@ async fn complete_inner(
     })
 }
 
-/// `GET /v1/studies/{id}/submission` (patient): the caller's submission to the study.
+/// The caller's submissions to the study with their state (patient).
+#[utoipa::path(get, path = "/v1/studies/{id}/submission", tag = "studies", security(("bearer" = [])), params(("id" = String, Path, description = "Study id")),
+    responses((status = 200, description = "The caller's submissions", body = Vec<Submission>)))]
 pub async fn mine(
     State(state): State<AppState>,
     caller: Caller,
@@ -1122,10 +1185,13 @@ pub async fn mine(
     Ok(Json(rows.iter().map(|r| submission_from(r)).collect()))
 }
 
-/// `POST /v1/studies/{id}/release` (owner): asks for the release. Refused while fewer
-/// than `k` submissions are accepted; afterwards the study takes no more submissions,
+/// Asks for the encrypted release (owner); refused below the minimum cohort.
+///
+/// Refused while fewer than `k` submissions are accepted; afterwards the study takes no more submissions,
 /// the worker folds what is queued, adds central noise where declared, and writes the
 /// encrypted release.
+#[utoipa::path(post, path = "/v1/studies/{id}/release", tag = "studies", security(("bearer" = [])), params(("id" = String, Path, description = "Study id")),
+    responses((status = 202, description = "Release requested", body = Study)))]
 pub async fn release(
     State(state): State<AppState>,
     caller: Caller,

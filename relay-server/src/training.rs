@@ -29,6 +29,8 @@ use axum::Json;
 use phiveil_core::dp::RdpAccountant;
 use phiveil_core::fl::{Evaluation, TrainingConfig};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::Caller;
 use crate::db::Val;
@@ -37,19 +39,18 @@ use crate::handler::{audited, json_body, random_id};
 use crate::{now, AppState};
 
 /// The routes of this feature.
-pub(crate) fn routes() -> axum::Router<AppState> {
-    use axum::routing::{get, post};
-    axum::Router::new()
-        .route("/v1/trainings", get(list).post(create))
-        .route("/v1/trainings/{id}", get(self::get).delete(cancel))
-        .route("/v1/trainings/{id}/model", post(publish))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(self::get, cancel))
+        .routes(routes!(publish))
 }
 
 /// Most trainings a list returns.
 const MAX_LIST: i64 = 200;
 
 /// A training as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Training {
     /// Relay-assigned id.
     pub id: String,
@@ -87,7 +88,7 @@ pub struct Training {
 }
 
 /// One round.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Round {
     /// Round number (from 1).
     pub round: u32,
@@ -102,7 +103,7 @@ pub struct Round {
 }
 
 /// The figures of one published model.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Metrics {
     /// Rounds the model has been trained for.
     pub after_round: u32,
@@ -227,14 +228,20 @@ async fn load(state: &AppState, id: &str, with_weights: bool) -> ApiResult<Optio
     }
 }
 
-#[derive(Deserialize)]
+/// A training's declaration.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateReq {
+struct TrainingDeclaration {
+    /// Title (1-200 characters).
     title: String,
+    /// Model, rounds, clients, DP-SGD settings, target ε and δ.
     config: TrainingConfig,
 }
 
-/// `POST /v1/trainings`: declares a training and its first round's study.
+/// Declares a federated training and creates round 1's study for the key ceremony
+/// (clinician).
+#[utoipa::path(post, path = "/v1/trainings", tag = "trainings", operation_id = "create_training", security(("bearer" = [])),
+    request_body = TrainingDeclaration, responses((status = 201, description = "The training", body = Training)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -245,7 +252,7 @@ pub async fn create(
         if c.role != "clinician" {
             return Err(ApiError::Forbidden("only clinicians own trainings".into()));
         }
-        let req: CreateReq = json_body(&body)?;
+        let req: TrainingDeclaration = json_body(&body)?;
         let title = req.title.trim();
         crate::studies::check_title(title)?;
         req.config.validate()?;
@@ -270,7 +277,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(t)))
 }
 
-/// `GET /v1/trainings`: newest first.
+/// Federated trainings, newest first, with their rounds, ε and training curves.
+#[utoipa::path(get, path = "/v1/trainings", tag = "trainings", operation_id = "list_trainings", security(("bearer" = [])),
+    responses((status = 200, description = "Trainings", body = Vec<Training>)))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Caller,
@@ -290,7 +299,9 @@ pub async fn list(
     Ok(Json(out))
 }
 
-/// `GET /v1/trainings/{id}`: state, rounds, training curves and the latest model.
+/// One training: state, rounds, training curves and the latest model.
+#[utoipa::path(get, path = "/v1/trainings/{id}", tag = "trainings", operation_id = "get_training", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Training id")), responses((status = 200, description = "The training", body = Training)))]
 pub async fn get(
     State(state): State<AppState>,
     _caller: Caller,
@@ -302,10 +313,13 @@ pub async fn get(
         .ok_or(ApiError::NotFound)
 }
 
-/// `DELETE /v1/trainings/{id}` (owner): cancels a training. One whose key study
-/// never opened (its key ceremony failed or was abandoned) is removed with that
+/// The owner cancels a training.
+///
+/// One whose key study never opened (its key ceremony failed or was abandoned) is removed with that
 /// study; any other running one stops now (`done`, its published models and curves
 /// kept; no further round opens). Audited `training-cancel`.
+#[utoipa::path(delete, path = "/v1/trainings/{id}", tag = "trainings", operation_id = "cancel_training", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Training id")), responses((status = 204, description = "Cancelled or stopped")))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
@@ -353,19 +367,26 @@ pub async fn cancel(
     }).await
 }
 
-#[derive(Deserialize)]
+/// A published model.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ModelReq {
+    /// The weights (features, then the bias).
     weights: Vec<f64>,
+    /// The owner's evaluation on its held-out split.
     #[serde(default)]
     evaluation: Option<Evaluation>,
+    /// The final model: no further round opens.
     #[serde(default)]
     last: bool,
 }
 
-/// `POST /v1/trainings/{id}/model`: the owner publishes the model after the round just
-/// released (or the initial model) with its evaluation; opens the next round unless
-/// `last` or the planned rounds are done.
+/// Publishes the model after the released round with its evaluation (owner).
+///
+/// Charges the round just released and opens the next one unless `last` or the planned
+/// rounds are done; refused (409) when the next round would pass the target ε.
+#[utoipa::path(post, path = "/v1/trainings/{id}/model", tag = "trainings", security(("bearer" = [])), params(("id" = String, Path, description = "Training id")),
+    request_body = ModelReq, responses((status = 200, description = "The training", body = Training)))]
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,

@@ -16,6 +16,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -24,11 +26,10 @@ use crate::name::Name;
 use crate::{now, AppState};
 
 /// The routes of this feature.
-pub(crate) fn routes() -> axum::Router<AppState> {
-    use axum::routing::get;
-    axum::Router::new()
-        .route("/v1/vitals/alerts", get(list_alerts).post(post_alert))
-        .route("/v1/vitals/alerts/stream", get(alerts_stream))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_alerts, post_alert))
+        .routes(routes!(alerts_stream))
 }
 
 /// The record type of encrypted telemetry chunks; a grant on it also opens the alert feed.
@@ -37,21 +38,29 @@ pub const VITALS_RECORD_TYPE: &str = "vitals-stream";
 /// Most alerts returned by one list call.
 const MAX_LIST: i64 = 500;
 
-/// What a patient's client posts.
-#[derive(Debug, Deserialize)]
+/// What a patient's client posts: metadata only (there is no field for a reading,
+/// and unknown fields are refused).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AlertIn {
+    /// The telemetry session it came from.
     session: String,
+    /// The rule's name (`spo2-low`).
     rule: String,
+    /// LOINC code of the vital sign.
     loinc: String,
+    /// `warning` or `critical`.
     severity: String,
+    /// `raised` or `cleared`.
     transition: String,
+    /// When the episode began (Unix seconds).
     episode_start: i64,
+    /// When this transition happened (Unix seconds).
     at: i64,
 }
 
 /// One alert on the feed (metadata only).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct VitalAlert {
     /// Relay-assigned id.
     pub id: String,
@@ -197,7 +206,9 @@ async fn list(
         .collect())
 }
 
-/// `POST /v1/vitals/alerts` (patient): records one alert transition of the caller.
+/// Posts one vital-sign alert transition of the caller, metadata only (patient).
+#[utoipa::path(post, path = "/v1/vitals/alerts", tag = "vitals", operation_id = "post_vital_alert", security(("bearer" = [])),
+    request_body = AlertIn, responses((status = 201, description = "The stored alert", body = VitalAlert)))]
 pub(crate) async fn post_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -237,14 +248,17 @@ pub(crate) async fn post_alert(
 }
 
 /// Query of `GET /v1/vitals/alerts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// Only alerts received after this time (Unix seconds).
     #[serde(default)]
     since: i64,
 }
 
-/// `GET /v1/vitals/alerts?since=` — a patient's own alerts, or a clinician's granted
-/// patients' alerts.
+/// Vital-sign alert metadata: a patient's own, or a clinician's granted patients'.
+#[utoipa::path(get, path = "/v1/vitals/alerts", tag = "vitals", operation_id = "list_vital_alerts", security(("bearer" = [])),
+    params(ListQuery), responses((status = 200, description = "Alerts", body = Vec<VitalAlert>)))]
 pub(crate) async fn list_alerts(
     State(state): State<AppState>,
     caller: Caller,
@@ -268,8 +282,14 @@ pub(crate) async fn list_alerts(
     Ok(Json(alerts))
 }
 
-/// `GET /v1/vitals/alerts/stream` (clinician): live alerts of patients whose
-/// `vitals-stream` grant the clinician holds at the time each alert arrives.
+/// Live vital-sign alerts of granted patients as server-sent events (clinician).
+///
+/// An alert is sent when the clinician holds the patient's `vitals-stream` grant at
+/// the time it arrives; each event `vital-alert` carries one alert as JSON.
+#[utoipa::path(get, path = "/v1/vitals/alerts/stream", tag = "vitals",
+    operation_id = "vital_alerts_stream", security(("bearer" = [])),
+    responses((status = 200, description = "`text/event-stream` of `vital-alert` events",
+        content((VitalAlert = "text/event-stream")))))]
 pub(crate) async fn alerts_stream(
     State(state): State<AppState>,
     caller: Caller,

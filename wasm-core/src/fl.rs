@@ -193,6 +193,7 @@ pub fn split_clients(
 
 /// Per-feature mean and standard deviation of a training set (public when a training
 /// study declares it: every client scales its features the same way).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Standardizer {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// A privacy cost or budget.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Privacy {

@@ -28,6 +28,7 @@ pub use sample::{randomized_response, DiscreteGaussian, DiscreteLaplace};
 use crate::{Error, Result};
 
 /// Where the noise of a study field is added.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "lowercase")]
 pub enum Mode {

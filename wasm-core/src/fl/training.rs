@@ -32,6 +32,7 @@ pub const MAX_PARAMETERS: usize = 32;
 pub const MAX_WEIGHT: f64 = 1.0e6;
 
 /// Where the DP-SGD noise of a round is added.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NoiseMode {
@@ -42,6 +43,7 @@ pub enum NoiseMode {
 }
 
 /// What the owner of a training study declares.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingConfig {
@@ -279,6 +281,7 @@ impl TrainingConfig {
 }
 
 /// What the owner measured of a model on its held-out test split.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Evaluation {
