@@ -332,7 +332,7 @@ async fn create_invitation(
     let (code, expires_at) = audited(&state, Some(c), "invite", None, async || {
         caller.require("clinician")?;
         let max = state.config.limits.max_open_invitations_per_clinician;
-        if state.db.open_invitations(&c.sub, now()).await? >= max {
+        if state.db.open_invitations(&c.sub, now(), max).await? >= max {
             return Err(ApiError::TooManyPending(format!(
                 "at most {max} unused invitations may be open at once"
             )));

@@ -567,20 +567,22 @@ impl Db {
             .collect())
     }
 
-    /// Pending records of `patient` whose upload URL is still valid at `now`.
-    pub async fn pending_count(&self, patient: &str, now: i64) -> ApiResult<i64> {
+    /// Pending records of `patient` whose upload URL is still valid at `now`, counted up
+    /// to `cap` (the per-patient limit): the check costs at most `cap` index entries
+    /// however many a patient holds.
+    pub async fn pending_count(&self, patient: &str, now: i64, cap: i64) -> ApiResult<i64> {
         self.count(
-            "SELECT COUNT(*) FROM records WHERE patient = ?1 AND state = 'pending' AND expires_at > ?2",
-            &[patient.into(), Val::Int(now)],
+            "SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE patient = ?1 AND state = 'pending' AND expires_at > ?2 LIMIT ?3) AS capped",
+            &[patient.into(), Val::Int(now), Val::Int(cap)],
         )
         .await
     }
 
-    /// Unused invitations of `clinician_id` still valid at `now`.
-    pub async fn open_invitations(&self, clinician_id: &str, now: i64) -> ApiResult<i64> {
+    /// Unused invitations of `clinician_id` still valid at `now`, counted up to `cap`.
+    pub async fn open_invitations(&self, clinician_id: &str, now: i64, cap: i64) -> ApiResult<i64> {
         self.count(
-            "SELECT COUNT(*) FROM invitations WHERE clinician_id = ?1 AND used_by IS NULL AND expires_at > ?2",
-            &[clinician_id.into(), Val::Int(now)],
+            "SELECT COUNT(*) FROM (SELECT 1 FROM invitations WHERE clinician_id = ?1 AND used_by IS NULL AND expires_at > ?2 LIMIT ?3) AS capped",
+            &[clinician_id.into(), Val::Int(now), Val::Int(cap)],
         )
         .await
     }

@@ -112,7 +112,7 @@ async fn create_record(
         }
         authorize(&state, c, &patient, &req.record_type).await?;
         let max = state.config.limits.max_pending_records_per_patient;
-        if state.db.pending_count(&patient, now()).await? >= max {
+        if state.db.pending_count(&patient, now(), max).await? >= max {
             return Err(ApiError::TooManyPending(format!(
                 "at most {max} uploads may be pending for one patient; finish or wait for the others"
             )));

@@ -641,13 +641,27 @@ impl Conn {
             })
             .await;
         }
+        // From here a failure leaves the connection to be closed, not reused.
         self.in_tx = true;
-        self.batch("BEGIN; LOCK TABLE audit IN EXCLUSIVE MODE")
-            .await?;
-        let mut head = self
-            .query(read, &[], HEAD_COLUMNS)
-            .await?
-            .into_iter()
+        let Inner::Pg(c) = self.inner()? else {
+            return Err(ApiError::Internal("no database connection".into()));
+        };
+        let client: &tokio_postgres::Client = c;
+        let read_st = c
+            .prepare_cached(&pg_sql(read))
+            .await
+            .map_err(|e| pg_err(&e))?;
+        // One round trip for the lock and the head: the two are pipelined, and the
+        // server runs them in order, so the head is read under the lock.
+        let (locked, head) = tokio::join!(
+            client.batch_execute("BEGIN; LOCK TABLE audit IN EXCLUSIVE MODE"),
+            client.query(&read_st, &[])
+        );
+        locked.map_err(|e| pg_err(&e))?;
+        let mut head = head
+            .map_err(|e| pg_err(&e))?
+            .iter()
+            .map(|r| pg_row(r, HEAD_COLUMNS))
             .next();
         // Every link follows from the head alone, so all statements are known now:
         // send them pipelined (one round trip, not one per statement).
@@ -658,26 +672,23 @@ impl Conn {
             stmts.extend(links);
             head = Some(next);
         }
-        if let Inner::Pg(c) = self.inner()? {
-            let mut prepared = Vec::with_capacity(stmts.len());
-            for (sql, _) in &stmts {
-                prepared.push(
-                    c.prepare_cached(&pg_sql(sql))
-                        .await
-                        .map_err(|e| pg_err(&e))?,
-                );
-            }
-            let params: Vec<_> = stmts.iter().map(|(_, args)| pg_params(args)).collect();
-            let client: &tokio_postgres::Client = c;
-            futures_util::future::try_join_all(
-                prepared
-                    .iter()
-                    .zip(&params)
-                    .map(|(st, p)| client.execute(st, p)),
-            )
-            .await
-            .map_err(|e| pg_err(&e))?;
+        let mut prepared = Vec::with_capacity(stmts.len());
+        for (sql, _) in &stmts {
+            prepared.push(
+                c.prepare_cached(&pg_sql(sql))
+                    .await
+                    .map_err(|e| pg_err(&e))?,
+            );
         }
+        let params: Vec<_> = stmts.iter().map(|(_, args)| pg_params(args)).collect();
+        futures_util::future::try_join_all(
+            prepared
+                .iter()
+                .zip(&params)
+                .map(|(st, p)| client.execute(st, p)),
+        )
+        .await
+        .map_err(|e| pg_err(&e))?;
         self.commit().await?;
         Ok(jobs.iter().map(|_| Ok(())).collect())
     }
