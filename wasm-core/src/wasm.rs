@@ -517,6 +517,11 @@ impl DecryptStream {
     }
 }
 
+/// A JavaScript value as JSON, the way `JSON.stringify` sees it. Inputs go through
+/// `JSON.stringify` on purpose rather than `serde-wasm-bindgen`: it calls `toJSON`
+/// (a `Date` becomes its ISO string instead of an empty object) and throws on a cyclic
+/// object, which becomes a typed error here; walking such an object field by field would
+/// recurse until the wasm stack overflows and traps.
 fn to_serde(v: &JsValue) -> Result<serde_json::Value, JsValue> {
     let s = JSON::stringify(v)
         .map_err(|_| bad_arg("record is not JSON-serializable"))?
@@ -525,9 +530,12 @@ fn to_serde(v: &JsValue) -> Result<serde_json::Value, JsValue> {
     serde_json::from_str(&s).map_err(|e| js_err(Error::InvalidRecord(e.to_string())))
 }
 
-fn from_serde(v: &serde_json::Value) -> Result<JsValue, JsValue> {
-    let s = serde_json::to_string(v).map_err(|e| js_err(Error::InvalidRecord(e.to_string())))?;
-    JSON::parse(&s).map_err(|_| bad_arg("could not build the JavaScript record"))
+/// A Rust value as plain JavaScript objects, arrays, strings, numbers, booleans and
+/// nulls (`serde-wasm-bindgen`'s JSON-compatible serializer: no string round trip; an
+/// integer beyond 2^53 is an error, not a silently rounded number).
+fn from_serde<T: serde::Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
+    serde::Serialize::serialize(v, &serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_err(Error::InvalidRecord(e.to_string())))
 }
 
 /// Field-level encryption: encrypts the fields selected by `paths`

@@ -86,6 +86,23 @@ test('field-level encryption keeps unlisted fields readable and detects moves', 
   assert.throws(() => phiveil.decryptFields(kr, swapped), (e) => e.code === 'DecryptFailed');
 });
 
+test('records cross into wasm the way JSON.stringify sees them, and back as plain objects', () => {
+  const kr = keyring();
+  // A Date keeps its ISO string (toJSON), not an empty object.
+  const seen = new Date('2026-03-11T08:15:00.000Z');
+  const sealed = phiveil.encryptFields(kr, { patient: { ssn: '123-45-6789' }, seen }, ['patient.ssn'], { patient: 'p-1' });
+  assert.equal(sealed.seen, '2026-03-11T08:15:00.000Z');
+  assert.equal(Object.getPrototypeOf(sealed), Object.prototype);
+  assert.ok(Array.isArray(sealed._phiveil.fields));
+  // A cyclic record is a typed error, and the module keeps working after it.
+  const cyclic = { patient: { ssn: '1' } };
+  cyclic.self = cyclic;
+  assert.throws(() => phiveil.encryptFields(kr, cyclic, ['patient.ssn'], { patient: 'p-1' }),
+    (e) => e.name === 'PhiveilError' && e.code === 'InvalidConfig');
+  const back = phiveil.decryptFields(kr, sealed, { patient: 'p-1' });
+  assert.equal(back.record.patient.ssn, '123-45-6789');
+});
+
 test('data-key cache reuses keys within its limits', () => {
   const kr = keyring().withCache({ maxAgeMs: 60_000, maxMessages: 2 });
   const edk = (m) => Buffer.from(phiveil.parseHeader(m).encryptedDataKeys[0].ciphertext).toString('hex');
