@@ -546,6 +546,19 @@ fn strict_finds_what_real_notes_carry() {
     );
     strict_removes("Ona T. Brandt, M.D.\nOTB:pell\nDT: 03/04/71", &["pell"]);
     strict_removes("Dictated by: ONA BRANDT, M.D.   OB44", &["OB44"]);
+    // A hospital named by a word hospitals are named by.
+    strict_removes(
+        "72 YO F TRANSFERRED FROM LAKESIDE GENERAL HOSPITAL. Seen at Memorial Hospital.",
+        &["LAKESIDE GENERAL", "Memorial"],
+    );
+    // A bare month/day before a dash, and one whose day is a score's denominator but
+    // smaller than its month (no score reads 11/4).
+    strict_removes(
+        "tte 8/29- ef 35%, back to unit 11/4- stable.",
+        &["8/29", "11/4"],
+    );
+    // A title written in lower case before a capitalized name.
+    strict_removes("mrs. Okonkwo ate half her lunch.", &["Okonkwo"]);
 }
 
 #[test]
@@ -568,6 +581,13 @@ fn strict_keeps_what_real_notes_say_about_care() {
     strict_keeps("PT COMFORTABLE, PA LINE REMOVED.");
     // A verb that is a month.
     strict_keeps("Patient may go home today.");
+    // A modal verb that is also a given name, after a cue, before its verb.
+    strict_keeps("PT MAY BE TRANSFERRED TO FLOOR IN AM. PT WILL NEED PT CONSULT.");
+    strict_keeps("pt will need rehab; pt may go home friday.");
+    // Ventilator settings, pulses and strength with a slash; a word made with an
+    // English ending from a known one.
+    strict_keeps("On PS 10/5, PEEP 5. Pulses 2/4 bilat, strength 4/5.");
+    strict_keeps("pedal pulses dopplerable, lungs diuresing well.");
 }
 
 #[test]

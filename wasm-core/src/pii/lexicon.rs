@@ -146,6 +146,37 @@ pub(super) fn prefixed_word(lower: &str) -> bool {
     })
 }
 
+/// Whether an unknown lower-case word is a known word with an English ending
+/// ("dopplerable", "heparinized", "diuresing"): a word made with "-able" or "-ized" from
+/// any known word (an eponym included: no name ends so), with "-ing", "-ed", "-ly",
+/// "-ness" or "-ment" from a known word that is nobody's name. The base keeps four or more
+/// letters; a final "e" dropped by the ending is tried back ("sedating").
+pub(super) fn derived_word(lower: &str) -> bool {
+    const ENDINGS: &[(&str, bool)] = &[
+        ("able", false),
+        ("ible", false),
+        ("ably", false),
+        ("ized", false),
+        ("ization", false),
+        ("ing", true),
+        ("ed", true),
+        ("ly", true),
+        ("ness", true),
+        ("ment", true),
+    ];
+    ENDINGS.iter().any(|(ending, not_a_name)| {
+        lower.strip_suffix(ending).is_some_and(|base| {
+            let known = |b: &str| {
+                b.chars().count() >= 4 && b.chars().all(|c| c.is_ascii_lowercase()) && {
+                    let f = flags(b);
+                    f & SAFE != 0 && (!not_a_name || f & (FIRST | LAST) == 0)
+                }
+            };
+            known(base) || known(&format!("{base}e"))
+        })
+    })
+}
+
 /// Whether an unknown lower-case word has the shape of a medical term: at least nine
 /// letters with a medical ending, or ten with a medical beginning. Given names and
 /// surnames this long with these affixes are rare; the lexicon's names are checked first.

@@ -152,6 +152,29 @@ const BY_VERBS: &[&str] = &[
 
 /// Capitalized words that are never names (sentence starters, clinical and calendar
 /// words), and given names that are also common words.
+/// Whether token `i` is a modal verb that is also a given name, followed on its line by
+/// the verb it governs ("PT MAY BE TRANSFERRED", "pt will need rehab"): the sentence goes
+/// on, no name stands there.
+pub(super) fn modal_verb(tokens: &[Token], i: usize) -> bool {
+    tokens
+        .get(i)
+        .is_some_and(|t| MODALS.contains(&t.lower.as_str()))
+        && tokens.get(i.saturating_add(1)).is_some_and(|n| {
+            !n.newline_before && n.gap.is_empty() && AFTER_MODAL.contains(&n.lower.as_str())
+        })
+}
+
+/// Modal verbs that are also given names ("May", "Will").
+const MODALS: &[&str] = &["may", "will", "can", "might", "must", "shall"];
+
+/// Words that follow a modal verb in a note ("may be", "will need").
+const AFTER_MODAL: &[&str] = &[
+    "be", "have", "go", "need", "require", "benefit", "not", "get", "return", "receive",
+    "continue", "also", "now", "start", "stay", "remain", "call", "come", "follow", "see", "try",
+    "use", "take", "resume", "undergo", "consider", "discuss", "do", "eat", "walk", "transfer",
+    "d/c", "dc", "wean", "cont", "f/u",
+];
+
 const NOT_NAMES: &[&str] = &[
     "npi",
     "dea",
@@ -767,7 +790,7 @@ impl NameRecognizer {
         }
         let mut skip_until = 0usize;
         for (i, t) in tokens.iter().enumerate() {
-            if i < skip_until {
+            if i < skip_until || modal_verb(&tokens, i) {
                 continue;
             }
             // A name that opens with particles after a title or cue: "Mr. de la Torre".
@@ -793,8 +816,9 @@ impl NameRecognizer {
             let gap_ok = |g: &str| g.is_empty() || g == "." || g == ":" || g == ",";
             if let Some(p) = prev {
                 // 1. A title right before: "Dr. Okafor", "Mrs. J. Lee", "Mrs. Brown".
+                // A title in lower case counts before a capitalized name ("mrs. Park").
                 if TITLES.contains(&p.lower.as_str())
-                    && (p.capitalized || p.allcaps)
+                    && (p.capitalized || p.allcaps || (t.first_upper && !t.allcaps))
                     && gap_ok(&t.gap)
                     && !t.newline_before
                 {

@@ -965,12 +965,14 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             )
         }),
     )?;
-    // A bare month/day ("labs drawn 3/14"), not a score or ratio ("strength 5/5", "pain
-    // 6/10", "BP 132/84", "1/2 tab").
+    // A bare month/day ("labs drawn 3/14", "echo 9/30- ef 20%"), not a score or ratio
+    // ("strength 5/5", "pain 6/10", "pulses 2/4", "BP 132/84", "1/2 tab") nor a ventilator
+    // setting ("PS 10/5"). A score's numerator never exceeds its denominator, so "10/4"
+    // and "12/10" are dates.
     add(
         "date_month_day",
         Date,
-        r"(?:^|[\s(,;])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?:$|[\s).,;])",
+        r"(?:^|[\s(,;])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?:$|[\s).,;:]|-(?:\s|$))",
         1,
         0.5,
         DATE_CONTEXT,
@@ -978,9 +980,15 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             "strength", "pain", "murmur", "pulse", "pulses", "grade", "score", "scale", "tab",
             "tabs", "tablet", "tablets", "ratio", "bp", "reflexes", "dtr", "dtrs", "motor",
             "power", "rated", "rates", "apgar", "gcs", "of", "out", "x", "times", "per", "dose",
-            "doses", "cup", "cups", "mmse", "moca", "phq", "gad", "vision", "acuity",
+            "doses", "cup", "cups", "mmse", "moca", "phq", "gad", "vision", "acuity", "ps", "psv",
+            "peep", "cpap", "bipap", "ipap", "epap", "vent", "settings", "simv", "imv", "prvc",
+            "ac",
         ],
-        Some(|s| !s.ends_with("/10") && !s.ends_with("/5") && !s.ends_with("/4")),
+        Some(|s| {
+            let mut parts = s.split('/').map(|p| p.parse::<u32>().unwrap_or(0));
+            let (m, d) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            !(matches!(d, 4 | 5 | 10) && m <= d)
+        }),
     )?;
     add(
         "date_year_month",

@@ -291,7 +291,11 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     };
 
     for (i, t) in tokens.iter().enumerate() {
-        if t.has_digit || !free.get(i).copied().unwrap_or(false) || t.letters < 2 {
+        if t.has_digit
+            || !free.get(i).copied().unwrap_or(false)
+            || t.letters < 2
+            || super::names::modal_verb(&tokens, i)
+        {
             continue;
         }
         let f = flag_of(i);
@@ -302,7 +306,9 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let common = f & COMMON != 0;
         let unknown = f & SAFE == 0
             && (is_name(f)
-                || !(lexicon::medical_shape(&t.lower) || lexicon::prefixed_word(&t.lower)));
+                || !(lexicon::medical_shape(&t.lower)
+                    || lexicon::prefixed_word(&t.lower)
+                    || lexicon::derived_word(&t.lower)));
         let person_cue = cue_before(i, &person_cue);
         let strong_cue = person_cue == Some(true);
         let any_cue = person_cue.is_some();
@@ -368,7 +374,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 }
             }
             Mode::Upper => {
-                if any_cue && (name || unknown) && t.letters >= 2 {
+                // After a weak cue a frequent word is that word ("CALLED OUT TO FLOOR").
+                if any_cue && (unknown || (name && (strong_cue || !common))) && t.letters >= 2 {
                     Some(Why::Cue)
                 } else if unknown && t.letters >= 4 {
                     Some(Why::Unknown)
@@ -660,23 +667,15 @@ const FACILITY_HEADS: &[&[&str]] = &[
     &["family", "practice"],
 ];
 
-/// Words that describe a facility without naming it ("the Cardiology Clinic", "Regional
-/// Medical Center"): a run of only these before a facility word is no name.
+/// Words that describe a facility without naming it ("the Cardiology Clinic", "the
+/// Emergency Department"): a run of only these before a facility word is no name. Words
+/// that hospitals are named by ("Memorial Hospital", "General Hospital", "University
+/// Medical Center", "Children's Hospital") are not here: capitalized before a facility
+/// word, they name one.
 const FACILITY_GENERIC: &[&str] = &[
     "nearest",
-    "general",
-    "community",
-    "regional",
-    "university",
     "teaching",
-    "children's",
-    "childrens",
-    "women's",
-    "womens",
-    "memorial",
-    "county",
     "state",
-    "city",
     "veterans",
     "va",
     "mental",
