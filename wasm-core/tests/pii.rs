@@ -559,6 +559,9 @@ fn strict_finds_what_real_notes_carry() {
     );
     // A title written in lower case before a capitalized name.
     strict_removes("mrs. Okonkwo ate half her lunch.", &["Okonkwo"]);
+    // A masked SSN's last four digits; a street named in lower case in a message.
+    strict_removes("SSN ***-**-7301 verified at desk.", &["7301"]);
+    strict_removes("the pharmacy on juniper st never got it", &["juniper st"]);
 }
 
 #[test]
@@ -588,6 +591,7 @@ fn strict_keeps_what_real_notes_say_about_care() {
     // English ending from a known one.
     strict_keeps("On PS 10/5, PEEP 5. Pulses 2/4 bilat, strength 4/5.");
     strict_keeps("pedal pulses dopplerable, lungs diuresing well.");
+    strict_keeps("i am on my way, pt on the way home, met at one place.");
 }
 
 #[test]

@@ -921,6 +921,60 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A partly masked social security number still shows its last four digits
+    // ("SSN XXX-XX-4412", "ss# ***-**-1187").
+    add(
+        "ssn_masked",
+        Ssn,
+        r"(?i)(?:^|[\s:#(])((?:x{3}|\*{3})[- ]?(?:x{2}|\*{2})[- ]?\d{4})\b",
+        1,
+        0.8,
+        SSN_CONTEXT,
+        &[],
+        None,
+    )?;
+    // A street named in lower case in a message ("my pharmacy on birch st"): after "on",
+    // "at" or "off", one or two words and a street word. Determiners and pronouns are no
+    // street names ("on the way", "on my way"); "dr" is a doctor here.
+    add(
+        "street_named_lower",
+        Address,
+        r"\b(?:on|at|off)\s+((?:[a-z][a-z'-]+\s+){1,2}(?:st|street|ave|avenue|rd|road|ln|lane|blvd|boulevard|way|ct|court|pl|place|ter|terrace|pkwy|parkway|hwy|highway|pike)\b\.?)",
+        1,
+        0.6,
+        &[],
+        &[],
+        Some(|s| {
+            let first = s.split_whitespace().next().unwrap_or_default();
+            !matches!(
+                first,
+                "the"
+                    | "a"
+                    | "an"
+                    | "my"
+                    | "your"
+                    | "his"
+                    | "her"
+                    | "its"
+                    | "our"
+                    | "their"
+                    | "this"
+                    | "that"
+                    | "one"
+                    | "either"
+                    | "any"
+                    | "no"
+                    | "each"
+                    | "every"
+                    | "same"
+                    | "other"
+                    | "which"
+                    | "what"
+                    | "some"
+                    | "all"
+            )
+        }),
+    )?;
     // Rural routes and highway-contract boxes: "RR 4 Box 12", "Rural Route 2".
     add(
         "rural_route",
