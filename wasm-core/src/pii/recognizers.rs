@@ -39,6 +39,9 @@ pub(super) struct Patterns {
 
 const MONTH: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)";
 
+/// A day of the month as an ordinal word ("first" … "thirty-first").
+const ORDINAL: &str = r"(?i:(?:(?:twenty|thirty)[-\s])?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth)";
+
 pub(super) const STATE_ABBR: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI|AS|MP|AA|AE|AP";
 
 /// State abbreviations that are not also clinical credentials ("Lee, MD", "Kim, PA",
@@ -917,6 +920,20 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         r"(?i)\b(?:age|aged|turned|turns|turning)\s*:?\s+((?:ninety|one[-\s]hundred|a\s+hundred)(?:[-\s](?:one|two|three|four|five|six|seven|eight|nine))?)\b",
         1,
         0.85,
+        &[],
+        &[],
+        None,
+    )?;
+    // A day written as an ordinal word, before or after its month ("the twelfth of
+    // March", "March twenty-first").
+    add(
+        "date_ordinal_words",
+        Date,
+        &format!(
+            r"\b(?:(?i:the\s+)?{ORDINAL}\s+(?i:of\s+)?{MONTH}\b|{MONTH}\.?\s+(?i:the\s+)?{ORDINAL}\b)(?:,?\s+(?:18|19|20)\d{{2}}\b)?"
+        ),
+        0,
+        0.8,
         &[],
         &[],
         None,
