@@ -562,6 +562,11 @@ fn strict_finds_what_real_notes_carry() {
     // A masked SSN's last four digits; a street named in lower case in a message.
     strict_removes("SSN ***-**-7301 verified at desk.", &["7301"]);
     strict_removes("the pharmacy on juniper st never got it", &["juniper st"]);
+    // A pager number, however short.
+    strict_removes(
+        "Call back on pager 4-7712 or pgr #31184.",
+        &["4-7712", "31184"],
+    );
     // A day written as an ordinal word.
     strict_removes(
         "Admitted on the ninth of June; seen again July twenty-second.",

@@ -938,6 +938,17 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A pager number, however short ("Pager 4-7712", "pgr #31184").
+    add(
+        "pager",
+        Phone,
+        r"(?i)\b(?:pager|beeper|pgr|bpr)\.?\s*(?:#|no\.?|number)?\s*:?\s*#?\s*(\d[\d-]{2,12}\d)\b",
+        1,
+        0.8,
+        &[],
+        &[],
+        None,
+    )?;
     // A partly masked social security number still shows its last four digits
     // ("SSN XXX-XX-4412", "ss# ***-**-1187").
     add(
