@@ -562,6 +562,11 @@ fn strict_finds_what_real_notes_carry() {
     // A masked SSN's last four digits; a street named in lower case in a message.
     strict_removes("SSN ***-**-7301 verified at desk.", &["7301"]);
     strict_removes("the pharmacy on juniper st never got it", &["juniper st"]);
+    // A town in lower case before its state and ZIP, however ordinary its words.
+    strict_removes(
+        "staying w her son in glen haven co 80532 for now",
+        &["glen haven"],
+    );
     // A pager number, however short.
     strict_removes(
         "Call back on pager 4-7712 or pgr #31184.",

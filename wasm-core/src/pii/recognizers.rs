@@ -938,6 +938,20 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A town in lower case before its state and ZIP ("staying in port orchard wa
+    // 98366"): the words after a place preposition, however ordinary.
+    add(
+        "city_lower_before_state_zip",
+        Address,
+        &format!(
+            r"\b(?:in|from|to|near|at|of)\s+((?:[a-z][a-z'.-]*\s+){{0,2}}[a-z][a-z'.-]*),?\s+(?i:{STATE_ABBR})\.?,?\s+\d{{5}}(?:-\d{{4}})?\b"
+        ),
+        1,
+        0.75,
+        &[],
+        &[],
+        None,
+    )?;
     // A pager number, however short ("Pager 4-7712", "pgr #31184").
     add(
         "pager",
