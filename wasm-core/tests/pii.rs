@@ -562,6 +562,11 @@ fn strict_finds_what_real_notes_carry() {
     // A masked SSN's last four digits; a street named in lower case in a message.
     strict_removes("SSN ***-**-7301 verified at desk.", &["7301"]);
     strict_removes("the pharmacy on juniper st never got it", &["juniper st"]);
+    // An employer's name, however ordinary its words.
+    strict_removes(
+        "Works at Granite Ridge Builders as a framer.\nEMPLOYER: COASTAL PAPER MILL",
+        &["Granite Ridge Builders", "COASTAL PAPER MILL"],
+    );
     // A town in lower case before its state and ZIP, however ordinary its words.
     strict_removes(
         "staying w her son in glen haven co 80532 for now",
@@ -607,6 +612,7 @@ fn strict_keeps_what_real_notes_say_about_care() {
     strict_keeps("On PS 10/5, PEEP 5. Pulses 2/4 bilat, strength 4/5.");
     strict_keeps("pedal pulses dopplerable, lungs diuresing well.");
     strict_keeps("i am on my way, pt on the way home, met at one place.");
+    strict_keeps("Employer: retired. Works for the city; worked at home during covid.");
 }
 
 #[test]

@@ -574,6 +574,99 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         i = j.saturating_add(1);
     }
     out.extend(facilities(&tokens));
+    out.extend(employers(text, &tokens));
+    out
+}
+
+/// Words after an employer cue that say there is no employer ("Employer: retired").
+const NO_EMPLOYER: &[&str] = &[
+    "none",
+    "n/a",
+    "na",
+    "self",
+    "retired",
+    "unemployed",
+    "disabled",
+    "student",
+    "homemaker",
+    "unknown",
+    "not",
+    "no",
+];
+
+/// An employer's name, one of Safe Harbor's names: the capitalized words after
+/// "Employer:", or after "works at", "worked for", "employed by" ("works at Harrow &
+/// Finch Logistics", "EMPLOYER: NORTHFIELD PAPER MILL"), however ordinary the words.
+/// Up to five words on the line, joined by a space or "&"; an article ends the cue
+/// ("works for the city"), and so does a form's next field.
+fn employers(text: &str, tokens: &[Token]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for i in 0..tokens.len() {
+        let Some(t) = tokens.get(i) else { continue };
+        let next = tokens.get(i.saturating_add(1));
+        let label =
+            t.lower == "employer" && next.is_some_and(|n| n.gap.contains(':') || n.gap == "-");
+        let worker = matches!(
+            t.lower.as_str(),
+            "works" | "worked" | "working" | "employed" | "employee"
+        );
+        // "works at X", "works as a forklift driver at X", "worked nights for X": the
+        // first "at", "for" or "by" within six words on the line, before a capital.
+        let via = worker
+            .then(|| {
+                (i.saturating_add(1)..i.saturating_add(7)).find(|&k| {
+                    tokens.get(k).is_some_and(|w| {
+                        matches!(w.lower.as_str(), "at" | "for" | "by")
+                            && tokens
+                                .get(k.saturating_add(1))
+                                .is_some_and(|n| n.first_upper && !n.newline_before)
+                    })
+                })
+            })
+            .flatten()
+            .filter(|&k| {
+                (i.saturating_add(1)..=k)
+                    .filter_map(|j| tokens.get(j))
+                    .all(|w| !w.newline_before && !w.gap.contains(['.', ';', ':']))
+            });
+        let first = if label {
+            i.saturating_add(1)
+        } else if let Some(k) = via {
+            k.saturating_add(1)
+        } else {
+            continue;
+        };
+        let mut last = None;
+        for k in first..first.saturating_add(5) {
+            let Some(w) = tokens.get(k) else { break };
+            // A run of spaces or a tab separates form fields ("MILL   EMERG CONTACT").
+            let field_break = k > first
+                && tokens
+                    .get(k.saturating_sub(1))
+                    .and_then(|p| text.get(p.end..w.start))
+                    .is_some_and(|between| between.contains("  ") || between.contains('\t'));
+            let joined = k == first || ((w.gap.is_empty() || w.gap == "&") && !field_break);
+            if w.newline_before || !joined || !w.first_upper || w.has_digit {
+                break;
+            }
+            if k == first
+                && (NO_EMPLOYER.contains(&w.lower.as_str())
+                    || FACILITY_STOPS.contains(&w.lower.as_str()))
+            {
+                break;
+            }
+            last = Some(k);
+        }
+        if let (Some(a), Some(b)) = (tokens.get(first), last.and_then(|k| tokens.get(k))) {
+            out.push(Finding {
+                entity: Entity::Person,
+                start: a.start,
+                end: b.end,
+                confidence: 0.75,
+                recognizer: "strict_employer",
+            });
+        }
+    }
     out
 }
 
