@@ -150,8 +150,6 @@ const BY_VERBS: &[&str] = &[
     "followed",
 ];
 
-/// Capitalized words that are never names (sentence starters, clinical and calendar
-/// words), and given names that are also common words.
 /// Whether token `i` is a modal verb that is also a given name, followed on its line by
 /// the verb it governs ("PT MAY BE TRANSFERRED", "pt will need rehab"): the sentence goes
 /// on, no name stands there.
@@ -172,9 +170,11 @@ const AFTER_MODAL: &[&str] = &[
     "be", "have", "go", "need", "require", "benefit", "not", "get", "return", "receive",
     "continue", "also", "now", "start", "stay", "remain", "call", "come", "follow", "see", "try",
     "use", "take", "resume", "undergo", "consider", "discuss", "do", "eat", "walk", "transfer",
-    "d/c", "dc", "wean", "cont", "f/u",
+    "dc", "wean", "cont",
 ];
 
+/// Capitalized words that are never names (sentence starters, clinical and calendar
+/// words), and given names that are also common words.
 const NOT_NAMES: &[&str] = &[
     "npi",
     "dea",

@@ -581,7 +581,6 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
 /// Words after an employer cue that say there is no employer ("Employer: retired").
 const NO_EMPLOYER: &[&str] = &[
     "none",
-    "n/a",
     "na",
     "self",
     "retired",
