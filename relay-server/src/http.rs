@@ -206,19 +206,18 @@ pub fn router(state: AppState) -> Router {
             .max(crate::studies::MAX_ARTIFACT_BYTES),
     )
     .unwrap_or(usize::MAX);
-    let (api, _) = api().split_for_parts();
-    // The document is made once, at start, and served as is.
-    let document = bytes::Bytes::from(serde_json::to_vec(&openapi_document()).unwrap_or_default());
+    // The document is made once, at start, from the same routers that serve, and
+    // served as is.
+    let (api, mut doc) = api().split_for_parts();
+    let (store, store_doc) = crate::records::store_routes().split_for_parts();
+    doc.merge(store_doc);
+    with_problems(&mut doc);
+    let document = OpenApiJson(bytes::Bytes::from(
+        serde_json::to_vec(&doc).unwrap_or_default(),
+    ));
     let api = api
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let body = document.clone();
-                async move { ([(header::CONTENT_TYPE, "application/json")], body) }
-            }),
-        )
+        .layer(axum::Extension(document))
         .layer(DefaultBodyLimit::max(state.config.limits.max_json_bytes));
-    let (store, _) = crate::records::store_routes().split_for_parts();
     let store = store.layer(DefaultBodyLimit::max(max_upload));
     let mut router = api.merge(store);
     if let Some(dir) = &state.config.static_dir {
@@ -255,33 +254,23 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(crate::studies::routes())
         .merge(crate::training::routes())
         .merge(crate::service::routes())
+        .routes(utoipa_axum::routes!(openapi_json))
 }
 
-/// The OpenAPI 3.1 description of the API, generated from the handlers' annotations
-/// and their request and response types (served at `GET /openapi.json`).
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let mut doc = api().merge(crate::records::store_routes()).into_openapi();
-    doc.paths.add_path_operation(
-        "/openapi.json",
-        vec![utoipa::openapi::HttpMethod::Get],
-        utoipa::openapi::path::OperationBuilder::new()
-            .summary(Some("This document"))
-            .operation_id(Some("openapi"))
-            .response(
-                "200",
-                utoipa::openapi::ResponseBuilder::new()
-                    .description("The OpenAPI 3.1 document")
-                    .content(
-                        "application/json",
-                        utoipa::openapi::content::Content::new(
-                            None::<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
-                        ),
-                    ),
-            )
-            .build(),
-    );
-    with_problems(&mut doc);
-    doc
+/// The OpenAPI document, serialized once by [`router`].
+#[derive(Clone)]
+struct OpenApiJson(bytes::Bytes);
+
+/// This document (OpenAPI 3.1).
+///
+/// Generated from the handlers' annotations and their request and response types.
+#[utoipa::path(get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object,
+        content_type = "application/json")))]
+async fn openapi_json(
+    axum::Extension(doc): axum::Extension<OpenApiJson>,
+) -> impl axum::response::IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], doc.0)
 }
 
 /// The document's frame: title, version, the bearer scheme and the problem shape.
@@ -296,8 +285,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 )]
 struct ApiDoc;
 
-/// Adds the bearer scheme, the shared problem response, and that response as every
-/// operation's `4XX` and `5XX` (every route can refuse or fail).
+/// Adds the bearer scheme and the shared problem response ([`with_problems`] makes it
+/// every operation's `4XX` and `5XX`).
 struct Frame;
 
 impl utoipa::Modify for Frame {

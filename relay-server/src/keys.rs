@@ -19,7 +19,7 @@ use phiveil_core::esdk::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use zeroize::Zeroize as _;
+use zeroize::Zeroizing;
 
 /// The routes of this feature.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -67,31 +67,22 @@ struct EdkJson {
 struct DataKeyResp {
     /// The KMS key that wrapped it.
     key_id: String,
-    /// The plaintext data key (base64); never stored or logged by the relay.
-    data_key: String,
+    /// The plaintext data key (base64); never stored or logged by the relay, wiped from
+    /// its memory when the response is dropped.
+    #[schema(value_type = String)]
+    data_key: Zeroizing<String>,
     /// The wrapped data key for the message header.
     encrypted_data_key: EdkJson,
-}
-
-impl Drop for DataKeyResp {
-    fn drop(&mut self) {
-        self.data_key.zeroize();
-    }
 }
 
 /// A record's data key, unwrapped for an authorized reader.
 #[derive(Serialize, ToSchema)]
 struct UnwrapResp {
-    /// The plaintext data key (base64).
-    data_key: String,
+    /// The plaintext data key (base64), wiped when the response is dropped.
+    #[schema(value_type = String)]
+    data_key: Zeroizing<String>,
     /// The header's encrypted data key it came from.
     encrypted_data_key: EdkJson,
-}
-
-impl Drop for UnwrapResp {
-    fn drop(&mut self) {
-        self.data_key.zeroize();
-    }
 }
 
 impl From<&EncryptedDataKey> for EdkJson {
@@ -139,7 +130,7 @@ async fn data_key(
     // is never stored or logged.
     let body = DataKeyResp {
         key_id: key.key_id.clone(),
-        data_key: B64.encode(key.plaintext.expose_secret()),
+        data_key: Zeroizing::new(B64.encode(key.plaintext.expose_secret())),
         encrypted_data_key: EdkJson::from(&key.edk),
     };
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
@@ -250,7 +241,7 @@ async fn unwrap(State(state): State<AppState>, caller: Caller, body: Bytes) -> A
         ));
     };
     let body = UnwrapResp {
-        data_key: B64.encode(key.expose_secret()),
+        data_key: Zeroizing::new(B64.encode(key.expose_secret())),
         encrypted_data_key: EdkJson::from(&edk),
     };
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
