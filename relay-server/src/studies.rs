@@ -834,10 +834,12 @@ fn self_test(
         &mut rand_core::OsRng,
     )
     .map_err(failed)?;
-    fhe::install_server_key(server);
-    let agg = Aggregator::new(spec.clone(), public.clone(), crs.clone()).map_err(failed)?;
-    agg.verify("self-test", "relay-self-test", &list)
-        .map_err(failed)?;
+    let pool = fhe::KeyedPool::decompress(server)?;
+    pool.run(|| {
+        let agg = Aggregator::new(spec.clone(), public.clone(), crs.clone())?;
+        agg.verify("self-test", "relay-self-test", &list)
+    })
+    .map_err(failed)?;
     Ok(())
 }
 
@@ -1248,7 +1250,8 @@ struct Loaded {
     lane: String,
     /// The study whose server key this is (training rounds share one).
     keys: String,
-    server: tfhe::ServerKey,
+    /// Threads holding that server key; every FHE computation runs on them.
+    pool: Arc<fhe::KeyedPool>,
     agg: Aggregator,
     seq: i64,
 }
@@ -1335,7 +1338,7 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
     };
     let study = load(state, &id).await?.ok_or(ApiError::NotFound)?;
     if study.release_requested && study.queued == 0 {
-        let reuse = loaded.take().map(|l| (l.keys, l.server));
+        let reuse = loaded.take().map(|l| (l.keys, l.pool));
         write_release(state, &study, reuse).await?;
         return Ok(true);
     }
@@ -1347,7 +1350,7 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
         .is_some_and(|l| l.lane == lane.id && l.seq == lane.seq)
     {
         let timer = std::time::Instant::now();
-        let reuse = loaded.take().map(|l| (l.keys, l.server));
+        let reuse = loaded.take().map(|l| (l.keys, l.pool));
         *loaded = Some(load_aggregator(state, &study, &lane, reuse).await?);
         phase(state, "load", &timer);
     }
@@ -1608,8 +1611,18 @@ async fn renew_lease(state: AppState, lane: String, me: String) {
 type BatchOutcome = (Vec<String>, Vec<(String, String)>, Vec<u8>);
 
 fn fold_batch(l: &mut Loaded, subs: &[(String, String, Vec<u8>)]) -> ApiResult<BatchOutcome> {
-    tfhe::set_server_key(l.server.clone());
-    let results = l.agg.verify_many(&l.server, subs);
+    let pool = Arc::clone(&l.pool);
+    let agg = &mut l.agg;
+    pool.run(|| fold_on_pool(&pool, agg, subs))
+}
+
+/// [`fold_batch`] on one of the study's pool threads.
+fn fold_on_pool(
+    pool: &fhe::KeyedPool,
+    agg: &mut Aggregator,
+    subs: &[(String, String, Vec<u8>)],
+) -> ApiResult<BatchOutcome> {
+    let results = agg.verify_many(pool, subs);
     let mut ok = Vec::new();
     let mut folded = Vec::new();
     let mut refused = Vec::new();
@@ -1617,7 +1630,7 @@ fn fold_batch(l: &mut Loaded, subs: &[(String, String, Vec<u8>)]) -> ApiResult<B
         match r {
             // Already in the lane's totals (a crash between checkpoint and commit): just
             // mark it.
-            _ if l.agg.has_seen(sid) => folded.push(sid.clone()),
+            _ if agg.has_seen(sid) => folded.push(sid.clone()),
             Ok(e) => {
                 ok.push(e);
                 folded.push(sid.clone());
@@ -1625,14 +1638,14 @@ fn fold_batch(l: &mut Loaded, subs: &[(String, String, Vec<u8>)]) -> ApiResult<B
             Err(e) => refused.push((sid.clone(), e.to_string())),
         }
     }
-    l.agg.fold(ok)?;
-    Ok((folded, refused, l.agg.checkpoint()?))
+    agg.fold(ok)?;
+    Ok((folded, refused, agg.checkpoint()?))
 }
 
 /// Where the worker's server key comes from: the previous study's (training rounds
 /// share keys) or the stored compressed key.
 enum ServerKeySource {
-    Decompressed(tfhe::ServerKey),
+    Decompressed(Arc<fhe::KeyedPool>),
     Compressed(Vec<u8>),
 }
 
@@ -1642,24 +1655,22 @@ async fn server_key_source(
     state: &AppState,
     study: &str,
     keys: &str,
-    reuse: Option<(String, tfhe::ServerKey)>,
+    reuse: Option<(String, Arc<fhe::KeyedPool>)>,
 ) -> ApiResult<ServerKeySource> {
     Ok(match reuse {
-        Some((k, server)) if k == keys => ServerKeySource::Decompressed(server),
+        Some((k, pool)) if k == keys => ServerKeySource::Decompressed(pool),
         _ => ServerKeySource::Compressed(read_artifact(state, study, "server-key").await?),
     })
 }
 
-/// Installs the server key on this (blocking) thread and returns it.
-fn install(server: ServerKeySource) -> ApiResult<tfhe::ServerKey> {
+/// The pool of threads holding the study's server key (decompressed here when it is
+/// not the previous study's). Runs on a blocking thread.
+fn install(server: ServerKeySource) -> ApiResult<Arc<fhe::KeyedPool>> {
     Ok(match server {
-        ServerKeySource::Decompressed(server) => {
-            tfhe::set_server_key(server.clone());
-            server
-        }
-        ServerKeySource::Compressed(bytes) => {
-            fhe::install_server_key(&fhe::server_key_from_bytes(&bytes)?)
-        }
+        ServerKeySource::Decompressed(pool) => pool,
+        ServerKeySource::Compressed(bytes) => Arc::new(fhe::KeyedPool::decompress(
+            &fhe::server_key_from_bytes(&bytes)?,
+        )?),
     })
 }
 
@@ -1667,7 +1678,7 @@ async fn load_aggregator(
     state: &AppState,
     study: &Study,
     lane: &Lane,
-    reuse: Option<(String, tfhe::ServerKey)>,
+    reuse: Option<(String, Arc<fhe::KeyedPool>)>,
 ) -> ApiResult<Loaded> {
     let p = params(state, &study.id).await?;
     let keys = key_study(state, &study.id).await?;
@@ -1679,15 +1690,15 @@ async fn load_aggregator(
     let spec = study.spec.clone();
     let (lane_id, seq) = (lane.id.clone(), lane.seq);
     tokio::task::spawn_blocking(move || -> ApiResult<Loaded> {
-        let server = install(server)?;
-        let agg = match ckpt {
-            Some(b) => Aggregator::restore(spec, p.public.clone(), p.crs.clone(), &b)?,
-            None => Aggregator::new(spec, p.public.clone(), p.crs.clone())?,
-        };
+        let pool = install(server)?;
+        let agg = pool.run(|| match ckpt {
+            Some(b) => Aggregator::restore(spec, p.public.clone(), p.crs.clone(), &b),
+            None => Aggregator::new(spec, p.public.clone(), p.crs.clone()),
+        })?;
         Ok(Loaded {
             lane: lane_id,
             keys,
-            server,
+            pool,
             agg,
             seq,
         })
@@ -1702,7 +1713,7 @@ async fn load_aggregator(
 async fn write_release(
     state: &AppState,
     study: &Study,
-    reuse: Option<(String, tfhe::ServerKey)>,
+    reuse: Option<(String, Arc<fhe::KeyedPool>)>,
 ) -> ApiResult<()> {
     let key = artifact_key(&study.id, "release", None);
     // A release written by an attempt whose commit was lost stands (one release only).
@@ -1726,19 +1737,20 @@ async fn write_release(
             let spec = study.spec.clone();
             let metrics = state.metrics.clone();
             let bytes = tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
-                install(server)?;
-                let mut agg = Aggregator::new(spec.clone(), p.public.clone(), p.crs.clone())?;
-                for b in &parts {
+                install(server)?.run(|| {
+                    let mut agg = Aggregator::new(spec.clone(), p.public.clone(), p.crs.clone())?;
+                    for b in &parts {
+                        let timer = std::time::Instant::now();
+                        let part =
+                            Aggregator::restore(spec.clone(), p.public.clone(), p.crs.clone(), b)?;
+                        agg.merge(&part)?;
+                        metrics.record_study("merge", timer.elapsed().as_secs_f64());
+                    }
                     let timer = std::time::Instant::now();
-                    let part =
-                        Aggregator::restore(spec.clone(), p.public.clone(), p.crs.clone(), b)?;
-                    agg.merge(&part)?;
-                    metrics.record_study("merge", timer.elapsed().as_secs_f64());
-                }
-                let timer = std::time::Instant::now();
-                let out = agg.release(noise.as_deref())?.to_bytes()?;
-                metrics.record_study("release", timer.elapsed().as_secs_f64());
-                Ok(out)
+                    let out = agg.release(noise.as_deref())?.to_bytes()?;
+                    metrics.record_study("release", timer.elapsed().as_secs_f64());
+                    Ok(out)
+                })
             })
             .await
             .map_err(blocking_err)??;

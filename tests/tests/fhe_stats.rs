@@ -238,3 +238,60 @@ fn run(patients: i64) {
         assert_eq!(r.at_least, at_least, "{} thresholds", f.name);
     }
 }
+
+/// Two studies with their own keys, aggregated at once in one process (two relays, or
+/// two workers, sharing the process's threads): each release decrypts to its own exact
+/// totals. The worker threads' server keys must never be another study's.
+#[test]
+fn two_studies_with_their_own_keys_aggregate_at_once() {
+    let crs_spec = study("s-crs", 2);
+    let (first, _) = fhe::key_ceremony(&crs_spec, true, now_ms(Instant::now())).unwrap();
+    let crs = first.crs.clone().unwrap();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let run_study = |name: &str, keys: fhe::OwnerKeys, offset: i64| {
+        let spec = study(name, 2);
+        let subs: Vec<_> = (0..6)
+            .map(|i| {
+                let patient = format!("{name}-p{i}");
+                let v = patient_values(i + offset);
+                let b =
+                    fhe::encrypt_submission(&spec, &keys.public, &crs, &patient, &v, &mut OsRng)
+                        .unwrap();
+                (format!("{name}-sub-{i}"), patient, b)
+            })
+            .collect();
+        let crs = crs.clone();
+        let start = start.clone();
+        move || {
+            start.wait();
+            // As the relay worker runs a study: every computation on the study's pool.
+            let pool = fhe::KeyedPool::decompress(&keys.server).unwrap();
+            let release = pool.run(|| {
+                let mut agg = Aggregator::new(spec.clone(), keys.public.clone(), crs).unwrap();
+                for chunk in subs.chunks(2) {
+                    let ok: Vec<_> = agg
+                        .verify_many(&pool, chunk)
+                        .into_iter()
+                        .map(Result::unwrap)
+                        .collect();
+                    agg.fold(ok).unwrap();
+                }
+                agg.release(None).unwrap()
+            });
+            let results = fhe::decrypt_release(&spec, &keys.client, &release, 0.95).unwrap();
+            let sums: Vec<i64> = results.iter().map(|r| r.sum).collect();
+            let want: Vec<i64> = (0..spec.fields.len())
+                .map(|j| (0..6).map(|i| patient_values(i + offset)[j]).sum())
+                .collect();
+            (sums, want)
+        }
+    };
+    let (second, _) = fhe::key_ceremony(&crs_spec, false, now_ms(Instant::now())).unwrap();
+    // Both start folding together.
+    let a = std::thread::spawn(run_study("s-a", first, 0));
+    let b = std::thread::spawn(run_study("s-b", second, 100));
+    for h in [a, b] {
+        let (got, want) = h.join().unwrap();
+        assert_eq!(got, want);
+    }
+}

@@ -76,6 +76,7 @@ fn main() {
     println!("ceremony: {:.1} s", t.elapsed().as_secs_f64());
     let crs = keys.crs.clone().unwrap();
     let server = fhe::install_server_key(&keys.server);
+    let pool = fhe::KeyedPool::new(server, 0).unwrap();
 
     let t = Instant::now();
     let mut rows = Vec::new();
@@ -133,7 +134,7 @@ fn main() {
     for chunk in subs.chunks(batch) {
         let t1 = Instant::now();
         let ok: Vec<_> = agg
-            .verify_many(&server, chunk)
+            .verify_many(&pool, chunk)
             .into_iter()
             .map(Result::unwrap)
             .collect();

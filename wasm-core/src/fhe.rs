@@ -699,8 +699,8 @@ fn parse_submission(
 }
 
 impl Aggregator {
-    /// A fresh aggregator. The caller has set the study's server key on this thread
-    /// (`tfhe::set_server_key`).
+    /// A fresh aggregator. Its computations run on a thread holding the study's server
+    /// key: inside [`KeyedPool::run`] (or after `tfhe::set_server_key` on this thread).
     pub fn new(study: StudySpec, public: CompactPublicKey, crs: CompactPkeCrs) -> Result<Self> {
         study.validate()?;
         let n = study.fields.len();
@@ -779,18 +779,20 @@ impl Aggregator {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    /// [`Aggregator::verify`] over many submissions `(id, patient, bytes)` in parallel
-    /// (rayon; every pool thread gets `server_key`). One result per submission, in order.
+    /// [`Aggregator::verify`] over many submissions `(id, patient, bytes)` in parallel on
+    /// `pool`, whose threads hold this study's server key. One result per submission, in
+    /// order.
     pub fn verify_many(
         &self,
-        server_key: &ServerKey,
+        pool: &KeyedPool,
         subs: &[(String, String, Vec<u8>)],
     ) -> Vec<Result<Expanded>> {
         use rayon::prelude::*;
-        rayon::broadcast(|_| tfhe::set_server_key(server_key.clone()));
-        subs.par_iter()
-            .map(|(id, patient, bytes)| self.verify(id, patient, bytes))
-            .collect()
+        pool.run(|| {
+            subs.par_iter()
+                .map(|(id, patient, bytes)| self.verify(id, patient, bytes))
+                .collect()
+        })
     }
 
     /// Folds verified submissions into the running totals (a batch at a time is cheaper:
@@ -1297,6 +1299,54 @@ pub fn unwrap_client_key(wrapped: &[u8], study: &str, passphrase: &str) -> Resul
             .map_err(|_| Error::DecryptFailed)?,
     );
     client_key_from_bytes(&plain)
+}
+
+/// A thread pool whose every thread holds one server key, so that a study's parallel
+/// work never runs under another study's key.
+///
+/// tfhe keeps the server key in a thread-local. Setting it on rayon's global pool
+/// (`rayon::broadcast`) is a process-wide change: two studies with different keys
+/// aggregating at once in one process (two workers, two relays in a test) replace each
+/// other's key mid-batch, which folds garbage or panics a pool thread whose key is
+/// borrowed (`two_studies_with_their_own_keys_aggregate_at_once` in
+/// `tests/tests/fhe_stats.rs`). A pool of its own gives each key its own threads; work
+/// started inside [`KeyedPool::run`], nested parallelism included, stays on them.
+#[cfg(not(target_arch = "wasm32"))]
+pub struct KeyedPool {
+    pool: rayon::ThreadPool,
+    key: ServerKey,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl KeyedPool {
+    /// A pool of `threads` threads (0: one per core, or `RAYON_NUM_THREADS`), each
+    /// holding `key`.
+    pub fn new(key: ServerKey, threads: usize) -> Result<Self> {
+        let each = key.clone();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("phiveil-fhe-{i}"))
+            .start_handler(move |_| tfhe::set_server_key(each.clone()))
+            .build()
+            .map_err(|e| Error::Fhe(format!("cannot start the FHE threads: {e}")))?;
+        Ok(Self { pool, key })
+    }
+
+    /// Decompresses `compressed` into a new pool of one thread per core.
+    pub fn decompress(compressed: &CompressedServerKey) -> Result<Self> {
+        Self::new(compressed.decompress(), 0)
+    }
+
+    /// The server key every thread holds.
+    pub fn key(&self) -> &ServerKey {
+        &self.key
+    }
+
+    /// Runs `f` on one of the pool's threads (any parallel work it starts stays in the
+    /// pool) and returns its result. Every [`Aggregator`] computation belongs inside.
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
 }
 
 /// Decompresses a server key for the current thread's computations.
