@@ -11,6 +11,8 @@ export PHIVEIL_CHROMIUM="${PHIVEIL_CHROMIUM:-/usr/bin/chromium}"
 # Pinned tool versions (the wasm-bindgen CLI must match the crate exactly).
 export WASM_BINDGEN_VERSION="0.2.130"
 export PY_ESDK_VERSION="4.0.7"
+# The Material Providers Library for Python: the official raw ECDH keyring peer.
+export PY_MPL_VERSION="1.11.3"
 export CARGO_FUZZ_VERSION="0.13.1"
 export MOTO_VERSION="5.2.5"
 export FHIR_RESOURCES_VERSION="8.1.0"

@@ -38,6 +38,11 @@ if ! "$PHIVEIL_PYTHON" -c "import aws_encryption_sdk, sys; sys.exit(aws_encrypti
   "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "aws-encryption-sdk==$PY_ESDK_VERSION"
 fi
 
+log "python peer: aws-cryptographic-material-providers $PY_MPL_VERSION (raw ECDH keyring)"
+if ! "$PHIVEIL_PYTHON" -c "from importlib.metadata import version; import sys; sys.exit(version('aws-cryptographic-material-providers') != '$PY_MPL_VERSION')" 2>/dev/null; then
+  "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "aws-cryptographic-material-providers==$PY_MPL_VERSION"
+fi
+
 log "fhir.resources $FHIR_RESOURCES_VERSION (FHIR validity peer)"
 if ! "$PHIVEIL_PYTHON" -c "import fhir.resources, sys; sys.exit(fhir.resources.__version__ != '$FHIR_RESOURCES_VERSION')" 2>/dev/null; then
   "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "fhir.resources==$FHIR_RESOURCES_VERSION"

@@ -5,7 +5,9 @@ Reads one JSON job on stdin and writes one JSON answer on stdout, so that phivei
 tests (Rust and JavaScript) can exchange messages with the official SDK.
 
 Job:  {"op": "encrypt" | "decrypt",
-       "key": {"namespace": str, "name": str, "key_b64": str},
+       "key": {"namespace": str, "name": str, "key_b64": str}
+            | {"ecdh": "ephemeral" | "static" | "discovery", "curve": "P256" | "P384",
+               "private_pkcs8_b64": str, "recipient_spki_b64": str},
        "cases": [...]}
 encrypt case: {"plaintext_b64": str, "context": {str: str}, "frame_length": int,
                "suite": "0478" | "0578" (default "0478")}
@@ -15,7 +17,9 @@ Answer: {"sdk": "python <version>", "results": [{"ciphertext_b64"} | {"plaintext
 
 Commitment policy REQUIRE_ENCRYPT_REQUIRE_DECRYPT, suites
 AES_256_GCM_HKDF_SHA512_COMMIT_KEY (+ _ECDSA_P384), raw AES master key (the ESDK raw AES keyring's
-wire format). Python needs frame lengths that are multiples of 16; 0 = non-framed.
+wire format) or the Material Providers Library's raw ECDH keyring (ephemeral-static,
+static-static or public-key discovery; private keys arrive as PKCS #8 DER and are
+handed to the library as the PEM it requires). Python needs frame lengths that are multiples of 16; 0 = non-framed.
 """
 import base64
 import json
@@ -59,27 +63,79 @@ def master_key(spec):
     )
 
 
+def ecdh_keyring(spec):
+    """The official raw ECDH keyring (aws-cryptographic-material-providers)."""
+    from cryptography.hazmat.primitives import serialization
+    from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
+    from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
+    from aws_cryptographic_material_providers.mpl.models import (
+        CreateRawEcdhKeyringInput,
+        EphemeralPrivateKeyToStaticPublicKeyInput,
+        PublicKeyDiscoveryInput,
+        RawEcdhStaticConfigurationsEphemeralPrivateKeyToStaticPublicKey,
+        RawEcdhStaticConfigurationsPublicKeyDiscovery,
+        RawEcdhStaticConfigurationsRawPrivateKeyToStaticPublicKey,
+        RawPrivateKeyToStaticPublicKeyInput,
+    )
+
+    def pem(b64):
+        key = serialization.load_der_private_key(base64.b64decode(b64), None)
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    scheme = spec["ecdh"]
+    if scheme == "ephemeral":
+        config = RawEcdhStaticConfigurationsEphemeralPrivateKeyToStaticPublicKey(
+            EphemeralPrivateKeyToStaticPublicKeyInput(
+                recipient_public_key=base64.b64decode(spec["recipient_spki_b64"])
+            )
+        )
+    elif scheme == "static":
+        config = RawEcdhStaticConfigurationsRawPrivateKeyToStaticPublicKey(
+            RawPrivateKeyToStaticPublicKeyInput(
+                sender_static_private_key=pem(spec["private_pkcs8_b64"]),
+                recipient_public_key=base64.b64decode(spec["recipient_spki_b64"]),
+            )
+        )
+    else:
+        config = RawEcdhStaticConfigurationsPublicKeyDiscovery(
+            PublicKeyDiscoveryInput(recipient_static_private_key=pem(spec["private_pkcs8_b64"]))
+        )
+    mpl = AwsCryptographicMaterialProviders(MaterialProvidersConfig())
+    return mpl.create_raw_ecdh_keyring(
+        CreateRawEcdhKeyringInput(
+            key_agreement_scheme=config, curve_spec="ECC_NIST_" + spec["curve"]
+        )
+    )
+
+
 def main():
     job = json.load(sys.stdin)
     client = aws_encryption_sdk.EncryptionSDKClient(
         commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
     )
-    mk = master_key(job["key"])
+    if "ecdh" in job["key"]:
+        keys = {"keyring": ecdh_keyring(job["key"])}
+    else:
+        keys = {"key_provider": master_key(job["key"])}
     results = []
     for case in job["cases"]:
         try:
             if job["op"] == "encrypt":
                 ct, _ = client.encrypt(
                     source=base64.b64decode(case["plaintext_b64"]),
-                    key_provider=mk,
                     encryption_context=case.get("context", {}),
                     frame_length=case.get("frame_length", 4096),
                     algorithm=SUITES[case.get("suite", "0478")],
+                    **keys,
                 )
                 results.append({"ciphertext_b64": base64.b64encode(ct).decode()})
             else:
                 pt, header = client.decrypt(
-                    source=base64.b64decode(case["ciphertext_b64"]), key_provider=mk
+                    source=base64.b64decode(case["ciphertext_b64"]), **keys
                 )
                 results.append(
                     {

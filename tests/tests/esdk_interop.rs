@@ -14,8 +14,8 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use phiveil_core::esdk::{
-    self, AlgorithmSuite, DecryptOptions, EncryptOptions, EncryptionContext, MultiKeyring,
-    RawAesKeyring,
+    self, AlgorithmSuite, Curve, DecryptOptions, EcPrivateKey, EcPublicKey, EncryptOptions,
+    EncryptionContext, KeyAgreement, MultiKeyring, RawAesKeyring, RawEcdhKeyring,
 };
 use phiveil_core::secret::WrappingKey;
 use phiveil_tests::Peer;
@@ -72,10 +72,20 @@ fn keyring(key: &[u8]) -> RawAesKeyring {
 }
 
 fn phiveil_to_peer(peer: Peer, frame_lengths: &[u32], key: &[u8], suite: AlgorithmSuite) {
+    to_peer(peer, frame_lengths, &keyring(key), &key_spec(key), suite);
+}
+
+/// Messages phiveil encrypts with `kr` decrypt with `peer` holding `peer_key`.
+fn to_peer(
+    peer: Peer,
+    frame_lengths: &[u32],
+    kr: &dyn esdk::MaterialsProvider,
+    peer_key: &Value,
+    suite: AlgorithmSuite,
+) {
     if Peer::skipped() {
         return;
     }
-    let kr = keyring(key);
     let mut cases = Vec::new();
     let mut expected = Vec::new();
     for (i, (frame, len)) in shapes(frame_lengths).into_iter().enumerate() {
@@ -86,12 +96,12 @@ fn phiveil_to_peer(peer: Peer, frame_lengths: &[u32], key: &[u8], suite: Algorit
                 suite,
                 ..EncryptOptions::default()
             };
-            let msg = esdk::encrypt(&kr, &pt, &ctx, &opts, &mut rand_core::OsRng).unwrap();
+            let msg = esdk::encrypt(kr, &pt, &ctx, &opts, &mut rand_core::OsRng).unwrap();
             cases.push(json!({"ciphertext_b64": B64.encode(&msg)}));
             expected.push((pt, ctx, frame));
         }
     }
-    let answer = peer.run(&json!({"op": "decrypt", "key": key_spec(key), "cases": cases}));
+    let answer = peer.run(&json!({"op": "decrypt", "key": peer_key, "cases": cases}));
     let results = answer["results"].as_array().unwrap();
     assert_eq!(results.len(), expected.len());
     for (r, (pt, ctx, frame)) in results.iter().zip(&expected) {
@@ -112,6 +122,18 @@ fn phiveil_to_peer(peer: Peer, frame_lengths: &[u32], key: &[u8], suite: Algorit
 }
 
 fn peer_to_phiveil(peer: Peer, frame_lengths: &[u32], key: &[u8], suite: AlgorithmSuite) {
+    from_peer(peer, frame_lengths, &key_spec(key), &keyring(key), suite);
+}
+
+/// Messages `peer` encrypts holding `peer_key` decrypt with phiveil's `kr`, whole and
+/// streamed.
+fn from_peer(
+    peer: Peer,
+    frame_lengths: &[u32],
+    peer_key: &Value,
+    kr: &dyn esdk::MaterialsProvider,
+    suite: AlgorithmSuite,
+) {
     if Peer::skipped() {
         return;
     }
@@ -127,10 +149,9 @@ fn peer_to_phiveil(peer: Peer, frame_lengths: &[u32], key: &[u8], suite: Algorit
             expected.push((pt, ctx, frame));
         }
     }
-    let answer = peer.run(&json!({"op": "encrypt", "key": key_spec(key), "cases": cases}));
+    let answer = peer.run(&json!({"op": "encrypt", "key": peer_key, "cases": cases}));
     let results = answer["results"].as_array().unwrap();
     assert_eq!(results.len(), expected.len());
-    let kr = keyring(key);
     for (r, (pt, ctx, frame)) in results.iter().zip(&expected) {
         assert!(
             r.get("error").is_none(),
@@ -140,7 +161,7 @@ fn peer_to_phiveil(peer: Peer, frame_lengths: &[u32], key: &[u8], suite: Algorit
         );
         let msg = B64.decode(r["ciphertext_b64"].as_str().unwrap()).unwrap();
         let out =
-            esdk::decrypt(&kr, &msg, &DecryptOptions::expecting(ctx.clone())).unwrap_or_else(|e| {
+            esdk::decrypt(kr, &msg, &DecryptOptions::expecting(ctx.clone())).unwrap_or_else(|e| {
                 panic!(
                     "phiveil could not decrypt {} (frame {frame}, {} bytes): {e}",
                     answer["sdk"],
@@ -151,7 +172,7 @@ fn peer_to_phiveil(peer: Peer, frame_lengths: &[u32], key: &[u8], suite: Algorit
         assert_eq!(out.info.suite, suite);
         assert_eq!(&without_public_key(&out.info.context, suite), ctx);
         // Streaming in small chunks gives the same plaintext.
-        let mut dec = esdk::StreamDecryptor::new(&kr, ctx.clone(), Default::default());
+        let mut dec = esdk::StreamDecryptor::new(kr, ctx.clone(), Default::default());
         let mut streamed = Vec::new();
         for chunk in msg.chunks(97) {
             dec.update(chunk, &mut streamed).unwrap();
@@ -296,5 +317,79 @@ fn trailing_byte_is_refused_per_spec_although_official_sdks_accept_it() {
             "{}: trailing byte -> {}",
             answer["sdk"], answer["results"][0]
         );
+    }
+}
+
+// The raw ECDH keyring against the Material Providers Library's (Python): every scheme,
+// both curves, both directions, with and without the signing suite.
+
+fn ecdh_spec(
+    scheme: &str,
+    curve: Curve,
+    private: Option<&EcPrivateKey>,
+    recipient: Option<&EcPublicKey>,
+) -> Value {
+    json!({
+        "ecdh": scheme,
+        "curve": format!("{curve:?}"),
+        "private_pkcs8_b64": private.map(|k| B64.encode(k.to_pkcs8_der().unwrap().as_slice())),
+        "recipient_spki_b64": recipient.map(|k| B64.encode(k.to_spki_der().unwrap())),
+    })
+}
+
+fn ecdh(scheme: KeyAgreement) -> RawEcdhKeyring {
+    RawEcdhKeyring::new(scheme).unwrap()
+}
+
+#[test]
+fn ecdh_messages_from_phiveil_decrypt_with_the_python_raw_ecdh_keyring() {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    for curve in [Curve::P256, Curve::P384] {
+        let alice = EcPrivateKey::generate(curve, &mut rng);
+        let bob = EcPrivateKey::generate(curve, &mut rng);
+        let ephemeral = ecdh(KeyAgreement::EphemeralToStatic {
+            recipient: bob.public_key(),
+        });
+        let stat = ecdh(KeyAgreement::StaticToStatic {
+            sender: alice.clone(),
+            recipient: bob.public_key(),
+        });
+        let bob_discovers = ecdh_spec("discovery", curve, Some(&bob), None);
+        let bob_static = ecdh_spec("static", curve, Some(&bob), Some(&alice.public_key()));
+        let alice_static = ecdh_spec("static", curve, Some(&alice), Some(&bob.public_key()));
+        for suite in [COMMIT, SIGNED] {
+            to_peer(Peer::Python, &[128], &ephemeral, &bob_discovers, suite);
+            to_peer(Peer::Python, &[128], &stat, &bob_discovers, suite);
+            to_peer(Peer::Python, &[128], &stat, &bob_static, suite);
+            to_peer(Peer::Python, &[128], &stat, &alice_static, suite);
+        }
+    }
+}
+
+#[test]
+fn python_raw_ecdh_keyring_messages_decrypt_with_phiveil() {
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    for curve in [Curve::P256, Curve::P384] {
+        let alice = EcPrivateKey::generate(curve, &mut rng);
+        let bob = EcPrivateKey::generate(curve, &mut rng);
+        let bob_discovers = ecdh(KeyAgreement::Discovery {
+            recipient: bob.clone(),
+        });
+        let bob_static = ecdh(KeyAgreement::StaticToStatic {
+            sender: bob.clone(),
+            recipient: alice.public_key(),
+        });
+        let alice_static = ecdh(KeyAgreement::StaticToStatic {
+            sender: alice.clone(),
+            recipient: bob.public_key(),
+        });
+        let ephemeral = ecdh_spec("ephemeral", curve, None, Some(&bob.public_key()));
+        let stat = ecdh_spec("static", curve, Some(&alice), Some(&bob.public_key()));
+        for suite in [COMMIT, SIGNED] {
+            from_peer(Peer::Python, &[0, 128], &ephemeral, &bob_discovers, suite);
+            from_peer(Peer::Python, &[128], &stat, &bob_discovers, suite);
+            from_peer(Peer::Python, &[128], &stat, &bob_static, suite);
+            from_peer(Peer::Python, &[128], &stat, &alice_static, suite);
+        }
     }
 }
