@@ -9,9 +9,10 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::Error;
 use crate::esdk::{
-    self, BrokeredKmsKeyring, CacheLimits, CachingCmm, DecryptOptions, EncryptOptions,
-    EncryptionContext, Header, Keyring as KeyringTrait, KmsDataKey, Limits, MaterialsProvider,
-    MultiKeyring, RawAesKeyring, StreamDecryptor, StreamEncryptor,
+    self, BrokeredKmsKeyring, CacheLimits, CachingCmm, Curve, DecryptOptions, EcPrivateKey,
+    EcPublicKey, EncryptOptions, EncryptionContext, Header, KeyAgreement, Keyring as KeyringTrait,
+    KmsDataKey, Limits, MaterialsProvider, MultiKeyring, RawAesKeyring, RawEcdhKeyring,
+    StreamDecryptor, StreamEncryptor,
 };
 use crate::secret::{DataKey, WrappingKey};
 
@@ -40,6 +41,15 @@ export interface CacheOptions {
   capacity?: number;
   /** Cache partition name. */
   partition?: string;
+}
+/** A P-256 or P-384 key pair for the raw ECDH keyring (DER bytes). */
+export interface EcdhKeyPair {
+  /** PKCS #8 PrivateKeyInfo (WebCrypto `pkcs8`). Secret: never send it anywhere. */
+  privateKeyPkcs8: Uint8Array;
+  /** SubjectPublicKeyInfo (WebCrypto `spki`). */
+  publicKeySpki: Uint8Array;
+  /** Ten groups of four hex digits to compare out of band. */
+  fingerprint: string;
 }
 /** An encrypted data key from a message header. */
 export interface EncryptedDataKey {
@@ -207,6 +217,44 @@ impl Keyring {
             keyring: Some(k),
         }
     }
+
+    fn ecdh(scheme: KeyAgreement) -> Result<Keyring, JsValue> {
+        let k = RawEcdhKeyring::new(scheme).map_err(js_err)?;
+        Ok(Self::from_keyring(Arc::new(k)))
+    }
+}
+
+/// A fresh ECDH key pair for the raw ECDH keyring: `{ privateKeyPkcs8, publicKeySpki,
+/// fingerprint }` (DER bytes, and the public key's fingerprint to compare out of band).
+/// `curve`: `"P-256"` or `"P-384"`.
+#[wasm_bindgen(js_name = ecdhKeyPair, unchecked_return_type = "EcdhKeyPair")]
+pub fn ecdh_key_pair(curve: &str) -> Result<JsValue, JsValue> {
+    let curve = match curve {
+        "P-256" => Curve::P256,
+        "P-384" => Curve::P384,
+        _ => return Err(bad_arg("curve must be P-256 or P-384")),
+    };
+    let private = EcPrivateKey::generate(curve, &mut rand_core::OsRng);
+    let public = private.public_key();
+    let obj = Object::new();
+    let pkcs8 = private.to_pkcs8_der().map_err(js_err)?;
+    let set = |k: &str, v: JsValue| Reflect::set(&obj, &k.into(), &v).map(|_| ());
+    set("privateKeyPkcs8", Uint8Array::from(pkcs8.as_slice()).into())?;
+    set(
+        "publicKeySpki",
+        Uint8Array::from(public.to_spki_der().map_err(js_err)?.as_slice()).into(),
+    )?;
+    set("fingerprint", public.fingerprint().map_err(js_err)?.into())?;
+    Ok(obj.into())
+}
+
+/// The fingerprint of a public key (DER SubjectPublicKeyInfo): ten groups of four hex
+/// digits, to compare out of band.
+#[wasm_bindgen(js_name = ecdhFingerprint)]
+pub fn ecdh_fingerprint(public_key_spki: &[u8]) -> Result<String, JsValue> {
+    EcPublicKey::from_spki_der(public_key_spki)
+        .and_then(|k| k.fingerprint())
+        .map_err(js_err)
 }
 
 #[wasm_bindgen]
@@ -217,6 +265,33 @@ impl Keyring {
         let key = WrappingKey::from_slice(wrapping_key).map_err(js_err)?;
         let k = RawAesKeyring::new(namespace, name, key).map_err(js_err)?;
         Ok(Self::from_keyring(Arc::new(k)))
+    }
+
+    /// An ESDK raw ECDH keyring that wraps each message's data key for one recipient
+    /// with a fresh ephemeral key pair (encrypt only). `recipientSpki`: the recipient's
+    /// P-256 or P-384 public key as DER SubjectPublicKeyInfo (WebCrypto `spki`).
+    #[wasm_bindgen(js_name = rawEcdhEphemeral)]
+    pub fn raw_ecdh_ephemeral(recipient_spki: &[u8]) -> Result<Keyring, JsValue> {
+        let recipient = EcPublicKey::from_spki_der(recipient_spki).map_err(js_err)?;
+        Self::ecdh(KeyAgreement::EphemeralToStatic { recipient })
+    }
+
+    /// An ESDK raw ECDH keyring between this party's static key (`senderPkcs8`, DER
+    /// PKCS #8, WebCrypto `pkcs8`) and the other party's public key: encrypts for them,
+    /// and decrypts what either wrapped for the other.
+    #[wasm_bindgen(js_name = rawEcdhStatic)]
+    pub fn raw_ecdh_static(sender_pkcs8: &[u8], recipient_spki: &[u8]) -> Result<Keyring, JsValue> {
+        let sender = EcPrivateKey::from_pkcs8_der(sender_pkcs8).map_err(js_err)?;
+        let recipient = EcPublicKey::from_spki_der(recipient_spki).map_err(js_err)?;
+        Self::ecdh(KeyAgreement::StaticToStatic { sender, recipient })
+    }
+
+    /// An ESDK raw ECDH keyring that decrypts whatever was wrapped for this private
+    /// key (`recipientPkcs8`, DER PKCS #8), from any sender (decrypt only).
+    #[wasm_bindgen(js_name = rawEcdhDiscovery)]
+    pub fn raw_ecdh_discovery(recipient_pkcs8: &[u8]) -> Result<Keyring, JsValue> {
+        let recipient = EcPrivateKey::from_pkcs8_der(recipient_pkcs8).map_err(js_err)?;
+        Self::ecdh(KeyAgreement::Discovery { recipient })
     }
 
     /// A keyring for a data key brokered by the relay from KMS `GenerateDataKey`

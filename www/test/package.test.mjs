@@ -176,6 +176,43 @@ test('wasm-made messages decrypt with aws-encryption-sdk (Python) and back', { s
   });
 });
 
+test('raw ECDH keyring: key pairs, every scheme, typed errors, and both ways with the Python Material Providers Library', { skip: skipPeers() }, () => {
+  const b64 = (u) => Buffer.from(u).toString('base64');
+  for (const curve of ['P-256', 'P-384']) {
+    const alice = phiveil.ecdhKeyPair(curve);
+    const bob = phiveil.ecdhKeyPair(curve);
+    assert.match(bob.fingerprint, /^([0-9a-f]{4} ){9}[0-9a-f]{4}$/);
+    assert.equal(phiveil.ecdhFingerprint(bob.publicKeySpki), bob.fingerprint);
+    const toBob = phiveil.Keyring.rawEcdhEphemeral(bob.publicKeySpki);
+    const bobReads = phiveil.Keyring.rawEcdhDiscovery(bob.privateKeyPkcs8);
+    const aliceReads = phiveil.Keyring.rawEcdhDiscovery(alice.privateKeyPkcs8);
+    const aliceToBob = phiveil.Keyring.rawEcdhStatic(alice.privateKeyPkcs8, bob.publicKeySpki);
+    const bobToAlice = phiveil.Keyring.rawEcdhStatic(bob.privateKeyPkcs8, alice.publicKeySpki);
+    const pt = enc.encode('BP 132/84, K 4.1');
+    const ct = phiveil.encrypt(toBob, pt, CONTEXTS[1], { frameLength: 128 });
+    assert.deepEqual(phiveil.decrypt(bobReads, ct, CONTEXTS[1]).plaintext, pt);
+    assert.throws(() => phiveil.decrypt(aliceReads, ct), (e) => e.name === 'PhiveilError' && e.code === 'NoMatchingKey');
+    const st = phiveil.encrypt(aliceToBob, pt, CONTEXTS[2]);
+    for (const kr of [aliceToBob, bobToAlice, bobReads]) assert.deepEqual(phiveil.decrypt(kr, st).plaintext, pt);
+    // The official raw ECDH keyring reads ours, and we read its.
+    const bobSpec = { ecdh: 'discovery', curve: curve.replace('-', ''), private_pkcs8_b64: b64(bob.privateKeyPkcs8) };
+    const read = python({ op: 'decrypt', key: bobSpec, cases: [{ ciphertext_b64: b64(ct) }, { ciphertext_b64: b64(st) }] });
+    read.results.forEach((r) => {
+      assert.equal(r.error, undefined, `${read.sdk}: ${r.error}`);
+      assert.deepEqual(Buffer.from(r.plaintext_b64, 'base64'), Buffer.from(pt));
+    });
+    const made = python({
+      op: 'encrypt',
+      key: { ecdh: 'ephemeral', curve: curve.replace('-', ''), recipient_spki_b64: b64(bob.publicKeySpki) },
+      cases: [{ plaintext_b64: b64(pt), context: CONTEXTS[2], frame_length: 128 }],
+    });
+    assert.equal(made.results[0].error, undefined, `${made.sdk}: ${made.results[0].error}`);
+    assert.deepEqual(phiveil.decrypt(bobReads, Buffer.from(made.results[0].ciphertext_b64, 'base64'), CONTEXTS[2]).plaintext, pt);
+  }
+  assert.throws(() => phiveil.Keyring.rawEcdhEphemeral(new Uint8Array(10)), (e) => e.name === 'PhiveilError' && e.code === 'InvalidKey');
+  assert.throws(() => phiveil.ecdhKeyPair('P-521'), (e) => e.name === 'PhiveilError');
+});
+
 test('signed suite 0x0578 (client-node default) both ways, sync and async paths', { skip: skipPeers() }, async () => {
   const kr = keyring();
   const sdkKr = keyringFor(SPEC);

@@ -150,9 +150,24 @@ impl EcPublicKey {
             Self::P384(_) => Curve::P384,
         }
     }
+
+    /// A short fingerprint people can compare out of band (read aloud, or side by side
+    /// on two screens) to know they hold the same public key: the first 160 bits of the
+    /// SHA-256 of the SubjectPublicKeyInfo, as ten groups of four hex digits.
+    pub fn fingerprint(&self) -> Result<String> {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(self.to_spki_der()?);
+        let hexed = hex(digest.get(..20).unwrap_or_default());
+        Ok(hexed
+            .as_bytes()
+            .chunks(4)
+            .map(|c| core::str::from_utf8(c).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(" "))
+    }
 }
 
-/// An elliptic-curve private key. Zeroized on drop; `Debug` shows only its curve.
+/// An elliptic-curve private key (the scalar). Zeroized on drop; `Debug` shows only its curve.
 #[derive(Clone)]
 pub enum EcPrivateKey {
     /// A P-256 scalar.
@@ -671,6 +686,9 @@ mod tests {
             let spki = k.public_key().to_spki_der().unwrap();
             assert_eq!(EcPublicKey::from_spki_der(&spki).unwrap(), k.public_key());
         }
+        let fp = p256.public_key().fingerprint().unwrap();
+        assert_eq!(fp.len(), 10 * 4 + 9);
+        assert_ne!(fp, p384.public_key().fingerprint().unwrap());
         assert!(EcPublicKey::from_spki_der(b"not a key").is_err());
         assert!(EcPrivateKey::from_pkcs8_der(b"not a key").is_err());
         assert!(RawEcdhKeyring::new(KeyAgreement::StaticToStatic {
