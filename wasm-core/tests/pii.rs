@@ -582,6 +582,21 @@ fn strict_finds_what_real_notes_carry() {
         "Admitted on the ninth of June; seen again July twenty-second.",
         &["ninth", "twenty-second"],
     );
+    // A hospital named in lower case after a preposition or a parenthesis, and one
+    // named with "Memorial" alone.
+    strict_removes(
+        "plans for pt to go this afternoon to bayview heights hospital. awaiting ambulance.",
+        &["bayview heights"],
+    );
+    strict_removes(
+        "slated for rehab(saint clement Memorial) today",
+        &["saint clement"],
+    );
+    strict_removes("d/c'd to Holy Cross Memorial at 4pm.", &["Holy Cross"]);
+    // A month and year written straight after an abbreviation.
+    strict_removes("s/p pelvic fx4/97, right arm fx 5/97.", &["4/97", "5/97"]);
+    // A modal that is also a given name, after a title, is the name.
+    strict_removes("Mr. May reports two days of cough.", &["May"]);
 }
 
 #[test]
@@ -613,6 +628,13 @@ fn strict_keeps_what_real_notes_say_about_care() {
     strict_keeps("pedal pulses dopplerable, lungs diuresing well.");
     strict_keeps("i am on my way, pt on the way home, met at one place.");
     strict_keeps("Employer: retired. Works for the city; worked at home during covid.");
+    // Hospitals described in lower case, not named; spine levels with a slash.
+    strict_keeps(
+        "transferred to the outside hospital; prolonged hospital course at another hospital.",
+    );
+    strict_keeps("went to community hospital, then to a rehab hospital. MRI L4/5 and C5/6.");
+    // A modal before any frequent word, in capitals; a device written in capitals.
+    strict_keeps("THEREFORE WILL DEFER PT F/U TODAY, AS APPROP. PASSY MUIR VALVE TOLERATED.");
 }
 
 #[test]

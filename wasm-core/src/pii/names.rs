@@ -158,8 +158,29 @@ pub(super) fn modal_verb(tokens: &[Token], i: usize) -> bool {
         .get(i)
         .is_some_and(|t| MODALS.contains(&t.lower.as_str()))
         && tokens.get(i.saturating_add(1)).is_some_and(|n| {
-            !n.newline_before && n.gap.is_empty() && AFTER_MODAL.contains(&n.lower.as_str())
+            !n.newline_before
+                && n.gap.is_empty()
+                && (AFTER_MODAL.contains(&n.lower.as_str()) || plain_word_after(n))
         })
+        // After a title it is the name ("Mr. May reports").
+        && !i
+            .checked_sub(1)
+            .and_then(|p| tokens.get(p))
+            .is_some_and(|p| TITLES.contains(&p.lower.as_str()))
+}
+
+/// A frequent word that is no given name and, in ordinary or all-capital text, not
+/// capitalized as a name ("WILL DEFER", "may resume"; "defer" is also a surname, but a
+/// frequent word): after a modal it is the verb. "Will Smith" and "May Okafor" (a
+/// surname that is no frequent word, or a capitalized word in mixed case) stay names.
+fn plain_word_after(n: &Token) -> bool {
+    use super::lexicon::{COMMON, FIRST, LAST, SAFE};
+    let f = super::lexicon::flags(&n.lower);
+    f & SAFE != 0
+        && f & FIRST == 0
+        && (f & LAST == 0 || f & COMMON != 0)
+        && (!n.first_upper || n.allcaps)
+        && n.lower.len() > 2
 }
 
 /// Modal verbs that are also given names ("May", "Will").

@@ -1112,6 +1112,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         ],
         None,
     )?;
+    // A month and year written straight after an abbreviation ("s/p pelvic fx4/97",
+    // "dx3/2005"): two letters or more, so spine levels ("L4/5", "C5/6") stay.
+    add(
+        "date_glued_month_year",
+        Date,
+        r"[A-Za-z]{2}((?:0?[1-9]|1[0-2])/(?:\d{2}|(?:19|20)\d{2}))(?:$|[\s).,;:-])",
+        1,
+        0.5,
+        DATE_CONTEXT,
+        &[],
+        None,
+    )?;
     // A month on its own is an element of a date ("not seen since November"); "March"
     // and "May" only capitalized, "May" only after a word that makes it a month.
     add(

@@ -574,6 +574,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         i = j.saturating_add(1);
     }
     out.extend(facilities(&tokens));
+    out.extend(lowercase_facilities(&tokens));
     out.extend(employers(text, &tokens));
     out
 }
@@ -735,6 +736,7 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
 const FACILITY_HEADS: &[&[&str]] = &[
     &["hospital"],
     &["hospitals"],
+    &["memorial"],
     &["clinic"],
     &["infirmary"],
     &["hospice"],
@@ -908,6 +910,189 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
                 end: b.end,
                 confidence: 0.7,
                 recognizer: "strict_facility_name",
+            });
+        }
+    }
+    out
+}
+
+/// Words that may stand in lower case between a preposition and "hospital" without
+/// naming one ("to the outside hospital", "from another hospital", "at a rehab hospital").
+const HOSPITAL_DESCRIBERS: &[&str] = &[
+    "another",
+    "prior",
+    "previous",
+    "receiving",
+    "sending",
+    "referring",
+    "admitting",
+    "community",
+    "general",
+    "county",
+    "city",
+    "regional",
+    "university",
+    "academic",
+    "tertiary",
+    "rural",
+    "small",
+    "large",
+    "nearby",
+    "different",
+    "osh",
+    "psych",
+    "children's",
+    "women's",
+    "home",
+    "day",
+    "acute",
+    "chronic",
+    "specialty",
+    "inpatient",
+    "outpatient",
+    "treating",
+    "current",
+    "old",
+    "my",
+    "your",
+    "its",
+    "closest",
+    "any",
+    "each",
+    "one",
+    "both",
+    "some",
+    "no",
+    "which",
+    "what",
+    "whichever",
+    "local",
+    "outside",
+    "other",
+    "same",
+    "this",
+    "that",
+    "the",
+    "a",
+    "an",
+    "his",
+    "her",
+    "their",
+    "our",
+    "area",
+    "affiliated",
+    "nursing",
+    "long-term",
+    "short-term",
+    "hospital",
+    "hospitals",
+];
+
+/// Nouns after "hospital" that make it a descriptor, not a place ("hospital course").
+const HOSPITAL_NOUNS: &[&str] = &[
+    "course",
+    "stay",
+    "stays",
+    "admission",
+    "admissions",
+    "day",
+    "days",
+    "visit",
+    "visits",
+    "record",
+    "records",
+    "bed",
+    "beds",
+    "acquired",
+    "policy",
+    "staff",
+    "discharge",
+    "setting",
+    "follow-up",
+    "followup",
+    "transfer",
+    "team",
+    "care",
+    "based",
+    "gown",
+    "grade",
+];
+
+/// A care facility named in lower case after a preposition or an opening parenthesis
+/// ("plans for pt to go to sacred heart hospital", "rehab(sacred heart Memorial)"): up
+/// to three lower-case words before "hospital" or "memorial", not all of them words that
+/// only describe a hospital.
+fn lowercase_facilities(tokens: &[Token]) -> Vec<Finding> {
+    const PREPOSITIONS: &[&str] = &["to", "at", "from", "in", "into", "via", "towards", "toward"];
+    let mut out = Vec::new();
+    for i in 1..tokens.len() {
+        let Some(head) = tokens.get(i) else { continue };
+        if !["hospital", "memorial"].contains(&head.lower.as_str()) || !head.gap.is_empty() {
+            continue;
+        }
+        let described = tokens.get(i.saturating_add(1)).is_some_and(|n| {
+            !n.newline_before && n.gap.is_empty() && HOSPITAL_NOUNS.contains(&n.lower.as_str())
+        });
+        if described {
+            continue;
+        }
+        let mut first = i;
+        let mut opened = false;
+        while first > 0 && i.saturating_sub(first) < 3 {
+            let Some(prev) = tokens.get(first.saturating_sub(1)) else {
+                break;
+            };
+            let Some(cur) = tokens.get(first) else { break };
+            if cur.newline_before || !(cur.gap.is_empty() || (first < i && cur.gap == "(")) {
+                break;
+            }
+            if first < i && cur.gap == "(" {
+                opened = true;
+                break;
+            }
+            if prev.first_upper || prev.has_digit || PREPOSITIONS.contains(&prev.lower.as_str()) {
+                break;
+            }
+            first = first.saturating_sub(1);
+            if tokens.get(first).is_some_and(|t| t.gap == "(") {
+                opened = true;
+                break;
+            }
+        }
+        if first == i {
+            continue;
+        }
+        let after_preposition = first
+            .checked_sub(1)
+            .and_then(|p| tokens.get(p))
+            .is_some_and(|p| PREPOSITIONS.contains(&p.lower.as_str()))
+            && tokens
+                .get(first)
+                .is_some_and(|t| t.gap.is_empty() && !t.newline_before);
+        let named = (first..i).any(|k| {
+            tokens.get(k).is_some_and(|t| {
+                !FACILITY_GENERIC.contains(&t.lower.as_str())
+                    && !HOSPITAL_DESCRIBERS.contains(&t.lower.as_str())
+                    && !FACILITY_STOPS.contains(&t.lower.as_str())
+            })
+        });
+        let all_plain = (first..i).all(|k| {
+            tokens.get(k).is_some_and(|t| {
+                !t.first_upper && !t.has_digit && !FACILITY_STOPS.contains(&t.lower.as_str())
+            })
+        });
+        if let (true, true, Some(a), Some(b)) = (
+            named && all_plain,
+            after_preposition || opened,
+            tokens.get(first),
+            tokens.get(i),
+        ) {
+            out.push(Finding {
+                entity: Entity::Address,
+                start: a.start,
+                end: b.end,
+                confidence: 0.6,
+                recognizer: "strict_facility_lower",
             });
         }
     }
