@@ -45,10 +45,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "study-lanes",
         sql: include_str!("../migrations/0003_study_lanes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "end-to-end-keys",
+        sql: include_str!("../migrations/0004_end_to_end_keys.sql"),
+    },
 ];
 
 /// The latest schema version this relay knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// A migration's text for the backend it runs on.
 fn dialect(sql: &str, postgres: bool) -> String {
@@ -452,19 +457,127 @@ impl Db {
         .map(|_| ())
     }
 
-    /// Removes a grant; returns whether one existed.
+    /// Removes a grant, and with it the clinician's key shares of the patient's records
+    /// of that type, in one transaction; returns whether a grant existed.
     pub async fn revoke_grant(&self, g: &Grant) -> ApiResult<bool> {
+        let args: &[Val] = &[
+            g.patient.as_str().into(),
+            g.clinician_id.as_str().into(),
+            g.record_type.as_str().into(),
+        ];
+        let n = self
+            .transaction(&[
+                (
+                    "DELETE FROM grants WHERE patient = ?1 AND clinician_id = ?2 AND record_type = ?3",
+                    args,
+                ),
+                (
+                    "DELETE FROM record_key_shares WHERE reader = ?2 AND record_id IN (SELECT id FROM records WHERE patient = ?1 AND record_type = ?3)",
+                    args,
+                ),
+            ])
+            .await?;
+        Ok(n.first().is_some_and(|n| *n > 0))
+    }
+
+    /// A patient's account, by pseudonym.
+    pub async fn user_by_pseudonym(&self, pseudonym: &str) -> ApiResult<Option<User>> {
+        self.user_where("pseudonym", pseudonym).await
+    }
+
+    /// An account's published public key: (DER SubjectPublicKeyInfo in base64,
+    /// fingerprint).
+    pub async fn public_key(&self, user_id: &str) -> ApiResult<Option<(String, String)>> {
+        Ok(self
+            .query(
+                "SELECT public_key, fingerprint FROM user_keys WHERE user_id = ?1",
+                &[user_id.into()],
+                2,
+            )
+            .await?
+            .first()
+            .map(|r| {
+                (
+                    r.first().map(Val::text).unwrap_or_default(),
+                    r.get(1).map(Val::text).unwrap_or_default(),
+                )
+            }))
+    }
+
+    /// Publishes an account's public key. A key already there is replaced only when
+    /// `replace` (the account says so); returns whether the key was stored.
+    pub async fn set_public_key(
+        &self,
+        user_id: &str,
+        public_key: &str,
+        fingerprint: &str,
+        replace: bool,
+    ) -> ApiResult<bool> {
+        let sql = if replace {
+            "INSERT INTO user_keys (user_id, public_key, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id) DO UPDATE SET public_key = excluded.public_key, fingerprint = excluded.fingerprint, created_at = excluded.created_at"
+        } else {
+            "INSERT INTO user_keys (user_id, public_key, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id) DO NOTHING"
+        };
         Ok(self
             .exec(
-                "DELETE FROM grants WHERE patient = ?1 AND clinician_id = ?2 AND record_type = ?3",
+                sql,
                 &[
-                    g.patient.as_str().into(),
-                    g.clinician_id.as_str().into(),
-                    g.record_type.as_str().into(),
+                    user_id.into(),
+                    public_key.into(),
+                    fingerprint.into(),
+                    crate::now().into(),
                 ],
             )
             .await?
             > 0)
+    }
+
+    /// An account's passphrase-wrapped private key (base64, opaque to the relay).
+    pub async fn key_backup(&self, user_id: &str) -> ApiResult<Option<String>> {
+        Ok(self
+            .query(
+                "SELECT backup FROM key_backups WHERE user_id = ?1",
+                &[user_id.into()],
+                1,
+            )
+            .await?
+            .first()
+            .and_then(|r| r.first())
+            .map(Val::text))
+    }
+
+    /// Stores (or replaces) an account's passphrase-wrapped private key.
+    pub async fn set_key_backup(&self, user_id: &str, backup: &str) -> ApiResult<()> {
+        self.exec(
+            "INSERT INTO key_backups (user_id, backup, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO UPDATE SET backup = excluded.backup, updated_at = excluded.updated_at",
+            &[user_id.into(), backup.into(), crate::now().into()],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Stores (or replaces) `reader`'s key share of a record (JSON, opaque).
+    pub async fn set_key_share(&self, record_id: &str, reader: &str, share: &str) -> ApiResult<()> {
+        self.exec(
+            "INSERT INTO record_key_shares (record_id, reader, share, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (record_id, reader) DO UPDATE SET share = excluded.share, created_at = excluded.created_at",
+            &[record_id.into(), reader.into(), share.into(), crate::now().into()],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `reader`'s key share of a record, if the patient wrote one.
+    pub async fn key_share(&self, record_id: &str, reader: &str) -> ApiResult<Option<String>> {
+        Ok(self
+            .query(
+                "SELECT share FROM record_key_shares WHERE record_id = ?1 AND reader = ?2",
+                &[record_id.into(), reader.into()],
+                1,
+            )
+            .await?
+            .first()
+            .and_then(|r| r.first())
+            .map(Val::text))
     }
 
     /// Whether `clinician_id` may read `record_type` of `patient`.

@@ -248,6 +248,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(crate::accounts::routes())
         .merge(crate::grants::routes())
         .merge(crate::keys::routes())
+        .merge(crate::e2e::routes())
         .merge(crate::records::routes())
         .merge(crate::audit_log::routes())
         .merge(crate::vitals::routes())

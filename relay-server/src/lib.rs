@@ -24,6 +24,7 @@ pub mod audit;
 pub mod audit_log;
 pub mod auth;
 pub mod db;
+pub mod e2e;
 pub mod error;
 pub mod grants;
 pub mod handler;

@@ -258,6 +258,11 @@ impl Client {
         .await
     }
 
+    /// PUTs JSON.
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        Self::finish(self.auth(self.http.put(format!("{}{path}", self.base)).json(body))).await
+    }
+
     /// GETs JSON.
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         Self::finish(self.auth(self.http.get(format!("{}{path}", self.base)))).await

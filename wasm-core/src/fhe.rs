@@ -1149,74 +1149,16 @@ pub fn decrypt_release(
     Ok(out)
 }
 
-/// Argon2id cost of a passphrase-wrapped client key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KdfParams {
-    /// Memory in KiB.
-    pub m_kib: u32,
-    /// Passes.
-    pub t: u32,
-    /// Lanes.
-    pub p: u32,
-}
-
-impl KdfParams {
-    /// 64 MiB, 3 passes, 1 lane (above OWASP's Argon2id minimums; about a second in a
-    /// browser).
-    pub const DEFAULT: Self = Self {
-        m_kib: 64 * 1024,
-        t: 3,
-        p: 1,
-    };
-
-    fn bounded(self) -> Result<Self> {
-        if (8 * 1024..=1024 * 1024).contains(&self.m_kib)
-            && (1..=10).contains(&self.t)
-            && (1..=4).contains(&self.p)
-        {
-            Ok(self)
-        } else {
-            Err(Error::InvalidConfig(
-                "Argon2id cost out of bounds (8 MiB-1 GiB, 1-10 passes, 1-4 lanes)",
-            ))
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WrappedClientKey {
-    v: u8,
-    kdf: String,
-    #[serde(flatten)]
-    cost: KdfParams,
-    salt: String,
-    nonce: String,
-    ct: String,
-}
+pub use crate::passphrase::KdfParams;
 
 fn wrap_aad(study: &str) -> Vec<u8> {
     format!("phiveil-study-client-key-v1\0{study}").into_bytes()
 }
 
-fn passphrase_key(
-    passphrase: &str,
-    salt: &[u8],
-    cost: KdfParams,
-) -> Result<zeroize::Zeroizing<[u8; 32]>> {
-    let params = argon2::Params::new(cost.m_kib, cost.t, cost.p, Some(32))
-        .map_err(|_| Error::InvalidConfig("Argon2id parameters"))?;
-    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut key = zeroize::Zeroizing::new([0u8; 32]);
-    a.hash_password_into(passphrase.as_bytes(), salt, key.as_mut())
-        .map_err(|_| Error::InvalidConfig("Argon2id failed"))?;
-    Ok(key)
-}
-
-/// Wraps the owner's client key under a key derived from `passphrase` (Argon2id with a
-/// random 16-byte salt, then AES-256-GCM with the study id as associated data). The
-/// result is JSON (`v`, `kdf`, cost, base64 `salt`, `nonce`, `ct`); store it in the
-/// browser and, for another device, on the relay — it is useless without the passphrase.
+/// Wraps the owner's client key under a key derived from `passphrase`
+/// ([`crate::passphrase::wrap`], with the study id in the associated data). Store it in
+/// the browser and, for another device, on the relay — it is useless without the
+/// passphrase.
 pub fn wrap_client_key(
     client: &ClientKey,
     study: &str,
@@ -1224,80 +1166,22 @@ pub fn wrap_client_key(
     cost: KdfParams,
     rng: &mut dyn rand_core::CryptoRngCore,
 ) -> Result<Vec<u8>> {
-    use aes_gcm::aead::{Aead, KeyInit, Payload};
-    use base64::Engine as _;
-    let cost = cost.bounded()?;
-    if passphrase.chars().count() < 10 {
-        return Err(Error::InvalidKey(
-            "the passphrase needs at least 10 characters",
-        ));
-    }
-    let mut salt = [0u8; 16];
-    let mut nonce = [0u8; 12];
-    rng.try_fill_bytes(&mut salt).map_err(|_| Error::Rng)?;
-    rng.try_fill_bytes(&mut nonce).map_err(|_| Error::Rng)?;
-    let key = passphrase_key(passphrase, &salt, cost)?;
     let mut plain = zeroize::Zeroizing::new(Vec::new());
     safe_serialize(client, &mut *plain, MAX_KEY_BYTES).map_err(fhe_err)?;
-    let cipher = aes_gcm::Aes256Gcm::new_from_slice(key.as_ref())
-        .map_err(|_| Error::InvalidKey("AES-256 key"))?;
-    let ct = cipher
-        .encrypt(
-            aes_gcm::Nonce::from_slice(&nonce),
-            Payload {
-                msg: &plain,
-                aad: &wrap_aad(study),
-            },
-        )
-        .map_err(|_| Error::InvalidState("AES-GCM encryption failed"))?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    serde_json::to_vec(&WrappedClientKey {
-        v: 1,
-        kdf: "argon2id".into(),
-        cost,
-        salt: b64.encode(salt),
-        nonce: b64.encode(nonce),
-        ct: b64.encode(ct),
-    })
-    .map_err(|_| Error::InvalidState("wrapped key encoding"))
+    crate::passphrase::wrap(&plain, &wrap_aad(study), passphrase, cost, rng)
 }
 
 /// Unwraps [`wrap_client_key`] output. A wrong passphrase, another study's key or any
 /// modification gives [`Error::DecryptFailed`].
 pub fn unwrap_client_key(wrapped: &[u8], study: &str, passphrase: &str) -> Result<ClientKey> {
-    use aes_gcm::aead::{Aead, KeyInit, Payload};
-    use base64::Engine as _;
-    let w: WrappedClientKey =
-        serde_json::from_slice(wrapped).map_err(|_| Error::Malformed("wrapped client key"))?;
-    if w.v != 1 || w.kdf != "argon2id" {
-        return Err(Error::Malformed("wrapped client key version"));
-    }
-    let cost = w.cost.bounded()?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let salt = b64.decode(&w.salt).map_err(|_| Error::Malformed("salt"))?;
-    let nonce = b64
-        .decode(&w.nonce)
-        .map_err(|_| Error::Malformed("nonce"))?;
-    let ct = b64
-        .decode(&w.ct)
-        .map_err(|_| Error::Malformed("ciphertext"))?;
-    if salt.len() != 16 || nonce.len() != 12 {
-        return Err(Error::Malformed("salt or nonce length"));
-    }
-    let key = passphrase_key(passphrase, &salt, cost)?;
-    let cipher = aes_gcm::Aes256Gcm::new_from_slice(key.as_ref())
-        .map_err(|_| Error::InvalidKey("AES-256 key"))?;
-    let plain = zeroize::Zeroizing::new(
-        cipher
-            .decrypt(
-                aes_gcm::Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &ct,
-                    aad: &wrap_aad(study),
-                },
-            )
-            .map_err(|_| Error::DecryptFailed)?,
-    );
+    let plain =
+        crate::passphrase::unwrap(wrapped, &wrap_aad(study), passphrase).map_err(|e| match e {
+            Error::Malformed("wrapped secret") => Error::Malformed("wrapped client key"),
+            Error::Malformed("wrapped secret version") => {
+                Error::Malformed("wrapped client key version")
+            }
+            e => e,
+        })?;
     client_key_from_bytes(&plain)
 }
 

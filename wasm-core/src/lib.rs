@@ -44,6 +44,7 @@ pub mod fhe;
 pub mod fhir;
 pub mod field;
 pub mod fl;
+pub mod passphrase;
 pub mod pii;
 pub mod rules;
 pub mod secret;

@@ -51,6 +51,8 @@ export interface EcdhKeyPair {
   /** Ten groups of four hex digits to compare out of band. */
   fingerprint: string;
 }
+/** Argon2id cost of a passphrase-wrapped key (memory in KiB, passes, lanes). */
+export interface KdfParams { m_kib: number; t: number; p: number; }
 /** An encrypted data key from a message header. */
 export interface EncryptedDataKey {
   providerId: string;
@@ -248,6 +250,38 @@ pub fn ecdh_key_pair(curve: &str) -> Result<JsValue, JsValue> {
     Ok(obj.into())
 }
 
+/// Wraps an end-to-end private key (`privateKeyPkcs8`) under the account's passphrase
+/// (Argon2id, AES-256-GCM, bound to `account`): the backup to store on the relay for a
+/// second device. `cost` defaults to 64 MiB, 3 passes.
+#[wasm_bindgen(js_name = wrapPrivateKey)]
+pub fn wrap_private_key(
+    private_key_pkcs8: &[u8],
+    account: &str,
+    passphrase: &str,
+    #[wasm_bindgen(unchecked_param_type = "KdfParams | undefined")] cost: JsValue,
+) -> Result<Vec<u8>, JsValue> {
+    let cost = if cost.is_undefined() || cost.is_null() {
+        crate::passphrase::KdfParams::DEFAULT
+    } else {
+        serde_json::from_value(to_serde(&cost)?).map_err(|_| bad_arg("KdfParams"))?
+    };
+    EcPrivateKey::from_pkcs8_der(private_key_pkcs8)
+        .and_then(|k| k.wrap_with_passphrase(account, passphrase, cost, &mut rand_core::OsRng))
+        .map_err(js_err)
+}
+
+/// Restores an end-to-end private key from its backup (`wrapPrivateKey` output): the
+/// PKCS #8 bytes. A wrong passphrase gives a `DecryptFailed` error.
+#[wasm_bindgen(js_name = unwrapPrivateKey)]
+pub fn unwrap_private_key(
+    backup: &[u8],
+    account: &str,
+    passphrase: &str,
+) -> Result<Vec<u8>, JsValue> {
+    let k = EcPrivateKey::unwrap_with_passphrase(backup, account, passphrase).map_err(js_err)?;
+    Ok(k.to_pkcs8_der().map_err(js_err)?.to_vec())
+}
+
 /// The fingerprint of a public key (DER SubjectPublicKeyInfo): ten groups of four hex
 /// digits, to compare out of band.
 #[wasm_bindgen(js_name = ecdhFingerprint)]
@@ -288,10 +322,28 @@ impl Keyring {
 
     /// An ESDK raw ECDH keyring that decrypts whatever was wrapped for this private
     /// key (`recipientPkcs8`, DER PKCS #8), from any sender (decrypt only).
+    ///
+    /// `shares`: key shares written for this key beside the message (`shareDataKey`),
+    /// tried before the header's entries.
     #[wasm_bindgen(js_name = rawEcdhDiscovery)]
-    pub fn raw_ecdh_discovery(recipient_pkcs8: &[u8]) -> Result<Keyring, JsValue> {
+    pub fn raw_ecdh_discovery(
+        recipient_pkcs8: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "EncryptedDataKey[] | undefined")] shares: JsValue,
+    ) -> Result<Keyring, JsValue> {
         let recipient = EcPrivateKey::from_pkcs8_der(recipient_pkcs8).map_err(js_err)?;
-        Self::ecdh(KeyAgreement::Discovery { recipient })
+        let mut list = Vec::new();
+        if !shares.is_undefined() && !shares.is_null() {
+            let arr = shares
+                .dyn_into::<Array>()
+                .map_err(|_| bad_arg("shares must be an array of encrypted data keys"))?;
+            for v in arr.iter() {
+                list.push(edk_from_js(&v)?);
+            }
+        }
+        let k = RawEcdhKeyring::new(KeyAgreement::Discovery { recipient })
+            .map_err(js_err)?
+            .with_shares(list);
+        Ok(Self::from_keyring(Arc::new(k)))
     }
 
     /// A keyring for a data key brokered by the relay from KMS `GenerateDataKey`
@@ -466,24 +518,67 @@ pub fn parse_header(message: &[u8]) -> Result<JsValue, JsValue> {
     set("encryptionContext", context_to_js(&h.context));
     let edks = Array::new();
     for e in &h.encrypted_data_keys {
-        let o = Object::new();
-        let _ = Reflect::set(&o, &"providerId".into(), &e.provider_id.as_str().into());
-        let _ = Reflect::set(
-            &o,
-            &"providerInfo".into(),
-            &Uint8Array::from(&e.provider_info[..]),
-        );
-        let _ = Reflect::set(
-            &o,
-            &"ciphertext".into(),
-            &Uint8Array::from(&e.ciphertext[..]),
-        );
-        edks.push(&o);
+        edks.push(&edk_to_js(e));
     }
     set("encryptedDataKeys", edks.into());
     set("frameLength", h.frame_length.into());
     set("headerLength", (len as f64).into());
     Ok(obj.into())
+}
+
+/// An encrypted data key as JavaScript sees it (`EncryptedDataKey`).
+fn edk_to_js(e: &esdk::EncryptedDataKey) -> JsValue {
+    let o = Object::new();
+    let _ = Reflect::set(&o, &"providerId".into(), &e.provider_id.as_str().into());
+    let _ = Reflect::set(
+        &o,
+        &"providerInfo".into(),
+        &Uint8Array::from(&e.provider_info[..]),
+    );
+    let _ = Reflect::set(
+        &o,
+        &"ciphertext".into(),
+        &Uint8Array::from(&e.ciphertext[..]),
+    );
+    o.into()
+}
+
+/// An `EncryptedDataKey` from JavaScript (a typed error for anything else).
+fn edk_from_js(v: &JsValue) -> Result<esdk::EncryptedDataKey, JsValue> {
+    let bytes = |k: &str| -> Result<Vec<u8>, JsValue> {
+        let f = Reflect::get(v, &k.into()).map_err(|_| bad_arg("not an encrypted data key"))?;
+        f.dyn_into::<Uint8Array>().map(|a| a.to_vec()).map_err(|_| {
+            bad_arg("an encrypted data key's providerInfo and ciphertext are Uint8Arrays")
+        })
+    };
+    Ok(esdk::EncryptedDataKey {
+        provider_id: Reflect::get(v, &"providerId".into())
+            .ok()
+            .and_then(|p| p.as_string())
+            .ok_or_else(|| bad_arg("an encrypted data key needs a providerId string"))?,
+        provider_info: bytes("providerInfo")?,
+        ciphertext: bytes("ciphertext")?,
+    })
+}
+
+/// Wraps the data key of `message` (or its header), which the holder of `readerPkcs8`
+/// can open, for `recipientSpki`: a key share to keep beside the record for a reader
+/// granted after it was written. The header must authenticate; the share is bound to
+/// its encryption context. No data key leaves this function.
+#[wasm_bindgen(js_name = shareDataKey, unchecked_return_type = "EncryptedDataKey")]
+pub fn share_data_key(
+    reader_pkcs8: &[u8],
+    message: &[u8],
+    recipient_spki: &[u8],
+) -> Result<JsValue, JsValue> {
+    let reader = RawEcdhKeyring::new(KeyAgreement::Discovery {
+        recipient: EcPrivateKey::from_pkcs8_der(reader_pkcs8).map_err(js_err)?,
+    })
+    .map_err(js_err)?;
+    let recipient = EcPublicKey::from_spki_der(recipient_spki).map_err(js_err)?;
+    let share = esdk::share_data_key(&reader, message, &recipient, &mut rand_core::OsRng)
+        .map_err(js_err)?;
+    Ok(edk_to_js(&share))
 }
 
 /// Streaming encryption: `update` returns ciphertext for whole frames, `finish`
@@ -1332,8 +1427,6 @@ export interface StudyField {
 export interface StudySpec { id: string; fields: StudyField[]; min_cohort: number; }
 /** Milliseconds each ceremony step took in this browser. */
 export interface CeremonyTimings { client_key_ms: number; server_key_ms: number; public_key_ms: number; crs_ms: number; }
-/** Argon2id cost of a wrapped client key. */
-export interface KdfParams { m_kib: number; t: number; p: number; }
 /** One field of a decrypted release. */
 export interface FieldResult {
   name: string; sum: number; mean: number; bins: number[]; at_least: number[];
@@ -1516,7 +1609,7 @@ impl FheOwnerKeys {
         #[wasm_bindgen(unchecked_param_type = "KdfParams | undefined")] cost: JsValue,
     ) -> Result<Vec<u8>, JsValue> {
         let cost = if cost.is_undefined() || cost.is_null() {
-            crate::fhe::KdfParams::DEFAULT
+            crate::passphrase::KdfParams::DEFAULT
         } else {
             serde_json::from_value(to_serde(&cost)?).map_err(|_| bad_arg("KdfParams"))?
         };

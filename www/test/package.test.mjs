@@ -209,6 +209,21 @@ test('raw ECDH keyring: key pairs, every scheme, typed errors, and both ways wit
     assert.equal(made.results[0].error, undefined, `${made.sdk}: ${made.results[0].error}`);
     assert.deepEqual(phiveil.decrypt(bobReads, Buffer.from(made.results[0].ciphertext_b64, 'base64'), CONTEXTS[2]).plaintext, pt);
   }
+  // A reader granted later: the patient writes a key share; the backup restores a key.
+  const patient = phiveil.ecdhKeyPair('P-256');
+  const late = phiveil.ecdhKeyPair('P-256');
+  const ct = phiveil.encrypt(phiveil.Keyring.rawEcdhEphemeral(patient.publicKeySpki), enc.encode('note'), CONTEXTS[1]);
+  assert.throws(() => phiveil.decrypt(phiveil.Keyring.rawEcdhDiscovery(late.privateKeyPkcs8), ct), (e) => e.code === 'NoMatchingKey');
+  const share = phiveil.shareDataKey(patient.privateKeyPkcs8, ct, late.publicKeySpki);
+  assert.equal(share.providerId, 'raw-ecdh');
+  assert.deepEqual(phiveil.decrypt(phiveil.Keyring.rawEcdhDiscovery(late.privateKeyPkcs8, [share]), ct, CONTEXTS[1]).plaintext, enc.encode('note'));
+  assert.throws(() => phiveil.shareDataKey(late.privateKeyPkcs8, ct, late.publicKeySpki), (e) => e.code === 'NoMatchingKey');
+  assert.throws(() => phiveil.Keyring.rawEcdhDiscovery(late.privateKeyPkcs8, [{ providerId: 'raw-ecdh' }]), (e) => e.name === 'PhiveilError');
+  const cheap = { m_kib: 8192, t: 1, p: 1 };
+  const backup = phiveil.wrapPrivateKey(patient.privateKeyPkcs8, 'u-1', 'tulip lantern orbit 42', cheap);
+  assert.deepEqual(phiveil.unwrapPrivateKey(backup, 'u-1', 'tulip lantern orbit 42'), patient.privateKeyPkcs8);
+  assert.throws(() => phiveil.unwrapPrivateKey(backup, 'u-1', 'tulip lantern orbit 43'), (e) => e.code === 'DecryptFailed');
+  assert.throws(() => phiveil.unwrapPrivateKey(backup, 'u-2', 'tulip lantern orbit 42'), (e) => e.code === 'DecryptFailed');
   assert.throws(() => phiveil.Keyring.rawEcdhEphemeral(new Uint8Array(10)), (e) => e.name === 'PhiveilError' && e.code === 'InvalidKey');
   assert.throws(() => phiveil.ecdhKeyPair('P-521'), (e) => e.name === 'PhiveilError');
 });

@@ -37,9 +37,10 @@ use sha2::Sha384;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::context;
-use super::header::EncryptedDataKey;
+use super::context::{self, EncryptionContext};
+use super::header::{EncryptedDataKey, Header, Limits};
 use super::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
+use super::stream::StreamDecryptor;
 use super::suite::TAG_LEN;
 use crate::error::{Error, Result};
 use crate::secret::DataKey;
@@ -213,6 +214,28 @@ impl EcPrivateKey {
         Ok(Zeroizing::new(doc.as_bytes().to_vec()))
     }
 
+    /// This key wrapped under `passphrase` for `account` (Argon2id and AES-256-GCM,
+    /// [`crate::passphrase`]): the backup a second device restores from. It opens only
+    /// with the passphrase, and only as this account's end-to-end key.
+    pub fn wrap_with_passphrase(
+        &self,
+        account: &str,
+        passphrase: &str,
+        cost: crate::passphrase::KdfParams,
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<Vec<u8>> {
+        let der = self.to_pkcs8_der()?;
+        crate::passphrase::wrap(&der, &backup_aad(account), passphrase, cost, rng)
+    }
+
+    /// Restores a key from [`EcPrivateKey::wrap_with_passphrase`] output; a wrong
+    /// passphrase, another account's backup or any change gives
+    /// [`Error::DecryptFailed`].
+    pub fn unwrap_with_passphrase(wrapped: &[u8], account: &str, passphrase: &str) -> Result<Self> {
+        let der = crate::passphrase::unwrap(wrapped, &backup_aad(account), passphrase)?;
+        Self::from_pkcs8_der(&der)
+    }
+
     /// The matching public key.
     pub fn public_key(&self) -> EcPublicKey {
         match self {
@@ -245,6 +268,11 @@ impl EcPrivateKey {
             _ => return Err(Error::InvalidKey("the keys are on different curves")),
         }))
     }
+}
+
+/// Associated data of an account's wrapped end-to-end private key.
+fn backup_aad(account: &str) -> Vec<u8> {
+    format!("phiveil-e2e-private-key-v1\0{account}").into_bytes()
 }
 
 /// How the keyring agrees on a shared secret (the specification's key agreement
@@ -282,6 +310,9 @@ pub struct RawEcdhKeyring {
     /// the recipient). Discovery has only the recipient's.
     sender: Option<Vec<u8>>,
     recipient: Vec<u8>,
+    /// Key shares: encrypted data keys kept beside a message rather than in its header
+    /// (written for a reader granted after the message was made), tried first.
+    shares: Vec<EncryptedDataKey>,
 }
 
 impl RawEcdhKeyring {
@@ -312,7 +343,18 @@ impl RawEcdhKeyring {
             curve,
             sender,
             recipient,
+            shares: Vec::new(),
         })
+    }
+
+    /// The same keyring, also trying `shares` on decrypt: encrypted data keys written
+    /// for this reader beside a message ([`share_data_key`]). A share is bound to the
+    /// message's encryption context like any header entry, and the message header
+    /// still has to authenticate under the key it yields.
+    #[must_use]
+    pub fn with_shares(mut self, shares: Vec<EncryptedDataKey>) -> Self {
+        self.shares = shares;
+        self
     }
 
     /// The keyring's curve.
@@ -473,7 +515,7 @@ impl Keyring for RawEcdhKeyring {
             KeyAgreement::Discovery { recipient } => recipient,
         };
         let ctx = context::serialize(&materials.context)?;
-        for edk in edks {
+        for edk in self.shares.iter().chain(edks) {
             if edk.provider_id != RAW_ECDH_PROVIDER_ID && edk.provider_id != KMS_ECDH_PROVIDER_ID {
                 continue;
             }
@@ -526,6 +568,51 @@ impl Keyring for RawEcdhKeyring {
     }
 }
 
+/// Wraps the data key of a message that `reader` can open for one more reader,
+/// `recipient`, as an encrypted data key to keep beside the message (a key share): the
+/// grant of a record in end-to-end mode, made in the granting patient's browser so that
+/// no data key ever passes through the relay in the clear.
+///
+/// `message` is the message, or at least its whole header. The data key is unwrapped
+/// with `reader`, the header must authenticate under it (so the share is bound to the
+/// encryption context the header really carries), and the share is wrapped for
+/// `recipient` with a fresh ephemeral key pair, bound to that context.
+pub fn share_data_key(
+    reader: &RawEcdhKeyring,
+    message: &[u8],
+    recipient: &EcPublicKey,
+    rng: &mut dyn rand_core::CryptoRngCore,
+) -> Result<EncryptedDataKey> {
+    let (header, len) = Header::parse(message, &Limits::default())?;
+    let head = message.get(..len).ok_or(Error::Truncated)?;
+    let mut materials = DecryptionMaterials {
+        suite: header.suite,
+        context: header.context.clone(),
+        data_key: None,
+    };
+    reader.on_decrypt(&mut materials, &header.encrypted_data_keys)?;
+    let key = materials.data_key.ok_or(Error::NoMatchingKey)?;
+    let mut dec = StreamDecryptor::new(reader, EncryptionContext::new(), Limits::default());
+    let mut sink = Vec::new();
+    dec.update(head, &mut sink)?;
+    if dec.info().is_none() {
+        return Err(Error::Truncated);
+    }
+    let mut out = EncryptionMaterials {
+        suite: header.suite,
+        context: header.context,
+        data_key: Some(key),
+        encrypted_data_keys: Vec::new(),
+    };
+    RawEcdhKeyring::new(KeyAgreement::EphemeralToStatic {
+        recipient: recipient.clone(),
+    })?
+    .on_encrypt(&mut out, rng)?;
+    out.encrypted_data_keys
+        .pop()
+        .ok_or(Error::InvalidState("no share was written"))
+}
+
 /// Lower-case hex of `bytes`.
 fn hex(bytes: &[u8]) -> String {
     use core::fmt::Write as _;
@@ -539,8 +626,8 @@ fn hex(bytes: &[u8]) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::esdk::context::EncryptionContext;
     use crate::esdk::suite::AlgorithmSuite;
+    use crate::esdk::{self, DecryptOptions, EncryptOptions, MultiKeyring};
     use rand_core::OsRng;
 
     fn materials(ctx: &EncryptionContext) -> EncryptionMaterials {
@@ -676,6 +763,72 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_granted_later_opens_the_record_through_a_share_bound_to_its_context() {
+        let patient = EcPrivateKey::generate(Curve::P256, &mut OsRng);
+        let early = EcPrivateKey::generate(Curve::P256, &mut OsRng);
+        let late = EcPrivateKey::generate(Curve::P256, &mut OsRng);
+        let to = |k: &EcPrivateKey| -> Box<dyn Keyring> {
+            Box::new(
+                RawEcdhKeyring::new(KeyAgreement::EphemeralToStatic {
+                    recipient: k.public_key(),
+                })
+                .unwrap(),
+            )
+        };
+        let reads = |k: &EcPrivateKey| {
+            RawEcdhKeyring::new(KeyAgreement::Discovery {
+                recipient: k.clone(),
+            })
+            .unwrap()
+        };
+        let mut ctx = EncryptionContext::new();
+        ctx.insert("patient".into(), "p-1".into());
+        ctx.insert("record_type".into(), "notes".into());
+        // Written for the patient and the clinician granted at the time.
+        let writer = MultiKeyring::new(Some(to(&patient)), vec![to(&early)]).unwrap();
+        let msg = esdk::encrypt(
+            &writer,
+            b"BP 132/84",
+            &ctx,
+            &EncryptOptions::default(),
+            &mut OsRng,
+        )
+        .unwrap();
+        let opts = DecryptOptions::expecting(ctx.clone());
+        assert!(esdk::decrypt(&reads(&early), &msg, &opts).is_ok());
+        assert!(esdk::decrypt(&reads(&late), &msg, &opts).is_err());
+        // The patient shares it with the clinician granted later.
+        let share = share_data_key(&reads(&patient), &msg, &late.public_key(), &mut OsRng).unwrap();
+        let late_reader = reads(&late).with_shares(vec![share.clone()]);
+        assert_eq!(
+            esdk::decrypt(&late_reader, &msg, &opts).unwrap().plaintext,
+            b"BP 132/84"
+        );
+        // A share in another reader's hands changes nothing for them, and it opens only
+        // its own record: another record stays closed to the late reader.
+        assert!(
+            esdk::decrypt(&reads(&early).with_shares(vec![share.clone()]), &msg, &opts).is_ok()
+        );
+        let mut other = ctx.clone();
+        other.insert("patient".into(), "p-2".into());
+        let msg2 = esdk::encrypt(
+            &writer,
+            b"x",
+            &other,
+            &EncryptOptions::default(),
+            &mut OsRng,
+        )
+        .unwrap();
+        assert!(esdk::decrypt(&late_reader, &msg2, &DecryptOptions::default()).is_err());
+        // Only a reader of the message can share it; a tampered header shares nothing.
+        assert!(share_data_key(&reads(&late), &msg, &early.public_key(), &mut OsRng).is_err());
+        let mut bad = msg.clone();
+        let at = 40;
+        bad[at] ^= 1;
+        assert!(share_data_key(&reads(&patient), &bad, &late.public_key(), &mut OsRng).is_err());
+    }
+
+    #[test]
     fn keys_travel_as_spki_and_pkcs8_and_curves_do_not_mix() {
         let p256 = EcPrivateKey::generate(Curve::P256, &mut OsRng);
         let p384 = EcPrivateKey::generate(Curve::P384, &mut OsRng);
@@ -686,6 +839,23 @@ mod tests {
             let spki = k.public_key().to_spki_der().unwrap();
             assert_eq!(EcPublicKey::from_spki_der(&spki).unwrap(), k.public_key());
         }
+        let cheap = crate::passphrase::KdfParams {
+            m_kib: 8 * 1024,
+            t: 1,
+            p: 1,
+        };
+        let backup = p384
+            .wrap_with_passphrase("u-1", "correct horse battery", cheap, &mut OsRng)
+            .unwrap();
+        let restored =
+            EcPrivateKey::unwrap_with_passphrase(&backup, "u-1", "correct horse battery").unwrap();
+        assert_eq!(restored.public_key(), p384.public_key());
+        assert!(
+            EcPrivateKey::unwrap_with_passphrase(&backup, "u-2", "correct horse battery").is_err()
+        );
+        assert!(
+            EcPrivateKey::unwrap_with_passphrase(&backup, "u-1", "wrong horse battery").is_err()
+        );
         let fp = p256.public_key().fingerprint().unwrap();
         assert_eq!(fp.len(), 10 * 4 + 9);
         assert_ne!(fp, p384.public_key().fingerprint().unwrap());
