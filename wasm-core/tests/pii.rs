@@ -595,6 +595,10 @@ fn strict_finds_what_real_notes_carry() {
     strict_removes("d/c'd to Holy Cross Memorial at 4pm.", &["Holy Cross"]);
     // A month and year written straight after an abbreviation.
     strict_removes("s/p pelvic fx4/97, right arm fx 5/97.", &["4/97", "5/97"]);
+    strict_removes(
+        "Did well, transferred to the floor.8/31 and back.",
+        &["8/31"],
+    );
     // A modal that is also a given name, after a title, is the name.
     strict_removes("Mr. May reports two days of cough.", &["May"]);
 }
@@ -633,6 +637,7 @@ fn strict_keeps_what_real_notes_say_about_care() {
         "transferred to the outside hospital; prolonged hospital course at another hospital.",
     );
     strict_keeps("went to community hospital, then to a rehab hospital. MRI L4/5 and C5/6.");
+    strict_keeps("Weaned to PS10/5 and then CPAP5/5; 5.5/6 ETT.");
     // A modal before any frequent word, in capitals; a device written in capitals.
     strict_keeps("THEREFORE WILL DEFER PT F/U TODAY, AS APPROP. PASSY MUIR VALVE TOLERATED.");
 }

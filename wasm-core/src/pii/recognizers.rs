@@ -1113,11 +1113,23 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         None,
     )?;
     // A month and year written straight after an abbreviation ("s/p pelvic fx4/97",
-    // "dx3/2005"): two letters or more, so spine levels ("L4/5", "C5/6") stay.
+    // "dx3/2005"): two letters or more, so spine levels ("L4/5", "C5/6") stay; a month
+    // and day after a word and a period ("transferred to Quartermain.8/31"), but not
+    // glued to letters, where it is a ventilator setting ("PS10/5").
     add(
         "date_glued_month_year",
         Date,
         r"[A-Za-z]{2}((?:0?[1-9]|1[0-2])/(?:\d{2}|(?:19|20)\d{2}))(?:$|[\s).,;:-])",
+        1,
+        0.5,
+        DATE_CONTEXT,
+        &[],
+        None,
+    )?;
+    add(
+        "date_after_period",
+        Date,
+        r"[A-Za-z]{2}\.((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?:$|[\s).,;:-])",
         1,
         0.5,
         DATE_CONTEXT,
