@@ -250,6 +250,15 @@ pub fn ecdh_key_pair(curve: &str) -> Result<JsValue, JsValue> {
     Ok(obj.into())
 }
 
+/// An Argon2id cost from JavaScript (`KdfParams`), or the default when absent.
+fn kdf_params(cost: &JsValue) -> Result<crate::passphrase::KdfParams, JsValue> {
+    if cost.is_undefined() || cost.is_null() {
+        Ok(crate::passphrase::KdfParams::DEFAULT)
+    } else {
+        serde_json::from_value(to_serde(cost)?).map_err(|_| bad_arg("KdfParams"))
+    }
+}
+
 /// Wraps an end-to-end private key (`privateKeyPkcs8`) under the account's passphrase
 /// (Argon2id, AES-256-GCM, bound to `account`): the backup to store on the relay for a
 /// second device. `cost` defaults to 64 MiB, 3 passes.
@@ -260,11 +269,7 @@ pub fn wrap_private_key(
     passphrase: &str,
     #[wasm_bindgen(unchecked_param_type = "KdfParams | undefined")] cost: JsValue,
 ) -> Result<Vec<u8>, JsValue> {
-    let cost = if cost.is_undefined() || cost.is_null() {
-        crate::passphrase::KdfParams::DEFAULT
-    } else {
-        serde_json::from_value(to_serde(&cost)?).map_err(|_| bad_arg("KdfParams"))?
-    };
+    let cost = kdf_params(&cost)?;
     EcPrivateKey::from_pkcs8_der(private_key_pkcs8)
         .and_then(|k| k.wrap_with_passphrase(account, passphrase, cost, &mut rand_core::OsRng))
         .map_err(js_err)
@@ -1608,11 +1613,7 @@ impl FheOwnerKeys {
         passphrase: &str,
         #[wasm_bindgen(unchecked_param_type = "KdfParams | undefined")] cost: JsValue,
     ) -> Result<Vec<u8>, JsValue> {
-        let cost = if cost.is_undefined() || cost.is_null() {
-            crate::passphrase::KdfParams::DEFAULT
-        } else {
-            serde_json::from_value(to_serde(&cost)?).map_err(|_| bad_arg("KdfParams"))?
-        };
+        let cost = kdf_params(&cost)?;
         crate::fhe::wrap_client_key(
             &self.client,
             &self.study,
