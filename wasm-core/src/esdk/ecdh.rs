@@ -828,6 +828,106 @@ mod tests {
         assert!(share_data_key(&reads(&patient), &bad, &late.public_key(), &mut OsRng).is_err());
     }
 
+    /// End-to-end mode is a keyring like any other: field-level records, the data-key
+    /// cache and telemetry sessions work with it as they do with brokered keys.
+    #[test]
+    fn field_records_the_data_key_cache_and_telemetry_work_end_to_end() {
+        use crate::esdk::{CacheLimits, CachingCmm, Header, Limits};
+        use crate::telemetry::{read_chunk, Reading, SessionConfig, TelemetrySession};
+        use crate::{fhir::VitalKind, field, rules};
+        let patient = EcPrivateKey::generate(Curve::P256, &mut OsRng);
+        let clinician = EcPrivateKey::generate(Curve::P384, &mut OsRng);
+        let writer = || {
+            MultiKeyring::new(
+                Some(Box::new(
+                    RawEcdhKeyring::new(KeyAgreement::EphemeralToStatic {
+                        recipient: patient.public_key(),
+                    })
+                    .unwrap(),
+                )),
+                vec![Box::new(
+                    RawEcdhKeyring::new(KeyAgreement::EphemeralToStatic {
+                        recipient: clinician.public_key(),
+                    })
+                    .unwrap(),
+                )],
+            )
+            .unwrap()
+        };
+        let reads = |k: &EcPrivateKey| {
+            RawEcdhKeyring::new(KeyAgreement::Discovery {
+                recipient: k.clone(),
+            })
+            .unwrap()
+        };
+        let mut ctx = EncryptionContext::new();
+        ctx.insert("patient".into(), "p-1".into());
+        ctx.insert("record_type".into(), "intake".into());
+
+        // Field-level: two fields sealed, the rest in clear; both readers restore them.
+        let rec = serde_json::json!({"id": "r-1", "name": "Ana Okafor", "dx": {"code": "E11.9"}});
+        let sealed =
+            field::encrypt_record(&writer(), &rec, &["name", "dx.code"], &ctx, &mut OsRng).unwrap();
+        assert!(!sealed.to_string().contains("Okafor"));
+        for k in [&patient, &clinician] {
+            let out = field::decrypt_record(&reads(k), &sealed, &ctx, &Limits::default()).unwrap();
+            assert_eq!(out.record, rec);
+        }
+
+        // The data-key cache: two messages share one data key (one set of entries).
+        let cache = CachingCmm::new(writer(), CacheLimits::with_max_age_ms(60_000), "e2e").unwrap();
+        let opts = EncryptOptions::default();
+        let m1 = esdk::encrypt(&cache, b"one", &ctx, &opts, &mut OsRng).unwrap();
+        let m2 = esdk::encrypt(&cache, b"two", &ctx, &opts, &mut OsRng).unwrap();
+        let edks = |m: &[u8]| {
+            Header::parse(m, &Limits::default())
+                .unwrap()
+                .0
+                .encrypted_data_keys
+        };
+        assert_eq!(edks(&m1), edks(&m2));
+        for (m, want) in [(&m1, b"one"), (&m2, b"two")] {
+            let out = esdk::decrypt(
+                &reads(&clinician),
+                m,
+                &DecryptOptions::expecting(ctx.clone()),
+            );
+            assert_eq!(out.unwrap().plaintext, want);
+        }
+
+        // A telemetry session seals its chunks for the patient and the clinician.
+        let mut s = TelemetrySession::new(
+            writer(),
+            SessionConfig {
+                readings_per_chunk: 2,
+                ..SessionConfig::new("p-1", "s-1")
+            },
+            rules::RuleEngine::new(rules::default_rules()).unwrap(),
+        )
+        .unwrap();
+        let mut chunks = Vec::new();
+        for (i, v) in [97.0, 96.0, 95.0].into_iter().enumerate() {
+            let r = Reading {
+                kind: VitalKind::SpO2,
+                value: v,
+                diastolic: None,
+                t: 1_795_446_000 + i64::try_from(i).unwrap(),
+            };
+            chunks.extend(s.push(r, &mut OsRng).unwrap().chunk);
+        }
+        chunks.extend(s.flush(&mut OsRng).unwrap());
+        assert_eq!(chunks.len(), 2);
+        for c in &chunks {
+            let d = esdk::decrypt(
+                &reads(&clinician),
+                &c.message,
+                &DecryptOptions::expecting(s.context()),
+            )
+            .unwrap();
+            assert!(read_chunk(&d.plaintext, "s-1").is_ok());
+        }
+    }
+
     #[test]
     fn keys_travel_as_spki_and_pkcs8_and_curves_do_not_mix() {
         let p256 = EcPrivateKey::generate(Curve::P256, &mut OsRng);
