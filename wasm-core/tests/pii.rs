@@ -601,6 +601,11 @@ fn strict_finds_what_real_notes_carry() {
     );
     // A modal that is also a given name, after a title, is the name.
     strict_removes("Mr. May reports two days of cough.", &["May"]);
+    // Given names that also name a condition, standing alone, are names.
+    strict_removes(
+        "I'm so jealous! said Jakob to Jakob. Arnold came; Gilbert drove.",
+        &["Jakob", "Arnold", "Gilbert"],
+    );
 }
 
 #[test]
@@ -640,6 +645,13 @@ fn strict_keeps_what_real_notes_say_about_care() {
     strict_keeps("Weaned to PS10/5 and then CPAP5/5; 5.5/6 ETT.");
     // A modal before any frequent word, in capitals; a device written in capitals.
     strict_keeps("THEREFORE WILL DEFER PT F/U TODAY, AS APPROP. PASSY MUIR VALVE TOLERATED.");
+    // Eponyms: possessive before a condition, or hyphenated, even when the names in them
+    // are given names.
+    strict_keeps(
+        "Hx of Gilbert's syndrome, Addison's disease, Todd's paralysis; Creutzfeldt-Jakob \
+         disease ruled out; Mallory-Weiss tear; Prader-Willi; Arnold-Chiari malformation; \
+         Cheyne-Stokes breathing.",
+    );
 }
 
 #[test]

@@ -40,16 +40,22 @@ pub(super) fn flags(lower: &str) -> u64 {
         let mut all_safe = true;
         let mut all_common = true;
         let mut names = 0u64;
+        let mut any_eponym = false;
         // One-letter parts ("x-ray", "e-mail", "t-cell") are prefixes, not words.
         for part in word.split('-').filter(|p| p.chars().count() > 1) {
             let f = map.get(part).unwrap_or(0);
             all_safe &= f & SAFE != 0;
             all_common &= f & COMMON != 0;
             names |= f & (FIRST | LAST);
+            any_eponym |= f & CAPSAFE != 0 && f & FIRST == 0;
         }
         // A compound of frequent words is safe even when one is also a surname
-        // ("long-term"); otherwise a part that is a name keeps it a name.
-        return if all_safe && (names == 0 || all_common) {
+        // ("long-term"), and so is an eponym with a part that only names a condition
+        // ("Creutzfeldt-Jakob", "Prader-Willi", "Arnold-Chiari"); otherwise a part that
+        // is a name keeps it a name.
+        return if any_eponym {
+            SAFE | CAPSAFE
+        } else if all_safe && (names == 0 || all_common) {
             SAFE | COMMON
         } else {
             names

@@ -183,6 +183,75 @@ fn plain_word_after(n: &Token) -> bool {
         && n.lower.len() > 2
 }
 
+/// Whether token `i` names a condition, sign or procedure after a person (an eponym:
+/// "Todd's paralysis", "Gilbert's syndrome", "Addison's disease"): a possessive directly
+/// before a word such conditions are named by.
+pub(super) fn eponym_use(tokens: &[Token], i: usize) -> bool {
+    tokens.get(i).is_some_and(|t| t.possessive)
+        && tokens.get(i.saturating_add(1)).is_some_and(|n| {
+            !n.newline_before && n.gap.is_empty() && EPONYM_NOUNS.contains(&n.lower.as_str())
+        })
+}
+
+/// Words that a condition, sign, test or procedure named after a person ends with.
+const EPONYM_NOUNS: &[&str] = &[
+    "syndrome",
+    "disease",
+    "paralysis",
+    "palsy",
+    "sign",
+    "signs",
+    "phenomenon",
+    "test",
+    "maneuver",
+    "manoeuvre",
+    "ulcer",
+    "node",
+    "nodes",
+    "sarcoma",
+    "lymphoma",
+    "tear",
+    "malformation",
+    "anomaly",
+    "criteria",
+    "score",
+    "scale",
+    "classification",
+    "fracture",
+    "contracture",
+    "triad",
+    "reflex",
+    "law",
+    "procedure",
+    "operation",
+    "repair",
+    "thyroiditis",
+    "encephalopathy",
+    "dementia",
+    "chorea",
+    "ataxia",
+    "neuroma",
+    "tumor",
+    "tumour",
+    "cyst",
+    "esophagus",
+    "diverticulum",
+    "angina",
+    "arteritis",
+    "disorder",
+    "deformity",
+    "contractions",
+    "point",
+    "spots",
+    "line",
+    "lines",
+    "position",
+    "incision",
+    "knot",
+    "solution",
+    "stain",
+];
+
 /// Modal verbs that are also given names ("May", "Will").
 const MODALS: &[&str] = &["may", "will", "can", "might", "must", "shall"];
 
@@ -586,6 +655,8 @@ pub(super) struct Token {
     pub(super) gap: String,
     /// Whether a line break separates this token from the previous one.
     pub(super) newline_before: bool,
+    /// Written with a possessive "'s" (stripped from the span).
+    pub(super) possessive: bool,
 }
 
 /// Whether a ZIP code follows (a state name such as "Georgia 30301" is not a person).
@@ -637,7 +708,8 @@ pub(super) fn tokenize(text: &str) -> Vec<Token> {
             let followed_by_period = text.get(end..).is_some_and(|r| r.starts_with('.'));
             let initial = letters == 1 && first_upper && followed_by_period;
             // Strip a possessive "'s" from the span.
-            let end = if word.ends_with("'s") || word.ends_with("’s") {
+            let possessive = word.ends_with("'s") || word.ends_with("’s");
+            let end = if possessive {
                 end.saturating_sub(if word.ends_with("'s") { 2 } else { 4 })
             } else {
                 end
@@ -661,6 +733,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token> {
                 initial,
                 gap: std::mem::take(&mut gap),
                 newline_before: std::mem::take(&mut newline),
+                possessive,
             });
         } else {
             if c == '\n' {
@@ -873,7 +946,8 @@ impl NameRecognizer {
                     continue;
                 }
             }
-            if first != i || !(nameish(t) || (t.allcaps && t.capitalized)) {
+            if first != i || !(nameish(t) || (t.allcaps && t.capitalized)) || eponym_use(&tokens, i)
+            {
                 continue;
             }
             // 3. "Surname, Given" with a known given name.

@@ -295,6 +295,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             || !free.get(i).copied().unwrap_or(false)
             || t.letters < 2
             || super::names::modal_verb(&tokens, i)
+            || super::names::eponym_use(&tokens, i)
         {
             continue;
         }
