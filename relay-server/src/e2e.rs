@@ -126,21 +126,35 @@ fn parse_public_key(b64: &str) -> ApiResult<(String, String)> {
     Ok((B64.encode(der), key.fingerprint()?))
 }
 
-/// The public key of an account, by user id or patient pseudonym (any signed-in
-/// account may read it: it is public).
+/// The public key of an account, by user id or patient pseudonym: one's own, any
+/// clinician's (the clinician directory is open to signed-in accounts), and a patient's
+/// for a clinician the patient has granted. Anything else answers `404`, so pseudonyms
+/// cannot be probed.
 #[utoipa::path(get, path = "/v1/keys/public/{id}", tag = "end-to-end", security(("bearer" = [])),
     params(("id" = String, Path, description = "A user id or a patient's pseudonym")),
     responses((status = 200, description = "The published key", body = PublicKeyResp)))]
 async fn get_public_key(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PublicKeyResp>> {
+    let c = &caller.0;
     let user = match state.db.user_by_id(&id).await? {
         Some(u) => Some(u),
         None => state.db.user_by_pseudonym(&id).await?,
     }
     .ok_or(ApiError::NotFound)?;
+    let visible = user.id == c.sub
+        || user.role == "clinician"
+        || (user.role == "patient"
+            && c.role == "clinician"
+            && match &user.pseudonym {
+                Some(p) => !state.db.grants(Some(p), Some(&c.sub)).await?.is_empty(),
+                None => false,
+            });
+    if !visible {
+        return Err(ApiError::NotFound);
+    }
     let (public_key, fingerprint) = state
         .db
         .public_key(&user.id)
