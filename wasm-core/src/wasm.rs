@@ -53,6 +53,13 @@ export interface EcdhKeyPair {
 }
 /** Argon2id cost of a passphrase-wrapped key (memory in KiB, passes, lanes). */
 export interface KdfParams { m_kib: number; t: number; p: number; }
+/** A shared secret computed with WebCrypto `deriveBits` for one sender key. */
+export interface EcdhAgreement {
+  /** The sender key as `ecdhSenders` listed it (SubjectPublicKeyInfo). */
+  senderSpki: Uint8Array;
+  /** `deriveBits({ name: 'ECDH', public: sender }, privateKey, 256 or 384)`. */
+  sharedSecret: Uint8Array;
+}
 /** An encrypted data key from a message header. */
 export interface EncryptedDataKey {
   providerId: string;
@@ -336,18 +343,46 @@ impl Keyring {
         #[wasm_bindgen(unchecked_param_type = "EncryptedDataKey[] | undefined")] shares: JsValue,
     ) -> Result<Keyring, JsValue> {
         let recipient = EcPrivateKey::from_pkcs8_der(recipient_pkcs8).map_err(js_err)?;
-        let mut list = Vec::new();
-        if !shares.is_undefined() && !shares.is_null() {
-            let arr = shares
-                .dyn_into::<Array>()
-                .map_err(|_| bad_arg("shares must be an array of encrypted data keys"))?;
-            for v in arr.iter() {
-                list.push(edk_from_js(&v)?);
-            }
-        }
         let k = RawEcdhKeyring::new(KeyAgreement::Discovery { recipient })
             .map_err(js_err)?
-            .with_shares(list);
+            .with_shares(shares_from_js(shares)?);
+        Ok(Self::from_keyring(Arc::new(k)))
+    }
+
+    /// An ESDK raw ECDH keyring that decrypts with shared secrets computed outside
+    /// wasm, so the private key can stay a non-extractable WebCrypto key: for each
+    /// sender key `ecdhSenders` lists, `deriveBits` gives the shared secret. Decrypt
+    /// only. `agreements`: `{ senderSpki, sharedSecret }` pairs; `shares` as for
+    /// `rawEcdhDiscovery`.
+    #[wasm_bindgen(js_name = rawEcdhAgreed)]
+    pub fn raw_ecdh_agreed(
+        recipient_spki: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "EcdhAgreement[]")] agreements: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EncryptedDataKey[] | undefined")] shares: JsValue,
+    ) -> Result<Keyring, JsValue> {
+        let recipient = EcPublicKey::from_spki_der(recipient_spki).map_err(js_err)?;
+        let arr = agreements
+            .dyn_into::<Array>()
+            .map_err(|_| bad_arg("agreements must be an array"))?;
+        let mut secrets = Vec::new();
+        for v in arr.iter() {
+            let bytes = |k: &str| -> Result<Vec<u8>, JsValue> {
+                Reflect::get(&v, &k.into())
+                    .ok()
+                    .and_then(|f| f.dyn_into::<Uint8Array>().ok())
+                    .map(|a| a.to_vec())
+                    .ok_or_else(|| {
+                        bad_arg("an agreement is { senderSpki, sharedSecret } of Uint8Arrays")
+                    })
+            };
+            secrets.push(esdk::AgreedSecret {
+                sender: EcPublicKey::from_spki_der(&bytes("senderSpki")?).map_err(js_err)?,
+                shared_secret: zeroize::Zeroizing::new(bytes("sharedSecret")?),
+            });
+        }
+        let k = RawEcdhKeyring::new(KeyAgreement::Agreed { recipient, secrets })
+            .map_err(js_err)?
+            .with_shares(shares_from_js(shares)?);
         Ok(Self::from_keyring(Arc::new(k)))
     }
 
@@ -564,6 +599,40 @@ fn edk_from_js(v: &JsValue) -> Result<esdk::EncryptedDataKey, JsValue> {
         provider_info: bytes("providerInfo")?,
         ciphertext: bytes("ciphertext")?,
     })
+}
+
+/// Optional key shares from JavaScript (`EncryptedDataKey[] | undefined`).
+fn shares_from_js(shares: JsValue) -> Result<Vec<esdk::EncryptedDataKey>, JsValue> {
+    if shares.is_undefined() || shares.is_null() {
+        return Ok(Vec::new());
+    }
+    let arr = shares
+        .dyn_into::<Array>()
+        .map_err(|_| bad_arg("shares must be an array of encrypted data keys"))?;
+    arr.iter().map(|v| edk_from_js(&v)).collect()
+}
+
+/// The sender keys (DER SubjectPublicKeyInfo) of the entries of `message` (its header
+/// at least) and of `shares` wrapped for `recipientSpki`: for each, the holder of a
+/// non-extractable private key computes the shared secret with WebCrypto `deriveBits`
+/// and passes it to `Keyring.rawEcdhAgreed`.
+#[wasm_bindgen(js_name = ecdhSenders)]
+pub fn ecdh_senders(
+    message: &[u8],
+    recipient_spki: &[u8],
+    #[wasm_bindgen(unchecked_param_type = "EncryptedDataKey[] | undefined")] shares: JsValue,
+) -> Result<Vec<Uint8Array>, JsValue> {
+    let recipient = EcPublicKey::from_spki_der(recipient_spki).map_err(js_err)?;
+    let shares = shares_from_js(shares)?;
+    esdk::ecdh_senders(message, &shares, &recipient)
+        .map_err(js_err)?
+        .iter()
+        .map(|k| {
+            k.to_spki_der()
+                .map(|d| Uint8Array::from(d.as_slice()))
+                .map_err(js_err)
+        })
+        .collect()
 }
 
 /// Wraps the data key of `message` (or its header), which the holder of `readerPkcs8`

@@ -228,6 +228,40 @@ test('raw ECDH keyring: key pairs, every scheme, typed errors, and both ways wit
   assert.throws(() => phiveil.ecdhKeyPair('P-521'), (e) => e.name === 'PhiveilError');
 });
 
+test('raw ECDH keyring with a non-extractable WebCrypto private key: deriveBits outside wasm, messages from phiveil and from the Python library', { skip: skipPeers() }, async () => {
+  const subtle = globalThis.crypto.subtle;
+  const b64 = (u) => Buffer.from(u).toString('base64');
+  for (const [namedCurve, bits] of [['P-256', 256], ['P-384', 384]]) {
+    const kp = await subtle.generateKey({ name: 'ECDH', namedCurve }, false, ['deriveBits']);
+    await assert.rejects(subtle.exportKey('pkcs8', kp.privateKey), 'the private key cannot leave WebCrypto');
+    const spki = new Uint8Array(await subtle.exportKey('spki', kp.publicKey));
+    const ours = phiveil.encrypt(phiveil.Keyring.rawEcdhEphemeral(spki), enc.encode('SpO2 97%'), CONTEXTS[2]);
+    const made = python({
+      op: 'encrypt',
+      key: { ecdh: 'ephemeral', curve: namedCurve.replace('-', ''), recipient_spki_b64: b64(spki) },
+      cases: [{ plaintext_b64: b64(enc.encode('from python')), context: CONTEXTS[1], frame_length: 128 }],
+    });
+    assert.equal(made.results[0].error, undefined, `${made.sdk}: ${made.results[0].error}`);
+    const theirs = Buffer.from(made.results[0].ciphertext_b64, 'base64');
+    for (const [msg, want, ctx] of [[ours, 'SpO2 97%', CONTEXTS[2]], [theirs, 'from python', CONTEXTS[1]]]) {
+      const senders = phiveil.ecdhSenders(msg, spki);
+      assert.equal(senders.length, 1);
+      const agreements = [];
+      for (const senderSpki of senders) {
+        const pub = await subtle.importKey('spki', senderSpki, { name: 'ECDH', namedCurve }, false, []);
+        const sharedSecret = new Uint8Array(await subtle.deriveBits({ name: 'ECDH', public: pub }, kp.privateKey, bits));
+        agreements.push({ senderSpki, sharedSecret });
+      }
+      const kr = phiveil.Keyring.rawEcdhAgreed(spki, agreements);
+      assert.equal(new TextDecoder().decode(phiveil.decrypt(kr, msg, ctx).plaintext), want);
+      // Another key's secret opens nothing.
+      const other = phiveil.ecdhKeyPair(namedCurve);
+      assert.throws(() => phiveil.decrypt(phiveil.Keyring.rawEcdhAgreed(other.publicKeySpki, agreements), msg), (e) => e.name === 'PhiveilError');
+    }
+    assert.throws(() => phiveil.Keyring.rawEcdhAgreed(spki, [{ senderSpki: spki, sharedSecret: new Uint8Array(7) }]), (e) => e.code === 'InvalidConfig');
+  }
+});
+
 test('signed suite 0x0578 (client-node default) both ways, sync and async paths', { skip: skipPeers() }, async () => {
   const kr = keyring();
   const sdkKr = keyringFor(SPEC);

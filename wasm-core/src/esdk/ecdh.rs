@@ -270,6 +270,14 @@ impl EcPrivateKey {
     }
 }
 
+/// Where a decrypting keyring's shared secrets come from.
+enum Agreement<'a> {
+    /// ECDH with this private key.
+    Key(&'a EcPrivateKey),
+    /// Computed elsewhere, one per sender key.
+    Secrets(&'a [AgreedSecret]),
+}
+
 /// Associated data of an account's wrapped end-to-end private key.
 fn backup_aad(account: &str) -> Vec<u8> {
     format!("phiveil-e2e-private-key-v1\0{account}").into_bytes()
@@ -299,6 +307,63 @@ pub enum KeyAgreement {
         /// The recipient's private key.
         recipient: EcPrivateKey,
     },
+    /// `PublicKeyDiscovery` without the private key: the shared secrets were computed
+    /// elsewhere, by a key that never leaves its store (a non-extractable WebCrypto key's
+    /// `deriveBits` with each sender key [`ecdh_senders`] lists). Decrypt only.
+    Agreed {
+        /// The recipient's public key.
+        recipient: EcPublicKey,
+        /// The shared secret with each sender.
+        secrets: Vec<AgreedSecret>,
+    },
+}
+
+/// An ECDH shared secret computed outside this library (the x-coordinate, as WebCrypto's
+/// `deriveBits` returns it), and the sender key it was computed with. Zeroized on drop.
+#[derive(Clone)]
+pub struct AgreedSecret {
+    /// The sender's public key (an entry's ephemeral or static key).
+    pub sender: EcPublicKey,
+    /// The shared secret.
+    pub shared_secret: Zeroizing<Vec<u8>>,
+}
+
+impl core::fmt::Debug for AgreedSecret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "AgreedSecret({:?}, ***)", self.sender)
+    }
+}
+
+/// The sender keys of `message`'s entries (and `shares`) wrapped for `recipient`: what
+/// a key held elsewhere must agree with before an [`KeyAgreement::Agreed`] keyring can
+/// open the message. Only the header is read; nothing is authenticated yet.
+pub fn ecdh_senders(
+    message: &[u8],
+    shares: &[EncryptedDataKey],
+    recipient: &EcPublicKey,
+) -> Result<Vec<EcPublicKey>> {
+    let (header, _) = Header::parse(message, &Limits::default())?;
+    let probe = RawEcdhKeyring::new(KeyAgreement::EphemeralToStatic {
+        recipient: recipient.clone(),
+    })?;
+    let mut out: Vec<EcPublicKey> = Vec::new();
+    for edk in shares.iter().chain(&header.encrypted_data_keys) {
+        if edk.provider_id != RAW_ECDH_PROVIDER_ID && edk.provider_id != KMS_ECDH_PROVIDER_ID {
+            continue;
+        }
+        let Some((sender, to)) = probe.parse_provider_info(&edk.provider_info) else {
+            continue;
+        };
+        if to != probe.recipient {
+            continue;
+        }
+        if let Ok(k) = EcPublicKey::from_sec1(probe.curve, &sender) {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The ESDK raw ECDH keyring (see the module documentation).
@@ -336,6 +401,21 @@ impl RawEcdhKeyring {
             }
             KeyAgreement::Discovery { recipient } => {
                 (recipient.curve(), None, recipient.public_key().compressed())
+            }
+            KeyAgreement::Agreed { recipient, secrets } => {
+                let len = match recipient.curve() {
+                    Curve::P256 => 32,
+                    Curve::P384 => 48,
+                };
+                if secrets
+                    .iter()
+                    .any(|s| s.sender.curve() != recipient.curve() || s.shared_secret.len() != len)
+                {
+                    return Err(Error::InvalidConfig(
+                        "each shared secret must be an x-coordinate on the recipient's curve",
+                    ));
+                }
+                (recipient.curve(), None, recipient.compressed())
             }
         };
         Ok(Self {
@@ -460,7 +540,7 @@ impl Keyring for RawEcdhKeyring {
                 (EcPrivateKey::generate(self.curve, rng), recipient)
             }
             KeyAgreement::StaticToStatic { sender, recipient } => (sender.clone(), recipient),
-            KeyAgreement::Discovery { .. } => {
+            KeyAgreement::Discovery { .. } | KeyAgreement::Agreed { .. } => {
                 return Err(Error::InvalidConfig(
                     "a public-key-discovery ECDH keyring cannot encrypt",
                 ))
@@ -511,8 +591,9 @@ impl Keyring for RawEcdhKeyring {
                     "an ephemeral-key ECDH keyring cannot decrypt",
                 ))
             }
-            KeyAgreement::StaticToStatic { sender, .. } => sender,
-            KeyAgreement::Discovery { recipient } => recipient,
+            KeyAgreement::StaticToStatic { sender, .. } => Agreement::Key(sender),
+            KeyAgreement::Discovery { recipient } => Agreement::Key(recipient),
+            KeyAgreement::Agreed { secrets, .. } => Agreement::Secrets(secrets),
         };
         let ctx = context::serialize(&materials.context)?;
         for edk in self.shares.iter().chain(edks) {
@@ -544,7 +625,13 @@ impl Keyring for RawEcdhKeyring {
             let (salt, rest) = edk.ciphertext.split_at(SALT_LEN);
             let (stored_commit, rest) = rest.split_at(COMMITMENT_LEN);
             let (wrapped, tag) = rest.split_at(DataKey::LEN);
-            let z = private.agree(&other)?;
+            let z = match private {
+                Agreement::Key(k) => k.agree(&other)?,
+                Agreement::Secrets(list) => match list.iter().find(|s| s.sender == other) {
+                    Some(s) => s.shared_secret.clone(),
+                    None => continue,
+                },
+            };
             let fixed = fixed_info(self.curve, &sender, &recipient, &ctx);
             let (commit, wrap) = derive(&z, &fixed, salt)?;
             if !bool::from(commit.as_slice().ct_eq(stored_commit)) {
@@ -926,6 +1013,44 @@ mod tests {
             .unwrap();
             assert!(read_chunk(&d.plaintext, "s-1").is_ok());
         }
+    }
+
+    /// A key that never leaves its store: the shared secrets come from outside (here
+    /// computed with the key, as `deriveBits` would), one per sender key listed.
+    #[test]
+    fn secrets_agreed_elsewhere_open_what_the_key_would() {
+        let recipient = EcPrivateKey::generate(Curve::P384, &mut OsRng);
+        let to = RawEcdhKeyring::new(KeyAgreement::EphemeralToStatic {
+            recipient: recipient.public_key(),
+        })
+        .unwrap();
+        let mut ctx = EncryptionContext::new();
+        ctx.insert("patient".into(), "p-1".into());
+        let msg =
+            esdk::encrypt(&to, b"note", &ctx, &EncryptOptions::default(), &mut OsRng).unwrap();
+        let senders = ecdh_senders(&msg, &[], &recipient.public_key()).unwrap();
+        assert_eq!(senders.len(), 1);
+        let other = EcPrivateKey::generate(Curve::P384, &mut OsRng);
+        assert!(ecdh_senders(&msg, &[], &other.public_key())
+            .unwrap()
+            .is_empty());
+        let agreed = |z: Zeroizing<Vec<u8>>| {
+            RawEcdhKeyring::new(KeyAgreement::Agreed {
+                recipient: recipient.public_key(),
+                secrets: vec![AgreedSecret {
+                    sender: senders[0].clone(),
+                    shared_secret: z,
+                }],
+            })
+        };
+        let k = agreed(recipient.agree(&senders[0]).unwrap()).unwrap();
+        let opts = DecryptOptions::expecting(ctx.clone());
+        assert_eq!(esdk::decrypt(&k, &msg, &opts).unwrap().plaintext, b"note");
+        // A wrong secret opens nothing; a secret of the wrong length is refused.
+        let wrong = agreed(other.agree(&senders[0]).unwrap()).unwrap();
+        assert!(esdk::decrypt(&wrong, &msg, &opts).is_err());
+        assert!(agreed(Zeroizing::new(vec![0; 32])).is_err());
+        assert!(k.on_encrypt(&mut materials(&ctx), &mut OsRng).is_err());
     }
 
     #[test]

@@ -34,7 +34,10 @@ mod wire;
 
 pub use cmm::{CacheLimits, CachingCmm, Clock, MaterialsProvider, SystemClock};
 pub use context::EncryptionContext;
-pub use ecdh::{share_data_key, Curve, EcPrivateKey, EcPublicKey, KeyAgreement, RawEcdhKeyring};
+pub use ecdh::{
+    ecdh_senders, share_data_key, AgreedSecret, Curve, EcPrivateKey, EcPublicKey, KeyAgreement,
+    RawEcdhKeyring,
+};
 pub use header::{ContentType, EncryptedDataKey, Header, Limits};
 pub use keyring::{BrokeredKmsKeyring, Keyring, KmsDataKey, MultiKeyring, RawAesKeyring};
 pub use stream::{EncryptOptions, FrameReader, MessageInfo, StreamDecryptor, StreamEncryptor};
