@@ -21,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use phiveil_core::esdk::ecdh::RAW_ECDH_PROVIDER_ID;
-use phiveil_core::esdk::EcPublicKey;
+use phiveil_core::esdk::ecdh::{addressed_to, RAW_ECDH_PROVIDER_ID};
+use phiveil_core::esdk::{EcPublicKey, EncryptedDataKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -292,7 +292,7 @@ async fn set_share(
 }
 
 /// A share is a `raw-ecdh` entry addressed to `public_key` (base64 DER): its provider
-/// info names that key, compressed, as the recipient.
+/// info parses and names that key as the recipient.
 fn check_share(share: &Share, public_key: &str) -> ApiResult<()> {
     let bad = |m: &str| ApiError::BadRequest(format!("the share {m}"));
     if share.provider_id != RAW_ECDH_PROVIDER_ID {
@@ -306,20 +306,19 @@ fn check_share(share: &Share, public_key: &str) -> ApiResult<()> {
     {
         return Err(ApiError::PayloadTooLarge(MAX_SHARE_CHARS as u64));
     }
-    let info = B64
-        .decode(share.provider_info.as_bytes())
-        .map_err(|_| bad("provider_info is not base64"))?;
-    B64.decode(share.ciphertext.as_bytes())
-        .map_err(|_| bad("ciphertext is not base64"))?;
+    let edk = EncryptedDataKey {
+        provider_id: share.provider_id.clone(),
+        provider_info: B64
+            .decode(share.provider_info.as_bytes())
+            .map_err(|_| bad("provider_info is not base64"))?,
+        ciphertext: B64
+            .decode(share.ciphertext.as_bytes())
+            .map_err(|_| bad("ciphertext is not base64"))?,
+    };
     let der = B64
         .decode(public_key.as_bytes())
         .map_err(|_| bad("reader key is unreadable"))?;
-    let reader = EcPublicKey::from_spki_der(&der)?.compressed();
-    // version (1) ‖ u32 length ‖ recipient key ‖ …
-    let named = info.get(5..5usize.saturating_add(reader.len()));
-    let len_ok =
-        info.get(1..5) == Some(&u32::try_from(reader.len()).unwrap_or(0).to_be_bytes()[..]);
-    if info.first() != Some(&1) || !len_ok || named != Some(&reader[..]) {
+    if !addressed_to(&edk, &EcPublicKey::from_spki_der(&der)?) {
         return Err(bad("is not addressed to the reader's published key"));
     }
     Ok(())

@@ -366,14 +366,10 @@ impl Keyring {
             .map_err(|_| bad_arg("agreements must be an array"))?;
         let mut secrets = Vec::new();
         for v in arr.iter() {
-            let bytes = |k: &str| -> Result<Vec<u8>, JsValue> {
-                Reflect::get(&v, &k.into())
-                    .ok()
-                    .and_then(|f| f.dyn_into::<Uint8Array>().ok())
-                    .map(|a| a.to_vec())
-                    .ok_or_else(|| {
-                        bad_arg("an agreement is { senderSpki, sharedSecret } of Uint8Arrays")
-                    })
+            let bytes = |k: &str| {
+                bytes_field(&v, k).ok_or_else(|| {
+                    bad_arg("an agreement is { senderSpki, sharedSecret } of Uint8Arrays")
+                })
             };
             secrets.push(esdk::AgreedSecret {
                 sender: EcPublicKey::from_spki_der(&bytes("senderSpki")?).map_err(js_err)?,
@@ -583,11 +579,18 @@ fn edk_to_js(e: &esdk::EncryptedDataKey) -> JsValue {
     o.into()
 }
 
+/// The bytes of a `Uint8Array` member `key` of `v` (`None` when it is something else).
+fn bytes_field(v: &JsValue, key: &str) -> Option<Vec<u8>> {
+    Reflect::get(v, &key.into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Uint8Array>().ok())
+        .map(|a| a.to_vec())
+}
+
 /// An `EncryptedDataKey` from JavaScript (a typed error for anything else).
 fn edk_from_js(v: &JsValue) -> Result<esdk::EncryptedDataKey, JsValue> {
-    let bytes = |k: &str| -> Result<Vec<u8>, JsValue> {
-        let f = Reflect::get(v, &k.into()).map_err(|_| bad_arg("not an encrypted data key"))?;
-        f.dyn_into::<Uint8Array>().map(|a| a.to_vec()).map_err(|_| {
+    let bytes = |k: &str| {
+        bytes_field(v, k).ok_or_else(|| {
             bad_arg("an encrypted data key's providerInfo and ciphertext are Uint8Arrays")
         })
     };

@@ -343,21 +343,16 @@ pub fn ecdh_senders(
     recipient: &EcPublicKey,
 ) -> Result<Vec<EcPublicKey>> {
     let (header, _) = Header::parse(message, &Limits::default())?;
-    let probe = RawEcdhKeyring::new(KeyAgreement::EphemeralToStatic {
-        recipient: recipient.clone(),
-    })?;
+    let (curve, me) = (recipient.curve(), recipient.compressed());
     let mut out: Vec<EcPublicKey> = Vec::new();
     for edk in shares.iter().chain(&header.encrypted_data_keys) {
-        if edk.provider_id != RAW_ECDH_PROVIDER_ID && edk.provider_id != KMS_ECDH_PROVIDER_ID {
-            continue;
-        }
-        let Some((sender, to)) = probe.parse_provider_info(&edk.provider_info) else {
+        let Some((sender, to)) = entry_keys(curve, edk) else {
             continue;
         };
-        if to != probe.recipient {
+        if to != me {
             continue;
         }
-        if let Ok(k) = EcPublicKey::from_sec1(probe.curve, &sender) {
+        if let Ok(k) = EcPublicKey::from_sec1(curve, &sender) {
             if !out.contains(&k) {
                 out.push(k);
             }
@@ -456,28 +451,43 @@ impl RawEcdhKeyring {
         }
         out
     }
+}
 
-    /// (sender, recipient) compressed keys from a provider info of this keyring's curve;
-    /// `None` when it is not one (another version, curve or length).
-    fn parse_provider_info(&self, info: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        let (&version, mut rest) = info.split_first()?;
-        if version != VERSION {
+/// (sender, recipient) compressed keys from a provider info on `curve`; `None` when it
+/// is not one (another version, curve or length).
+fn provider_info_keys(curve: Curve, info: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (&version, mut rest) = info.split_first()?;
+    if version != VERSION {
+        return None;
+    }
+    let mut take = || -> Option<Vec<u8>> {
+        let (len, tail) = rest.split_at_checked(4)?;
+        let len = usize::try_from(u32::from_be_bytes(len.try_into().ok()?)).ok()?;
+        if len != curve.compressed_len() {
             return None;
         }
-        let mut take = || -> Option<Vec<u8>> {
-            let (len, tail) = rest.split_at_checked(4)?;
-            let len = usize::try_from(u32::from_be_bytes(len.try_into().ok()?)).ok()?;
-            if len != self.curve.compressed_len() {
-                return None;
-            }
-            let (key, tail) = tail.split_at_checked(len)?;
-            rest = tail;
-            Some(key.to_vec())
-        };
-        let recipient = take()?;
-        let sender = take()?;
-        rest.is_empty().then_some((sender, recipient))
+        let (key, tail) = tail.split_at_checked(len)?;
+        rest = tail;
+        Some(key.to_vec())
+    };
+    let recipient = take()?;
+    let sender = take()?;
+    rest.is_empty().then_some((sender, recipient))
+}
+
+/// An ECDH entry's keys, when `edk` is a `raw-ecdh` or `aws-kms-ecdh` entry whose
+/// provider info parses on `curve`: (sender, recipient), compressed.
+fn entry_keys(curve: Curve, edk: &EncryptedDataKey) -> Option<(Vec<u8>, Vec<u8>)> {
+    if edk.provider_id != RAW_ECDH_PROVIDER_ID && edk.provider_id != KMS_ECDH_PROVIDER_ID {
+        return None;
     }
+    provider_info_keys(curve, &edk.provider_info)
+}
+
+/// Whether `edk` is an ECDH entry wrapped for `recipient` (what a relay can check of a
+/// key share without any key).
+pub fn addressed_to(edk: &EncryptedDataKey, recipient: &EcPublicKey) -> bool {
+    entry_keys(recipient.curve(), edk).is_some_and(|(_, to)| to == recipient.compressed())
 }
 
 /// `FixedInfo` of the key derivation (module documentation).
@@ -597,28 +607,28 @@ impl Keyring for RawEcdhKeyring {
         };
         let ctx = context::serialize(&materials.context)?;
         for edk in self.shares.iter().chain(edks) {
-            if edk.provider_id != RAW_ECDH_PROVIDER_ID && edk.provider_id != KMS_ECDH_PROVIDER_ID {
-                continue;
-            }
-            let Some((sender, recipient)) = self.parse_provider_info(&edk.provider_info) else {
+            let Some((sender, recipient)) = entry_keys(self.curve, edk) else {
                 continue;
             };
-            // The other party's key: whichever of the two is not this keyring's.
-            let other = match &self.sender {
-                None if recipient == self.recipient => &sender,
-                Some(me) if *me == sender && recipient == self.recipient => &recipient,
-                Some(me) if *me == recipient && sender == self.recipient => &sender,
+            // The other party's key is whichever of the two is not this keyring's.
+            let other_is_recipient = match &self.sender {
+                None if recipient == self.recipient => false,
+                Some(me) if *me == sender && recipient == self.recipient => true,
+                Some(me) if *me == recipient && sender == self.recipient => false,
                 _ => continue,
             };
             // Both points must be valid (on the curve, not the identity).
-            let Ok(other) = EcPublicKey::from_sec1(self.curve, other) else {
+            let (Ok(sender_key), Ok(recipient_key)) = (
+                EcPublicKey::from_sec1(self.curve, &sender),
+                EcPublicKey::from_sec1(self.curve, &recipient),
+            ) else {
                 continue;
             };
-            if EcPublicKey::from_sec1(self.curve, &sender).is_err()
-                || EcPublicKey::from_sec1(self.curve, &recipient).is_err()
-            {
-                continue;
-            }
+            let other = if other_is_recipient {
+                recipient_key
+            } else {
+                sender_key
+            };
             if edk.ciphertext.len() != SALT_LEN + COMMITMENT_LEN + DataKey::LEN + TAG_LEN {
                 continue;
             }
