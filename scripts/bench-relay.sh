@@ -41,7 +41,7 @@ start_relay() {
     touch "$dir/.user"
   fi
   # The presign benchmark leaves every upload pending: lift the per-patient cap.
-  PHIVEIL_LOG=warn "$bin" --data-dir "$dir" "${db[@]}" serve --listen "127.0.0.1:$port" \
+  PHIVEIL_LOG=warn "$bin" --data-dir "$dir" "${db[@]}" serve --listen "127.0.0.1:$port" --key-mode brokered \
     --max-pending-records-per-patient 1000000000 --max-connections-per-source 1024 &
   pids+=($!)
   for _ in $(seq 200); do curl -s "http://127.0.0.1:$port/healthz" >/dev/null && return; sleep 0.1; done

@@ -12,7 +12,7 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::grants::authorize;
-use crate::handler::{audited, json_body};
+use crate::handler::{audit, audited, json_body};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -26,6 +26,7 @@ use phiveil_core::esdk::{EcPublicKey, EncryptedDataKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
+use zeroize::Zeroizing;
 
 /// The routes of this feature.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -34,6 +35,198 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_public_key))
         .routes(routes!(set_backup, get_backup))
         .routes(routes!(set_share, get_share))
+        .routes(routes!(key_mode))
+        .routes(routes!(recover))
+}
+
+/// Who can open the records a deployment stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyMode {
+    /// Data keys are made in browsers and wrapped for the patient's and the granted
+    /// clinicians' public keys (and, with escrow, the KMS's escrow key); the relay
+    /// refuses `/v1/keys/data-key` and `/v1/keys/unwrap`.
+    EndToEnd,
+    /// The relay's KMS makes and unwraps data keys for authorized callers (the AWS KMS
+    /// trust model: whoever runs the relay and its KMS can open every record).
+    Brokered,
+}
+
+impl std::str::FromStr for KeyMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "end-to-end" => Ok(Self::EndToEnd),
+            "brokered" => Ok(Self::Brokered),
+            _ => Err(format!("{s:?}: the key mode is end-to-end or brokered")),
+        }
+    }
+}
+
+/// Refuses a brokered data-key operation on an end-to-end deployment.
+pub(crate) fn require_brokered(state: &AppState) -> ApiResult<()> {
+    match state.config.key_mode {
+        KeyMode::Brokered => Ok(()),
+        KeyMode::EndToEnd => Err(ApiError::Conflict(
+            "this relay runs end-to-end: data keys are made and wrapped in the browser, \
+             and the relay brokers none"
+                .into(),
+        )),
+    }
+}
+
+/// The deployment's key mode, for the app to follow and show.
+#[derive(Serialize, ToSchema)]
+struct ModeResp {
+    /// `end-to-end` or `brokered`.
+    mode: KeyMode,
+    /// In end-to-end mode with escrow: the KMS's escrow public key, which browsers
+    /// wrap each record's data key for as well.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    escrow: Option<EscrowKey>,
+}
+
+/// The institutional escrow key.
+#[derive(Serialize, ToSchema)]
+struct EscrowKey {
+    /// DER SubjectPublicKeyInfo, base64.
+    public_key: String,
+    /// Its fingerprint.
+    fingerprint: String,
+}
+
+/// The deployment's key mode and, with escrow, the escrow public key.
+#[utoipa::path(get, path = "/v1/keys/mode", tag = "end-to-end", security(("bearer" = [])),
+    responses((status = 200, description = "The key mode", body = ModeResp)))]
+async fn key_mode(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<ModeResp>> {
+    let mode = state.config.key_mode;
+    let escrow = match (mode, state.config.escrow) {
+        (KeyMode::EndToEnd, true) => {
+            let key = state.kms.escrow_public_key().ok_or_else(|| {
+                ApiError::Internal("escrow is configured but the KMS holds no escrow key".into())
+            })?;
+            Some(EscrowKey {
+                public_key: B64.encode(key.to_spki_der()?),
+                fingerprint: key.fingerprint()?,
+            })
+        }
+        _ => None,
+    };
+    Ok(Json(ModeResp { mode, escrow }))
+}
+
+/// An escrow recovery's justification.
+#[derive(Deserialize, ToSchema)]
+struct RecoverReq {
+    /// Why the institution recovers this record (a ticket, a court order): 1 to 120
+    /// printable characters, kept in the audit log.
+    reason: String,
+}
+
+/// A recovered data key.
+#[derive(Serialize, ToSchema)]
+struct RecoverResp {
+    /// The data key, base64 (never stored or logged by the relay).
+    #[schema(value_type = String)]
+    data_key: Zeroizing<String>,
+    /// The escrow entry it was unwrapped from (to decrypt the message with a brokered
+    /// keyring).
+    encrypted_data_key: Share,
+}
+
+/// Institutional recovery of an end-to-end record through the escrow key: an operator
+/// names a reason, the relay unwraps the record's escrow entry with the KMS (the
+/// header must authenticate under the key) and returns the data key. Every attempt is
+/// audited with the reason, under the record's patient.
+#[utoipa::path(post, path = "/v1/records/{id}/recover", tag = "end-to-end",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Record id")),
+    request_body = RecoverReq,
+    responses((status = 200, description = "The data key (`Cache-Control: no-store`)", body = RecoverResp)))]
+async fn recover(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let c = &caller.0;
+    let record = if c.role == "operator" {
+        state.db.record(&id).await?
+    } else {
+        None
+    };
+    let patient = record.as_ref().map(|r| r.patient.clone());
+    let outcome = async || {
+        caller.require("operator")?;
+        let reason = json_body::<RecoverReq>(&body)?.reason;
+        if reason.is_empty() || reason.chars().count() > 120 || reason.chars().any(char::is_control)
+        {
+            return Err(ApiError::BadRequest(
+                "reason: 1 to 120 printable characters".into(),
+            ));
+        }
+        let record = record
+            .clone()
+            .filter(|r| r.state == "complete")
+            .ok_or(ApiError::NotFound)?;
+        let message = state
+            .store
+            .get(&record.object_key, state.config.max_upload_bytes)
+            .await?;
+        let (key, header) = state.kms.escrow_open(&message)?.ok_or_else(|| {
+            ApiError::Conflict("the record has no escrow entry this KMS can open".into())
+        })?;
+        if header.context.get("patient") != Some(&record.patient)
+            || header.context.get("record_type") != Some(&record.record_type)
+        {
+            return Err(ApiError::BadRequest(
+                "the message's context does not name this record".into(),
+            ));
+        }
+        let escrow = state.kms.escrow_public_key().ok_or(ApiError::NotFound)?;
+        let edk = header
+            .encrypted_data_keys
+            .iter()
+            .find(|e| addressed_to(e, &escrow))
+            .ok_or(ApiError::NotFound)?;
+        Ok((
+            reason,
+            RecoverResp {
+                data_key: Zeroizing::new(B64.encode(key.expose_secret())),
+                encrypted_data_key: Share {
+                    provider_id: edk.provider_id.clone(),
+                    provider_info: B64.encode(&edk.provider_info),
+                    ciphertext: B64.encode(&edk.ciphertext),
+                },
+            },
+        ))
+    };
+    match outcome().await {
+        Ok((reason, resp)) => {
+            audit(
+                &state,
+                Some(c),
+                "escrow-recover",
+                patient.as_deref(),
+                "allowed",
+                &format!("record {id}; reason: {reason}"),
+            )
+            .await;
+            Ok(([(header::CACHE_CONTROL, "no-store")], Json(resp)).into_response())
+        }
+        Err(e) => {
+            audit(
+                &state,
+                Some(c),
+                "escrow-recover",
+                patient.as_deref(),
+                "refused",
+                e.code(),
+            )
+            .await;
+            Err(e)
+        }
+    }
 }
 
 /// Largest passphrase-wrapped private key accepted (base64 characters).

@@ -117,6 +117,7 @@ async fn data_key(
         "data-key",
         patient.as_deref(),
         async || {
+            crate::e2e::require_brokered(&state)?;
             let req = req?;
             phiveil_core::esdk::context::check_caller_context(&req.context)?;
             let (patient, record_type) = context_subject(&req.context)?;
@@ -182,6 +183,7 @@ async fn unwrap(State(state): State<AppState>, caller: Caller, body: Bytes) -> A
         .ok()
         .and_then(|(h, _)| h.context.get("patient").cloned());
     let (header, head) = audited(&state, Some(c), "unwrap", patient.as_deref(), async || {
+        crate::e2e::require_brokered(&state)?;
         let (header, head) = parsed?;
         let (patient, record_type) = context_subject(&header.context)?;
         authorize(&state, c, &patient, &record_type).await?;

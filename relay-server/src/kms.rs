@@ -19,7 +19,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use phiveil_core::esdk::keyring::{DecryptionMaterials, EncryptionMaterials};
 use phiveil_core::esdk::{
-    AlgorithmSuite, EncryptedDataKey, EncryptionContext, Keyring, RawAesKeyring,
+    open_data_key, AlgorithmSuite, Curve, EcPrivateKey, EcPublicKey, EncryptedDataKey,
+    EncryptionContext, Header, KeyAgreement, Keyring, RawAesKeyring, RawEcdhKeyring,
 };
 use phiveil_core::secret::{DataKey, WrappingKey};
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,21 @@ pub trait Kms: Send + Sync {
     ) -> KmsFuture<'a, Option<DataKey>>;
     /// Human-readable description (no secrets).
     fn describe(&self) -> String;
+    /// The public half of this KMS's institutional escrow key (P-256 ECDH), when it
+    /// holds one: browsers in end-to-end mode with escrow wrap each record's data key
+    /// for it (the ESDK raw ECDH keyring, ephemeral-static), so no data key passes
+    /// through the relay even then.
+    fn escrow_public_key(&self) -> Option<EcPublicKey> {
+        None
+    }
+    /// Unwraps the escrow entry of `message` (at least its whole header) with the
+    /// escrow private key; the header must authenticate under the key. `Ok(None)`
+    /// when this KMS holds no escrow key or the message has no entry for it. Only the
+    /// audited recovery calls this.
+    fn escrow_open(&self, message: &[u8]) -> ApiResult<Option<(DataKey, Header)>> {
+        let _ = message;
+        Ok(None)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -76,6 +92,9 @@ struct KeyEntry {
 pub struct EmbeddedKms {
     path: PathBuf,
     keys: RwLock<(u32, Vec<(u32, RawAesKeyring)>)>,
+    /// The institutional escrow key (`kms-escrow-key.der` beside the master keys:
+    /// PKCS #8, mode 0600).
+    escrow: EcPrivateKey,
 }
 
 impl std::fmt::Debug for EmbeddedKms {
@@ -134,9 +153,22 @@ impl EmbeddedKms {
             write_private(path, &json)?;
             tracing::info!(path = %path.display(), "created embedded KMS master key file");
         }
+        let escrow_path = path.with_file_name("kms-escrow-key.der");
+        if !escrow_path.exists() {
+            let key = EcPrivateKey::generate(Curve::P256, &mut rand_core::OsRng);
+            write_private(&escrow_path, &key.to_pkcs8_der()?)?;
+            tracing::info!(path = %escrow_path.display(), "created embedded KMS escrow key");
+        }
+        let der = Zeroizing::new(
+            std::fs::read(&escrow_path)
+                .map_err(|e| ApiError::Internal(format!("read {}: {e}", escrow_path.display())))?,
+        );
+        let escrow = EcPrivateKey::from_pkcs8_der(&der)
+            .map_err(|e| ApiError::Internal(format!("escrow key: {e}")))?;
         let kms = Self {
             path: path.to_owned(),
             keys: RwLock::new((0, Vec::new())),
+            escrow,
         };
         kms.reload()?;
         Ok(kms)
@@ -274,6 +306,21 @@ impl Kms for EmbeddedKms {
             self.path.display(),
             self.current_version()
         )
+    }
+
+    fn escrow_public_key(&self) -> Option<EcPublicKey> {
+        Some(self.escrow.public_key())
+    }
+
+    fn escrow_open(&self, message: &[u8]) -> ApiResult<Option<(DataKey, Header)>> {
+        let keyring = RawEcdhKeyring::new(KeyAgreement::Discovery {
+            recipient: self.escrow.clone(),
+        })?;
+        match open_data_key(&keyring, message) {
+            Ok(found) => Ok(Some(found)),
+            Err(phiveil_core::Error::NoMatchingKey) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -128,6 +128,15 @@ pub struct Config {
     /// A name for this replica in study lanes (a host name, say); a random suffix
     /// keeps every process distinct.
     pub replica_name: Option<String>,
+    /// Who can open records: end-to-end (keys made and wrapped in browsers; the relay
+    /// brokers no data key) or brokered (the KMS-wrapped data keys of
+    /// `/v1/keys/data-key` and `/v1/keys/unwrap`). `Config::new` keeps the brokered
+    /// mode portals built on; `phiveil-relay serve` defaults to end-to-end.
+    pub key_mode: e2e::KeyMode,
+    /// In end-to-end mode, browsers also wrap each record's data key for the embedded
+    /// KMS's escrow key, so the institution can recover it through
+    /// `POST /v1/records/{id}/recover` (operators only, audited).
+    pub escrow: bool,
 }
 
 impl Config {
@@ -149,6 +158,8 @@ impl Config {
             study_lease_secs: studies::LEASE_SECS,
             study_batch: studies::BATCH,
             replica_name: None,
+            key_mode: e2e::KeyMode::Brokered,
+            escrow: false,
         }
     }
 }

@@ -94,6 +94,15 @@ enum Command {
         /// This replica's name in study lanes (a host name, say; a random suffix is added).
         #[arg(long, env = "PHIVEIL_REPLICA_NAME")]
         replica_name: Option<String>,
+        /// Who can open records: `end-to-end` (keys made and wrapped in browsers; the
+        /// relay brokers no data key) or `brokered` (the relay's KMS makes and unwraps
+        /// data keys for authorized callers, as portals built on it expect).
+        #[arg(long, env = "PHIVEIL_KEY_MODE", default_value = "end-to-end")]
+        key_mode: phiveil_relay::e2e::KeyMode,
+        /// End-to-end mode: browsers also wrap each record's data key for the embedded
+        /// KMS's escrow key, recoverable by an operator through an audited request.
+        #[arg(long, env = "PHIVEIL_ESCROW")]
+        escrow: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -263,8 +272,22 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             study_lease_secs,
             study_batch,
             replica_name,
+            key_mode,
+            escrow,
             limits,
         } => {
+            if escrow && key_mode != phiveil_relay::e2e::KeyMode::EndToEnd {
+                return Err("--escrow needs --key-mode end-to-end".into());
+            }
+            if escrow && kms_key_id.is_some() {
+                return Err(
+                    "--escrow needs the embedded KMS (its escrow key pair); AWS KMS escrow \
+                     is not supported"
+                        .into(),
+                );
+            }
+            config.key_mode = key_mode;
+            config.escrow = escrow;
             config.token_ttl_secs = token_ttl_secs.clamp(1, 24 * 3600);
             config.study_lease_secs = study_lease_secs.clamp(2, 3600);
             config.study_batch = study_batch.clamp(1, 256);

@@ -459,3 +459,137 @@ async fn flow(relay: TestRelay, logs: &Logs) {
     let stored: Vec<Vec<u8>> = all.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert!(stored.iter().any(|b| b == &msg) && stored.iter().any(|b| b == &msg2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escrow_recovery_is_an_operators_audited_act_bound_to_the_record() {
+    escrow(TestRelay::start(end_to_end_with_escrow).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escrow_recovery_on_postgres() {
+    if let Some(relay) = TestRelay::start_pg(end_to_end_with_escrow).await {
+        escrow(relay).await;
+    }
+}
+
+fn end_to_end_with_escrow(c: &mut phiveil_relay::Config) {
+    c.key_mode = phiveil_relay::e2e::KeyMode::EndToEnd;
+    c.escrow = true;
+}
+
+/// An end-to-end deployment with escrow: the relay brokers no data key; a record
+/// wrapped for the patient and the KMS's escrow key is recovered by an operator who
+/// gives a reason, never by anyone else, never for a record without an escrow entry or
+/// whose stored message names another record; every attempt is audited.
+async fn escrow(relay: TestRelay) {
+    let (op, dr, patient) = relay.cast().await;
+    let ps = patient.pseudonym.clone().unwrap();
+    let (s, mode) = patient.get("/v1/keys/mode").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(mode["mode"], "end-to-end");
+    let escrow_key = esdk::EcPublicKey::from_spki_der(
+        &B64.decode(mode["escrow"]["public_key"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        mode["escrow"]["fingerprint"],
+        escrow_key.fingerprint().unwrap()
+    );
+    // Brokered data keys are refused (and audited as refused).
+    let ctx = record_context(&ps, "notes");
+    let (s, body) = patient
+        .post("/v1/keys/data-key", &json!({ "context": ctx }))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+
+    let p_key = EcPrivateKey::generate(Curve::P256, &mut rand_core::OsRng);
+    let escrowed = MultiKeyring::new(
+        Some(to(&p_key)),
+        vec![Box::new(
+            RawEcdhKeyring::new(KeyAgreement::EphemeralToStatic {
+                recipient: escrow_key.clone(),
+            })
+            .unwrap(),
+        )],
+    )
+    .unwrap();
+    let enc = |kr: &dyn esdk::MaterialsProvider, ctx: &esdk::EncryptionContext| {
+        esdk::encrypt(
+            kr,
+            NOTE,
+            ctx,
+            &EncryptOptions::default(),
+            &mut rand_core::OsRng,
+        )
+        .unwrap()
+    };
+    let with_escrow = enc(&escrowed, &ctx);
+    let a = upload(&patient, "notes", &with_escrow).await;
+    let own_only = MultiKeyring::new(Some(to(&p_key)), Vec::new()).unwrap();
+    let b = upload(&patient, "notes", &enc(&own_only, &ctx)).await;
+    // A message made for another record type, stored under a notes record.
+    let c = upload(
+        &patient,
+        "notes",
+        &enc(&escrowed, &record_context(&ps, "labs")),
+    )
+    .await;
+
+    let reason = json!({"reason": "ticket SEC-7: patient deceased, estate request"});
+    let path = |id: &str| format!("/v1/records/{id}/recover");
+    assert_eq!(
+        patient.post(&path(&a), &reason).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(dr.post(&path(&a), &reason).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        op.post(&path(&a), &json!({"reason": ""})).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        op.post(&path(&a), &json!({"reason": "x".repeat(121)}))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        op.post(&path("rec_missing"), &reason).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(op.post(&path(&b), &reason).await.0, StatusCode::CONFLICT);
+    assert_eq!(op.post(&path(&c), &reason).await.0, StatusCode::BAD_REQUEST);
+    let (s, got) = op.post(&path(&a), &reason).await;
+    assert_eq!(s, StatusCode::OK, "{got}");
+    assert_eq!(
+        B64.decode(got["data_key"].as_str().unwrap()).unwrap(),
+        data_key(&p_key, &with_escrow)
+    );
+    let kr = esdk::BrokeredKmsKeyring::from_encrypted_data_key(
+        share_from(&got["encrypted_data_key"]),
+        phiveil_core::secret::DataKey::from_slice(
+            &B64.decode(got["data_key"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let out = esdk::decrypt(&kr, &with_escrow, &DecryptOptions::expecting(ctx)).unwrap();
+    assert_eq!(out.plaintext, NOTE);
+
+    // The audit log has every attempt under the patient; the allowed one with its reason.
+    let (s, rows) = op.get("/v1/audit?action=escrow-recover").await;
+    assert_eq!(s, StatusCode::OK);
+    let rows = rows.as_array().unwrap();
+    let allowed: Vec<_> = rows.iter().filter(|r| r["outcome"] == "allowed").collect();
+    assert_eq!(allowed.len(), 1, "{rows:?}");
+    assert_eq!(allowed[0]["patient"], ps.as_str());
+    assert!(allowed[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("ticket SEC-7"));
+    assert_eq!(
+        rows.iter().filter(|r| r["outcome"] == "refused").count(),
+        7,
+        "{rows:?}"
+    );
+}

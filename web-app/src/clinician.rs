@@ -21,7 +21,7 @@ pub fn ClinicianView() -> impl IntoView {
         <Tabs labels=vec!["Patients' records", "Invite a patient", "Studies", "Federated training"] current=tab />
         <div role="tabpanel">
             {move || match tab.get() {
-                0 => view! { <GrantedRecords /> }.into_any(),
+                0 => view! { <crate::keys::KeyCard /> <GrantedRecords /> }.into_any(),
                 1 => view! { <Invite /> }.into_any(),
                 2 => view! { <Studies /> }.into_any(),
                 _ => view! { <crate::training::OwnerTrainings /> }.into_any(),
@@ -57,7 +57,7 @@ fn GrantedRecords() -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="granted-h">
             <RefreshHeading id="granted-h" title="Records patients shared with you" on_refresh=reload />
-            <p class="hint">"Records are decrypted in this browser; the relay checks your grant before it unwraps a data key."</p>
+            <p class="hint">"Records are decrypted in this browser; the relay lets you download only what a patient granted you."</p>
             {show_each(state, "No patient has shared records with you yet.", |(p, types, recs)| {
                         view! {
                             <article class="patient" data-testid="patient">

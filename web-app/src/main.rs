@@ -27,6 +27,7 @@ mod charts;
 mod clinician;
 mod fhe;
 mod keepalive;
+mod keys;
 mod net;
 mod operator;
 mod patient;

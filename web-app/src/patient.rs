@@ -7,6 +7,7 @@ use phiveil_core::dp::{Privacy, PrivacyLedger};
 use serde_json::{json, Value};
 use wasm_bindgen::JsCast;
 
+use crate::keys;
 use crate::net::{self, AppError};
 use crate::records::{self, Draft};
 use crate::ui::{act, load, show, show_each, Empty, ErrorBox, Load, Outbox, Spinner, Tabs};
@@ -146,6 +147,7 @@ fn RecordsTab() -> impl IntoView {
         });
     };
     view! {
+        <crate::keys::KeyCard />
         <div class="grid">
             <section class="card" aria-labelledby="compose-h">
                 <h2 id="compose-h">"New record"</h2>
@@ -271,7 +273,7 @@ pub fn RecordTable(rows: Vec<Value>, #[prop(into)] patient: String) -> impl Into
 fn RecordRow(rec: Value, patient: String) -> impl IntoView {
     let id = rec["id"].as_str().unwrap_or_default().to_owned();
     let rt = rec["record_type"].as_str().unwrap_or_default().to_owned();
-    let opened = RwSignal::new(None::<Draft>);
+    let opened = RwSignal::new(None::<(Draft, records::KeyInfo)>);
     let busy = RwSignal::new(false);
     let err = RwSignal::new(None::<AppError>);
     let open = {
@@ -304,10 +306,19 @@ fn RecordRow(rec: Value, patient: String) -> impl IntoView {
                 <ErrorBox err=err />
             </td>
         </tr>
-        {move || opened.get().map(|d| view! {
+        {move || opened.get().map(|(d, k)| view! {
             <tr class="opened">
                 <td colspan="4">
                         <dl class="record" data-testid="decrypted">
+                            <dt>"Keys"</dt>
+                            <dd data-testid="record-keys">{match k.mode {
+                                "end-to-end" => format!(
+                                    "end-to-end: the data key is wrapped in this record's header for {} public key(s){}",
+                                    k.entries,
+                                    if k.escrow { ", one of them the institution's escrow key" } else { "" },
+                                ),
+                                _ => "brokered: the data key is wrapped by the relay's key service".to_owned(),
+                            }}</dd>
                             <dt>"Title"</dt><dd>{d.title}</dd>
                             <dt>"Date"</dt><dd>{d.date}</dd>
                             <dt>"Finding"</dt><dd>{d.finding}</dd>
@@ -336,6 +347,7 @@ fn SharingTab() -> impl IntoView {
     let rt = RwSignal::new(records::RECORD_TYPES[0].to_owned());
     let busy = RwSignal::new(false);
     let err = RwSignal::new(None::<AppError>);
+    let shared = RwSignal::new(None::<String>);
     let names = move |id: &str| match clinicians.get() {
         Load::Ready(list) => list
             .iter()
@@ -351,13 +363,43 @@ fn SharingTab() -> impl IntoView {
             err.set(Some(AppError::local("InvalidConfig", "choose a clinician")));
             return;
         }
+        let name = clinicians.with_untracked(|l| match l {
+            Load::Ready(list) => list
+                .iter()
+                .find(|x| x["id"] == c.as_str())
+                .and_then(|x| x["username"].as_str())
+                .unwrap_or(&c)
+                .to_owned(),
+            _ => c.clone(),
+        });
+        shared.set(None);
         act(busy, err, async move {
+            // End-to-end: the clinician's published key, checked before the grant, and
+            // the data keys of the records already written wrapped for it here.
+            let key = match keys::mode().await? {
+                keys::Mode::EndToEnd { .. } => {
+                    keys::mine()?;
+                    Some(keys::published(&c).await?.ok_or_else(|| {
+                        AppError::local(
+                            "NoKey",
+                            format!("{name} has not set up an end-to-end key yet; they do when they next sign in"),
+                        )
+                    })?)
+                }
+                keys::Mode::Brokered => None,
+            };
             net::api(
                 "POST",
                 "/v1/grants",
                 Some(json!({ "clinician_id": c, "record_type": t })),
             )
             .await?;
+            if let Some((key, fingerprint)) = key {
+                let n = records::share_records(&t, &c, &key).await?;
+                shared.set(Some(format!(
+                    "{n} existing {t} record(s) were wrapped in this browser for {name}'s key, fingerprint {fingerprint}. Compare it with {name}: a different one means the key is not theirs."
+                )));
+            }
             reload();
             Ok(())
         });
@@ -405,10 +447,12 @@ fn SharingTab() -> impl IntoView {
                 </div>
                 <button type="submit" disabled=move || busy.get()>"Grant"</button>
             </form>
+            {move || shared.get().map(|s| view! { <p class="ok" data-testid="shared-note">{s}</p> })}
             <ErrorBox err=err />
         </section>
         <section class="card" aria-labelledby="grants-h">
             <h2 id="grants-h">"Who can read what"</h2>
+            <p class="hint">"Revoking stops a clinician from downloading these records, and records you write afterwards are not wrapped for them. A clinician who already opened a record has seen it."</p>
             {show(grants, move |list| {
                 if list.is_empty() {
                     return view! { <Empty text="You have not shared anything." /> }.into_any();

@@ -5,14 +5,17 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use phiveil_core::esdk::context::record_context;
+use phiveil_core::esdk::ecdh::RAW_ECDH_PROVIDER_ID;
 use phiveil_core::esdk::{
-    self, BrokeredKmsKeyring, DecryptOptions, EncryptOptions, EncryptedDataKey, Header,
+    self, share_data_key, BrokeredKmsKeyring, DecryptOptions, EncryptOptions, EncryptedDataKey,
+    Header, KeyAgreement, Keyring, MultiKeyring, RawEcdhKeyring,
 };
 use phiveil_core::pii::{Action, Policy, Redactor};
 use phiveil_core::secret::DataKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::keys::{self, Mode};
 use crate::net::{self, AppError, Payload};
 
 /// The content type of stored records.
@@ -222,21 +225,54 @@ fn keyring(body: &Value) -> Result<BrokeredKmsKeyring, AppError> {
     )?)
 }
 
-/// Encrypts `draft` (as written, with its de-identified copy) for `patient` and uploads it: a data key
-/// from the relay, an ESDK message made here, a presigned PUT, completion. Returns the
-/// record id.
+/// Encrypts `draft` (as written, with its de-identified copy) for `patient` and uploads
+/// it: an ESDK message made here, a presigned PUT, completion. Returns the record id.
+///
+/// End-to-end mode: the data key is made here and wrapped for the patient's own public
+/// key, each clinician who holds a grant for `record_type` (their published keys) and,
+/// when the deployment keeps one, the institution's escrow key. Brokered mode: the data
+/// key comes from the relay's KMS.
 pub async fn encrypt_and_upload(
     patient: &str,
     record_type: &str,
     draft: &Draft,
 ) -> Result<String, AppError> {
     let ctx = record_context(patient, record_type);
-    let dk = net::api("POST", "/v1/keys/data-key", Some(json!({ "context": ctx }))).await?;
+    let keyring = match keys::mode().await? {
+        Mode::Brokered => {
+            let dk = net::api("POST", "/v1/keys/data-key", Some(json!({ "context": ctx }))).await?;
+            MultiKeyring::new(Some(Box::new(keyring(&dk)?)), Vec::new())?
+        }
+        Mode::EndToEnd { escrow } => {
+            let me = keys::mine()?;
+            let mut others: Vec<Box<dyn Keyring>> = Vec::new();
+            for g in net::api_list("/v1/grants").await? {
+                if g["record_type"] != record_type {
+                    continue;
+                }
+                let clinician = g["clinician_id"].as_str().unwrap_or_default();
+                if let Some((key, _)) = keys::published(clinician).await? {
+                    others.push(Box::new(RawEcdhKeyring::new(
+                        KeyAgreement::EphemeralToStatic { recipient: key },
+                    )?));
+                }
+            }
+            if let Some(key) = escrow {
+                others.push(Box::new(RawEcdhKeyring::new(
+                    KeyAgreement::EphemeralToStatic { recipient: key },
+                )?));
+            }
+            let own = RawEcdhKeyring::new(KeyAgreement::EphemeralToStatic {
+                recipient: me.public,
+            })?;
+            MultiKeyring::new(Some(Box::new(own)), others)?
+        }
+    };
     let plaintext = zeroize::Zeroizing::new(
         serde_json::to_vec(draft).map_err(|e| AppError::local("InvalidRecord", e.to_string()))?,
     );
     let message = esdk::encrypt(
-        &keyring(&dk)?,
+        &keyring,
         &plaintext,
         &ctx,
         &EncryptOptions::default(),
@@ -257,28 +293,118 @@ pub async fn encrypt_and_upload(
     Ok(id)
 }
 
-/// Downloads record `id`, has the relay unwrap its data key (the grant is checked
-/// there) and decrypts it here, checking the context the caller expects.
-pub async fn open(id: &str, patient: &str, record_type: &str) -> Result<Draft, AppError> {
+/// How a record's data key is kept, as its header shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyInfo {
+    /// `end-to-end` (raw ECDH entries) or `brokered` (the relay's KMS).
+    pub mode: &'static str,
+    /// Public keys the data key is wrapped for in the header (escrow included).
+    pub entries: usize,
+    /// Whether one of them is the institution's escrow key.
+    pub escrow: bool,
+}
+
+fn key_info(header: &Header, escrow: Option<&esdk::EcPublicKey>) -> KeyInfo {
+    let ecdh = header
+        .encrypted_data_keys
+        .iter()
+        .filter(|e| e.provider_id == RAW_ECDH_PROVIDER_ID)
+        .count();
+    KeyInfo {
+        mode: if ecdh > 0 { "end-to-end" } else { "brokered" },
+        entries: header.encrypted_data_keys.len(),
+        escrow: escrow.is_some_and(|k| {
+            header
+                .encrypted_data_keys
+                .iter()
+                .any(|e| esdk::ecdh::addressed_to(e, k))
+        }),
+    }
+}
+
+/// Downloads record `id` and decrypts it here, checking the context the caller
+/// expects. An end-to-end record opens with this device's key (its header entry, or
+/// the share the patient wrote for this reader); a brokered one with the data key the
+/// relay unwraps after checking the grant.
+pub async fn open(
+    id: &str,
+    patient: &str,
+    record_type: &str,
+) -> Result<(Draft, KeyInfo), AppError> {
     let rec = net::api("GET", &format!("/v1/records/{id}"), None).await?;
     let message = net::download(&rec["download"]).await?;
-    let (_, header_len) = Header::parse(&message, &Default::default())?;
-    let header = message.get(..header_len).unwrap_or_default();
+    let (header, header_len) = Header::parse(&message, &Default::default())?;
+    let escrow = match keys::mode().await? {
+        Mode::EndToEnd { escrow } => escrow,
+        Mode::Brokered => None,
+    };
+    let info = key_info(&header, escrow.as_ref());
     let ctx = record_context(patient, record_type);
-    let unwrapped = net::api(
-        "POST",
-        "/v1/keys/unwrap",
-        Some(json!({ "header": B64.encode(header), "context": ctx })),
-    )
-    .await?;
-    let out = esdk::decrypt(
-        &keyring(&unwrapped)?,
-        &message,
-        &DecryptOptions::expecting(ctx),
-    )?;
+    let out = if info.mode == "end-to-end" {
+        let me = keys::account()?;
+        let shares = match net::api("GET", &format!("/v1/records/{id}/shares/{me}"), None).await {
+            Ok(v) => vec![keys::edk_from_json(&v)?],
+            Err(e) if e.status == Some(404) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let reader = keys::reader(&message, shares).await?;
+        esdk::decrypt(&reader, &message, &DecryptOptions::expecting(ctx))?
+    } else {
+        let header = message.get(..header_len).unwrap_or_default();
+        let unwrapped = net::api(
+            "POST",
+            "/v1/keys/unwrap",
+            Some(json!({ "header": B64.encode(header), "context": ctx })),
+        )
+        .await?;
+        esdk::decrypt(
+            &keyring(&unwrapped)?,
+            &message,
+            &DecryptOptions::expecting(ctx),
+        )?
+    };
     let plaintext = zeroize::Zeroizing::new(out.plaintext);
-    serde_json::from_slice(&plaintext)
-        .map_err(|e| AppError::local("InvalidRecord", format!("not a phiveil record: {e}")))
+    let draft = serde_json::from_slice(&plaintext)
+        .map_err(|e| AppError::local("InvalidRecord", format!("not a phiveil record: {e}")))?;
+    Ok((draft, info))
+}
+
+/// End-to-end grant: wraps the data key of each of the patient's `record_type` records
+/// for `clinician` (`key`, their published key) here, and stores the shares beside the
+/// records. Returns how many records were shared. Records whose header already holds
+/// an entry for the clinician need none.
+pub async fn share_records(
+    record_type: &str,
+    clinician: &str,
+    key: &esdk::EcPublicKey,
+) -> Result<usize, AppError> {
+    let mut shared: usize = 0;
+    for rec in net::api_list("/v1/records").await? {
+        if rec["record_type"] != record_type || rec["state"] != "complete" {
+            continue;
+        }
+        let id = rec["id"].as_str().unwrap_or_default();
+        let got = net::api("GET", &format!("/v1/records/{id}"), None).await?;
+        let message = net::download(&got["download"]).await?;
+        let (header, _) = Header::parse(&message, &Default::default())?;
+        if header
+            .encrypted_data_keys
+            .iter()
+            .any(|e| esdk::ecdh::addressed_to(e, key))
+        {
+            continue;
+        }
+        let reader = keys::reader(&message, Vec::new()).await?;
+        let share = share_data_key(&reader, &message, key, &mut rand_core::OsRng)?;
+        net::api(
+            "PUT",
+            &format!("/v1/records/{id}/shares/{clinician}"),
+            Some(keys::edk_to_json(&share)),
+        )
+        .await?;
+        shared = shared.saturating_add(1);
+    }
+    Ok(shared)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 // build), else the default cargo target directory's debug build.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,8 +31,10 @@ export class Relay {
   }
 
   /** Starts a relay; `users` are `[username, role]` pairs created first (password PASSWORD);
-   * `serveArgs` go to `serve` (a short `--token-ttl-secs`, say). */
-  static async start({ users = [], staticDir, serveArgs = [] } = {}) {
+   * `serveArgs` go to `serve` (a short `--token-ttl-secs`, say). `keyMode` is the
+   * deployment's key mode (`brokered`, what most tests exercise, or `end-to-end`, the
+   * binary's default); with `logFile` the relay logs at debug level, as JSON, into it. */
+  static async start({ users = [], staticDir, serveArgs = [], keyMode = 'brokered', logFile } = {}) {
     assert.ok(existsSync(relayBin), `${relayBin} is missing: build the workspace first (scripts/test.sh does)`);
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'phiveil-relay-'));
     const relay = new Relay(dataDir, null, null);
@@ -41,10 +43,12 @@ export class Relay {
     relay.base = `http://127.0.0.1:${port}`;
     const args = ['--data-dir', dataDir, 'serve', '--listen', `127.0.0.1:${port}`];
     if (staticDir) args.push('--static-dir', staticDir);
-    args.push(...serveArgs);
+    args.push('--key-mode', keyMode, ...serveArgs);
     relay.child = spawn(relayBin, args, {
-      env: { ...process.env, PHIVEIL_LOG: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      env: logFile
+        ? { ...process.env, PHIVEIL_LOG: 'debug', PHIVEIL_LOG_FORMAT: 'json' }
+        : { ...process.env, PHIVEIL_LOG: 'warn' },
+      stdio: ['ignore', 'ignore', logFile ? openSync(logFile, 'a') : 'inherit'],
     });
     for (let i = 0; i < 200; i++) {
       try {

@@ -84,9 +84,12 @@ pub fn start_with(
     extra: &[&str],
 ) -> Child {
     let mut cmd = relay(dir, db);
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(extra)
-        .stdout(Stdio::null());
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    // Most tests exercise the brokered data keys; the binary's default is end-to-end.
+    if !extra.contains(&"--key-mode") {
+        cmd.args(["--key-mode", "brokered"]);
+    }
+    cmd.args(extra).stdout(Stdio::null());
     if capture_logs {
         cmd.env("PHIVEIL_LOG", "debug")
             .env("PHIVEIL_LOG_FORMAT", "json")

@@ -665,21 +665,11 @@ impl Keyring for RawEcdhKeyring {
     }
 }
 
-/// Wraps the data key of a message that `reader` can open for one more reader,
-/// `recipient`, as an encrypted data key to keep beside the message (a key share): the
-/// grant of a record in end-to-end mode, made in the granting patient's browser so that
-/// no data key ever passes through the relay in the clear.
-///
-/// `message` is the message, or at least its whole header. The data key is unwrapped
-/// with `reader`, the header must authenticate under it (so the share is bound to the
-/// encryption context the header really carries), and the share is wrapped for
-/// `recipient` with a fresh ephemeral key pair, bound to that context.
-pub fn share_data_key(
-    reader: &RawEcdhKeyring,
-    message: &[u8],
-    recipient: &EcPublicKey,
-    rng: &mut dyn rand_core::CryptoRngCore,
-) -> Result<EncryptedDataKey> {
+/// The data key of `message` (or at least its whole header) as `reader` unwraps it,
+/// with the parsed header. The header must authenticate under the key, so the key is
+/// bound to the encryption context the header really carries: what an escrow recovery
+/// or a grant may rely on.
+pub fn open_data_key(reader: &RawEcdhKeyring, message: &[u8]) -> Result<(DataKey, Header)> {
     let (header, len) = Header::parse(message, &Limits::default())?;
     let head = message.get(..len).ok_or(Error::Truncated)?;
     let mut materials = DecryptionMaterials {
@@ -695,6 +685,25 @@ pub fn share_data_key(
     if dec.info().is_none() {
         return Err(Error::Truncated);
     }
+    Ok((key, header))
+}
+
+/// Wraps the data key of a message that `reader` can open for one more reader,
+/// `recipient`, as an encrypted data key to keep beside the message (a key share): the
+/// grant of a record in end-to-end mode, made in the granting patient's browser so that
+/// no data key ever passes through the relay in the clear.
+///
+/// `message` is the message, or at least its whole header. The data key is unwrapped
+/// with `reader` and the header must authenticate under it ([`open_data_key`]), so the
+/// share is bound to the encryption context the header really carries; the share is
+/// wrapped for `recipient` with a fresh ephemeral key pair, bound to that context.
+pub fn share_data_key(
+    reader: &RawEcdhKeyring,
+    message: &[u8],
+    recipient: &EcPublicKey,
+    rng: &mut dyn rand_core::CryptoRngCore,
+) -> Result<EncryptedDataKey> {
+    let (key, header) = open_data_key(reader, message)?;
     let mut out = EncryptionMaterials {
         suite: header.suite,
         context: header.context,

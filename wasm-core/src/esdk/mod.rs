@@ -35,8 +35,8 @@ mod wire;
 pub use cmm::{CacheLimits, CachingCmm, Clock, MaterialsProvider, SystemClock};
 pub use context::EncryptionContext;
 pub use ecdh::{
-    ecdh_senders, share_data_key, AgreedSecret, Curve, EcPrivateKey, EcPublicKey, KeyAgreement,
-    RawEcdhKeyring,
+    ecdh_senders, open_data_key, share_data_key, AgreedSecret, Curve, EcPrivateKey, EcPublicKey,
+    KeyAgreement, RawEcdhKeyring,
 };
 pub use header::{ContentType, EncryptedDataKey, Header, Limits};
 pub use keyring::{BrokeredKmsKeyring, Keyring, KmsDataKey, MultiKeyring, RawAesKeyring};
