@@ -53,6 +53,11 @@ if ! "$PHIVEIL_PYTHON" -c "from importlib.metadata import version; import sys; s
   "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
 fi
 
+log "python-hcl2 $PYTHON_HCL2_VERSION (parses the Terraform module for scripts/check-deploy.sh)"
+if ! "$PHIVEIL_PYTHON" -c "from importlib.metadata import version; import sys; sys.exit(version('python-hcl2') != '$PYTHON_HCL2_VERSION')" 2>/dev/null; then
+  "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "python-hcl2==$PYTHON_HCL2_VERSION"
+fi
+
 log "moto $MOTO_VERSION (AWS KMS + S3 on 127.0.0.1 for the relay tests)"
 if ! "$PHIVEIL_PYTHON" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
   "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"

@@ -31,6 +31,7 @@ stage "clippy (wasm32)" cargo clippy -p phiveil-core --lib --target wasm32-unkno
 stage "clippy (wasm32, fhe)" cargo clippy -p phiveil-core --lib --features fhe --target wasm32-unknown-unknown --locked -- -D warnings
 stage "clippy (wasm32, web app)" cargo clippy -p phiveil-web --target wasm32-unknown-unknown --locked -- -D warnings
 stage "cargo test (native, workspace)" cargo test --workspace --locked
+stage "deployment files (systemd unit, Terraform module, Dockerfile)" bash scripts/check-deploy.sh
 # The wasm stage depends on the browser build Debian ships that day: record it.
 log "browser for the wasm and Playwright stages: $("$PHIVEIL_CHROMIUM" --version 2>/dev/null) / $("$CHROMEDRIVER" --version 2>/dev/null | cut -d' ' -f1-2)"
 stage "envelope and PII tests on wasm in headless Chromium" \

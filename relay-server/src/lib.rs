@@ -23,6 +23,7 @@ pub mod accounts;
 pub mod audit;
 pub mod audit_log;
 pub mod auth;
+pub mod config_file;
 pub mod db;
 pub mod e2e;
 pub mod error;

@@ -4,13 +4,18 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use phiveil_relay::{accounts, audit, kms::EmbeddedKms, AppState, Config};
 
 /// phiveil relay: key broker, upload broker and audit log.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// A TOML file of settings: top-level keys for these global options, a `[serve]`
+    /// table for serve's (deploy/phiveil-relay.toml lists them all). The command line
+    /// and each setting's environment variable take precedence over the file.
+    #[arg(long, env = "PHIVEIL_CONFIG", global = true)]
+    config: Option<PathBuf>,
     /// Where state lives: database, objects, master keys.
     #[arg(
         long,
@@ -240,7 +245,10 @@ fn init_tracing() {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     init_tracing();
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
@@ -248,6 +256,23 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The grammar: later occurrences of a setting override earlier ones, so the command
+/// line overrides what the configuration file inserts before it.
+fn command() -> clap::Command {
+    Cli::command()
+        .args_override_self(true)
+        .mut_subcommand("serve", |s| s.args_override_self(true))
+}
+
+/// The command line with the configuration file's settings ([`config_file::expand`]).
+fn parse_cli() -> Result<Cli, clap::Error> {
+    let cmd = command();
+    let args = phiveil_relay::config_file::expand(std::env::args_os().collect(), &cmd)
+        .map_err(|e| cmd.clone().error(clap::error::ErrorKind::InvalidValue, e))?;
+    let matches = cmd.try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
 }
 
 async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
@@ -401,6 +426,104 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             let v = kms.rotate().map_err(|e| format!("{e:?}"))?;
             println!("embedded KMS master key rotated to v{v}");
             Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../deploy/phiveil-relay.toml");
+
+    fn parse(args: &[&str], file: &str) -> Result<Cli, String> {
+        let cmd = command();
+        let args = phiveil_relay::config_file::expand_with(
+            args.iter().map(Into::into).collect(),
+            &cmd,
+            file,
+            "test.toml",
+        )?;
+        let m = cmd.try_get_matches_from(args).map_err(|e| e.to_string())?;
+        Cli::from_arg_matches(&m).map_err(|e| e.to_string())
+    }
+
+    fn serve_settings(cli: &Cli) -> (SocketAddr, phiveil_relay::e2e::KeyMode, bool, usize) {
+        match &cli.command {
+            Command::Serve {
+                listen,
+                key_mode,
+                escrow,
+                limits,
+                ..
+            } => (*listen, *key_mode, *escrow, limits.max_streams_per_user),
+            _ => panic!("not serve"),
+        }
+    }
+
+    /// deploy/phiveil-relay.toml names every setting of `serve` and the global ones,
+    /// and with every line uncommented it is accepted and changes nothing.
+    #[test]
+    fn the_example_file_lists_every_setting_with_its_default() {
+        let cmd = command();
+        let serve = cmd.find_subcommand("serve").unwrap();
+        for arg in cmd.get_arguments().chain(serve.get_arguments()) {
+            let Some(long) = arg.get_long() else { continue };
+            if ["help", "version", "config"].contains(&long) {
+                continue;
+            }
+            let key = long.replace('-', "_");
+            assert!(
+                EXAMPLE.contains(&format!("\n# {key} = ")),
+                "deploy/phiveil-relay.toml does not list {key}"
+            );
+        }
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(s) if s.contains(" = ") && !s.ends_with("\"\"") => s,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let with = parse(&["phiveil-relay", "serve"], &uncommented).unwrap();
+        let without = parse(&["phiveil-relay", "serve"], "").unwrap();
+        assert_eq!(serve_settings(&with), serve_settings(&without));
+        assert_eq!(with.data_dir, without.data_dir);
+    }
+
+    #[test]
+    fn the_command_line_overrides_the_file_and_bad_settings_are_named() {
+        let file = "[serve]\nlisten = \"127.0.0.1:9999\"\nkey-mode = \"brokered\"\nmax_streams_per_user = 2\n";
+        let cli = parse(
+            &["phiveil-relay", "serve", "--listen", "127.0.0.1:7000"],
+            file,
+        )
+        .unwrap();
+        let (listen, mode, escrow, streams) = serve_settings(&cli);
+        assert_eq!(listen.port(), 7000);
+        assert_eq!(mode, phiveil_relay::e2e::KeyMode::Brokered);
+        assert!(!escrow);
+        assert_eq!(streams, 2);
+        let cli = parse(&["phiveil-relay", "serve"], "[serve]\nescrow = true\n").unwrap();
+        assert!(serve_settings(&cli).2);
+        for (bad, says) in [
+            (
+                "[serve]\nlisten_on = \"x\"\n",
+                "unknown setting \"listen_on\"",
+            ),
+            ("[srv]\nlisten = \"x\"\n", "unknown section [srv]"),
+            ("[serve]\nescrow = \"yes\"\n", "escrow is true or false"),
+            (
+                "[serve]\nlisten = [1]\n",
+                "listen takes a string or a number",
+            ),
+            ("listen = ", "test.toml"),
+            ("[serve]\nkey_mode = \"open\"\n", "end-to-end or brokered"),
+        ] {
+            let err = parse(&["phiveil-relay", "serve"], bad).err().unwrap();
+            assert!(err.contains(says), "{bad:?}: {err}");
         }
     }
 }
