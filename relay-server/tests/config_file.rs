@@ -1,7 +1,12 @@
 //! The configuration file through the real binary: `--config` (and `PHIVEIL_CONFIG`)
 //! set the data directory, the listening address and the key mode; the command line
 //! overrides the file; a file with an unknown setting stops the start with the key named.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
