@@ -10,8 +10,9 @@ import sys
 import fhir.resources
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
 
-MODELS = {"Observation": Observation, "Bundle": Bundle}
+MODELS = {"Observation": Observation, "Bundle": Bundle, "Patient": Patient}
 
 
 def main():

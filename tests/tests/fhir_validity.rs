@@ -15,7 +15,8 @@ use phiveil_core::fhir::{self, Vital, VitalKind};
 use phiveil_tests::Peer;
 use serde_json::{json, Value};
 
-fn validate(resources: &[Value]) -> Vec<Value> {
+/// Each resource's validation by the peer: `{"ok": true}` or `{"ok": false, "error"}`.
+pub fn validate(resources: &[Value]) -> Vec<Value> {
     let py = std::env::var("PHIVEIL_PYTHON").unwrap_or_else(|_| {
         format!(
             "{}/.cache/phiveil/venv/bin/python",

@@ -39,6 +39,7 @@
 pub mod dp;
 pub mod error;
 pub mod esdk;
+pub mod export;
 #[cfg(feature = "fhe")]
 pub mod fhe;
 pub mod fhir;

@@ -21,7 +21,7 @@ pub fn ClinicianView() -> impl IntoView {
         <Tabs labels=vec!["Patients' records", "Invite a patient", "Studies", "Federated training"] current=tab />
         <div role="tabpanel">
             {move || match tab.get() {
-                0 => view! { <crate::keys::KeyCard /> <GrantedRecords /> }.into_any(),
+                0 => view! { <crate::keys::KeyCard /> <GrantedRecords /> <crate::export::Export /> }.into_any(),
                 1 => view! { <Invite /> }.into_any(),
                 2 => view! { <Studies /> }.into_any(),
                 _ => view! { <crate::training::OwnerTrainings /> }.into_any(),

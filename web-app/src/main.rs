@@ -25,6 +25,7 @@
 
 mod charts;
 mod clinician;
+mod export;
 mod fhe;
 mod keepalive;
 mod keys;

@@ -17,6 +17,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,7 +35,7 @@ const WAIT = { timeout: Number(process.env.PHIVEIL_E2E_WAIT_MS ?? 180_000) };
 
 const PASS = { pat: 'patient passphrase, long enough', ada: 'ada keeps this one safe', bob: 'bob keeps another one' };
 const RECORDS = [
-  { title: 'Rheumatology Kookaburra', finding: 'Gout flare Dugong', notes: 'Left knee, Cassowary protocol.' },
+  { title: 'Rheumatology Kookaburra', finding: 'Gout flare Dugong', notes: 'Left knee, Cassowary protocol. Wife Marguerite Okafor, 617-555-0143.' },
   { title: 'Follow-up Bandicoot', finding: 'Uric acid Wallaroo', notes: 'Improving, Potoroo diet.' },
   { title: 'After revocation Quoll', finding: 'Stable Numbat', notes: 'Bettong review in May.' },
 ];
@@ -229,6 +230,13 @@ test('end-to-end records in Chromium: patient and granted clinicians open them o
   const patPrint = await setUpKey(pat, PASS.pat);
   assert.deepEqual(await keyIsNonExtractable(pat, patLogin.user_id), { extractable: false, type: 'private' });
   await shot(pat, 'e2e-patient-key');
+  // On a phone the key card (fingerprint included) fits the screen.
+  await pat.setViewportSize({ width: 360, height: 780 });
+  await pat.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  const over = await pat.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(over <= 0, `the page is ${over}px wider than 360px`);
+  await shot(pat, 'e2e-patient-key-360px');
+  await pat.setViewportSize({ width: 1280, height: 860 });
 
   // A record, then a grant: the patient's browser wraps its key for dr-ada, whose
   // fingerprint the patient sees to compare.
@@ -280,6 +288,27 @@ test('end-to-end records in Chromium: patient and granted clinicians open them o
   await tab(bob, "Patients' records");
   const bobSees = (await openAll(bob, 2)).join(' ');
   for (const r of RECORDS.slice(0, 2)) assert.ok(bobSees.includes(r.title), bobSees);
+
+  // dr-bob's de-identified export, made in his browser: valid FHIR (fhir.resources),
+  // no identifier of the records, a study pseudonym instead of the relay's, shifted dates.
+  await bob.click('button:has-text("Export de-identified")');
+  const report = await bob.textContent('[data-testid=export-report]', WAIT);
+  assert.match(report, /^2 record\(s\) of 1 patient\(s\); removed from the text: .*PERSON.*PHONE/);
+  const [download] = await Promise.all([bob.waitForEvent('download', WAIT), bob.click('[data-testid=export-bundle]')]);
+  const bundle = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  const [csvDownload] = await Promise.all([bob.waitForEvent('download', WAIT), bob.click('[data-testid=export-csv]')]);
+  const csv = readFileSync(await csvDownload.path(), 'utf8');
+  const exported = JSON.stringify(bundle) + csv;
+  for (const id of ['Marguerite', 'Okafor', '617-555-0143', patLogin.pseudonym, '2026-11-27']) {
+    assert.ok(!exported.includes(id), `${id} is in the export`);
+  }
+  assert.ok(exported.includes(RECORDS[0].finding) && csv.split('\r\n').length === 4, csv);
+  const py = process.env.PHIVEIL_PYTHON ?? `${process.env.HOME}/.cache/phiveil/venv/bin/python`;
+  const resources = [bundle, ...bundle.entry.map((e) => e.resource)];
+  const checked = spawnSync(py, [path.join(root, 'tests/peers/fhir_validate.py')], { input: JSON.stringify(resources), encoding: 'utf8' });
+  assert.equal(checked.status, 0, checked.stderr);
+  for (const r of JSON.parse(checked.stdout).results) assert.ok(r.ok, JSON.stringify(r));
+  await shot(bob, 'e2e-clinician-export');
 
   // Revoke dr-ada: her next download is refused; a new record holds no entry for her.
   await pat2.click('button[aria-label="Revoke: dr-ada may read visit-note"]');
