@@ -36,6 +36,7 @@
     )
 )]
 
+pub mod audit_proof;
 pub mod dp;
 pub mod error;
 pub mod esdk;
