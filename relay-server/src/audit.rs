@@ -1,9 +1,14 @@
 //! The tamper-evident audit log: every key, data, grant, login and admin action,
 //! allowed or refused, appended to a hash chain in the database.
 //!
+//! Rows written before migration 5 (below `audit_meta.v2_from`) link as
 //! `hash(n) = SHA-256(JSON [seq, ts, actor, role, action, patient, outcome, detail,
-//! hash(n-1)])`, hex; the first row chains from 64 zeros. [`verify`] recomputes the
-//! chain and names the first row that was edited, deleted or moved.
+//! hash(n-1)])`; rows from then on as `phiveil_core::audit_proof` defines (a leaf digest
+//! of the row's content linked to `hash(n-1)`), so that a patient's browser can check its
+//! own rows against a signed checkpoint with only the other rows' digests. Hashes are hex;
+//! the first row chains from 64 zeros. [`verify`] recomputes the chain and names the
+//! first row that was edited, deleted or moved; [`access_log`] answers a patient's rows
+//! with their proofs; [`checkpoint`] signs the head for the operator to publish.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -12,8 +17,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
+use phiveil_core::audit_proof::{
+    self, AccessLog, Checkpoint, CheckpointSigner, LogRow, RowContent, WINDOW,
+};
+
 use crate::db::{Db, Record, Val};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -63,6 +72,26 @@ pub struct Alert {
     pub ts: i64,
 }
 
+/// A row's content as `phiveil_core::audit_proof` hashes it.
+fn content(seq: i64, ts: i64, e: &AuditEvent) -> RowContent {
+    RowContent {
+        seq,
+        ts,
+        actor: e.actor.clone(),
+        role: e.role.clone(),
+        action: e.action.clone(),
+        patient: e.patient.clone(),
+        outcome: e.outcome.clone(),
+        detail: e.detail.clone(),
+    }
+}
+
+/// The hash of a row of the chain's second version.
+fn row_hash_v2(seq: i64, ts: i64, e: &AuditEvent, prev: &str) -> String {
+    audit_proof::link(prev, &audit_proof::leaf(&content(seq, ts, e)))
+}
+
+/// The hash of a row written before migration 5.
 pub(crate) fn row_hash(seq: i64, ts: i64, e: &AuditEvent, prev: &str) -> String {
     let canon = serde_json::json!([
         seq, ts, e.actor, e.role, e.action, e.patient, e.outcome, e.detail, prev
@@ -184,7 +213,7 @@ pub async fn append_pending(
             ),
             None => (1, GENESIS.to_owned()),
         };
-        let hash = row_hash(seq, ts, &row, &prev);
+        let hash = row_hash_v2(seq, ts, &row, &prev);
         let insert = (
             "INSERT INTO audit (seq, ts, actor, role, action, patient, outcome, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             vec![
@@ -323,7 +352,7 @@ pub struct Verification {
 
 /// Recomputes the whole chain, page by page.
 pub async fn verify(db: &Db) -> ApiResult<Verification> {
-    let mut walk = ChainWalk::new();
+    let mut walk = ChainWalk::new(v2_from(db).await?);
     let mut after = 0i64;
     loop {
         let page = db
@@ -350,14 +379,16 @@ struct ChainWalk {
     expected_seq: i64,
     prev: String,
     rows: u64,
+    v2_from: i64,
 }
 
 impl ChainWalk {
-    fn new() -> Self {
+    fn new(v2_from: i64) -> Self {
         Self {
             expected_seq: 1,
             prev: GENESIS.to_owned(),
             rows: 0,
+            v2_from,
         }
     }
 
@@ -385,7 +416,12 @@ impl ChainWalk {
                 self.rows,
             );
         }
-        if row_hash(row.seq, row.ts, &row.event, &row.prev_hash) != row.hash {
+        let hash = if row.seq >= self.v2_from {
+            row_hash_v2(row.seq, row.ts, &row.event, &row.prev_hash)
+        } else {
+            row_hash(row.seq, row.ts, &row.event, &row.prev_hash)
+        };
+        if hash != row.hash {
             return broken(
                 row.seq,
                 "row content does not match its hash (edited)",
@@ -404,4 +440,228 @@ impl ChainWalk {
             reason: None,
         }
     }
+}
+
+/// The first row of the chain's second version (migration 5 records it).
+pub async fn v2_from(db: &Db) -> ApiResult<i64> {
+    let rows = db
+        .query("SELECT value FROM audit_meta WHERE key = 'v2_from'", &[], 1)
+        .await?;
+    Ok(rows.first().and_then(|r| r.first()).map_or(1, Val::int))
+}
+
+/// The chain's head: (seq, hash).
+pub async fn head(db: &Db) -> ApiResult<Option<(i64, String)>> {
+    let rows = db
+        .query(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            &[],
+            2,
+        )
+        .await?;
+    Ok(rows.first().map(|r| {
+        (
+            r.first().map_or(0, Val::int),
+            r.get(1).map(Val::text).unwrap_or_default(),
+        )
+    }))
+}
+
+async fn rows_between(db: &Db, from: i64, to: i64) -> ApiResult<Vec<AuditRow>> {
+    let rows = db
+        .query(
+            &format!("SELECT {AUDIT_COLS} FROM audit WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq"),
+            &[from.into(), to.into()],
+            10,
+        )
+        .await?;
+    Ok(rows.iter().map(|r| row_from(r)).collect())
+}
+
+/// The kept checkpoint at `seq` (a multiple of the window), signed now if there is
+/// none yet.
+async fn window_checkpoint(
+    db: &Db,
+    signer: &CheckpointSigner,
+    seq: i64,
+) -> ApiResult<Option<Checkpoint>> {
+    let kept = db
+        .query(
+            "SELECT seq, hash, ts, signature FROM audit_checkpoints WHERE seq = ?1",
+            &[seq.into()],
+            4,
+        )
+        .await?;
+    if let Some(r) = kept.first() {
+        return Ok(Some(Checkpoint {
+            seq: r.first().map_or(0, Val::int),
+            hash: r.get(1).map(Val::text).unwrap_or_default(),
+            ts: r.get(2).map_or(0, Val::int),
+            signature: r.get(3).map(Val::text).unwrap_or_default(),
+        }));
+    }
+    let Some(row) = rows_between(db, seq, seq).await?.pop() else {
+        return Ok(None);
+    };
+    let cp = signer.sign(seq, &row.hash, crate::now())?;
+    db.exec(
+        "INSERT INTO audit_checkpoints (seq, hash, ts, signature) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (seq) DO NOTHING",
+        &[
+            cp.seq.into(),
+            cp.hash.as_str().into(),
+            cp.ts.into(),
+            cp.signature.as_str().into(),
+        ],
+    )
+    .await?;
+    // Another request may have kept its own first: answer the kept one.
+    Box::pin(window_checkpoint(db, signer, seq)).await
+}
+
+/// The head, signed now (for the operator to publish: `phiveil-relay audit checkpoint`).
+pub async fn checkpoint(db: &Db, signer: &CheckpointSigner) -> ApiResult<Option<Checkpoint>> {
+    match head(db).await? {
+        Some((seq, hash)) => Ok(Some(signer.sign(seq, &hash, crate::now())?)),
+        None => Ok(None),
+    }
+}
+
+/// Whether the chain still holds `cp` (the row at its `seq` has its hash) and `cp` is
+/// signed by `signer`'s key: a published checkpoint the relay must keep honouring.
+pub async fn holds(db: &Db, signer: &CheckpointSigner, cp: &Checkpoint) -> ApiResult<bool> {
+    let spki = signer.public_spki()?;
+    if !audit_proof::verify_checkpoint(&spki, cp) {
+        return Ok(false);
+    }
+    Ok(rows_between(db, cp.seq, cp.seq)
+        .await?
+        .first()
+        .is_some_and(|r| r.hash == cp.hash))
+}
+
+/// Most rows one access log shows.
+const ACCESS_LOG_ROWS: i64 = 200;
+
+/// `patient`'s access log: its newest rows, with the leaves between each row and its
+/// window's checkpoint, the checkpoints (and the kept one at `since`, a window boundary
+/// the browser saw before), and the head signed now.
+pub async fn access_log(
+    db: &Db,
+    signer: &CheckpointSigner,
+    patient: &str,
+    since: Option<i64>,
+) -> ApiResult<AccessLog> {
+    let key = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        signer.public_spki()?,
+    );
+    let v2_from = v2_from(db).await?;
+    let Some((head_seq, head_hash)) = head(db).await? else {
+        return Ok(AccessLog {
+            key,
+            v2_from,
+            ..AccessLog::default()
+        });
+    };
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {AUDIT_COLS} FROM audit WHERE patient = ?1 ORDER BY seq DESC LIMIT ?2"
+            ),
+            &[patient.into(), ACCESS_LOG_ROWS.into()],
+            10,
+        )
+        .await?;
+    let rows: Vec<AuditRow> = rows.iter().map(|r| row_from(r)).collect();
+    let own: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.seq).collect();
+    // Each provable row folds to the end of its window, or to the head.
+    let mut ends = std::collections::BTreeSet::new();
+    for r in rows.iter().filter(|r| r.seq >= v2_from) {
+        let end = r
+            .seq
+            .saturating_add(WINDOW - 1)
+            .checked_div(WINDOW)
+            .unwrap_or(0)
+            .saturating_mul(WINDOW);
+        ends.insert(end.min(head_seq));
+    }
+    let mut checkpoints = Vec::new();
+    let mut wanted: std::collections::BTreeSet<i64> =
+        ends.iter().copied().filter(|e| e % WINDOW == 0).collect();
+    if let Some(s) = since.filter(|s| *s > 0 && s % WINDOW == 0 && *s <= head_seq) {
+        wanted.insert(s);
+    }
+    for seq in wanted {
+        if let Some(cp) = window_checkpoint(db, signer, seq).await? {
+            checkpoints.push(cp);
+        }
+    }
+    // The leaves of the other rows in each span (row, end].
+    let mut leaves = std::collections::BTreeMap::new();
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    for r in rows.iter().filter(|r| r.seq >= v2_from) {
+        let end = *ends.range(r.seq..).next().unwrap_or(&head_seq);
+        if r.seq < end {
+            spans.push((r.seq.saturating_add(1), end));
+        }
+    }
+    spans.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (a, b) in spans {
+        match merged.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    for (a, b) in merged {
+        for r in rows_between(db, a, b).await? {
+            if !own.contains(&r.seq) {
+                leaves.insert(r.seq, audit_proof::leaf(&content(r.seq, r.ts, &r.event)));
+            }
+        }
+    }
+    Ok(AccessLog {
+        key,
+        v2_from,
+        head: Some(signer.sign(head_seq, &head_hash, crate::now())?),
+        checkpoints,
+        rows: rows
+            .into_iter()
+            .map(|r| LogRow {
+                content: content(r.seq, r.ts, &r.event),
+                prev_hash: r.prev_hash,
+                hash: r.hash,
+            })
+            .collect(),
+        leaves,
+    })
+}
+
+/// Opens the checkpoint signing key (`<data-dir>/audit-checkpoint.key`, PKCS #8, mode
+/// 0600), creating it when absent.
+pub fn open_checkpoint_key(path: &std::path::Path) -> ApiResult<CheckpointSigner> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if !path.exists() {
+        let key = CheckpointSigner::generate(&mut rand_core::OsRng);
+        let der = key.to_pkcs8_der()?;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| ApiError::Internal(format!("write {}: {e}", tmp.display())))?;
+        f.write_all(&der)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| ApiError::Internal(format!("write {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, path)
+            .map_err(|e| ApiError::Internal(format!("rename {}: {e}", path.display())))?;
+    }
+    let der = zeroize::Zeroizing::new(
+        std::fs::read(path)
+            .map_err(|e| ApiError::Internal(format!("read {}: {e}", path.display())))?,
+    );
+    Ok(CheckpointSigner::from_pkcs8_der(&der)?)
 }

@@ -1,5 +1,6 @@
 //! The audit log's routes: operators query and verify the chain and follow the live
-//! alert feed.
+//! alert feed; a patient reads every access to its data, with the proofs its browser
+//! checks (`phiveil_core::audit_proof`).
 
 use crate::audit::{self, AuditQuery};
 use crate::auth::Caller;
@@ -19,6 +20,62 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_query))
         .routes(routes!(audit_verify))
         .routes(routes!(alerts_stream))
+        .routes(routes!(access_log))
+}
+
+/// A patient's access log query.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AccessLogQuery {
+    /// A window checkpoint (a multiple of 256) this browser saw before: the answer
+    /// includes the relay's checkpoint there, to compare.
+    since: Option<i64>,
+}
+
+/// An access log with the names of the accounts in it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct AccessLogResp {
+    /// The rows, proofs and checkpoints (`phiveil_core::audit_proof::AccessLog`).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    log: phiveil_core::audit_proof::AccessLog,
+    /// User id → user name and role of each actor in the rows (not part of the proof).
+    names: std::collections::BTreeMap<String, String>,
+}
+
+/// Every access to the caller's data (newest 200): who, when, what, the outcome, with
+/// each row's sequence number and hash, the digests that tie it to a signed checkpoint,
+/// and the head signed now. The browser checks them; see `phiveil_core::audit_proof`.
+#[utoipa::path(get, path = "/v1/me/access-log", tag = "audit", security(("bearer" = [])),
+    params(AccessLogQuery),
+    responses((status = 200, description = "The access log and its proofs", body = AccessLogResp)))]
+async fn access_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AccessLogQuery>,
+) -> ApiResult<Json<AccessLogResp>> {
+    let c = &caller.0;
+    let log = audited(
+        &state,
+        Some(c),
+        "access-log",
+        c.pseudonym.as_deref(),
+        async || {
+            let patient = caller.pseudonym()?;
+            audit::access_log(&state.db, &state.checkpoint_key, patient, q.since).await
+        },
+    )
+    .await?;
+    let mut names = std::collections::BTreeMap::new();
+    for r in &log.rows {
+        let id = &r.content.actor;
+        if !names.contains_key(id) {
+            if let Some(u) = state.db.user_by_id(id).await? {
+                names.insert(id.clone(), u.username);
+            }
+        }
+    }
+    Ok(Json(AccessLogResp { log, names }))
 }
 
 /// Audit log search, newest first (operator).

@@ -50,10 +50,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "end-to-end-keys",
         sql: include_str!("../migrations/0004_end_to_end_keys.sql"),
     },
+    Migration {
+        version: 5,
+        name: "audit-chain-v2",
+        sql: include_str!("../migrations/0005_audit_chain_v2.sql"),
+    },
 ];
 
 /// The latest schema version this relay knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// A migration's text for the backend it runs on.
 fn dialect(sql: &str, postgres: bool) -> String {

@@ -194,6 +194,8 @@ pub struct AppState {
     pub streams: Arc<limits::StreamSlots>,
     /// Password hashes computed at once (off the async workers).
     pub hash_permits: Arc<tokio::sync::Semaphore>,
+    /// The audit chain's checkpoint signing key (`audit-checkpoint.key`).
+    pub checkpoint_key: Arc<phiveil_core::audit_proof::CheckpointSigner>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -240,12 +242,16 @@ impl AppState {
             }
         };
         let tokens = TokenKey::open(&config.data_dir.join("token-signing.key"))?;
+        let checkpoint_key = Arc::new(audit::open_checkpoint_key(
+            &config.data_dir.join("audit-checkpoint.key"),
+        )?);
         let login_throttle = Arc::new(limits::LoginThrottle::new(&config.limits));
         let hash_permits = Arc::new(tokio::sync::Semaphore::new(
             config.limits.concurrent_password_hashes.max(1),
         ));
         let study_work = Arc::new(studies::StudyWork::new(config.replica_name.as_deref()));
         let state = Self {
+            checkpoint_key,
             login_throttle,
             hash_permits,
             streams: Arc::new(limits::StreamSlots::default()),

@@ -195,7 +195,16 @@ impl LimitArgs {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Recompute the hash chain; name the first edited, deleted or moved row.
-    Verify,
+    Verify {
+        /// Also check a checkpoint published earlier (`audit checkpoint`'s JSON): the
+        /// chain must still hold it, so rows deleted from the end or a rewritten history
+        /// show.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print the chain's head, signed with the relay's checkpoint key, as JSON to
+    /// publish (with the key, to check the signature).
+    Checkpoint,
 }
 
 fn portal_jwt(
@@ -400,12 +409,29 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Verify { checkpoint },
         } => {
             let state = AppState::open(config).await.map_err(|e| format!("{e:?}"))?;
             let v = audit::verify(&state.db)
                 .await
                 .map_err(|e| format!("{e:?}"))?;
+            if let (None, Some(file)) = (v.first_broken, checkpoint) {
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                let cp: phiveil_core::audit_proof::Checkpoint = serde_json::from_str(&text)
+                    .map_err(|e| format!("{}: not a checkpoint: {e}", file.display()))?;
+                if !audit::holds(&state.db, &state.checkpoint_key, &cp)
+                    .await
+                    .map_err(|e| format!("{e:?}"))?
+                {
+                    println!(
+                        "audit log BROKEN: it no longer holds the checkpoint at row {} (rows deleted or rewritten, or another key)",
+                        cp.seq
+                    );
+                    return Ok(std::process::ExitCode::from(2));
+                }
+                println!("checkpoint at row {} held", cp.seq);
+            }
             match v.first_broken {
                 None => {
                     println!("audit log intact: {} rows", v.rows);
@@ -419,6 +445,26 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
                     Ok(std::process::ExitCode::from(2))
                 }
             }
+        }
+        Command::Audit {
+            command: AuditCommand::Checkpoint,
+        } => {
+            let state = AppState::open(config).await.map_err(|e| format!("{e:?}"))?;
+            let cp = audit::checkpoint(&state.db, &state.checkpoint_key)
+                .await
+                .map_err(|e| format!("{e:?}"))?
+                .ok_or("the audit log is empty")?;
+            let spki = state
+                .checkpoint_key
+                .public_spki()
+                .map_err(|e| format!("{e:?}"))?;
+            let out = serde_json::json!({
+                "seq": cp.seq, "hash": cp.hash, "ts": cp.ts, "signature": cp.signature,
+                "key": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &spki),
+                "key_fingerprint": phiveil_core::audit_proof::key_fingerprint(&spki),
+            });
+            println!("{out}");
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::RotateKey => {
             let kms = EmbeddedKms::open(&cli.data_dir.join("kms-master-keys.json"))
