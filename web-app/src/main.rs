@@ -23,6 +23,7 @@
     )
 )]
 
+mod access;
 mod charts;
 mod clinician;
 mod export;

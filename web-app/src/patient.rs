@@ -23,13 +23,14 @@ fn pseudonym() -> String {
 pub fn PatientView() -> impl IntoView {
     let tab = RwSignal::new(0usize);
     view! {
-        <Tabs labels=vec!["Records", "Sharing", "Studies", "Federated training", "What left this browser"] current=tab />
+        <Tabs labels=vec!["Records", "Sharing", "Studies", "Federated training", "Access log", "What left this browser"] current=tab />
         <div role="tabpanel">
             {move || match tab.get() {
                 0 => view! { <RecordsTab /> }.into_any(),
                 1 => view! { <SharingTab /> }.into_any(),
                 2 => view! { <StudiesTab /> }.into_any(),
                 3 => view! { <crate::training::ParticipantTrainings /> }.into_any(),
+                4 => view! { <crate::access::AccessLogTab /> }.into_any(),
                 _ => view! { <Outbox /> }.into_any(),
             }}
         </div>

@@ -303,9 +303,8 @@ test('end-to-end records in Chromium: patient and granted clinicians open them o
     assert.ok(!exported.includes(id), `${id} is in the export`);
   }
   assert.ok(exported.includes(RECORDS[0].finding) && csv.split('\r\n').length === 4, csv);
-  const py = process.env.PHIVEIL_PYTHON ?? `${process.env.HOME}/.cache/phiveil/venv/bin/python`;
   const resources = [bundle, ...bundle.entry.map((e) => e.resource)];
-  const checked = spawnSync(py, [path.join(root, 'tests/peers/fhir_validate.py')], { input: JSON.stringify(resources), encoding: 'utf8' });
+  const checked = spawnSync(process.env.PHIVEIL_PYTHON ?? `${process.env.HOME}/.cache/phiveil/venv/bin/python`, [path.join(root, 'tests/peers/fhir_validate.py')], { input: JSON.stringify(resources), encoding: 'utf8' });
   assert.equal(checked.status, 0, checked.stderr);
   for (const r of JSON.parse(checked.stdout).results) assert.ok(r.ok, JSON.stringify(r));
   await shot(bob, 'e2e-clinician-export');
@@ -334,6 +333,31 @@ test('end-to-end records in Chromium: patient and granted clinicians open them o
   assert.ok(newest, 'the record written after the revocation holds entries for the patient and dr-bob only');
   const bobLogin = await relay.login('dr-bob');
   assert.equal((await relay.api(bobLogin.token, 'GET', `/v1/records/${newest.id}`)).status, 200);
+
+  // The patient's access log, checked in the browser: dr-ada's downloads and her refused
+  // ones after the revocation, each row proven against a checkpoint the relay signed.
+  await tab(pat2, 'Access log');
+  const summary = await pat2.textContent('[data-testid=access-summary]', WAIT);
+  assert.match(summary, /row\(s\): \d+ proven against the relay's signed checkpoints\. Checkpoint key/);
+  assert.doesNotMatch(summary, /NOT matching/);
+  const logText = await pat2.textContent('[data-testid=access-log]');
+  assert.match(logText, /dr-ada \(clinician\)record downloadedallowed/);
+  assert.match(logText, /dr-ada \(clinician\)record downloadedrefused/);
+  await shot(pat2, 'e2e-patient-access-log');
+  // Someone with the database turns one of dr-ada's refusals into an allowed access:
+  // the browser shows that row as not matching.
+  const accessLog = (await relay.api(patLogin.token, 'GET', '/v1/me/access-log')).body;
+  const refusal = accessLog.rows.find((r) => r.actor === adaLogin.user_id && r.outcome === 'refused');
+  assert.ok(refusal, 'a refused access by dr-ada is in the log');
+  const py = process.env.PHIVEIL_PYTHON ?? `${process.env.HOME}/.cache/phiveil/venv/bin/python`;
+  const edit = spawnSync(py, ['-c', `import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); c.execute("UPDATE audit SET outcome = 'allowed' WHERE seq = ?", (int(sys.argv[2]),)); c.commit()`,
+  path.join(relay.dataDir, 'relay.sqlite3'), String(refusal.seq)], { encoding: 'utf8' });
+  assert.equal(edit.status, 0, edit.stderr);
+  await pat2.click('[aria-labelledby=access-h] button:has-text("Refresh")');
+  await pat2.waitForFunction(() => /NOT matching/.test(document.querySelector('[data-testid=access-summary]')?.textContent ?? ''), null, WAIT);
+  assert.ok((await pat2.locator('[data-testid=access-row].broken').count()) >= 1);
+  await shot(pat2, 'e2e-patient-access-log-tampered');
 
   // The patient's key, from the backup with the passphrase, opens every record outside
   // any browser; the data keys derived independently are the needles searched below.
