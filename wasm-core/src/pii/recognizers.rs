@@ -597,9 +597,47 @@ impl Patterns {
                 }
                 let window = context_window(text, &lower, same_len, start, end);
                 if !rec.anti.is_empty() {
-                    let before = window_before(text, &lower, same_len, start, 20);
+                    let mut before = window_before(text, &lower, same_len, start, 20);
+                    // For a date, a word that makes a fraction a score or a dose governs
+                    // only the numbers right after it: a reading between them is what
+                    // the word was about ("fever of 103 8/31": 8/31 is a date), unless it
+                    // is a small whole number, the whole part of a mixed number ("ratio
+                    // 1 to 1/2", "take 2 1/2 tabs").
+                    if rec.entity == Entity::Date {
+                        let words: Vec<&str> = before.split_whitespace().collect();
+                        if let Some(k) = words
+                            .iter()
+                            .rposition(|w| w.bytes().any(|b| b.is_ascii_digit()))
+                        {
+                            let reading = words.get(k).is_some_and(|w| {
+                                let w = w.trim_matches(|c: char| !c.is_ascii_digit());
+                                w.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                                    && (w.contains('.') || w.parse::<u32>().is_ok_and(|n| n > 31))
+                            });
+                            if reading {
+                                before = words
+                                    .get(k.saturating_add(1)..)
+                                    .unwrap_or_default()
+                                    .join(" ");
+                            }
+                        }
+                    }
                     if rec.anti.iter().any(|w| has_word(&before, w)) {
                         continue;
+                    }
+                    // A fraction of a dose or a length ("take 1/2 tab", "3/4 inch").
+                    if rec.entity == Entity::Date {
+                        let next = text
+                            .get(end..)
+                            .unwrap_or_default()
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .trim_end_matches(|c: char| !c.is_alphanumeric())
+                            .to_ascii_lowercase();
+                        if FRACTION_UNITS.contains(&next.as_str()) {
+                            continue;
+                        }
                     }
                 }
                 let mut confidence = rec.score;
@@ -699,6 +737,35 @@ const DATE_CONTEXT: &[&str] = &[
 /// Words before a dotted quad that make it a version, not an address.
 const VERSION_WORDS: &[&str] = &[
     "version", "ver", "v", "build", "release", "firmware", "software", "app", "update",
+];
+
+/// Words after a fraction that make it an amount, not a date.
+const FRACTION_UNITS: &[&str] = &[
+    "tab",
+    "tabs",
+    "tablet",
+    "tablets",
+    "pill",
+    "pills",
+    "cap",
+    "caps",
+    "capsule",
+    "capsules",
+    "cup",
+    "cups",
+    "dose",
+    "doses",
+    "tsp",
+    "tbsp",
+    "teaspoon",
+    "teaspoons",
+    "tablespoon",
+    "tablespoons",
+    "inch",
+    "inches",
+    "mile",
+    "miles",
+    "strength",
 ];
 
 /// Whether `word` occurs in `haystack` as a whole word.
@@ -1068,7 +1135,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "date_month_day",
         Date,
-        r"(?:^|[\s(,;])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?:$|[\s).,;:]|-(?:\s|$))",
+        r"(?:^|[\s(,;:])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?:$|[\s).,;:]|-(?:\s|$))",
         1,
         0.5,
         DATE_CONTEXT,

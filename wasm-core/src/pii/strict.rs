@@ -296,6 +296,9 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             || t.letters < 2
             || super::names::modal_verb(&tokens, i)
             || super::names::eponym_use(&tokens, i)
+            // A kinship or title word is a cue, not the name after one
+            // ("CALLED SON/DAUGHTER/FIANCE").
+            || person_cue(t.lower.as_str())
         {
             continue;
         }
