@@ -45,7 +45,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 pub enum KeyMode {
     /// Data keys are made in browsers and wrapped for the patient's and the granted
     /// clinicians' public keys (and, with escrow, the KMS's escrow key); the relay
-    /// refuses `/v1/keys/data-key` and `/v1/keys/unwrap`.
+    /// refuses `/v1/keys/data-key` (records written before a switch to this mode keep
+    /// their brokered entries, which `/v1/keys/unwrap` still opens for granted readers).
     EndToEnd,
     /// The relay's KMS makes and unwraps data keys for authorized callers (the AWS KMS
     /// trust model: whoever runs the relay and its KMS can open every record).
@@ -63,7 +64,7 @@ impl std::str::FromStr for KeyMode {
     }
 }
 
-/// Refuses a brokered data-key operation on an end-to-end deployment.
+/// Refuses a new brokered data key on an end-to-end deployment.
 pub(crate) fn require_brokered(state: &AppState) -> ApiResult<()> {
     match state.config.key_mode {
         KeyMode::Brokered => Ok(()),

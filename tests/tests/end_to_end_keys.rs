@@ -526,6 +526,17 @@ async fn escrow(relay: TestRelay) {
     };
     let with_escrow = enc(&escrowed, &ctx);
     let a = upload(&patient, "notes", &with_escrow).await;
+    // The key broker's unwrap finds nothing it can open in an end-to-end record (it
+    // stays for records written in brokered mode before a switch).
+    let (h, hlen) = Header::parse(&with_escrow, &Limits::default()).unwrap();
+    drop(h);
+    let (s, body) = patient
+        .post(
+            "/v1/keys/unwrap",
+            &json!({"header": B64.encode(&with_escrow[..hlen])}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     let own_only = MultiKeyring::new(Some(to(&p_key)), Vec::new()).unwrap();
     let b = upload(&patient, "notes", &enc(&own_only, &ctx)).await;
     // A message made for another record type, stored under a notes record.
