@@ -528,8 +528,7 @@ async fn escrow(relay: TestRelay) {
     let a = upload(&patient, "notes", &with_escrow).await;
     // The key broker's unwrap finds nothing it can open in an end-to-end record (it
     // stays for records written in brokered mode before a switch).
-    let (h, hlen) = Header::parse(&with_escrow, &Limits::default()).unwrap();
-    drop(h);
+    let (_, hlen) = Header::parse(&with_escrow, &Limits::default()).unwrap();
     let (s, body) = patient
         .post(
             "/v1/keys/unwrap",
