@@ -600,19 +600,26 @@ impl Patterns {
                     let mut before = window_before(text, &lower, same_len, start, 20);
                     // For a date, a word that makes a fraction a score or a dose governs
                     // only the numbers right after it: a reading between them is what
-                    // the word was about ("fever of 103 8/31": 8/31 is a date), unless it
-                    // is a small whole number, the whole part of a mixed number ("ratio
-                    // 1 to 1/2", "take 2 1/2 tabs").
+                    // the word was about ("fever of 103 8/31", "cultured x 2 8/15": the
+                    // fraction is a date), unless the number can be the whole part of a
+                    // mixed number ("ratio 1 to 1/2", "take 2 1/2 tabs").
                     if rec.entity == Entity::Date {
                         let words: Vec<&str> = before.split_whitespace().collect();
                         if let Some(k) = words
                             .iter()
                             .rposition(|w| w.bytes().any(|b| b.is_ascii_digit()))
                         {
+                            // "x 2 8/15": after a count, a fraction no recipe uses.
+                            let odd_fraction = !matches!(
+                                value.rsplit('/').next().unwrap_or_default(),
+                                "2" | "3" | "4" | "8" | "16"
+                            );
                             let reading = words.get(k).is_some_and(|w| {
                                 let w = w.trim_matches(|c: char| !c.is_ascii_digit());
                                 w.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-                                    && (w.contains('.') || w.parse::<u32>().is_ok_and(|n| n > 31))
+                                    && (w.contains('.')
+                                        || odd_fraction
+                                        || w.parse::<u32>().is_ok_and(|n| n > 31))
                             });
                             if reading {
                                 before = words
