@@ -63,6 +63,15 @@ if ! "$PHIVEIL_PYTHON" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO
   "$PHIVEIL_VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
+log "azurite $AZURITE_VERSION (the Azure Storage emulator, replica store on 127.0.0.1)"
+if [ "$(cat "$PHIVEIL_TOOLS/azurite/version" 2>/dev/null)" != "$AZURITE_VERSION" ]; then
+  mkdir -p "$PHIVEIL_TOOLS/azurite"
+  # Its own package.json, so npm installs here and not into a project further up.
+  echo '{"private": true}' >"$PHIVEIL_TOOLS/azurite/package.json"
+  (cd "$PHIVEIL_TOOLS/azurite" && npm install --no-audit --no-fund --loglevel=error --save-exact "azurite@$AZURITE_VERSION" >/dev/null)
+  echo "$AZURITE_VERSION" >"$PHIVEIL_TOOLS/azurite/version"
+fi
+
 log "s3s-fs $S3S_FS_VERSION (strict SigV4 S3 on 127.0.0.1)"
 if [ ! -x "$PHIVEIL_TOOLS/bin/s3s-fs" ]; then
   cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked --root "$PHIVEIL_TOOLS"

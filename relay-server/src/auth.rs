@@ -213,6 +213,29 @@ impl TokenKey {
         Hmac::<Sha256>::new_from_slice(&self.0).map_err(|_| ApiError::Internal("token key".into()))
     }
 
+    /// A signature (hex) over `parts` for a URL the relay hands out (a replica
+    /// download), under the token key with its own domain, so it is never a token.
+    pub(crate) fn sign_parts(&self, parts: &[&str]) -> ApiResult<String> {
+        let mut m = self.mac()?;
+        m.update(b"phiveil-signed-url\0");
+        for p in parts {
+            m.update(p.as_bytes());
+            m.update(&[0]);
+        }
+        Ok(m.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+
+    /// Whether `signature` is [`TokenKey::sign_parts`] of `parts` (constant time).
+    pub(crate) fn verify_parts(&self, parts: &[&str], signature: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.sign_parts(parts)
+            .is_ok_and(|s| bool::from(s.as_bytes().ct_eq(signature.as_bytes())))
+    }
+
     /// Issues a token for `claims`.
     pub fn issue(&self, claims: &Claims) -> ApiResult<String> {
         let body = B64URL

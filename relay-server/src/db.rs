@@ -55,10 +55,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "audit-chain-v2",
         sql: include_str!("../migrations/0005_audit_chain_v2.sql"),
     },
+    Migration {
+        version: 6,
+        name: "replica-queue",
+        sql: include_str!("../migrations/0006_replica_queue.sql"),
+    },
 ];
 
 /// The latest schema version this relay knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// A migration's text for the backend it runs on.
 fn dialect(sql: &str, postgres: bool) -> String {

@@ -250,6 +250,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(crate::keys::routes())
         .merge(crate::e2e::routes())
         .merge(crate::records::routes())
+        .merge(crate::replica::routes())
         .merge(crate::audit_log::routes())
         .merge(crate::vitals::routes())
         .merge(crate::studies::routes())

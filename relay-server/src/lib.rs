@@ -36,6 +36,7 @@ pub mod limits;
 pub mod metrics;
 pub mod name;
 pub mod records;
+pub mod replica;
 pub mod service;
 pub mod store;
 pub mod studies;
@@ -138,6 +139,10 @@ pub struct Config {
     /// KMS's escrow key, so the institution can recover it through
     /// `POST /v1/records/{id}/recover` (operators only, audited).
     pub escrow: bool,
+    /// A replica store (Azure Blob Storage) every completed record is copied to.
+    pub replica: Option<replica::ReplicaSettings>,
+    /// Whether this process runs the replica copier (tests drive it by hand).
+    pub replica_worker: bool,
 }
 
 impl Config {
@@ -161,6 +166,8 @@ impl Config {
             replica_name: None,
             key_mode: e2e::KeyMode::Brokered,
             escrow: false,
+            replica: None,
+            replica_worker: true,
         }
     }
 }
@@ -196,6 +203,10 @@ pub struct AppState {
     pub hash_permits: Arc<tokio::sync::Semaphore>,
     /// The audit chain's checkpoint signing key (`audit-checkpoint.key`).
     pub checkpoint_key: Arc<phiveil_core::audit_proof::CheckpointSigner>,
+    /// The replica store, when configured.
+    pub replica: Option<Arc<replica::AzureBlob>>,
+    /// Wakes the replica copier (a record completed).
+    pub replica_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -209,6 +220,29 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// Marks record `r` complete and, with a replica, queues its object for copying in
+    /// the same transaction (so no completed object is left out of the replica).
+    pub(crate) async fn complete(&self, r: &db::Record) -> ApiResult<()> {
+        if self.replica.is_none() {
+            return self.db.complete(&r.id).await;
+        }
+        let now = now();
+        self.db
+            .transaction(&[
+                (
+                    "UPDATE records SET state = 'complete', completed_at = ?1 WHERE id = ?2",
+                    &[now.into(), r.id.as_str().into()],
+                ),
+                (
+                    replica::ENQUEUE,
+                    &[r.object_key.as_str().into(), now.into()],
+                ),
+            ])
+            .await?;
+        self.replica_wake.notify_one();
+        Ok(())
+    }
+
     /// Opens the embedded defaults in `config.data_dir`: SQLite, local store,
     /// embedded KMS, token key. Creates what is missing and recovers from a crash
     /// (see [`AppState::recover`]).
@@ -250,7 +284,13 @@ impl AppState {
             config.limits.concurrent_password_hashes.max(1),
         ));
         let study_work = Arc::new(studies::StudyWork::new(config.replica_name.as_deref()));
+        let replica = match &config.replica {
+            Some(r) => Some(replica::open(r).await?),
+            None => None,
+        };
         let state = Self {
+            replica,
+            replica_wake: Arc::new(tokio::sync::Notify::new()),
             checkpoint_key,
             login_throttle,
             hash_permits,
@@ -285,7 +325,7 @@ impl AppState {
             let expired = r.expires_at <= now();
             match self.store.size(&r.object_key).await {
                 Ok(Some(size)) if size == r.size => {
-                    self.db.complete(&r.id).await?;
+                    self.complete(&r).await?;
                     completed = completed.saturating_add(1);
                 }
                 Ok(_) if expired => {
@@ -329,6 +369,9 @@ pub async fn serve(
         ));
     }
     let worker = studies::spawn_worker(state.clone());
+    if state.config.replica_worker {
+        replica::spawn_worker(state.clone());
+    }
     let limits = state.config.limits.clone();
     let res = http::serve_connections(listener, app(state.clone()), &limits, shutdown).await;
     studies::stop_worker(&state);

@@ -109,7 +109,14 @@ enum Command {
         #[arg(long, env = "PHIVEIL_ESCROW")]
         escrow: bool,
         #[command(flatten)]
+        replica: ReplicaArgs,
+        #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Object store operations.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
     },
     /// Create a user (the first operator, clinicians, or a patient for testing).
     CreateUser {
@@ -189,6 +196,62 @@ impl LimitArgs {
             login_backoff_max: Duration::from_secs(self.login_backoff_max_secs),
             ..Default::default()
         }
+    }
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Compare every complete record's object in the primary and the replica store (by
+    /// size); with --repair, copy the good one over a missing or wrong one.
+    Verify {
+        /// Copy what differs.
+        #[arg(long)]
+        repair: bool,
+        #[command(flatten)]
+        replica: ReplicaArgs,
+    },
+}
+
+/// The replica store (Azure Blob Storage), when configured.
+#[derive(clap::Args, Clone)]
+struct ReplicaArgs {
+    /// Copy every completed record's object to this Azure Blob container
+    /// (`https://ACCOUNT.blob.core.windows.net/CONTAINER`, or an emulator's path-style URL).
+    #[arg(
+        long,
+        env = "PHIVEIL_REPLICA_AZURE_URL",
+        requires = "replica_azure_account"
+    )]
+    replica_azure_url: Option<String>,
+    /// The storage account's name.
+    #[arg(
+        long,
+        env = "PHIVEIL_REPLICA_AZURE_ACCOUNT",
+        requires = "replica_azure_key_file"
+    )]
+    replica_azure_account: Option<String>,
+    /// A file holding the storage account's key (base64).
+    #[arg(long, env = "PHIVEIL_REPLICA_AZURE_KEY_FILE")]
+    replica_azure_key_file: Option<PathBuf>,
+}
+
+impl ReplicaArgs {
+    fn settings(&self) -> Result<Option<phiveil_relay::replica::ReplicaSettings>, String> {
+        let (Some(url), Some(account), Some(file)) = (
+            &self.replica_azure_url,
+            &self.replica_azure_account,
+            &self.replica_azure_key_file,
+        ) else {
+            return Ok(None);
+        };
+        let key = zeroize::Zeroizing::new(
+            std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?,
+        );
+        Ok(Some(phiveil_relay::replica::ReplicaSettings {
+            url: url.clone(),
+            account: account.clone(),
+            key: zeroize::Zeroizing::new(key.trim().to_owned()),
+        }))
     }
 }
 
@@ -308,8 +371,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             replica_name,
             key_mode,
             escrow,
+            replica,
             limits,
         } => {
+            config.replica = replica.settings()?;
             if escrow && key_mode != phiveil_relay::e2e::KeyMode::EndToEnd {
                 return Err("--escrow needs --key-mode end-to-end".into());
             }
@@ -465,6 +530,41 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
             });
             println!("{out}");
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Store {
+            command: StoreCommand::Verify { repair, replica },
+        } => {
+            config.replica = replica.settings()?;
+            config.replica_worker = false;
+            if config.replica.is_none() {
+                return Err(
+                    "store verify needs the replica settings (--replica-azure-url, …)".into(),
+                );
+            }
+            let state = AppState::open(config).await.map_err(|e| format!("{e:?}"))?;
+            let v = phiveil_relay::replica::verify(&state, repair)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            println!(
+                "{} records: {} in both stores, {} {} to the replica, {} {} to the primary, {} lost in both",
+                v.records,
+                v.in_both,
+                v.repaired_replica,
+                if repair { "copied" } else { "to copy" },
+                v.repaired_primary,
+                if repair { "copied" } else { "to copy" },
+                v.lost.len()
+            );
+            for k in &v.lost {
+                println!("lost: {k}");
+            }
+            let clean = v.lost.is_empty()
+                && (repair || (v.repaired_replica == 0 && v.repaired_primary == 0));
+            Ok(if clean {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::from(2)
+            })
         }
         Command::RotateKey => {
             let kms = EmbeddedKms::open(&cli.data_dir.join("kms-master-keys.json"))

@@ -11,6 +11,7 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
@@ -47,6 +48,9 @@ pub struct Metrics {
     latency: HistogramFamily<RouteLabels>,
     study_phase: HistogramFamily<PhaseLabels>,
     checkpoint_bytes: Histogram,
+    replica_backlog: Gauge,
+    replica_copied: Counter,
+    replica_failed: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -89,12 +93,33 @@ impl Default for Metrics {
             Unit::Bytes,
             checkpoint_bytes.clone(),
         );
+        let replica_backlog = Gauge::default();
+        registry.register(
+            "replica_backlog",
+            "Objects waiting to be copied to the replica store",
+            replica_backlog.clone(),
+        );
+        let replica_copied = Counter::default();
+        registry.register(
+            "replica_copied",
+            "Objects copied to the replica store",
+            replica_copied.clone(),
+        );
+        let replica_failed = Counter::default();
+        registry.register(
+            "replica_failed",
+            "Failed copies to the replica store (retried with backoff)",
+            replica_failed.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             study_phase,
             checkpoint_bytes,
+            replica_backlog,
+            replica_copied,
+            replica_failed,
         }
     }
 }
@@ -126,6 +151,20 @@ impl Metrics {
     pub fn record_checkpoint(&self, bytes: usize) {
         #[allow(clippy::cast_precision_loss)]
         self.checkpoint_bytes.observe(bytes as f64);
+    }
+
+    /// Counts one copy to the replica, done or failed.
+    pub fn replica_copy(&self, ok: bool) {
+        if ok {
+            self.replica_copied.inc();
+        } else {
+            self.replica_failed.inc();
+        }
+    }
+
+    /// Sets the replica backlog.
+    pub fn replica_backlog(&self, n: i64) {
+        self.replica_backlog.set(n);
     }
 
     /// The Prometheus text exposition.

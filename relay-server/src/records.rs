@@ -202,7 +202,7 @@ async fn complete_record(
     .await?;
     if record.state == "pending" {
         match state.store.size(&record.object_key).await? {
-            Some(size) if size == record.size => state.db.complete(&record.id).await?,
+            Some(size) if size == record.size => state.complete(&record).await?,
             _ => {
                 audit(
                     &state,
@@ -320,6 +320,14 @@ async fn get_record(
     )
     .await?;
     let expires = now().saturating_add(state.config.presign_ttl_secs);
+    // With a replica, a primary that cannot serve the object (down, or the object lost)
+    // hands the download to the replica.
+    if state.replica.is_some()
+        && state.store.size(&record.object_key).await.ok().flatten() != Some(record.size)
+    {
+        let download = crate::replica::fallback_download(&state, &record.object_key)?;
+        return Ok(Json(RecordDownload { record, download }).into_response());
+    }
     let download = state.store.presign_get(&record.object_key, expires).await?;
     Ok(Json(RecordDownload { record, download }).into_response())
 }
@@ -424,7 +432,7 @@ async fn store_put(
     audited(&state, None, action, patient.as_deref(), async || {
         local.put(&key, &bytes)?;
         if let PutTarget::Record(r) = &target {
-            state.db.complete(&r.id).await?;
+            state.complete(r).await?;
         }
         Ok(StatusCode::CREATED)
     })

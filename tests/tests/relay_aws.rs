@@ -1,7 +1,9 @@
 //! The relay's production backends against real servers that speak the AWS APIs,
 //! started on 127.0.0.1 by this test (installed by `scripts/setup.sh`):
 //! moto for AWS KMS (it enforces the encryption context) and the S3 flow, and
-//! s3s-fs for presigned-URL rejection (it checks SigV4 strictly; moto does not).
+//! s3s-fs for presigned-URL rejection (it checks SigV4 strictly; moto does not), and
+//! Azurite (the Azure Storage emulator) as the replica store while s3s-fs, the primary,
+//! goes down and comes back.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -71,7 +73,10 @@ fn moto() -> (Server, String) {
 }
 
 fn s3s_fs(root: &std::path::Path) -> (Server, String) {
-    let port = free_port();
+    s3s_fs_on(root, free_port())
+}
+
+fn s3s_fs_on(root: &std::path::Path, port: u16) -> (Server, String) {
     let bin =
         std::env::var("PHIVEIL_S3S_FS").unwrap_or_else(|_| format!("{}/tools/bin/s3s-fs", cache()));
     let child = Command::new(&bin)
@@ -293,4 +298,168 @@ async fn strict_s3_refuses_tampered_expired_and_mismatched_presigned_urls() {
     tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_eq!(put(url, vec![1; 64], CT).await, StatusCode::FORBIDDEN);
     let _ = std::fs::remove_dir_all(root);
+}
+
+/// The Azure Storage emulator's well-known development account (published with it; not
+/// a secret).
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+fn azurite(dir: &std::path::Path) -> (Server, String) {
+    let port = free_port();
+    let bin = std::env::var("PHIVEIL_AZURITE")
+        .unwrap_or_else(|_| format!("{}/tools/azurite/node_modules/.bin/azurite-blob", cache()));
+    let child = Command::new(&bin)
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--location",
+        ])
+        .arg(dir)
+        .args(["--silent", "--skipApiVersionCheck"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin} ({e}); run scripts/setup.sh"));
+    let s = Server(child);
+    wait_for(port, "azurite");
+    (s, format!("http://127.0.0.1:{port}"))
+}
+
+/// The primary store (S3, s3s-fs) goes down and comes back; the replica (Azure Blob,
+/// Azurite) keeps every copied record readable through the relay, the copies that could
+/// not be made wait in the queue with backoff and drain when the primary returns, and
+/// `store verify` finds and repairs an object lost from either store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_stay_readable_from_the_azure_replica_while_the_primary_is_down() {
+    if Peer::skipped() {
+        return;
+    }
+    use phiveil_relay::replica::{self, ReplicaSettings};
+    let root = temp_dir("s3s-primary");
+    std::fs::create_dir_all(root.join("phiveil-records")).unwrap();
+    let port = free_port();
+    let (primary, endpoint) = s3s_fs_on(&root, port);
+    let (_azurite, az) = azurite(&temp_dir("azurite"));
+    let aws = settings(&endpoint, "AKPHIVEIL", "phiveil-test-secret");
+    let s3 = S3Store::new(&aws, "phiveil-records").await;
+    let relay = TestRelay::start_with(
+        |c| {
+            c.replica = Some(ReplicaSettings {
+                url: format!("{az}/{AZURITE_ACCOUNT}/records"),
+                account: AZURITE_ACCOUNT.into(),
+                key: zeroize::Zeroizing::new(AZURITE_KEY.into()),
+            });
+            // The copier runs when this test says.
+            c.replica_worker = false;
+        },
+        None,
+        Some(s3),
+    )
+    .await;
+    let state = &relay.state;
+    let (_op, _dr, alice) = relay.cast().await;
+    let upload = |n: u8| {
+        let alice = &alice;
+        async move {
+            let body = vec![n; 100 + usize::from(n)];
+            let (s, rec) = alice
+                .post(
+                    "/v1/records",
+                    &json!({"record_type": "eeg", "size": body.len(), "content_type": CT}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED);
+            assert_eq!(
+                alice.presigned_put(&rec["upload"], body.clone(), CT).await,
+                StatusCode::OK
+            );
+            let id = rec["record"]["id"].as_str().unwrap().to_owned();
+            let (s, _) = alice
+                .post(&format!("/v1/records/{id}/complete"), &json!({}))
+                .await;
+            assert_eq!(s, StatusCode::OK);
+            (id, body)
+        }
+    };
+    let download = |id: String| {
+        let alice = &alice;
+        async move {
+            let (s, got) = alice.get(&format!("/v1/records/{id}")).await;
+            assert_eq!(s, StatusCode::OK, "{got}");
+            let url = got["download"]["url"].as_str().unwrap().to_owned();
+            let (s, bytes) = alice.presigned_get(&got["download"]).await;
+            (url, s, bytes)
+        }
+    };
+
+    // Three records, copied.
+    let mut records = Vec::new();
+    for n in 1..=3 {
+        records.push(upload(n).await);
+    }
+    assert_eq!(replica::backlog(&state.db).await.unwrap(), 3);
+    assert_eq!(replica::copy_due(state).await.unwrap(), (3, 0));
+    // Two more, not copied yet, and the primary goes down.
+    for n in 4..=5 {
+        records.push(upload(n).await);
+    }
+    drop(primary);
+    assert_eq!(replica::copy_due(state).await.unwrap(), (0, 2));
+    assert_eq!(replica::backlog(&state.db).await.unwrap(), 2);
+    let metrics = state.metrics.render();
+    assert!(metrics.contains("phiveil_replica_backlog 2"), "{metrics}");
+
+    // Every copied record is read from the replica, through a URL the relay signed.
+    for (id, body) in &records[..3] {
+        let (url, s, bytes) = download(id.clone()).await;
+        assert!(url.starts_with("/replica/"), "{url}");
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(&bytes, body);
+        let forged = url.replace("signature=", "signature=0");
+        let r = alice
+            .http
+            .get(alice.absolute(&forged))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+
+    // The primary returns: after the backoff the queue drains, and reads go to it again.
+    let (_primary, _) = s3s_fs_on(&root, port);
+    let mut drained = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        replica::copy_due(state).await.unwrap();
+        if replica::backlog(&state.db).await.unwrap() == 0 {
+            drained = true;
+            break;
+        }
+    }
+    assert!(drained, "the backlog drained when the primary returned");
+    for (id, body) in &records {
+        let (url, s, bytes) = download(id.clone()).await;
+        assert!(!url.starts_with("/replica/"), "{url}");
+        assert_eq!((s, &bytes), (StatusCode::OK, body));
+    }
+    let v = replica::verify(state, false).await.unwrap();
+    assert_eq!((v.records, v.in_both), (5, 5), "{v:?}");
+
+    // An object lost from the primary: found, repaired from the replica.
+    let lost = state
+        .db
+        .record(&records[0].0)
+        .await
+        .unwrap()
+        .unwrap()
+        .object_key;
+    std::fs::remove_file(root.join("phiveil-records").join(&lost)).unwrap();
+    let v = replica::verify(state, true).await.unwrap();
+    assert_eq!((v.in_both, v.repaired_primary), (4, 1), "{v:?}");
+    let v = replica::verify(state, false).await.unwrap();
+    assert_eq!(v.in_both, 5, "{v:?}");
 }
