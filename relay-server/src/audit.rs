@@ -640,24 +640,9 @@ pub async fn access_log(
 /// Opens the checkpoint signing key (`<data-dir>/audit-checkpoint.key`, PKCS #8, mode
 /// 0600), creating it when absent.
 pub fn open_checkpoint_key(path: &std::path::Path) -> ApiResult<CheckpointSigner> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     if !path.exists() {
         let key = CheckpointSigner::generate(&mut rand_core::OsRng);
-        let der = key.to_pkcs8_der()?;
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| ApiError::Internal(format!("write {}: {e}", tmp.display())))?;
-        f.write_all(&der)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| ApiError::Internal(format!("write {}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, path)
-            .map_err(|e| ApiError::Internal(format!("rename {}: {e}", path.display())))?;
+        crate::write_private(path, &key.to_pkcs8_der()?)?;
     }
     let der = zeroize::Zeroizing::new(
         std::fs::read(path)

@@ -10,7 +10,6 @@
 //! key file can recover a message with any ESDK raw AES keyring.
 
 use std::future::Future;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::RwLock;
@@ -110,23 +109,6 @@ fn keyring_for(version: u32, key: &[u8]) -> ApiResult<RawAesKeyring> {
         .map_err(|e| ApiError::Internal(format!("master keyring: {e}")))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> ApiResult<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| ApiError::Internal(format!("write {}: {e}", tmp.display())))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| ApiError::Internal(format!("write {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| ApiError::Internal(format!("rename {}: {e}", path.display())))
-}
-
 fn random_key() -> ApiResult<Zeroizing<[u8; 32]>> {
     let mut k = Zeroizing::new([0u8; 32]);
     rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, k.as_mut())
@@ -150,13 +132,13 @@ impl EmbeddedKms {
             let json = Zeroizing::new(
                 serde_json::to_vec_pretty(&file).map_err(|e| ApiError::Internal(e.to_string()))?,
             );
-            write_private(path, &json)?;
+            crate::write_private(path, &json)?;
             tracing::info!(path = %path.display(), "created embedded KMS master key file");
         }
         let escrow_path = path.with_file_name("kms-escrow-key.der");
         if !escrow_path.exists() {
             let key = EcPrivateKey::generate(Curve::P256, &mut rand_core::OsRng);
-            write_private(&escrow_path, &key.to_pkcs8_der()?)?;
+            crate::write_private(&escrow_path, &key.to_pkcs8_der()?)?;
             tracing::info!(path = %escrow_path.display(), "created embedded KMS escrow key");
         }
         let der = Zeroizing::new(
@@ -226,7 +208,7 @@ impl EmbeddedKms {
         let json = Zeroizing::new(
             serde_json::to_vec_pretty(&file).map_err(|e| ApiError::Internal(e.to_string()))?,
         );
-        write_private(&self.path, &json)?;
+        crate::write_private(&self.path, &json)?;
         self.reload()?;
         Ok(next)
     }

@@ -390,6 +390,26 @@ pub(crate) fn private_dir(dir: &Path) -> ApiResult<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
 }
 
+/// Writes a secret file private to the relay's user (0600): through a temporary file,
+/// synced, then renamed, so a crash leaves the old file or the new one, never half.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> ApiResult<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| error::ApiError::Internal(format!("write {}: {e}", tmp.display())))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| error::ApiError::Internal(format!("write {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| error::ApiError::Internal(format!("rename {}: {e}", path.display())))
+}
+
 /// Makes an existing file private to the relay's user (0600).
 pub(crate) fn private_file(path: &Path) -> ApiResult<()> {
     use std::os::unix::fs::PermissionsExt;
