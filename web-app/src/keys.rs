@@ -211,19 +211,22 @@ pub async fn set_up(passphrase: &str) -> Result<MyKey, AppError> {
     let key = EcPrivateKey::generate(Curve::P256, &mut rand_core::OsRng);
     let wrapped =
         key.wrap_with_passphrase(&me, passphrase, KdfParams::DEFAULT, &mut rand_core::OsRng)?;
-    net::api(
-        "PUT",
-        "/v1/keys/backup",
-        Some(json!({ "backup": B64.encode(&wrapped) })),
-    )
-    .await?;
+    // Kept on this device first, so no later failure loses it; then the public key:
+    // if another device published one meanwhile, the relay answers 409 and that
+    // device's backup stays as it is; then the backup.
+    let mine = hold(&me, &key).await?;
     net::api(
         "PUT",
         "/v1/keys/public",
         Some(json!({ "public_key": B64.encode(spki(&key.public_key())?) })),
     )
     .await?;
-    let mine = hold(&me, &key).await?;
+    net::api(
+        "PUT",
+        "/v1/keys/backup",
+        Some(json!({ "backup": B64.encode(&wrapped) })),
+    )
+    .await?;
     key_state().set(KeyState::Ready(mine.clone()));
     Ok(mine)
 }
