@@ -1,7 +1,6 @@
-//! The clinician's de-identified export: the granted records of the patients chosen,
-//! decrypted here, made into a FHIR R4 Bundle and a CSV by `phiveil_core::export`
-//! (strict redaction, study pseudonyms, per-patient date shifts), offered as files to
-//! save. Nothing of it is sent anywhere: the files leave the browser only where the
+//! The clinician's de-identified export: the granted records chosen, decrypted here,
+//! made into a FHIR R4 Bundle and a CSV by `phiveil_core::export` (strict redaction,
+//! study pseudonyms, per-patient date shifts), offered as files to save. Nothing of it is sent anywhere: the files leave the browser only where the
 //! clinician saves them.
 
 use leptos::prelude::*;
@@ -32,28 +31,37 @@ fn object_url(text: &str, mime: &str) -> Result<String, AppError> {
         .map_err(|_| AppError::local("export", "the file could not be offered"))
 }
 
-/// Decrypts every record of `patients` here and builds the export.
-async fn build(patients: Vec<String>) -> Result<Done, AppError> {
+/// A record a clinician may export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The patient's pseudonym on the relay.
+    patient: String,
+    /// Record id.
+    id: String,
+    /// Record type.
+    record_type: String,
+    /// Creation time (Unix seconds).
+    created_at: i64,
+}
+
+/// Decrypts the chosen records here and builds the export.
+async fn build(rows: Vec<Row>) -> Result<Done, AppError> {
     let mut sources = Vec::new();
-    for p in &patients {
-        for rec in net::api_list(&format!("/v1/records?patient={p}")).await? {
-            let id = rec["id"].as_str().unwrap_or_default();
-            let rt = rec["record_type"].as_str().unwrap_or_default();
-            let (draft, _) = records::open(id, p, rt).await?;
-            sources.push(SourceRecord {
-                patient: p.clone(),
-                record_type: rt.to_owned(),
-                date: draft.date,
-                title: draft.title,
-                finding: draft.finding,
-                notes: draft.notes,
-            });
-        }
+    for r in &rows {
+        let (draft, _) = records::open(&r.id, &r.patient, &r.record_type).await?;
+        sources.push(SourceRecord {
+            patient: r.patient.clone(),
+            record_type: r.record_type.clone(),
+            date: draft.date,
+            title: draft.title,
+            finding: draft.finding,
+            notes: draft.notes,
+        });
     }
     if sources.is_empty() {
         return Err(AppError::local(
             "NothingToExport",
-            "the patients chosen have shared no records with you",
+            "choose at least one record",
         ));
     }
     let redactor = Redactor::new(export_policy())?;
@@ -68,22 +76,29 @@ async fn build(patients: Vec<String>) -> Result<Done, AppError> {
     })
 }
 
-/// "De-identified export": choose patients, export, save the files.
+/// "De-identified export": choose records, export, save the files.
 #[component]
-pub fn ExportCard(#[prop(into)] patients: Vec<String>) -> impl IntoView {
-    let chosen = RwSignal::new(patients.clone());
+pub fn ExportCard(rows: Vec<Row>) -> impl IntoView {
+    let chosen = RwSignal::new(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>());
+    let all = StoredValue::new(rows.clone());
     let busy = RwSignal::new(false);
     let err = RwSignal::new(None::<AppError>);
     let done = RwSignal::new(None::<Done>);
     let run = move |_| {
-        let list = chosen.get_untracked();
+        let ids = chosen.get_untracked();
+        let picked: Vec<Row> = all.with_value(|rows| {
+            rows.iter()
+                .filter(|r| ids.contains(&r.id))
+                .cloned()
+                .collect()
+        });
         if let Some(old) = done.get_untracked() {
             let _ = web_sys::Url::revoke_object_url(&old.bundle_url);
             let _ = web_sys::Url::revoke_object_url(&old.csv_url);
         }
         done.set(None);
         act(busy, err, async move {
-            done.set(Some(build(list).await?));
+            done.set(Some(build(picked).await?));
             Ok(())
         });
     };
@@ -91,32 +106,37 @@ pub fn ExportCard(#[prop(into)] patients: Vec<String>) -> impl IntoView {
         <section class="card" aria-labelledby="export-h" data-testid="export">
             <h2 id="export-h">"De-identified export"</h2>
             <p class="hint">
-                "For sharing beyond the care team: the records of the patients you choose are decrypted here, every free-text field is redacted (Safe Harbor), patients get study pseudonyms and dates move back by a secret number of days per patient (intervals are kept). The files are made in this browser and go only where you save them."
+                "For sharing beyond the care team: the records you choose are decrypted here, every free-text field is redacted (Safe Harbor), patients get study pseudonyms and dates move back by a secret number of days per patient (intervals are kept). The files are made in this browser and go only where you save them."
             </p>
             <fieldset class="choices">
-                <legend>"Patients"</legend>
-                {patients
+                <legend>"Records"</legend>
+                {rows
                     .into_iter()
-                    .map(|p| {
-                        let (id, for_id) = (format!("export-{p}"), format!("export-{p}"));
-                        let (p1, p2) = (p.clone(), p.clone());
+                    .map(|r| {
+                        let (id, for_id) = (format!("export-{}", r.id), format!("export-{}", r.id));
+                        let (r1, r2) = (r.id.clone(), r.id.clone());
                         view! {
                             <label for=for_id>
                                 <input
                                     type="checkbox"
                                     id=id
-                                    prop:checked=move || chosen.with(|c| c.contains(&p1))
+                                    prop:checked=move || chosen.with(|c| c.contains(&r1))
                                     on:change=move |ev| {
                                         let on = event_target_checked(&ev);
                                         chosen.update(|c| {
-                                            c.retain(|x| *x != p2);
+                                            c.retain(|x| *x != r2);
                                             if on {
-                                                c.push(p2.clone());
+                                                c.push(r2.clone());
                                             }
                                         });
                                     }
                                 />
-                                {format!(" Patient {p}")}
+                                {format!(
+                                    " Patient {} · {} · {}",
+                                    r.patient,
+                                    r.record_type,
+                                    crate::fmt_time(r.created_at)
+                                )}
                             </label>
                         }
                     })
@@ -156,18 +176,33 @@ pub fn ExportCard(#[prop(into)] patients: Vec<String>) -> impl IntoView {
     }
 }
 
-/// The export card for the patients who granted the signed-in clinician something.
+/// The records of the patients who granted the signed-in clinician something.
+async fn exportable() -> Result<Vec<Row>, AppError> {
+    let mut rows = Vec::new();
+    for p in granted_patients(&net::api_list("/v1/grants").await?) {
+        for rec in net::api_list(&format!("/v1/records?patient={p}")).await? {
+            rows.push(Row {
+                patient: p.clone(),
+                id: rec["id"].as_str().unwrap_or_default().to_owned(),
+                record_type: rec["record_type"].as_str().unwrap_or_default().to_owned(),
+                created_at: rec["created_at"].as_i64().unwrap_or(0),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The export card, over the records patients shared with the signed-in clinician.
 #[component]
 pub fn Export() -> impl IntoView {
-    let grants = RwSignal::new(Load::<Vec<Value>>::Loading);
-    load(grants, || net::api_list("/v1/grants"));
+    let rows = RwSignal::new(Load::<Vec<Row>>::Loading);
+    load(rows, exportable);
     view! {
-        {show(grants, |list| {
-            let patients = granted_patients(&list);
-            if patients.is_empty() {
+        {show(rows, |rows| {
+            if rows.is_empty() {
                 ().into_any()
             } else {
-                view! { <ExportCard patients=patients /> }.into_any()
+                view! { <ExportCard rows=rows /> }.into_any()
             }
         })}
     }

@@ -291,7 +291,16 @@ test('end-to-end records in Chromium: patient and granted clinicians open them o
 
   // dr-bob's de-identified export, made in his browser: valid FHIR (fhir.resources),
   // no identifier of the records, a study pseudonym instead of the relay's, shifted dates.
+  // One record left out, then both.
+  await bob.waitForSelector('[data-testid=export] input[type=checkbox]', WAIT);
+  const boxes = bob.locator('[data-testid=export] input[type=checkbox]');
+  assert.equal(await boxes.count(), 2);
+  await boxes.nth(0).uncheck();
   await bob.click('button:has-text("Export de-identified")');
+  assert.match(await bob.textContent('[data-testid=export-report]', WAIT), /^1 record\(s\) of 1 patient\(s\)/);
+  await boxes.nth(0).check();
+  await bob.click('button:has-text("Export de-identified")');
+  await bob.waitForFunction(() => /^2 record/.test(document.querySelector('[data-testid=export-report]')?.textContent ?? ''), null, WAIT);
   const report = await bob.textContent('[data-testid=export-report]', WAIT);
   assert.match(report, /^2 record\(s\) of 1 patient\(s\); removed from the text: .*PERSON.*PHONE/);
   const [download] = await Promise.all([bob.waitForEvent('download', WAIT), bob.click('[data-testid=export-bundle]')]);
