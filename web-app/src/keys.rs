@@ -297,16 +297,63 @@ pub async fn reader(
 }
 
 /// A published key of another account (a clinician's), by user id or pseudonym: the
-/// key and its fingerprint. `Ok(None)` when none is published (or visible).
+/// key and its fingerprint (computed here, not taken from the relay). `Ok(None)` when
+/// none is published (or visible).
 pub async fn published(id: &str) -> Result<Option<(EcPublicKey, String)>, AppError> {
     match net::api("GET", &format!("/v1/keys/public/{id}"), None).await {
-        Ok(v) => Ok(Some((
-            public_key(v["public_key"].as_str().unwrap_or_default())?,
-            v["fingerprint"].as_str().unwrap_or_default().to_owned(),
-        ))),
+        Ok(v) => {
+            let key = public_key(v["public_key"].as_str().unwrap_or_default())?;
+            let fingerprint = key.fingerprint()?;
+            Ok(Some((key, fingerprint)))
+        }
         Err(e) if e.status == Some(404) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+fn pins_key() -> Result<String, AppError> {
+    Ok(format!("phiveil.key-pins.{}", account()?))
+}
+
+fn load_pins() -> Result<serde_json::Map<String, Value>, AppError> {
+    let key = pins_key()?;
+    Ok(web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .and_then(|s| s.get_item(&key).ok().flatten())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default())
+}
+
+/// Remembers, in this browser, the fingerprint of the key `clinician` had when this
+/// account granted them (the user saw it then).
+pub fn pin(clinician: &str, fingerprint: &str) -> Result<(), AppError> {
+    let mut pins = load_pins()?;
+    pins.insert(clinician.to_owned(), Value::from(fingerprint));
+    if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = s.set_item(&pins_key()?, &Value::Object(pins).to_string());
+    }
+    Ok(())
+}
+
+/// The fingerprint this browser saw for `clinician`'s key at the grant, when it differs
+/// from `fingerprint` (a key the relay swapped afterwards would read what is written
+/// for it).
+pub fn pin_differs(clinician: &str, fingerprint: &str) -> Result<Option<String>, AppError> {
+    Ok(load_pins()?
+        .get(clinician)
+        .and_then(Value::as_str)
+        .filter(|seen| *seen != fingerprint)
+        .map(str::to_owned))
+}
+
+/// The error for a clinician key that changed since the grant.
+pub fn key_changed(name: &str, seen: &str, now: &str) -> AppError {
+    AppError::local(
+        "KeyChanged",
+        format!(
+            "{name}'s key changed since you granted them (fingerprint was {seen}, is now {now}); nothing was written. Compare the new fingerprint with {name}, then revoke and grant again to accept it."
+        ),
+    )
 }
 
 /// An encrypted data key from its JSON form (binary fields base64).

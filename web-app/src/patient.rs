@@ -396,6 +396,8 @@ fn SharingTab() -> impl IntoView {
             )
             .await?;
             if let Some((key, fingerprint)) = key {
+                // The fingerprint the patient sees now is the one later writes expect.
+                keys::pin(&c, &fingerprint)?;
                 let n = records::share_records(&t, &c, &key).await?;
                 shared.set(Some(format!(
                     "{n} existing {t} record(s) were wrapped in this browser for {name}'s key, fingerprint {fingerprint}. Compare it with {name}: a different one means the key is not theirs."

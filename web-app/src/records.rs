@@ -251,7 +251,16 @@ pub async fn encrypt_and_upload(
                     continue;
                 }
                 let clinician = g["clinician_id"].as_str().unwrap_or_default();
-                if let Some((key, _)) = keys::published(clinician).await? {
+                if let Some((key, fingerprint)) = keys::published(clinician).await? {
+                    if let Some(seen) = keys::pin_differs(clinician, &fingerprint)? {
+                        let name = net::api_list("/v1/clinicians")
+                            .await?
+                            .into_iter()
+                            .find(|c| c["id"] == clinician)
+                            .and_then(|c| c["username"].as_str().map(str::to_owned))
+                            .unwrap_or_else(|| clinician.to_owned());
+                        return Err(keys::key_changed(&name, &seen, &fingerprint));
+                    }
                     others.push(Box::new(RawEcdhKeyring::new(
                         KeyAgreement::EphemeralToStatic { recipient: key },
                     )?));

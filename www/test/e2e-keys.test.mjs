@@ -368,6 +368,18 @@ c = sqlite3.connect(sys.argv[1]); c.execute("UPDATE audit SET outcome = 'allowed
   assert.ok((await pat2.locator('[data-testid=access-row].broken').count()) >= 1);
   await shot(pat2, 'e2e-patient-access-log-tampered');
 
+  // The relay serves another key for dr-bob (as a relay that swapped it would): the
+  // browser that granted him saw his fingerprint then, and refuses to write for the new one.
+  const swapped = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
+  assert.equal((await relay.api(bobLogin.token, 'PUT', '/v1/keys/public', { public_key: swapped.toString('base64'), replace: true })).status, 200);
+  await tab(pat2, 'Records');
+  await pat2.selectOption('#rec-type', 'visit-note');
+  await pat2.fill('#rec-title', 'Should not be written');
+  await pat2.click('text=Encrypt and upload');
+  assert.match(await pat2.textContent('text=/key changed since you granted them/', WAIT), /[Dd]r-bob's key changed since you granted them \(fingerprint was [0-9a-f ]+, is now [0-9a-f ]+\); nothing was written/);
+  assert.equal((await relay.api(patLogin.token, 'GET', '/v1/records')).body.length, 3);
+  await shot(pat2, 'e2e-patient-key-changed');
+
   // The patient's key, from the backup with the passphrase, opens every record outside
   // any browser; the data keys derived independently are the needles searched below.
   const backup = (await relay.api(patLogin.token, 'GET', '/v1/keys/backup')).body.backup;
