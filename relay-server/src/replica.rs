@@ -338,7 +338,7 @@ pub async fn copy_due(state: &AppState) -> ApiResult<(usize, usize)> {
                 state
                     .db
                     .exec(
-                        "UPDATE replica_queue SET attempts = attempts.saturating_add(1), next_at = ?1, last_error = ?2 WHERE object_key = ?3",
+                        "UPDATE replica_queue SET attempts = attempts + 1, next_at = ?1, last_error = ?2 WHERE object_key = ?3",
                         &[
                             now.saturating_add(wait).into(),
                             e.code().into(),
