@@ -513,6 +513,20 @@ fn strict_finds_device_and_online_identifiers() {
 
 #[test]
 fn strict_finds_what_real_notes_carry() {
+    // From ICU nursing notes: a date after a reading and a count, or glued to a label;
+    // a name after an honorific or a kinship word even when it is an ordinary word, and
+    // again where it acts later in the note.
+    strict_removes("WENT TO HOSPITAL WITH FEVER OF 103 8/31.", &["8/31"]);
+    strict_removes("TEMP UP TO 102.8-PAN CULTURED X 2 8/15.", &["8/15"]);
+    strict_removes("PRESENT HX:8/30 DECEASED MENTAL STATUS", &["8/30"]);
+    strict_removes(
+        "ett advanced 3 in by dr. brown, currently 26 to lip.",
+        &["brown"],
+    );
+    strict_removes(
+        "his son, bill, called twice. later bill called again.",
+        &["bill,", "bill called"],
+    );
     // A month alone, a month with a two-digit year, and holidays are date elements.
     strict_removes("Last seen in clinic in October, doing well.", &["October"]);
     strict_removes("Doing well since MARCH per daughter.", &["MARCH"]);
@@ -610,6 +624,10 @@ fn strict_finds_what_real_notes_carry() {
 
 #[test]
 fn strict_keeps_what_real_notes_say_about_care() {
+    // Amounts with a fraction, kinship words in a list, devices in capitals, a bill.
+    strict_keeps("Take 1/2 tab at night; ratio 1 to 1/2.");
+    strict_keeps("CALLED SON/DAUGHTER/FIANCE TO INFORM ABOUT TRANSFER. EP/ICD/PACER IN PLACE.");
+    strict_keeps("The bill was paid; son will visit; dr. on call aware.");
     // Facilities described, not named.
     strict_keeps("Follow up in the Cardiology Clinic next week.");
     strict_keeps("Brought to the Emergency Department by ambulance.");

@@ -86,6 +86,103 @@ const PLACE_CUES: &[&str] = &[
 /// name or an unknown word is a place, not any uncommon word ("booster of Tdap").
 const WEAK_PLACE_CUES: &[&str] = &["to", "at", "of"];
 
+/// Honorifics: the word right after one is a name, whatever else it is.
+const HONORIFICS: &[&str] = &[
+    "dr", "mr", "mrs", "ms", "mx", "miss", "prof", "sr", "sra", "srta",
+];
+
+/// Kinship words: a given name right after one is the relative's.
+const KIN: &[&str] = &[
+    "son",
+    "daughter",
+    "dtr",
+    "wife",
+    "husband",
+    "mother",
+    "father",
+    "mom",
+    "dad",
+    "sister",
+    "brother",
+    "grandson",
+    "granddaughter",
+    "niece",
+    "nephew",
+    "aunt",
+    "uncle",
+    "spouse",
+    "partner",
+];
+
+/// Words that follow a title or kinship word without being a name ("dr. on call",
+/// "son will visit", "dr. notified").
+const AFTER_CUE_FUNCTION: &[&str] = &[
+    "a",
+    "an",
+    "the",
+    "and",
+    "or",
+    "of",
+    "on",
+    "in",
+    "at",
+    "to",
+    "for",
+    "with",
+    "by",
+    "from",
+    "is",
+    "was",
+    "are",
+    "were",
+    "be",
+    "been",
+    "has",
+    "had",
+    "have",
+    "will",
+    "would",
+    "can",
+    "could",
+    "may",
+    "might",
+    "must",
+    "should",
+    "shall",
+    "did",
+    "does",
+    "do",
+    "not",
+    "who",
+    "that",
+    "this",
+    "also",
+    "aware",
+    "notified",
+    "paged",
+    "called",
+    "updated",
+    "informed",
+    "consulted",
+    "here",
+    "there",
+    "said",
+    "says",
+    "states",
+    "stated",
+    "reports",
+    "visited",
+    "visiting",
+    "at",
+    "bedside",
+    "present",
+    "in-law",
+    "team",
+    "office",
+    "orders",
+    "order",
+];
+
 /// Titles written with a period ("Dr. Okafor"): the period does not end the cue.
 const TITLE_ABBREVIATIONS: &[&str] = &["dr", "mr", "mrs", "ms", "mx", "prof", "st"];
 
@@ -326,6 +423,20 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 pt.first_upper && flag_of(p) & CAPSAFE != 0 && t.gap.is_empty() && !t.newline_before
             })
         });
+        // Right after an honorific ("dr. brown", "mrs. white") a word is the name even
+        // when it is a frequent word, a drug or an eponym; right after a kinship word
+        // ("son bill called", "his son, bill,") a given name is, even a frequent one.
+        let prev = i.checked_sub(1).and_then(|p| tokens.get(p));
+        let plain_gap = |gaps: &[&str]| !t.newline_before && gaps.contains(&t.gap.as_str());
+        let not_function = !AFTER_CUE_FUNCTION.contains(&t.lower.as_str());
+        let after_honorific = not_function
+            && prev.is_some_and(|p| HONORIFICS.contains(&p.lower.as_str()))
+            && plain_gap(&["", "."]);
+        let after_kin = not_function
+            && name
+            && !capsafe
+            && prev.is_some_and(|p| KIN.contains(&p.lower.as_str()))
+            && plain_gap(&["", ","]);
         let why = match mode {
             Mode::Mixed | Mode::Title if capitalized => {
                 // "ECG", "COPD", and their plurals ("CEOs").
@@ -361,13 +472,14 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             }
             Mode::Mixed | Mode::Title => {
                 // Lower case inside ordinary text: a name only right after a kinship or
-                // title cue ("my son tomas").
-                (strong_cue && name && !common && !capsafe).then_some(Why::Cue)
+                // title cue ("my son tomas", "dr. brown").
+                ((strong_cue && name && !common && !capsafe) || after_honorific || after_kin)
+                    .then_some(Why::Cue)
             }
             Mode::Lower => {
                 // Lower case: after a cue, a name-list word that is not also a frequent
                 // word ("my mom beatriz fell": not "fell").
-                if strong_cue && (unknown || (name && !common)) {
+                if (strong_cue && (unknown || (name && !common))) || after_honorific || after_kin {
                     Some(Why::Cue)
                 } else if unknown && t.letters >= 3 && !lexicon::near_common(&t.lower) {
                     Some(Why::Unknown)
@@ -506,7 +618,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     }
 
     // Propagation: a word redacted once is redacted everywhere in the text; a word that
-    // is also a frequent English word only where it is capitalized again.
+    // is also a frequent English word only where it is capitalized again, or followed by
+    // what people do in notes ("son bill called … later bill called again").
     let seen: HashSet<&str> = tokens
         .iter()
         .zip(&tag)
@@ -519,7 +632,9 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         if tag.get(i).copied().flatten().is_none()
             && free.get(i).copied().unwrap_or(false)
             && seen.contains(t.lower.as_str())
-            && (!frequent || t.first_upper)
+            && (!frequent
+                || t.first_upper
+                || (person_verb_follows(&tokens, i) && !determiner_before(&tokens, i)))
         {
             if let Some(slot) = tag.get_mut(i) {
                 *slot = Some(Why::Propagated);
@@ -1104,6 +1219,33 @@ fn lowercase_facilities(tokens: &[Token]) -> Vec<Finding> {
 }
 
 /// Whether a person verb directly follows token `i` on its line ("Hope called").
+/// Whether an article or possessive comes right before token `i` ("the bill was paid").
+fn determiner_before(tokens: &[Token], i: usize) -> bool {
+    i.checked_sub(1)
+        .and_then(|p| tokens.get(p))
+        .is_some_and(|p| {
+            matches!(
+                p.lower.as_str(),
+                "the"
+                    | "a"
+                    | "an"
+                    | "this"
+                    | "that"
+                    | "his"
+                    | "her"
+                    | "my"
+                    | "your"
+                    | "their"
+                    | "our"
+                    | "its"
+                    | "each"
+                    | "every"
+                    | "any"
+                    | "no"
+            )
+        })
+}
+
 fn person_verb_follows(tokens: &[Token], i: usize) -> bool {
     tokens.get(i.saturating_add(1)).is_some_and(|n| {
         n.gap.is_empty() && !n.newline_before && PERSON_VERBS.contains(&n.lower.as_str())
