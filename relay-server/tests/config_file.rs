@@ -11,19 +11,8 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use common::{free_port, login, temp_dir, BIN, PASSWORD};
-
-fn wait_for(port: u16) {
-    for _ in 0..400 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("relay did not start on {port}");
-}
+use common::{free_port, login, temp_dir, wait_for_port, BIN, PASSWORD};
 
 #[tokio::test]
 async fn the_file_sets_what_the_flags_set_and_the_command_line_wins() {
@@ -83,7 +72,7 @@ async fn the_file_sets_what_the_flags_set_and_the_command_line_wins() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(port);
+    wait_for_port(port);
     let base = format!("http://127.0.0.1:{port}");
     let token = login(&http, &base, "ops").await["token"]
         .as_str()
@@ -102,7 +91,7 @@ async fn the_file_sets_what_the_flags_set_and_the_command_line_wins() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(other);
+    wait_for_port(other);
     let base = format!("http://127.0.0.1:{other}");
     let token = login(&http, &base, "ops").await["token"]
         .as_str()

@@ -26,20 +26,16 @@ fn storage_key(user: &str) -> String {
 }
 
 fn load_seen(user: &str) -> Seen {
-    web_sys::window()
-        .and_then(|w| w.local_storage().ok().flatten())
-        .and_then(|s| s.get_item(&storage_key(user)).ok().flatten())
+    net::local_get(&storage_key(user))
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
 }
 
 fn save_seen(user: &str, seen: &Seen) {
-    if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
-        let _ = s.set_item(
-            &storage_key(user),
-            &serde_json::to_string(seen).unwrap_or_default(),
-        );
-    }
+    net::local_set(
+        &storage_key(user),
+        &serde_json::to_string(seen).unwrap_or_default(),
+    );
 }
 
 /// A checked log, with the names of the accounts in it.

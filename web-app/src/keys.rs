@@ -316,10 +316,7 @@ fn pins_key() -> Result<String, AppError> {
 }
 
 fn load_pins() -> Result<serde_json::Map<String, Value>, AppError> {
-    let key = pins_key()?;
-    Ok(web_sys::window()
-        .and_then(|w| w.local_storage().ok().flatten())
-        .and_then(|s| s.get_item(&key).ok().flatten())
+    Ok(net::local_get(&pins_key()?)
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default())
 }
@@ -329,9 +326,7 @@ fn load_pins() -> Result<serde_json::Map<String, Value>, AppError> {
 pub fn pin(clinician: &str, fingerprint: &str) -> Result<(), AppError> {
     let mut pins = load_pins()?;
     pins.insert(clinician.to_owned(), Value::from(fingerprint));
-    if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
-        let _ = s.set_item(&pins_key()?, &Value::Object(pins).to_string());
-    }
+    net::local_set(&pins_key()?, &Value::Object(pins).to_string());
     Ok(())
 }
 
@@ -359,8 +354,9 @@ pub fn key_changed(name: &str, seen: &str, now: &str) -> AppError {
 /// An encrypted data key from its JSON form (binary fields base64).
 pub fn edk_from_json(v: &Value) -> Result<EncryptedDataKey, AppError> {
     let b = |k: &str| {
-        B64.decode(v[k].as_str().unwrap_or_default())
-            .map_err(|_| AppError::local("bad-answer", format!("{k} is not base64")))
+        v[k].as_str()
+            .and_then(|s| B64.decode(s).ok())
+            .ok_or_else(|| AppError::local("bad-answer", format!("{k} is not base64")))
     };
     Ok(EncryptedDataKey {
         provider_id: v["provider_id"].as_str().unwrap_or_default().to_owned(),

@@ -178,6 +178,22 @@ fn load_session() -> Option<Session> {
     (session.expires_at > crate::now_secs()).then_some(session)
 }
 
+/// A value this browser keeps in local storage (survives the tab), if any.
+pub fn local_get(key: &str) -> Option<String> {
+    web_sys::window()?
+        .local_storage()
+        .ok()??
+        .get_item(key)
+        .ok()?
+}
+
+/// Keeps `value` in local storage (nothing happens where the browser refuses it).
+pub fn local_set(key: &str, value: &str) {
+    if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = s.set_item(key, value);
+    }
+}
+
 /// The signed-in user (a signal).
 pub fn session() -> ArcRwSignal<Option<Session>> {
     SESSION.with(Clone::clone)

@@ -494,18 +494,12 @@ const LEDGER_KEY: &str = "phiveil.ledger.";
 
 /// The patient's privacy ledger (kept in this browser's local storage).
 pub fn load_ledger(patient: &str) -> Option<String> {
-    web_sys::window()?
-        .local_storage()
-        .ok()??
-        .get_item(&format!("{LEDGER_KEY}{patient}"))
-        .ok()?
+    net::local_get(&format!("{LEDGER_KEY}{patient}"))
 }
 
 /// Saves the ledger after a charge.
 pub fn save_ledger(patient: &str, json: &str) {
-    if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
-        let _ = s.set_item(&format!("{LEDGER_KEY}{patient}"), json);
-    }
+    net::local_set(&format!("{LEDGER_KEY}{patient}"), json);
 }
 
 /// `ε = 1` or `ρ = 0.5`.

@@ -7,8 +7,8 @@ use base64::Engine as _;
 use phiveil_core::esdk::context::record_context;
 use phiveil_core::esdk::ecdh::RAW_ECDH_PROVIDER_ID;
 use phiveil_core::esdk::{
-    self, share_data_key, BrokeredKmsKeyring, DecryptOptions, EncryptOptions, EncryptedDataKey,
-    Header, KeyAgreement, Keyring, MultiKeyring, RawEcdhKeyring,
+    self, share_data_key, BrokeredKmsKeyring, DecryptOptions, EncryptOptions, Header, KeyAgreement,
+    Keyring, MultiKeyring, RawEcdhKeyring,
 };
 use phiveil_core::pii::{Action, Policy, Redactor};
 use phiveil_core::secret::DataKey;
@@ -213,14 +213,9 @@ fn b64(v: &Value, what: &str) -> Result<Vec<u8>, AppError> {
 
 /// A keyring holding the data key of a `/v1/keys/data-key` or `/v1/keys/unwrap` answer.
 fn keyring(body: &Value) -> Result<BrokeredKmsKeyring, AppError> {
-    let edk = &body["encrypted_data_key"];
     let key = DataKey::from_slice(&b64(&body["data_key"], "data_key")?)?;
     Ok(BrokeredKmsKeyring::from_encrypted_data_key(
-        EncryptedDataKey {
-            provider_id: edk["provider_id"].as_str().unwrap_or_default().to_owned(),
-            provider_info: b64(&edk["provider_info"], "provider_info")?,
-            ciphertext: b64(&edk["ciphertext"], "ciphertext")?,
-        },
+        keys::edk_from_json(&body["encrypted_data_key"])?,
         key,
     )?)
 }

@@ -98,13 +98,19 @@ pub fn start_with(
         cmd.env("PHIVEIL_LOG", "warn").stderr(Stdio::null());
     }
     let child = cmd.spawn().unwrap();
+    wait_for_port(port);
+    child
+}
+
+/// Waits until something listens on `port` (a relay just started), at most 5 s.
+pub fn wait_for_port(port: u16) {
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
+            return;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("relay did not start");
+    panic!("relay did not start on {port}");
 }
 
 pub async fn post(
