@@ -3,11 +3,12 @@
 #  1. patient side in wasm, Node, one thread: phiveil/fhe vs Zama's node-tfhe (npm,
 #     pinned NODE_TFHE_VERSION, installed into the cache) — key-ceremony steps and an
 #     8×8-bit proven list, same parameters, same public key and CRS;
-#  2. relay aggregation of an 8-field study with proofs verified: phiveil's Aggregator vs
-#     a minimal loop on tfhe-rs's high-level API, submissions per minute (both checked
+#  2. relay aggregation of an 8-field study with proofs verified, submissions per minute:
+#     phiveil's Aggregator with the proven encoding, with the checked encoding (the
+#     design before it), and a minimal loop on tfhe-rs's high-level API (all checked
 #     against the plaintext totals). tfhe is built as in the test profile (opt-level 2,
 #     no debug assertions; see Cargo.toml).
-# Usage: scripts/bench-fhe.sh [submissions=32] [batch=16]
+# Usage: scripts/bench-fhe.sh [submissions=32] [batch=32 (the relay's default)]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PHIVEIL_ROOT"
@@ -21,4 +22,4 @@ fi
 log "patient side in wasm (Node): phiveil/fhe vs node-tfhe $NODE_TFHE_VERSION"
 (cd www && NODE_TFHE_DIR="$peer" node bench/fhe-node.mjs)
 log "relay aggregation (native, $(nproc) cores): phiveil vs a minimal tfhe-rs loop"
-cargo run -q -p phiveil-core --example fhe_bench --features fhe -- "${1:-32}" "${2:-16}"
+cargo run -q -p phiveil-core --example fhe_bench --features fhe -- "${1:-32}" "${2:-32}"

@@ -316,6 +316,12 @@ struct StudyDeclaration {
     fields: Vec<FieldSpec>,
     /// Nothing is released before this many submissions (at least 2).
     min_cohort: u64,
+    /// `proven` (ranges of exactly 2^k values; histograms and thresholds sent by the
+    /// client as proven bits, so the relay compares nothing: the fast encoding, which
+    /// the web app declares) or `checked` (the relay clamps and compares under
+    /// encryption; the default when absent, as before the proven encoding existed).
+    #[serde(default)]
+    encoding: phiveil_core::fhe::Encoding,
 }
 
 /// Inserts a study: `(id, owner, title, spec, state, created_at)`; declared studies and
@@ -342,6 +348,7 @@ pub async fn create(
             id: random_id("st-", 10),
             fields: req.fields,
             min_cohort: req.min_cohort,
+            encoding: req.encoding,
         };
         spec.validate()?;
         let spec_json =

@@ -16,7 +16,7 @@
 
 use std::time::Instant;
 
-use phiveil_core::fhe::{self, Aggregator, FieldSpec, StudySpec};
+use phiveil_core::fhe::{self, Aggregator, Encoding, FieldSpec, StudySpec};
 use phiveil_core::Error;
 use rand_core::OsRng;
 use tfhe::zk::ZkComputeLoad;
@@ -33,6 +33,7 @@ fn study(id: &str, min_cohort: u64) -> StudySpec {
             f("pain_score", 1, 5, vec![], vec![4]),
         ],
         min_cohort,
+        encoding: Encoding::Checked,
     }
 }
 

@@ -558,3 +558,202 @@ async fn study_on_postgres() {
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
 }
+
+/// A proven-encoding list built by hand, as a client that bypassed phiveil's could:
+/// `entries` in order (a value with its bit width, or a bit).
+#[derive(Clone)]
+enum Entry {
+    Value(u64, usize),
+    Bit(bool),
+}
+
+fn forged(
+    spec: &StudySpec,
+    pk: &tfhe::CompactPublicKey,
+    crs: &tfhe::zk::CompactPkeCrs,
+    who: &str,
+    entries: &[Entry],
+) -> Vec<u8> {
+    let mut b = ProvenCompactCiphertextList::builder(pk);
+    for e in entries {
+        match e {
+            Entry::Value(v, bits) => {
+                b.push_with_num_bits(*v, *bits).unwrap();
+            }
+            Entry::Bit(x) => {
+                b.push(*x);
+            }
+        }
+    }
+    let list = b
+        .build_with_proof_packed(crs, &spec.proof_metadata(who), ZkComputeLoad::Proof)
+        .unwrap();
+    let mut out = Vec::new();
+    tfhe::safe_serialization::safe_serialize(&list, &mut out, 1 << 20).unwrap();
+    out
+}
+
+/// The proven encoding through the relay (issue 18): what the relay accepts moves each
+/// total by at most what an honest client's submission could. Honest patients, then
+/// bypassed clients: two hot histogram cells (counted in no cell), no hot cell (same),
+/// a 3-bit field sent as 15 in its 4-bit type (bounded to 7, the range's top), a cell
+/// beyond the histogram (an extra entry: refused at completion), a wider type
+/// (refused). The release decrypts to exactly those totals.
+async fn proven_flow(relay: &TestRelay) {
+    let (_op, dr, alice) = relay.cast().await;
+    let mut patients = vec![alice];
+    for i in 1..7 {
+        patients.push(relay.enroll(&dr, &format!("patient-{i}")).await);
+    }
+    let fields = json!([
+        {"name": "heart_rate", "lo": 20, "hi": 275, "bins": [60, 100, 140]},
+        {"name": "score", "lo": 1, "hi": 8, "at_least": [4]},
+        {"name": "smoker", "lo": 0, "hi": 1},
+    ]);
+    // A range that does not hold 2^k values is refused in this encoding.
+    let (s, body) = dr
+        .post(
+            "/v1/studies",
+            &json!({"title": "x", "encoding": "proven", "min_cohort": 2,
+                "fields": [{"name": "heart_rate", "lo": 20, "hi": 250}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("power of two"),
+        "{body}"
+    );
+    let decl =
+        json!({"title": "Proven vitals", "encoding": "proven", "fields": fields, "min_cohort": 2});
+    let (s, study) = dr.post("/v1/studies", &decl).await;
+    assert_eq!(s, StatusCode::CREATED, "{study}");
+    let id = study["id"].as_str().unwrap().to_owned();
+    let spec: StudySpec = serde_json::from_value(study["spec"].clone()).unwrap();
+    assert_eq!(spec.encoding, fhe::Encoding::Proven);
+    let (keys, _) = fhe::key_ceremony(&spec, true, || 0.0).unwrap();
+    let server = fhe::to_bytes(&keys.server).unwrap();
+    let public = fhe::to_bytes(&keys.public).unwrap();
+    let crs = keys.crs.as_ref().unwrap();
+    let crs_bytes = fhe::to_bytes(crs).unwrap();
+    let (s, body) = dr
+        .post(
+            &format!("/v1/studies/{id}/keys"),
+            &json!({"server_key": server.len(), "public_key": public.len(), "crs": crs_bytes.len()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    put_object(&dr, &body["uploads"]["server-key"], server).await;
+    put_object(&dr, &body["uploads"]["public-key"], public).await;
+    put_object(&dr, &body["uploads"]["crs"], crs_bytes).await;
+    let (s, body) = dr.open_study(&id).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    let who = |c: &Client| c.pseudonym.clone().unwrap();
+    let pk = &keys.public;
+    // Honest: (heart 72, score 5, smoker 1) and (heart 150, score 2, smoker 0).
+    for (p, v) in [(&patients[0], [72, 5, 1]), (&patients[1], [150, 2, 0])] {
+        let (s, body) = submit(p, &id, encrypt(&spec, pk, crs, &who(p), &v)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    use Entry::{Bit, Value};
+    let bypassed = [
+        // heart 100 (80 encoded) with cells 1 and 2 set; score 3; not a smoker.
+        vec![
+            Value(80, 8),
+            Bit(false),
+            Bit(true),
+            Bit(true),
+            Bit(false),
+            Value(2, 4),
+            Bit(false),
+            Bit(false),
+        ],
+        // heart 275 (top) with no cell set; score 4 (3 encoded, threshold bit set).
+        vec![
+            Value(255, 8),
+            Bit(false),
+            Bit(false),
+            Bit(false),
+            Bit(false),
+            Value(3, 4),
+            Bit(true),
+            Bit(false),
+        ],
+        // heart 40 in cell 0; score sent as 15 in its 4-bit type: bounded to 7 (score 8).
+        vec![
+            Value(20, 8),
+            Bit(true),
+            Bit(false),
+            Bit(false),
+            Bit(false),
+            Value(15, 4),
+            Bit(true),
+            Bit(true),
+        ],
+    ];
+    for (p, entries) in patients[2..5].iter().zip(&bypassed) {
+        let (s, body) = submit(p, &id, forged(&spec, pk, crs, &who(p), entries)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    // A cell beyond the histogram: one entry too many. Refused at completion.
+    let mut extra = bypassed[0].clone();
+    extra.insert(5, Bit(true));
+    let p5 = &patients[5];
+    let (s, body) = submit(p5, &id, forged(&spec, pk, crs, &who(p5), &extra)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("wrong number of entries"),
+        "{body}"
+    );
+    // The score in a wider type than its field's (6 bits: up to 63). Refused.
+    let mut wide = bypassed[0].clone();
+    wide[5] = Value(63, 6);
+    let p6 = &patients[6];
+    let (s, body) = submit(p6, &id, forged(&spec, pk, crs, &who(p6), &wide)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("score has the wrong type"),
+        "{body}"
+    );
+
+    wait_until(&dr, &id, "5 folded", |b| b["folded"] == 5).await;
+    let (s, body) = dr
+        .post(&format!("/v1/studies/{id}/release"), &json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    wait_until(&dr, &id, "the release", |b| b["state"] == "released").await;
+    let (s, bytes) = download(&dr, &id, "release").await;
+    assert_eq!(s, StatusCode::OK);
+    let release = Release::from_bytes(&bytes).unwrap();
+    assert_eq!(release.count, 5);
+    let r = fhe::decrypt_release(&spec, &keys.client, &release, 0.99).unwrap();
+    // Sums: every value counts, bounded to its range.
+    assert_eq!(r[0].sum, 72 + 150 + 100 + 275 + 40);
+    assert_eq!(r[1].sum, 5 + 2 + 3 + 4 + 8);
+    assert_eq!(r[2].sum, 1 + 1);
+    // Histogram: the two honest patients and the one-hot bypassed one (cell 0); the
+    // two-hot and no-hot ones count in no cell.
+    assert_eq!(r[0].bins, vec![1, 1, 0, 1]);
+    // Threshold score ≥ 4: honest 5, and the two bypassed bits set (each counts once).
+    assert_eq!(r[1].at_least, vec![3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proven_encoding_bounds_bypassed_clients() {
+    let relay = TestRelay::start(|_| {}).await;
+    proven_flow(&relay).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proven_encoding_bounds_bypassed_clients_on_postgres() {
+    let Some(relay) = TestRelay::start_pg(|_| {}).await else {
+        return;
+    };
+    proven_flow(&relay).await;
+}

@@ -2,18 +2,30 @@
 //! patient's encrypted submission with a zero-knowledge proof, the relay's aggregation,
 //! and the owner's decryption of a released aggregate.
 //!
-//! * **Encoding.** A field declared in `lo..=hi` is sent as `value − lo` in the
-//!   narrowest even number of bits that holds `hi − lo` (2-bit blocks), all fields of a
-//!   submission in one packed compact list under the study's compact public key, with a
-//!   proof (`ZkComputeLoad::Proof`) bound to `metadata` (study id + patient pseudonym), so
-//!   a list cannot be replayed under another identity or study.
+//! * **Encoding.** A field declared in `lo..=hi` is sent as `value − lo` (plus a noise
+//!   margin for patient-side DP), all fields of a submission in one packed compact list
+//!   under the study's compact public key, with a proof (`ZkComputeLoad::Proof`) bound to
+//!   `metadata` (study id + patient pseudonym), so a list cannot be replayed under
+//!   another identity or study. A proof bounds each entry to its type's bits. Two
+//!   encodings ([`Encoding`]):
+//!   - **proven**: each range holds exactly `2^k` values, so the proof (and, for an odd
+//!     `k`, one table lookup on the top 2-bit block) bounds the value to the declared
+//!     range; the client also sends each histogram as one-hot proven bits and each
+//!     threshold as a proven bit. The relay checks one-hotness (one sum and one equality
+//!     per histogram; a histogram that is not one-hot counts nowhere) and compares
+//!     nothing. Every accepted submission moves each total by at most what an honest
+//!     client's could.
+//!   - **checked** (studies declared before the proven encoding): the value is sent in
+//!     the narrowest even number of bits; the relay clamps it to the declared range and
+//!     compares it with every edge and threshold under encryption.
 //! * **Aggregation** (relay, native): the list is deserialized with size limits and
-//!   conformance checks, the proof verified, the list expanded; each field is widened to
-//!   16 bits and clamped to `hi − lo` under encryption (a proof bounds a value to its bit
-//!   width, not to the declared range), then folded into running totals: sum, histogram
-//!   bins, threshold counts. Totals are 32-bit. A submission id is folded once.
-//! * **Release**: only when the cohort reaches the study's `k`; central-DP noise can be
-//!   added under encryption before release.
+//!   conformance checks, the proof verified, the list expanded; each submission's
+//!   2-bit digits and indicator bits are added into running 32-bit totals block by
+//!   block, and a block's carry is moved up (two table lookups) only when one more
+//!   addition would exceed the parameters' degree or noise bound — no carry
+//!   propagation per addition. A submission id is folded once.
+//! * **Release**: only when the cohort reaches the study's `k`; the totals' carries are
+//!   propagated, and central-DP noise can be added under encryption before release.
 
 // Ciphertext arithmetic (`+`, `-` on FheUint32) is modular by design; integer arithmetic
 // below is on bounded values (fields ≤ 16 bits, counts ≤ 2^32).
@@ -22,6 +34,7 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+use tfhe::integer::IntegerRadixCiphertext;
 use tfhe::prelude::*;
 use tfhe::safe_serialization::{safe_deserialize, safe_deserialize_conformant, safe_serialize};
 use tfhe::shortint::parameters::{
@@ -59,6 +72,23 @@ pub fn config() -> Config {
         ))
         .build()
 }
+
+/// How a study's submissions carry their statistics (see the module documentation).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// The relay clamps each value to its range and compares it with every histogram
+    /// edge and threshold under encryption. The default of a stored declaration without
+    /// an encoding (studies declared before the proven encoding).
+    #[default]
+    Checked,
+    /// Ranges of exactly `2^k` values; histograms one-hot and thresholds as proven bits
+    /// from the client; the relay checks one-hotness and compares nothing.
+    Proven,
+}
+
+pub use crate::dp::proven_hi;
 
 /// One integer field of a study.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -150,6 +180,66 @@ impl FieldSpec {
         needed.max(2).next_multiple_of(2)
     }
 
+    /// Bits of the value in the proven encoding: the smallest `k` with
+    /// `2^k > width + 2·margin` (1 for a yes/no field).
+    pub fn proven_bits(&self) -> u32 {
+        (u64::BITS - self.encoded_max().leading_zeros()).max(1)
+    }
+
+    /// The largest encoded value the relay can receive for this field: the encoded
+    /// maximum (checked; larger values are clamped) or `2^k − 1` (proven).
+    pub fn encoded_top(&self, enc: Encoding) -> u64 {
+        match enc {
+            Encoding::Checked => self.encoded_max(),
+            Encoding::Proven => (1u64 << self.proven_bits()) - 1,
+        }
+    }
+
+    /// Histogram cells (`bins.len() + 1`), or 0 without a histogram.
+    fn cells(&self) -> usize {
+        if self.bins.is_empty() {
+            0
+        } else {
+            self.bins.len() + 1
+        }
+    }
+
+    /// The cell of a true value (the number of edges at or below it).
+    fn cell_of(&self, v: i64) -> usize {
+        self.bins.iter().filter(|e| **e <= v).count()
+    }
+
+    /// The list entries of this field: the value, then (proven) its one-hot cells and
+    /// threshold bits.
+    fn kinds(&self, enc: Encoding) -> Vec<tfhe::FheTypes> {
+        use tfhe::FheTypes as T;
+        let mut out = Vec::new();
+        match enc {
+            Encoding::Checked => out.push(uint_kind(self.bits())),
+            Encoding::Proven => {
+                let k = self.proven_bits();
+                out.push(if k == 1 {
+                    T::Bool
+                } else {
+                    uint_kind(k.next_multiple_of(2))
+                });
+                out.extend(std::iter::repeat_n(T::Bool, self.cells()));
+                out.extend(std::iter::repeat_n(T::Bool, self.at_least.len()));
+            }
+        }
+        out
+    }
+
+    fn validate_for(&self, enc: Encoding) -> Result<()> {
+        self.validate()?;
+        if enc == Encoding::Proven && self.margin() == 0 && !(self.width() + 1).is_power_of_two() {
+            return Err(Error::InvalidConfig(
+                "in the proven encoding a range holds a power of two of values: declare hi = lo + 2^k - 1",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<()> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
@@ -207,9 +297,9 @@ impl FieldSpec {
     }
 
     /// Encodes a (possibly noisy) value: `v − lo + margin`, clamped into the encoding.
-    fn encode_noisy(&self, v: i64) -> u64 {
+    fn encode_noisy(&self, v: i64, enc: Encoding) -> u64 {
         let margin = i64::try_from(self.margin()).unwrap_or(i64::MAX);
-        let max = i64::try_from(self.encoded_max()).unwrap_or(i64::MAX);
+        let max = i64::try_from(self.encoded_top(enc)).unwrap_or(i64::MAX);
         let e = i128::from(v) - i128::from(self.lo) + i128::from(margin);
         let e = e.clamp(0, i128::from(max));
         u64::try_from(e).unwrap_or(0)
@@ -231,6 +321,10 @@ pub struct StudySpec {
     pub fields: Vec<FieldSpec>,
     /// Nothing is released before this many submissions were folded in.
     pub min_cohort: u64,
+    /// How submissions carry the statistics (absent in declarations stored before the
+    /// proven encoding: checked).
+    #[serde(default)]
+    pub encoding: Encoding,
 }
 
 impl StudySpec {
@@ -245,7 +339,7 @@ impl StudySpec {
             ));
         }
         for f in &self.fields {
-            f.validate()?;
+            f.validate_for(self.encoding)?;
             if let Some(FieldDp {
                 mode: crate::dp::Mode::Distributed { min_cohort },
                 ..
@@ -312,7 +406,7 @@ impl StudySpec {
                     Some(p) => p.apply(*v, rng),
                     None => *v,
                 };
-                Ok(f.encode_noisy(noisy))
+                Ok(f.encode_noisy(noisy, self.encoding))
             })
             .collect()
     }
@@ -337,12 +431,19 @@ impl StudySpec {
         Ok(any.then_some(out))
     }
 
-    /// Total encoded bits of one submission (what the CRS must cover).
-    pub fn total_bits(&self) -> usize {
+    /// The entries of one submission's list, in order: per field its value and (proven)
+    /// its one-hot histogram cells and threshold bits.
+    pub fn kinds(&self) -> Vec<tfhe::FheTypes> {
         self.fields
             .iter()
-            .map(|f| usize::try_from(f.bits()).unwrap_or(usize::MAX))
-            .sum()
+            .flat_map(|f| f.kinds(self.encoding))
+            .collect()
+    }
+
+    /// Total encoded bits of one submission (what the CRS must cover; a bit takes a
+    /// 2-bit block).
+    pub fn total_bits(&self) -> usize {
+        self.kinds().into_iter().map(kind_bits).sum()
     }
 
     /// The metadata a patient's proof is bound to.
@@ -479,9 +580,29 @@ pub fn encrypt_submission(
 ) -> Result<Vec<u8>> {
     let encoded = study.encode_values(values, rng)?;
     let mut builder = ProvenCompactCiphertextList::builder(public);
-    for (f, v) in study.fields.iter().zip(encoded) {
-        let bits = usize::try_from(f.bits()).unwrap_or(usize::MAX);
-        builder.push_with_num_bits(v, bits).map_err(fhe_err)?;
+    for ((f, v), truth) in study.fields.iter().zip(encoded).zip(values) {
+        match study.encoding {
+            Encoding::Checked => {
+                let bits = usize::try_from(f.bits()).unwrap_or(usize::MAX);
+                builder.push_with_num_bits(v, bits).map_err(fhe_err)?;
+            }
+            Encoding::Proven => {
+                let k = f.proven_bits();
+                if k == 1 {
+                    builder.push(v == 1);
+                } else {
+                    let bits = usize::try_from(k.next_multiple_of(2)).unwrap_or(usize::MAX);
+                    builder.push_with_num_bits(v, bits).map_err(fhe_err)?;
+                }
+                let cell = f.cell_of(*truth);
+                for j in 0..f.cells() {
+                    builder.push(j == cell);
+                }
+                for t in &f.at_least {
+                    builder.push(truth >= t);
+                }
+            }
+        }
     }
     let list = builder
         .build_with_proof_packed(crs, &study.proof_metadata(patient), ZkComputeLoad::Proof)
@@ -489,6 +610,34 @@ pub fn encrypt_submission(
     let mut out = Vec::new();
     safe_serialize(&list, &mut out, MAX_SUBMISSION_BYTES).map_err(fhe_err)?;
     Ok(out)
+}
+
+fn uint_kind(bits: u32) -> tfhe::FheTypes {
+    use tfhe::FheTypes as T;
+    match bits {
+        0..=2 => T::Uint2,
+        3 | 4 => T::Uint4,
+        5 | 6 => T::Uint6,
+        7 | 8 => T::Uint8,
+        9 | 10 => T::Uint10,
+        11 | 12 => T::Uint12,
+        13 | 14 => T::Uint14,
+        _ => T::Uint16,
+    }
+}
+
+fn kind_bits(k: tfhe::FheTypes) -> usize {
+    use tfhe::FheTypes as T;
+    match k {
+        T::Bool | T::Uint2 => 2,
+        T::Uint4 => 4,
+        T::Uint6 => 6,
+        T::Uint8 => 8,
+        T::Uint10 => 10,
+        T::Uint12 => 12,
+        T::Uint14 => 14,
+        _ => 16,
+    }
 }
 
 /// Aggregation state for one study (relay side): running encrypted totals.
@@ -513,19 +662,16 @@ impl core::fmt::Debug for Aggregator {
     }
 }
 
-/// One verified, expanded, clamped submission, ready to fold: per field the clamped
-/// value (16 bits) and, computed on the narrow type before widening, whether it reaches
-/// each histogram edge and each threshold.
+/// One verified, expanded submission, ready to fold: for each running total (the
+/// fields' sums, then every histogram cell, then every threshold, in that order) the
+/// 2-bit blocks this submission adds to it, least significant first.
 pub struct Expanded {
     id: String,
-    fields: Vec<FheUint16>,
-    edges: Vec<Vec<FheBool>>,
-    thresholds: Vec<Vec<FheBool>>,
+    totals: Vec<Vec<Block>>,
 }
 
-/// Clamps a field's narrow ciphertext to its encoded maximum and compares it with the
-/// field's edges and thresholds in its own width (cheaper than after widening), then
-/// widens the value to 16 bits.
+/// Checked encoding: clamps a field's narrow ciphertext to its encoded maximum and
+/// compares it with the field's edges and thresholds in its own width.
 macro_rules! prepare_narrow {
     ($expander:expr, $i:expr, $f:expr, $($n:literal => $ty:ty as $clear:ty),*) => {
         match $f.bits() {
@@ -539,11 +685,20 @@ macro_rules! prepare_narrow {
                     let edges: Vec<FheBool> = $f.bins.iter().map(|e| v.ge(edge(e))).collect();
                     let thresholds: Vec<FheBool> =
                         $f.at_least.iter().map(|e| v.ge(edge(e))).collect();
-                    let wide: FheUint16 = v.cast_into();
-                    Some((wide, edges, thresholds))
+                    Some((v.into_raw_parts().0.into_blocks(), edges, thresholds))
                 }
                 None => None,
             },)*
+            _ => None,
+        }
+    };
+}
+
+/// Proven encoding: a value's blocks as the list carries them (its type is checked).
+macro_rules! value_blocks {
+    ($expander:expr, $i:expr, $bits:expr, $($n:literal => $ty:ty),*) => {
+        match $bits {
+            $($n => $expander.get::<$ty>($i).map_err(fhe_err)?.map(|v| v.into_raw_parts().0.into_blocks()),)*
             _ => None,
         }
     };
@@ -673,26 +828,21 @@ fn parse_submission(
     let list: ProvenCompactCiphertextList =
         safe_deserialize_conformant(bytes, MAX_SUBMISSION_BYTES, &params)
             .map_err(|_| Error::Fhe("submission is not a well-formed proven list".into()))?;
-    if list.len() != study.fields.len() {
+    let kinds = study.kinds();
+    if list.len() != kinds.len() {
         return Err(Error::Fhe(
-            "submission has the wrong number of fields".into(),
+            "submission has the wrong number of entries".into(),
         ));
     }
     // A proof bounds each value to its type's bits: a wider type than the field's would
     // carry values beyond the declared encoding.
-    for (i, f) in study.fields.iter().enumerate() {
-        let want = match f.bits() {
-            2 => tfhe::FheTypes::Uint2,
-            4 => tfhe::FheTypes::Uint4,
-            6 => tfhe::FheTypes::Uint6,
-            8 => tfhe::FheTypes::Uint8,
-            10 => tfhe::FheTypes::Uint10,
-            12 => tfhe::FheTypes::Uint12,
-            14 => tfhe::FheTypes::Uint14,
-            _ => tfhe::FheTypes::Uint16,
-        };
-        if list.get_kind_of(i) != Some(want) {
-            return Err(Error::Fhe(format!("field {} has the wrong type", f.name)));
+    let mut i = 0;
+    for f in &study.fields {
+        for want in f.kinds(study.encoding) {
+            if list.get_kind_of(i) != Some(want) {
+                return Err(Error::Fhe(format!("field {} has the wrong type", f.name)));
+            }
+            i += 1;
         }
     }
     Ok(list)
@@ -747,34 +897,84 @@ impl Aggregator {
     }
 
     /// Verifies and expands one untrusted submission of `patient` (its proof is bound to
-    /// the patient and the study), clamps each field to its declared range under
-    /// encryption and evaluates its comparisons in the field's own width.
+    /// the patient and the study) and prepares what it adds to each total: in the
+    /// proven encoding the value's blocks (an odd bit width's top block bounded by one
+    /// lookup), the histogram cells kept only when exactly one is set, and the threshold
+    /// bits; in the checked encoding the value clamped to its range and the comparisons
+    /// with every edge and threshold.
     pub fn verify(&self, id: &str, patient: &str, bytes: &[u8]) -> Result<Expanded> {
         let list = parse_submission(&self.study, &self.crs, bytes)?;
         let expander = list
             .verify_and_expand(&self.crs, &self.public, &self.study.proof_metadata(patient))
             .map_err(|_| Error::Fhe("the proof does not verify".into()))?;
+        let sk = blocks::key()?;
         let n = self.study.fields.len();
-        let (mut fields, mut edges, mut thresholds) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for (i, f) in self.study.fields.iter().enumerate() {
-            let (v, e, t) = prepare_narrow!(expander, i, f,
-                2 => FheUint2 as u8, 4 => FheUint4 as u8, 6 => FheUint6 as u8,
-                8 => FheUint8 as u8, 10 => FheUint10 as u16, 12 => FheUint12 as u16,
-                14 => FheUint14 as u16, 16 => FheUint16 as u16)
-            .ok_or_else(|| Error::Fhe(format!("field {} has the wrong type", f.name)))?;
-            fields.push(v);
-            edges.push(e);
-            thresholds.push(t);
+        let (mut sums, mut cells, mut thresholds) = (Vec::with_capacity(n), Vec::new(), Vec::new());
+        let wrong = |f: &FieldSpec| Error::Fhe(format!("field {} has the wrong type", f.name));
+        let mut i = 0;
+        let bit = |i: &mut usize| -> Result<Block> {
+            let b = expander
+                .get::<FheBool>(*i)
+                .map_err(fhe_err)?
+                .ok_or_else(|| Error::Fhe("a submission entry is missing".into()))?;
+            *i += 1;
+            Ok(b.into_raw_parts())
+        };
+        for f in &self.study.fields {
+            match self.study.encoding {
+                Encoding::Proven => {
+                    let k = f.proven_bits();
+                    let mut value = if k == 1 {
+                        vec![bit(&mut i)?]
+                    } else {
+                        let v = value_blocks!(expander, i, k.next_multiple_of(2),
+                            2 => FheUint2, 4 => FheUint4, 6 => FheUint6, 8 => FheUint8,
+                            10 => FheUint10, 12 => FheUint12, 14 => FheUint14, 16 => FheUint16)
+                        .ok_or_else(|| wrong(f))?;
+                        i += 1;
+                        v
+                    };
+                    if k % 2 == 1 && k > 1 {
+                        if let Some(top) = value.last_mut() {
+                            blocks::keep_low_bit(&sk, top);
+                        }
+                    }
+                    sums.push(value);
+                    let hist = (0..f.cells())
+                        .map(|_| bit(&mut i))
+                        .collect::<Result<Vec<_>>>()?;
+                    cells.extend(
+                        blocks::one_hot_or_nothing(&sk, hist)
+                            .into_iter()
+                            .map(|c| vec![c]),
+                    );
+                    for _ in &f.at_least {
+                        thresholds.push(vec![bit(&mut i)?]);
+                    }
+                }
+                Encoding::Checked => {
+                    let (v, e, t) = prepare_narrow!(expander, i, f,
+                        2 => FheUint2 as u8, 4 => FheUint4 as u8, 6 => FheUint6 as u8,
+                        8 => FheUint8 as u8, 10 => FheUint10 as u16, 12 => FheUint12 as u16,
+                        14 => FheUint14 as u16, 16 => FheUint16 as u16)
+                    .ok_or_else(|| wrong(f))?;
+                    i += 1;
+                    sums.push(v);
+                    let ge: Vec<Block> = e.into_iter().map(FheBool::into_raw_parts).collect();
+                    cells.extend(
+                        blocks::cells_from_edges(&sk, &ge)
+                            .into_iter()
+                            .map(|c| vec![c]),
+                    );
+                    thresholds.extend(t.into_iter().map(|b| vec![b.into_raw_parts()]));
+                }
+            }
         }
+        sums.extend(cells);
+        sums.extend(thresholds);
         Ok(Expanded {
             id: id.to_owned(),
-            fields,
-            edges,
-            thresholds,
+            totals: sums,
         })
     }
 
@@ -795,10 +995,11 @@ impl Aggregator {
         })
     }
 
-    /// Folds verified submissions into the running totals (a batch at a time is cheaper:
-    /// one library `sum` per total, in 16 bits when the batch's total fits, widened to 32
-    /// bits once). Refuses, without folding anything, a batch with an id already folded
-    /// or repeated, and anything after the release.
+    /// Folds verified submissions into the running totals: each submission's blocks
+    /// are added into its totals' blocks, a carry moved up only where the next addition
+    /// would exceed the degree or noise bound (the totals run in parallel). Refuses,
+    /// without folding anything, a batch with an id already folded or repeated, and
+    /// anything after the release.
     pub fn fold(&mut self, batch: Vec<Expanded>) -> Result<()> {
         if self.released {
             return Err(Error::InvalidState(
@@ -814,79 +1015,29 @@ impl Aggregator {
         if batch.is_empty() {
             return Ok(());
         }
+        let sk = blocks::key()?;
         let n = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-        // Sums a batch of 16-bit values: in 16 bits when `n · max` fits, else in 32.
-        let sum16 = |vals: Vec<FheUint16>, max: u64| -> FheUint32 {
-            if n.saturating_mul(max) <= u64::from(u16::MAX) {
-                let s: FheUint16 = vals.iter().sum();
-                s.cast_into()
-            } else {
-                let wide: Vec<FheUint32> = vals.into_iter().map(CastInto::cast_into).collect();
-                wide.iter().sum()
+        let slots: Vec<&mut Option<FheUint32>> = self.totals_mut().collect();
+        let mut adds: Vec<Vec<Vec<Block>>> = slots.iter().map(|_| Vec::new()).collect();
+        let mut folded = Vec::with_capacity(batch.len());
+        for e in batch {
+            for (t, d) in adds.iter_mut().zip(e.totals) {
+                t.push(d);
             }
-        };
-        let count = |bits: Vec<&FheBool>| -> FheUint32 {
-            let ones: Vec<FheUint16> = bits
-                .into_iter()
-                .map(|b| FheUint16::cast_from(b.clone()))
-                .collect();
-            sum16(ones, 1)
-        };
-        for (i, f) in self.study.fields.iter().enumerate() {
-            let vals: Vec<FheUint16> = batch
-                .iter()
-                .filter_map(|e| e.fields.get(i))
-                .cloned()
-                .collect();
-            fold_into(self.sums.get_mut(i), sum16(vals, f.encoded_max()));
-            if !f.bins.is_empty() {
-                // bin j = [edge_{j-1}, edge_j): count(v ≥ edge_{j-1}) − count(v ≥ edge_j).
-                let ge: Vec<FheUint32> = (0..f.bins.len())
-                    .map(|j| {
-                        count(
-                            batch
-                                .iter()
-                                .filter_map(|e| e.edges.get(i).and_then(|x| x.get(j)))
-                                .collect(),
-                        )
-                    })
-                    .collect();
-                #[allow(clippy::cast_possible_truncation)]
-                let mut prev = FheUint32::encrypt_trivial(n as u32);
-                let slots = self
-                    .bins
-                    .get_mut(i)
-                    .map(Vec::as_mut_slice)
-                    .unwrap_or_default();
-                for (j, slot) in slots.iter_mut().enumerate() {
-                    let in_bin = match ge.get(j) {
-                        Some(u) => {
-                            let d = &prev - u;
-                            prev = u.clone();
-                            d
-                        }
-                        None => prev.clone(),
-                    };
-                    fold_into(Some(slot), in_bin);
-                }
-            }
-            let slots = self
-                .at_least
-                .get_mut(i)
-                .map(Vec::as_mut_slice)
-                .unwrap_or_default();
-            for (j, slot) in slots.iter_mut().enumerate() {
-                let c = count(
-                    batch
-                        .iter()
-                        .filter_map(|e| e.thresholds.get(i).and_then(|x| x.get(j)))
-                        .collect(),
-                );
-                fold_into(Some(slot), c);
-            }
+            folded.push(e.id);
         }
+        let work = slots.into_iter().zip(adds);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            work.collect::<Vec<_>>()
+                .into_par_iter()
+                .for_each(|(slot, adds)| blocks::add_into(&sk, slot, &adds));
+        }
+        #[cfg(target_arch = "wasm32")]
+        work.for_each(|(slot, adds)| blocks::add_into(&sk, slot, &adds));
         self.count = self.count.saturating_add(n);
-        self.seen.extend(batch.into_iter().map(|e| e.id));
+        self.seen.extend(folded);
         Ok(())
     }
 
@@ -907,9 +1058,11 @@ impl Aggregator {
         if !self.seen.is_disjoint(&other.seen) {
             return Err(Error::DuplicateSubmission);
         }
+        let sk = blocks::key()?;
         for (slot, add) in self.totals_mut().zip(other.totals()) {
             if let Some(add) = add {
-                fold_into(Some(slot), add.clone());
+                let add = blocks::propagated(&sk, add.clone());
+                blocks::add_into(&sk, slot, &[add.into_raw_parts().0.into_blocks()]);
             }
         }
         self.count = self.count.saturating_add(other.count);
@@ -1002,6 +1155,12 @@ impl Aggregator {
             });
         }
         const OFFSET: u32 = 1 << 30;
+        let sk = blocks::key()?;
+        for slot in self.totals_mut() {
+            if let Some(c) = slot.take() {
+                *slot = Some(blocks::propagated(&sk, c));
+            }
+        }
         let ser = |c: &Option<FheUint32>| -> Result<Vec<u8>> {
             let c = c
                 .clone()
@@ -1066,12 +1225,199 @@ fn take_chunk<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
     Some(chunk)
 }
 
-fn fold_into(slot: Option<&mut Option<FheUint32>>, add: FheUint32) {
-    if let Some(slot) = slot {
-        *slot = Some(match slot.take() {
-            Some(cur) => cur + add,
-            None => add,
-        });
+type Block = tfhe::shortint::Ciphertext;
+
+/// Work on the 2-bit blocks of the study's ciphertexts with the shortint key of the
+/// thread's study (set with its high-level key by [`KeyedPool`] and
+/// [`install_server_key`]).
+///
+/// The parameters allow a block a degree (largest value it may hold, message and
+/// carry) of 15 and a noise level of 5 (five fresh ciphertexts added) before the next
+/// lookup. A running total keeps its blocks un-propagated: a submission's block is
+/// added where it fits, and only a block that cannot take one more addition is split
+/// into its message and its carry (two lookups), the carry added one block up. That
+/// costs about two lookups per four additions, where tfhe's integer addition propagates
+/// every carry of the 32-bit total on each call.
+mod blocks {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use tfhe::integer::{IntegerCiphertext, IntegerRadixCiphertext};
+    use tfhe::shortint::ServerKey;
+    use tfhe::FheUint32;
+
+    use super::Block;
+    use crate::{Error, Result};
+
+    thread_local! {
+        static KEY: RefCell<Option<Arc<ServerKey>>> = const { RefCell::new(None) };
+    }
+
+    /// The shortint key of a high-level server key (a copy of its key material).
+    pub(super) fn of(key: &tfhe::ServerKey) -> Arc<ServerKey> {
+        Arc::new(key.clone().into_raw_parts().0.into_raw_parts())
+    }
+
+    /// Sets this thread's block key.
+    pub(super) fn set(key: Arc<ServerKey>) {
+        KEY.with(|k| *k.borrow_mut() = Some(key));
+    }
+
+    /// This thread's block key.
+    pub(super) fn key() -> Result<Arc<ServerKey>> {
+        KEY.with(|k| k.borrow().clone())
+            .ok_or(Error::InvalidState("no study server key on this thread"))
+    }
+
+    /// Bounds the top block of a value with an odd number of bits to its low bit (a
+    /// proof bounds a block to 2 bits): the value stays below `2^k`.
+    pub(super) fn keep_low_bit(sk: &ServerKey, top: &mut Block) {
+        let lut = sk.generate_lookup_table(|x| x % 2);
+        sk.apply_lookup_table_assign(top, &lut);
+    }
+
+    /// A histogram's cells as the list carried them (each 0 or 1: tfhe sanitizes a
+    /// proven boolean), kept only when exactly one is set; otherwise all are 0, so a
+    /// client that sets two cells, or none, adds to no cell. One sum and one equality
+    /// (a lookup per four cells), then one AND per cell.
+    pub(super) fn one_hot_or_nothing(sk: &ServerKey, cells: Vec<Block>) -> Vec<Block> {
+        if cells.is_empty() {
+            return cells;
+        }
+        let at_most_two = sk.generate_lookup_table(|x| x.min(2));
+        let is_one = sk.generate_lookup_table(|x| u64::from(x == 1));
+        let chunks: Vec<&[Block]> = cells.chunks(4).collect();
+        let mut sum = sk.create_trivial(0);
+        for (n, chunk) in chunks.iter().enumerate() {
+            for c in *chunk {
+                sk.unchecked_add_assign(&mut sum, c);
+            }
+            // Saturate at 2 between chunks: the sum's degree and noise stay in bounds
+            // for any number of cells, and "exactly one" is unchanged.
+            if n + 1 < chunks.len() {
+                sk.apply_lookup_table_assign(&mut sum, &at_most_two);
+            }
+        }
+        let ok = sk.apply_lookup_table(&sum, &is_one);
+        cells.iter().map(|c| sk.bitand(c, &ok)).collect()
+    }
+
+    /// Checked encoding: one-hot cells from a value's comparisons with the ascending
+    /// edges (`ge[j]` = value ≥ edge j): cell 0 is `!ge[0]`, cell j is
+    /// `ge[j−1] ∧ ¬ge[j]`, the last is `ge[last]`.
+    pub(super) fn cells_from_edges(sk: &ServerKey, ge: &[Block]) -> Vec<Block> {
+        let (Some(first), Some(last)) = (ge.first(), ge.last()) else {
+            return Vec::new();
+        };
+        let not = sk.generate_lookup_table(|x| u64::from(x == 0));
+        let between = sk.generate_lookup_table_bivariate(|a, b| u64::from(a == 1 && b == 0));
+        let mut out = vec![sk.apply_lookup_table(first, &not)];
+        for w in ge.windows(2) {
+            if let [a, b] = w {
+                out.push(sk.apply_lookup_table_bivariate(a, b, &between));
+            }
+        }
+        out.push(last.clone());
+        out
+    }
+
+    struct Split {
+        msg: tfhe::shortint::server_key::LookupTableOwned,
+        carry: tfhe::shortint::server_key::LookupTableOwned,
+    }
+
+    fn split_luts(sk: &ServerKey) -> Split {
+        let m = sk.message_modulus.0;
+        Split {
+            msg: sk.generate_lookup_table(move |x| x % m),
+            carry: sk.generate_lookup_table(move |x| x / m),
+        }
+    }
+
+    /// Adds `d` into block `i` of a total, first moving that block's carry up when it
+    /// cannot take the addition. A carry out of the top block is dropped (totals are
+    /// modulo 2^32, as a `FheUint32` addition is).
+    fn add_at(sk: &ServerKey, luts: &Split, total: &mut [Block], i: usize, d: &Block) {
+        if d.degree.get() == 0 {
+            return; // a trivial zero
+        }
+        let Some(slot) = total.get(i) else {
+            return;
+        };
+        if sk
+            .is_add_possible(slot.noise_degree(), d.noise_degree())
+            .is_err()
+        {
+            split(sk, luts, total, i);
+        }
+        if let Some(slot) = total.get_mut(i) {
+            sk.unchecked_add_assign(slot, d);
+        }
+    }
+
+    fn split(sk: &ServerKey, luts: &Split, total: &mut [Block], i: usize) {
+        let Some(b) = total.get(i) else {
+            return;
+        };
+        let carry = sk.apply_lookup_table(b, &luts.carry);
+        let msg = sk.apply_lookup_table(b, &luts.msg);
+        if let Some(slot) = total.get_mut(i) {
+            *slot = msg;
+        }
+        add_at(sk, luts, total, i + 1, &carry);
+    }
+
+    /// Adds every block list of `adds` (least significant block first; each block a
+    /// 2-bit digit or a bit) into the running total in `slot`.
+    pub(super) fn add_into(sk: &ServerKey, slot: &mut Option<FheUint32>, adds: &[Vec<Block>]) {
+        let luts = split_luts(sk);
+        // Built from the block key alone (no thread-local high-level key needed: this
+        // runs on whichever pool thread takes it).
+        let (mut total, id, tag, meta) = match slot.take() {
+            Some(c) => {
+                let (radix, id, tag, meta) = c.into_raw_parts();
+                (radix.into_blocks(), id, tag, meta)
+            }
+            None => (
+                (0..32 / sk.message_modulus.0.ilog2())
+                    .map(|_| sk.create_trivial(0))
+                    .collect(),
+                tfhe::FheUint32Id,
+                tfhe::Tag::default(),
+                tfhe::ReRandomizationMetadata::default(),
+            ),
+        };
+        for digits in adds {
+            for (i, d) in digits.iter().enumerate() {
+                add_at(sk, &luts, &mut total, i, d);
+            }
+        }
+        *slot = Some(FheUint32::from_raw_parts(
+            tfhe::integer::RadixCiphertext::from_blocks(total),
+            id,
+            tag,
+            meta,
+        ));
+    }
+
+    /// A total with every carry moved up (each block back to a 2-bit message), as
+    /// tfhe's integer operations and the owner's decryption expect.
+    pub(super) fn propagated(sk: &ServerKey, c: FheUint32) -> FheUint32 {
+        let luts = split_luts(sk);
+        let msg_max = sk.message_modulus.0 - 1;
+        let (radix, id, tag, meta) = c.into_raw_parts();
+        let mut total = radix.into_blocks();
+        for i in 0..total.len() {
+            if total.get(i).is_some_and(|b| b.degree.get() > msg_max) {
+                split(sk, &luts, &mut total, i);
+            }
+        }
+        FheUint32::from_raw_parts(
+            tfhe::integer::RadixCiphertext::from_blocks(total),
+            id,
+            tag,
+            meta,
+        )
     }
 }
 
@@ -1207,10 +1553,14 @@ impl KeyedPool {
     /// holding `key`.
     pub fn new(key: ServerKey, threads: usize) -> Result<Self> {
         let each = key.clone();
+        let block_key = blocks::of(&key);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("phiveil-fhe-{i}"))
-            .start_handler(move |_| tfhe::set_server_key(each.clone()))
+            .start_handler(move |_| {
+                tfhe::set_server_key(each.clone());
+                blocks::set(block_key.clone());
+            })
             .build()
             .map_err(|e| Error::Fhe(format!("cannot start the FHE threads: {e}")))?;
         Ok(Self { pool, key })
@@ -1237,5 +1587,6 @@ impl KeyedPool {
 pub fn install_server_key(compressed: &CompressedServerKey) -> ServerKey {
     let sk = compressed.decompress();
     tfhe::set_server_key(sk.clone());
+    blocks::set(blocks::of(&sk));
     sk
 }

@@ -1500,8 +1500,10 @@ export interface StudyField {
   bins?: number[]; at_least?: number[];
   dp?: { mode: DpMode; privacy: Privacy };
 }
-/** A study declaration as the relay returns it (`GET /v1/studies/{id}` → `spec`). */
-export interface StudySpec { id: string; fields: StudyField[]; min_cohort: number; }
+/** A study declaration as the relay returns it (`GET /v1/studies/{id}` → `spec`).
+ * `encoding`: `proven` (ranges of 2^k values; the submission carries histogram cells
+ * and threshold bits, proven) or `checked` (the relay clamps and compares; the default). */
+export interface StudySpec { id: string; fields: StudyField[]; min_cohort: number; encoding?: "checked" | "proven"; }
 /** Milliseconds each ceremony step took in this browser. */
 export interface CeremonyTimings { client_key_ms: number; server_key_ms: number; public_key_ms: number; crs_ms: number; }
 /** One field of a decrypted release. */

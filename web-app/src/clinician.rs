@@ -163,8 +163,9 @@ fn declaration(title: &str, min_cohort: &str, rows: &[FieldForm]) -> Result<Valu
                 )
             })
         };
+        let (lo, hi) = (num(r.lo, "low")?, num(r.hi, "high")?);
         let mut f = json!({
-            "name": name, "lo": num(r.lo, "low")?, "hi": num(r.hi, "high")?,
+            "name": name, "lo": lo, "hi": declared_hi(lo, hi, &r.dp.get_untracked()),
             "bins": int_list(&r.bins.get_untracked(), &name)?,
             "at_least": int_list(&r.at_least.get_untracked(), &name)?,
         });
@@ -184,7 +185,38 @@ fn declaration(title: &str, min_cohort: &str, rows: &[FieldForm]) -> Result<Valu
         }
         fields.push(f);
     }
-    Ok(json!({ "title": title, "fields": fields, "min_cohort": k }))
+    Ok(json!({ "title": title, "fields": fields, "min_cohort": k, "encoding": "proven" }))
+}
+
+/// The high end a field is declared with. Studies use the proven encoding: a range of
+/// exactly 2^k values lets the patient's proof bound each value, so the relay compares
+/// nothing. A field without patient-side noise is widened to the nearest such range;
+/// one with patient-side noise (local, distributed) keeps its range, and its noise
+/// margin fills the bits.
+fn declared_hi(lo: i64, hi: i64, dp: &str) -> i64 {
+    match dp {
+        "local" | "distributed" => hi,
+        _ => phiveil_core::dp::proven_hi(lo, hi),
+    }
+}
+
+/// What the form will declare for each field whose range it widens, in words.
+fn widened(rows: &[FieldForm]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|r| {
+            let lo: i64 = r.lo.get().trim().parse().ok()?;
+            let hi: i64 = r.hi.get().trim().parse().ok()?;
+            let wide = declared_hi(lo, hi, &r.dp.get());
+            (hi > lo && wide != hi).then(|| {
+                format!(
+                    "{}: declared as {lo}–{wide} (the nearest range of a power of two of values); a patient may send any value up to {wide}, so one patient moves the sum by at most {}{}.",
+                    r.name.get(),
+                    wide.saturating_sub(lo),
+                    if r.dp.get() == "central" { ", the sensitivity its noise is calibrated to" } else { "" }
+                )
+            })
+        })
+        .collect()
 }
 
 #[component]
@@ -289,6 +321,9 @@ fn Studies() -> impl IntoView {
                 </div>
             </form>
             <p class="hint">"Fields with differential privacy release a sum and a mean with guaranteed intervals (no histogram)."</p>
+            <ul class="hint" data-testid="widened">
+                {move || widened(&rows.get()).into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}
+            </ul>
             <ErrorBox err=err />
         </section>
         <section class="card" aria-labelledby="my-studies-h">
@@ -543,6 +578,14 @@ fn field_view(spec_field: &Value, r: &Value, n: u64) -> (AnyView, Vec<AnyView>) 
             .map(|(l, c)| format!("{l}: {c}"))
             .collect::<Vec<_>>()
             .join(", ");
+        // In the proven encoding a submission whose histogram cells were not exactly
+        // one counts in no cell (its value still counts in the sum).
+        let dropped = n.saturating_sub(bins.iter().sum());
+        if dropped > 0 {
+            bins_text.push_str(&format!(
+                " ({dropped} submission(s) sent a histogram that was not one range and count in none)"
+            ));
+        }
         let bars = labels
             .into_iter()
             .zip(&bins)

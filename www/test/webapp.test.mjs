@@ -237,6 +237,10 @@ async function flows() {
   await tab(dr, 'Studies');
   await dr.fill('#study-title', 'Resting heart rate');
   await dr.fill('#study-k', '2');
+  // The proven encoding: the form widens heart_rate's 20-250 to the nearest range of
+  // 2^k values and says what that bounds (pain, with patient-side noise, keeps its own).
+  assert.match(await dr.textContent('[data-testid=widened]'), /heart_rate: declared as 20–275 .*at most 255/);
+  assert.doesNotMatch(await dr.textContent('[data-testid=widened]'), /pain/);
   await dr.click('text=Declare the study');
   await dr.waitForSelector('[data-testid=study-card]', WAIT);
   await dr.fill('#ceremony-pass', 'a long study passphrase');

@@ -193,3 +193,13 @@ pub fn distributed_share_sigma2(sensitivity: f64, rho: f64, n: u64) -> f64 {
 
 #[cfg(test)]
 mod tests;
+
+/// The nearest range of a private-statistics field in the proven encoding that holds
+/// `lo..=hi`: `lo..=lo + 2^k − 1` for the smallest such `k`. Returns the new `hi`, whose
+/// distance from `lo` is the sum's sensitivity (a client can send any value of the
+/// widened range). What the study form suggests.
+pub fn proven_hi(lo: i64, hi: i64) -> i64 {
+    let span = hi.abs_diff(lo).saturating_add(1).next_power_of_two();
+    lo.saturating_add(i64::try_from(span).unwrap_or(i64::MAX))
+        .saturating_sub(1)
+}

@@ -276,6 +276,9 @@ impl TrainingConfig {
                 })
                 .collect(),
             min_cohort: u64::from(self.min_clients),
+            // A round's updates are clamped to ±UPDATE_BOUND by the relay (their DP
+            // sensitivity), which the proven encoding's power-of-two ranges would widen.
+            encoding: crate::fhe::Encoding::Checked,
         }
     }
 }
