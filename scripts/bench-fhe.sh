@@ -8,6 +8,9 @@
 #     design before it), and a minimal loop on tfhe-rs's high-level API (all checked
 #     against the plaintext totals). tfhe is built as in the test profile (opt-level 2,
 #     no debug assertions; see Cargo.toml).
+#  3. the patient's proof in headless Chromium with 1 and 2 proof workers (the web app's
+#     TFHE worker; tfhe's cross-origin worker pool), the speedup and the 4-worker
+#     projection (www/bench/fhe-workers.mjs; needs the web app built).
 # Usage: scripts/bench-fhe.sh [submissions=32] [batch=32 (the relay's default)]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -23,3 +26,7 @@ log "patient side in wasm (Node): phiveil/fhe vs node-tfhe $NODE_TFHE_VERSION"
 (cd www && NODE_TFHE_DIR="$peer" node bench/fhe-node.mjs)
 log "relay aggregation (native, $(nproc) cores): phiveil vs a minimal tfhe-rs loop"
 cargo run -q -p phiveil-core --example fhe_bench --features fhe -- "${1:-32}" "${2:-32}"
+log "patient's proof in headless Chromium: 1 and 2 proof workers"
+[ -f web-app/dist/coordinator.js ] || bash scripts/build-web.sh
+cargo build -q -p phiveil-relay --locked
+(cd www && PHIVEIL_RELAY_BIN="$CARGO_TARGET_DIR/debug/phiveil-relay" node bench/fhe-workers.mjs "${FHE_RUNS:-3}")

@@ -35,3 +35,26 @@ bindgen "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/phiveil_core.wasm
 log "cargo build phiveil-core --features fhe (wasm32, wasm-fhe)"
 cargo build -p phiveil-core --target wasm32-unknown-unknown --profile wasm-fhe --lib --features fhe
 bindgen "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-fhe/phiveil_core.wasm" "$out/fhe" phiveil_fhe -O2
+# tfhe's proof workers (wasm-par-mq, feature cross-origin-wasm-api): its worker script
+# imports the bundle as its package root ("../../.."), which a bundler resolves; without
+# one (the web app loads the bundle as a plain ES module) it must name the file.
+# The Node build (CommonJS) cannot load that ES module and has no web workers: there it
+# is replaced by a CommonJS stand-in whose functions say so (the pool never starts in
+# Node, so nothing calls them).
+for f in "$out"/fhe/node/snippets/wasm-par-mq-*/js/worker_helpers.js; do
+  cat > "$f" <<'JS'
+// phiveil: wasm-par-mq's worker helpers for Node (CommonJS). Proof workers run in
+// browsers only; Node proves on one thread.
+'use strict';
+const browsersOnly = () => { throw new Error('tfhe proof workers run in browsers only'); };
+exports.WORKER_NAME = 'wasm_par_mq_worker';
+exports.SYNC_EXECUTOR_NAME = 'wasm_par_mq_sync_executor';
+exports.getWorkerOrigin = browsersOnly;
+exports.createComputeWorker = browsersOnly;
+exports.createSyncExecutorWorker = browsersOnly;
+JS
+done
+helpers=$(ls "$out"/fhe/web/snippets/wasm-par-mq-*/js/worker_helpers.js)
+sed -i 's|import("\.\./\.\./\.\.")|import("../../../phiveil_fhe.js")|' $helpers
+grep -q "phiveil_fhe.js" $helpers || { log "wasm-par-mq's worker script changed: check its bundle import"; exit 1; }
+

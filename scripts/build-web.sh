@@ -31,7 +31,11 @@ if [ "$profile" != dev ]; then
 fi
 cp web-app/static/* "$dist/"
 mkdir -p "$dist/fhe" "$dist/pkg" "$dist/examples"
-cp www/pkg/fhe/web/phiveil_fhe.js www/pkg/fhe/web/phiveil_fhe_bg.wasm "$dist/fhe/"
+cp -r www/pkg/fhe/web/phiveil_fhe.js www/pkg/fhe/web/phiveil_fhe_bg.wasm www/pkg/fhe/web/snippets "$dist/fhe/"
+# The proof pool's coordinator service worker (wasm-par-mq's, BSD-3-Clause-Clear, from
+# the crate Cargo.lock pins), served at / so that its scope covers the app and workers.
+wpm=$(awk '/^name = "wasm-par-mq"/ { getline; gsub(/[^0-9.]/, ""); print }' Cargo.lock)
+cp "$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"wasm-par-mq-$wpm" | head -1)/js/coordinator.js" "$dist/coordinator.js"
 cp -r www/pkg/web "$dist/pkg/web"
 cp www/examples/* "$dist/examples/"
 # Precompressed copies: the relay serves *.gz to browsers that accept gzip.

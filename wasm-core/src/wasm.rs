@@ -1513,6 +1513,19 @@ export interface FieldResult {
 }
 "#;
 
+/// Starts tfhe's proof worker pool with `workers` web workers, this (dedicated) worker
+/// as its executor. Proofs made in this worker afterwards spread their multi-scalar
+/// multiplications over the pool by message passing (no SharedArrayBuffer, no
+/// cross-origin isolation). The page must have registered the pool's coordinator
+/// service worker (`/coordinator.js`) and be controlled by it.
+#[cfg(feature = "fhe")]
+#[wasm_bindgen(js_name = startProofPool)]
+pub async fn start_proof_pool(workers: u32) -> Result<(), JsValue> {
+    wasm_par_mq::init_pool_sync_from_worker(Some(workers.max(1)))
+        .await
+        .map_err(|e| JsValue::from_str(&format!("the proof workers could not start: {e}")))
+}
+
 #[cfg(feature = "fhe")]
 fn now_ms() -> f64 {
     js_sys::Date::now()

@@ -13,6 +13,11 @@ use crate::net::{self, AppError, Payload};
 extern "C" {
     #[wasm_bindgen(js_name = fheCall)]
     fn fhe_call(op: &str, args: JsValue, on_progress: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = fheCallPooled)]
+    fn fhe_call_pooled(op: &str, args: JsValue, on_progress: &JsValue) -> js_sys::Promise;
+    /// How many workers proofs may use in this browser (1: no proof pool).
+    #[wasm_bindgen(js_name = proofWorkers)]
+    pub fn proof_workers() -> u32;
 }
 
 /// Arguments: JSON parts plus byte arrays.
@@ -189,7 +194,7 @@ pub async fn setup_study(
 /// A patient's submission: the study's public key and CRS from the relay, the values
 /// encrypted and proven in the worker (the ledger is charged there first, refusing past
 /// `budget`), the upload, and the relay's proof check. Returns the new ledger JSON and
-/// the proving time in ms.
+/// the proving time in ms and the number of workers the proof used.
 pub async fn submit(
     id: &str,
     spec: &Value,
@@ -197,7 +202,7 @@ pub async fn submit(
     values: &[i64],
     ledger: Option<String>,
     budget: phiveil_core::dp::Privacy,
-) -> Result<(String, f64), AppError> {
+) -> Result<(String, f64, u32), AppError> {
     // One live submission per patient and study (the relay enforces it too): refuse
     // here, before the ledger is charged for a list that would be turned away.
     let mine = net::api_list(&format!("/v1/studies/{id}/submission")).await?;
@@ -216,10 +221,17 @@ pub async fn submit(
         &json!({ "spec": spec, "patient": patient, "values": values, "ledger": ledger, "budget": budget }),
         &[("publicKey", &pk), ("crs", &crs)],
     )?;
-    let out = call("submit", a).await?;
+    let out = JsFuture::from(fhe_call_pooled("submit", a, &JsValue::UNDEFINED))
+        .await
+        .map_err(worker_err)?;
     let list = bytes(&out, "bytes");
     let ledger = field(&out, "ledger").as_string().unwrap_or_default();
     let ms = field(&out, "ms").as_f64().unwrap_or(0.0);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let workers = field(&out, "workers")
+        .as_f64()
+        .unwrap_or(1.0)
+        .clamp(1.0, 64.0) as u32;
     // The ledger was charged before the list left the worker; keep it even if the
     // upload fails (a retry spends again — the conservative side).
     crate::patient::save_ledger(patient, &ledger);
@@ -240,7 +252,7 @@ pub async fn submit(
         Some(json!({})),
     )
     .await?;
-    Ok((ledger, ms))
+    Ok((ledger, ms, workers))
 }
 
 /// The owner: downloads the release of study `id` and decrypts it in the worker with

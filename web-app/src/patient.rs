@@ -600,7 +600,7 @@ fn StudySubmit(study: Value) -> impl IntoView {
             let reload_mine = reload_mine.clone();
             done.set(None);
             act(busy, err, async move {
-                let (l, ms) = crate::fhe::submit(
+                let (l, ms, workers) = crate::fhe::submit(
                     &id,
                     &spec,
                     &pseudonym(),
@@ -611,9 +611,11 @@ fn StudySubmit(study: Value) -> impl IntoView {
                 .await
                 .inspect_err(|_| ledger.set(load_ledger(&pseudonym())))?;
                 ledger.set(Some(l));
+                remember_proof(ms, workers);
                 done.set(Some(format!(
-                    "Encrypted and proven in this browser in {:.1} s; the relay verified the proof.",
-                    ms / 1000.0
+                    "Encrypted and proven in this browser in {:.1} s ({}); the relay verified the proof.",
+                    ms / 1000.0,
+                    if workers > 1 { format!("{workers} workers") } else { "one worker".to_owned() }
                 )));
                 for v in &values {
                     v.set(String::new());
@@ -684,7 +686,7 @@ fn StudySubmit(study: Value) -> impl IntoView {
                     None => "Nothing spent on this study yet.".to_owned(),
                 }}
             </div>
-            {move || busy.get().then(|| view! { <Spinner label="Encrypting and proving in this browser (a few seconds)…" /> })}
+            {move || busy.get().then(|| view! { <ProofProgress /> })}
             {move || done.get().map(|d| view! { <p class="ok" role="status">{d}</p> })}
             <ErrorBox err=err />
             {show(mine, |subs| {
@@ -697,6 +699,72 @@ fn StudySubmit(study: Value) -> impl IntoView {
                     .collect_view()
             })}
         </article>
+    }
+}
+
+/// The last proof on this device: its time (ms) and how many workers it used.
+fn last_proof() -> Option<(f64, u32)> {
+    let s = net::local_get("phiveil-last-proof")?;
+    let (ms, w) = s.split_once(' ')?;
+    Some((ms.parse().ok()?, w.parse().ok()?))
+}
+
+fn remember_proof(ms: f64, workers: u32) {
+    net::local_set("phiveil-last-proof", &format!("{ms:.0} {workers}"));
+}
+
+/// Progress of a proof in the TFHE worker. The estimate is this device's last proof
+/// (its time and worker count, said as such); without one the bar is indeterminate.
+/// The proof does not report its own progress, so the bar stops at 95 % until it ends.
+#[component]
+fn ProofProgress() -> impl IntoView {
+    let start = js_sys::Date::now();
+    let now = RwSignal::new(start);
+    let tick = set_interval_with_handle(
+        move || now.set(js_sys::Date::now()),
+        std::time::Duration::from_millis(250),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(t) = tick {
+            t.clear();
+        }
+    });
+    let workers = crate::fhe::proof_workers();
+    let with = if workers > 1 {
+        format!("{workers} workers")
+    } else {
+        "one worker".to_owned()
+    };
+    let last = last_proof();
+    view! {
+        <div class="proof-progress" data-testid="proof-progress" role="status">
+            {move || {
+                let elapsed = (now.get() - start) / 1000.0;
+                match last {
+                    Some((ms, w)) => {
+                        let est = ms / 1000.0;
+                        let pct = (elapsed / est * 100.0).min(95.0);
+                        let left = (est - elapsed).max(0.0);
+                        let basis = if w == workers {
+                            format!("this device's last proof took {est:.1} s")
+                        } else {
+                            format!("this device's last proof, with {w} worker(s), took {est:.1} s")
+                        };
+                        view! {
+                            <progress max="100" value=format!("{pct:.0}")></progress>
+                            <span>{format!("Encrypting and proving in this browser with {with}: about {left:.0} s left ({basis}).")}</span>
+                        }
+                        .into_any()
+                    }
+                    None => view! {
+                        <progress></progress>
+                        <span>{format!("Encrypting and proving in this browser with {with}: {elapsed:.0} s so far (a first proof on a device takes about 5–20 s).")}</span>
+                    }
+                    .into_any(),
+                }
+            }}
+        </div>
     }
 }
 

@@ -614,7 +614,7 @@ fn Contribute(training: Value) -> impl IntoView {
                     .get_untracked()
                     .and_then(|s| s.pseudonym.or(Some(s.user_id)))
                     .unwrap_or_default();
-                let (_, prove) = crate::fhe::submit(
+                let (_, prove, _) = crate::fhe::submit(
                     study,
                     &round["spec"],
                     &me,

@@ -1,14 +1,36 @@
 // The web app's TFHE worker: key ceremony, proven submissions and release decryption
 // run here, off the page's thread, on the `phiveil/fhe` bundle (phiveil-core built with
 // its `fhe` feature). The page talks to it through fhe-client.js.
-import init, { FheStudy, FheClientKey, PrivacyLedger } from './fhe/phiveil_fhe.js';
+import init, {
+  FheStudy, FheClientKey, PrivacyLedger, startProofPool,
+} from './fhe/phiveil_fhe.js';
 
 const ready = init();
 // Client keys made or unwrapped in this tab, by the id of the study that made them
 // (a federated training's rounds all use its first round's keys; never leave the worker).
 const clientKeys = new Map();
 
+// Proof workers in this tab (1: the proof runs here alone).
+let workers = 1;
+
 const ops = {
+  // Starts tfhe's cross-origin worker pool with this worker as its executor (the page
+  // registered the coordinator service worker first). Proofs made here afterwards
+  // spread their multi-scalar multiplications over the pool's workers.
+  async pool({ workers: n }) {
+    // Only where the coordinator answers this worker's requests in the browser (a JSON
+    // reply from the service worker; the relay would answer HTML or an error): the
+    // pool's traffic carries the proof's partial results and must not leave.
+    const ping = await fetch('/__wasm_par__/ping').catch(() => null);
+    if (!ping?.ok || !ping.headers.get('content-type')?.includes('application/json')) {
+      return { result: workers };
+    }
+    if (workers === 1 && n > 1) {
+      await startProofPool(n);
+      workers = n;
+    }
+    return { result: workers };
+  },
   cost({ spec }) {
     return { result: new FheStudy(spec).privacyCost() ?? null };
   },
@@ -35,7 +57,7 @@ const ops = {
     const t0 = performance.now();
     const bytes = study.encryptSubmission(publicKey, crs, patient, values, l, budget);
     return {
-      result: { bytes, ledger: l.toJSON(), ms: Math.round(performance.now() - t0) },
+      result: { bytes, ledger: l.toJSON(), ms: Math.round(performance.now() - t0), workers },
       transfer: [bytes.buffer],
     };
   },
@@ -66,7 +88,7 @@ self.onmessage = async (e) => {
     await ready;
     const fn = ops[op];
     if (!fn) throw new Error(`unknown operation ${op}`);
-    const { result, transfer = [] } = fn(args, progress);
+    const { result, transfer = [] } = await fn(args, progress);
     self.postMessage({ id, ok: true, result }, transfer);
   } catch (err) {
     self.postMessage({

@@ -20,7 +20,7 @@ export class Actors {
   constructor(browser, base) {
     this.browser = browser;
     this.base = base;
-    this.sent = []; // { who, method, url, body: Buffer }
+    this.sent = []; // { who, method, url, body: Buffer, req }
     this.consoleErrors = [];
     this.pages = new Map(); // who -> page, for screenshots when a step fails
   }
@@ -29,7 +29,7 @@ export class Actors {
   async open(who, viewport = { width: 1280, height: 860 }) {
     const ctx = await this.browser.newContext({ viewport });
     ctx.on('request', (req) => {
-      this.sent.push({ who, method: req.method(), url: req.url(), body: req.postDataBuffer() ?? Buffer.alloc(0) });
+      this.sent.push({ who, method: req.method(), url: req.url(), body: req.postDataBuffer() ?? Buffer.alloc(0), req });
     });
     const page = await ctx.newPage();
     this.pages.set(who, page);

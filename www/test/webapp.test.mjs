@@ -331,7 +331,16 @@ async function flows() {
   // No CDN, font service or other origin: the app runs offline on localhost.
   for (const r of actors.sent) assert.ok(r.url.startsWith(`${relay.base}/`), `request to another origin: ${r.url}`);
   const values = Object.values(VALUES).flatMap((v) => Object.values(v));
-  for (const r of actors.sent) {
+  // The proof pool's coordination (the proof's partial multi-scalar multiplications,
+  // from the patient's proof workers) goes to the coordinator service worker in the
+  // same browser: every such request was answered there, none reached the network.
+  const isPool = (r) => new URL(r.url).pathname.startsWith('/__wasm_par__/');
+  const pool = actors.sent.filter(isPool);
+  assert.ok(pool.some((r) => r.who.startsWith('patient')), 'the patients\' proofs used the worker pool');
+  for (const r of pool) {
+    assert.ok((await r.req.response())?.fromServiceWorker(), `${r.method} ${r.url} left the browser`);
+  }
+  for (const r of actors.sent.filter((x) => !isPool(x))) {
     const text = r.body.toString('latin1');
     for (const t of TYPED_TEXT) {
       assert.ok(!text.includes(t) && !r.url.includes(encodeURIComponent(t)) && !r.url.includes(t),
