@@ -510,17 +510,10 @@ fn rebase(c: &Client, relay: &TestRelay) -> Client {
     c
 }
 
-/// The study tables and the aggregation worker on PostgreSQL (the helpers' `$n`
-/// placeholders, guarded transactions and unique-index conflicts): open, one
-/// submission folded, a second refused, release refused below k.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn study_on_postgres() {
-    let Some(relay) = TestRelay::start_pg(|_| {}).await else {
-        return;
-    };
-    let (_op, dr, alice) = relay.cast().await;
-    let decl = json!({"title": "PG study", "fields": [{"name": "smoker", "lo": 0, "hi": 1}], "min_cohort": 2});
-    let (s, study) = dr.post("/v1/studies", &decl).await;
+/// Declares `decl` as the clinician `dr`, runs the ceremony natively (with its CRS),
+/// uploads the keys and opens the study. Returns its id, spec and keys.
+async fn declare_and_open(dr: &Client, decl: &Value) -> (String, StudySpec, fhe::OwnerKeys) {
+    let (s, study) = dr.post("/v1/studies", decl).await;
     assert_eq!(s, StatusCode::CREATED, "{study}");
     let id = study["id"].as_str().unwrap().to_owned();
     let spec: StudySpec = serde_json::from_value(study["spec"].clone()).unwrap();
@@ -536,11 +529,26 @@ async fn study_on_postgres() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    put_object(&dr, &body["uploads"]["server-key"], server).await;
-    put_object(&dr, &body["uploads"]["public-key"], public).await;
-    put_object(&dr, &body["uploads"]["crs"], crs_bytes).await;
+    put_object(dr, &body["uploads"]["server-key"], server).await;
+    put_object(dr, &body["uploads"]["public-key"], public).await;
+    put_object(dr, &body["uploads"]["crs"], crs_bytes).await;
     let (s, body) = dr.open_study(&id).await;
     assert_eq!(s, StatusCode::OK, "{body}");
+    (id, spec, keys)
+}
+
+/// The study tables and the aggregation worker on PostgreSQL (the helpers' `$n`
+/// placeholders, guarded transactions and unique-index conflicts): open, one
+/// submission folded, a second refused, release refused below k.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn study_on_postgres() {
+    let Some(relay) = TestRelay::start_pg(|_| {}).await else {
+        return;
+    };
+    let (_op, dr, alice) = relay.cast().await;
+    let decl = json!({"title": "PG study", "fields": [{"name": "smoker", "lo": 0, "hi": 1}], "min_cohort": 2});
+    let (id, spec, keys) = declare_and_open(&dr, &decl).await;
+    let crs = keys.crs.as_ref().unwrap();
     let (_, list) = alice.get("/v1/studies").await;
     assert!(list
         .as_array()
@@ -625,28 +633,9 @@ async fn proven_flow(relay: &TestRelay) {
     );
     let decl =
         json!({"title": "Proven vitals", "encoding": "proven", "fields": fields, "min_cohort": 2});
-    let (s, study) = dr.post("/v1/studies", &decl).await;
-    assert_eq!(s, StatusCode::CREATED, "{study}");
-    let id = study["id"].as_str().unwrap().to_owned();
-    let spec: StudySpec = serde_json::from_value(study["spec"].clone()).unwrap();
+    let (id, spec, keys) = declare_and_open(&dr, &decl).await;
     assert_eq!(spec.encoding, fhe::Encoding::Proven);
-    let (keys, _) = fhe::key_ceremony(&spec, true, || 0.0).unwrap();
-    let server = fhe::to_bytes(&keys.server).unwrap();
-    let public = fhe::to_bytes(&keys.public).unwrap();
     let crs = keys.crs.as_ref().unwrap();
-    let crs_bytes = fhe::to_bytes(crs).unwrap();
-    let (s, body) = dr
-        .post(
-            &format!("/v1/studies/{id}/keys"),
-            &json!({"server_key": server.len(), "public_key": public.len(), "crs": crs_bytes.len()}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    put_object(&dr, &body["uploads"]["server-key"], server).await;
-    put_object(&dr, &body["uploads"]["public-key"], public).await;
-    put_object(&dr, &body["uploads"]["crs"], crs_bytes).await;
-    let (s, body) = dr.open_study(&id).await;
-    assert_eq!(s, StatusCode::OK, "{body}");
 
     let who = |c: &Client| c.pseudonym.clone().unwrap();
     let pk = &keys.public;
