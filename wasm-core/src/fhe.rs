@@ -191,7 +191,9 @@ impl FieldSpec {
     pub fn encoded_top(&self, enc: Encoding) -> u64 {
         match enc {
             Encoding::Checked => self.encoded_max(),
-            Encoding::Proven => (1u64 << self.proven_bits()) - 1,
+            Encoding::Proven => 1u64
+                .checked_shl(self.proven_bits())
+                .map_or(u64::MAX, |v| v - 1),
         }
     }
 
