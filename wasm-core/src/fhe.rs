@@ -186,6 +186,14 @@ impl FieldSpec {
         (u64::BITS - self.encoded_max().leading_zeros()).max(1)
     }
 
+    /// How the proven encoding carries the value: `None` for a yes/no field (a proven
+    /// boolean), else the even width of its integer type (an odd `k` rounded up; the
+    /// relay bounds the top block).
+    fn proven_wire_bits(&self) -> Option<u32> {
+        let k = self.proven_bits();
+        (k > 1).then(|| k.next_multiple_of(2))
+    }
+
     /// The largest encoded value the relay can receive for this field: the encoded
     /// maximum (checked; larger values are clamped) or `2^k − 1` (proven).
     pub fn encoded_top(&self, enc: Encoding) -> u64 {
@@ -219,12 +227,7 @@ impl FieldSpec {
         match enc {
             Encoding::Checked => out.push(uint_kind(self.bits())),
             Encoding::Proven => {
-                let k = self.proven_bits();
-                out.push(if k == 1 {
-                    T::Bool
-                } else {
-                    uint_kind(k.next_multiple_of(2))
-                });
+                out.push(self.proven_wire_bits().map_or(T::Bool, uint_kind));
                 out.extend(std::iter::repeat_n(T::Bool, self.cells()));
                 out.extend(std::iter::repeat_n(T::Bool, self.at_least.len()));
             }
@@ -589,13 +592,13 @@ pub fn encrypt_submission(
                 builder.push_with_num_bits(v, bits).map_err(fhe_err)?;
             }
             Encoding::Proven => {
-                let k = f.proven_bits();
-                if k == 1 {
-                    builder.push(v == 1);
-                } else {
-                    let bits = usize::try_from(k.next_multiple_of(2)).unwrap_or(usize::MAX);
-                    builder.push_with_num_bits(v, bits).map_err(fhe_err)?;
-                }
+                match f.proven_wire_bits() {
+                    None => builder.push(v == 1),
+                    Some(bits) => {
+                        let bits = usize::try_from(bits).unwrap_or(usize::MAX);
+                        builder.push_with_num_bits(v, bits).map_err(fhe_err)?
+                    }
+                };
                 let cell = f.cell_of(*truth);
                 for j in 0..f.cells() {
                     builder.push(j == cell);
@@ -925,18 +928,18 @@ impl Aggregator {
         for f in &self.study.fields {
             match self.study.encoding {
                 Encoding::Proven => {
-                    let k = f.proven_bits();
-                    let mut value = if k == 1 {
-                        vec![bit(&mut i)?]
-                    } else {
-                        let v = value_blocks!(expander, i, k.next_multiple_of(2),
+                    let wire = f.proven_wire_bits();
+                    let mut value = if let Some(bits) = wire {
+                        let v = value_blocks!(expander, i, bits,
                             2 => FheUint2, 4 => FheUint4, 6 => FheUint6, 8 => FheUint8,
                             10 => FheUint10, 12 => FheUint12, 14 => FheUint14, 16 => FheUint16)
                         .ok_or_else(|| wrong(f))?;
                         i += 1;
                         v
+                    } else {
+                        vec![bit(&mut i)?]
                     };
-                    if k % 2 == 1 && k > 1 {
+                    if wire.is_some_and(|bits| bits != f.proven_bits()) {
                         if let Some(top) = value.last_mut() {
                             blocks::keep_low_bit(&sk, top);
                         }
