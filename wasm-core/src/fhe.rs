@@ -833,7 +833,16 @@ fn parse_submission(
     let list: ProvenCompactCiphertextList =
         safe_deserialize_conformant(bytes, MAX_SUBMISSION_BYTES, &params)
             .map_err(|_| Error::Fhe("submission is not a well-formed proven list".into()))?;
-    let kinds = study.kinds();
+    // Each entry's expected type, with the field it belongs to (for the error).
+    let kinds: Vec<(&str, tfhe::FheTypes)> = study
+        .fields
+        .iter()
+        .flat_map(|f| {
+            f.kinds(study.encoding)
+                .into_iter()
+                .map(move |k| (f.name.as_str(), k))
+        })
+        .collect();
     if list.len() != kinds.len() {
         return Err(Error::Fhe(
             "submission has the wrong number of entries".into(),
@@ -841,13 +850,9 @@ fn parse_submission(
     }
     // A proof bounds each value to its type's bits: a wider type than the field's would
     // carry values beyond the declared encoding.
-    let mut i = 0;
-    for f in &study.fields {
-        for want in f.kinds(study.encoding) {
-            if list.get_kind_of(i) != Some(want) {
-                return Err(Error::Fhe(format!("field {} has the wrong type", f.name)));
-            }
-            i += 1;
+    for (i, (name, want)) in kinds.into_iter().enumerate() {
+        if list.get_kind_of(i) != Some(want) {
+            return Err(Error::Fhe(format!("field {name} has the wrong type")));
         }
     }
     Ok(list)
