@@ -12,6 +12,8 @@ Flags (must match wasm-core/src/pii/lexicon.rs):
   8  LAST     a surname
   16 CAPSAFE  stays even when capitalized mid-sentence (eponyms, drug names, months, states)
   32 FIRST_CORE a given name from phiveil's own short list of common given names
+  64 PLACE    a US city or town (USPS city names); a name of two or three words is one
+              entry, its words joined by one space ("silver spring", "grand rapids")
 
 Sources and licences (also in wasm-core/src/pii/lexicon/SOURCES.md):
   * SCOWL via Debian wamerican (size 50) and wamerican-large (size 70), 2020.12.07:
@@ -20,6 +22,7 @@ Sources and licences (also in wasm-core/src/pii/lexicon/SOURCES.md):
     medical words, names removed) and its first-name and surname blacklists; BSD-3-Clause.
   * drug-named-entity-recognition 2.0.9 (MIT): drug names and brand synonyms drawn from
     the DrugBank open vocabulary (CC0) and MeSH (public domain).
+  * zipcodes 1.2.0 (MIT): the USPS city name of every standard and PO-box ZIP code.
   * wasm-core/src/pii/lexicon/medical_extra.txt and the earlier name lists in
     wasm-core/src/pii/*.txt, written for phiveil (Apache-2.0).
 """
@@ -30,7 +33,7 @@ import re
 import sys
 from pathlib import Path
 
-SAFE, COMMON, FIRST, LAST, CAPSAFE, FIRST_CORE = 1, 2, 4, 8, 16, 32
+SAFE, COMMON, FIRST, LAST, CAPSAFE, FIRST_CORE, PLACE = 1, 2, 4, 8, 16, 32, 64
 WORD = re.compile(r"^[a-z][a-z'-]{0,23}$")
 
 
@@ -81,6 +84,30 @@ def main(src, repo):
                 add(w, SAFE | CAPSAFE)
     for w in words(repo / "wasm-core/src/pii/lexicon/medical_extra.txt"):
         add(w, SAFE | CAPSAFE)
+    # US cities and towns. A name of several words is one entry, its words as the
+    # detector's tokenizer lowers them, joined by one space; "Saint", "Mount" and "Fort"
+    # are also entered as written short ("st louis"). Names of four words and more, and
+    # military post offices, are left out.
+    places = set()
+    for z in json.load(bz2.open(src / "zipcodes/zipcodes/zips.json.bz2")):
+        if z["zip_code_type"] not in ("STANDARD", "PO BOX"):
+            continue
+        name = " ".join(z["city"].lower().replace(".", " ").split())
+        places.add(name)
+        for long, short in (("saint ", "st "), ("mount ", "mt "), ("fort ", "ft ")):
+            if name.startswith(long):
+                places.add(short + name[len(long):])
+    # Town names that are also clinical shorthand, a nationality, a region or a state,
+    # which a note capitalizes without naming a town ("called by Micro", "Canadian").
+    places -= {"micro", "nitro", "stet", "salol", "tolu", "chromo", "lithia", "medusa",
+               "canadian", "atlantic", "midwest", "centre", "california", "ohio", "volant",
+               "culdesac", "pointblank", "eek", "prole", "appalachia", "scandinavia"}
+    for name in places:
+        parts = name.split(" ")
+        if len(parts) == 1:
+            add(name, PLACE)
+        elif len(parts) <= 3 and all(WORD.match(w) for w in parts):
+            flags[name] = flags.get(name, 0) | PLACE
     scowl = {w.lower() for w in lowercase_entries(src / "usr/share/dict/american-english-large")}
 
     common = {w for w, f in flags.items() if f & COMMON}
@@ -101,10 +128,13 @@ def main(src, repo):
         # the entry would only cost bundle size. Rare vocabulary outside SCOWL (long
         # chemical and taxonomic names from Philter's whitelist and DrugBank) is left
         # out beyond 10 letters for the same reason: it is kept unless capitalized.
+        if " " in word:
+            return True
         if not f & SAFE:
-            # A given name stays only where the detector's typo rule would otherwise
-            # take it for a misspelt common word ("tomas" is one edit from "tomes").
-            return bool(f & FIRST) and 3 <= len(word) <= 12 and near_common(word)
+            # A given name or a town stays only where the detector's typo rule would
+            # otherwise take it for a misspelt common word ("tomas" is one edit from
+            # "tomes", "reno" from "rend").
+            return bool(f & (FIRST | PLACE)) and 3 <= len(word) <= 12 and near_common(word)
         if f == SAFE and word not in scowl and len(word) > 10:
             return False
         return len(word) <= 16

@@ -699,3 +699,54 @@ fn strict_spans_say_which_signal_found_them() {
     assert!(signals.contains(&"vocabulary"), "{signals:?}");
     assert!(!out.text.contains("Okafor") && !out.text.contains("Fernbrook"));
 }
+
+#[test]
+fn strict_finds_towns_made_of_ordinary_words_and_ages_said_in_passing() {
+    // Towns whose words are ordinary, known from the USPS city names in the lexicon.
+    strict_removes(
+        "Pt lives in Silver Spring. Her sister lives in Grand Rapids.",
+        &["Silver Spring", "Grand Rapids"],
+    );
+    strict_removes(
+        "she is staying in lake oswego with my sister",
+        &["lake oswego"],
+    );
+    strict_removes(
+        "im in silver spring until friday. we moved to oswego last year",
+        &["silver spring", "oswego"],
+    );
+    strict_removes(
+        "A retired Fresno schoolteacher, a Spokane County deputy.",
+        &["Fresno", "Spokane"],
+    );
+    // Full names whose words are frequent ones, a name before a kinship word, "w/".
+    strict_removes(
+        "Summer (sister) will call. Faith Long is her case manager. Spoke w/ Rich today.",
+        &["Summer", "Faith", "Long", "Rich"],
+    );
+    // Ages over 89 said in passing, and a date without separators.
+    strict_removes(
+        "Mother died at 97. She is ninety-two. His 99th birthday was Sunday. DOS: 15Nov24.",
+        &["97", "ninety-two", "99", "15Nov24"],
+    );
+    // A street named without a house number, an e-mail spelled out, a dictation number,
+    // a transmitter's code.
+    strict_removes(
+        "Last seen on SE 82nd Ave. the clinic on juniper row. Job# 448120.",
+        &["82nd", "juniper row", "448120"],
+    );
+    strict_removes(
+        "Email: maeve dot hollister at gmail dot com. Dexcom transmitter 8JK4TQ.",
+        &["hollister", "gmail", "8JK4TQ"],
+    );
+}
+
+#[test]
+fn strict_keeps_words_that_only_look_like_towns_or_ages() {
+    strict_keeps("Culture called by Micro; responded to nitro and to Lasix.");
+    strict_keeps("She is a Canadian citizen who lives alone.");
+    strict_keeps("my wife likes it there and my sister now helps.");
+    strict_keeps("Saw the patient at home; she is in no distress and lives alone.");
+    strict_keeps("Pt on the way home, back to baseline, lives with wife.");
+    strict_keeps("HR 97 at rest, 3 of 4 criteria met, follow-up in 2 weeks.");
+}

@@ -17,6 +17,9 @@ pub(super) const CAPSAFE: u64 = 16;
 /// also hold words such as "driver"): capitalized mid-sentence it is a name even when it
 /// is also a frequent word ("Grace").
 pub(super) const FIRST_CORE: u64 = 32;
+/// A US city or town (the USPS city names). A name of two or three words is one entry,
+/// its lower-case words joined by one space: see [`place_name`].
+pub(super) const PLACE: u64 = 64;
 
 static BYTES: &[u8] = include_bytes!("lexicon.fst");
 
@@ -62,6 +65,13 @@ pub(super) fn flags(lower: &str) -> u64 {
         };
     }
     0
+}
+
+/// Whether the lower-case words, in order, are the whole name of a US city or town of
+/// two or three words ("silver spring", "grand rapids", "st louis").
+pub(super) fn place_name(words: &[&str]) -> bool {
+    let Some(map) = map() else { return false };
+    (2..=3).contains(&words.len()) && map.get(words.join(" ")).is_some_and(|f| f & PLACE != 0)
 }
 
 /// Endings of medical words outside the lexicon (diseases, procedures, drug classes).

@@ -991,7 +991,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "age_words_label",
         Age,
-        r"(?i)\b(?:age|aged|turned|turns|turning)\s*:?\s+((?:ninety|one[-\s]hundred|a\s+hundred)(?:[-\s](?:one|two|three|four|five|six|seven|eight|nine))?)\b",
+        r"(?i)\b(?:age|aged|turned|turns|turning|is|was|now)\s*:?\s+((?:ninety|one[-\s]hundred|a\s+hundred)(?:[-\s](?:one|two|three|four|five|six|seven|eight|nine))?)\b",
         1,
         0.85,
         &[],
@@ -1055,7 +1055,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "street_named_lower",
         Address,
-        r"\b(?:on|at|off)\s+((?:[a-z][a-z'-]+\s+){1,2}(?:st|street|ave|avenue|rd|road|ln|lane|blvd|boulevard|way|ct|court|pl|place|ter|terrace|pkwy|parkway|hwy|highway|pike)\b\.?)",
+        r"\b(?:on|at|off)\s+((?:[a-z][a-z'-]+\s+){1,2}(?:st|street|ave|avenue|rd|road|ln|lane|blvd|boulevard|way|ct|court|pl|place|ter|terrace|pkwy|parkway|hwy|highway|pike|row|drive|circle|cir|trail|trl|loop|crescent)\b\.?)",
         1,
         0.6,
         &[],
@@ -1090,6 +1090,86 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
                     | "all"
             )
         }),
+    )?;
+    // A numbered street without a house number ("last seen on SE 82nd Ave", "W 34th
+    // Street"). "Dr" is left out: after an ordinal it is as often a doctor.
+    add(
+        "street_numbered",
+        Address,
+        r"(?i)\b(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?\s+)?\d{1,3}(?:st|nd|rd|th)\s+(?:St(?:reet)?|Ave(?:nue)?|Rd|Road|Blvd|Boulevard|Drive|Pl(?:ace)?|Ter(?:race)?|Way|Ln|Lane|Ct|Court|Pkwy|Parkway)\b\.?",
+        0,
+        0.7,
+        &[],
+        &[],
+        None,
+    )?;
+    // An e-mail address written out to dodge scrapers ("maeve dot hollister at gmail dot
+    // com", "j.doe [at] example [dot] org"): a top-level domain after "dot" or a period.
+    add(
+        "email_spelled_out",
+        Email,
+        r"(?i)\b[a-z0-9._%+-]+(?:\s+dot\s+[a-z0-9._%+-]+)*\s*(?:\[at\]|\(at\)|\{at\}|\s+at\s+)\s*[a-z0-9-]+(?:(?:\s*\[dot\]\s*|\s*\(dot\)\s*|\s+dot\s+|\.)[a-z0-9-]+)*(?:\s*\[dot\]\s*|\s*\(dot\)\s*|\s+dot\s+|\.)(?:com|org|net|edu|gov|us|io|info|biz|co|me)\b",
+        0,
+        0.8,
+        &[],
+        &[],
+        None,
+    )?;
+    // A dictation or document number ("Job# 448120", "Dictation no. 55-1120").
+    add(
+        "dictation_number",
+        Id,
+        r"(?i)\b(?:job|dictation|transcription|document|doc)\s*(?:#|no\.?|number|id)\s*:?\s*#?\s*([A-Z0-9][A-Z0-9-]{2,})",
+        1,
+        0.8,
+        &[],
+        &[],
+        Some(|s| digits(s) >= 3),
+    )?;
+    // A device's code after what it is ("transmitter 8JK4TQ", "sensor SN 0G4R1X"): letters
+    // and digits mixed, five or more.
+    add(
+        "device_part_code",
+        Device,
+        r"(?i:\b(?:transmitter|sensor|receiver|generator|ipg|implant|controller|monitor)\s*(?:serial|s/n|sn|id|#|no\.?)?\s*:?\s*)([A-Z0-9]{5,12})\b",
+        1,
+        0.75,
+        &[],
+        &[],
+        Some(|s| has_digit(s) && s.bytes().any(|b| b.is_ascii_uppercase())),
+    )?;
+    // A date written day, month and year without separators ("15Nov24", "03MAR2024").
+    add(
+        "date_compact_month",
+        Date,
+        &format!(r"\b\d{{1,2}}{MONTH}\d{{2}}(?:\d{{2}})?\b"),
+        0,
+        0.8,
+        &[],
+        &[],
+        None,
+    )?;
+    // Ages over 89 in what is said of them: "died at 97", "passed away at age 93", "his
+    // 99th birthday", "she is ninety-two".
+    add(
+        "age_at_death",
+        Age,
+        r"(?i)\b(?:died|passed(?:\s+away)?|deceased|expired|death)\s+(?:at|aged?)\s+(?:the\s+)?(?:age\s+(?:of\s+)?)?(\d{2,3})\b",
+        1,
+        0.8,
+        &[],
+        &[],
+        Some(over_89),
+    )?;
+    add(
+        "age_birthday",
+        Age,
+        r"(?i)\b(\d{2,3})(?:st|nd|rd|th)\s+birthday\b",
+        1,
+        0.8,
+        &[],
+        &[],
+        Some(over_89),
     )?;
     // Rural routes and highway-contract boxes: "RR 4 Box 12", "Rural Route 2".
     add(

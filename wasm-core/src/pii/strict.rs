@@ -38,7 +38,7 @@
 
 use std::collections::HashSet;
 
-use super::lexicon::{self, CAPSAFE, COMMON, FIRST, FIRST_CORE, LAST, SAFE};
+use super::lexicon::{self, CAPSAFE, COMMON, FIRST, FIRST_CORE, LAST, PLACE, SAFE};
 use super::names::{tokenize, Token, CUES, TITLES};
 use super::{Entity, Finding, Spans};
 
@@ -66,6 +66,7 @@ const MORE_PERSON_CUES: &[&str] = &[
     "with",
     "thanks",
     "regards",
+    "w",
 ];
 
 fn person_cue(word: &str) -> bool {
@@ -74,7 +75,7 @@ fn person_cue(word: &str) -> bool {
 
 /// Cues that are weak on their own ("from", "to", "with"): they make a capitalized
 /// known name count, not a frequent word in lower case.
-const WEAK_CUES: &[&str] = &["from", "to", "by", "per", "with", "thanks", "regards"];
+const WEAK_CUES: &[&str] = &["from", "to", "by", "per", "with", "w", "thanks", "regards"];
 
 /// Words after which the following capitalized words are a place.
 const PLACE_CUES: &[&str] = &[
@@ -371,7 +372,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             if next_gap.contains(['.', '!', '?', ';']) && !title_period {
                 return None;
             }
-            if is_cue(p.lower.as_str()) {
+            // "w/" is "with"; a lone "w" is not ("W Main St").
+            if is_cue(p.lower.as_str()) && (p.lower != "w" || next_gap == "/") {
                 return Some(
                     !WEAK_CUES.contains(&p.lower.as_str())
                         && !WEAK_PLACE_CUES.contains(&p.lower.as_str()),
@@ -405,6 +407,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let name = is_name(f);
         let capsafe = f & CAPSAFE != 0;
         let common = f & COMMON != 0;
+        // A US town that is not also a frequent word ("Oswego", "tacoma").
+        let town = f & PLACE != 0 && !common && !capsafe;
         let unknown = f & SAFE == 0
             && (is_name(f)
                 || !(lexicon::medical_shape(&t.lower)
@@ -415,7 +419,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let any_cue = person_cue.is_some();
         let place_word = cue_before(i, &|w: &str| PLACE_CUES.contains(&w));
         let place_cue = place_word.is_some();
-        let strong_place = place_word == Some(true);
+        let strong_place = place_word == Some(true) || moved_to(&tokens, i);
         // Right after a capitalized eponym or drug name the word is part of a term
         // ("Glasgow Coma Scale", "Apgar Score").
         let after_term = i.checked_sub(1).is_some_and(|p| {
@@ -432,9 +436,12 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let after_honorific = not_function
             && prev.is_some_and(|p| HONORIFICS.contains(&p.lower.as_str()))
             && plain_gap(&["", "."]);
+        // A frequent word after a kinship word is a name only when it is a common given
+        // name ("son bill called"), not a verb or adverb ("my wife likes it").
         let after_kin = not_function
             && name
             && !capsafe
+            && (!common || f & FIRST_CORE != 0)
             && prev.is_some_and(|p| KIN.contains(&p.lower.as_str()))
             && plain_gap(&["", ","]);
         let why = match mode {
@@ -456,13 +463,22 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 } else if name
                     && !capsafe
                     && (!common
+                        || kin_in_parentheses(&tokens, i)
                         || (f & FIRST_CORE != 0
-                            && ((mid && prose) || (!mid && person_verb_follows(&tokens, i)))))
+                            && (if mid {
+                                prose
+                            } else {
+                                person_verb_follows(&tokens, i)
+                                    || surname_then_verb(&tokens, &flags, i)
+                            })))
                 {
                     // A common given name capitalized inside a sentence is a name even
                     // when it is also a frequent word ("and Grace agreed").
                     Some(Why::Name)
-                } else if mid && !capsafe && ((strong_place && !common) || (place_cue && name)) {
+                } else if mid
+                    && !capsafe
+                    && ((strong_place && !common) || (place_cue && name) || (town && !name))
+                {
                     // After a place word, a capitalized uncommon word is a place the
                     // lexicon lists as a word ("lives in Deventer").
                     Some(Why::Place)
@@ -473,18 +489,28 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             Mode::Mixed | Mode::Title => {
                 // Lower case inside ordinary text: a name only right after a kinship or
                 // title cue ("my son tomas", "dr. brown").
-                ((strong_cue && name && !common && !capsafe) || after_honorific || after_kin)
-                    .then_some(Why::Cue)
+                if (strong_cue && name && !common && !capsafe) || after_honorific || after_kin {
+                    Some(Why::Cue)
+                } else {
+                    // A town in lower case after a place word ("lives in oswego").
+                    (strong_place && town && t.letters >= 4).then_some(Why::Place)
+                }
             }
             Mode::Lower => {
                 // Lower case: after a cue, a name-list word that is not also a frequent
                 // word ("my mom beatriz fell": not "fell").
                 if (strong_cue && (unknown || (name && !common))) || after_honorific || after_kin {
                     Some(Why::Cue)
-                } else if unknown && t.letters >= 3 && !lexicon::near_common(&t.lower) {
+                } else if unknown
+                    && t.letters >= 3
+                    && (f & PLACE != 0 || !lexicon::near_common(&t.lower))
+                {
+                    // A town the lexicon knows only as a town ("reno") is no typo.
                     Some(Why::Unknown)
                 } else if name && unknown {
                     Some(Why::Name)
+                } else if strong_place && town && t.letters >= 4 {
+                    Some(Why::Place)
                 } else {
                     None
                 }
@@ -497,6 +523,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     Some(Why::Unknown)
                 } else if name && !capsafe && !common && t.letters >= 3 {
                     Some(Why::Name)
+                } else if place_cue && town && t.letters >= 4 {
+                    Some(Why::Place)
                 } else {
                     None
                 }
@@ -507,7 +535,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 *slot = Some(why);
             }
             if let Some(p) = place.get_mut(i) {
-                *p = place_cue && !strong_cue;
+                *p = (place_cue || (town && !name)) && !strong_cue;
             }
         }
     }
@@ -693,6 +721,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         i = j.saturating_add(1);
     }
     out.extend(facilities(&tokens));
+    out.extend(town_names(&tokens, &modes, &free));
     out.extend(lowercase_facilities(&tokens));
     out.extend(employers(text, &tokens));
     out
@@ -961,12 +990,135 @@ const FACILITY_GENERIC: &[&str] = &[
     "new",
 ];
 
+/// Verbs of going somewhere: "to" after one is a place word as strong as "in" ("moved
+/// to oswego", "driving back to tacoma").
+const MOVING: &[&str] = &[
+    "moved",
+    "move",
+    "moving",
+    "relocated",
+    "relocating",
+    "drove",
+    "drive",
+    "driving",
+    "going",
+    "went",
+    "flew",
+    "fly",
+    "flying",
+    "back",
+    "home",
+    "trip",
+    "travel",
+    "traveled",
+    "travelled",
+    "traveling",
+    "headed",
+    "heading",
+    "returned",
+    "returning",
+    "visit",
+];
+
+/// Whether the word at `i` follows "to" after a verb of going ("moved to", "back to").
+fn moved_to(tokens: &[Token], i: usize) -> bool {
+    let (Some(t), Some(to), Some(verb)) = (
+        tokens.get(i),
+        i.checked_sub(1).and_then(|j| tokens.get(j)),
+        i.checked_sub(2).and_then(|j| tokens.get(j)),
+    ) else {
+        return false;
+    };
+    to.lower == "to"
+        && MOVING.contains(&verb.lower.as_str())
+        && !t.newline_before
+        && !to.newline_before
+        && t.gap.is_empty()
+        && to.gap.is_empty()
+}
+
+/// The name of a US town of two or three words ("Silver Spring", "grand rapids", "St.
+/// Louis"): words the lexicon knows one by one, so no other rule takes them for a name.
+/// Capitalized inside a sentence it is the town; at a sentence's start, in a heading or
+/// in capitals only after a place word or before a state ("GRAND RAPIDS, MI"); in lower
+/// case only right after a place word other than "to", "at" and "of" ("moved here from
+/// silver spring").
+fn town_names(tokens: &[Token], modes: &[Mode], free: &[bool]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    while i < tokens.len() {
+        let found = [3usize, 2].into_iter().find_map(|len| {
+            let run = tokens.get(i..i.saturating_add(len))?;
+            let joined = run.iter().enumerate().all(|(k, t)| {
+                let prev = k.checked_sub(1).and_then(|j| run.get(j));
+                // Words separated by one space, or by a title's period ("St. Louis").
+                let spaced = t.gap.is_empty()
+                    || (t.gap == "."
+                        && prev.is_some_and(|p| TITLE_ABBREVIATIONS.contains(&p.lower.as_str())));
+                !t.has_digit
+                    && free.get(i.saturating_add(k)).copied().unwrap_or(false)
+                    && (k == 0 || (!t.newline_before && spaced))
+            });
+            let words: Vec<&str> = run.iter().map(|t| t.lower.as_str()).collect();
+            (joined && lexicon::place_name(&words)).then_some(len)
+        });
+        let Some(len) = found else {
+            i = i.saturating_add(1);
+            continue;
+        };
+        let last = i.saturating_add(len).saturating_sub(1);
+        let (Some(first_t), Some(last_t)) = (tokens.get(i), tokens.get(last)) else {
+            break;
+        };
+        let run = tokens.get(i..=last).unwrap_or_default();
+        let caps = run.iter().all(|t| t.first_upper);
+        let lower = run.iter().all(|t| !t.first_upper);
+        // The place word right before the name, on its line and in its sentence.
+        let cue = i
+            .checked_sub(1)
+            .and_then(|p| tokens.get(p))
+            .filter(|p| {
+                !first_t.newline_before
+                    && !first_t.gap.contains(['.', '!', '?', ';', ':'])
+                    && PLACE_CUES.contains(&p.lower.as_str())
+            })
+            .map(|p| !WEAK_PLACE_CUES.contains(&p.lower.as_str()) || moved_to(tokens, i));
+        let state_after = tokens.get(last.saturating_add(1)).is_some_and(|n| {
+            !n.newline_before
+                && matches!(n.gap.as_str(), "" | ",")
+                && n.allcaps
+                && super::recognizers::STATE_ABBR
+                    .split('|')
+                    .any(|c| c.eq_ignore_ascii_case(&n.lower))
+        });
+        let mode = modes.get(i).copied().unwrap_or(Mode::Mixed);
+        let town = if caps {
+            (mode == Mode::Mixed && !sentence_start(tokens, i)) || cue.is_some() || state_after
+        } else {
+            lower && (cue == Some(true) || state_after)
+        };
+        if town {
+            out.push(Finding {
+                entity: Entity::Address,
+                start: first_t.start,
+                end: last_t.end,
+                confidence: 0.7,
+                recognizer: "strict_town_name",
+            });
+            i = last.saturating_add(1);
+        } else {
+            i = i.saturating_add(1);
+        }
+    }
+    out
+}
+
 /// Landform words that end a place name ("Silver Ridge", "Larch Hollow").
 const PLACE_TAILS: &[&str] = &[
     "ridge", "hollow", "hill", "hills", "valley", "creek", "falls", "springs", "heights", "grove",
     "harbor", "harbour", "bay", "lake", "woods", "glen", "meadows", "crossing", "junction",
     "landing", "beach", "bluff", "cove", "village", "township", "mills", "forge", "brook", "ford",
-    "haven", "shores", "pines", "oaks",
+    "haven", "shores", "pines", "oaks", "county", "parish", "borough",
 ];
 
 /// Words that end a facility's name when reading back from the facility word.
@@ -1249,6 +1401,27 @@ fn determiner_before(tokens: &[Token], i: usize) -> bool {
 fn person_verb_follows(tokens: &[Token], i: usize) -> bool {
     tokens.get(i.saturating_add(1)).is_some_and(|n| {
         n.gap.is_empty() && !n.newline_before && PERSON_VERBS.contains(&n.lower.as_str())
+    })
+}
+
+/// A capitalized surname follows, and then what a person does ("Faith Long is her case
+/// manager"): a given name that is also a frequent word opens a full name.
+fn surname_then_verb(tokens: &[Token], flags: &[u64], i: usize) -> bool {
+    let next = i.saturating_add(1);
+    tokens.get(next).is_some_and(|n| {
+        n.first_upper
+            && n.gap.is_empty()
+            && !n.newline_before
+            && flags
+                .get(next)
+                .is_some_and(|f| f & LAST != 0 && f & CAPSAFE == 0)
+    }) && person_verb_follows(tokens, next)
+}
+
+/// A kinship word in parentheses follows the word ("Summer (sister) will call").
+fn kin_in_parentheses(tokens: &[Token], i: usize) -> bool {
+    tokens.get(i.saturating_add(1)).is_some_and(|n| {
+        !n.newline_before && n.gap.starts_with('(') && KIN.contains(&n.lower.as_str())
     })
 }
 
