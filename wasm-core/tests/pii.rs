@@ -750,3 +750,21 @@ fn strict_keeps_words_that_only_look_like_towns_or_ages() {
     strict_keeps("Pt on the way home, back to baseline, lives with wife.");
     strict_keeps("HR 97 at rest, 3 of 4 criteria met, follow-up in 2 weeks.");
 }
+
+#[test]
+fn strict_finds_addresses_in_any_country_shape() {
+    // A house number after a word that says where someone lives, whatever the street.
+    strict_removes(
+        "She lives at 40 Larkspur Bend, and her mailing address: 9 Im Rebberg.",
+        &["40 Larkspur Bend", "9 Im Rebberg"],
+    );
+    // An address over several lines: the street line before its unit, the town below.
+    strict_removes(
+        "Ship to:\n  58 Vejlevej\n  Apt. 12\n  Hjortsvang\n  Denmark 7100",
+        &["58 Vejlevej", "Hjortsvang"],
+    );
+    // A postal code after its label, in another country's shape.
+    strict_removes("Postcode: KW15 1RT", &["KW15 1RT"]);
+    // The next line after an address is no town when it is an ordinary sentence.
+    strict_keeps("Smoked 1 ppd for 20 years.\nAllergies: none.");
+}

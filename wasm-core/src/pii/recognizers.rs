@@ -1103,6 +1103,43 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A house number and the words after it, after a word that says it is where someone
+    // lives ("lives at 87 Im Wingert", "his address: 47 C/ Eras", "resides at 40 Larkspur
+    // Bend"), whatever the street's words: capitalized, or name particles.
+    add(
+        "address_after_cue",
+        Address,
+        r"(?i:\b(?:lives|living|resides|residing|located|address|addr|staying|mailing)\s*(?:is\s+)?(?:at|:)\s*)(\d{1,6}[A-Za-z]?,?[ \t]+(?:[A-Z][^\s,;:()]*|C/)(?:[ \t]+(?:[A-Z][^\s,;:()]*|de|la|del|du|van|von|der|di|da|le|des|am|im)){0,4})",
+        1,
+        0.75,
+        &[],
+        &[],
+        None,
+    )?;
+    // The street line of an address written over lines: a house number and words on a
+    // line of their own, with the apartment or suite on the next ("36 Rue Pain Leve\n
+    // Apt. 558", "86 ul. Cicha\nApt. 722").
+    add(
+        "street_line_before_unit",
+        Address,
+        r"(?m)^[ \t>?*]*(\d{1,6}[A-Za-z]?[ \t]+[^\n]{2,40}?)[ \t]*\r?\n[ \t>?*]*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Rm|Room)\b\.?[ \t]*#?[ \t]*[A-Za-z0-9]",
+        1,
+        0.75,
+        &[],
+        &[],
+        None,
+    )?;
+    // A postal code after its label, in any country's shape ("ZIP: PH2 5HL").
+    add(
+        "postal_code_label",
+        Zip,
+        r"(?i:\b(?:zip(?:\s*code)?|postal\s*code|post\s*code|postcode)\s*[:#]?\s*)([A-Z0-9]{2,4}(?:[ -][A-Z0-9]{3,4})?)\b",
+        1,
+        0.8,
+        &[],
+        &[],
+        Some(has_digit),
+    )?;
     // An e-mail address written out to dodge scrapers ("maeve dot hollister at gmail dot
     // com", "j.doe [at] example [dot] org"): a top-level domain after "dot" or a period.
     add(

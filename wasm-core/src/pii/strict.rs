@@ -820,15 +820,38 @@ fn employers(text: &str, tokens: &[Token]) -> Vec<Finding> {
 
 /// The town after a street address and a comma ("99 Wharf St, NIAGARA PARK",
 /// "221 Elm Street, Spring Valley"): up to three capitalized words on the same line,
-/// found as part of the address even when each is an ordinary word.
+/// found as part of the address even when each is an ordinary word. In an address
+/// written over several lines the town is the next line when it holds only those words,
+/// with at most a state or a postal code after them ("2309 Loop St, Apt. 977\nKaapstad").
 pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Finding> {
     let mut out = Vec::new();
     for f in found.iter().filter(|f| f.entity == Entity::Address) {
         let Some(rest) = text.get(f.end..) else {
             continue;
         };
-        let Some(after_comma) = rest.strip_prefix(',') else {
-            continue;
+        // The text after the comma, or the next line after an address that ends its own.
+        let (skip, after_comma, next_line) = if let Some(a) = rest.strip_prefix(',') {
+            (1usize, a, false)
+        } else {
+            let line_end = rest.find('\n').unwrap_or(rest.len());
+            let tail = rest.get(..line_end).unwrap_or("");
+            if line_end == rest.len()
+                || !tail
+                    .chars()
+                    .all(|c| matches!(c, ' ' | '\t' | '.' | ',' | '\r'))
+            {
+                continue;
+            }
+            let next = rest.get(line_end.saturating_add(1)..).unwrap_or("");
+            // Quoting marks of a forwarded message ("> ", "??? ").
+            let body = next.trim_start_matches([' ', '\t', '>', '?', '*', '-']);
+            (
+                line_end
+                    .saturating_add(1)
+                    .saturating_add(next.len().saturating_sub(body.len())),
+                body,
+                true,
+            )
         };
         let lead = after_comma
             .len()
@@ -865,12 +888,37 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
                 .split(' ')
                 .all(|w| lexicon::flags(&w.to_lowercase().replace('.', "")) & CAPSAFE != 0)
         };
-        if let Some(e) = end.filter(|e| !all_capsafe(*e)) {
-            let start = f.end.saturating_add(1).saturating_add(lead);
+        // On its own line the town is all the line holds, but for a state or a code.
+        let whole_line = |e: usize| {
+            let line = after_comma.get(e..).unwrap_or("");
+            let line = line
+                .get(..line.find('\n').unwrap_or(line.len()))
+                .unwrap_or("");
+            let rest: Vec<&str> = line
+                .trim_start_matches([' ', ','])
+                .split_whitespace()
+                .collect();
+            let code = |w: &&str| w.len() <= 10 && w.bytes().any(|b| b.is_ascii_digit());
+            let state = |w: &&str| w.len() == 2 && w.bytes().all(|b| b.is_ascii_uppercase());
+            // A town's name, not an ordinary word ("Smoked 1 ppd" on the next line).
+            let named = after_comma.get(lead..e).unwrap_or("").split(' ').any(|w| {
+                let f = lexicon::flags(&w.to_lowercase());
+                f & COMMON == 0 || f & (PLACE | FIRST | LAST) != 0
+            });
+            named
+                && match rest.as_slice() {
+                    [] => true,
+                    [a] => code(a) || state(a),
+                    [a, b] => state(a) && code(b),
+                    _ => false,
+                }
+        };
+        if let Some(e) = end.filter(|e| !all_capsafe(*e) && (!next_line || whole_line(*e))) {
+            let start = f.end.saturating_add(skip).saturating_add(lead);
             out.push(Finding {
                 entity: Entity::Address,
                 start,
-                end: f.end.saturating_add(1).saturating_add(e),
+                end: f.end.saturating_add(skip).saturating_add(e),
                 confidence: 0.7,
                 recognizer: "strict_town_after_address",
             });
