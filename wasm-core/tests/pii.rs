@@ -768,3 +768,16 @@ fn strict_finds_addresses_in_any_country_shape() {
     // The next line after an address is no town when it is an ordinary sentence.
     strict_keeps("Smoked 1 ppd for 20 years.\nAllergies: none.");
 }
+
+#[test]
+fn strict_finds_what_patient_messages_say_in_lower_case() {
+    strict_removes(
+        "hi its marguerite. new adress 7731 w indian school rd apt 14 phoenix az 85033",
+        &["marguerite", "phoenix"],
+    );
+    strict_removes(
+        "seen 12th of nov, next on the 3rd of march",
+        &["12th of nov"],
+    );
+    strict_keeps("its ok now, it's fine, the 5 of us may come.");
+}

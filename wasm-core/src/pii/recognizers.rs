@@ -928,6 +928,19 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         Some(first_number_is_a_day),
     )?;
+    // A day with its ordinal before its month, in lower case ("seen 12th of nov").
+    add(
+        "date_ordinal_month_lower",
+        Date,
+        &format!(
+            r"(?i)\b\d{{1,2}}(?:st|nd|rd|th)\s+(?:of\s+)?{MONTH}\b\.?(?:,?\s+(?:18|19|20)\d{{2}}\b)?"
+        ),
+        0,
+        0.75,
+        &[],
+        &[],
+        None,
+    )?;
     add(
         "date_month_year_lower",
         Date,
@@ -1013,12 +1026,13 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         None,
     )?;
     // A town in lower case before its state and ZIP ("staying in port orchard wa
-    // 98366"): the words after a place preposition, however ordinary.
+    // 98366", "… indian school rd apt 14 phoenix az 85033"): the words after a place
+    // preposition or the end of a street address, however ordinary.
     add(
         "city_lower_before_state_zip",
         Address,
         &format!(
-            r"\b(?:in|from|to|near|at|of)\s+((?:[a-z][a-z'.-]*\s+){{0,2}}[a-z][a-z'.-]*),?\s+(?i:{STATE_ABBR})\.?,?\s+\d{{5}}(?:-\d{{4}})?\b"
+            r"(?:\b(?:in|from|to|near|at|of)|\b(?i:st|rd|ave|dr|ln|ct|blvd|way|pl|hwy|(?:apt|unit|ste|suite|#)\s*[0-9a-z]{{1,5}})\.?,?)\s+((?:[a-z][a-z'.-]*\s+){{0,2}}[a-z][a-z'.-]*),?\s+(?i:{STATE_ABBR})\.?,?\s+\d{{5}}(?:-\d{{4}})?\b"
         ),
         1,
         0.75,

@@ -56,6 +56,9 @@ const MORE_PERSON_CUES: &[&str] = &[
     "hi",
     "hello",
     "caller",
+    // "hi its marguerite", "it's gus".
+    "its",
+    "it's",
     "grandma",
     "grandpa",
     "boyfriend",
