@@ -780,4 +780,6 @@ fn strict_finds_what_patient_messages_say_in_lower_case() {
         &["12th of nov"],
     );
     strict_keeps("its ok now, it's fine, the 5 of us may come.");
+    // A particle and a surname the lexicon knows as a word, after a given name.
+    strict_removes("Speech (Fenna de Vries, CCC-SLP) agrees.", &["Vries"]);
 }

@@ -569,6 +569,35 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         }
     }
 
+    // A surname with a particle after a tagged given name is part of the name even when
+    // the lexicon knows its word ("Fenna de Vries", "Luis de la Cruz").
+    for k in 1..tokens.len() {
+        let after_name = tag.get(k.saturating_sub(1)).copied().flatten().is_some();
+        let mut end = k;
+        while tokens
+            .get(end)
+            .is_some_and(|t| !t.first_upper && PARTICLES.contains(&t.lower.as_str()))
+        {
+            end = end.saturating_add(1);
+        }
+        let surname = tokens
+            .get(end)
+            .is_some_and(|t| t.first_upper && !t.has_digit && flag_of(end) & CAPSAFE == 0);
+        let spaced = (k..=end).all(|j| {
+            tokens
+                .get(j)
+                .is_some_and(|t| !t.newline_before && t.gap.is_empty())
+                && free.get(j).copied().unwrap_or(false)
+        });
+        if after_name && end > k && surname && spaced {
+            for j in k..=end {
+                if let Some(slot) = tag.get_mut(j) {
+                    slot.get_or_insert(Why::Joined);
+                }
+            }
+        }
+    }
+
     // Join runs: a tagged word pulls in the name words, initials and particles beside it
     // on the same line ("Rose Okafor", "J. Okafor", "Larch Hollow", "new harwick").
     let joinable = |i: usize, toward_tagged_is_place: bool| -> bool {
