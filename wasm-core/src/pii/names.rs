@@ -195,6 +195,8 @@ pub(super) fn eponym_use(tokens: &[Token], i: usize) -> bool {
 
 /// Words that a condition, sign, test or procedure named after a person ends with.
 const EPONYM_NOUNS: &[&str] = &[
+    // A herb named after a saint ("St. John's wort").
+    "wort",
     "syndrome",
     "disease",
     "paralysis",

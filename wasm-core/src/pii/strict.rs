@@ -1171,12 +1171,17 @@ fn town_names(tokens: &[Token], modes: &[Mode], free: &[bool]) -> Vec<Finding> {
                     .split('|')
                     .any(|c| c.eq_ignore_ascii_case(&n.lower))
         });
+        // "St. John's wort" is a herb.
+        let herb = tokens
+            .get(last.saturating_add(1))
+            .is_some_and(|n| n.lower == "wort");
         let mode = modes.get(i).copied().unwrap_or(Mode::Mixed);
-        let town = if caps {
-            (mode == Mode::Mixed && !sentence_start(tokens, i)) || cue.is_some() || state_after
-        } else {
-            lower && (cue == Some(true) || state_after)
-        };
+        let town = !herb
+            && if caps {
+                (mode == Mode::Mixed && !sentence_start(tokens, i)) || cue.is_some() || state_after
+            } else {
+                lower && (cue == Some(true) || state_after)
+            };
         if town {
             out.push(Finding {
                 entity: Entity::Address,
