@@ -739,6 +739,8 @@ fn strict_finds_towns_made_of_ordinary_words_and_ages_said_in_passing() {
         "Email: maeve dot hollister at gmail dot com. Dexcom transmitter 8JK4TQ.",
         &["hollister", "gmail", "8JK4TQ"],
     );
+    strict_removes("Her page: bit.ly/3xYzQ9 for updates.", &["3xYzQ9"]);
+    strict_keeps("Vancomycin 15 mg/kg q12h, K 4.1 mEq/L, b.i.d/prn.");
 }
 
 #[test]

@@ -1105,6 +1105,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             )
         }),
     )?;
+    // A web address with a path under any top-level domain ("bit.ly/3xYzQ9",
+    // "carepages.ly/maeve"): the path makes it an address, not an abbreviation.
+    add(
+        "url_any_domain_path",
+        Url,
+        r"(?i)\b[a-z0-9][a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,6}/[a-z0-9_~%+/?=&#.-]{2,}",
+        0,
+        0.7,
+        &[],
+        &[],
+        None,
+    )?;
     // A numbered street without a house number ("last seen on SE 82nd Ave", "W 34th
     // Street"). "Dr" is left out: after an ordinal it is as often a doctor.
     add(
