@@ -1122,11 +1122,21 @@ fn moved_to(tokens: &[Token], i: usize) -> bool {
 /// Capitalized inside a sentence it is the town; at a sentence's start, in a heading or
 /// in capitals only after a place word or before a state ("GRAND RAPIDS, MI"); in lower
 /// case only right after a place word other than "to", "at" and "of" ("moved here from
-/// silver spring").
+/// silver spring") or after a verb of going and "to" ("moved to grand rapids").
 fn town_names(tokens: &[Token], modes: &[Mode], free: &[bool]) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut i = 0usize;
     while i < tokens.len() {
+        // Only a capitalized word or one after a place word can open a town's name: the
+        // lexicon is not asked about the others.
+        let opens = tokens.get(i).is_some_and(|t| t.first_upper)
+            || i.checked_sub(1)
+                .and_then(|p| tokens.get(p))
+                .is_some_and(|p| PLACE_CUES.contains(&p.lower.as_str()));
+        if !opens {
+            i = i.saturating_add(1);
+            continue;
+        }
         let found = [3usize, 2].into_iter().find_map(|len| {
             let run = tokens.get(i..i.saturating_add(len))?;
             let joined = run.iter().enumerate().all(|(k, t)| {
