@@ -729,6 +729,8 @@ fn strict_finds_towns_made_of_ordinary_words_and_ages_said_in_passing() {
         "Mother died at 97. She is ninety-two. His 99th birthday was Sunday. DOS: 15Nov24.",
         &["97", "ninety-two", "99", "15Nov24"],
     );
+    strict_removes("Age/Sex: 95/F. A 91-y/o man.", &["95", "91"]);
+    strict_keeps("SpO2 95/FiO2 0.4; BP 95/60; a 45/M with chest pain.");
     // A street named without a house number, an e-mail spelled out, a dictation number,
     // a transmitter's code.
     strict_removes(

@@ -974,7 +974,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "age_yo_strict",
         Age,
-        r"(?i)\b(\d{2,3})\s?(?:yo|y/o|y\.o\.?|yr|yrs|y)\b",
+        r"(?i)\b(\d{2,3})[\s-]?(?:yo|y/o|y\.o\.?|yr|yrs|y)\b",
         1,
         0.8,
         &[],
@@ -1223,6 +1223,20 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         &[],
         Some(over_89),
+    )?;
+    // Age and sex written with a slash ("Age/Sex: 95/F", "M/96").
+    add(
+        "age_slash_sex",
+        Age,
+        r"\b(?:(\d{2,3})\s?/\s?[MF]|[MF]\s?/\s?(\d{2,3}))\b",
+        0,
+        0.8,
+        &[],
+        &[],
+        Some(|s| {
+            let n: String = s.chars().filter(char::is_ascii_digit).collect();
+            over_89(&n)
+        }),
     )?;
     add(
         "age_birthday",
