@@ -749,6 +749,7 @@ fn strict_finds_towns_made_of_ordinary_words_and_ages_said_in_passing() {
 fn strict_keeps_words_that_only_look_like_towns_or_ages() {
     strict_keeps("Culture called by Micro; responded to nitro and to Lasix.");
     strict_keeps("Takes St. John's wort and fish oil.");
+    strict_keeps("Pt AOx3, pleasant. Pt AOX3, calm.");
     strict_keeps("She is a Canadian citizen who lives alone.");
     strict_keeps("my wife likes it there and my sister now helps.");
     strict_keeps("Saw the patient at home; she is in no distress and lives alone.");

@@ -781,8 +781,10 @@ impl NameRecognizer {
             let names = super::lexicon::FIRST | super::lexicon::LAST;
             f & safe != 0 && f & common != 0 && f & names == 0
         };
+        // A word with a digit is a code, not a name ("Pt AOx3").
         let after_cue = |t: &Token| {
             (t.capitalized || (t.allcaps && t.lower.chars().count() > 3 && !plain_word(t)))
+                && !t.has_digit
                 && free(t)
                 && (t.initial || !d.not_names.contains(t.lower.as_str()))
                 && !before_zip(text, t.end)
