@@ -35,6 +35,12 @@
 //!   describe it ("the Cardiology Clinic"); likewise the words in front of a capitalized
 //!   landform word, which is then part of the place's name ("Silver Ridge", "Cedar
 //!   Falls").
+//!
+//! US towns come from the USPS city names in the lexicon (`PLACE`): a town that is not a
+//! frequent word is a place capitalized inside a sentence ("a retired Fresno teacher"),
+//! and after a place word in lower case ("moved to oswego"); a town of two or three
+//! ordinary words is one entry ("Silver Spring", "lake oswego"), found where it is
+//! capitalized inside a sentence or follows a place word (`town_names`).
 
 use std::collections::HashSet;
 
@@ -1149,8 +1155,11 @@ fn town_names(tokens: &[Token], modes: &[Mode], free: &[bool]) -> Vec<Finding> {
                     && free.get(i.saturating_add(k)).copied().unwrap_or(false)
                     && (k == 0 || (!t.newline_before && spaced))
             });
+            if !joined {
+                return None;
+            }
             let words: Vec<&str> = run.iter().map(|t| t.lower.as_str()).collect();
-            (joined && lexicon::place_name(&words)).then_some(len)
+            lexicon::place_name(&words).then_some(len)
         });
         let Some(len) = found else {
             i = i.saturating_add(1);
