@@ -719,6 +719,11 @@ fn strict_finds_towns_made_of_ordinary_words_and_ages_said_in_passing() {
         "A retired Fresno schoolteacher, a Spokane County deputy.",
         &["Fresno", "Spokane"],
     );
+    // Towns named by a frequent word, right after a place word.
+    strict_removes(
+        "Flew in from Anchorage; lives in Portage now; moved to Phoenix.",
+        &["Anchorage", "Portage", "Phoenix"],
+    );
     // Full names whose words are frequent ones, a name before a kinship word, "w/".
     strict_removes(
         "Summer (sister) will call. Faith Long is her case manager. Spoke w/ Rich today.",
@@ -751,6 +756,7 @@ fn strict_keeps_words_that_only_look_like_towns_or_ages() {
     strict_keeps("Takes St. John's wort and fish oil.");
     strict_keeps("Pt AOx3, pleasant. Pt AOX3, calm.");
     strict_keeps("She is a Canadian citizen who lives alone.");
+    strict_keeps("Admitted from Home; moved here from United Kingdom.");
     strict_keeps("my wife likes it there and my sister now helps.");
     strict_keeps("Saw the patient at home; she is in no distress and lives alone.");
     strict_keeps("Pt on the way home, back to baseline, lives with wife.");

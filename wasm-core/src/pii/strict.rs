@@ -486,7 +486,11 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     Some(Why::Name)
                 } else if mid
                     && !capsafe
-                    && ((strong_place && !common) || (place_cue && name) || (town && !name))
+                    && ((strong_place && !common)
+                        || (place_cue && name)
+                        || (town && !name)
+                        || ((strong_place || prev.is_some_and(|p| p.lower == "from"))
+                            && common_town(f, &t.lower)))
                 {
                     // After a place word, a capitalized uncommon word is a place the
                     // lexicon lists as a word ("lives in Deventer").
@@ -1075,6 +1079,119 @@ const FACILITY_GENERIC: &[&str] = &[
     "icu",
     "new",
 ];
+
+/// Towns named by a frequent word that a note capitalizes after "in" or "from" for
+/// something else ("admitted from Home", "in Recovery", "from Transfer"): these stay.
+const NOT_TOWNS_AFTER_PLACE_WORDS: &[&str] = &[
+    "home",
+    "center",
+    "central",
+    "transfer",
+    "normal",
+    "standard",
+    "supply",
+    "universal",
+    "university",
+    "institute",
+    "mission",
+    "union",
+    "delta",
+    "range",
+    "index",
+    "monitor",
+    "model",
+    "mode",
+    "issue",
+    "rescue",
+    "light",
+    "power",
+    "energy",
+    "gap",
+    "point",
+    "hygiene",
+    "interior",
+    "oral",
+    "colon",
+    "early",
+    "only",
+    "okay",
+    "many",
+    "start",
+    "welcome",
+    "comfort",
+    "friendship",
+    "hope",
+    "faith",
+    "grace",
+    "justice",
+    "liberty",
+    "unity",
+    "media",
+    "commerce",
+    "industry",
+    "trade",
+    "export",
+    "exchange",
+    "section",
+    "register",
+    "reserve",
+    "ideal",
+    "premium",
+    "success",
+    "triumph",
+    "progress",
+    "protection",
+    "relief",
+    "reform",
+    "council",
+    "congress",
+    "bureau",
+    "house",
+    "hall",
+    "day",
+    "art",
+    "fine",
+    "check",
+    "circle",
+    "loop",
+    "cross",
+    "page",
+    "post",
+    "mark",
+    "pace",
+    "price",
+    "rule",
+    "spring",
+    "summit",
+    "plaza",
+    "village",
+    "valley",
+    "harbor",
+    "island",
+    "lake",
+    "river",
+    "park",
+    "forest",
+    "garden",
+    "united",
+    "shock",
+    "saline",
+    "lead",
+    "ward",
+    "organ",
+    "hurt",
+    "rest",
+];
+
+/// A US town named by a frequent word ("Anchorage", "Mobile", "Portage"), capitalized
+/// inside a sentence right after a place word other than "to", "at" and "of" (or right
+/// after "from"): a place, except for the words above.
+fn common_town(f: u64, lower: &str) -> bool {
+    f & PLACE != 0
+        && f & COMMON != 0
+        && f & CAPSAFE == 0
+        && !NOT_TOWNS_AFTER_PLACE_WORDS.contains(&lower)
+}
 
 /// Verbs of going somewhere: "to" after one is a place word as strong as "in" ("moved
 /// to oswego", "driving back to tacoma").
