@@ -735,6 +735,10 @@ fn strict_finds_towns_made_of_ordinary_words_and_ages_said_in_passing() {
         &["97", "ninety-two", "99", "15Nov24"],
     );
     strict_removes("Age/Sex: 95/F. A 91-y/o man.", &["95", "91"]);
+    strict_removes(
+        "Coma Scale 15. Surgery is scheduled for 3/5; clinic moved to 1/10.",
+        &["3/5", "1/10"],
+    );
     strict_keeps("SpO2 95/FiO2 0.4; BP 95/60; a 45/M with chest pain.");
     // A street named without a house number, an e-mail spelled out, a dictation number,
     // a transmitter's code.

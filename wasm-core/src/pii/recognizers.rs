@@ -396,7 +396,7 @@ impl Patterns {
         add(
             "date_month_day_after_preposition",
             Date,
-            r"(?i:\b(?:on|since|from|until|till|by|before|after|around|dated?|due|admitted|discharged|dob|born|seen|visit|surgery|last\s+[a-z]+)\s*:?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
+            r"(?i:\b(?:on|since|from|until|till|by|before|after|around|dated?|due|admitted|discharged|dob|born|seen|visit|surgery|last\s+[a-z]+|(?:scheduled|rescheduled|planned|booked|set|slated|moved)\s+(?:for|to))\s*:?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
             1,
             0.75,
             &[],
