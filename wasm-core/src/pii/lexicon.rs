@@ -32,7 +32,12 @@ fn map() -> Option<&'static fst::Map<&'static [u8]>> {
 /// apostrophes and a possessive `'s` are normalized first.
 pub(super) fn flags(lower: &str) -> u64 {
     let Some(map) = map() else { return 0 };
-    let word = lower.replace('’', "'");
+    // Most words have no curly apostrophe: only those are copied to normalize it.
+    let word: std::borrow::Cow<'_, str> = if lower.contains('’') {
+        lower.replace('’', "'").into()
+    } else {
+        lower.into()
+    };
     let word = word.strip_suffix("'s").unwrap_or(&word);
     if let Some(f) = map.get(word) {
         return f;
@@ -67,11 +72,30 @@ pub(super) fn flags(lower: &str) -> u64 {
     0
 }
 
-/// Whether the lower-case words, in order, are the whole name of a US city or town of
-/// two or three words ("silver spring", "grand rapids", "st louis").
-pub(super) fn place_name(words: &[&str]) -> bool {
-    let Some(map) = map() else { return false };
-    (2..=3).contains(&words.len()) && map.get(words.join(" ")).is_some_and(|f| f & PLACE != 0)
+/// How many of the lower-case `words` (two or three) the longest US town name they begin
+/// with spans ("silver spring", "grand rapids", "st louis"), if any. One walk down the
+/// map, without building the key: most words begin no town's name, and the walk stops at
+/// the first byte no key continues with.
+pub(super) fn place_name_len(words: &[&str]) -> Option<usize> {
+    let fst = map()?.as_fst();
+    let mut node = fst.root();
+    let mut out = fst::raw::Output::zero();
+    let mut best = None;
+    for (k, w) in words.iter().take(3).enumerate() {
+        let sep: &[u8] = if k == 0 { b"" } else { b" " };
+        for &b in sep.iter().chain(w.as_bytes()) {
+            let Some(i) = node.find_input(b) else {
+                return best;
+            };
+            let t = node.transition(i);
+            out = out.cat(t.out);
+            node = fst.node(t.addr);
+        }
+        if k >= 1 && node.is_final() && out.cat(node.final_output()).value() & PLACE != 0 {
+            best = Some(k.saturating_add(1));
+        }
+    }
+    best
 }
 
 /// Endings of medical words outside the lexicon (diseases, procedures, drug classes).

@@ -1260,24 +1260,29 @@ fn town_names(tokens: &[Token], modes: &[Mode], free: &[bool]) -> Vec<Finding> {
             i = i.saturating_add(1);
             continue;
         }
-        let found = [3usize, 2].into_iter().find_map(|len| {
-            let run = tokens.get(i..i.saturating_add(len))?;
-            let joined = run.iter().enumerate().all(|(k, t)| {
-                let prev = k.checked_sub(1).and_then(|j| run.get(j));
-                // Words separated by one space, or by a title's period ("St. Louis").
-                let spaced = t.gap.is_empty()
-                    || (t.gap == "."
-                        && prev.is_some_and(|p| TITLE_ABBREVIATIONS.contains(&p.lower.as_str())));
-                !t.has_digit
-                    && free.get(i.saturating_add(k)).copied().unwrap_or(false)
-                    && (k == 0 || (!t.newline_before && spaced))
-            });
-            if !joined {
-                return None;
+        // Up to three words joined by one space, or by a title's period ("St. Louis").
+        let mut words = [""; 3];
+        let mut n = 0usize;
+        while n < 3 {
+            let k = i.saturating_add(n);
+            let Some(t) = tokens.get(k) else { break };
+            let spaced =
+                n == 0
+                    || (!t.newline_before
+                        && (t.gap.is_empty()
+                            || (t.gap == "."
+                                && k.checked_sub(1).and_then(|j| tokens.get(j)).is_some_and(
+                                    |p| TITLE_ABBREVIATIONS.contains(&p.lower.as_str()),
+                                ))));
+            if t.has_digit || !free.get(k).copied().unwrap_or(false) || !spaced {
+                break;
             }
-            let words: Vec<&str> = run.iter().map(|t| t.lower.as_str()).collect();
-            lexicon::place_name(&words).then_some(len)
-        });
+            if let Some(slot) = words.get_mut(n) {
+                *slot = t.lower.as_str();
+            }
+            n = n.saturating_add(1);
+        }
+        let found = lexicon::place_name_len(words.get(..n).unwrap_or_default());
         let Some(len) = found else {
             i = i.saturating_add(1);
             continue;
