@@ -798,4 +798,11 @@ fn strict_finds_what_patient_messages_say_in_lower_case() {
     strict_keeps("its ok now, it's fine, the 5 of us may come.");
     // A particle and a surname the lexicon knows as a word, after a given name.
     strict_removes("Speech (Fenna de Vries, CCC-SLP) agrees.", &["Vries"]);
+    // A run of particles joins in turn, the surname after it too.
+    strict_removes(
+        "Interpreter Luisa van der Berg called.",
+        &["Luisa", "van der Berg"],
+    );
+    // A lower-case town after a place word cut off by punctuation, before a state.
+    strict_removes("moved in: grand rapids MI", &["grand rapids"]);
 }

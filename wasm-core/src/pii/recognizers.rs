@@ -42,7 +42,13 @@ const MONTH: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Ju
 /// A day of the month as an ordinal word ("first" … "thirty-first").
 const ORDINAL: &str = r"(?i:(?:(?:twenty|thirty)[-\s])?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth)";
 
+/// US state, district and territory abbreviations (USPS), as a regex alternation.
 pub(super) const STATE_ABBR: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI|AS|MP|AA|AE|AP";
+
+/// Whether `word` is a USPS state abbreviation, ignoring ASCII case ("MI", "mi").
+pub(super) fn is_state_abbr(word: &str) -> bool {
+    STATE_ABBR.split('|').any(|c| c.eq_ignore_ascii_case(word))
+}
 
 /// State abbreviations that are not also clinical credentials ("Lee, MD", "Kim, PA",
 /// "Roy, MA"): a city without a ZIP is only recognized before these.

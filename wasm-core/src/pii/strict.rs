@@ -579,35 +579,6 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         }
     }
 
-    // A surname with a particle after a tagged given name is part of the name even when
-    // the lexicon knows its word ("Fenna de Vries", "Luis de la Cruz").
-    for k in 1..tokens.len() {
-        let after_name = tag.get(k.saturating_sub(1)).copied().flatten().is_some();
-        let mut end = k;
-        while tokens
-            .get(end)
-            .is_some_and(|t| !t.first_upper && PARTICLES.contains(&t.lower.as_str()))
-        {
-            end = end.saturating_add(1);
-        }
-        let surname = tokens
-            .get(end)
-            .is_some_and(|t| t.first_upper && !t.has_digit && flag_of(end) & CAPSAFE == 0);
-        let spaced = (k..=end).all(|j| {
-            tokens
-                .get(j)
-                .is_some_and(|t| !t.newline_before && t.gap.is_empty())
-                && free.get(j).copied().unwrap_or(false)
-        });
-        if after_name && end > k && surname && spaced {
-            for j in k..=end {
-                if let Some(slot) = tag.get_mut(j) {
-                    slot.get_or_insert(Why::Joined);
-                }
-            }
-        }
-    }
-
     // Join runs: a tagged word pulls in the name words, initials and particles beside it
     // on the same line ("Rose Okafor", "J. Okafor", "Larch Hollow", "new harwick").
     let joinable = |i: usize, toward_tagged_is_place: bool| -> bool {
@@ -631,6 +602,28 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             }
             Mode::Lower => namey && f & COMMON == 0,
         }
+    };
+    // Lower-case particles from `j` on, then a capitalized surname on the same line that is
+    // not a drug or an eponym: such a surname is part of the name even when the lexicon
+    // knows its word ("Fenna de Vries", "Luis de la Cruz").
+    let particles_then_surname = |j: usize| -> bool {
+        let mut end = j;
+        while tokens
+            .get(end)
+            .is_some_and(|t| !t.first_upper && PARTICLES.contains(&t.lower.as_str()))
+        {
+            end = end.saturating_add(1);
+        }
+        end > j
+            && tokens
+                .get(end)
+                .is_some_and(|t| t.first_upper && !t.has_digit && flag_of(end) & CAPSAFE == 0)
+            && (j..=end).all(|k| {
+                tokens
+                    .get(k)
+                    .is_some_and(|t| !t.newline_before && t.gap.is_empty())
+                    && free.get(k).copied().unwrap_or(false)
+            })
     };
     let adjacent = |a: usize, b: usize| -> bool {
         // b follows a directly on the same line.
@@ -660,10 +653,15 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let is_place = place.get(i).copied().unwrap_or(false);
         let particle = PARTICLES.contains(&word(j));
         // A particle joins backward when a word stands before it, forward only when a
-        // tagged name follows it ("Maria de la Cruz").
+        // tagged name or a surname follows it ("Maria de la Cruz"); that surname then joins
+        // the particle before it.
         let ok = joinable(j, is_place && j < i)
             || (particle && j < i && j > 0)
-            || (particle && j > i && tag.get(j.saturating_add(1)).copied().flatten().is_some());
+            || (particle
+                && j > i
+                && (tag.get(j.saturating_add(1)).copied().flatten().is_some()
+                    || particles_then_surname(j)))
+            || (j > i && particles_then_surname(i));
         if ok {
             if let Some(slot) = tag.get_mut(j) {
                 *slot = Some(if why == Why::Cue {
@@ -909,9 +907,8 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
             let w = word.get(..len).unwrap_or("");
             if !w.chars().next().is_some_and(char::is_uppercase)
                 || w.chars().count() < 2
-                || super::recognizers::STATE_ABBR
-                    .split('|')
-                    .any(|c| c == w.trim_end_matches('.'))
+                || (w.bytes().all(|b| b.is_ascii_uppercase() || b == b'.')
+                    && super::recognizers::is_state_abbr(w.trim_end_matches('.')))
             {
                 break;
             }
@@ -1250,13 +1247,14 @@ fn town_names(tokens: &[Token], modes: &[Mode], free: &[bool]) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut i = 0usize;
     while i < tokens.len() {
+        // The place word right before the word, if any.
+        let place_word = i
+            .checked_sub(1)
+            .and_then(|p| tokens.get(p))
+            .filter(|p| PLACE_CUES.contains(&p.lower.as_str()));
         // Only a capitalized word or one after a place word can open a town's name: the
         // lexicon is not asked about the others.
-        let opens = tokens.get(i).is_some_and(|t| t.first_upper)
-            || i.checked_sub(1)
-                .and_then(|p| tokens.get(p))
-                .is_some_and(|p| PLACE_CUES.contains(&p.lower.as_str()));
-        if !opens {
+        if !tokens.get(i).is_some_and(|t| t.first_upper) && place_word.is_none() {
             i = i.saturating_add(1);
             continue;
         }
@@ -1295,22 +1293,14 @@ fn town_names(tokens: &[Token], modes: &[Mode], free: &[bool]) -> Vec<Finding> {
         let caps = run.iter().all(|t| t.first_upper);
         let lower = run.iter().all(|t| !t.first_upper);
         // The place word right before the name, on its line and in its sentence.
-        let cue = i
-            .checked_sub(1)
-            .and_then(|p| tokens.get(p))
-            .filter(|p| {
-                !first_t.newline_before
-                    && !first_t.gap.contains(['.', '!', '?', ';', ':'])
-                    && PLACE_CUES.contains(&p.lower.as_str())
-            })
+        let cue = place_word
+            .filter(|_| !first_t.newline_before && !first_t.gap.contains(['.', '!', '?', ';', ':']))
             .map(|p| !WEAK_PLACE_CUES.contains(&p.lower.as_str()) || moved_to(tokens, i));
         let state_after = tokens.get(last.saturating_add(1)).is_some_and(|n| {
             !n.newline_before
                 && matches!(n.gap.as_str(), "" | ",")
                 && n.allcaps
-                && super::recognizers::STATE_ABBR
-                    .split('|')
-                    .any(|c| c.eq_ignore_ascii_case(&n.lower))
+                && super::recognizers::is_state_abbr(&n.lower)
         });
         // "St. John's wort" is a herb.
         let herb = tokens
