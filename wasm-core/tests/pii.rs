@@ -806,3 +806,28 @@ fn strict_finds_what_patient_messages_say_in_lower_case() {
     // A lower-case town after a place word cut off by punctuation, before a state.
     strict_removes("moved in: grand rapids MI", &["grand rapids"]);
 }
+
+#[test]
+fn photographs_go_by_file_name_and_field_labels_stay() {
+    // A photograph's file name carries a name or a day.
+    strict_removes(
+        "Wound photo uploaded: okafor_heel_0312.JPG; prior image IMG_4471.heic",
+        &["okafor_heel_0312.JPG", "IMG_4471.heic"],
+    );
+    // Frequent words after a cue that close a label or a heading are the field's name.
+    for profile in ["strict", "balanced"] {
+        let policy: Policy =
+            serde_json::from_str(&format!(r#"{{"profile":"{profile}"}}"#)).unwrap();
+        let r = Redactor::new(policy).unwrap();
+        for text in [
+            "Patient Signature: on file",
+            "Provider License (referring): on file",
+            "Patient Portal Secure Message",
+        ] {
+            assert_eq!(r.redact(text, None).unwrap().text, text, "{profile}");
+        }
+        // A given name after the same cue is still a name.
+        let out = r.redact("Patient Hope: seen today", None).unwrap().text;
+        assert!(!out.contains("Hope"), "{profile}: {out}");
+    }
+}

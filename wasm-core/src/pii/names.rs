@@ -939,6 +939,20 @@ impl NameRecognizer {
                     && prev2.is_some_and(|q| TALK_VERBS.contains(&q.lower.as_str()));
                 if (cue || talk) && !t.newline_before {
                     let mut j = extend(first, 3, true);
+                    // Frequent words that are nobody's name, closing a label or a heading,
+                    // name a field ("Patient Signature:", "Provider License (referring):",
+                    // "Patient Portal Secure Message").
+                    let label_end = tokens
+                        .get(j.saturating_add(1))
+                        .is_none_or(|n| n.newline_before || n.gap.starts_with([':', '(']));
+                    if label_end
+                        && tokens
+                            .get(first..=j)
+                            .is_some_and(|r| r.iter().all(plain_word))
+                    {
+                        skip_until = j.saturating_add(1);
+                        continue;
+                    }
                     if let Some(next) = tokens.get(j.saturating_add(1)) {
                         if next.gap == "," && !next.newline_before && after_cue(next) && j == first
                         {

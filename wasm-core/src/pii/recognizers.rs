@@ -1207,6 +1207,19 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         Some(|s| has_digit(s) && s.bytes().any(|b| b.is_ascii_uppercase())),
     )?;
+    // The file name of a photograph or scan ("face-greene-porch.jpg", "IMG_4471.HEIC"):
+    // Safe Harbor removes full-face photographs and comparable images, and such names
+    // often carry the patient's name or the day it was taken.
+    add(
+        "image_file_name",
+        Id,
+        r"(?i)\b[a-z0-9][a-z0-9_.-]*\.(?:jpe?g|png|heic|heif|gif|bmp|tiff?|webp|dcm)\b",
+        0,
+        0.7,
+        &[],
+        &[],
+        None,
+    )?;
     // A date written day, month and year without separators ("15Nov24", "03MAR2024").
     add(
         "date_compact_month",
