@@ -814,6 +814,9 @@ fn photographs_go_by_file_name_and_field_labels_stay() {
         "Wound photo uploaded: okafor_heel_0312.JPG; prior image IMG_4471.heic",
         &["okafor_heel_0312.JPG", "IMG_4471.heic"],
     );
+    // Five digits or more after a bare number sign are a record's number; a bed's stays.
+    strict_removes("Seen 01/13/93, # 719435.", &["719435"]);
+    strict_keeps("Moved to bed #12 on the unit.");
     // Frequent words after a cue that close a label or a heading are the field's name.
     for profile in ["strict", "balanced"] {
         let policy: Policy =

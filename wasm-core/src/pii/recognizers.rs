@@ -1207,6 +1207,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         Some(|s| has_digit(s) && s.bytes().any(|b| b.is_ascii_uppercase())),
     )?;
+    // A number of five digits or more after a bare number sign (", # 719435."): a store
+    // or a room is numbered in fewer digits, a record in more.
+    add(
+        "id_after_number_sign",
+        Id,
+        r"(?:^|[\s,;:(\[])#\s?([A-Za-z]{0,3}-?\d[\d-]{3,}\d)\b",
+        1,
+        0.6,
+        &[],
+        &[],
+        Some(|s| digits(s) >= 5),
+    )?;
     // The file name of a photograph or scan ("face-greene-porch.jpg", "IMG_4471.HEIC"):
     // Safe Harbor removes full-face photographs and comparable images, and such names
     // often carry the patient's name or the day it was taken.
