@@ -814,6 +814,12 @@ fn photographs_go_by_file_name_and_field_labels_stay() {
         "Wound photo uploaded: okafor_heel_0312.JPG; prior image IMG_4471.heic",
         &["okafor_heel_0312.JPG", "IMG_4471.heic"],
     );
+    // Ages over 89 with only a comma or parentheses around them.
+    strict_removes(
+        "Roe, F, 92. At 96, she still drives; her husband (97) helps.",
+        &["92", "96", "97"],
+    );
+    strict_keeps("T 98.6 F, 92 bpm. SpO2 F, 92% on RA. At 96, the rate fell.");
     // Five digits or more after a bare number sign are a record's number; a bed's stays.
     strict_removes("Seen 01/13/93, # 719435.", &["719435"]);
     strict_keeps("Moved to bed #12 on the unit.");

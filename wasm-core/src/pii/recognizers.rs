@@ -1623,6 +1623,69 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         Some(|s| super::lexicon::flags(&s.to_lowercase()) & super::lexicon::SAFE == 0),
     )?;
+    // An age after the sex with a comma ("F, 92", "male, 94"). A temperature in
+    // Fahrenheit before it ("98.6 F, 92") or a unit after it is a reading.
+    add(
+        "age_after_sex",
+        Age,
+        r"(?i:(?:^|[^\d\s]\s*|\n)\b(?:m|f|male|female|man|woman)\s*,\s*)(\d{2,3})(?:[^\d%/.]|\.(?:\D|$)|$)",
+        1,
+        0.7,
+        &[],
+        &[
+            "temp",
+            "temperature",
+            "t",
+            "fever",
+            "febrile",
+            "afebrile",
+            "tmax",
+        ],
+        Some(over_89),
+    )?;
+    // An age said in passing before the person it is about ("at 96, she still drives")
+    // or in parentheses after the patient ("Pt (97) lives alone").
+    add(
+        "age_in_passing",
+        Age,
+        r"(?i)\bat\s+(\d{2,3})\s*,\s*(?:she|he|they|mom|dad|my\s+(?:mother|father|mom|dad|husband|wife|aunt|uncle|grandmother|grandfather))\b",
+        1,
+        0.7,
+        &[],
+        &[
+            "sat",
+            "sats",
+            "spo2",
+            "o2",
+            "saturation",
+            "hr",
+            "pulse",
+            "rate",
+            "bp",
+            "temp",
+            "glucose",
+            "bg",
+            "fsbs",
+            "sugar",
+            "rr",
+            "weight",
+            "wt",
+            "map",
+            "sbp",
+            "dbp",
+        ],
+        Some(over_89),
+    )?;
+    add(
+        "age_in_parentheses",
+        Age,
+        r"(?i)\b(?:pt|patient|mom|dad|mother|father|grandmother|grandfather|husband|wife|aunt|uncle)\.?\s*\((\d{2,3})\)",
+        1,
+        0.7,
+        &[],
+        &[],
+        Some(over_89),
+    )?;
     add(
         "age_turned",
         Age,
