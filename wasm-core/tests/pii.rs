@@ -820,6 +820,13 @@ fn photographs_go_by_file_name_and_field_labels_stay() {
         &["92", "96", "97"],
     );
     strict_keeps("T 98.6 F, 92 bpm. SpO2 F, 92% on RA. At 96, the rate fell.");
+    strict_removes(
+        "Mary Roe, 95, was admitted; her father alive, 94, lives nearby.",
+        &["95", "94"],
+    );
+    strict_keeps("Pulse 88, 92, with ectopy.");
+    // A named street without a house number, abbreviated.
+    strict_removes("found at the motel on Pacific Hwy S", &["Pacific Hwy"]);
     // Five digits or more after a bare number sign are a record's number; a bed's stays.
     strict_removes("Seen 01/13/93, # 719435.", &["719435"]);
     strict_keeps("Moved to bed #12 on the unit.");
