@@ -827,6 +827,16 @@ fn photographs_go_by_file_name_and_field_labels_stay() {
     strict_keeps("Pulse 88, 92, with ectopy.");
     // A named street without a house number, abbreviated.
     strict_removes("found at the motel on Pacific Hwy S", &["Pacific Hwy"]);
+    strict_removes(
+        "Family lives at the Riverside Apartments, on Clay St near the river.",
+        &["Riverside", "Clay St"],
+    );
+    // A surname that is also a word, after a given name's initial.
+    strict_removes(
+        "Neighbor (employee J. Bowers) talked; seen by M. Young.",
+        &["Bowers", "Young"],
+    );
+    strict_keeps("Hepatitis B. Long-term carriers. Vitamin D. Young adults. A. Fib.");
     // Five digits or more after a bare number sign are a record's number; a bed's stays.
     strict_removes("Seen 01/13/93, # 719435.", &["719435"]);
     strict_keeps("Moved to bed #12 on the unit.");

@@ -1290,6 +1290,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A named street abbreviated "St" after "on", "at" or "off" ("on Clay St"): before
+    // a name the same letters are "Saint".
+    add(
+        "street_named_st",
+        Address,
+        r"\b(?:on|at|off)\s+((?:[A-Z][a-z'-]+\s+){1,2}St)\b\.?",
+        1,
+        0.6,
+        &[],
+        &[],
+        None,
+    )?;
     // A named street without a house number: "the pharmacy on Alder Way".
     add(
         "street_named",

@@ -250,6 +250,65 @@ const PERSON_VERBS: &[&str] = &[
     "had",
 ];
 
+/// Words a capital letter follows as a name of its own, not as a given name's initial
+/// ("Hepatitis B. Long-term …", "vitamin D. Young adults …").
+const LETTER_NAMED: &[&str] = &[
+    "vitamin",
+    "hepatitis",
+    "hep",
+    "type",
+    "class",
+    "grade",
+    "stage",
+    "phase",
+    "factor",
+    "group",
+    "plan",
+    "part",
+    "section",
+    "lead",
+    "level",
+    "zone",
+    "wing",
+    "tower",
+    "unit",
+    "room",
+    "bay",
+    "pod",
+    "team",
+    "cluster",
+    "strep",
+    "influenza",
+    "flu",
+    "protein",
+    "complex",
+    "apo",
+    "hemoglobin",
+    "hgb",
+    "step",
+    "option",
+    "category",
+    "schedule",
+    "appendix",
+    "exhibit",
+    "figure",
+    "table",
+    "form",
+    "list",
+    "suite",
+    "floor",
+    "building",
+    "bldg",
+    "area",
+    "lot",
+    "row",
+    "seat",
+    "gate",
+    "door",
+    "line",
+    "track",
+];
+
 /// Lower-case name particles ("Maria de la Cruz").
 const PARTICLES: &[&str] = &[
     "de", "del", "la", "van", "von", "der", "den", "da", "di", "le", "du", "al", "el", "bin",
@@ -453,7 +512,25 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && (!common || f & FIRST_CORE != 0)
             && prev.is_some_and(|p| KIN.contains(&p.lower.as_str()))
             && plain_gap(&["", ","]);
+        // A surname after a given name's initial ("employee J. Bowers", "per M. Young"),
+        // the initial opening the name: at the line's start, after punctuation or after
+        // a word in lower case that no letter names ("vitamin D. Young adults").
+        let after_initial = name
+            && f & LAST != 0
+            && !capsafe
+            && plain_gap(&["."])
+            && prev.is_some_and(|p| {
+                p.initial
+                    && i.checked_sub(2)
+                        .and_then(|q| tokens.get(q))
+                        .is_none_or(|q| {
+                            p.newline_before
+                                || p.gap.contains([',', '(', ':', ';'])
+                                || (!q.first_upper && !LETTER_NAMED.contains(&q.lower.as_str()))
+                        })
+            });
         let why = match mode {
+            Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
             Mode::Mixed | Mode::Title if capitalized => {
                 // "ECG", "COPD", and their plurals ("CEOs").
                 let acronym = (t.allcaps && t.letters <= 4) || plural_acronym(&tokens, i, text);
@@ -994,6 +1071,18 @@ const FACILITY_HEADS: &[&[&str]] = &[
     &["rehab", "center"],
     &["care", "center"],
     &["family", "practice"],
+    // Where people live: a named building is an address ("the Riverside Apartments").
+    &["apartments"],
+    &["apts"],
+    &["condominiums"],
+    &["condos"],
+    &["townhomes"],
+    &["trailer", "park"],
+    &["mobile", "home", "park"],
+    &["assisted", "living"],
+    &["senior", "living"],
+    &["retirement", "community"],
+    &["memory", "care"],
 ];
 
 /// Words that describe a facility without naming it ("the Cardiology Clinic", "the
