@@ -796,6 +796,12 @@ fn strict_finds_what_patient_messages_say_in_lower_case() {
         &["12th of nov"],
     );
     strict_keeps("its ok now, it's fine, the 5 of us may come.");
+    // A writer naming themself after a greeting, with a name that is also a word.
+    strict_removes(
+        "good morning nurse, its jimmy. my sugar is high",
+        &["jimmy"],
+    );
+    strict_keeps("the rash left its mark on her arm");
     // A particle and a surname the lexicon knows as a word, after a given name.
     strict_removes("Speech (Fenna de Vries, CCC-SLP) agrees.", &["Vries"]);
     // A run of particles joins in turn, the surname after it too.

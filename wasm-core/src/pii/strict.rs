@@ -250,6 +250,19 @@ const PERSON_VERBS: &[&str] = &[
     "had",
 ];
 
+/// Greetings a writer names themself after ("hi its jimmy").
+const GREETINGS: &[&str] = &[
+    "hi",
+    "hello",
+    "hey",
+    "morning",
+    "afternoon",
+    "evening",
+    "nurse",
+    "doctor",
+    "doc",
+];
+
 /// Words a capital letter follows as a name of its own, not as a given name's initial
 /// ("Hepatitis B. Long-term …", "vitamin D. Young adults …").
 const LETTER_NAMED: &[&str] = &[
@@ -529,6 +542,25 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                                 || (!q.first_upper && !LETTER_NAMED.contains(&q.lower.as_str()))
                         })
             });
+        // A writer naming themself ("hi its marguerite", "good morning nurse, its
+        // jimmy"): a common given name even when it is a frequent word, right after
+        // "its" that opens the message or follows a greeting.
+        let self_named = not_function
+            && name
+            && !capsafe
+            && f & FIRST_CORE != 0
+            && plain_gap(&[""])
+            && i.checked_sub(1).is_some_and(|k| {
+                tokens.get(k).is_some_and(|p| {
+                    matches!(p.lower.as_str(), "its" | "it's")
+                        && (k == 0
+                            || p.newline_before
+                            || p.gap.contains([',', '.', '!'])
+                            || k.checked_sub(1)
+                                .and_then(|q| tokens.get(q))
+                                .is_some_and(|q| GREETINGS.contains(&q.lower.as_str())))
+                })
+            });
         let why = match mode {
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
             Mode::Mixed | Mode::Title if capitalized => {
@@ -579,7 +611,11 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             Mode::Mixed | Mode::Title => {
                 // Lower case inside ordinary text: a name only right after a kinship or
                 // title cue ("my son tomas", "dr. brown").
-                if (strong_cue && name && !common && !capsafe) || after_honorific || after_kin {
+                if (strong_cue && name && !common && !capsafe)
+                    || after_honorific
+                    || after_kin
+                    || self_named
+                {
                     Some(Why::Cue)
                 } else {
                     // A town in lower case after a place word ("lives in oswego").
@@ -589,7 +625,11 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             Mode::Lower => {
                 // Lower case: after a cue, a name-list word that is not also a frequent
                 // word ("my mom beatriz fell": not "fell").
-                if (strong_cue && (unknown || (name && !common))) || after_honorific || after_kin {
+                if (strong_cue && (unknown || (name && !common)))
+                    || after_honorific
+                    || after_kin
+                    || self_named
+                {
                     Some(Why::Cue)
                 } else if unknown
                     && t.letters >= 3
