@@ -843,6 +843,12 @@ fn photographs_go_by_file_name_and_field_labels_stay() {
         &["Bowers", "Young"],
     );
     strict_keeps("Hepatitis B. Long-term carriers. Vitamin D. Young adults. A. Fib.");
+    // A numbered road; "rt" and "US" stay, they are as often "right" and ultrasound.
+    strict_removes(
+        "Lives alone off Hwy 80, then along Route 9.",
+        &["Hwy 80", "Route 9"],
+    );
+    strict_keeps("Pain on rt 2nd toe; lesion at US 3 mm.");
     // Five digits or more after a bare number sign are a record's number; a bed's stays.
     strict_removes("Seen 01/13/93, # 719435.", &["719435"]);
     strict_keeps("Moved to bed #12 on the unit.");

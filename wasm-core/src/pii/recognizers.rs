@@ -1290,6 +1290,19 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A numbered road after where one lives or is found ("off Hwy 80", "along Route 9",
+    // "on County Rd 14"). "Rt", "US", "SR" and "CR" are left out: in notes they are as
+    // often "right", ultrasound and creatinine.
+    add(
+        "road_numbered",
+        Address,
+        r"(?i)\b(?:on|off|at|along|near|by)\s+(?:the\s+)?((?:hwy|highway|route|rte|interstate|county\s+(?:rd|road)|state\s+(?:route|road|hwy|highway))[-\s]?\d{1,4}[a-z]?)\b",
+        1,
+        0.6,
+        &[],
+        &[],
+        None,
+    )?;
     // A named street abbreviated "St" after "on", "at" or "off" ("on Clay St"): before
     // a name the same letters are "Saint".
     add(
