@@ -60,10 +60,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "replica-queue",
         sql: include_str!("../migrations/0006_replica_queue.sql"),
     },
+    Migration {
+        version: 7,
+        name: "submission-digest",
+        sql: include_str!("../migrations/0007_submission_digest.sql"),
+    },
 ];
 
 /// The latest schema version this relay knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// A migration's text for the backend it runs on.
 fn dialect(sql: &str, postgres: bool) -> String {

@@ -31,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use phiveil_core::fhe::{self, Aggregator, FieldSpec, StudySpec};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -945,7 +946,8 @@ fn submission_from(r: &[Val]) -> Submission {
     }
 }
 
-const SUB_COLS: &str = "id, study, state, reason, size, patient, object_key, expires_at";
+const SUB_COLS: &str =
+    "id, study, state, reason, size, patient, object_key, expires_at, proof_digest";
 
 /// Registers the patient's one submission; returns a presigned PUT for the proven
 /// list (patient).
@@ -1038,7 +1040,7 @@ async fn submission_row(state: &AppState, id: &str, sid: &str) -> ApiResult<Opti
         .query(
             &format!("SELECT {SUB_COLS} FROM study_submissions WHERE id = ?1 AND study = ?2"),
             &[sid.into(), id.into()],
-            8,
+            9,
         )
         .await?
         .into_iter()
@@ -1147,6 +1149,9 @@ async fn complete_inner(
         }
     }
     let bytes = state.store.get(&key, fhe::MAX_SUBMISSION_BYTES).await?;
+    // The worker folds these bytes without checking the proof again, and refuses an
+    // object that no longer has this digest (a presigned upload can still overwrite it).
+    let digest = list_digest(&bytes);
     let p = params(state, id).await?;
     let spec = study.spec.clone();
     let who = patient.clone();
@@ -1164,8 +1169,8 @@ async fn complete_inner(
     let n = state
         .db
         .exec(
-            "UPDATE study_submissions SET state = 'accepted' WHERE id = ?1 AND state = 'pending'",
-            &[sid.into()],
+            "UPDATE study_submissions SET state = 'accepted', proof_digest = ?2 WHERE id = ?1 AND state = 'pending'",
+            &[sid.into(), digest.into()],
         )
         .await?;
     if n != 1 {
@@ -1189,7 +1194,7 @@ pub async fn mine(
     let rows = state.db.query(
         &format!("SELECT {SUB_COLS} FROM study_submissions WHERE study = ?1 AND patient = ?2 ORDER BY created_at"),
         &[id.as_str().into(), patient.into()],
-        8,
+        9,
     ).await?;
     Ok(Json(rows.iter().map(|r| submission_from(r)).collect()))
 }
@@ -1378,7 +1383,13 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
             .store
             .get(&get(6).text(), fhe::MAX_SUBMISSION_BYTES)
             .await?;
-        subs.push((get(0).text(), get(5).text(), bytes));
+        let checked = get(8).opt_text().map(|d| d == list_digest(&bytes));
+        subs.push(Claimed {
+            id: get(0).text(),
+            patient: get(5).text(),
+            bytes,
+            same_as_checked: checked,
+        });
     }
     // Verify, expand, clamp, fold and checkpoint, off the async threads, renewing the
     // lease meanwhile.
@@ -1590,7 +1601,7 @@ async fn claim(
     let rows = state.db.query(
         &format!("SELECT {SUB_COLS} FROM study_submissions WHERE lane = ?1 AND state = 'accepted' ORDER BY created_at, id LIMIT ?2"),
         &[lane.into(), batch.into()],
-        8,
+        9,
     ).await?;
     Ok(Some(rows))
 }
@@ -1617,7 +1628,29 @@ async fn renew_lease(state: AppState, lane: String, me: String) {
 
 type BatchOutcome = (Vec<String>, Vec<(String, String)>, Vec<u8>);
 
-fn fold_batch(l: &mut Loaded, subs: &[(String, String, Vec<u8>)]) -> ApiResult<BatchOutcome> {
+/// A claimed submission and its object's bytes.
+struct Claimed {
+    id: String,
+    patient: String,
+    bytes: Vec<u8>,
+    /// Whether the bytes are those whose proof was checked at completion (their digest
+    /// matches); `None` for a submission accepted before digests were kept, whose proof
+    /// is checked again.
+    same_as_checked: Option<bool>,
+}
+
+/// Why a submission whose object changed after its proof was checked is refused.
+const CHANGED: &str = "the list changed after its proof was checked";
+
+/// The SHA-256 of a proven list (base64), kept when its proof is checked.
+fn list_digest(bytes: &[u8]) -> String {
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        Sha256::digest(bytes),
+    )
+}
+
+fn fold_batch(l: &mut Loaded, subs: &[Claimed]) -> ApiResult<BatchOutcome> {
     let pool = Arc::clone(&l.pool);
     let agg = &mut l.agg;
     pool.run(|| fold_on_pool(&pool, agg, subs))
@@ -1627,22 +1660,35 @@ fn fold_batch(l: &mut Loaded, subs: &[(String, String, Vec<u8>)]) -> ApiResult<B
 fn fold_on_pool(
     pool: &fhe::KeyedPool,
     agg: &mut Aggregator,
-    subs: &[(String, String, Vec<u8>)],
+    subs: &[Claimed],
 ) -> ApiResult<BatchOutcome> {
-    let results = agg.verify_many(pool, subs);
     let mut ok = Vec::new();
     let mut folded = Vec::new();
     let mut refused = Vec::new();
-    for ((sid, _, _), r) in subs.iter().zip(results) {
-        match r {
+    let mut todo = Vec::with_capacity(subs.len());
+    for c in subs {
+        if agg.has_seen(&c.id) {
             // Already in the lane's totals (a crash between checkpoint and commit): just
             // mark it.
-            _ if agg.has_seen(sid) => folded.push(sid.clone()),
+            folded.push(c.id.clone());
+        } else if c.same_as_checked == Some(false) {
+            refused.push((c.id.clone(), CHANGED.to_owned()));
+        } else {
+            todo.push(fhe::Incoming {
+                id: &c.id,
+                patient: &c.patient,
+                bytes: &c.bytes,
+                proof_checked: c.same_as_checked == Some(true),
+            });
+        }
+    }
+    for (s, r) in todo.iter().zip(agg.prepare_many(pool, &todo)) {
+        match r {
             Ok(e) => {
                 ok.push(e);
-                folded.push(sid.clone());
+                folded.push(s.id.to_owned());
             }
-            Err(e) => refused.push((sid.clone(), e.to_string())),
+            Err(e) => refused.push((s.id.to_owned(), e.to_string())),
         }
     }
     agg.fold(ok)?;

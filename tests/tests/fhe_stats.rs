@@ -268,10 +268,30 @@ fn two_studies_with_their_own_keys_aggregate_at_once() {
             // As the relay worker runs a study: every computation on the study's pool.
             let pool = fhe::KeyedPool::decompress(&keys.server).unwrap();
             let release = pool.run(|| {
-                let mut agg = Aggregator::new(spec.clone(), keys.public.clone(), crs).unwrap();
+                let mut agg =
+                    Aggregator::new(spec.clone(), keys.public.clone(), crs.clone()).unwrap();
                 for chunk in subs.chunks(2) {
+                    // The first of each pair had its proof checked at completion, as the
+                    // relay does (it is not checked again); the other is checked here.
+                    let incoming: Vec<fhe::Incoming> = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(k, (id, patient, bytes))| {
+                            let checked = k == 0;
+                            if checked {
+                                fhe::check_submission(&spec, &keys.public, &crs, patient, bytes)
+                                    .unwrap();
+                            }
+                            fhe::Incoming {
+                                id,
+                                patient,
+                                bytes,
+                                proof_checked: checked,
+                            }
+                        })
+                        .collect();
                     let ok: Vec<_> = agg
-                        .verify_many(&pool, chunk)
+                        .prepare_many(&pool, &incoming)
                         .into_iter()
                         .map(Result::unwrap)
                         .collect();

@@ -332,7 +332,27 @@ async fn study_through_the_relay() {
             .filter(|s| !covered.contains(s))
             .collect();
         assert!(!last_batch.is_empty());
+        // One object of the batch is overwritten meanwhile, as a presigned upload that is
+        // still valid could: the proof was checked on the original bytes, so the worker
+        // refuses the new ones rather than folding them unchecked.
+        let victim = last_batch[0].clone();
+        let path = relay_object(&relay, &submission_object(&relay, &victim));
+        let original = std::fs::read(&path).unwrap();
+        std::fs::write(
+            &path,
+            original.iter().map(|b| b ^ 0x5a).collect::<Vec<u8>>(),
+        )
+        .unwrap();
         rewind(&relay, &id, seq, &key, folded, &last_batch);
+        let (state, reason) = settled(&relay, &victim).await;
+        assert_eq!(state, "refused");
+        assert_eq!(
+            reason.as_deref(),
+            Some("the list changed after its proof was checked")
+        );
+        // The original bytes back: folded without checking the proof again.
+        std::fs::write(&path, &original).unwrap();
+        requeue(&relay, &victim);
     }
     let dr = rebase(&dr, &relay);
     wait_until(&dr, &id, "6 folded after the crash", |b| {
@@ -501,6 +521,47 @@ fn rewind(relay: &TestRelay, id: &str, seq: i64, key: &str, folded: i64, batch: 
         )
         .unwrap();
     }
+    relay.state.study_work.wake();
+}
+
+/// The object key of submission `sid`.
+fn submission_object(relay: &TestRelay, sid: &str) -> String {
+    let conn = rusqlite::Connection::open(relay.dir.join("relay.sqlite3")).unwrap();
+    conn.query_row(
+        "SELECT object_key FROM study_submissions WHERE id = ?1",
+        [sid],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// The state and reason of submission `sid` once the worker has decided it.
+async fn settled(relay: &TestRelay, sid: &str) -> (String, Option<String>) {
+    for _ in 0..600 {
+        let conn = rusqlite::Connection::open(relay.dir.join("relay.sqlite3")).unwrap();
+        let (state, reason): (String, Option<String>) = conn
+            .query_row(
+                "SELECT state, reason FROM study_submissions WHERE id = ?1",
+                [sid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        if state != "accepted" {
+            return (state, reason);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("submission {sid} was never folded or refused");
+}
+
+/// Queues submission `sid` again.
+fn requeue(relay: &TestRelay, sid: &str) {
+    let conn = rusqlite::Connection::open(relay.dir.join("relay.sqlite3")).unwrap();
+    conn.execute(
+        "UPDATE study_submissions SET state = 'accepted', reason = NULL WHERE id = ?1",
+        [sid],
+    )
+    .unwrap();
     relay.state.study_work.wake();
 }
 

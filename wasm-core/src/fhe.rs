@@ -667,6 +667,23 @@ impl core::fmt::Debug for Aggregator {
     }
 }
 
+/// One submission for [`Aggregator::prepare_many`]: its id, the patient its proof is
+/// bound to, the proven list as uploaded, and whether the caller already checked the
+/// proof of exactly these bytes ([`check_submission`], for example when the upload was
+/// completed; the relay keeps their SHA-256 and compares it). A list whose proof was
+/// not checked is checked here.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// The submission's id.
+    pub id: &'a str,
+    /// The patient the proof is bound to.
+    pub patient: &'a str,
+    /// The proven list's bytes.
+    pub bytes: &'a [u8],
+    /// Whether [`check_submission`] accepted exactly these bytes for this patient.
+    pub proof_checked: bool,
+}
+
 /// One verified, expanded submission, ready to fold: for each running total (the
 /// fields' sums, then every histogram cell, then every threshold, in that order) the
 /// 2-bit blocks this submission adds to it, least significant first.
@@ -913,10 +930,26 @@ impl Aggregator {
     /// bits; in the checked encoding the value clamped to its range and the comparisons
     /// with every edge and threshold.
     pub fn verify(&self, id: &str, patient: &str, bytes: &[u8]) -> Result<Expanded> {
+        self.prepare(&Incoming {
+            id,
+            patient,
+            bytes,
+            proof_checked: false,
+        })
+    }
+
+    /// [`Aggregator::verify`], without checking the proof again when the caller already
+    /// checked it on exactly these bytes (`s.proof_checked`). The list is parsed and
+    /// bounded the same way.
+    pub fn prepare(&self, s: &Incoming<'_>) -> Result<Expanded> {
+        let (id, patient, bytes) = (s.id, s.patient, s.bytes);
         let list = parse_submission(&self.study, &self.crs, bytes)?;
-        let expander = list
-            .verify_and_expand(&self.crs, &self.public, &self.study.proof_metadata(patient))
-            .map_err(|_| Error::Fhe("the proof does not verify".into()))?;
+        let expander = if s.proof_checked {
+            list.expand_without_verification().map_err(fhe_err)?
+        } else {
+            list.verify_and_expand(&self.crs, &self.public, &self.study.proof_metadata(patient))
+                .map_err(|_| Error::Fhe("the proof does not verify".into()))?
+        };
         let sk = blocks::key()?;
         let n = self.study.fields.len();
         let (mut sums, mut cells, mut thresholds) = (Vec::with_capacity(n), Vec::new(), Vec::new());
@@ -989,20 +1022,11 @@ impl Aggregator {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    /// [`Aggregator::verify`] over many submissions `(id, patient, bytes)` in parallel on
-    /// `pool`, whose threads hold this study's server key. One result per submission, in
-    /// order.
-    pub fn verify_many(
-        &self,
-        pool: &KeyedPool,
-        subs: &[(String, String, Vec<u8>)],
-    ) -> Vec<Result<Expanded>> {
+    /// [`Aggregator::prepare`] over many submissions in parallel on `pool`, whose
+    /// threads hold this study's server key. One result per submission, in order.
+    pub fn prepare_many(&self, pool: &KeyedPool, subs: &[Incoming<'_>]) -> Vec<Result<Expanded>> {
         use rayon::prelude::*;
-        pool.run(|| {
-            subs.par_iter()
-                .map(|(id, patient, bytes)| self.verify(id, patient, bytes))
-                .collect()
-        })
+        pool.run(|| subs.par_iter().map(|s| self.prepare(s)).collect())
     }
 
     /// Folds verified submissions into the running totals: each submission's blocks
