@@ -6,8 +6,10 @@
 #  2. relay aggregation of an 8-field study with proofs verified, submissions per minute:
 #     phiveil's Aggregator with the proven encoding, with the checked encoding (the
 #     design before it), and a minimal loop on tfhe-rs's high-level API (all checked
-#     against the plaintext totals). tfhe is built as in the test profile (opt-level 2,
-#     no debug assertions; see Cargo.toml).
+#     against the plaintext totals); and the relay as deployed for the proven encoding:
+#     proofs checked when uploads complete, the worker folding those bytes unchecked.
+#     tfhe is built as in the test profile (opt-level 2, no debug assertions; see
+#     Cargo.toml).
 #  3. the patient's proof in headless Chromium with 1 and 2 proof workers (the web app's
 #     TFHE worker; tfhe's cross-origin worker pool), the speedup and the 4-worker
 #     projection (www/bench/fhe-workers.mjs; needs the web app built).
