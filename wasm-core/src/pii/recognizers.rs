@@ -791,6 +791,42 @@ fn has_word(haystack: &str, word: &str) -> bool {
 /// The strict profile's extra recognizers: identifiers known by their label or shape,
 /// bare phone numbers and ZIP codes, compact and month-name dates, ages in words and
 /// shorthand, rural routes and streets without a number.
+/// Temperature words: "F" after a reading is Fahrenheit, not the sex ("T 98.6 F, 92").
+const TEMPERATURE_WORDS: &[&str] = &[
+    "temp",
+    "temperature",
+    "t",
+    "fever",
+    "febrile",
+    "afebrile",
+    "tmax",
+];
+
+/// Vital signs and readings: a number right after one of these is a reading, not an age
+/// ("O2 sat at 94, he was placed on 2L").
+const VITAL_SIGN_WORDS: &[&str] = &[
+    "sat",
+    "sats",
+    "spo2",
+    "o2",
+    "saturation",
+    "hr",
+    "pulse",
+    "rate",
+    "bp",
+    "temp",
+    "glucose",
+    "bg",
+    "fsbs",
+    "sugar",
+    "rr",
+    "weight",
+    "wt",
+    "map",
+    "sbp",
+    "dbp",
+];
+
 fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     use Entity::*;
     #[allow(clippy::too_many_arguments)]
@@ -966,15 +1002,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         1,
         0.8,
         &[],
-        &[
-            "temp",
-            "temperature",
-            "t",
-            "fever",
-            "febrile",
-            "afebrile",
-            "tmax",
-        ],
+        TEMPERATURE_WORDS,
         Some(over_89),
     )?;
     add(
@@ -1657,15 +1685,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         1,
         0.7,
         &[],
-        &[
-            "temp",
-            "temperature",
-            "t",
-            "fever",
-            "febrile",
-            "afebrile",
-            "tmax",
-        ],
+        TEMPERATURE_WORDS,
         Some(over_89),
     )?;
     // An age said in passing before the person it is about ("at 96, she still drives")
@@ -1677,28 +1697,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         1,
         0.7,
         &[],
-        &[
-            "sat",
-            "sats",
-            "spo2",
-            "o2",
-            "saturation",
-            "hr",
-            "pulse",
-            "rate",
-            "bp",
-            "temp",
-            "glucose",
-            "bg",
-            "fsbs",
-            "sugar",
-            "rr",
-            "weight",
-            "wt",
-            "map",
-            "sbp",
-            "dbp",
-        ],
+        VITAL_SIGN_WORDS,
         Some(over_89),
     )?;
     // An age set off by commas before what the person does or is ("Mary Roe, 95, was
@@ -1710,28 +1709,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         1,
         0.7,
         &[],
-        &[
-            "sat",
-            "sats",
-            "spo2",
-            "o2",
-            "saturation",
-            "hr",
-            "pulse",
-            "rate",
-            "bp",
-            "temp",
-            "glucose",
-            "bg",
-            "fsbs",
-            "sugar",
-            "rr",
-            "weight",
-            "wt",
-            "map",
-            "sbp",
-            "dbp",
-        ],
+        VITAL_SIGN_WORDS,
         Some(over_89),
     )?;
     add(
