@@ -1391,8 +1391,8 @@ async fn work_once(state: &AppState, loaded: &mut Option<Loaded>) -> ApiResult<b
             same_as_checked: checked,
         });
     }
-    // Verify, expand, clamp, fold and checkpoint, off the async threads, renewing the
-    // lease meanwhile.
+    // Expand (checking the proof only of a list accepted before digests were kept),
+    // bound, fold and checkpoint, off the async threads, renewing the lease meanwhile.
     let Some(mut cur) = loaded.take() else {
         return Ok(false);
     };
