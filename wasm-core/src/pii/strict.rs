@@ -512,6 +512,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         // when it is a frequent word, a drug or an eponym; right after a kinship word
         // ("son bill called", "his son, bill,") a given name is, even a frequent one.
         let prev = i.checked_sub(1).and_then(|p| tokens.get(p));
+        let prev2 = i.checked_sub(2).and_then(|p| tokens.get(p));
         let plain_gap = |gaps: &[&str]| !t.newline_before && gaps.contains(&t.gap.as_str());
         let not_function = !AFTER_CUE_FUNCTION.contains(&t.lower.as_str());
         let after_honorific = not_function
@@ -534,13 +535,11 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && plain_gap(&["."])
             && prev.is_some_and(|p| {
                 p.initial
-                    && i.checked_sub(2)
-                        .and_then(|q| tokens.get(q))
-                        .is_none_or(|q| {
-                            p.newline_before
-                                || p.gap.contains([',', '(', ':', ';'])
-                                || (!q.first_upper && !LETTER_NAMED.contains(&q.lower.as_str()))
-                        })
+                    && prev2.is_none_or(|q| {
+                        p.newline_before
+                            || p.gap.contains([',', '(', ':', ';'])
+                            || (!q.first_upper && !LETTER_NAMED.contains(&q.lower.as_str()))
+                    })
             });
         // A writer naming themself ("hi its marguerite", "good morning nurse, its
         // jimmy"): a common given name even when it is a frequent word, right after
@@ -550,16 +549,12 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && !capsafe
             && f & FIRST_CORE != 0
             && plain_gap(&[""])
-            && i.checked_sub(1).is_some_and(|k| {
-                tokens.get(k).is_some_and(|p| {
-                    matches!(p.lower.as_str(), "its" | "it's")
-                        && (k == 0
-                            || p.newline_before
-                            || p.gap.contains([',', '.', '!'])
-                            || k.checked_sub(1)
-                                .and_then(|q| tokens.get(q))
-                                .is_some_and(|q| GREETINGS.contains(&q.lower.as_str())))
-                })
+            && prev.is_some_and(|p| {
+                matches!(p.lower.as_str(), "its" | "it's")
+                    && (i == 1
+                        || p.newline_before
+                        || p.gap.contains([',', '.', '!'])
+                        || prev2.is_some_and(|q| GREETINGS.contains(&q.lower.as_str())))
             });
         let why = match mode {
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
