@@ -108,7 +108,6 @@ def main(src, repo):
             add(name, PLACE)
         elif len(parts) <= 3 and all(WORD.match(w) for w in parts):
             flags[name] = flags.get(name, 0) | PLACE
-    scowl = {w.lower() for w in lowercase_entries(src / "usr/share/dict/american-english-large")}
 
     common = {w for w, f in flags.items() if f & COMMON}
     letters = "abcdefghijklmnopqrstuvwxyz"
@@ -125,9 +124,10 @@ def main(src, repo):
     def kept(word, f):
         # A word that is only a surname is left out: a word the lexicon does not know is
         # redacted anyway (in a name position, or anywhere in a lower-case message), so
-        # the entry would only cost bundle size. Rare vocabulary outside SCOWL (long
-        # chemical and taxonomic names from Philter's whitelist and DrugBank) is left
-        # out beyond 10 letters for the same reason: it is kept unless capitalized.
+        # the entry would only cost bundle size. Long medical vocabulary outside SCOWL
+        # stays in: capitalized at a sentence's start, in a heading or in an ALL-CAPS
+        # note ("ECHOCARDIOGRAM", "Lumbosacral radiculopathy") an unknown word would be
+        # taken for a name.
         if " " in word:
             return True
         if not f & SAFE:
@@ -135,8 +135,6 @@ def main(src, repo):
             # otherwise take it for a misspelt common word ("tomas" is one edit from
             # "tomes", "reno" from "rend").
             return bool(f & (FIRST | PLACE)) and 3 <= len(word) <= 12 and near_common(word)
-        if f == SAFE and word not in scowl and len(word) > 10:
-            return False
         return len(word) <= 16
 
     out = sys.stdout.buffer

@@ -869,3 +869,35 @@ fn photographs_go_by_file_name_and_field_labels_stay() {
         assert!(!out.contains("Hope"), "{profile}: {out}");
     }
 }
+
+#[test]
+fn column_layouts_long_medical_words_and_eponyms() {
+    // A name ends at a column break; the next field's label is nobody's name.
+    let text = "Req Phys: HALVORSEN,TRYGVE E        Pat Loc: WARD 4\nAUTHOR: OKEKE,ADAEZE     EXP COSIGNER:";
+    strict_removes(text, &["HALVORSEN", "TRYGVE", "OKEKE", "ADAEZE"]);
+    let out = strict().redact(text, None).unwrap().text;
+    assert!(out.contains("Pat Loc: WARD 4"), "{out}");
+    assert!(out.contains("EXP COSIGNER:"), "{out}");
+    // A title does not reach across a column break ("MX" is a staging code there).
+    strict_keeps(" [X]   MX      Presence of distant metastasis cannot be assessed");
+    // Long medical words capitalized in headings and sentence starts stay.
+    strict_keeps("ECHOCARDIOGRAM NORMAL. MRI LUMBOSACRAL SPINE.");
+    strict_keeps(
+        "Lumbosacral radiculopathy. Choledocholithiasis s/p ERCP. Echocardiogram reviewed.",
+    );
+    // A patient named after an eponym keeps the disease its name.
+    let text = "Name: Walter Parkinson\nHistory: Parkinson's disease since 2015. Mr. Parkinson walks daily.";
+    let out = strict().redact(text, None).unwrap().text;
+    assert!(out.contains("Parkinson's disease"), "{out}");
+    assert!(
+        !out.contains("Walter") && !out.contains("Mr. Parkinson"),
+        "{out}"
+    );
+    // A year written straight after the day's comma: the whole date is one span, so the
+    // default policy keeps its year only.
+    let out = strict()
+        .redact("DATE OF DISCHARGE: Mar 4,2021; DOB: SEP 30,1951", None)
+        .unwrap()
+        .text;
+    assert_eq!(out, "DATE OF DISCHARGE: 2021; DOB: 1951");
+}

@@ -107,7 +107,7 @@ const MEDICAL_SUFFIXES: &[&str] = &[
     "floxacin", "azole", "oquine", "amine", "azine", "idine", "oxine", "prazole", "tidine",
     "dipine", "parin", "cycline", "uria", "emic", "ologist", "ology", "ological", "plegia",
     "paresis", "cytosis", "cytes", "genesis", "lysis", "lytic", "ectomies", "otomies", "ographic",
-    "ometry", "etic", "atic", "ular", "ical",
+    "ometry", "etic", "atic", "ular", "ical", "iasis", "ogram", "ograms",
 ];
 
 /// Beginnings of medical words outside the lexicon ("hydroxy…", "inferio…").

@@ -657,6 +657,10 @@ pub(super) struct Token {
     pub(super) gap: String,
     /// Whether a line break separates this token from the previous one.
     pub(super) newline_before: bool,
+    /// Whether a column break separates this token from the previous one on its line: a
+    /// tab, or three spaces and more ("Req Phys: FELKLEY,KENNETH E     Pat Loc: …"). A
+    /// name does not run across one.
+    pub(super) column_before: bool,
     /// Written with a possessive "'s" (stripped from the span).
     pub(super) possessive: bool,
 }
@@ -674,6 +678,8 @@ pub(super) fn tokenize(text: &str) -> Vec<Token> {
     let mut tokens = Vec::new();
     let mut gap = String::new();
     let mut newline = false;
+    let mut spaces = 0usize;
+    let mut column = false;
     let mut iter = text.char_indices().peekable();
     while let Some((i, c)) = iter.next() {
         if c.is_alphabetic() {
@@ -735,11 +741,20 @@ pub(super) fn tokenize(text: &str) -> Vec<Token> {
                 initial,
                 gap: std::mem::take(&mut gap),
                 newline_before: std::mem::take(&mut newline),
+                column_before: std::mem::take(&mut column),
                 possessive,
             });
+            spaces = 0;
         } else {
             if c == '\n' {
                 newline = true;
+            }
+            if c == ' ' {
+                spaces = spaces.saturating_add(1);
+                column |= spaces >= 3;
+            } else {
+                spaces = 0;
+                column |= c == '\t';
             }
             if !c.is_whitespace() {
                 gap.push(c);
@@ -828,7 +843,7 @@ impl NameRecognizer {
                 let cur = tokens.get(j);
                 let joined =
                     next.gap.is_empty() || cur.is_some_and(|c| c.initial && next.gap == ".");
-                if next.newline_before || !joined {
+                if next.newline_before || next.column_before || !joined {
                     break;
                 }
                 // A third unknown capitalized word followed by a lower-case word starts
@@ -919,6 +934,7 @@ impl NameRecognizer {
                     && (p.capitalized || p.allcaps || (t.first_upper && !t.allcaps))
                     && gap_ok(&t.gap)
                     && !t.newline_before
+                    && !t.column_before
                 {
                     let j = extend(first, 3, true);
                     push(&mut out, i, j, 0.9, "name_title");
@@ -1056,8 +1072,13 @@ impl NameRecognizer {
                     .map(|f| (f.start, f.end))
                     .collect(),
             );
-            for t in &tokens {
-                if nameish(t) && confident.contains(&t.lower) && !named.overlaps(t.start, t.end) {
+            for (i, t) in tokens.iter().enumerate() {
+                // The patient Mr. Parkinson does not make "Parkinson's disease" his name.
+                if nameish(t)
+                    && confident.contains(&t.lower)
+                    && !named.overlaps(t.start, t.end)
+                    && !eponym_use(&tokens, i)
+                {
                     out.push(Finding {
                         entity: Entity::Person,
                         start: t.start,

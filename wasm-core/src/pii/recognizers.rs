@@ -412,7 +412,7 @@ impl Patterns {
             "date_month_name",
             Date,
             &format!(
-                r"\b(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+)?{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+(?:18|19|20)\d{{2}}\b)?"
+                r"\b(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+)?{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:(?:,\s*|\s+)(?:18|19|20)\d{{2}}\b)?"
             ),
             0,
             0.85,
@@ -423,7 +423,7 @@ impl Patterns {
             "date_day_month",
             Date,
             &format!(
-                r"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}\b\.?(?:,?\s+(?:18|19|20)\d{{2}}\b)?"
+                r"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}\b\.?(?:(?:,\s*|\s+)(?:18|19|20)\d{{2}}\b)?"
             ),
             0,
             0.85,
@@ -963,7 +963,9 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "date_month_name_lower",
         Date,
-        &format!(r"(?i)\b{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+(?:18|19|20)\d{{2}}\b)?"),
+        &format!(
+            r"(?i)\b{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:(?:,\s*|\s+)(?:18|19|20)\d{{2}}\b)?"
+        ),
         0,
         0.75,
         DATE_CONTEXT,
@@ -975,7 +977,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         "date_ordinal_month_lower",
         Date,
         &format!(
-            r"(?i)\b\d{{1,2}}(?:st|nd|rd|th)\s+(?:of\s+)?{MONTH}\b\.?(?:,?\s+(?:18|19|20)\d{{2}}\b)?"
+            r"(?i)\b\d{{1,2}}(?:st|nd|rd|th)\s+(?:of\s+)?{MONTH}\b\.?(?:(?:,\s*|\s+)(?:18|19|20)\d{{2}}\b)?"
         ),
         0,
         0.75,
@@ -1051,7 +1053,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         "date_ordinal_words",
         Date,
         &format!(
-            r"\b(?:(?i:the\s+)?{ORDINAL}\s+(?i:of\s+)?{MONTH}\b|{MONTH}\.?\s+(?i:the\s+)?{ORDINAL}\b)(?:,?\s+(?:18|19|20)\d{{2}}\b)?"
+            r"\b(?:(?i:the\s+)?{ORDINAL}\s+(?i:of\s+)?{MONTH}\b|{MONTH}\.?\s+(?i:the\s+)?{ORDINAL}\b)(?:(?:,\s*|\s+)(?:18|19|20)\d{{2}}\b)?"
         ),
         0,
         0.8,

@@ -743,6 +743,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             return false;
         };
         !y.newline_before
+            && !y.column_before
             && (y.gap.is_empty()
                 || (x.initial && y.gap == ".")
                 || y.gap == "-"
@@ -812,6 +813,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         if tag.get(i).copied().flatten().is_none()
             && free.get(i).copied().unwrap_or(false)
             && seen.contains(t.lower.as_str())
+            && !super::names::eponym_use(&tokens, i)
             && (!frequent
                 || t.first_upper
                 || (person_verb_follows(&tokens, i) && !determiner_before(&tokens, i)))
