@@ -893,6 +893,19 @@ fn column_layouts_long_medical_words_and_eponyms() {
         !out.contains("Walter") && !out.contains("Mr. Parkinson"),
         "{out}"
     );
+    // A patient's name that is no known eponym still propagates before "test".
+    strict_removes(
+        "AUTHOR: HALVORSEN,TRYGVE\nComments: Trygve's test data",
+        &["Trygve"],
+    );
+    // Text copied out of a PDF: a date or a number cut after a hyphen is still one, and a
+    // word cut the same way is still a word.
+    strict_removes(
+        "DOB: 1958-0-\n4-22 and SSN: 512--\n88-3071 on file.",
+        &["1958-0-", "4-22", "512--", "88-3071"],
+    );
+    strict_keeps("Adjust antihype-\nrtensive dose; history noncontr-\nibutory.");
+    strict_keeps("Seen in clinic 2-\n3 times a week, items 4-\n5 reviewed.");
     // A year written straight after the day's comma: the whole date is one span, so the
     // default policy keeps its year only.
     let out = strict()

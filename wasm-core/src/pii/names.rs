@@ -193,6 +193,16 @@ pub(super) fn eponym_use(tokens: &[Token], i: usize) -> bool {
         })
 }
 
+/// Whether token `i` is an eponym the lexicon knows used as one ("Parkinson's disease"),
+/// so that a patient's surname propagates to it no more than to a drug's name; a name it
+/// does not know as an eponym stays a name ("Maruf's test data").
+pub(super) fn known_eponym_use(tokens: &[Token], i: usize) -> bool {
+    eponym_use(tokens, i)
+        && tokens
+            .get(i)
+            .is_some_and(|t| super::lexicon::flags(&t.lower) & super::lexicon::CAPSAFE != 0)
+}
+
 /// Words that a condition, sign, test or procedure named after a person ends with.
 const EPONYM_NOUNS: &[&str] = &[
     // A herb named after a saint ("St. John's wort").
@@ -1077,7 +1087,7 @@ impl NameRecognizer {
                 if nameish(t)
                     && confident.contains(&t.lower)
                     && !named.overlaps(t.start, t.end)
-                    && !eponym_use(&tokens, i)
+                    && !known_eponym_use(&tokens, i)
                 {
                     out.push(Finding {
                         entity: Entity::Person,

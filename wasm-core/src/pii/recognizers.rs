@@ -1249,6 +1249,37 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         Some(|s| digits(s) >= 5),
     )?;
+    // A date or a number that a line break cut after a hyphen, as text copied out of a
+    // PDF or an OCR pass leaves it ("DOB 1977-\n-12-31", "SSN: 849--\n72-2133"): read
+    // without the break it is a date or a social security number.
+    add(
+        "date_across_line_break",
+        Date,
+        r"\b\d[\d-]*-[ \t]*\r?\n[ \t]*-?[\d-]*\d\b",
+        0,
+        0.8,
+        &[],
+        &[],
+        Some(|s| {
+            let j = unwrapped(s);
+            let parts: Vec<usize> = j.split('-').map(str::len).collect();
+            matches!(parts.as_slice(), [4, 1 | 2, 1 | 2] | [1 | 2, 1 | 2, 2 | 4])
+        }),
+    )?;
+    add(
+        "number_across_line_break",
+        Ssn,
+        r"\b\d[\d-]*-[ \t]*\r?\n[ \t]*-?[\d-]*\d\b",
+        0,
+        0.8,
+        &[],
+        &[],
+        Some(|s| {
+            let j = unwrapped(s);
+            let parts: Vec<usize> = j.split('-').map(str::len).collect();
+            parts.as_slice() == [3, 2, 4]
+        }),
+    )?;
     // The file name of a photograph or scan ("face-greene-porch.jpg", "IMG_4471.HEIC"):
     // Safe Harbor removes full-face photographs and comparable images, and such names
     // often carry the patient's name or the day it was taken.
@@ -2045,6 +2076,15 @@ fn valid_numeric_date(s: &str) -> bool {
     let md = (1..=12).contains(a) && (1..=31).contains(b);
     let dm = (1..=31).contains(a) && (1..=12).contains(b);
     md || dm
+}
+
+/// A number cut by a line break after a hyphen, read whole: the hyphen the cut added
+/// and the break go ("849--\n72-2133" → "849-72-2133", "1961-0-\n8-10" → "1961-08-10").
+fn unwrapped(s: &str) -> String {
+    let (before, after) = s.split_once('\n').unwrap_or((s, ""));
+    let before = before.trim_end();
+    let before = before.strip_suffix('-').unwrap_or(before);
+    format!("{before}{}", after.trim_start())
 }
 
 /// The first number in a date with a month name is a day of the month ("5 Jan", "Jan 5").

@@ -429,6 +429,25 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         .collect();
     let mut tag: Vec<Option<Why>> = vec![None; tokens.len()];
     let mut place = vec![false; tokens.len()];
+    // A word a line break cut after a hyphen, as copied text leaves it ("antihype-\n
+    // rtensive", "ident-\nifying"): both halves are the word the lexicon knows.
+    let mut wrapped = vec![false; tokens.len()];
+    for (i, t) in tokens.iter().enumerate().skip(1) {
+        let Some(p) = i.checked_sub(1).and_then(|p| tokens.get(p)) else {
+            continue;
+        };
+        if t.newline_before && t.gap == "-" && !p.has_digit && !t.has_digit {
+            let whole = format!("{}{}", p.lower, t.lower);
+            let f = lexicon::flags(&whole);
+            if (f & SAFE != 0 && !is_name(f)) || lexicon::medical_shape(&whole) {
+                for k in [i.saturating_sub(1), i] {
+                    if let Some(w) = wrapped.get_mut(k) {
+                        *w = true;
+                    }
+                }
+            }
+        }
+    }
 
     let flag_of = |i: usize| flags.get(i).copied().unwrap_or(0);
     let word = |i: usize| tokens.get(i).map(|t| t.lower.as_str()).unwrap_or_default();
@@ -472,6 +491,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
 
     for (i, t) in tokens.iter().enumerate() {
         if t.has_digit
+            || wrapped.get(i).copied().unwrap_or(false)
             || !free.get(i).copied().unwrap_or(false)
             || t.letters < 2
             || super::names::modal_verb(&tokens, i)
@@ -813,7 +833,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         if tag.get(i).copied().flatten().is_none()
             && free.get(i).copied().unwrap_or(false)
             && seen.contains(t.lower.as_str())
-            && !super::names::eponym_use(&tokens, i)
+            && !super::names::known_eponym_use(&tokens, i)
             && (!frequent
                 || t.first_upper
                 || (person_verb_follows(&tokens, i) && !determiner_before(&tokens, i)))
