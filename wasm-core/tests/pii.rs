@@ -906,6 +906,12 @@ fn column_layouts_long_medical_words_and_eponyms() {
     );
     strict_keeps("Adjust antihype-\nrtensive dose; history noncontr-\nibutory.");
     strict_keeps("Seen in clinic 2-\n3 times a week, items 4-\n5 reviewed.");
+    // An OCR pass reads digits as letters; a street's name may stand in quotes.
+    strict_removes(
+        "D0B: O7/l2/1949 (scanned). Address: 18 “Birch” Lane, Apt 2.",
+        &["O7/l2/1949", "Birch"],
+    );
+    strict_keeps("I/O 1200/800. Ratio l/2/3 noted.");
     // A year written straight after the day's comma: the whole date is one span, so the
     // default policy keeps its year only.
     let out = strict()

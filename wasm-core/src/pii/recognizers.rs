@@ -481,7 +481,7 @@ impl Patterns {
             "street_address",
             Address,
             &format!(
-                r"\b\d{{1,6}}[A-Za-z]?\s+(?:(?:[NSEW]|N[EW]|S[EW]|North|South|East|West)\.?\s+)?(?:(?:[A-Z][A-Za-z'-]*|\d+(?:st|nd|rd|th))\.?\s+){{1,3}}(?:{STREET_SUFFIX})\b\.?(?:\s+(?:[NSEW]|N[EW]|S[EW])\b\.?)?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Bldg|Building|Fl|Floor|Rm|Room|Lot|#)\.?\s*#?\s*[A-Za-z0-9-]+\b)?"
+                r"\b\d{{1,6}}[A-Za-z]?\s+(?:(?:[NSEW]|N[EW]|S[EW]|North|South|East|West)\.?\s+)?(?:(?:(?:\x22|\xE2\x80\x9C)?[A-Z][A-Za-z'-]*(?:\x22|\xE2\x80\x9D)?|\d+(?:st|nd|rd|th))\.?\s+){{1,3}}(?:{STREET_SUFFIX})\b\.?(?:\s+(?:[NSEW]|N[EW]|S[EW])\b\.?)?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Bldg|Building|Fl|Floor|Rm|Room|Lot|#)\.?\s*#?\s*[A-Za-z0-9-]+\b)?"
             ),
             0,
             0.75,
@@ -1292,6 +1292,35 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         &[],
         None,
+    )?;
+    // A numeric date an OCR pass misread, letters standing for digits ("0l/0l/1980",
+    // "O3/l5/1985"): three real digits at least, and read back it is a date.
+    add(
+        "date_ocr_letters",
+        Date,
+        r"\b[0-9lIOo]{1,2}/[0-9lIOo]{1,2}/[0-9lIOo]{2,4}\b",
+        0,
+        0.7,
+        &[],
+        &[],
+        Some(|s| {
+            let read: String = s
+                .chars()
+                .map(|c| match c {
+                    'l' | 'I' => '1',
+                    'O' | 'o' => '0',
+                    c => c,
+                })
+                .collect();
+            let mut parts = read.split('/').filter_map(|p| p.parse::<u32>().ok());
+            let (Some(m), Some(d), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+                return false;
+            };
+            digits(s) >= 3
+                && s.chars().any(char::is_alphabetic)
+                && (1..=12).contains(&m)
+                && (1..=31).contains(&d)
+        }),
     )?;
     // A date written day, month and year without separators ("15Nov24", "03MAR2024").
     add(
