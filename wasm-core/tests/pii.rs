@@ -912,6 +912,24 @@ fn column_layouts_long_medical_words_and_eponyms() {
         &["O7/l2/1949", "Birch"],
     );
     strict_keeps("I/O 1200/800. Ratio l/2/3 noted.");
+    // A frequent word after a cue that a number follows names the number's kind.
+    let out = strict()
+        .redact("Contact: Mobile +1 480-555-0133 (after hours)", None)
+        .unwrap()
+        .text;
+    assert!(
+        out.starts_with("Contact: Mobile ") && !out.contains("0133"),
+        "{out}"
+    );
+    // After a credential and a comma come more credentials, not a name.
+    let out = strict()
+        .redact("Educator: Lisa Thompson, RN, BSN", None)
+        .unwrap()
+        .text;
+    assert!(
+        out.ends_with(", RN, BSN") && !out.contains("Thompson"),
+        "{out}"
+    );
     // A year written straight after the day's comma: the whole date is one span, so the
     // default policy keeps its year only.
     let out = strict()

@@ -15,6 +15,9 @@ pub(super) const TITLES: &[&str] = &[
     "dr", "mr", "mrs", "ms", "mx", "miss", "prof", "doctor", "nurse", "sr", "sra", "srta",
 ];
 
+/// Cue words that are credentials written after a name ("Lisa Roe, RN").
+pub(super) const CREDENTIAL_CUES: &[&str] = &["rn", "np", "pa", "lpn", "cna", "md", "do"];
+
 /// Words that, right before a capitalized word, mark it as a name.
 pub(super) const CUES: &[&str] = &[
     "patient",
@@ -960,7 +963,10 @@ impl NameRecognizer {
                     && !role
                     && (p.lower != "by"
                         || prev2.is_some_and(|q| BY_VERBS.contains(&q.lower.as_str())))
-                    && (t.gap.is_empty() || t.gap == ":" || t.gap == "-" || t.gap == ",");
+                    && (t.gap.is_empty() || t.gap == ":" || t.gap == "-" || t.gap == ",")
+                    // After a credential and a comma come more credentials ("Lisa Roe,
+                    // RN, CDCES"), not a name.
+                    && !(t.gap == "," && CREDENTIAL_CUES.contains(&p.lower.as_str()));
                 let talk = matches!(p.lower.as_str(), "with" | "to")
                     && prev2.is_some_and(|q| TALK_VERBS.contains(&q.lower.as_str()));
                 if (cue || talk) && !t.newline_before {
@@ -968,9 +974,19 @@ impl NameRecognizer {
                     // Frequent words that are nobody's name, closing a label or a heading,
                     // name a field ("Patient Signature:", "Provider License (referring):",
                     // "Patient Portal Secure Message").
-                    let label_end = tokens
-                        .get(j.saturating_add(1))
-                        .is_none_or(|n| n.newline_before || n.gap.starts_with([':', '(']));
+                    // A number right after them names its kind ("Contact: Mobile +1 480…").
+                    let number_after = tokens.get(j).is_some_and(|last| {
+                        let rest = text
+                            .get(last.end..)
+                            .unwrap_or_default()
+                            .trim_start_matches(' ');
+                        let rest = rest.strip_prefix(['+', '(']).unwrap_or(rest);
+                        rest.starts_with(|c: char| c.is_ascii_digit())
+                    });
+                    let label_end = number_after
+                        || tokens
+                            .get(j.saturating_add(1))
+                            .is_none_or(|n| n.newline_before || n.gap.starts_with([':', '(']));
                     if label_end
                         && tokens
                             .get(first..=j)
