@@ -930,6 +930,14 @@ fn column_layouts_long_medical_words_and_eponyms() {
         out.ends_with(", RN, BSN") && !out.contains("Thompson"),
         "{out}"
     );
+    // Operative notes name products, makers and devices; an English word may be a
+    // sentence's subject. A given name before "sign" is still a name.
+    strict_keeps(
+        "A Jackson-Pratt drain was inserted. Circulation returned to the fingers. \
+         Prepped with DuraPrep; closed with Monocryl and Dermabond. A rigid Philadelphia \
+         collar was applied. Zimmer femoral component, Midas bur. No Battle sign.",
+    );
+    strict_removes("We had Marisol sign the consent.", &["Marisol"]);
     // A year written straight after the day's comma: the whole date is one span, so the
     // default policy keeps its year only.
     let out = strict()

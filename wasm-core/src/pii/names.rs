@@ -196,6 +196,89 @@ pub(super) fn eponym_use(tokens: &[Token], i: usize) -> bool {
         })
 }
 
+/// Nouns a device or product is named before ("Jackson-Pratt drain", "Philadelphia
+/// collar", "Midas bur").
+const DEVICE_NOUNS: &[&str] = &[
+    "drain",
+    "drains",
+    "collar",
+    "bur",
+    "burr",
+    "catheter",
+    "clamp",
+    "clamps",
+    "retractor",
+    "retractors",
+    "forceps",
+    "holder",
+    "splint",
+    "brace",
+    "boot",
+    "boots",
+    "stockings",
+    "stent",
+    "pump",
+    "plate",
+    "screw",
+    "screws",
+    "graft",
+    "mesh",
+    "suture",
+    "sutures",
+    "dressing",
+    "tube",
+    "valve",
+    "elevator",
+    "scissors",
+    "reamer",
+    "rongeur",
+    "cautery",
+    "frame",
+    "needle",
+];
+
+/// Whether capitalized token `i` names a device, product or sign by what directly follows
+/// it on its line ("Jackson-Pratt drain", "Philadelphia collar", "Siegert sign"): such a
+/// word is a term, not a person, unless a title or a cue stands before it.
+/// A word the name lists know stays a name there ("had Maria sign the form"): device
+/// names that are surnames ("Foley", "Penrose") stay by the lexicon's eponyms.
+pub(super) fn term_before_noun(tokens: &[Token], i: usize) -> bool {
+    use super::lexicon::{flags, FIRST, LAST, PLACE, SAFE};
+    let Some(t) = tokens.get(i) else { return false };
+    let f = flags(&t.lower);
+    if !t.first_upper || t.possessive || f & (FIRST | LAST) != 0 {
+        return false;
+    }
+    tokens.get(i.saturating_add(1)).is_some_and(|n| {
+        let noun = n.lower.as_str();
+        !n.newline_before
+            && !n.column_before
+            && n.gap.is_empty()
+            // A word the lexicon does not know before "sign" may be a given name it does
+            // not list ("had Marisol sign the form"); before "drain" it is a product.
+            && (DEVICE_NOUNS.contains(&noun)
+                || (TERM_NOUNS.contains(&noun) && f & (SAFE | PLACE) != 0))
+    })
+}
+
+/// Eponym nouns that name a sign or a condition when they follow a name without a
+/// possessive ("Siegert sign", "Dieulafoy lesion").
+const TERM_NOUNS: &[&str] = &[
+    "sign",
+    "signs",
+    "syndrome",
+    "disease",
+    "maneuver",
+    "manoeuvre",
+    "reflex",
+    "fracture",
+    "lesion",
+    "procedure",
+    "operation",
+    "phenomenon",
+    "classification",
+];
+
 /// Whether token `i` is an eponym the lexicon knows used as one ("Parkinson's disease"),
 /// so that a patient's surname propagates to it no more than to a drug's name; a name it
 /// does not know as an eponym stays a name ("Maruf's test data").
@@ -1065,7 +1148,17 @@ impl NameRecognizer {
                         || (matches!(v.lower.as_str(), "is" | "was")
                             && after.is_some_and(|a| matches!(a.lower.as_str(), "a" | "an"))))
             });
-            if narrative {
+            // An English word the lexicon knows as nobody's name is the subject of its
+            // sentence, not a person ("Circulation returned to the fingers").
+            let plain_english = {
+                use super::lexicon::{flags, FIRST, LAST, SAFE};
+                (i..=j).all(|k| {
+                    tokens
+                        .get(k)
+                        .is_some_and(|tk| flags(&tk.lower) & (SAFE | FIRST | LAST) == SAFE)
+                })
+            };
+            if narrative && !plain_english {
                 let sentence_start =
                     i == 0 || t.newline_before || t.gap.ends_with(['.', '!', '?', ':', ')']);
                 let score = if sentence_start { 0.75 } else { 0.65 };

@@ -499,6 +499,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             || t.letters < 2
             || super::names::modal_verb(&tokens, i)
             || super::names::eponym_use(&tokens, i)
+            || super::names::term_before_noun(&tokens, i)
             // A kinship or title word is a cue, not the name after one
             // ("CALLED SON/DAUGHTER/FIANCE").
             || person_cue(t.lower.as_str())
