@@ -935,7 +935,9 @@ fn column_layouts_long_medical_words_and_eponyms() {
     strict_keeps(
         "A Jackson-Pratt drain was inserted. Circulation returned to the fingers. \
          Prepped with DuraPrep; closed with Monocryl and Dermabond. A rigid Philadelphia \
-         collar was applied. Zimmer femoral component, Midas bur. No Battle sign.",
+         collar was applied. Zimmer femoral component, Midas bur. No Battle sign. Head in \
+         the Mayfield headrest; a large Hill-Sachs lesion; wrapped in Esmarch; the Chirotech \
+         system.",
     );
     strict_removes("We had Marisol sign the consent.", &["Marisol"]);
     // A year written straight after the day's comma: the whole date is one span, so the

@@ -235,6 +235,18 @@ const DEVICE_NOUNS: &[&str] = &[
     "cautery",
     "frame",
     "needle",
+    "headrest",
+    "bandage",
+    "system",
+    "anchor",
+    "anchors",
+    "block",
+    "blade",
+    "wire",
+    "wires",
+    "pin",
+    "pins",
+    "technique",
 ];
 
 /// Whether capitalized token `i` names a device, product or sign by what directly follows
