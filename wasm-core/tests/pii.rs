@@ -940,6 +940,13 @@ fn column_layouts_long_medical_words_and_eponyms() {
          system.",
     );
     strict_removes("We had Marisol sign the consent.", &["Marisol"]);
+    // "MR" in capitals is a title only with its period or in an all-capitals line; an
+    // acronym may be inflected with an apostrophe.
+    strict_keeps("Review of an MR scan of the ankle. He was MRI'ed at that time.");
+    strict_removes(
+        "Seen by MR JONES today.\nMr. Okafor called.",
+        &["JONES", "Okafor"],
+    );
     // A year written straight after the day's comma: the whole date is one span, so the
     // default policy keeps its year only.
     let out = strict()

@@ -418,6 +418,18 @@ impl Why {
     }
 }
 
+/// An acronym used as a verb or a plural with an apostrophe ("MRI'ed", "CT'd", "EKG's"):
+/// capitals before the apostrophe, an inflection after it.
+fn acronym_inflected(text: &str, t: &Token) -> bool {
+    let word = text.get(t.start..t.end).unwrap_or_default();
+    let Some((stem, ending)) = word.split_once(['\'', '’']) else {
+        return false;
+    };
+    (2..=5).contains(&stem.len())
+        && stem.bytes().all(|b| b.is_ascii_uppercase())
+        && matches!(ending, "ed" | "d" | "ing" | "s")
+}
+
 /// Name and place findings of the strict profile that do not overlap `claimed` spans.
 pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     let tokens = tokenize(text);
@@ -500,6 +512,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             || super::names::modal_verb(&tokens, i)
             || super::names::eponym_use(&tokens, i)
             || super::names::term_before_noun(&tokens, i)
+            || acronym_inflected(text, t)
             // A kinship or title word is a cue, not the name after one
             // ("CALLED SON/DAUGHTER/FIANCE").
             || person_cue(t.lower.as_str())
@@ -539,8 +552,13 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let prev2 = i.checked_sub(2).and_then(|p| tokens.get(p));
         let plain_gap = |gaps: &[&str]| !t.newline_before && gaps.contains(&t.gap.as_str());
         let not_function = !AFTER_CUE_FUNCTION.contains(&t.lower.as_str());
+        // "MR" in capitals without its period is mitral regurgitation or magnetic
+        // resonance in ordinary text ("an MR scan"), not "Mr.".
         let after_honorific = not_function
-            && prev.is_some_and(|p| HONORIFICS.contains(&p.lower.as_str()))
+            && prev.is_some_and(|p| {
+                HONORIFICS.contains(&p.lower.as_str())
+                    && (!p.allcaps || t.gap == "." || mode == Mode::Upper)
+            })
             && plain_gap(&["", "."]);
         // A frequent word after a kinship word is a name only when it is a common given
         // name ("son bill called"), not a verb or adverb ("my wife likes it").
