@@ -384,6 +384,11 @@ fn strict_removes(text: &str, identifiers: &[&str]) {
     }
 }
 
+/// The text strict redaction makes of `text`.
+fn strict_out(text: &str) -> String {
+    strict().redact(text, None).unwrap().text
+}
+
 /// Asserts that strict redaction leaves `text` as it is.
 fn strict_keeps(text: &str) {
     let out = strict().redact(text, None).unwrap();
@@ -875,7 +880,7 @@ fn column_layouts_long_medical_words_and_eponyms() {
     // A name ends at a column break; the next field's label is nobody's name.
     let text = "Req Phys: HALVORSEN,TRYGVE E        Pat Loc: WARD 4\nAUTHOR: OKEKE,ADAEZE     EXP COSIGNER:";
     strict_removes(text, &["HALVORSEN", "TRYGVE", "OKEKE", "ADAEZE"]);
-    let out = strict().redact(text, None).unwrap().text;
+    let out = strict_out(text);
     assert!(out.contains("Pat Loc: WARD 4"), "{out}");
     assert!(out.contains("EXP COSIGNER:"), "{out}");
     // A title does not reach across a column break ("MX" is a staging code there).
@@ -887,7 +892,7 @@ fn column_layouts_long_medical_words_and_eponyms() {
     );
     // A patient named after an eponym keeps the disease its name.
     let text = "Name: Walter Parkinson\nHistory: Parkinson's disease since 2015. Mr. Parkinson walks daily.";
-    let out = strict().redact(text, None).unwrap().text;
+    let out = strict_out(text);
     assert!(out.contains("Parkinson's disease"), "{out}");
     assert!(
         !out.contains("Walter") && !out.contains("Mr. Parkinson"),
@@ -913,19 +918,13 @@ fn column_layouts_long_medical_words_and_eponyms() {
     );
     strict_keeps("I/O 1200/800. Ratio l/2/3 noted.");
     // A frequent word after a cue that a number follows names the number's kind.
-    let out = strict()
-        .redact("Contact: Mobile +1 480-555-0133 (after hours)", None)
-        .unwrap()
-        .text;
+    let out = strict_out("Contact: Mobile +1 480-555-0133 (after hours)");
     assert!(
         out.starts_with("Contact: Mobile ") && !out.contains("0133"),
         "{out}"
     );
     // After a credential and a comma come more credentials, not a name.
-    let out = strict()
-        .redact("Educator: Lisa Thompson, RN, BSN", None)
-        .unwrap()
-        .text;
+    let out = strict_out("Educator: Lisa Thompson, RN, BSN");
     assert!(
         out.ends_with(", RN, BSN") && !out.contains("Thompson"),
         "{out}"
@@ -949,9 +948,6 @@ fn column_layouts_long_medical_words_and_eponyms() {
     );
     // A year written straight after the day's comma: the whole date is one span, so the
     // default policy keeps its year only.
-    let out = strict()
-        .redact("DATE OF DISCHARGE: Mar 4,2021; DOB: SEP 30,1951", None)
-        .unwrap()
-        .text;
+    let out = strict_out("DATE OF DISCHARGE: Mar 4,2021; DOB: SEP 30,1951");
     assert_eq!(out, "DATE OF DISCHARGE: 2021; DOB: 1951");
 }

@@ -1255,30 +1255,27 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "date_across_line_break",
         Date,
-        r"\b\d[\d-]*-[ \t]*\r?\n[ \t]*-?[\d-]*\d\b",
+        CUT_NUMBER,
         0,
         0.8,
         &[],
         &[],
         Some(|s| {
-            let j = unwrapped(s);
-            let parts: Vec<usize> = j.split('-').map(str::len).collect();
-            matches!(parts.as_slice(), [4, 1 | 2, 1 | 2] | [1 | 2, 1 | 2, 2 | 4])
+            matches!(
+                cut_groups(s).as_slice(),
+                [4, 1 | 2, 1 | 2] | [1 | 2, 1 | 2, 2 | 4]
+            )
         }),
     )?;
     add(
         "number_across_line_break",
         Ssn,
-        r"\b\d[\d-]*-[ \t]*\r?\n[ \t]*-?[\d-]*\d\b",
+        CUT_NUMBER,
         0,
         0.8,
         &[],
         &[],
-        Some(|s| {
-            let j = unwrapped(s);
-            let parts: Vec<usize> = j.split('-').map(str::len).collect();
-            parts.as_slice() == [3, 2, 4]
-        }),
+        Some(|s| cut_groups(s).as_slice() == [3, 2, 4]),
     )?;
     // The file name of a photograph or scan ("face-greene-porch.jpg", "IMG_4471.HEIC"):
     // Safe Harbor removes full-face photographs and comparable images, and such names
@@ -2107,13 +2104,20 @@ fn valid_numeric_date(s: &str) -> bool {
     md || dm
 }
 
-/// A number cut by a line break after a hyphen, read whole: the hyphen the cut added
-/// and the break go ("849--\n72-2133" → "849-72-2133", "1961-0-\n8-10" → "1961-08-10").
-fn unwrapped(s: &str) -> String {
+/// Digits and hyphens cut by a line break right after a hyphen ("1977-\n-12-31").
+const CUT_NUMBER: &str = r"\b\d[\d-]*-[ \t]*\r?\n[ \t]*-?[\d-]*\d\b";
+
+/// The lengths of the hyphen-separated groups of a number cut by a line break, read
+/// whole: the hyphen the cut added and the break go ("849--\n72-2133" → 3, 2, 4;
+/// "1961-0-\n8-10" → 4, 2, 2).
+fn cut_groups(s: &str) -> Vec<usize> {
     let (before, after) = s.split_once('\n').unwrap_or((s, ""));
     let before = before.trim_end();
     let before = before.strip_suffix('-').unwrap_or(before);
     format!("{before}{}", after.trim_start())
+        .split('-')
+        .map(str::len)
+        .collect()
 }
 
 /// The first number in a date with a month name is a day of the month ("5 Jan", "Jan 5").
