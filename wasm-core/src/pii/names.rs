@@ -250,9 +250,10 @@ const DEVICE_NOUNS: &[&str] = &[
 ];
 
 /// Whether capitalized token `i` names a device, product or sign by what directly follows
-/// it on its line ("Jackson-Pratt drain", "Philadelphia collar", "Siegert sign"): such a
+/// it on its line ("Jackson-Pratt drain", "Philadelphia collar", "Battle sign"): such a
 /// word is a term, not a person, unless a title or a cue stands before it.
-/// A word the name lists know stays a name there ("had Maria sign the form"): device
+///
+/// A word the name lists know stays a name there ("had Maria sign the form"); device
 /// names that are surnames ("Foley", "Penrose") stay by the lexicon's eponyms.
 pub(super) fn term_before_noun(tokens: &[Token], i: usize) -> bool {
     use super::lexicon::{flags, FIRST, LAST, PLACE, SAFE};
