@@ -257,21 +257,24 @@ const DEVICE_NOUNS: &[&str] = &[
 /// names that are surnames ("Foley", "Penrose") stay by the lexicon's eponyms.
 pub(super) fn term_before_noun(tokens: &[Token], i: usize) -> bool {
     use super::lexicon::{flags, FIRST, LAST, PLACE, SAFE};
-    let Some(t) = tokens.get(i) else { return false };
-    let f = flags(&t.lower);
-    if !t.first_upper || t.possessive || f & (FIRST | LAST) != 0 {
+    let (Some(t), Some(n)) = (tokens.get(i), tokens.get(i.saturating_add(1))) else {
+        return false;
+    };
+    let noun = n.lower.as_str();
+    let device = DEVICE_NOUNS.contains(&noun);
+    if !t.first_upper
+        || t.possessive
+        || n.newline_before
+        || n.column_before
+        || !n.gap.is_empty()
+        || !(device || TERM_NOUNS.contains(&noun))
+    {
         return false;
     }
-    tokens.get(i.saturating_add(1)).is_some_and(|n| {
-        let noun = n.lower.as_str();
-        !n.newline_before
-            && !n.column_before
-            && n.gap.is_empty()
-            // A word the lexicon does not know before "sign" may be a given name it does
-            // not list ("had Marisol sign the form"); before "drain" it is a product.
-            && (DEVICE_NOUNS.contains(&noun)
-                || (TERM_NOUNS.contains(&noun) && f & (SAFE | PLACE) != 0))
-    })
+    // A word the lexicon does not know before "sign" may be a given name it does not
+    // list ("had Marisol sign the form"); before "drain" it is a product.
+    let f = flags(&t.lower);
+    f & (FIRST | LAST) == 0 && (device || f & (SAFE | PLACE) != 0)
 }
 
 /// Eponym nouns that name a sign or a condition when they follow a name without a
@@ -1163,7 +1166,7 @@ impl NameRecognizer {
             });
             // An English word the lexicon knows as nobody's name is the subject of its
             // sentence, not a person ("Circulation returned to the fingers").
-            let plain_english = {
+            let plain_english = || {
                 use super::lexicon::{flags, FIRST, LAST, SAFE};
                 (i..=j).all(|k| {
                     tokens
@@ -1171,7 +1174,7 @@ impl NameRecognizer {
                         .is_some_and(|tk| flags(&tk.lower) & (SAFE | FIRST | LAST) == SAFE)
                 })
             };
-            if narrative && !plain_english {
+            if narrative && !plain_english() {
                 let sentence_start =
                     i == 0 || t.newline_before || t.gap.ends_with(['.', '!', '?', ':', ')']);
                 let score = if sentence_start { 0.75 } else { 0.65 };
