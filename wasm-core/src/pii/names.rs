@@ -16,7 +16,14 @@ pub(super) const TITLES: &[&str] = &[
 ];
 
 /// Cue words that are credentials written after a name ("Lisa Roe, RN").
-pub(super) const CREDENTIAL_CUES: &[&str] = &["rn", "np", "pa", "lpn", "cna", "md", "do"];
+const CREDENTIAL_CUES: &[&str] = &["rn", "np", "pa", "lpn", "cna", "md", "do"];
+
+/// Whether cue word `cue`, followed by `gap_after`, lists credentials rather than
+/// introduces a name: after a credential and a comma come more credentials ("Lisa Roe,
+/// RN, CDCES"). Both profiles' cue rules ask this.
+pub(super) fn credential_list(cue: &str, gap_after: &str) -> bool {
+    gap_after == "," && CREDENTIAL_CUES.contains(&cue)
+}
 
 /// Words that, right before a capitalized word, mark it as a name.
 pub(super) const CUES: &[&str] = &[
@@ -1063,9 +1070,7 @@ impl NameRecognizer {
                     && (p.lower != "by"
                         || prev2.is_some_and(|q| BY_VERBS.contains(&q.lower.as_str())))
                     && (t.gap.is_empty() || t.gap == ":" || t.gap == "-" || t.gap == ",")
-                    // After a credential and a comma come more credentials ("Lisa Roe,
-                    // RN, CDCES"), not a name.
-                    && !(t.gap == "," && CREDENTIAL_CUES.contains(&p.lower.as_str()));
+                    && !credential_list(&p.lower, &t.gap);
                 let talk = matches!(p.lower.as_str(), "with" | "to")
                     && prev2.is_some_and(|q| TALK_VERBS.contains(&q.lower.as_str()));
                 if (cue || talk) && !t.newline_before {

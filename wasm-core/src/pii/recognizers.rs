@@ -39,6 +39,10 @@ pub(super) struct Patterns {
 
 const MONTH: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)";
 
+/// The year that may follow a month and day, after a comma with or without a space or
+/// after a space ("Aug 9, 2022", "Aug 9,2022", "9 Aug 2022").
+const YEAR_AFTER_DAY: &str = r"(?:(?:,\s*|\s+)(?:18|19|20)\d{2}\b)?";
+
 /// A day of the month as an ordinal word ("first" … "thirty-first").
 const ORDINAL: &str = r"(?i:(?:(?:twenty|thirty)[-\s])?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth)";
 
@@ -412,7 +416,7 @@ impl Patterns {
             "date_month_name",
             Date,
             &format!(
-                r"\b(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+)?{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:(?:,\s*|\s+)(?:18|19|20)\d{{2}}\b)?"
+                r"\b(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+)?{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b{YEAR_AFTER_DAY}"
             ),
             0,
             0.85,
@@ -422,9 +426,7 @@ impl Patterns {
         add(
             "date_day_month",
             Date,
-            &format!(
-                r"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}\b\.?(?:(?:,\s*|\s+)(?:18|19|20)\d{{2}}\b)?"
-            ),
+            &format!(r"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}\b\.?{YEAR_AFTER_DAY}"),
             0,
             0.85,
             DATE_CONTEXT,
@@ -963,9 +965,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "date_month_name_lower",
         Date,
-        &format!(
-            r"(?i)\b{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:(?:,\s*|\s+)(?:18|19|20)\d{{2}}\b)?"
-        ),
+        &format!(r"(?i)\b{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b{YEAR_AFTER_DAY}"),
         0,
         0.75,
         DATE_CONTEXT,
@@ -976,9 +976,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "date_ordinal_month_lower",
         Date,
-        &format!(
-            r"(?i)\b\d{{1,2}}(?:st|nd|rd|th)\s+(?:of\s+)?{MONTH}\b\.?(?:(?:,\s*|\s+)(?:18|19|20)\d{{2}}\b)?"
-        ),
+        &format!(r"(?i)\b\d{{1,2}}(?:st|nd|rd|th)\s+(?:of\s+)?{MONTH}\b\.?{YEAR_AFTER_DAY}"),
         0,
         0.75,
         &[],
@@ -1053,7 +1051,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         "date_ordinal_words",
         Date,
         &format!(
-            r"\b(?:(?i:the\s+)?{ORDINAL}\s+(?i:of\s+)?{MONTH}\b|{MONTH}\.?\s+(?i:the\s+)?{ORDINAL}\b)(?:(?:,\s*|\s+)(?:18|19|20)\d{{2}}\b)?"
+            r"\b(?:(?i:the\s+)?{ORDINAL}\s+(?i:of\s+)?{MONTH}\b|{MONTH}\.?\s+(?i:the\s+)?{ORDINAL}\b){YEAR_AFTER_DAY}"
         ),
         0,
         0.8,

@@ -484,9 +484,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             if next_gap.contains(['.', '!', '?', ';']) && !title_period {
                 return None;
             }
-            // After a credential and a comma come more credentials ("Roe, RN, CDCES").
-            let credential_list =
-                next_gap == "," && super::names::CREDENTIAL_CUES.contains(&p.lower.as_str());
+            let credential_list = super::names::credential_list(&p.lower, next_gap);
             // "w/" is "with"; a lone "w" is not ("W Main St").
             if is_cue(p.lower.as_str()) && (p.lower != "w" || next_gap == "/") && !credential_list {
                 return Some(
