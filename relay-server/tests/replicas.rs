@@ -28,6 +28,17 @@ use serde_json::{json, Value};
 struct Relay(Option<std::process::Child>);
 
 impl Relay {
+    /// Sends `sig` ("STOP", "CONT") to the process.
+    fn signal(&self, sig: &str) {
+        let pid = self.0.as_ref().unwrap().id().to_string();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} {pid}");
+    }
+
     fn kill(&mut self) {
         if let Some(mut c) = self.0.take() {
             let _ = c.kill();
@@ -129,15 +140,15 @@ async fn replicas_divide_a_study_and_a_replica_killed_mid_batch_loses_nothing() 
             ],
         );
     }
-    // Short leases and small batches, so the test sees a takeover within seconds and
-    // both replicas get batches of one study.
+    // Small batches, so both replicas get batches of one study, and a lease short enough
+    // for the takeover to come within the test yet far longer than one HTTP call.
     let scrape = dir.join("metrics.token");
     std::fs::write(&scrape, "phiveil-test-scraper-token").unwrap();
     let scrape = scrape.to_string_lossy().into_owned();
     let args = |name: &'static str| {
         [
             "--study-lease-secs",
-            "3",
+            "20",
             "--study-batch",
             "2",
             "--replica-name",
@@ -196,9 +207,9 @@ async fn replicas_divide_a_study_and_a_replica_killed_mid_batch_loses_nothing() 
     .await;
     wait_study(&http, &a, &doc, &id, "open", |s| s["state"] == "open").await;
 
-    // Every patient proves a submission first (client-side), then all are registered,
-    // uploaded and completed on alternate replicas.
-    let mut lists = Vec::new();
+    // Every patient proves a submission first (client-side), then registers and uploads
+    // it on alternate replicas; completions come in phases below.
+    let mut subs = Vec::new();
     for i in 0..PATIENTS {
         let base = if i % 2 == 0 { &a } else { &b };
         let session = login(&http, base, &format!("p{i}")).await;
@@ -213,49 +224,126 @@ async fn replicas_divide_a_study_and_a_replica_killed_mid_batch_loses_nothing() 
             &mut rand_core::OsRng,
         )
         .unwrap();
-        lists.push((base.clone(), token, list));
-    }
-    for (base, token, list) in lists {
         let reg = post(
             &http,
-            &base,
+            base,
             Some(&token),
             &format!("/v1/studies/{id}/submissions"),
             json!({"size": list.len()}),
         )
         .await;
-        put(&http, &base, &reg["upload"], list).await;
-        let sid = reg["submission"]["id"].as_str().unwrap();
-        post(
-            &http,
-            &base,
-            Some(&token),
-            &format!("/v1/studies/{id}/submissions/{sid}/complete"),
-            json!({}),
-        )
-        .await;
+        put(&http, base, &reg["upload"], list).await;
+        let sid = reg["submission"]["id"].as_str().unwrap().to_owned();
+        subs.push((token, sid));
     }
-
-    // Kill replica A while it holds a claimed batch after having committed one.
-    let t = Instant::now();
-    let killed_lane = loop {
-        let rows = pg
-            .query(
-                "SELECT l.id FROM study_lanes l WHERE l.study = $1 AND l.owner LIKE 'a-%' AND l.seq >= 1 AND EXISTS (SELECT 1 FROM study_submissions q WHERE q.lane = l.id AND q.state = 'accepted')",
-                &[&id],
+    let mut next = subs.into_iter();
+    let mut complete = |n: usize, base: String| {
+        let batch: Vec<_> = next.by_ref().take(n).collect();
+        let (http, id) = (http.clone(), id.clone());
+        async move {
+            for (token, sid) in batch {
+                post(
+                    &http,
+                    &base,
+                    Some(&token),
+                    &format!("/v1/studies/{id}/submissions/{sid}/complete"),
+                    json!({}),
+                )
+                .await;
+            }
+        }
+    };
+    // Which replica folds what is decided by pausing the other one (SIGSTOP) while a
+    // batch waits, never by timing: a paused replica claims nothing. A replica is paused
+    // only once its last fold is audited, so it holds no lock another one waits on.
+    let folds = |n: i64| {
+        let pg = &pg;
+        async move {
+            let t = Instant::now();
+            loop {
+                let done: i64 = pg
+                    .query_one(
+                        "SELECT COUNT(*) FROM audit WHERE action = 'study-fold' AND outcome = 'allowed'",
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                if done >= n {
+                    return;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(600),
+                    "fold {n} never came"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let lane_of = |prefix: &'static str| {
+        let (pg, id) = (&pg, id.clone());
+        async move {
+            pg.query(
+                "SELECT id FROM study_lanes WHERE study = $1 AND owner LIKE $2",
+                &[&id, &format!("{prefix}-%")],
             )
             .await
-            .unwrap();
-        if let Some(r) = rows.first() {
-            ra.kill();
-            break r.get::<_, String>(0);
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
         }
+    };
+
+    // A folds the first batch into a lane of its own (B paused).
+    rb.signal("STOP");
+    complete(2, a.clone()).await;
+    folds(1).await;
+    // B folds the second batch while A's lease is live, so B opens a lane of its own
+    // rather than adopting A's (the lease is long enough for that to be certain).
+    ra.signal("STOP");
+    rb.signal("CONT");
+    complete(2, b.clone()).await;
+    folds(2).await;
+    let (lanes_a, lanes_b) = (lane_of("a").await, lane_of("b").await);
+    assert_eq!(
+        (lanes_a.len(), lanes_b.len()),
+        (1, 1),
+        "each replica folded into a lane of its own"
+    );
+
+    // A claims a third batch (B paused) and is killed (SIGKILL) while it holds it, after
+    // its lane's first checkpoint: paused first, so it cannot commit between the check
+    // and the kill.
+    rb.signal("STOP");
+    ra.signal("CONT");
+    complete(2, a.clone()).await;
+    let killed_lane = lanes_a[0].clone();
+    let t = Instant::now();
+    loop {
+        ra.signal("STOP");
+        let held: i64 = pg
+            .query_one(
+                "SELECT COUNT(*) FROM study_lanes l JOIN study_submissions q ON q.lane = l.id WHERE l.id = $1 AND l.seq >= 1 AND q.state = 'accepted'",
+                &[&killed_lane],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if held >= 1 {
+            ra.kill();
+            break;
+        }
+        ra.signal("CONT");
         assert!(
-            t.elapsed() < Duration::from_secs(300),
-            "replica A was never caught in the middle of a batch"
+            t.elapsed() < Duration::from_secs(600),
+            "replica A never claimed its third batch"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
+    // B gets the rest.
+    rb.signal("CONT");
+    complete(PATIENTS - 6, b.clone()).await;
     let claimed: i64 = pg
         .query_one(
             "SELECT COUNT(*) FROM study_submissions WHERE lane = $1 AND state = 'accepted'",
