@@ -915,9 +915,16 @@ impl NameRecognizer {
             let names = super::lexicon::FIRST | super::lexicon::LAST;
             f & safe != 0 && f & common != 0 && f & names == 0
         };
-        // A word with a digit is a code, not a name ("Pt AOx3").
+        // A word the lexicon knows only as a word, not as a name.
+        let known_word = |t: &Token| {
+            let f = super::lexicon::flags(&t.lower);
+            let names = super::lexicon::FIRST | super::lexicon::LAST;
+            f & super::lexicon::SAFE != 0 && f & names == 0
+        };
+        // A word with a digit is a code, not a name ("Pt AOx3"). In capitals, a word the
+        // lexicon knows only as a word is that word ("PT MENTATING").
         let after_cue = |t: &Token| {
-            (t.capitalized || (t.allcaps && t.lower.chars().count() > 3 && !plain_word(t)))
+            (t.capitalized || (t.allcaps && t.lower.chars().count() > 3 && !known_word(t)))
                 && !t.has_digit
                 && free(t)
                 && (t.initial || !d.not_names.contains(t.lower.as_str()))
@@ -1064,7 +1071,10 @@ impl NameRecognizer {
                 //    "Name: Ruiz, Ana".
                 // A role after the cue is another cue, not a name ("reviewed by
                 // Attending Physician").
-                let role = CUES.contains(&t.lower.as_str()) || TITLES.contains(&t.lower.as_str());
+                // Nor is a verb ("SON BROUGHT HIM", "wife called").
+                let role = [CUES, TITLES, NARRATIVE_VERBS, TALK_VERBS, BY_VERBS]
+                    .iter()
+                    .any(|l| l.contains(&t.lower.as_str()));
                 let cue = CUES.contains(&p.lower.as_str())
                     && !role
                     && (p.lower != "by"

@@ -247,7 +247,7 @@ impl Patterns {
             1,
             0.85,
             &[],
-            Some(has_digit),
+            Some(|s| has_digit(s) && !dimensions(s)),
         )?;
         add(
             "mrn_label",
@@ -1450,7 +1450,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             "power", "rated", "rates", "apgar", "gcs", "of", "out", "x", "times", "per", "dose",
             "doses", "cup", "cups", "mmse", "moca", "phq", "gad", "vision", "acuity", "ps", "psv",
             "peep", "cpap", "bipap", "ipap", "epap", "vent", "settings", "simv", "imv", "prvc",
-            "ac",
+            "ac", "ns", "d5", "d5w",
         ],
         Some(|s| {
             let mut parts = s.split('/').map(|p| p.parse::<u32>().unwrap_or(0));
@@ -1859,6 +1859,7 @@ const UNITS: &[&str] = &[
     "mg", "mcg", "ug", "g", "kg", "ml", "l", "dl", "mmhg", "mmol", "meq", "iu", "u", "units",
     "hrs", "hr", "h", "min", "mins", "sec", "cm", "mm", "m", "km", "lb", "lbs", "oz", "ft", "in",
     "bpm", "kcal", "cal", "x", "k", "mb", "gb", "kb", "st", "nd", "rd", "th", "s", "am", "pm",
+    "cc",
 ];
 
 /// Splits "250mg" into the number and what follows it.
@@ -1895,6 +1896,28 @@ fn is_decimal_measure(s: &str) -> bool {
     (decimal && unit.is_empty()) || is_measure(s)
 }
 
+/// Two numbers joined by an "x": a ventilator setting or a size ("500x12", "10X14").
+fn dimensions(s: &str) -> bool {
+    s.split_once(['x', 'X']).is_some_and(|(a, b)| {
+        [a, b]
+            .iter()
+            .all(|p| (1..=4).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
+    })
+}
+
+/// A rising range of two short numbers, with a unit or none ("113-134", "12-120cc").
+fn measured_range(s: &str) -> bool {
+    let Some((a, b)) = s.split_once('-') else {
+        return false;
+    };
+    let (hi, unit) = number_and_rest(b);
+    let short = |n: &str| (1..=3).contains(&n.len()) && n.bytes().all(|c| c.is_ascii_digit());
+    short(a)
+        && short(hi)
+        && (unit.is_empty() || UNITS.contains(&unit.to_lowercase().as_str()))
+        && a.parse::<u32>().ok() < hi.parse::<u32>().ok()
+}
+
 /// The shape of an identifier: at least five digits with letters or separators, or
 /// seven digits and more; not a measurement, an ICD-10 or LOINC code, a dotted quad, a
 /// decimal, or a 13-19 digit run (those are card numbers, checked by Luhn).
@@ -1902,7 +1925,11 @@ fn id_shaped(s: &str) -> bool {
     let d = digits(s);
     let letters = s.bytes().filter(u8::is_ascii_alphabetic).count();
     let separators = s.bytes().filter(|b| matches!(b, b'-' | b'.')).count();
-    if d < 5 || is_decimal_measure(s) {
+    // A range that ends a sentence runs into the next word ("rr 16-20.o2 sats").
+    let range_then_word = s.split_once('.').is_some_and(|(a, b)| {
+        measured_range(a) && b.starts_with(|c: char| c.is_ascii_alphabetic())
+    });
+    if d < 5 || is_decimal_measure(s) || dimensions(s) || measured_range(s) || range_then_word {
         return false;
     }
     if letters == 0 {

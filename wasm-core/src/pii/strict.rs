@@ -101,6 +101,12 @@ const HONORIFICS: &[&str] = &[
     "dr", "mr", "mrs", "ms", "mx", "miss", "prof", "sr", "sra", "srta",
 ];
 
+/// Whether `title` is a Spanish title ("Sr.", "Sra.", "Srta."), which counts only with its
+/// period: "sr" alone is sinus rhythm in notes ("sr no ectopy").
+fn spanish_title(title: &str) -> bool {
+    matches!(title, "sr" | "sra" | "srta")
+}
+
 /// Kinship words: a given name right after one is the relative's.
 const KIN: &[&str] = &[
     "son",
@@ -418,16 +424,41 @@ impl Why {
     }
 }
 
-/// An acronym used as a verb or a plural with an apostrophe ("MRI'ed", "CT'd", "EKG's"):
-/// capitals before the apostrophe, an inflection after it.
+/// An acronym used as a verb or a plural with an apostrophe ("MRI'ed", "CT'd", "EKG's",
+/// "dc'd"): capitals, or an abbreviation the lexicon knows, before the apostrophe, an
+/// inflection after it.
 fn acronym_inflected(text: &str, t: &Token) -> bool {
     let word = text.get(t.start..t.end).unwrap_or_default();
     let Some((stem, ending)) = word.split_once(['\'', '’']) else {
         return false;
     };
+    let known = || {
+        let f = lexicon::flags(&stem.to_lowercase());
+        f & SAFE != 0 && !is_name(f)
+    };
     (2..=5).contains(&stem.len())
-        && stem.bytes().all(|b| b.is_ascii_uppercase())
+        && (stem.bytes().all(|b| b.is_ascii_uppercase()) || known())
         && matches!(ending, "ed" | "d" | "ing" | "s")
+}
+
+/// An ordinal's suffix written apart from its number ("3 RD UNIT", "2 nd dose").
+fn ordinal_suffix(text: &str, t: &Token) -> bool {
+    if !matches!(t.lower.as_str(), "st" | "nd" | "rd" | "th") {
+        return false;
+    }
+    let before = text
+        .get(..t.start)
+        .unwrap_or_default()
+        .trim_end_matches(' ');
+    let number = before
+        .len()
+        .saturating_sub(before.trim_end_matches(|c: char| c.is_ascii_digit()).len());
+    (1..=3).contains(&number)
+        && before.len() < t.start
+        && !before
+            .get(..before.len().saturating_sub(number))
+            .unwrap_or_default()
+            .ends_with(|c: char| c.is_alphanumeric())
 }
 
 /// Name and place findings of the strict profile that do not overlap `claimed` spans.
@@ -484,17 +515,34 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             if next_gap.contains(['.', '!', '?', ';']) && !title_period {
                 return None;
             }
+            // A comma does not follow a title ("ST TO SR,V PACED": sinus rhythm), and
+            // "sr" is sinus rhythm unless its period makes it Señor or Sister.
+            if HONORIFICS.contains(&p.lower.as_str())
+                && (next_gap.contains(',') || (spanish_title(&p.lower) && next_gap != "."))
+            {
+                return None;
+            }
             let credential_list = super::names::credential_list(&p.lower, next_gap);
             // "w/" is "with"; a lone "w" is not ("W Main St").
-            if is_cue(p.lower.as_str()) && (p.lower != "w" || next_gap == "/") && !credential_list {
+            // A unit glued to its number is no cue ("50cc qhr": not "cc:").
+            let unit = text
+                .get(..p.start)
+                .is_some_and(|b| b.ends_with(|c: char| c.is_ascii_digit()));
+            if is_cue(p.lower.as_str())
+                && (p.lower != "w" || next_gap == "/")
+                && !credential_list
+                && !unit
+            {
                 return Some(
                     !WEAK_CUES.contains(&p.lower.as_str())
                         && !WEAK_PLACE_CUES.contains(&p.lower.as_str()),
                 );
             }
-            // Only name-like words may stand between the cue and this word.
+            // Only name-like words may stand between the cue and this word, not what
+            // people do ("SON BROUGHT HIM").
             let f = flag_of(j);
-            let namey = p.initial || is_name(f) || f & SAFE == 0;
+            let namey = (p.initial || is_name(f) || f & SAFE == 0)
+                && !PERSON_VERBS.contains(&p.lower.as_str());
             if !namey || p.has_digit {
                 return None;
             }
@@ -511,6 +559,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             || super::names::eponym_use(&tokens, i)
             || super::names::term_before_noun(&tokens, i)
             || acronym_inflected(text, t)
+            || ordinal_suffix(text, t)
             // A kinship or title word is a cue, not the name after one
             // ("CALLED SON/DAUGHTER/FIANCE").
             || person_cue(t.lower.as_str())
@@ -556,6 +605,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && prev.is_some_and(|p| {
                 HONORIFICS.contains(&p.lower.as_str())
                     && (!p.allcaps || t.gap == "." || mode == Mode::Upper)
+                    && (!spanish_title(&p.lower) || t.gap == ".")
             })
             && plain_gap(&["", "."]);
         // A frequent word after a kinship word is a name only when it is a common given
@@ -659,8 +709,10 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             }
             Mode::Lower => {
                 // Lower case: after a cue, a name-list word that is not also a frequent
-                // word ("my mom beatriz fell": not "fell").
-                if (strong_cue && (unknown || (name && !common)))
+                // word ("my mom beatriz fell": not "fell") nor a nationality or a drug
+                // ("daughter, russian speaking"), or one written capitalized ("lytes
+                // checked Dr B Muse").
+                if (strong_cue && (unknown || (name && ((!common && !capsafe) || capitalized))))
                     || after_honorific
                     || after_kin
                     || self_named
@@ -682,11 +734,19 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             }
             Mode::Upper => {
                 // After a weak cue a frequent word is that word ("CALLED OUT TO FLOOR").
-                if any_cue && (unknown || (name && (strong_cue || !common))) && t.letters >= 2 {
+                // After a weak cue a drug or eponym is that term ("PRIOR TO PACER"); what
+                // people do is no name ("SON BROUGHT HIM").
+                if any_cue
+                    && !PERSON_VERBS.contains(&t.lower.as_str())
+                    && (unknown || (name && (strong_cue || (!common && !capsafe))))
+                    && t.letters >= 2
+                {
                     Some(Why::Cue)
                 } else if unknown && t.letters >= 4 {
                     Some(Why::Unknown)
-                } else if name && !capsafe && !common && t.letters >= 3 {
+                } else if name && !capsafe && !common && f & SAFE == 0 && t.letters >= 3 {
+                    // A rare surname that is also a known word is that word in capitals
+                    // without a cue ("WITHOUT A BOLUS").
                     Some(Why::Name)
                 } else if place_cue && town && t.letters >= 4 {
                     Some(Why::Place)
@@ -808,7 +868,12 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         // A particle joins backward when a word stands before it, forward only when a
         // tagged name or a surname follows it ("Maria de la Cruz"); that surname then joins
         // the particle before it.
-        let ok = joinable(j, is_place && j < i)
+        // In capitals, a word taken only for being unknown (often a typo: "SUCTINING
+        // THICK WHITE") pulls in no frequent word.
+        let upper_typo = why == Why::Unknown
+            && modes.get(j).copied() == Some(Mode::Upper)
+            && flag_of(j) & COMMON != 0;
+        let ok = (joinable(j, is_place && j < i) && !upper_typo)
             || (particle && j < i && j > 0)
             || (particle
                 && j > i
