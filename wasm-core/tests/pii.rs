@@ -951,3 +951,26 @@ fn column_layouts_long_medical_words_and_eponyms() {
     let out = strict_out("DATE OF DISCHARGE: Mar 4,2021; DOB: SEP 30,1951");
     assert_eq!(out, "DATE OF DISCHARGE: 2021; DOB: 1951");
 }
+
+#[test]
+fn icu_nursing_shorthand_and_hospital_initials() {
+    // A hospital written by its initials after a verb of coming or going; a unit, a lab
+    // and a hormone stay.
+    strict_removes(
+        "REFERRED TO MH FOR CATH. pt followed at bwh by dr quist. TRANSFERRED FROM SJMC 4/2.",
+        &["MH", "bwh", "quist", "SJMC", "4/2"],
+    );
+    strict_keeps("PT TRANSFERRED TO CCU. went to cath lab. GH level sent. Returned from OSH.");
+    // A title with an initial and no period ("Dr B Muse" style).
+    strict_removes("lytes checked Dr K Varga in to see pt", &["Varga"]);
+    // Ventilator settings, ranges and fractions are no identifiers; "sr" is sinus rhythm;
+    // a unit glued to its number is no cue; a verb after a cue is no name.
+    strict_keeps(
+        "vented a/c 500x12 40%. AC 12x500. FS 113-134. u/o 12-120cc/hr, rr 16-20.o2 sats \
+         >95%. IVF D5 1/2 NS at 125/hr. sr no ectopy. f/c clear >50cc qhr.",
+    );
+    strict_keeps(
+        "SON BROUGHT HIM TO ED. PT MENTATING WELL. TRANSFUSE WITH 3 RD UNIT. DSG TO RLA. \
+         ST TO SR,V PACER SENSING. WITHOUT A BOLUS. gtt dc'd at 2200.",
+    );
+}

@@ -736,9 +736,12 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 // After a weak cue a frequent word is that word ("CALLED OUT TO FLOOR").
                 // After a weak cue a drug or eponym is that term ("PRIOR TO PACER"); what
                 // people do is no name ("SON BROUGHT HIM").
+                // An unknown word of three letters after a weak cue is an abbreviation
+                // ("DSG TO RLA").
                 if any_cue
                     && !PERSON_VERBS.contains(&t.lower.as_str())
-                    && (unknown || (name && (strong_cue || (!common && !capsafe))))
+                    && ((unknown && (strong_cue || t.letters >= 4))
+                        || (name && (strong_cue || (!common && !capsafe))))
                     && t.letters >= 2
                 {
                     Some(Why::Cue)
@@ -980,6 +983,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         i = j.saturating_add(1);
     }
     out.extend(facilities(&tokens));
+    out.extend(hospital_initials(&tokens));
     out.extend(town_names(&tokens, &modes, &free));
     out.extend(lowercase_facilities(&tokens));
     out.extend(employers(text, &tokens));
@@ -1133,6 +1137,11 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
             }
             end = Some(pos.saturating_add(len));
             pos = pos.saturating_add(len);
+            // A sentence's period ends the town ("AREA WEEPING. OPSITE"); an
+            // abbreviation's does not ("Mt. Vernon").
+            if w.ends_with('.') && w.chars().count() > 4 {
+                break;
+            }
             match after_comma.get(pos..).and_then(|r| r.strip_prefix(' ')) {
                 Some(_) => pos = pos.saturating_add(1),
                 None => break,
@@ -1628,6 +1637,90 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
                 end: b.end,
                 confidence: 0.7,
                 recognizer: "strict_facility_name",
+            });
+        }
+    }
+    out
+}
+
+/// Verbs of coming to or leaving a care facility, before "to", "at" or "from".
+const CARE_MOVES: &[&str] = &[
+    "transfer",
+    "transferred",
+    "transfered",
+    "trans",
+    "xfer",
+    "xferred",
+    "referred",
+    "admitted",
+    "readmitted",
+    "sent",
+    "taken",
+    "brought",
+    "came",
+    "come",
+    "comes",
+    "coming",
+    "return",
+    "returned",
+    "returns",
+    "returning",
+    "arrived",
+    "arrives",
+    "followed",
+    "seen",
+    "treated",
+    "discharged",
+    "presented",
+    "presents",
+    "transported",
+    "flown",
+    "went",
+    "back",
+];
+
+/// Initials that name no particular facility: outside hospital, nursing home.
+const GENERIC_INITIALS: &[&str] = &["osh", "nh", "snf", "vna", "pcp", "ph"];
+
+/// A hospital written by its initials after a verb of coming or going and "to", "at" or
+/// "from" ("REFERRED TO GH", "followed at gh by dr healey", "transferred from BMC"):
+/// two to four letters ending in "h" (General Hospital) or "mc" (Medical Center).
+fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate().skip(2) {
+        let lower = t.lower.as_str();
+        let letters_only = lower.chars().all(|c| c.is_ascii_lowercase());
+        let one_case = t.allcaps || !t.first_upper;
+        let shaped = (lower.ends_with('h') && (2..=4).contains(&t.letters))
+            || (lower.ends_with("mc") && (3..=5).contains(&t.letters));
+        // Initials have no vowel but a leading one ("UCH"); "cath" or "bath" is a word.
+        let inner_vowel = lower
+            .chars()
+            .skip(1)
+            .any(|c| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u'));
+        if !letters_only
+            || !one_case
+            || !shaped
+            || inner_vowel
+            || lexicon::flags(lower) & COMMON != 0
+            || GENERIC_INITIALS.contains(&lower)
+        {
+            continue;
+        }
+        let at = |k: usize| i.checked_sub(k).and_then(|j| tokens.get(j));
+        let prep = at(1).is_some_and(|p| {
+            matches!(p.lower.as_str(), "to" | "at" | "from" | "into") && !p.newline_before
+        }) && !t.newline_before;
+        let verb = |k: usize| at(k).is_some_and(|v| CARE_MOVES.contains(&v.lower.as_str()));
+        let object =
+            at(2).is_some_and(|o| matches!(o.lower.as_str(), "pt" | "patient" | "her" | "him"));
+        if prep && (verb(2) || (object && verb(3))) {
+            out.push(Finding {
+                entity: Entity::Address,
+                start: t.start,
+                end: t.end,
+                confidence: 0.6,
+                recognizer: "strict_hospital_initials",
             });
         }
     }
