@@ -974,3 +974,14 @@ fn icu_nursing_shorthand_and_hospital_initials() {
          ST TO SR,V PACER SENSING. WITHOUT A BOLUS. gtt dc'd at 2200.",
     );
 }
+
+#[test]
+fn lower_case_given_names_that_act() {
+    // A given name that is also a word, opening a field or a sentence in lower case, and
+    // then what people do; the same word otherwise stays.
+    strict_removes(
+        "social: bill called once about 4:30am. wife and son visited.",
+        &["bill"],
+    );
+    strict_keeps("bill is paid. the bill was sent to the family. hope is low.");
+}

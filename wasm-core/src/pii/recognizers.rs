@@ -1896,13 +1896,14 @@ fn is_decimal_measure(s: &str) -> bool {
     (decimal && unit.is_empty()) || is_measure(s)
 }
 
-/// Two numbers joined by an "x": a ventilator setting or a size ("500x12", "10X14").
+/// Numbers joined by an "x": a ventilator setting or a size ("500x12", "550x16x40",
+/// "10X14").
 fn dimensions(s: &str) -> bool {
-    s.split_once(['x', 'X']).is_some_and(|(a, b)| {
-        [a, b]
+    let parts: Vec<&str> = s.split(['x', 'X']).collect();
+    parts.len() >= 2
+        && parts
             .iter()
             .all(|p| (1..=4).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
-    })
 }
 
 /// A rising range of two short numbers, with a unit or none ("113-134", "12-120cc").

@@ -646,6 +646,13 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                         || p.gap.contains([',', '.', '!'])
                         || prev2.is_some_and(|q| GREETINGS.contains(&q.lower.as_str())))
             });
+        // A given name in lower case opening a sentence or a field, then what people do
+        // ("social: bill called once").
+        let opens_acting = name
+            && f & FIRST_CORE != 0
+            && !capsafe
+            && sentence_start(&tokens, i)
+            && acts_next(&tokens, i);
         let why = match mode {
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
             Mode::Mixed | Mode::Title if capitalized => {
@@ -702,6 +709,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     || self_named
                 {
                     Some(Why::Cue)
+                } else if opens_acting {
+                    Some(Why::Name)
                 } else {
                     // A town in lower case after a place word ("lives in oswego").
                     (strong_place && town && t.letters >= 4).then_some(Why::Place)
@@ -725,6 +734,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     // A town the lexicon knows only as a town ("reno") is no typo.
                     Some(Why::Unknown)
                 } else if name && unknown {
+                    Some(Why::Name)
+                } else if opens_acting {
                     Some(Why::Name)
                 } else if strong_place && town && t.letters >= 4 {
                     Some(Why::Place)
@@ -1942,6 +1953,14 @@ fn person_verb_follows(tokens: &[Token], i: usize) -> bool {
     tokens.get(i.saturating_add(1)).is_some_and(|n| {
         n.gap.is_empty() && !n.newline_before && PERSON_VERBS.contains(&n.lower.as_str())
     })
+}
+
+/// What a person does follows, beyond being or having ("bill called", not "bill is").
+fn acts_next(tokens: &[Token], i: usize) -> bool {
+    person_verb_follows(tokens, i)
+        && tokens
+            .get(i.saturating_add(1))
+            .is_some_and(|n| !matches!(n.lower.as_str(), "is" | "was" | "has" | "had"))
 }
 
 /// A capitalized surname follows, and then what a person does ("Faith Long is her case
