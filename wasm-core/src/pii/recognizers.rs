@@ -1593,7 +1593,8 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         0.6,
         &[],
         &[],
-        None,
+        // "@1mg/hr", "@50cc": a rate, not a handle.
+        Some(|s| !is_measure(s.trim_start_matches('@'))),
     )?;
     // A unit inside an address: "Apt. 623", "Suite 4B", "Flat 2".
     add(
@@ -1840,6 +1841,12 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
                         | "tabs"
                         | "pills"
                         | "visits"
+                        // Vital signs ("CI > 2 HR ST": sinus tachycardia).
+                        | "hr"
+                        | "hrs"
+                        | "bp"
+                        | "rr"
+                        | "sr"
                 )
             })
         }),
