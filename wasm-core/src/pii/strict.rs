@@ -733,9 +733,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 {
                     // A town the lexicon knows only as a town ("reno") is no typo.
                     Some(Why::Unknown)
-                } else if name && unknown {
-                    Some(Why::Name)
-                } else if opens_acting {
+                } else if (name && unknown) || opens_acting {
                     Some(Why::Name)
                 } else if strong_place && town && t.letters >= 4 {
                     Some(Why::Place)
