@@ -985,3 +985,22 @@ fn lower_case_given_names_that_act() {
     );
     strict_keeps("bill is paid. the bill was sent to the family. hope is low.");
 }
+
+#[test]
+fn a_day_alone_and_a_relatives_age() {
+    // Every element of a date but the year: a day of the month said alone.
+    strict_removes(
+        "discharged on the 5th. Return by the 21st, and call before the 3rd at noon.",
+        &["5th", "21st", "3rd"],
+    );
+    strict_keeps(
+        "lesion on the 5th toe; on the 5th floor; from the 2nd ICS; after the 3rd dose; \
+         on the 4th day of abx.",
+    );
+    // Ages over 89 of relatives count too; an assist-control volume is no account.
+    strict_removes(
+        "her brother (93) lives alone; son (91) visits.",
+        &["93", "91"],
+    );
+    strict_keeps("Pt (34) on A/C 450cc/10br, 40%.");
+}

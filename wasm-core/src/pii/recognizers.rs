@@ -247,7 +247,8 @@ impl Patterns {
             1,
             0.85,
             &[],
-            Some(|s| has_digit(s) && !dimensions(s)),
+            // "a/c 500x12", "A/C 450cc": assist-control settings, not an account.
+            Some(|s| has_digit(s) && !dimensions(s) && !is_measure(s)),
         )?;
         add(
             "mrn_label",
@@ -971,6 +972,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         DATE_CONTEXT,
         &[],
         Some(first_number_is_a_day),
+    )?;
+    // A day of the month alone, as an ordinal after a preposition ("discharged on the
+    // 5th", "until the 21st."), not the 5th toe, floor, percentile or dose.
+    add(
+        "date_day_alone",
+        Date,
+        r"(?i)\b(?:on|by|until|till|since|from|before|after|through)\s+the\s+((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?:$|\s*[.,;:)]|\s+(?:at|and|or|to|when|with|for|she|he|they|we|i|pt|patient|per|as|in|morning|afternoon|evening|night)\b)",
+        1,
+        0.6,
+        &[],
+        &[],
+        None,
     )?;
     // A day with its ordinal before its month, in lower case ("seen 12th of nov").
     add(
@@ -1773,7 +1786,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "age_in_parentheses",
         Age,
-        r"(?i)\b(?:pt|patient|mom|dad|mother|father|grandmother|grandfather|husband|wife|aunt|uncle)\.?\s*\((\d{2,3})\)",
+        r"(?i)\b(?:pt|patient|mom|dad|mother|father|grandmother|grandfather|grandma|grandpa|husband|wife|spouse|partner|aunt|uncle|brother|sister|son|daughter|cousin|neighbou?r|friend|roommate)\.?\s*\((\d{2,3})\)",
         1,
         0.7,
         &[],
