@@ -1003,4 +1003,7 @@ fn a_day_alone_and_a_relatives_age() {
         &["93", "91"],
     );
     strict_keeps("Pt (34) on A/C 450cc/10br, 40%.");
+    // A transcriptionist's initials after the label; a clinic named for what it treats.
+    strict_removes("Transcribed by: tdm  JOB#: 882731", &["tdm", "882731"]);
+    strict_keeps("Device clinic: interrogated the pacemaker. Entered by: self.");
 }

@@ -1576,6 +1576,39 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // Initials after a dictation or entry label ("Transcribed by: tdm", "typed by KLM").
+    add(
+        "initials_after_by",
+        Person,
+        r"(?i:\b(?:transcribed|typed|dictated|scribed|entered|keyed|initials)\s*(?:by)?\s*:\s*|\b(?:transcribed|typed|scribed|keyed)\s+by\s+)([A-Za-z]{2,4})\b",
+        1,
+        0.6,
+        &[],
+        &[],
+        Some(|s| {
+            !matches!(
+                s.to_lowercase().as_str(),
+                "dr" | "mr"
+                    | "mrs"
+                    | "ms"
+                    | "the"
+                    | "and"
+                    | "rn"
+                    | "md"
+                    | "do"
+                    | "np"
+                    | "pa"
+                    | "me"
+                    | "staff"
+                    | "self"
+                    | "pt"
+                    | "n/a"
+                    | "na"
+                    | "none"
+                    | "unk"
+            )
+        }),
+    )?;
     add(
         "signature_user_name",
         Person,
