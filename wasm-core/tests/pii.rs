@@ -1006,4 +1006,10 @@ fn a_day_alone_and_a_relatives_age() {
     // A transcriptionist's initials after the label; a clinic named for what it treats.
     strict_removes("Transcribed by: tdm  JOB#: 882731", &["tdm", "882731"]);
     strict_keeps("Device clinic: interrogated the pacemaker. Entered by: self.");
+    // Short day-month and month-year dates; a drug's NDC is no telephone number.
+    strict_removes(
+        "rtc 14-Mar; last visit Mar-24; the week of 3/4.",
+        &["14-Mar", "Mar-24", "3/4"],
+    );
+    strict_keeps("NDC 0002-7510-01. Took 3/4 of the tablet.");
 }

@@ -407,7 +407,7 @@ impl Patterns {
         add(
             "date_month_day_after_preposition",
             Date,
-            r"(?i:\b(?:on|since|from|until|till|by|before|after|around|dated?|due|admitted|discharged|dob|born|seen|visit|surgery|last\s+[a-z]+|(?:scheduled|rescheduled|planned|booked|set|slated|moved)\s+(?:for|to))\s*:?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
+            r"(?i:\b(?:on|since|from|until|till|by|before|after|around|dated?|due|admitted|discharged|dob|born|seen|visit|surgery|last\s+[a-z]+|(?:week|weekend)\s+of|(?:scheduled|rescheduled|planned|booked|set|slated|moved)\s+(?:for|to))\s*:?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
             1,
             0.75,
             &[],
@@ -972,6 +972,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         DATE_CONTEXT,
         &[],
         Some(first_number_is_a_day),
+    )?;
+    // A day and a month's short name joined by a hyphen, or a month and a year ("rtc
+    // 14-Mar", "last visit Mar-24", "DEC-2023").
+    add(
+        "date_day_month_hyphen",
+        Date,
+        &format!(r"\b(?:(?:[0-2]?\d|3[01])-{MONTH}|{MONTH}-(?:\d{{2}}|(?:19|20)\d{{2}}))\b"),
+        0,
+        0.6,
+        &[],
+        &[],
+        None,
     )?;
     // A day of the month alone, as an ordinal after a preposition ("discharged on the
     // 5th", "until the 21st."), not the 5th toe, floor, percentile or dose.
@@ -1731,7 +1743,8 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         0.5,
         PHONE_CONTEXT,
         &[
-            "cpt", "icd", "code", "codes", "score", "scores", "bp", "vitals", "labs",
+            "cpt", "icd", "code", "codes", "score", "scores", "bp", "vitals", "labs", "ndc",
+            "loinc", "lot",
         ],
         Some(|s| (9..=15).contains(&digits(s)) && !ssn_shaped(s)),
     )?;
