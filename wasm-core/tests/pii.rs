@@ -1012,4 +1012,6 @@ fn a_day_alone_and_a_relatives_age() {
         &["14-Mar", "Mar-24", "3/4"],
     );
     strict_keeps("NDC 0002-7510-01. Took 3/4 of the tablet.");
+    // A user name after "user name is".
+    strict_removes("he cant log in, his user name is tgorski77", &["tgorski77"]);
 }

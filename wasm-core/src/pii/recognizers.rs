@@ -1786,7 +1786,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "username_label",
         Id,
-        r"(?i:\b(?:user(?:name)?|login|user\s*id|uid|logon|screen\s*name|handle)\s*(?:is|:|=)?\s*)([a-z][a-z0-9._-]{2,30})\b",
+        r"(?i:\b(?:user(?:[\s_-]*name)?|login|user\s*id|uid|logon|screen\s*name|handle)\s*(?:is|:|=)?\s*)([a-z][a-z0-9._-]{2,30})\b",
         1,
         0.8,
         &[],
