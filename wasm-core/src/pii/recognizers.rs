@@ -1744,7 +1744,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         PHONE_CONTEXT,
         &[
             "cpt", "icd", "code", "codes", "score", "scores", "bp", "vitals", "labs", "ndc",
-            "loinc", "lot",
+            "loinc",
         ],
         Some(|s| (9..=15).contains(&digits(s)) && !ssn_shaped(s)),
     )?;
