@@ -960,6 +960,9 @@ fn icu_nursing_shorthand_and_hospital_initials() {
         "REFERRED TO MH FOR CATH. pt followed at bwh by dr quist. TRANSFERRED FROM SJMC 4/2.",
         &["MH", "bwh", "quist", "SJMC", "4/2"],
     );
+    // Once found, the same initials name that hospital elsewhere in the note.
+    let out = strict_out("TRANS TO MH 7/23. MH ED AWARE.");
+    assert!(!out.contains("MH"), "{out}");
     strict_keeps("PT TRANSFERRED TO CCU. went to cath lab. GH level sent. Returned from OSH.");
     // A title with an initial and no period ("Dr B Muse" style).
     strict_removes("lytes checked Dr K Varga in to see pt", &["Varga"]);

@@ -1715,9 +1715,10 @@ const GENERIC_INITIALS: &[&str] = &["osh", "nh", "snf", "vna", "pcp", "ph"];
 
 /// A hospital written by its initials after a verb of coming or going and "to", "at" or
 /// "from" ("REFERRED TO GH", "followed at gh by dr healey", "transferred from BMC"):
-/// two to four letters ending in "h" (General Hospital) or "mc" (Medical Center).
+/// two to four letters ending in "h" (General Hospital) or "mc" (Medical Center). Once
+/// found, the same initials are that hospital everywhere in the text ("GH ED").
 fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
-    let mut out = Vec::new();
+    let mut found: HashSet<&str> = HashSet::new();
     for (i, t) in tokens.iter().enumerate().skip(2) {
         let lower = t.lower.as_str();
         let letters_only = lower.chars().all(|c| c.is_ascii_lowercase());
@@ -1746,16 +1747,20 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
         let object =
             at(2).is_some_and(|o| matches!(o.lower.as_str(), "pt" | "patient" | "her" | "him"));
         if prep && (verb(2) || (object && verb(3))) {
-            out.push(Finding {
-                entity: Entity::Address,
-                start: t.start,
-                end: t.end,
-                confidence: 0.6,
-                recognizer: "strict_hospital_initials",
-            });
+            found.insert(lower);
         }
     }
-    out
+    tokens
+        .iter()
+        .filter(|t| (t.allcaps || !t.first_upper) && found.contains(t.lower.as_str()))
+        .map(|t| Finding {
+            entity: Entity::Address,
+            start: t.start,
+            end: t.end,
+            confidence: 0.6,
+            recognizer: "strict_hospital_initials",
+        })
+        .collect()
 }
 
 /// Words that may stand in lower case between a preposition and "hospital" without
