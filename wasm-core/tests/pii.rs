@@ -976,6 +976,10 @@ fn icu_nursing_shorthand_and_hospital_initials() {
         "SON BROUGHT HIM TO ED. PT MENTATING WELL. TRANSFUSE WITH 3 RD UNIT. DSG TO RLA. \
          ST TO SR,V PACER SENSING. WITHOUT A BOLUS. gtt dc'd at 2200.",
     );
+    strict_keeps(
+        "PT NOW HAS PNEUMONIA. NS 250CC BOLUS PER ORDER.\nABG 7.44-52-69-36. ac 550x12x.6/10 \
+         peep. Sat at moment is 97%.",
+    );
 }
 
 #[test]

@@ -1075,8 +1075,13 @@ impl NameRecognizer {
                 let role = [CUES, TITLES, NARRATIVE_VERBS, TALK_VERBS, BY_VERBS]
                     .iter()
                     .any(|l| l.contains(&t.lower.as_str()));
+                // A unit glued to its number is no cue ("250CC BOLUS": not "cc:").
+                let unit = text
+                    .get(..p.start)
+                    .is_some_and(|b| b.ends_with(|c: char| c.is_ascii_digit()));
                 let cue = CUES.contains(&p.lower.as_str())
                     && !role
+                    && !unit
                     && (p.lower != "by"
                         || prev2.is_some_and(|q| BY_VERBS.contains(&q.lower.as_str())))
                     && (t.gap.is_empty() || t.gap == ":" || t.gap == "-" || t.gap == ",")

@@ -1775,7 +1775,8 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "age_pronoun",
         Age,
-        r"(?i)\b(?:she|he|they|i|patient|pt|mom|dad|mother|father)(?:'s|s|\s+is|\s+was|\s+am|'m|\s+are|\s+will\s+be)\s+(\d{2,3})\b",
+        // "i" only with "am" ("moment is 97%" is no "i's 97").
+        r"(?i)\b(?:(?:she|he|they|patient|pt|mom|dad|mother|father)(?:'s|s|\s+is|\s+was|\s+are|\s+will\s+be)|i(?:\s+am|'m|m))\s+(\d{2,3})(?:[^%\d.]|\.(?:\D|$)|$)",
         1,
         0.75,
         &[],
@@ -1963,13 +1964,20 @@ fn is_decimal_measure(s: &str) -> bool {
 }
 
 /// Numbers joined by an "x": a ventilator setting or a size ("500x12", "550x16x40",
-/// "10X14").
+/// "550x12x.6", "10X14").
 fn dimensions(s: &str) -> bool {
     let parts: Vec<&str> = s.split(['x', 'X']).collect();
-    parts.len() >= 2
-        && parts
-            .iter()
-            .all(|p| (1..=4).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
+    let number = |p: &&str| {
+        let (whole, fraction) = p.split_once('.').unwrap_or((p, ""));
+        whole.len() <= 4
+            && fraction.len() <= 2
+            && !(whole.is_empty() && fraction.is_empty())
+            && whole
+                .bytes()
+                .chain(fraction.bytes())
+                .all(|c| c.is_ascii_digit())
+    };
+    parts.len() >= 2 && parts.iter().all(number)
 }
 
 /// A rising range of two short numbers, with a unit or none ("113-134", "12-120cc").
@@ -1996,7 +2004,17 @@ fn id_shaped(s: &str) -> bool {
     let range_then_word = s.split_once('.').is_some_and(|(a, b)| {
         measured_range(a) && b.starts_with(|c: char| c.is_ascii_alphabetic())
     });
-    if d < 5 || is_decimal_measure(s) || dimensions(s) || measured_range(s) || range_then_word {
+    // Blood-gas values strung together after the pH ("7.44-52-69-36").
+    let blood_gas = s
+        .split_once('-')
+        .is_some_and(|(a, _)| lab_value(a) && a.starts_with('7'));
+    if d < 5
+        || is_decimal_measure(s)
+        || dimensions(s)
+        || measured_range(s)
+        || range_then_word
+        || blood_gas
+    {
         return false;
     }
     if letters == 0 {

@@ -197,6 +197,10 @@ const AFTER_CUE_FUNCTION: &[&str] = &[
     "office",
     "orders",
     "order",
+    "now",
+    "still",
+    "then",
+    "again",
 ];
 
 /// Titles written with a period ("Dr. Okafor"): the period does not end the cue.
@@ -748,6 +752,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 // An unknown word of three letters after a weak cue is an abbreviation
                 // ("DSG TO RLA").
                 if any_cue
+                    && not_function
                     && !PERSON_VERBS.contains(&t.lower.as_str())
                     && ((unknown && (strong_cue || t.letters >= 4))
                         || (name && (strong_cue || (!common && !capsafe))))
