@@ -167,6 +167,13 @@ const MEDICAL_PREFIXES: &[&str] = &[
     "cysto",
 ];
 
+/// Whether the lexicon knows a lower-case word as a word and as nobody's name ("muse" is
+/// also a surname, "mentating" only a word).
+pub(super) fn word_only(lower: &str) -> bool {
+    let f = flags(lower);
+    f & SAFE != 0 && f & (FIRST | LAST) == 0
+}
+
 /// Prefixes that make a known word another word ("reintubation", "nonsmoker").
 const WORD_PREFIXES: &[&str] = &[
     "re", "non", "pre", "post", "un", "de", "dis", "over", "under",
@@ -177,12 +184,9 @@ const WORD_PREFIXES: &[&str] = &[
 /// word and nobody's name.
 pub(super) fn prefixed_word(lower: &str) -> bool {
     WORD_PREFIXES.iter().any(|p| {
-        lower.strip_prefix(p).is_some_and(|rest| {
-            rest.chars().count() >= 5 && {
-                let f = flags(rest);
-                f & SAFE != 0 && f & (FIRST | LAST) == 0
-            }
-        })
+        lower
+            .strip_prefix(p)
+            .is_some_and(|rest| rest.chars().count() >= 5 && word_only(rest))
     })
 }
 

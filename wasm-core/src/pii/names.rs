@@ -25,6 +25,13 @@ pub(super) fn credential_list(cue: &str, gap_after: &str) -> bool {
     gap_after == "," && CREDENTIAL_CUES.contains(&cue)
 }
 
+/// Whether `t` is a unit glued to its number ("50cc", "250CC"): no cue ("cc:") then.
+/// Both profiles' cue rules ask this.
+pub(super) fn glued_to_number(text: &str, t: &Token) -> bool {
+    text.get(..t.start)
+        .is_some_and(|b| b.ends_with(|c: char| c.is_ascii_digit()))
+}
+
 /// Words that, right before a capitalized word, mark it as a name.
 pub(super) const CUES: &[&str] = &[
     "patient",
@@ -915,16 +922,13 @@ impl NameRecognizer {
             let names = super::lexicon::FIRST | super::lexicon::LAST;
             f & safe != 0 && f & common != 0 && f & names == 0
         };
-        // A word the lexicon knows only as a word, not as a name.
-        let known_word = |t: &Token| {
-            let f = super::lexicon::flags(&t.lower);
-            let names = super::lexicon::FIRST | super::lexicon::LAST;
-            f & super::lexicon::SAFE != 0 && f & names == 0
-        };
         // A word with a digit is a code, not a name ("Pt AOx3"). In capitals, a word the
         // lexicon knows only as a word is that word ("PT MENTATING").
         let after_cue = |t: &Token| {
-            (t.capitalized || (t.allcaps && t.lower.chars().count() > 3 && !known_word(t)))
+            (t.capitalized
+                || (t.allcaps
+                    && t.lower.chars().count() > 3
+                    && !super::lexicon::word_only(&t.lower)))
                 && !t.has_digit
                 && free(t)
                 && (t.initial || !d.not_names.contains(t.lower.as_str()))
@@ -1075,13 +1079,9 @@ impl NameRecognizer {
                 let role = [CUES, TITLES, NARRATIVE_VERBS, TALK_VERBS, BY_VERBS]
                     .iter()
                     .any(|l| l.contains(&t.lower.as_str()));
-                // A unit glued to its number is no cue ("250CC BOLUS": not "cc:").
-                let unit = text
-                    .get(..p.start)
-                    .is_some_and(|b| b.ends_with(|c: char| c.is_ascii_digit()));
                 let cue = CUES.contains(&p.lower.as_str())
                     && !role
-                    && !unit
+                    && !glued_to_number(text, p)
                     && (p.lower != "by"
                         || prev2.is_some_and(|q| BY_VERBS.contains(&q.lower.as_str())))
                     && (t.gap.is_empty() || t.gap == ":" || t.gap == "-" || t.gap == ",")
@@ -1187,11 +1187,10 @@ impl NameRecognizer {
             // An English word the lexicon knows as nobody's name is the subject of its
             // sentence, not a person ("Circulation returned to the fingers").
             let plain_english = || {
-                use super::lexicon::{flags, FIRST, LAST, SAFE};
                 (i..=j).all(|k| {
                     tokens
                         .get(k)
-                        .is_some_and(|tk| flags(&tk.lower) & (SAFE | FIRST | LAST) == SAFE)
+                        .is_some_and(|tk| super::lexicon::word_only(&tk.lower))
                 })
             };
             if narrative && !plain_english() {

@@ -436,12 +436,9 @@ fn acronym_inflected(text: &str, t: &Token) -> bool {
     let Some((stem, ending)) = word.split_once(['\'', '’']) else {
         return false;
     };
-    let known = || {
-        let f = lexicon::flags(&stem.to_lowercase());
-        f & SAFE != 0 && !is_name(f)
-    };
     (2..=5).contains(&stem.len())
-        && (stem.bytes().all(|b| b.is_ascii_uppercase()) || known())
+        && (stem.bytes().all(|b| b.is_ascii_uppercase())
+            || lexicon::word_only(&stem.to_lowercase()))
         && matches!(ending, "ed" | "d" | "ing" | "s")
 }
 
@@ -485,8 +482,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         };
         if t.newline_before && t.gap == "-" && !p.has_digit && !t.has_digit {
             let whole = format!("{}{}", p.lower, t.lower);
-            let f = lexicon::flags(&whole);
-            if (f & SAFE != 0 && !is_name(f)) || lexicon::medical_shape(&whole) {
+            if lexicon::word_only(&whole) || lexicon::medical_shape(&whole) {
                 for k in [i.saturating_sub(1), i] {
                     if let Some(w) = wrapped.get_mut(k) {
                         *w = true;
@@ -528,14 +524,10 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             }
             let credential_list = super::names::credential_list(&p.lower, next_gap);
             // "w/" is "with"; a lone "w" is not ("W Main St").
-            // A unit glued to its number is no cue ("50cc qhr": not "cc:").
-            let unit = text
-                .get(..p.start)
-                .is_some_and(|b| b.ends_with(|c: char| c.is_ascii_digit()));
             if is_cue(p.lower.as_str())
                 && (p.lower != "w" || next_gap == "/")
                 && !credential_list
-                && !unit
+                && !super::names::glued_to_number(text, p)
             {
                 return Some(
                     !WEAK_CUES.contains(&p.lower.as_str())
