@@ -426,6 +426,8 @@ impl Redactor {
         if self.policy.profile == Profile::Strict {
             let towns = strict::towns_after_addresses(text, &all);
             all.extend(towns.into_iter().filter(|f| !self.allowed(text, f)));
+            let tails = strict::facility_tails(text, &all);
+            all.extend(tails.into_iter().filter(|f| !self.allowed(text, f)));
         }
         match self.policy.profile {
             // Strict redacts the union of overlapping findings: "88 HAWTHORNE" found as a

@@ -1060,7 +1060,11 @@ impl NameRecognizer {
             if let Some(p) = prev {
                 // 1. A title right before: "Dr. Okafor", "Mrs. J. Lee", "Mrs. Brown".
                 // A title in lower case counts before a capitalized name ("mrs. Park").
+                // "MS:" and "MR:" before a word are section labels (mental status,
+                // mitral regurgitation: "MS:Sleeping most of night"), not titles.
+                let label = t.gap == ":" && matches!(p.lower.as_str(), "ms" | "mr");
                 if TITLES.contains(&p.lower.as_str())
+                    && !label
                     && (p.capitalized || p.allcaps || (t.first_upper && !t.allcaps))
                     && gap_ok(&t.gap)
                     && !t.newline_before

@@ -407,7 +407,7 @@ impl Patterns {
         add(
             "date_month_day_after_preposition",
             Date,
-            r"(?i:\b(?:on|since|from|until|till|by|before|after|around|dated?|due|admitted|discharged|dob|born|seen|visit|surgery|last\s+[a-z]+|(?:week|weekend)\s+of|(?:scheduled|rescheduled|planned|booked|set|slated|moved)\s+(?:for|to))\s*:?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
+            r"(?i:\b(?:on|since|from|until|till|by|before|after|around|dated?|due|admitted|discharged|dob|born|seen|visit|surgery|last\s+[a-z]+|(?:week|weekend|am|pm|morning|afternoon|evening|eve|night|noc|day|as)\s+of|(?:scheduled|rescheduled|planned|booked|set|slated|moved)\s+(?:for|to))\s*:?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
             1,
             0.75,
             &[],
@@ -653,6 +653,22 @@ impl Patterns {
                             .to_ascii_lowercase();
                         if FRACTION_UNITS.contains(&next.as_str()) {
                             continue;
+                        }
+                        // A proper fraction a recipe uses, as the part of a mixed number
+                        // ("Captopril 1 1/2 hrs later") or a share of something ("2/3 of
+                        // the tablets").
+                        let mut parts = value.split('/').map(|p| p.parse::<u32>().unwrap_or(0));
+                        let (num, den) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+                        if matches!(den, 2 | 3 | 4 | 8 | 16) && num < den {
+                            let whole = window_before(text, &lower, same_len, start, 6)
+                                .split_whitespace()
+                                .next_back()
+                                .is_some_and(|w| {
+                                    w.len() <= 2 && w.bytes().all(|b| b.is_ascii_digit())
+                                });
+                            if whole || next == "of" {
+                                continue;
+                            }
                         }
                     }
                 }

@@ -131,7 +131,7 @@ const KIN: &[&str] = &[
 ];
 
 /// Words that follow a title or kinship word without being a name ("dr. on call",
-/// "son will visit", "dr. notified").
+/// "son will visit", "dr. notified", "husband CEO of").
 const AFTER_CUE_FUNCTION: &[&str] = &[
     "a",
     "an",
@@ -201,6 +201,13 @@ const AFTER_CUE_FUNCTION: &[&str] = &[
     "still",
     "then",
     "again",
+    // What someone is, not who ("HUSBAND CEO OF ...", "son owner of the shop").
+    "ceo",
+    "cfo",
+    "president",
+    "owner",
+    "founder",
+    "chairman",
 ];
 
 /// Titles written with a period ("Dr. Okafor"): the period does not end the cue.
@@ -1009,6 +1016,13 @@ const NO_EMPLOYER: &[&str] = &[
     "unknown",
     "not",
     "no",
+    "home",
+    "night",
+    "nights",
+    "present",
+    "this",
+    "that",
+    "all",
 ];
 
 /// An employer's name, one of Safe Harbor's names: the capitalized words after
@@ -1023,24 +1037,32 @@ fn employers(text: &str, tokens: &[Token]) -> Vec<Finding> {
         let next = tokens.get(i.saturating_add(1));
         let label =
             t.lower == "employer" && next.is_some_and(|n| n.gap.contains(':') || n.gap == "-");
-        let worker = matches!(
-            t.lower.as_str(),
-            "works" | "worked" | "working" | "employed" | "employee"
-        );
         // "works at X", "works as a forklift driver at X", "worked nights for X": the
-        // first "at", "for" or "by" within six words on the line, before a capital.
-        let via = worker
-            .then(|| {
-                (i.saturating_add(1)..i.saturating_add(7)).find(|&k| {
-                    tokens.get(k).is_some_and(|w| {
-                        matches!(w.lower.as_str(), "at" | "for" | "by")
-                            && tokens
-                                .get(k.saturating_add(1))
-                                .is_some_and(|n| n.first_upper && !n.newline_before)
-                    })
+        // first "at", "for" or "by" within six words on the line, before a capital; the
+        // head of a company ("CEO of IBM", "owner of Dunmore Bakery") and where someone
+        // retired from ("retired from Bethlehem Steel") right after the word.
+        let (prepositions, reach): (&[&str], usize) = match t.lower.as_str() {
+            "works" | "worked" | "working" | "employed" | "employee" => (&["at", "for", "by"], 6),
+            "ceo" | "cfo" | "president" | "owner" | "founder" | "chairman" => (&["of", "at"], 1),
+            "retired" => (&["from"], 1),
+            _ => (&[], 0),
+        };
+        let via = (i.saturating_add(1)..=i.saturating_add(reach))
+            .find(|&k| {
+                tokens.get(k).is_some_and(|w| {
+                    prepositions.contains(&w.lower.as_str())
+                        && tokens.get(k.saturating_add(1)).is_some_and(|n| {
+                            n.first_upper
+                                && !n.newline_before
+                                // In capitals, an ordinary word says what, not where
+                                // ("RETIRED FROM TEACHING", "OWNER OF RECORD").
+                                && !(n.allcaps
+                                    && reach == 1
+                                    && lexicon::word_only(&n.lower)
+                                    && lexicon::flags(&n.lower) & lexicon::COMMON != 0)
+                        })
                 })
             })
-            .flatten()
             .filter(|&k| {
                 (i.saturating_add(1)..=k)
                     .filter_map(|j| tokens.get(j))
@@ -1081,6 +1103,60 @@ fn employers(text: &str, tokens: &[Token]) -> Vec<Finding> {
                 end: b.end,
                 confidence: 0.75,
                 recognizer: "strict_employer",
+            });
+        }
+    }
+    out
+}
+
+/// Words that end a facility's name ("Sacred Heart Memorial", "Harford Memorial
+/// Hospital", "Union Medical Ctr").
+const FACILITY_TAIL: &[&str] = &[
+    "memorial",
+    "hospital",
+    "hosp",
+    "center",
+    "centre",
+    "ctr",
+    "rehab",
+    "rehabilitation",
+    "clinic",
+    "infirmary",
+    "hospice",
+];
+
+/// Words inside a facility's name before the word that ends it ("Medical Center",
+/// "General Hospital"); alone they end nothing ("Suite 404 Medical record").
+const FACILITY_INNER: &[&str] = &["medical", "med", "general", "regional", "community"];
+
+/// The rest of a facility's name after a place found by its name ("Sacred Heart" in
+/// "to Sacred Heart Memorial at 4pm"): the facility words that follow it on its line,
+/// one space apart, up to the last that ends a name, so that no part of it is left.
+pub(super) fn facility_tails(text: &str, found: &[Finding]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for f in found.iter().filter(|f| f.entity == Entity::Address) {
+        let (mut at, mut end) = (f.end, f.end);
+        while let Some(word) = text.get(at..).and_then(|r| r.strip_prefix(' ')) {
+            let len = word
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(word.len());
+            let w = word.get(..len).unwrap_or_default().to_ascii_lowercase();
+            let ends = FACILITY_TAIL.contains(&w.as_str());
+            if len == 0 || !(ends || FACILITY_INNER.contains(&w.as_str())) {
+                break;
+            }
+            at = at.saturating_add(1).saturating_add(len);
+            if ends {
+                end = at;
+            }
+        }
+        if end > f.end {
+            out.push(Finding {
+                entity: Entity::Address,
+                start: f.start,
+                end,
+                confidence: f.confidence,
+                recognizer: "strict_facility_tail",
             });
         }
     }
@@ -1570,10 +1646,12 @@ fn town_names(tokens: &[Token], modes: &[Mode], free: &[bool]) -> Vec<Finding> {
                 && n.allcaps
                 && super::recognizers::is_state_abbr(&n.lower)
         });
-        // "St. John's wort" is a herb.
+        // "St. John's wort" is a herb; "in left hand" is a side of the body, whatever
+        // West Virginia calls a town.
         let herb = tokens
             .get(last.saturating_add(1))
-            .is_some_and(|n| n.lower == "wort");
+            .is_some_and(|n| n.lower == "wort")
+            || (len > 1 && matches!(first_t.lower.as_str(), "left" | "right"));
         let mode = modes.get(i).copied().unwrap_or(Mode::Mixed);
         let town = !herb
             && if caps {
