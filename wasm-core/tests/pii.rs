@@ -1022,3 +1022,34 @@ fn a_day_alone_and_a_relatives_age() {
     // A user name after "user name is".
     strict_removes("he cant log in, his user name is tgorski77", &["tgorski77"]);
 }
+
+#[test]
+fn facility_names_whole_employers_and_readings_in_chains() {
+    // A date after "the morning of" or "as of"; a proper fraction in a mixed number or
+    // before "of" stays.
+    strict_removes(
+        "Hct on the morning of 3/14 was 29. Family aware as of 4/2.",
+        &["3/14", "4/2"],
+    );
+    strict_keeps("Metoprolol given 1 1/2 hrs after lunch. Took 2/3 of the pills.");
+    // The rest of a facility's name after the place that names it.
+    let out = strict_out("Plan to d/c to Harwick Memorial Hospital in the am.");
+    assert!(
+        !out.contains("Memorial") && !out.contains("Hospital"),
+        "{out}"
+    );
+    strict_keeps("Address on file. Medical record reviewed.");
+    // An employer after the head of a company or where someone retired from.
+    strict_removes(
+        "SOCIAL: WIFE CEO OF ZANTRIX. He retired from Ostrova Textiles.",
+        &["ZANTRIX", "Ostrova"],
+    );
+    strict_keeps("SOCIAL: WIFE CEO. WORKS AT HOME. RETIRED FROM TEACHING.");
+    // Section labels and sides of the body are no names or towns; compounds of words
+    // glued by a hyphen are words, double surnames stay names.
+    strict_keeps("MS:Drowsy through the night. iv in left hand. GU-foley to gravity.");
+    strict_removes("Dr. Alvarez-Quint saw pt.", &["Alvarez-Quint"]);
+    // Readings in a chain of slashes are no dates; a date of birth is.
+    strict_keeps("vent AC/450/14/5/40%. CO/CI/SVR 4/2/1420 on dobutamine.");
+    strict_removes("born 11/3/58 in Ohio", &["11/3/58"]);
+}

@@ -49,6 +49,7 @@ pub(super) fn flags(lower: &str) -> u64 {
         let mut all_common = true;
         let mut names = 0u64;
         let mut any_eponym = false;
+        let mut any_plain = false;
         // One-letter parts ("x-ray", "e-mail", "t-cell") are prefixes, not words.
         for part in word.split('-').filter(|p| p.chars().count() > 1) {
             let f = map.get(part).unwrap_or(0);
@@ -56,14 +57,17 @@ pub(super) fn flags(lower: &str) -> u64 {
             all_common &= f & COMMON != 0;
             names |= f & (FIRST | LAST);
             any_eponym |= f & CAPSAFE != 0 && f & FIRST == 0;
+            any_plain |= f & SAFE != 0 && f & (FIRST | LAST) == 0;
         }
         // A compound of frequent words is safe even when one is also a surname
-        // ("long-term"), and so is an eponym with a part that only names a condition
+        // ("long-term"), and so is one of known words with a part nobody is named
+        // ("GU-foley", "stooling-brown": a nursing note's section head or a word glued
+        // to the next), and an eponym with a part that only names a condition
         // ("Creutzfeldt-Jakob", "Prader-Willi", "Arnold-Chiari"); otherwise a part that
-        // is a name keeps it a name.
+        // is a name keeps it a name ("Brown-Smith", "Forman-Lyons").
         return if any_eponym {
             SAFE | CAPSAFE
-        } else if all_safe && (names == 0 || all_common) {
+        } else if all_safe && (names == 0 || all_common || any_plain) {
             SAFE | COMMON
         } else {
             names

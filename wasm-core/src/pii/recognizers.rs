@@ -604,6 +604,17 @@ impl Patterns {
                 if rec.validate.is_some_and(|v| !v(value)) {
                     continue;
                 }
+                // Numbers in a chain of slashes are readings, not a date ("AC/400/12/5/60%",
+                // "CO/CI/SVR 5.3/2.77/1147").
+                if rec.entity == Entity::Date
+                    && (start
+                        .checked_sub(1)
+                        .and_then(|p| text.as_bytes().get(p))
+                        .is_some_and(|&b| b == b'/')
+                        || matches!(text.as_bytes().get(end), Some(b'/' | b'%')))
+                {
+                    continue;
+                }
                 let window = context_window(text, &lower, same_len, start, end);
                 if !rec.anti.is_empty() {
                     let mut before = window_before(text, &lower, same_len, start, 20);
@@ -2227,7 +2238,15 @@ fn valid_numeric_date(s: &str) -> bool {
     }
     let md = (1..=12).contains(a) && (1..=31).contains(b);
     let dm = (1..=31).contains(a) && (1..=12).contains(b);
-    md || dm
+    // A four-digit year nobody alive or recorded was born in is a reading
+    // ("CO/CI/SVR 3/2/1500").
+    let year = s
+        .rsplit(['/', '.', '-'])
+        .next()
+        .filter(|y| y.len() == 4)
+        .and_then(|y| y.parse::<u32>().ok())
+        .is_none_or(|y| (1850..=2150).contains(&y));
+    (md || dm) && year
 }
 
 /// Digits and hyphens cut by a line break right after a hyphen ("1977-\n-12-31").
