@@ -1052,4 +1052,10 @@ fn facility_names_whole_employers_and_readings_in_chains() {
     // Readings in a chain of slashes are no dates; a date of birth is.
     strict_keeps("vent AC/450/14/5/40%. CO/CI/SVR 4/2/1420 on dobutamine.");
     strict_removes("born 11/3/58 in Ohio", &["11/3/58"]);
+    // Whose house it is, and hospital initials before one of the hospital's departments.
+    strict_removes(
+        "says he slept at walter crane's house.\nto gh cath lab for ptca",
+        &["walter", "crane", "gh"],
+    );
+    strict_keeps("slept at the doctor's house, then at his son's home. then to cath lab.");
 }

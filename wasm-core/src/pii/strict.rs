@@ -130,6 +130,17 @@ const KIN: &[&str] = &[
     "partner",
 ];
 
+/// Where someone lives or stays, after its owner's name ("black's house").
+const DWELLINGS: &[&str] = &[
+    "house",
+    "home",
+    "place",
+    "apartment",
+    "apt",
+    "farm",
+    "condo",
+];
+
 /// Words that follow a title or kinship word without being a name ("dr. on call",
 /// "son will visit", "dr. notified", "husband CEO of").
 const AFTER_CUE_FUNCTION: &[&str] = &[
@@ -656,7 +667,18 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && !capsafe
             && sentence_start(&tokens, i)
             && acts_next(&tokens, i);
+        // Whose house it is ("at seymour black's house", "stays at Rose's place"): a
+        // name-list word, however frequent, owning a dwelling.
+        let dwelling_owner = name
+            && !capsafe
+            && text
+                .get(t.end..)
+                .is_some_and(|r| r.starts_with("'s") || r.starts_with("’s"))
+            && tokens
+                .get(i.saturating_add(1))
+                .is_some_and(|n| !n.newline_before && DWELLINGS.contains(&n.lower.as_str()));
         let why = match mode {
+            _ if dwelling_owner => Some(Why::Cue),
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
             Mode::Mixed | Mode::Title if capitalized => {
                 // "ECG", "COPD", and their plurals ("CEOs").
@@ -1788,8 +1810,25 @@ const CARE_MOVES: &[&str] = &[
 /// Initials that name no particular facility: outside hospital, nursing home.
 const GENERIC_INITIALS: &[&str] = &["osh", "nh", "snf", "vna", "pcp", "ph"];
 
-/// A hospital written by its initials after a verb of coming or going and "to", "at" or
-/// "from" ("REFERRED TO GH", "followed at gh by dr healey", "transferred from BMC"):
+/// A hospital's departments, named after its initials ("to gh cath lab", "at BMC ED").
+const HOSPITAL_UNITS: &[&str] = &[
+    "cath",
+    "ed",
+    "er",
+    "ew",
+    "ccu",
+    "micu",
+    "sicu",
+    "icu",
+    "csru",
+    "tcu",
+    "or",
+    "emergency",
+];
+
+/// A hospital written by its initials after "to", "at" or "from" that follows a verb of
+/// coming or going or that precedes one of its departments ("REFERRED TO GH", "followed
+/// at gh by dr healey", "transferred from BMC", "to gh cath lab"):
 /// two to four letters ending in "h" (General Hospital) or "mc" (Medical Center). Once
 /// found, the same initials are that hospital everywhere in the text ("GH ED").
 fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
@@ -1815,13 +1854,18 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
             continue;
         }
         let at = |k: usize| i.checked_sub(k).and_then(|j| tokens.get(j));
-        let prep = at(1).is_some_and(|p| {
-            matches!(p.lower.as_str(), "to" | "at" | "from" | "into") && !p.newline_before
-        }) && !t.newline_before;
+        let prep_word = at(1).is_some_and(|p| {
+            matches!(p.lower.as_str(), "to" | "at" | "from" | "into") && !t.newline_before
+        });
+        let prep = prep_word && at(1).is_some_and(|p| !p.newline_before);
         let verb = |k: usize| at(k).is_some_and(|v| CARE_MOVES.contains(&v.lower.as_str()));
         let object =
             at(2).is_some_and(|o| matches!(o.lower.as_str(), "pt" | "patient" | "her" | "him"));
-        if prep && (verb(2) || (object && verb(3))) {
+        // ... or before one of its departments ("to gh cath lab").
+        let unit = tokens.get(i.saturating_add(1)).is_some_and(|n| {
+            !n.newline_before && n.gap.is_empty() && HOSPITAL_UNITS.contains(&n.lower.as_str())
+        });
+        if (prep && (verb(2) || (object && verb(3)))) || (prep_word && unit) {
             found.insert(lower);
         }
     }
