@@ -1058,4 +1058,6 @@ fn facility_names_whole_employers_and_readings_in_chains() {
         &["walter", "crane", "gh"],
     );
     strict_keeps("slept at the doctor's house, then at his son's home. then to cath lab.");
+    // A shift in 24-hour times, ICU shorthand, a range of readings at a line's end.
+    strict_keeps("MICU NPN 0700-1930:\nNursing note for 1900-0700 Micu A\naline pressures 93-149");
 }

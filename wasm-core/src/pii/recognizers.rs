@@ -1724,6 +1724,15 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             "wbc",
             "plt",
             "platelets",
+            // Readings that run from one number to another ("aline pressures 93-149").
+            "pressure",
+            "pressures",
+            "bp",
+            "sbp",
+            "map",
+            "hr",
+            "rr",
+            "cvp",
         ],
         None,
     )?;
@@ -2035,12 +2044,20 @@ fn id_shaped(s: &str) -> bool {
     let blood_gas = s
         .split_once('-')
         .is_some_and(|(a, _)| lab_value(a) && a.starts_with('7'));
+    // A shift written in 24-hour times ("MICU NPN 0700-1930").
+    let clock = |t: &str| {
+        t.len() == 4
+            && t.parse::<u32>()
+                .is_ok_and(|n| n / 100 <= 24 && n % 100 <= 59)
+    };
+    let shift = s.split_once('-').is_some_and(|(a, b)| clock(a) && clock(b));
     if d < 5
         || is_decimal_measure(s)
         || dimensions(s)
         || measured_range(s)
         || range_then_word
         || blood_gas
+        || shift
     {
         return false;
     }
