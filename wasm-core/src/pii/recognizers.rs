@@ -2062,6 +2062,14 @@ fn id_shaped(s: &str) -> bool {
         return false;
     }
     if letters == 0 {
+        // Lab values strung together, the last a decimal ("cks 2245-105-4.7": CK, MB,
+        // index).
+        let lab_triple = s.rsplit_once('-').is_some_and(|(head, last)| {
+            !head.contains('.') && lab_value(last) && last.contains('.')
+        });
+        if lab_triple {
+            return false;
+        }
         let dotted_quad = s.split('.').count() == 4;
         let loinc = separators == 1
             && s.split_once('-')
