@@ -1060,4 +1060,13 @@ fn facility_names_whole_employers_and_readings_in_chains() {
     strict_keeps("slept at the doctor's house, then at his son's home. then to cath lab.");
     // A shift in 24-hour times, ICU shorthand, a range of readings at a line's end.
     strict_keeps("MICU NPN 0700-1930:\nNursing note for 1900-0700 Micu A\naline pressures 93-149");
+    // A town where someone lives or moved, even one the lexicon keeps capitalized; a
+    // state abbreviation that is an English word after a plan type is that word.
+    strict_removes(
+        "lives in Salem with son. LIVES IN SALEM WITH DTR. moved to Salem, OR last fall.",
+        &["Salem", "SALEM"],
+    );
+    strict_keeps(
+        "INS VERIFIED: PPO, IN NETWORK. PREAUTH OBTAINED. PRECERT ON FILE. moved to Ohio.",
+    );
 }

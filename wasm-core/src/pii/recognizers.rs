@@ -54,6 +54,11 @@ pub(super) fn is_state_abbr(word: &str) -> bool {
     STATE_ABBR.split('|').any(|c| c.eq_ignore_ascii_case(word))
 }
 
+/// Whether a lower-case word is a one-word US state's name ("ohio", "virginia").
+pub(super) fn is_state_name(lower: &str) -> bool {
+    STATE_NAME.split('|').any(|c| c.eq_ignore_ascii_case(lower))
+}
+
 /// State abbreviations that are not also clinical credentials ("Lee, MD", "Kim, PA",
 /// "Roy, MA"): a city without a ZIP is only recognized before these.
 const STATE_ABBR_NOT_CREDENTIAL: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI";
@@ -603,6 +608,39 @@ impl Patterns {
                 };
                 if rec.validate.is_some_and(|v| !v(value)) {
                     continue;
+                }
+                // A state abbreviation that is also an English word, followed by another
+                // word, after a word no town is called, is that word ("INS VERIFIED: PPO,
+                // IN NETWORK"; not "moved from Salem, OR with her son").
+                if rec.name == "city_state" {
+                    let full_end = caps.get(0).map_or(end, |m0| m0.end());
+                    let state = text
+                        .get(end..full_end)
+                        .unwrap_or_default()
+                        .trim_start_matches([',', ' ', '\t'])
+                        .trim_end_matches('.');
+                    let next_word = text.get(full_end..).is_some_and(|r| {
+                        r.strip_prefix(' ')
+                            .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_alphabetic()))
+                    });
+                    let lower_city = value.to_lowercase();
+                    let words: Vec<&str> = lower_city.split_whitespace().collect();
+                    // Any word of the run may be the town ("LIVES IN SALEM").
+                    let a_town = (0..words.len()).any(|k| {
+                        let rest = words.get(k..).unwrap_or_default();
+                        rest.first()
+                            .is_some_and(|w| super::lexicon::flags(w) & super::lexicon::PLACE != 0)
+                            || super::lexicon::place_name_len(rest).is_some()
+                    });
+                    // ... and only ordinary words ("PPO"), no name ("Port Sheilaland").
+                    let ordinary = words.iter().all(|w| super::lexicon::word_only(w));
+                    if next_word
+                        && ordinary
+                        && !a_town
+                        && matches!(state, "IN" | "OR" | "ME" | "OK" | "HI" | "OH")
+                    {
+                        continue;
+                    }
                 }
                 // Numbers in a chain of slashes are readings, not a date ("AC/400/12/5/60%",
                 // "CO/CI/SVR 5.3/2.77/1147").

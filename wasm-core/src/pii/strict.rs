@@ -130,6 +130,25 @@ const KIN: &[&str] = &[
     "partner",
 ];
 
+/// Verbs of living somewhere or moving there, before "in", "to", "from" or "near".
+const RESIDING: &[&str] = &[
+    "lives",
+    "live",
+    "living",
+    "lived",
+    "resides",
+    "reside",
+    "residing",
+    "resided",
+    "moved",
+    "moving",
+    "relocated",
+    "relocating",
+    "born",
+    "raised",
+    "grew",
+];
+
 /// Where someone lives or stays, after its owner's name ("black's house").
 const DWELLINGS: &[&str] = &[
     "house",
@@ -677,8 +696,21 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && tokens
                 .get(i.saturating_add(1))
                 .is_some_and(|n| !n.newline_before && DWELLINGS.contains(&n.lower.as_str()));
+        // Where someone lives, moved or comes from ("lives in Salem", "MOVED TO DOVER"):
+        // a town the lexicon lists, however frequent or capital-safe the word (a state
+        // alone is no identifier).
+        let residence_place = f & PLACE != 0
+            && !super::recognizers::is_state_name(&t.lower)
+            && plain_gap(&[""])
+            && prev.is_some_and(|p| {
+                matches!(p.lower.as_str(), "in" | "to" | "from" | "near")
+                    && !p.newline_before
+                    && p.gap.is_empty()
+            })
+            && prev2.is_some_and(|q| RESIDING.contains(&q.lower.as_str()));
         let why = match mode {
             _ if dwelling_owner => Some(Why::Cue),
+            _ if residence_place => Some(Why::Place),
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
             Mode::Mixed | Mode::Title if capitalized => {
                 // "ECG", "COPD", and their plurals ("CEOs").
