@@ -149,6 +149,28 @@ const RESIDING: &[&str] = &[
     "grew",
 ];
 
+/// What is done with a drug, after its abbreviation ("ms given", "ms held").
+const DOSING: &[&str] = &[
+    "given",
+    "held",
+    "started",
+    "stopped",
+    "increased",
+    "decreased",
+    "titrated",
+    "weaned",
+    "ordered",
+    "iv",
+    "po",
+    "sq",
+    "sc",
+    "im",
+    "ivp",
+    "prn",
+    "gtt",
+    "drip",
+];
+
 /// Where someone lives or stays, after its owner's name ("black's house").
 const DWELLINGS: &[&str] = &[
     "house",
@@ -639,6 +661,9 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 HONORIFICS.contains(&p.lower.as_str())
                     && (!p.allcaps || t.gap == "." || mode == Mode::Upper)
                     && (!spanish_title(&p.lower) || t.gap == ".")
+                    // "ms" without its period before what is done with a drug is
+                    // morphine sulfate ("ms given for back pain").
+                    && !(p.lower == "ms" && t.gap.is_empty() && DOSING.contains(&t.lower.as_str()))
             })
             && plain_gap(&["", "."]);
         // A frequent word after a kinship word is a name only when it is a common given
