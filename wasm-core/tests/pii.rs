@@ -1069,4 +1069,7 @@ fn facility_names_whole_employers_and_readings_in_chains() {
     strict_keeps(
         "INS VERIFIED: PPO, IN NETWORK. PREAUTH OBTAINED. PRECERT ON FILE. moved to Ohio.",
     );
+    // "ms" before what is done with a drug is morphine; before a name it is a title.
+    strict_keeps("back pain, ms given x1 with relief.");
+    strict_removes("ms jones called about her refill", &["jones"]);
 }
