@@ -17,6 +17,9 @@
 //!   `FheUint32`, clamp with `min`, compare with `ge`; per batch one library `sum` per
 //!   total, added into the running totals.
 //!
+//! Usage: `fhe_bench [submissions=32] [batch=32] [proven]` (`proven`: stop after the
+//! proven encoding, to compare two builds of the worker side by side).
+//!
 //! Prints submissions/minute for each, their ratios, and where phiveil's time goes; and
 //! for the proven encoding the relay as deployed: proofs checked once, when uploads are
 //! completed, and the worker folding the same bytes without checking them again.
@@ -273,6 +276,11 @@ fn main() {
         rate(completions + worker_checks),
     );
     drop(proven);
+    // `fhe_bench N BATCH proven`: only the proven encoding, for side-by-side runs of two
+    // builds of the worker.
+    if std::env::args().nth(3).as_deref() == Some("proven") {
+        return;
+    }
     let checked = setup(Encoding::Checked, n);
     let today = rate(run_ours(&checked, batch, false));
     let Setup {

@@ -12,8 +12,8 @@
 //!     `k`, one table lookup on the top 2-bit block) bounds the value to the declared
 //!     range; the client also sends each histogram as one-hot proven bits and each
 //!     threshold as a proven bit. The relay checks one-hotness (one sum and one equality
-//!     per histogram; a histogram that is not one-hot counts nowhere) and compares
-//!     nothing. Every accepted submission moves each total by at most what an honest
+//!     per histogram, then one many-LUT bootstrap per pair of cells; a histogram that is
+//!     not one-hot counts nowhere) and compares nothing. Every accepted submission moves each total by at most what an honest
 //!     client's could.
 //!   - **checked** (studies declared before the proven encoding): the value is sent in
 //!     the narrowest even number of bits; the relay clamps it to the declared range and
@@ -21,9 +21,10 @@
 //! * **Aggregation** (relay, native): the list is deserialized with size limits and
 //!   conformance checks, the proof verified, the list expanded; each submission's
 //!   2-bit digits and indicator bits are added into running 32-bit totals block by
-//!   block, and a block's carry is moved up (two table lookups) only when one more
-//!   addition would exceed the parameters' degree or noise bound — no carry
-//!   propagation per addition. A submission id is folded once.
+//!   block, and a block's carry is moved up (two table lookups, or one many-LUT
+//!   bootstrap for a block at most half full, as a total of bits is when it reaches its
+//!   noise bound) only when one more addition would exceed the parameters' degree or
+//!   noise bound — no carry propagation per addition. A submission id is folded once.
 //! * **Release**: only when the cohort reaches the study's `k`; the totals' carries are
 //!   propagated, and central-DP noise can be added under encryption before release.
 
@@ -987,7 +988,7 @@ impl Aggregator {
                         .map(|_| bit(&mut i))
                         .collect::<Result<Vec<_>>>()?;
                     cells.extend(
-                        blocks::one_hot_or_nothing(&sk, hist)
+                        blocks::one_hot_or_nothing(&sk, hist)?
                             .into_iter()
                             .map(|c| vec![c]),
                     );
@@ -1313,13 +1314,16 @@ mod blocks {
     /// A histogram's cells as the list carried them (each 0 or 1: tfhe sanitizes a
     /// proven boolean), kept only when exactly one is set; otherwise all are 0, so a
     /// client that sets two cells, or none, adds to no cell. One sum and one equality
-    /// (a lookup per four cells), then one AND per cell.
-    pub(super) fn one_hot_or_nothing(sk: &ServerKey, cells: Vec<Block>) -> Vec<Block> {
+    /// (a lookup per four cells) give "exactly one" as 4 or 0; then each pair of cells
+    /// with it, `a + 2b + 4·ok` (a degree of 7, a noise level of 4 of 5), goes through
+    /// one many-LUT bootstrap that yields both `a ∧ ok` and `b ∧ ok`: half a lookup per
+    /// cell instead of one.
+    pub(super) fn one_hot_or_nothing(sk: &ServerKey, cells: Vec<Block>) -> Result<Vec<Block>> {
         if cells.is_empty() {
-            return cells;
+            return Ok(cells);
         }
         let at_most_two = sk.generate_lookup_table(|x| x.min(2));
-        let is_one = sk.generate_lookup_table(|x| u64::from(x == 1));
+        let ok_as_four = sk.generate_lookup_table(|x| 4 * u64::from(x == 1));
         let chunks: Vec<&[Block]> = cells.chunks(4).collect();
         let mut sum = sk.create_trivial(0);
         for (n, chunk) in chunks.iter().enumerate() {
@@ -1332,8 +1336,35 @@ mod blocks {
                 sk.apply_lookup_table_assign(&mut sum, &at_most_two);
             }
         }
-        let ok = sk.apply_lookup_table(&sum, &is_one);
-        cells.iter().map(|c| sk.bitand(c, &ok)).collect()
+        let ok4 = sk.apply_lookup_table(&sum, &ok_as_four);
+        let pair = sk.generate_many_lookup_table(&[&|y| u64::from(y & 0b101 == 0b101), &|y| {
+            u64::from(y & 0b110 == 0b110)
+        }]);
+        let single = sk.generate_lookup_table(|y| u64::from(y == 0b101));
+        let mut out = Vec::with_capacity(cells.len());
+        for two in cells.chunks(2) {
+            match two {
+                [a, b] => {
+                    let mut y = sk.unchecked_scalar_mul(b, 2);
+                    sk.unchecked_add_assign(&mut y, a);
+                    sk.unchecked_add_assign(&mut y, &ok4);
+                    out.extend(sk.apply_many_lookup_table(&y, &pair));
+                }
+                [a] => {
+                    let mut y = a.clone();
+                    sk.unchecked_add_assign(&mut y, &ok4);
+                    out.push(sk.apply_lookup_table(&y, &single));
+                }
+                _ => {}
+            }
+        }
+        if out.len() == cells.len() {
+            Ok(out)
+        } else {
+            Err(Error::Fhe(
+                "a histogram check returned the wrong number of cells".into(),
+            ))
+        }
     }
 
     /// Checked encoding: one-hot cells from a value's comparisons with the ascending
@@ -1358,6 +1389,10 @@ mod blocks {
     struct Split {
         msg: tfhe::shortint::server_key::LookupTableOwned,
         carry: tfhe::shortint::server_key::LookupTableOwned,
+        /// Both in one bootstrap (tfhe's many-LUT), for a block whose value fits in half
+        /// the plaintext space: a total of indicator bits reaches its noise bound at a
+        /// degree of 7 of 15, so its carry costs one lookup instead of two.
+        both: tfhe::shortint::server_key::ManyLookupTableOwned,
     }
 
     fn split_luts(sk: &ServerKey) -> Split {
@@ -1365,6 +1400,7 @@ mod blocks {
         Split {
             msg: sk.generate_lookup_table(move |x| x % m),
             carry: sk.generate_lookup_table(move |x| x / m),
+            both: sk.generate_many_lookup_table(&[&move |x| x % m, &move |x| x / m]),
         }
     }
 
@@ -1393,8 +1429,18 @@ mod blocks {
         let Some(b) = total.get(i) else {
             return;
         };
-        let carry = sk.apply_lookup_table(b, &luts.carry);
-        let msg = sk.apply_lookup_table(b, &luts.msg);
+        let both = (b.degree.get() <= luts.both.input_max_degree.get())
+            .then(|| {
+                let mut out = sk.apply_many_lookup_table(b, &luts.both).into_iter();
+                out.next().zip(out.next())
+            })
+            .flatten();
+        let (msg, carry) = both.unwrap_or_else(|| {
+            (
+                sk.apply_lookup_table(b, &luts.msg),
+                sk.apply_lookup_table(b, &luts.carry),
+            )
+        });
         if let Some(slot) = total.get_mut(i) {
             *slot = msg;
         }
