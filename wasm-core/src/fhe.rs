@@ -13,8 +13,8 @@
 //!     range; the client also sends each histogram as one-hot proven bits and each
 //!     threshold as a proven bit. The relay checks one-hotness (one sum and one equality
 //!     per histogram, then one many-LUT bootstrap per pair of cells; a histogram that is
-//!     not one-hot counts nowhere) and compares nothing. Every accepted submission moves each total by at most what an honest
-//!     client's could.
+//!     not one-hot counts nowhere) and compares nothing. Every accepted submission moves
+//!     each total by at most what an honest client's could.
 //!   - **checked** (studies declared before the proven encoding): the value is sent in
 //!     the narrowest even number of bits; the relay clamps it to the declared range and
 //!     compares it with every edge and threshold under encryption.
