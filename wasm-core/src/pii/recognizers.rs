@@ -668,10 +668,8 @@ impl Patterns {
                             .rposition(|w| w.bytes().any(|b| b.is_ascii_digit()))
                         {
                             // "x 2 8/15": after a count, a fraction no recipe uses.
-                            let odd_fraction = !matches!(
-                                value.rsplit('/').next().unwrap_or_default(),
-                                "2" | "3" | "4" | "8" | "16"
-                            );
+                            let odd_fraction = !RECIPE_DENOMINATORS
+                                .contains(&value.rsplit('/').next().unwrap_or_default());
                             let reading = words.get(k).is_some_and(|w| {
                                 let w = w.trim_matches(|c: char| !c.is_ascii_digit());
                                 w.bytes().all(|b| b.is_ascii_digit() || b == b'.')
@@ -706,9 +704,11 @@ impl Patterns {
                         // A proper fraction a recipe uses, as the part of a mixed number
                         // ("Captopril 1 1/2 hrs later") or a share of something ("2/3 of
                         // the tablets").
-                        let mut parts = value.split('/').map(|p| p.parse::<u32>().unwrap_or(0));
-                        let (num, den) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-                        if matches!(den, 2 | 3 | 4 | 8 | 16) && num < den {
+                        let (num, den) = fraction_parts(value);
+                        let den_text = value.split('/').nth(1).unwrap_or_default();
+                        if RECIPE_DENOMINATORS.contains(&den_text.trim_start_matches('0'))
+                            && num < den
+                        {
                             let whole = window_before(text, &lower, same_len, start, 6)
                                 .split_whitespace()
                                 .next_back()
@@ -819,6 +819,16 @@ const DATE_CONTEXT: &[&str] = &[
 const VERSION_WORDS: &[&str] = &[
     "version", "ver", "v", "build", "release", "firmware", "software", "app", "update",
 ];
+
+/// Denominators of the fractions recipes and doses use: halves, thirds, quarters,
+/// eighths, sixteenths ("1/2 tab", "3/4 inch").
+const RECIPE_DENOMINATORS: [&str; 5] = ["2", "3", "4", "8", "16"];
+
+/// The two numbers of a fraction or month/day ("3/4" → 3 and 4; 0 for a missing part).
+fn fraction_parts(s: &str) -> (u32, u32) {
+    let mut parts = s.split('/').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
 
 /// Words after a fraction that make it an amount, not a date.
 const FRACTION_UNITS: &[&str] = &[
@@ -1543,8 +1553,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             "ac", "ns", "d5", "d5w",
         ],
         Some(|s| {
-            let mut parts = s.split('/').map(|p| p.parse::<u32>().unwrap_or(0));
-            let (m, d) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            let (m, d) = fraction_parts(s);
             !(matches!(d, 4 | 5 | 10) && m <= d)
         }),
     )?;
