@@ -33,12 +33,25 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// A free loopback port below Linux's ephemeral range (32768–60999), so that no
+/// outgoing connection can hold it and a probe of it can never connect to itself
+/// (a connect to a port in the ephemeral range that nothing listens on can, rarely,
+/// be given that same port as its source and succeed: TCP's simultaneous open).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    // Separate test binaries start at different places; one binary counts on.
+    let start = (std::process::id() % u32::from(SPAN)) as u16;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) % SPAN;
+        let port = LOW + (start + n) % SPAN;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + SPAN);
 }
 
 /// The relay binary on `dir`, and on PostgreSQL `db` when given.
@@ -102,10 +115,21 @@ pub fn start_with(
     child
 }
 
-/// Waits until something listens on `port` (a relay just started), at most 5 s.
+/// Waits until a relay just started on `port` answers `GET /healthz` with 200, at
+/// most 10 s. Waiting for an HTTP answer, not for a connection alone, means the
+/// first request a test sends finds the relay serving.
 pub fn wait_for_port(port: u16) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+    use std::io::{Read as _, Write as _};
+    let answers = || -> std::io::Result<bool> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")?;
+        let mut head = Vec::new();
+        s.read_to_end(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.1 200"))
+    };
+    for _ in 0..400 {
+        if answers().unwrap_or(false) {
             return;
         }
         std::thread::sleep(Duration::from_millis(25));
