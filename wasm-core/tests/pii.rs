@@ -1073,3 +1073,34 @@ fn facility_names_whole_employers_and_readings_in_chains() {
     strict_keeps("back pain, ms given x1 with relief.");
     strict_removes("ms jones called about her refill", &["jones"]);
 }
+
+#[test]
+fn lower_case_lines_after_a_capital_and_readings_after_at() {
+    // A line in lower case but for the capitals that open its sentences or fields:
+    // an unknown word in it is judged as in a line all in lower case.
+    strict_removes(
+        "Plan: increase metoprolol dose, transfer to brennermoor 3 tomorrow.",
+        &["brennermoor"],
+    );
+    strict_removes(
+        "Hi. My son drives me from west harlowby every week. Thanks.",
+        &["harlowby"],
+    );
+    // A word written capitalized inside such a line is judged as in ordinary text.
+    strict_removes(
+        "Social: wife visited with their neighbor Ostrava this evening.",
+        &["Ostrava"],
+    );
+    strict_keeps("Plan: increase metoprolol dose, recheck lytes in the am, oob to chair.");
+    // An address in lower case is followed by its town in lower case; a sentence
+    // after the address is no town.
+    strict_removes(
+        "please mail the forms to 12 alder way, larch hollow.",
+        &["alder", "larch hollow"],
+    );
+    let out = strict_out("she stays at 12 elm st, where my son lives too");
+    assert!(out.contains("where my son lives too"), "{out}");
+    // Maximum and minimum before a reading, and "at" before a time or an IV rate.
+    strict_keeps("ID: Max temp 101.2, min HR 48. IVF @KVO. Lasix given @1800.");
+    strict_removes("follow me @brenna_okafor for updates", &["@brenna_okafor"]);
+}

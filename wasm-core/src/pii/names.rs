@@ -1147,6 +1147,15 @@ impl NameRecognizer {
                     continue;
                 }
             }
+            // "Max temp 101", "min HR 48": maximum and minimum before a reading.
+            if matches!(t.lower.as_str(), "max" | "min")
+                && tokens.get(i.saturating_add(1)).is_some_and(|n| {
+                    !n.newline_before
+                        && super::recognizers::VITAL_SIGN_WORDS.contains(&n.lower.as_str())
+                })
+            {
+                continue;
+            }
             // A state after a city ("Macon, Georgia") is not a person.
             if t.gap == "," && STATE_NAMES_ALSO_GIVEN.contains(&t.lower.as_str()) {
                 continue;

@@ -882,7 +882,7 @@ const TEMPERATURE_WORDS: &[&str] = &[
 
 /// Vital signs and readings: a number right after one of these is a reading, not an age
 /// ("O2 sat at 94, he was placed on 2L").
-const VITAL_SIGN_WORDS: &[&str] = &[
+pub(super) const VITAL_SIGN_WORDS: &[&str] = &[
     "sat",
     "sats",
     "spo2",
@@ -1725,8 +1725,15 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         0.6,
         &[],
         &[],
-        // "@1mg/hr", "@50cc": a rate, not a handle.
-        Some(|s| !is_measure(s.trim_start_matches('@'))),
+        // "@1mg/hr", "@50cc": a rate, not a handle; "@1800": a time; "@KVO", "@HS":
+        // "at" before a known word or abbreviation in capitals.
+        Some(|s| {
+            let body = s.trim_start_matches('@');
+            let time = body.bytes().all(|b| b.is_ascii_digit());
+            let known_caps = body.bytes().all(|b| b.is_ascii_uppercase())
+                && super::lexicon::word_only(&body.to_ascii_lowercase());
+            !(is_measure(body) || time || known_caps)
+        }),
     )?;
     // A unit inside an address: "Apt. 623", "Suite 4B", "Flat 2".
     add(

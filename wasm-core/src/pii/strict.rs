@@ -416,14 +416,22 @@ fn line_modes(tokens: &[Token]) -> Vec<Mode> {
         while tokens.get(end).is_some_and(|t| !t.newline_before) {
             end = end.saturating_add(1);
         }
-        let line = tokens.get(start..end).unwrap_or_default();
-        let words: Vec<&Token> = line.iter().filter(|t| t.letters >= 2).collect();
+        let words: Vec<(usize, &Token)> = (start..end)
+            .filter_map(|k| tokens.get(k).map(|t| (k, t)))
+            .filter(|(_, t)| t.letters >= 2)
+            .collect();
         let n = words.len();
-        let upper = words.iter().filter(|t| t.first_upper).count();
-        let caps = words.iter().filter(|t| t.allcaps).count();
+        let upper = words.iter().filter(|(_, t)| t.first_upper).count();
+        let caps = words.iter().filter(|(_, t)| t.allcaps).count();
+        // A capital that opens a sentence or a field ("Plan: increase dose") says
+        // nothing about how the writer spells names; only one inside a sentence does.
+        let upper_inside = words
+            .iter()
+            .filter(|(k, t)| t.first_upper && !sentence_start(tokens, *k))
+            .count();
         let mode = if n >= 3 && caps.saturating_mul(10) >= n.saturating_mul(7) {
             Mode::Upper
-        } else if n >= 3 && upper.saturating_mul(10) <= n {
+        } else if n >= 3 && upper_inside.saturating_mul(10) <= n {
             Mode::Lower
         } else if n >= 2 && upper.saturating_mul(10) >= n.saturating_mul(6) {
             Mode::Title
@@ -622,8 +630,13 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             continue;
         }
         let f = flag_of(i);
-        let mode = modes.get(i).copied().unwrap_or(Mode::Mixed);
         let capitalized = t.first_upper;
+        // In a line written in lower case, a word written capitalized is judged as in
+        // ordinary text ("what did you put on Fuse TV").
+        let mode = match modes.get(i).copied().unwrap_or(Mode::Mixed) {
+            Mode::Lower if capitalized => Mode::Mixed,
+            m => m,
+        };
         let name = is_name(f);
         let capsafe = f & CAPSAFE != 0;
         let common = f & COMMON != 0;
@@ -1242,6 +1255,46 @@ pub(super) fn facility_tails(text: &str, found: &[Finding]) -> Vec<Finding> {
     out
 }
 
+/// Words that end a town's name written in lower case after an address: what follows
+/// is a sentence, not a town ("12 elm st, and my son lives there").
+const TOWN_STOP_WORDS: &[&str] = &[
+    "and",
+    "or",
+    "but",
+    "so",
+    "then",
+    "where",
+    "which",
+    "who",
+    "that",
+    "the",
+    "a",
+    "an",
+    "my",
+    "his",
+    "her",
+    "their",
+    "our",
+    "your",
+    "is",
+    "was",
+    "apt",
+    "apartment",
+    "suite",
+    "unit",
+    "please",
+    "thanks",
+    "thank",
+    "i",
+    "we",
+    "he",
+    "she",
+    "they",
+    "it",
+    "near",
+    "by",
+];
+
 /// The town after a street address and a comma ("99 Wharf St, NIAGARA PARK",
 /// "221 Elm Street, Spring Valley"): up to three capitalized words on the same line,
 /// found as part of the address even when each is an ordinary word. In an address
@@ -1280,6 +1333,14 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
         let lead = after_comma
             .len()
             .saturating_sub(after_comma.trim_start_matches([' ', '\t']).len());
+        // An address written all in lower case ("12 alder way, larch hollow") is
+        // followed by its town in lower case too.
+        let lower_address = !next_line
+            && !text
+                .get(f.start..f.end)
+                .unwrap_or("")
+                .chars()
+                .any(char::is_uppercase);
         let mut pos = lead;
         let mut end = None;
         for _ in 0..3 {
@@ -1289,7 +1350,11 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
                 .find(|(_, c)| !(c.is_alphabetic() || matches!(c, '\'' | '’' | '.' | '-')))
                 .map_or(word.len(), |(k, _)| k);
             let w = word.get(..len).unwrap_or("");
-            if !w.chars().next().is_some_and(char::is_uppercase)
+            let starts_upper = w.chars().next().is_some_and(char::is_uppercase);
+            if !(starts_upper
+                || (lower_address
+                    && w.chars().next().is_some_and(char::is_lowercase)
+                    && !TOWN_STOP_WORDS.contains(&w.trim_end_matches('.'))))
                 || w.chars().count() < 2
                 || (w.bytes().all(|b| b.is_ascii_uppercase() || b == b'.')
                     && super::recognizers::is_state_abbr(w.trim_end_matches('.')))
@@ -1341,7 +1406,26 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
                     _ => false,
                 }
         };
-        if let Some(e) = end.filter(|e| !all_capsafe(*e) && (!next_line || whole_line(*e))) {
+        // In lower case the words must end there: at the line's end, a period or comma,
+        // or a state or code ("larch hollow pa 19000"), not run on as a sentence
+        // ("12 elm st, where my son lives").
+        let ends_there = |e: usize| {
+            let after = after_comma.get(e..).unwrap_or("");
+            let after = after
+                .get(..after.find('\n').unwrap_or(after.len()))
+                .unwrap_or("");
+            let after = after.trim_start_matches(' ');
+            after.is_empty()
+                || after.starts_with(['.', ',', ';', ')'])
+                || after.split_whitespace().next().is_some_and(|w| {
+                    let w = w.trim_end_matches([',', '.']);
+                    (w.len() == 2 && super::recognizers::is_state_abbr(&w.to_ascii_uppercase()))
+                        || (w.len() == 5 && w.bytes().all(|b| b.is_ascii_digit()))
+                })
+        };
+        if let Some(e) = end.filter(|e| {
+            !all_capsafe(*e) && (!next_line || whole_line(*e)) && (!lower_address || ends_there(*e))
+        }) {
             let start = f.end.saturating_add(skip).saturating_add(lead);
             out.push(Finding {
                 entity: Entity::Address,
