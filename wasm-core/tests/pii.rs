@@ -1103,4 +1103,13 @@ fn lower_case_lines_after_a_capital_and_readings_after_at() {
     // Maximum and minimum before a reading, and "at" before a time or an IV rate.
     strict_keeps("ID: Max temp 101.2, min HR 48. IVF @KVO. Lasix given @1800.");
     strict_removes("follow me @brenna_okafor for updates", &["@brenna_okafor"]);
+    // In capitals: a nationality right after "PT", frequent words side by side, and
+    // readings run into the next word by a dash; a name after kin stays a name.
+    strict_keeps(
+        "PT RUSSIAN SPEAKING ONLY. PT HAS GOOD STRONG COUGH. GLUCOSE 153-106-TREATED PER SS.",
+    );
+    strict_removes(
+        "DAUGHTER BAKER CALLED. PT KOWALSKI ALERT. MRN 4455667-B",
+        &["BAKER", "KOWALSKI", "4455667"],
+    );
 }

@@ -924,11 +924,18 @@ impl NameRecognizer {
         };
         // A word with a digit is a code, not a name ("Pt AOx3"). In capitals, a word the
         // lexicon knows only as a word is that word ("PT MENTATING").
+        // In capitals a nationality, drug or eponym that is nobody's given name is that
+        // word after a cue ("PT RUSSIAN SPEAKING ONLY").
+        let capsafe_word = |t: &Token| {
+            let f = super::lexicon::flags(&t.lower);
+            f & super::lexicon::CAPSAFE != 0 && f & super::lexicon::FIRST == 0
+        };
         let after_cue = |t: &Token| {
             (t.capitalized
                 || (t.allcaps
                     && t.lower.chars().count() > 3
-                    && !super::lexicon::word_only(&t.lower)))
+                    && !super::lexicon::word_only(&t.lower)
+                    && !capsafe_word(t)))
                 && !t.has_digit
                 && free(t)
                 && (t.initial || !d.not_names.contains(t.lower.as_str()))
@@ -1168,6 +1175,16 @@ impl NameRecognizer {
             // A lone word of three capitals is an abbreviation ("ANA titer"); in an
             // all-capitals note the strict profile judges it with the line.
             let abbreviation = t.allcaps && t.letters <= 3 && j == i;
+            // In capitals, frequent words side by side are those words ("HAS GOOD
+            // STRONG COUGH"), whatever surnames they also are.
+            let frequent_in_caps = (i..=j).all(|k| {
+                tokens
+                    .get(k)
+                    .is_some_and(|tk| tk.allcaps && d.common.contains(tk.lower.as_str()))
+            });
+            if frequent_in_caps {
+                continue;
+            }
             if (is_first || is_last) && !abbreviation {
                 let multi = j > i;
                 let tail_known =

@@ -2105,7 +2105,16 @@ fn id_shaped(s: &str) -> bool {
                 .is_ok_and(|n| n / 100 <= 24 && n % 100 <= 59)
     };
     let shift = s.split_once('-').is_some_and(|(a, b)| clock(a) && clock(b));
+    // Readings run into the next word by a dash ("GLUCOSE 153-106-TREATED PER SS",
+    // "RATE 95-120-THOUGH"): numbers then an English word are no identifier.
+    let readings_then_word = s.rsplit_once('-').is_some_and(|(head, last)| {
+        last.len() >= 3
+            && last.bytes().all(|b| b.is_ascii_alphabetic())
+            && !head.bytes().any(|b| b.is_ascii_alphabetic())
+            && super::lexicon::word_only(&last.to_ascii_lowercase())
+    });
     if d < 5
+        || readings_then_word
         || is_decimal_measure(s)
         || dimensions(s)
         || measured_range(s)

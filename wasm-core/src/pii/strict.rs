@@ -846,7 +846,17 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     && not_function
                     && !PERSON_VERBS.contains(&t.lower.as_str())
                     && ((unknown && (strong_cue || t.letters >= 4))
-                        || (name && (strong_cue || (!common && !capsafe))))
+                        // Right after "PT", a nationality, drug or device that is
+                        // nobody's given name stays ("PT RUSSIAN SPEAKING", "PT
+                        // FOLEY DRAINING"); after a title or kin it is a name.
+                        || (name
+                            && ((strong_cue
+                                && !(capsafe
+                                    && f & FIRST == 0
+                                    && prev.is_some_and(|p| {
+                                        matches!(p.lower.as_str(), "pt" | "patient")
+                                    })))
+                                || (!common && !capsafe))))
                     && t.letters >= 2
                 {
                     Some(Why::Cue)
