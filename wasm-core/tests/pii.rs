@@ -1112,4 +1112,13 @@ fn lower_case_lines_after_a_capital_and_readings_after_at() {
         "DAUGHTER BAKER CALLED. PT KOWALSKI ALERT. MRN 4455667-B",
         &["BAKER", "KOWALSKI", "4455667"],
     );
+    strict_keeps("BP 90s-100s after the bolus, HR 80s-100s.");
+    // A hospital's initials before its staff, and after being in it at a clause's end;
+    // growth hormone stays.
+    strict_removes(
+        "wife asked that BMH attorneys review the proxy.
+S: \"I know I'm in BMH and it's fall.\"",
+        &["BMH"],
+    );
+    strict_keeps("a rise in GH levels after the stimulation test; GH deficiency ruled out.");
 }

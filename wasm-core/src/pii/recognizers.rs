@@ -2113,8 +2113,16 @@ fn id_shaped(s: &str) -> bool {
             && !head.bytes().any(|b| b.is_ascii_alphabetic())
             && super::lexicon::word_only(&last.to_ascii_lowercase())
     });
+    // A range of readings in decades ("BP 90s-100s", "HR 80s-100s").
+    let decades = s.split('-').count() == 2
+        && s.split('-').all(|p| {
+            p.strip_suffix('s').is_some_and(|n| {
+                (2..=3).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())
+            })
+        });
     if d < 5
         || readings_then_word
+        || decades
         || is_decimal_measure(s)
         || dimensions(s)
         || measured_range(s)

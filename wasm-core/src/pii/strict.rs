@@ -1977,11 +1977,48 @@ const HOSPITAL_UNITS: &[&str] = &[
     "emergency",
 ];
 
+/// The hospital's own staff and offices, named after its initials ("when GH attorneys
+/// can review", "GH security called").
+const HOSPITAL_STAFF: &[&str] = &[
+    "attorney",
+    "attorneys",
+    "lawyer",
+    "lawyers",
+    "legal",
+    "security",
+    "police",
+    "chaplain",
+    "chaplaincy",
+    "administration",
+];
+
+/// Being somewhere: before "in" and a hospital's initials ("I know I'm in GH").
+const BEING_IN: &[&str] = &[
+    "i'm",
+    "im",
+    "is",
+    "was",
+    "were",
+    "been",
+    "be",
+    "stay",
+    "stays",
+    "stayed",
+    "remains",
+    "remained",
+    "hospitalized",
+    "admitted",
+    "seen",
+    "treated",
+    "here",
+];
+
 /// A hospital written by its initials after "to", "at" or "from" that follows a verb of
 /// coming or going or that precedes one of its departments ("REFERRED TO GH", "followed
 /// at gh by dr healey", "transferred from BMC", "to gh cath lab"):
 /// two to four letters ending in "h" (General Hospital) or "mc" (Medical Center). Once
-/// found, the same initials are that hospital everywhere in the text ("GH ED").
+/// found, the same initials are that hospital everywhere in the text ("GH ED"). Also
+/// before the hospital's staff ("GH attorneys") and after being "in" it ("I'm in GH.").
 fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
     let mut found: HashSet<&str> = HashSet::new();
     for (i, t) in tokens.iter().enumerate().skip(2) {
@@ -2016,7 +2053,19 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
         let unit = tokens.get(i.saturating_add(1)).is_some_and(|n| {
             !n.newline_before && n.gap.is_empty() && HOSPITAL_UNITS.contains(&n.lower.as_str())
         });
-        if (prep && (verb(2) || (object && verb(3)))) || (prep_word && unit) {
+        let staff = tokens.get(i.saturating_add(1)).is_some_and(|n| {
+            !n.newline_before && n.gap.is_empty() && HOSPITAL_STAFF.contains(&n.lower.as_str())
+        });
+        // "in" only after being somewhere, with the clause ending there ("I'm in GH and
+        // its 2019"; not "a rise in GH levels").
+        let being_in = at(1).is_some_and(|p| p.lower == "in" && !t.newline_before)
+            && at(2).is_some_and(|v| BEING_IN.contains(&v.lower.as_str()))
+            && tokens.get(i.saturating_add(1)).is_none_or(|n| {
+                n.newline_before
+                    || !n.gap.is_empty()
+                    || matches!(n.lower.as_str(), "and" | "since" | "for" | "until" | "x")
+            });
+        if (prep && (verb(2) || (object && verb(3)))) || (prep_word && unit) || staff || being_in {
             found.insert(lower);
         }
     }
