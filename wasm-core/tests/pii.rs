@@ -1121,4 +1121,11 @@ S: \"I know I'm in BMH and it's fall.\"",
         &["BMH"],
     );
     strict_keeps("a rise in GH levels after the stimulation test; GH deficiency ruled out.");
+    // A month-day with a dash after "on" where the sentence goes on without a unit, and
+    // initials after arriving at a hospital.
+    strict_removes(
+        "He went back to the OR on 6-9 for coiling. LEFT EAR PACKED SINCE ARRIVAL TO BMH.",
+        &["6-9", "BMH"],
+    );
+    strict_keeps("placed on 2-4 L NC. Neo on 5-10 mcg, then on 3-4 liters.");
 }

@@ -418,6 +418,17 @@ impl Patterns {
             &[],
             None,
         )?;
+        // The same with a dash, only where a sentence goes on after it with no unit
+        // ("returned to OR on 7-8 for coiling"; not "on 2-4 L NC" or "on 5-10 mcg").
+        add(
+            "date_month_day_dash_after_preposition",
+            Date,
+            r"(?i:\b(?:on|since|until|till|dated?|admitted|discharged|returned)\s*:?\s+)((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01]))(?:[.,;)]|(?m:[ \t]*$)|\s+(?i:for|and|at|when|after|before|with|then|but)\b)",
+            1,
+            0.7,
+            &[],
+            None,
+        )?;
         add(
             "date_month_name",
             Date,

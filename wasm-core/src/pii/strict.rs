@@ -1924,6 +1924,9 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
 
 /// Verbs of coming to or leaving a care facility, before "to", "at" or "from".
 const CARE_MOVES: &[&str] = &[
+    "arrival",
+    "admission",
+    "readmission",
     "transfer",
     "transferred",
     "transfered",
