@@ -1128,4 +1128,10 @@ S: \"I know I'm in BMH and it's fall.\"",
         &["6-9", "BMH"],
     );
     strict_keeps("placed on 2-4 L NC. Neo on 5-10 mcg, then on 3-4 liters.");
+    // A culture named by the day it was drawn; "TX TO" is transferred to.
+    strict_removes(
+        "BC FROM 4-7 GREW STAPH, sputum cx of 9/2 neg. PT WAS TX TO BMH FOR REHAB.",
+        &["4-7", "9/2", "BMH"],
+    );
+    strict_keeps("weaned from 3-5 L NC. cultures from 2 sites pending. PT TX TO WOUND BID.");
 }

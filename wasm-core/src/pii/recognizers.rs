@@ -429,6 +429,17 @@ impl Patterns {
             &[],
             None,
         )?;
+        // A culture named by the day it was drawn ("BC FROM 3-5 GREW STAPH", "cx of
+        // 9/2 neg").
+        add(
+            "date_of_culture",
+            Date,
+            r"(?i:\b(?:bc|bcs|bcx|cx|cxs|cultures?|specimens?)\s+(?:from|of|on|dated)\s+)((?:0?[1-9]|1[0-2])[-/](?:0?[1-9]|[12]\d|3[01]))\b",
+            1,
+            0.75,
+            &[],
+            None,
+        )?;
         add(
             "date_month_name",
             Date,
