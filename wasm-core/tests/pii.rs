@@ -1134,4 +1134,10 @@ S: \"I know I'm in BMH and it's fall.\"",
         &["4-7", "9/2", "BMH"],
     );
     strict_keeps("weaned from 3-5 L NC. cultures from 2 sites pending. PT TX TO WOUND BID.");
+    // An age over 89 opening a line's history; a university named by "U" and its state.
+    strict_removes(
+        "94 s/p fall at home, comp by CHF.\ninsulin per U Vermont scale.",
+        &["94", "U Vermont"],
+    );
+    strict_keeps("45 s/p MVC. sats 98 s/p suction. U/O 30cc/hr.");
 }

@@ -1127,6 +1127,34 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         TEMPERATURE_WORDS,
         Some(over_89),
     )?;
+    // An age opening a line's history before "s/p" or "h/o" ("98 s/p left hip fx comp
+    // with CHF").
+    add(
+        "age_line_history",
+        Age,
+        r"(?im)^[ \t]*(\d{2,3})[ \t]+(?:s/p|h/o|w/|with\s+(?:a\s+)?(?:h/o|hx|history|pmh))",
+        1,
+        0.7,
+        &[],
+        &[],
+        Some(over_89),
+    )?;
+    // A university named by "U" and its state ("U Maryland scale", "per U. Maryland
+    // md"), a place like the hospital it runs.
+    add(
+        "university_initial",
+        Address,
+        r"\bU\.?[ \t]+(?:of[ \t]+)?((?:New|North|South|West|Rhode)[ \t]+[A-Z][a-z]+|[A-Z][a-z]+)\b",
+        0,
+        0.7,
+        &[],
+        &[],
+        Some(|s| {
+            let tail = s.trim_start_matches(['U', '.', ' ', '\t']);
+            let tail = tail.strip_prefix("of").unwrap_or(tail).trim_start();
+            is_state_name(&tail.split_whitespace().collect::<Vec<_>>().join(" "))
+        }),
+    )?;
     add(
         "age_yo_strict",
         Age,
