@@ -1140,4 +1140,19 @@ S: \"I know I'm in BMH and it's fall.\"",
         &["94", "U Vermont"],
     );
     strict_keeps("45 s/p MVC. sats 98 s/p suction. U/O 30cc/hr.");
+    // A month/day heading a note before its unit or shift; strength "4/5" stays.
+    strict_removes("6/7 CSRU 7P-7A SHIFT SUMMARY;\nNEURO: ALERT.", &["6/7"]);
+    strict_keeps("RLE strength 4/5 today.");
+    // In capitals "CT" after ordinary words is a chest tube or a scan; a typo after a
+    // weak cue pulls in no frequent word beside it.
+    strict_keeps("ATIVAN AS PER ORDERS, CT DRAINAGE MIN. X 1 FOR INCREASED CT.");
+    let out = strict_out("LASIX GIVEN W/ GOOD RESPONCE. W/ GOOD EFFECT.");
+    assert!(
+        out.contains("W/ GOOD [") && out.contains("W/ GOOD EFFECT"),
+        "{out}"
+    );
+    strict_removes(
+        "moved from Hartford, CT last year. LIVES AT 12 STONE CT.",
+        &["Hartford", "12 STONE CT"],
+    );
 }

@@ -429,6 +429,17 @@ impl Patterns {
             &[],
             None,
         )?;
+        // A month/day heading a note, before its unit or shift ("4/5 CSRU 7P-7A SHIFT
+        // SUMMARY", "3/12 MICU NPN"); "4/5 strength" stays.
+        add(
+            "date_note_heading",
+            Date,
+            r"(?im)^[ \t]*((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))[ \t]+(?:csru|micu|sicu|ccu|ticu|cvicu|icu|npn|nursing|nsg|shift|night|nights|days|7a|7p|11p|3p|note|progress|update|addendum|events)\b",
+            1,
+            0.75,
+            &[],
+            None,
+        )?;
         // A culture named by the day it was drawn ("BC FROM 3-5 GREW STAPH", "cx of
         // 9/2 neg").
         add(
@@ -661,6 +672,11 @@ impl Patterns {
                         && !a_town
                         && matches!(state, "IN" | "OR" | "ME" | "OK" | "HI" | "OH")
                     {
+                        continue;
+                    }
+                    // In capitals "CT" after ordinary words is a chest tube or a scan
+                    // ("ATIVAN AS PER ORDERS, CT DRAINAGE"), not Connecticut.
+                    if state == "CT" && value == value.to_uppercase() && ordinary && !a_town {
                         continue;
                     }
                 }
@@ -2013,6 +2029,19 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             let middle = words
                 .get(1..words.len().saturating_sub(1))
                 .unwrap_or_default();
+            // "CT" after ordinary words is a chest tube or a scan ("X 1 FOR INCREASED CT",
+            // "25 stable CT"), not a court.
+            if s.trim_end_matches('.').ends_with("CT")
+                && middle.iter().any(|w| {
+                    (w.len() > 4 && w.ends_with("ed"))
+                        || matches!(
+                            w.as_str(),
+                            "stable" | "for" | "head" | "chest" | "abd" | "repeat" | "bilat"
+                        )
+                })
+            {
+                return false;
+            }
             !middle.iter().any(|w| {
                 matches!(
                     w.as_str(),

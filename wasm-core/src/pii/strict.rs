@@ -841,11 +841,12 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 // After a weak cue a drug or eponym is that term ("PRIOR TO PACER"); what
                 // people do is no name ("SON BROUGHT HIM").
                 // An unknown word of three letters after a weak cue is an abbreviation
-                // ("DSG TO RLA").
+                // ("DSG TO RLA"); a longer one is taken as unknown, not for the cue, so
+                // a typo pulls in no frequent word beside it ("W/ GOOD RESPONCE").
                 if any_cue
                     && not_function
                     && !PERSON_VERBS.contains(&t.lower.as_str())
-                    && ((unknown && (strong_cue || t.letters >= 4))
+                    && ((unknown && strong_cue)
                         // Right after "PT", a nationality, drug or device that is
                         // nobody's given name stays ("PT RUSSIAN SPEAKING", "PT
                         // FOLEY DRAINING"); after a title or kin it is a name.
