@@ -1155,4 +1155,7 @@ S: \"I know I'm in BMH and it's fall.\"",
         "moved from Hartford, CT last year. LIVES AT 12 STONE CT.",
         &["Hartford", "12 STONE CT"],
     );
+    // A ward named by an unknown word glued to its number, after a move to it.
+    strict_removes("plan: transfer to brennermoor4 in am.", &["brennermoor4"]);
+    strict_keeps("weaned to spo2 92. transfer to micu7 in am.");
 }

@@ -1102,6 +1102,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(hospital_initials(&tokens));
     out.extend(town_names(&tokens, &modes, &free));
     out.extend(lowercase_facilities(&tokens));
+    out.extend(wards_with_numbers(&tokens));
     out.extend(employers(text, &tokens));
     out
 }
@@ -2088,6 +2089,43 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
             recognizer: "strict_hospital_initials",
         })
         .collect()
+}
+
+/// A ward or building named by an unknown word glued to its number, after a move to it
+/// ("transfer to quartermain2", "sent to Harlowe4"): the words the lexicon knows and
+/// short lab names ("spo2", "b12") are not such names.
+fn wards_with_numbers(tokens: &[Token]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate().skip(2) {
+        let letters: String = t
+            .lower
+            .chars()
+            .take_while(char::is_ascii_lowercase)
+            .collect();
+        let digits = t.lower.get(letters.len()..).unwrap_or_default();
+        if letters.len() < 5
+            || !(1..=2).contains(&digits.len())
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || lexicon::flags(&letters) & SAFE != 0
+            || lexicon::medical_shape(&letters)
+        {
+            continue;
+        }
+        let at = |k: usize| i.checked_sub(k).and_then(|j| tokens.get(j));
+        let moved = at(1)
+            .is_some_and(|p| matches!(p.lower.as_str(), "to" | "at" | "from") && !t.newline_before)
+            && at(2).is_some_and(|v| CARE_MOVES.contains(&v.lower.as_str()) && !v.newline_before);
+        if moved {
+            out.push(Finding {
+                entity: Entity::Address,
+                start: t.start,
+                end: t.end,
+                confidence: 0.6,
+                recognizer: "strict_ward_number",
+            });
+        }
+    }
+    out
 }
 
 /// Words that may stand in lower case between a preposition and "hospital" without
