@@ -1158,4 +1158,9 @@ S: \"I know I'm in BMH and it's fall.\"",
     // A ward named by an unknown word glued to its number, after a move to it.
     strict_removes("plan: transfer to brennermoor4 in am.", &["brennermoor4"]);
     strict_keeps("weaned to spo2 92. transfer to micu7 in am.");
+    // After a middle initial the surname follows, in capitals too.
+    strict_removes(
+        "WILL CONTINUE SUPPORT.\n EARL N. RAND, RRT",
+        &["EARL", "RAND"],
+    );
 }

@@ -998,7 +998,10 @@ impl NameRecognizer {
                 if sentence_after {
                     break;
                 }
-                if ok(next) {
+                // After a middle initial the surname follows, in capitals too ("EARL
+                // N. RAND, RRT").
+                let after_middle_initial = j > i && cur.is_some_and(|c| c.initial);
+                if ok(next) || (after_middle_initial && after_cue(next)) {
                     j = j.saturating_add(1);
                     taken = taken.saturating_add(1);
                 } else if PARTICLES.contains(&next.lower.as_str()) {
