@@ -1623,6 +1623,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             !(matches!(d, 4 | 5 | 10) && m <= d)
         }),
     )?;
+    // A month/day right after an event it dates ("She had G- BM 4/10", "echo 4/5 showed"),
+    // where a bare fraction could be a score.
+    add(
+        "date_after_event",
+        Date,
+        r"(?i:\b(?:bm|stool|stools|echo|cath|cxr|ekg|ecg|mri|surgery|transfusion|dialysis|extubation|intubation|extubated|intubated|admission|admit|appt|appointment|visit)\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
+        1,
+        0.7,
+        &[],
+        &[],
+        None,
+    )?;
     add(
         "date_year_month",
         Date,
