@@ -1163,4 +1163,10 @@ S: \"I know I'm in BMH and it's fall.\"",
         "WILL CONTINUE SUPPORT.\n EARL N. RAND, RRT",
         &["EARL", "RAND"],
     );
+    // A month/day right after the event it dates, where a fraction could be a score.
+    strict_removes(
+        "She had G- BM 4/10. echo 3/5 showed EF 55%.",
+        &["4/10", "3/5"],
+    );
+    strict_keeps("pain 4/10 after percocet. strength 4/5 RLE. last BM 3 days ago.");
 }
