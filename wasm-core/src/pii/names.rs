@@ -922,14 +922,14 @@ impl NameRecognizer {
             let names = super::lexicon::FIRST | super::lexicon::LAST;
             f & safe != 0 && f & common != 0 && f & names == 0
         };
-        // A word with a digit is a code, not a name ("Pt AOx3"). In capitals, a word the
-        // lexicon knows only as a word is that word ("PT MENTATING").
-        // In capitals a nationality, drug or eponym that is nobody's given name is that
-        // word after a cue ("PT RUSSIAN SPEAKING ONLY").
+        // A nationality, drug or eponym that is nobody's given name.
         let capsafe_word = |t: &Token| {
             let f = super::lexicon::flags(&t.lower);
             f & super::lexicon::CAPSAFE != 0 && f & super::lexicon::FIRST == 0
         };
+        // A word with a digit is a code, not a name ("Pt AOx3"). In capitals, a word the
+        // lexicon knows only as a word, or a nationality, drug or eponym that is nobody's
+        // given name, is that word ("PT MENTATING", "PT RUSSIAN SPEAKING ONLY").
         let after_cue = |t: &Token| {
             (t.capitalized
                 || (t.allcaps

@@ -1166,7 +1166,10 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         &[],
         Some(|s| {
-            let tail = s.trim_start_matches(['U', '.', ' ', '\t']);
+            let tail = s
+                .strip_prefix('U')
+                .unwrap_or(s)
+                .trim_start_matches(['.', ' ', '\t']);
             let tail = tail.strip_prefix("of").unwrap_or(tail).trim_start();
             is_state_name(&tail.split_whitespace().collect::<Vec<_>>().join(" "))
         }),

@@ -1924,7 +1924,8 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
     out
 }
 
-/// Verbs of coming to or leaving a care facility, before "to", "at" or "from".
+/// Verbs of coming to or leaving a care facility, and their nouns and shorthand
+/// ("arrival", "TX"), before "to", "at" or "from".
 const CARE_MOVES: &[&str] = &[
     "arrival",
     "admission",
