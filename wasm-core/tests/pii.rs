@@ -1169,4 +1169,9 @@ S: \"I know I'm in BMH and it's fall.\"",
         &["4/10", "3/5"],
     );
     strict_keeps("pain 4/10 after percocet. strength 4/5 RLE. last BM 3 days ago.");
+    // Flown in: a medical flight to a hospital named by its initials.
+    strict_removes(
+        "ST elevations at OSH-> medflight to BMH for emergent cath.",
+        &["BMH"],
+    );
 }
