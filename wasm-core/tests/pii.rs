@@ -1174,4 +1174,11 @@ S: \"I know I'm in BMH and it's fall.\"",
         "ST elevations at OSH-> medflight to BMH for emergent cath.",
         &["BMH"],
     );
+    // Short given names after kin, and a surname after a cue and an initial in capitals;
+    // the emergency department in capitals stays.
+    strict_removes(
+        "Family: Son, Ed, was updated by MD today.\nTRIPLE CVL PLACED BY C. BERTHA.",
+        &["Ed", "BERTHA"],
+    );
+    strict_keeps("PT SENT TO ED FOR EVAL. Seen in the ED overnight.");
 }

@@ -863,6 +863,15 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     Some(Why::Cue)
                 } else if unknown && t.letters >= 4 {
                     Some(Why::Unknown)
+                } else if name
+                    && !capsafe
+                    && !common
+                    && plain_gap(&["."])
+                    && prev.is_some_and(|p| p.initial)
+                    && prev2.is_some_and(|q| self::person_cue(&q.lower))
+                {
+                    // A surname after a cue and an initial ("CVL BY C. BERTHA").
+                    Some(Why::Cue)
                 } else if name && !capsafe && !common && f & SAFE == 0 && t.letters >= 3 {
                     // A rare surname that is also a known word is that word in capitals
                     // without a cue ("WITHOUT A BOLUS").
