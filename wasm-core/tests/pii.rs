@@ -1181,4 +1181,7 @@ S: \"I know I'm in BMH and it's fall.\"",
         &["Ed", "BERTHA"],
     );
     strict_keeps("PT SENT TO ED FOR EVAL. Seen in the ED overnight.");
+    // A month/day after a day said in words; a pain score after it stays.
+    strict_removes("more stable as of today 3/16.", &["3/16"]);
+    strict_keeps("pain today 4/10, better with tylenol.");
 }

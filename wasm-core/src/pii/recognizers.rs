@@ -1638,6 +1638,21 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A month/day naming a day said in words ("stable as of today 4/16", "seen
+    // yesterday 9/2"); a score after the word stays ("pain today 4/10").
+    add(
+        "date_after_day_word",
+        Date,
+        r"(?i:\b(?:today|tonight|yesterday|tomorrow)\s*,?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
+        1,
+        0.7,
+        &[],
+        &[],
+        Some(|s| {
+            let (m, d) = fraction_parts(s);
+            !(matches!(d, 4 | 5 | 10) && m <= d)
+        }),
+    )?;
     add(
         "date_year_month",
         Date,
