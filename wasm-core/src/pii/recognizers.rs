@@ -862,6 +862,13 @@ const VERSION_WORDS: &[&str] = &[
 /// eighths, sixteenths ("1/2 tab", "3/4 inch").
 const RECIPE_DENOMINATORS: [&str; 5] = ["2", "3", "4", "8", "16"];
 
+/// Whether a month/day cannot be a score: a score's numerator never exceeds its
+/// denominator, and scores are out of 4, 5 or 10 ("strength 4/5", "pain 6/10").
+fn not_a_score(s: &str) -> bool {
+    let (m, d) = fraction_parts(s);
+    !(matches!(d, 4 | 5 | 10) && m <= d)
+}
+
 /// The two numbers of a fraction or month/day ("3/4" → 3 and 4; 0 for a missing part).
 fn fraction_parts(s: &str) -> (u32, u32) {
     let mut parts = s.split('/').map(|p| p.parse::<u32>().unwrap_or(0));
@@ -1621,10 +1628,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             "peep", "cpap", "bipap", "ipap", "epap", "vent", "settings", "simv", "imv", "prvc",
             "ac", "ns", "d5", "d5w",
         ],
-        Some(|s| {
-            let (m, d) = fraction_parts(s);
-            !(matches!(d, 4 | 5 | 10) && m <= d)
-        }),
+        Some(not_a_score),
     )?;
     // A month/day right after an event it dates ("She had G- BM 4/10", "echo 4/5 showed"),
     // where a bare fraction could be a score.
@@ -1648,10 +1652,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         0.7,
         &[],
         &[],
-        Some(|s| {
-            let (m, d) = fraction_parts(s);
-            !(matches!(d, 4 | 5 | 10) && m <= d)
-        }),
+        Some(not_a_score),
     )?;
     add(
         "date_year_month",
