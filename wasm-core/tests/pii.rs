@@ -1184,4 +1184,7 @@ S: \"I know I'm in BMH and it's fall.\"",
     // A month/day after a day said in words; a pain score after it stays.
     strict_removes("more stable as of today 3/16.", &["3/16"]);
     strict_keeps("pain today 4/10, better with tylenol.");
+    // Both ends of a range of dates, when one end is found; readings stay.
+    strict_removes("ceftaz rec'd 8/2 - 8/10. abx 3/4 to 3/9.", &["8/10", "3/4"]);
+    strict_keeps("BP 120/80 - 130/90. strength 4/5 - 5/5.");
 }

@@ -428,6 +428,8 @@ impl Redactor {
             all.extend(towns.into_iter().filter(|f| !self.allowed(text, f)));
             let tails = strict::facility_tails(text, &all);
             all.extend(tails.into_iter().filter(|f| !self.allowed(text, f)));
+            let ranges = strict::date_range_ends(text, &all);
+            all.extend(ranges.into_iter().filter(|f| !self.allowed(text, f)));
         }
         match self.policy.profile {
             // Strict redacts the union of overlapping findings: "88 HAWTHORNE" found as a

@@ -1238,6 +1238,85 @@ const FACILITY_TAIL: &[&str] = &[
     "hospice",
 ];
 
+/// The other end of a range of dates whose first end was found ("ceftaz rec'd 8/2 -
+/// 8/10", "8/2 to 8/10"): a month/day right after a found date and a dash or "to".
+pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
+    let month_day = |w: &str| {
+        w.split_once('/').is_some_and(|(m, d)| {
+            let ok = |x: &str, hi: u32| {
+                (1..=2).contains(&x.len()) && x.parse::<u32>().is_ok_and(|n| (1..=hi).contains(&n))
+            };
+            ok(m, 12) && ok(d, 31)
+        })
+    };
+    let mut out = Vec::new();
+    for f in found.iter().filter(|f| f.entity == Entity::Date) {
+        let Some(rest) = text.get(f.end..) else {
+            continue;
+        };
+        let after = rest.trim_start_matches([' ', '\t']);
+        let Some(after) = after
+            .strip_prefix('-')
+            .or_else(|| after.strip_prefix("to "))
+            .or_else(|| after.strip_prefix("thru "))
+        else {
+            continue;
+        };
+        let body = after.trim_start_matches([' ', '\t']);
+        let len = body
+            .find(|c: char| !(c.is_ascii_digit() || c == '/'))
+            .unwrap_or(body.len());
+        let word = body.get(..len).unwrap_or("");
+        // Not a chain of readings ("8/2-8/10/4").
+        let chained = body.get(len..).is_some_and(|r| r.starts_with(['/', '-']));
+        if month_day(word) && !chained && month_day(text.get(f.start..f.end).unwrap_or("")) {
+            let start = text.len().saturating_sub(body.len());
+            out.push(Finding {
+                entity: Entity::Date,
+                start,
+                end: start.saturating_add(len),
+                confidence: 0.7,
+                recognizer: "strict_date_range_end",
+            });
+        }
+    }
+    // ... and the first end of a range whose second end was found ("abx 3/4 to 3/9").
+    for f in found.iter().filter(|f| f.entity == Entity::Date) {
+        if !month_day(text.get(f.start..f.end).unwrap_or("")) {
+            continue;
+        }
+        let before = text
+            .get(..f.start)
+            .unwrap_or("")
+            .trim_end_matches([' ', '\t']);
+        let Some(before) = before
+            .strip_suffix('-')
+            .or_else(|| before.strip_suffix(" to"))
+            .or_else(|| before.strip_suffix(" thru"))
+        else {
+            continue;
+        };
+        let body = before.trim_end_matches([' ', '\t']);
+        let len = body.len().saturating_sub(
+            body.trim_end_matches(|c: char| c.is_ascii_digit() || c == '/')
+                .len(),
+        );
+        let start = body.len().saturating_sub(len);
+        let word = body.get(start..).unwrap_or("");
+        let chained = body.get(..start).is_some_and(|r| r.ends_with(['/', '-']));
+        if month_day(word) && !chained {
+            out.push(Finding {
+                entity: Entity::Date,
+                start,
+                end: body.len(),
+                confidence: 0.7,
+                recognizer: "strict_date_range_end",
+            });
+        }
+    }
+    out
+}
+
 /// Words inside a facility's name before the word that ends it ("Medical Center",
 /// "General Hospital"); alone they end nothing ("Suite 404 Medical record").
 const FACILITY_INNER: &[&str] = &["medical", "med", "general", "regional", "community"];
