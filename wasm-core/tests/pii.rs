@@ -1187,4 +1187,16 @@ S: \"I know I'm in BMH and it's fall.\"",
     // Both ends of a range of dates, when one end is found; readings stay.
     strict_removes("ceftaz rec'd 8/2 - 8/10. abx 3/4 to 3/9.", &["8/10", "3/4"]);
     strict_keeps("BP 120/80 - 130/90. strength 4/5 - 5/5.");
+    // A university named by its state, in any case; a state's abbreviation only in
+    // capitals. A range in capitals, and a month/day before the time of day.
+    strict_removes(
+        "Pt received from university of vermont hospital.\nPRESENTED TO U OF VT MED CENTER.",
+        &["vermont", "VT"],
+    );
+    strict_keeps("the university of or the college.");
+    strict_removes(
+        "FROM 6/16 TO 6/21 NO PNTX. 6/21 AM HAD REPEAT CXR.",
+        &["6/16", "6/21"],
+    );
+    strict_keeps("pain 4/10 am, better after tylenol.");
 }

@@ -1162,6 +1162,34 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         Some(over_89),
     )?;
+    // A university named by its state ("University of Maryland hospital", "UNIVERSITY
+    // OF MD MEDICAL CENTER", "U OF MD MED CENTER"): a place like the hospital it runs.
+    // A state's abbreviation counts only in capitals ("university of or" is no Oregon).
+    add(
+        "university_of_state",
+        Address,
+        r"(?i)\b(?:university|univ\.?|u\.?)\s+of\s+((?:new|north|south|west|rhode)\s+[a-z]+|[a-z]+)\b",
+        0,
+        0.7,
+        &[],
+        &[],
+        Some(|s| {
+            let lower = s.to_ascii_lowercase();
+            let Some(at) = lower.find(" of ") else {
+                return false;
+            };
+            let written = s.get(at.saturating_add(4)..).unwrap_or("").trim();
+            let tail = written
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_lowercase();
+            is_state_name(&tail)
+                || (tail.len() == 2
+                    && written.bytes().all(|b| b.is_ascii_uppercase())
+                    && is_state_abbr(written))
+        }),
+    )?;
     // A university named by "U" and its state ("U Maryland scale", "per U. Maryland
     // md"), a place like the hospital it runs.
     add(
@@ -1641,6 +1669,17 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         &[],
         None,
+    )?;
+    // A month/day before the time of day ("9/20 AM HAD 100% PNTX", "on 3/2 pm").
+    add(
+        "date_before_time_of_day",
+        Date,
+        r"(?i)\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\s+(?:am|pm|a\.m\.|p\.m\.)(?:$|[\s.,;:])",
+        1,
+        0.7,
+        &[],
+        &[],
+        Some(not_a_score),
     )?;
     // A month/day naming a day said in words ("stable as of today 4/16", "seen
     // yesterday 9/2"); a score after the word stays ("pain today 4/10").

@@ -1255,11 +1255,17 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
             continue;
         };
         let after = rest.trim_start_matches([' ', '\t']);
-        let Some(after) = after
-            .strip_prefix('-')
-            .or_else(|| after.strip_prefix("to "))
-            .or_else(|| after.strip_prefix("thru "))
-        else {
+        let lower = after.to_ascii_lowercase();
+        let skip = if after.starts_with('-') {
+            1
+        } else if lower.starts_with("to ") {
+            3
+        } else if lower.starts_with("thru ") {
+            5
+        } else {
+            continue;
+        };
+        let Some(after) = after.get(skip..) else {
             continue;
         };
         let body = after.trim_start_matches([' ', '\t']);
@@ -1289,11 +1295,17 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
             .get(..f.start)
             .unwrap_or("")
             .trim_end_matches([' ', '\t']);
-        let Some(before) = before
-            .strip_suffix('-')
-            .or_else(|| before.strip_suffix(" to"))
-            .or_else(|| before.strip_suffix(" thru"))
-        else {
+        let lower = before.to_ascii_lowercase();
+        let cut = if before.ends_with('-') {
+            1
+        } else if lower.ends_with(" to") {
+            3
+        } else if lower.ends_with(" thru") {
+            5
+        } else {
+            continue;
+        };
+        let Some(before) = before.get(..before.len().saturating_sub(cut)) else {
             continue;
         };
         let body = before.trim_end_matches([' ', '\t']);
