@@ -1255,12 +1255,17 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
             continue;
         };
         let after = rest.trim_start_matches([' ', '\t']);
-        let lower = after.to_ascii_lowercase();
+        // Only the connector's bytes are compared, never the rest of the note.
+        let starts = |p: &str| {
+            after
+                .get(..p.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(p))
+        };
         let skip = if after.starts_with('-') {
             1
-        } else if lower.starts_with("to ") {
+        } else if starts("to ") {
             3
-        } else if lower.starts_with("thru ") {
+        } else if starts("thru ") {
             5
         } else {
             continue;
@@ -1295,12 +1300,18 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
             .get(..f.start)
             .unwrap_or("")
             .trim_end_matches([' ', '\t']);
-        let lower = before.to_ascii_lowercase();
+        let ends = |p: &str| {
+            before
+                .len()
+                .checked_sub(p.len())
+                .and_then(|k| before.get(k..))
+                .is_some_and(|t| t.eq_ignore_ascii_case(p))
+        };
         let cut = if before.ends_with('-') {
             1
-        } else if lower.ends_with(" to") {
+        } else if ends(" to") {
             3
-        } else if lower.ends_with(" thru") {
+        } else if ends(" thru") {
             5
         } else {
             continue;
@@ -2166,12 +2177,13 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
         let object =
             at(2).is_some_and(|o| matches!(o.lower.as_str(), "pt" | "patient" | "her" | "him"));
         // ... or before one of its departments ("to gh cath lab").
-        let unit = tokens.get(i.saturating_add(1)).is_some_and(|n| {
-            !n.newline_before && n.gap.is_empty() && HOSPITAL_UNITS.contains(&n.lower.as_str())
-        });
-        let staff = tokens.get(i.saturating_add(1)).is_some_and(|n| {
-            !n.newline_before && n.gap.is_empty() && HOSPITAL_STAFF.contains(&n.lower.as_str())
-        });
+        let next_in = |words: &[&str]| {
+            tokens.get(i.saturating_add(1)).is_some_and(|n| {
+                !n.newline_before && n.gap.is_empty() && words.contains(&n.lower.as_str())
+            })
+        };
+        let unit = next_in(HOSPITAL_UNITS);
+        let staff = next_in(HOSPITAL_STAFF);
         // "in" only after being somewhere, with the clause ending there ("I'm in GH and
         // its 2019"; not "a rise in GH levels").
         let being_in = at(1).is_some_and(|p| p.lower == "in" && !t.newline_before)
