@@ -24,6 +24,10 @@ use phiveil_tests::Peer;
 use reqwest::StatusCode;
 use serde_json::json;
 
+#[path = "../../relay-server/tests/common/port.rs"]
+mod port;
+use port::free_port;
+
 const CT: &str = "application/octet-stream";
 
 struct Server(Child);
@@ -37,24 +41,6 @@ impl Drop for Server {
 fn cache() -> String {
     std::env::var("PHIVEIL_CACHE")
         .unwrap_or_else(|_| format!("{}/.cache/phiveil", std::env::var("HOME").unwrap()))
-}
-
-/// A free loopback port below Linux's ephemeral range (32768–60999): no outgoing
-/// connection holds it, and `wait_for`'s probe can never connect to itself (TCP's
-/// simultaneous open, possible for a port in that range that nothing listens on).
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    const LOW: u16 = 20_000;
-    const SPAN: u16 = 12_000;
-    let start = (std::process::id() % u32::from(SPAN)) as u16;
-    for _ in 0..SPAN {
-        let port = LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) % SPAN;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port in {LOW}..{}", LOW + SPAN);
 }
 
 fn wait_for(port: u16, what: &str) {

@@ -19,6 +19,11 @@ use phiveil_core::esdk::{BrokeredKmsKeyring, EncryptedDataKey};
 use phiveil_core::secret::DataKey;
 use serde_json::{json, Value};
 
+mod port;
+// Not every test binary starts a server (as `dead_code` above, for the same reason).
+#[allow(unused_imports)]
+pub use port::free_port;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_phiveil-relay");
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -31,27 +36,6 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A free loopback port below Linux's ephemeral range (32768–60999), so that no
-/// outgoing connection can hold it and a probe of it can never connect to itself
-/// (a connect to a port in the ephemeral range that nothing listens on can, rarely,
-/// be given that same port as its source and succeed: TCP's simultaneous open).
-pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    const LOW: u16 = 20_000;
-    const SPAN: u16 = 12_000;
-    // Separate test binaries start at different places; one binary counts on.
-    let start = (std::process::id() % u32::from(SPAN)) as u16;
-    for _ in 0..SPAN {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed) % SPAN;
-        let port = LOW + (start + n) % SPAN;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port in {LOW}..{}", LOW + SPAN);
 }
 
 /// The relay binary on `dir`, and on PostgreSQL `db` when given.
