@@ -524,6 +524,9 @@ fn strict_finds_what_real_notes_carry() {
     strict_removes("WENT TO HOSPITAL WITH FEVER OF 103 8/31.", &["8/31"]);
     strict_removes("TEMP UP TO 102.8-PAN CULTURED X 2 8/15.", &["8/15"]);
     strict_removes("PRESENT HX:8/30 DECEASED MENTAL STATUS", &["8/30"]);
+    // In capitals an unknown surname is redacted even one edit from a frequent word,
+    // when it is short (a long one that close is taken for a typo).
+    strict_removes("TUPPER AWARE OF LABS. LALLY AGREES.", &["TUPPER", "LALLY"]);
     strict_removes(
         "ett advanced 3 in by dr. brown, currently 26 to lip.",
         &["brown"],
@@ -666,6 +669,7 @@ fn strict_keeps_what_real_notes_say_about_care() {
     );
     strict_keeps("went to community hospital, then to a rehab hospital. MRI L4/5 and C5/6.");
     strict_keeps("Weaned to PS10/5 and then CPAP5/5; 5.5/6 ETT.");
+    strict_keeps("co/ci/svr 5/2.7/784, pa 56/34.");
     // A modal before any frequent word, in capitals; a device written in capitals.
     strict_keeps("THEREFORE WILL DEFER PT F/U TODAY, AS APPROP. PASSY MUIR VALVE TOLERATED.");
     // Eponyms: possessive before a condition, or hyphenated, even when the names in them
@@ -675,6 +679,8 @@ fn strict_keeps_what_real_notes_say_about_care() {
          disease ruled out; Mallory-Weiss tear; Prader-Willi; Arnold-Chiari malformation; \
          Cheyne-Stokes breathing.",
     );
+    // A long word one edit from a frequent word, in capitals, is a typo.
+    strict_keeps("FAIR TO GOOD REPSONSE. HEPARIN ON HOLD FOR SHEATH WITHDRAWEL.");
 }
 
 #[test]
@@ -1143,10 +1149,11 @@ S: \"I know I'm in BMH and it's fall.\"",
     // A month/day heading a note before its unit or shift; strength "4/5" stays.
     strict_removes("6/7 CSRU 7P-7A SHIFT SUMMARY;\nNEURO: ALERT.", &["6/7"]);
     strict_keeps("RLE strength 4/5 today.");
-    // In capitals "CT" after ordinary words is a chest tube or a scan; a typo after a
-    // weak cue pulls in no frequent word beside it.
+    // In capitals "CT" after ordinary words is a chest tube or a scan; an unknown word
+    // after a weak cue pulls in no frequent word beside it; a long typo stays.
     strict_keeps("ATIVAN AS PER ORDERS, CT DRAINAGE MIN. X 1 FOR INCREASED CT.");
-    let out = strict_out("LASIX GIVEN W/ GOOD RESPONCE. W/ GOOD EFFECT.");
+    strict_keeps("LASIX GIVEN W/ GOOD RESPONCE. W/ GOOD EFFECT.");
+    let out = strict_out("LASIX GIVEN W/ GOOD RSPNSE. W/ GOOD EFFECT.");
     assert!(
         out.contains("W/ GOOD [") && out.contains("W/ GOOD EFFECT"),
         "{out}"

@@ -733,13 +733,19 @@ impl Patterns {
                     }
                 }
                 // Numbers in a chain of slashes are readings, not a date ("AC/400/12/5/60%",
-                // "CO/CI/SVR 5.3/2.77/1147").
+                // "CO/CI/SVR 5.3/2.77/1147"), as is one that goes on with decimals
+                // ("co/ci/svr 5/2.7/784").
+                let bytes = text.as_bytes();
                 if rec.entity == Entity::Date
                     && (start
                         .checked_sub(1)
-                        .and_then(|p| text.as_bytes().get(p))
+                        .and_then(|p| bytes.get(p))
                         .is_some_and(|&b| b == b'/')
-                        || matches!(text.as_bytes().get(end), Some(b'/' | b'%')))
+                        || matches!(bytes.get(end), Some(b'/' | b'%'))
+                        || (bytes.get(end) == Some(&b'.')
+                            && bytes
+                                .get(end.saturating_add(1))
+                                .is_some_and(u8::is_ascii_digit)))
                 {
                     continue;
                 }

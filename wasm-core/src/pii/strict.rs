@@ -861,7 +861,12 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     && t.letters >= 2
                 {
                     Some(Why::Cue)
-                } else if unknown && t.letters >= 4 {
+                } else if unknown
+                    && t.letters >= 4
+                    && (t.letters < 7 || f & PLACE != 0 || !lexicon::near_common(&t.lower))
+                {
+                    // A long word one edit from a frequent word is a typo in capitals
+                    // too ("REPSONSE", "WITHDRAWEL"); a short one may be a name.
                     Some(Why::Unknown)
                 } else if name
                     && !capsafe
