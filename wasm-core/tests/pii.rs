@@ -524,6 +524,12 @@ fn strict_finds_what_real_notes_carry() {
     strict_removes("WENT TO HOSPITAL WITH FEVER OF 103 8/31.", &["8/31"]);
     strict_removes("TEMP UP TO 102.8-PAN CULTURED X 2 8/15.", &["8/15"]);
     strict_removes("PRESENT HX:8/30 DECEASED MENTAL STATUS", &["8/30"]);
+    // A region named by a compass word and a coast; parts of a building stay.
+    strict_removes(
+        "FAMILY ARRIVED AT 2 AM FROM THE EASTERN SHORE- DAUGHTER AND SON.",
+        &["EASTERN SHORE"],
+    );
+    strict_keeps("Moved to the west wing; bed at the south end of the hall.");
     // In capitals an unknown surname is redacted even one edit from a frequent word,
     // when it is short (a long one that close is taken for a typo).
     strict_removes("TUPPER AWARE OF LABS. LALLY AGREES.", &["TUPPER", "LALLY"]);

@@ -1223,6 +1223,19 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     // A university named by its state ("University of Maryland hospital", "UNIVERSITY
     // OF MD MEDICAL CENTER", "U OF MD MED CENTER"): a place like the hospital it runs.
     // A state's abbreviation counts only in capitals ("university of or" is no Oregon).
+    // A region named by a compass word and a coast or valley ("family arrived from the
+    // Eastern Shore", "lives on the north shore"): a place smaller than a state, or one
+    // that names where a person lives.
+    add(
+        "region_by_compass",
+        Address,
+        r"(?i)\bthe\s+((?:north|south|east|west)(?:ern)?\s+(?:shore|coast|peninsula|panhandle|valley|slope))\b",
+        1,
+        0.7,
+        &[],
+        &[],
+        None,
+    )?;
     add(
         "university_of_state",
         Address,
