@@ -524,6 +524,12 @@ fn strict_finds_what_real_notes_carry() {
     strict_removes("WENT TO HOSPITAL WITH FEVER OF 103 8/31.", &["8/31"]);
     strict_removes("TEMP UP TO 102.8-PAN CULTURED X 2 8/15.", &["8/15"]);
     strict_removes("PRESENT HX:8/30 DECEASED MENTAL STATUS", &["8/30"]);
+    // A rehab named by its state or town; kinds of rehab stay.
+    strict_removes(
+        "dtr hopes pt could have services at Maryland Rehab. Then Keswick Rehab.",
+        &["Maryland Rehab", "Keswick Rehab"],
+    );
+    strict_keeps("Discharged to Acute Rehab; Cardiac Rehab 3x/week; Pulmonary Rehab.");
     // A region named by a compass word and a coast; parts of a building stay.
     strict_removes(
         "FAMILY ARRIVED AT 2 AM FROM THE EASTERN SHORE- DAUGHTER AND SON.",

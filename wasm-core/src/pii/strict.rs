@@ -1993,6 +1993,22 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
                 })
             })
         });
+        // "Rehab" alone is mostly a kind of care ("Acute Rehab", "Cardiac Rehab"): it
+        // ends a name only after a state, a town or a word the lexicon does not know
+        // ("Maryland Rehab", "Keswick Rehab").
+        let facility = facility
+            || tokens.get(i).is_some_and(|t| {
+                matches!(t.lower.as_str(), "rehab" | "rehabilitation")
+                    && tokens.get(i.saturating_sub(1)).is_some_and(|p| {
+                        let f = lexicon::flags(&p.lower);
+                        p.first_upper
+                            && t.gap.is_empty()
+                            && !t.newline_before
+                            && (super::recognizers::is_state_name(&p.lower)
+                                || f & PLACE != 0
+                                || f & SAFE == 0)
+                    })
+            });
         // A place named by a landform ("Silver Ridge", "Cedar Falls"): the landform word
         // is part of the name, capitalized in ordinary text.
         let place = !facility
