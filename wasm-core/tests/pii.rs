@@ -524,6 +524,12 @@ fn strict_finds_what_real_notes_carry() {
     strict_removes("WENT TO HOSPITAL WITH FEVER OF 103 8/31.", &["8/31"]);
     strict_removes("TEMP UP TO 102.8-PAN CULTURED X 2 8/15.", &["8/15"]);
     strict_removes("PRESENT HX:8/30 DECEASED MENTAL STATUS", &["8/30"]);
+    // A mistyped telephone number alone in parentheses; readings in parentheses stay.
+    strict_removes(
+        "son and grandson visited today.(301 273 45166) dave (240444-1243)",
+        &["301 273 45166", "240444-1243"],
+    );
+    strict_keeps("ABG (7.45/54/97) and BP (120 80) after 2 units.");
     // A rehab named by its state or town; kinds of rehab stay.
     strict_removes(
         "dtr hopes pt could have services at Maryland Rehab. Then Keswick Rehab.",

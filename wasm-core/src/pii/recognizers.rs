@@ -2045,6 +2045,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         ],
         Some(|s| (9..=15).contains(&digits(s)) && !ssn_shaped(s)),
     )?;
+    // A telephone number alone in parentheses, even mistyped ("(301 273 45166)",
+    // "(240444-1243)"): an area code and ten or eleven digits in all.
+    add(
+        "phone_in_parens",
+        Phone,
+        r"\(\s*([2-9][0-9]{2}[ -]?[0-9]{3}[ -]?[0-9]{4,5})\s*\)",
+        1,
+        0.8,
+        &[],
+        &[],
+        Some(|s| (10..=11).contains(&digits(s))),
+    )?;
     // Telephone numbers by a cue that is not a label ("my registered 795 2525",
     // "messages to 25 536708", "not answering at 98 91 97").
     add(
