@@ -524,6 +524,17 @@ fn strict_finds_what_real_notes_carry() {
     strict_removes("WENT TO HOSPITAL WITH FEVER OF 103 8/31.", &["8/31"]);
     strict_removes("TEMP UP TO 102.8-PAN CULTURED X 2 8/15.", &["8/15"]);
     strict_removes("PRESENT HX:8/30 DECEASED MENTAL STATUS", &["8/30"]);
+    // Given names after a plural kinship word, the second after "and"; a given name the
+    // lexicon does not list after a kinship word in a sentence with capitals.
+    strict_removes(
+        "social: daughters sarah and margie in to visit, margie from Middle River, MD",
+        &["sarah", "margie"],
+    );
+    strict_removes(
+        "The patient's daughter sarah visited from Boston.",
+        &["sarah"],
+    );
+    strict_keeps("her sons and daughters visited; brothers and sisters called.");
     // A mistyped telephone number alone in parentheses; readings in parentheses stay.
     strict_removes(
         "son and grandson visited today.(301 273 45166) dave (240444-1243)",

@@ -128,6 +128,16 @@ const KIN: &[&str] = &[
     "uncle",
     "spouse",
     "partner",
+    // Plurals: the names after them are the relatives' ("daughters sarah and margie").
+    "sons",
+    "daughters",
+    "dtrs",
+    "sisters",
+    "brothers",
+    "grandsons",
+    "granddaughters",
+    "nieces",
+    "nephews",
 ];
 
 /// Verbs of living somewhere or moving there, before "in", "to", "from" or "near".
@@ -681,12 +691,23 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && plain_gap(&["", "."]);
         // A frequent word after a kinship word is a name only when it is a common given
         // name ("son bill called"), not a verb or adverb ("my wife likes it").
+        // The second of two given names after one ("daughters sarah and margie") is
+        // a relative's too.
+        let kin_at = |k: Option<&Token>| k.is_some_and(|p| KIN.contains(&p.lower.as_str()));
+        let second_of_two = prev.is_some_and(|p| matches!(p.lower.as_str(), "and" | "&"))
+            && plain_gap(&[""])
+            && prev2.is_some_and(|q| {
+                let fq = flag_of(i.saturating_sub(2));
+                !q.newline_before && q.gap.is_empty() && (fq & FIRST != 0 || fq & SAFE == 0)
+            })
+            && kin_at(i.checked_sub(3).and_then(|k| tokens.get(k)));
+        // The lexicon leaves out given names that no typo rule needs ("sarah"): an
+        // unknown word after a kinship word counts as one.
         let after_kin = not_function
-            && name
+            && (name || unknown)
             && !capsafe
             && (!common || f & FIRST_CORE != 0)
-            && prev.is_some_and(|p| KIN.contains(&p.lower.as_str()))
-            && plain_gap(&["", ","]);
+            && ((kin_at(prev) && plain_gap(&["", ","])) || second_of_two);
         // A surname after a given name's initial ("employee J. Bowers", "per M. Young"),
         // the initial opening the name: at the line's start, after punctuation or after
         // a word in lower case that no letter names ("vitamin D. Young adults").
