@@ -1220,9 +1220,6 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         Some(over_89),
     )?;
-    // A university named by its state ("University of Maryland hospital", "UNIVERSITY
-    // OF MD MEDICAL CENTER", "U OF MD MED CENTER"): a place like the hospital it runs.
-    // A state's abbreviation counts only in capitals ("university of or" is no Oregon).
     // A region named by a compass word and a coast or valley ("family arrived from the
     // Eastern Shore", "lives on the north shore"): a place smaller than a state, or one
     // that names where a person lives.
@@ -1236,6 +1233,9 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A university named by its state ("University of Maryland hospital", "UNIVERSITY
+    // OF MD MEDICAL CENTER", "U OF MD MED CENTER"): a place like the hospital it runs.
+    // A state's abbreviation counts only in capitals ("university of or" is no Oregon).
     add(
         "university_of_state",
         Address,

@@ -689,10 +689,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     && !(p.lower == "ms" && t.gap.is_empty() && DOSING.contains(&t.lower.as_str()))
             })
             && plain_gap(&["", "."]);
-        // A frequent word after a kinship word is a name only when it is a common given
-        // name ("son bill called"), not a verb or adverb ("my wife likes it").
-        // The second of two given names after one ("daughters sarah and margie") is
-        // a relative's too.
+        // The second of two given names after a kinship word ("daughters sarah and
+        // margie") is a relative's too.
         let kin_at = |k: Option<&Token>| k.is_some_and(|p| KIN.contains(&p.lower.as_str()));
         let second_of_two = prev.is_some_and(|p| matches!(p.lower.as_str(), "and" | "&"))
             && plain_gap(&[""])
@@ -701,8 +699,10 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 !q.newline_before && q.gap.is_empty() && (fq & FIRST != 0 || fq & SAFE == 0)
             })
             && kin_at(i.checked_sub(3).and_then(|k| tokens.get(k)));
-        // The lexicon leaves out given names that no typo rule needs ("sarah"): an
-        // unknown word after a kinship word counts as one.
+        // A frequent word after a kinship word is a name only when it is a common given
+        // name ("son bill called"), not a verb or adverb ("my wife likes it"). The
+        // lexicon leaves out given names that no typo rule needs ("sarah"): an unknown
+        // word after a kinship word counts as one.
         let after_kin = not_function
             && (name || unknown)
             && !capsafe
