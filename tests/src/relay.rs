@@ -122,7 +122,7 @@ impl TestRelay {
     /// A client without credentials.
     pub fn anonymous(&self) -> Client {
         Client {
-            http: reqwest::Client::new(),
+            http: http_client(),
             base: self.base.clone(),
             token: None,
             user_id: String::new(),
@@ -424,6 +424,18 @@ impl Client {
         }
         Ok(keyring_from(&body))
     }
+}
+
+/// An HTTP client for the relay. The relay closes a keep-alive connection that sends no
+/// request for `Limits::header_read_timeout` (30 s by default); a client that reuses a
+/// pooled connection just as the relay closes it gets `IncompleteMessage`, which a test
+/// that proves a submission for about that long between two requests met by chance.
+/// Pooled connections are dropped here well before the relay would close them.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 /// A brokered keyring from a data-key or unwrap response.

@@ -166,7 +166,7 @@ impl Relay {
 
 async fn stream(o: Opts) -> Result<Value, String> {
     let relay = Relay {
-        http: reqwest::Client::new(),
+        http: phiveil_tests::relay::http_client(),
         base: o.relay.clone().ok_or("--relay is required")?,
         token: o.token.clone().ok_or("--token is required")?,
     };
