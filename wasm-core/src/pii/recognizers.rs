@@ -636,18 +636,13 @@ impl Patterns {
     /// Which recognizers match anywhere in `text`, by index: the gates' verdicts.
     fn live(&self, text: &str) -> Vec<bool> {
         let mut live = Vec::with_capacity(self.recs.len());
-        for (k, gate) in self.gates.iter().enumerate() {
-            let len = self
-                .recs
-                .len()
-                .saturating_sub(k.saturating_mul(GATE_CHUNK))
-                .min(GATE_CHUNK);
+        for (chunk, gate) in self.recs.chunks(GATE_CHUNK).zip(&self.gates) {
             match gate {
                 Some(set) => {
                     let hits = set.matches(text.as_bytes());
-                    live.extend((0..len).map(|i| hits.matched(i)));
+                    live.extend((0..chunk.len()).map(|i| hits.matched(i)));
                 }
-                None => live.extend(std::iter::repeat_n(true, len)),
+                None => live.extend(std::iter::repeat_n(true, chunk.len())),
             }
         }
         live
