@@ -51,7 +51,7 @@ async fn the_file_sets_what_the_flags_set_and_the_command_line_wins() {
         "data_dir from the file"
     );
 
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let mode = |base: String, token: String| {
         let http = http.clone();
         async move {

@@ -581,7 +581,7 @@ async fn live_streams_end_when_their_token_expires() {
     let port = free_port();
     let mut child = start_with(&dir, None, port, false, &["--token-ttl-secs", "3"]);
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     for (path, user) in [
         ("/v1/alerts/stream", "op"),
         ("/v1/vitals/alerts/stream", "dr-a"),

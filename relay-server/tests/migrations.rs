@@ -144,7 +144,7 @@ async fn an_sqlite_database_from_before_migrations_upgrades_in_place() {
     drop(c);
     let port = common::free_port();
     let mut relay = common::start(&dir, None, port, false);
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let res = http
         .post(format!("http://127.0.0.1:{port}/v1/auth/login"))
         .json(&serde_json::json!({"username": "old-pat", "password": "an old password that still works"}))

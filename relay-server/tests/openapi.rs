@@ -137,7 +137,7 @@ async fn the_served_document_is_valid_openapi_3_1() {
 #[tokio::test]
 async fn every_documented_operation_is_routed_and_secured_as_documented() {
     let (mut child, base, doc) = served_document().await;
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let mut checked = 0;
     for (method, path) in operations(&doc) {
         let op = &doc["paths"][&path][&method];

@@ -31,7 +31,7 @@ async fn logs_of_a_full_flow_contain_no_secret() {
     let port = free_port();
     let mut relay = start(&dir, None, port, true);
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let session = login(&http, &base, "pat").await;
     let token = session["token"].as_str().unwrap().to_owned();
     let ps = session["pseudonym"].as_str().unwrap().to_owned();
@@ -139,7 +139,7 @@ async fn killed_during_uploads_index_and_store_agree_after_restart() {
     let port = free_port();
     let mut relay = start(&dir, None, port, false);
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let session = login(&http, &base, "pat").await;
     let token = session["token"].as_str().unwrap().to_owned();
     let body = vec![0x5au8; 1024 * 1024];
@@ -308,7 +308,7 @@ async fn two_relay_processes_share_one_postgres() {
         format!("http://127.0.0.1:{pa}"),
         format!("http://127.0.0.1:{pb}"),
     );
-    let http = reqwest::Client::new();
+    let http = common::http_client();
 
     // Logged in on A, served by B.
     let session = login(&http, &a, "pat").await;

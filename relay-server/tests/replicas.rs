@@ -164,7 +164,7 @@ async fn replicas_divide_a_study_and_a_replica_killed_mid_batch_loses_nothing() 
         format!("http://127.0.0.1:{pa}"),
         format!("http://127.0.0.1:{pb}"),
     );
-    let http = reqwest::Client::new();
+    let http = common::http_client();
 
     // The owner's study and key ceremony (in the test, as the browser would).
     let doc = login(&http, &a, "doc").await;

@@ -121,6 +121,17 @@ pub fn wait_for_port(port: u16) {
     panic!("relay did not start on {port}");
 }
 
+/// A client for a relay started with its default limits. Pooled connections are
+/// dropped after 10 s idle, well before the relay closes a keep-alive connection idle
+/// for its header-read timeout (30 s), so a request never reuses a connection the relay
+/// is closing (which fails with `IncompleteMessage`).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
 pub async fn post(
     http: &reqwest::Client,
     base: &str,
