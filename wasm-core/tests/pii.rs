@@ -1194,6 +1194,24 @@ S: \"I know I'm in BMH and it's fall.\"",
     // A ward named by an unknown word glued to its number, after a move to it.
     strict_removes("plan: transfer to brennermoor4 in am.", &["brennermoor4"]);
     strict_keeps("weaned to spo2 92. transfer to micu7 in am.");
+    // ... or one space before it, in a line whose acronyms make it look mixed-case.
+    strict_removes(
+        "Plan: transfer to brennermoor 2, ? CT/MT removal today",
+        &["brennermoor"],
+    );
+    strict_keeps("Plan: transfer to telemetry 2, ? CT/MT removal today");
+    strict_keeps("plan: wean to extubation 2.5 hrs after, sent to radiology 2:30 today.");
+    // A physician named by the degree; the degree after a name's comma is no cue.
+    strict_removes(
+        "ORDER DOUBLE CHECKED W/MD SPEARS AS MED HAS BEEN HELD X 2 DAYS",
+        &["SPEARS"],
+    );
+    strict_removes("Signed: Ana Ruiz, MD Card on file", &["Ruiz"]);
+    assert!(strict_out("Signed: Ana Ruiz, MD Card on file").contains("MD Card on file"));
+    strict_keeps("MD AWARE OF K 3.3. MD ORDERS IN CHART.");
+    // What someone did after a cue is no name; a device is no sentence's subject.
+    strict_keeps("PT CAME TO VISIT SISTER AND DEVELOPED CP. A FRIEND CAME TO VISIT.");
+    strict_keeps("GU- Foley came out by itself, replaced with #18.");
     // After a middle initial the surname follows, in capitals too.
     strict_removes(
         "WILL CONTINUE SUPPORT.\n EARL N. RAND, RRT",

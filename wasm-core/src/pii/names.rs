@@ -138,6 +138,12 @@ const NARRATIVE_VERBS: &[&str] = &[
     "prefers",
 ];
 
+/// Verbs of coming and going: after a cue they are what the person did ("PT CAME TO
+/// VISIT", "FRIEND CAME IN"), not a name. Unlike the narrative verbs they do not make
+/// the capitalized words before them a name ("Foley came out", "The Princess Royal
+/// arrived").
+const MOTION_VERBS: &[&str] = &["came", "comes", "went", "arrived", "arrives"];
+
 /// US state names that are also given names.
 const STATE_NAMES_ALSO_GIVEN: &[&str] = &[
     "georgia", "virginia", "carolina", "dakota", "montana", "indiana", "florida", "nevada",
@@ -1090,9 +1096,16 @@ impl NameRecognizer {
                 // A role after the cue is another cue, not a name ("reviewed by
                 // Attending Physician").
                 // Nor is a verb ("SON BROUGHT HIM", "wife called").
-                let role = [CUES, TITLES, NARRATIVE_VERBS, TALK_VERBS, BY_VERBS]
-                    .iter()
-                    .any(|l| l.contains(&t.lower.as_str()));
+                let role = [
+                    CUES,
+                    TITLES,
+                    NARRATIVE_VERBS,
+                    MOTION_VERBS,
+                    TALK_VERBS,
+                    BY_VERBS,
+                ]
+                .iter()
+                .any(|l| l.contains(&t.lower.as_str()));
                 let cue = CUES.contains(&p.lower.as_str())
                     && !role
                     && !glued_to_number(text, p)
@@ -1218,12 +1231,16 @@ impl NameRecognizer {
                             && after.is_some_and(|a| matches!(a.lower.as_str(), "a" | "an"))))
             });
             // An English word the lexicon knows as nobody's name is the subject of its
-            // sentence, not a person ("Circulation returned to the fingers").
+            // sentence, not a person ("Circulation returned to the fingers"); so is a
+            // drug, device or eponym that is no common given name ("Foley came out").
             let plain_english = || {
                 (i..=j).all(|k| {
-                    tokens
-                        .get(k)
-                        .is_some_and(|tk| super::lexicon::word_only(&tk.lower))
+                    tokens.get(k).is_some_and(|tk| {
+                        let f = super::lexicon::flags(&tk.lower);
+                        super::lexicon::word_only(&tk.lower)
+                            || (f & super::lexicon::CAPSAFE != 0
+                                && f & super::lexicon::FIRST_CORE == 0)
+                    })
                 })
             };
             if narrative && !plain_english() {

@@ -76,6 +76,9 @@ const MORE_PERSON_CUES: &[&str] = &[
     "thanks",
     "regards",
     "w",
+    // A physician named by the degree ("ORDER CHECKED W/MD SPEARS"); "MD" is also
+    // Maryland, which a name seldom follows.
+    "md",
 ];
 
 fn person_cue(word: &str) -> bool {
@@ -603,6 +606,9 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             // "w/" is "with"; a lone "w" is not ("W Main St").
             if is_cue(p.lower.as_str())
                 && (p.lower != "w" || next_gap == "/")
+                // "MD" after a comma is the degree of the name before it ("Signed: Ana
+                // Ruiz, MD Card on file").
+                && (p.lower != "md" || !p.gap.contains(','))
                 && !credential_list
                 && !super::names::glued_to_number(text, p)
             {
@@ -1137,7 +1143,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(hospital_initials(&tokens));
     out.extend(town_names(&tokens, &modes, &free));
     out.extend(lowercase_facilities(&tokens));
-    out.extend(wards_with_numbers(&tokens));
+    out.extend(wards_with_numbers(text, &tokens));
     out.extend(employers(text, &tokens));
     out
 }
@@ -2252,10 +2258,11 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
         .collect()
 }
 
-/// A ward or building named by an unknown word glued to its number, after a move to it
-/// ("transfer to quartermain2", "sent to Harlowe4"): the words the lexicon knows and
-/// short lab names ("spo2", "b12") are not such names.
-fn wards_with_numbers(tokens: &[Token]) -> Vec<Finding> {
+/// A ward or building named by an unknown word and its number, glued or apart, after a
+/// move to it ("transfer to quartermain2", "sent to Harlowe4", "transfer to quartermain
+/// 2"): the words the lexicon knows and short lab names ("spo2", "b12") are not such
+/// names.
+fn wards_with_numbers(text: &str, tokens: &[Token]) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, t) in tokens.iter().enumerate().skip(2) {
         let letters: String = t
@@ -2263,7 +2270,30 @@ fn wards_with_numbers(tokens: &[Token]) -> Vec<Finding> {
             .chars()
             .take_while(char::is_ascii_lowercase)
             .collect();
-        let digits = t.lower.get(letters.len()..).unwrap_or_default();
+        let glued = t.lower.get(letters.len()..).unwrap_or_default();
+        // The number one space after the word, ending there ("quartermain 2,").
+        let apart = text
+            .get(t.end..)
+            .and_then(|r| r.strip_prefix(' '))
+            .map(|r| {
+                let n = r.bytes().take_while(u8::is_ascii_digit).count();
+                // Not a decimal, a ratio or a time ("2.5", "2/3", "2:30").
+                let ends = r.get(n..).is_none_or(|rest| {
+                    let mut c = rest.chars();
+                    match (c.next(), c.next()) {
+                        (Some(a), _) if a.is_alphanumeric() => false,
+                        (Some('.' | '/' | ':' | '-'), Some(b)) => !b.is_ascii_digit(),
+                        _ => true,
+                    }
+                });
+                if ends {
+                    r.get(..n).unwrap_or_default()
+                } else {
+                    ""
+                }
+            })
+            .unwrap_or_default();
+        let digits = if glued.is_empty() { apart } else { glued };
         if letters.len() < 5
             || !(1..=2).contains(&digits.len())
             || !digits.bytes().all(|b| b.is_ascii_digit())
