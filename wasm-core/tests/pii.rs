@@ -1212,6 +1212,20 @@ S: \"I know I'm in BMH and it's fall.\"",
     // What someone did after a cue is no name; a device is no sentence's subject.
     strict_keeps("PT CAME TO VISIT SISTER AND DEVELOPED CP. A FRIEND CAME TO VISIT.");
     strict_keeps("GU- Foley came out by itself, replaced with #18.");
+    // "significant other" is kin; the noun a cue heads is no name.
+    strict_removes(
+        "social:pt was visited by significant other charlie,updated on her condition.",
+        &["charlie"],
+    );
+    strict_keeps("other than that, significant other aware; significant other will call.");
+    strict_removes(
+        "LIMIT PHONE CALLS TO ONE CONTACT PERSON (CHARLIE)",
+        &["CHARLIE"],
+    );
+    assert!(
+        strict_out("LIMIT PHONE CALLS TO ONE CONTACT PERSON (CHARLIE)")
+            .contains("CONTACT PERSON (")
+    );
     // After a middle initial the surname follows, in capitals too.
     strict_removes(
         "WILL CONTINUE SUPPORT.\n EARL N. RAND, RRT",

@@ -144,6 +144,17 @@ const NARRATIVE_VERBS: &[&str] = &[
 /// arrived").
 const MOTION_VERBS: &[&str] = &["came", "comes", "went", "arrived", "arrives"];
 
+/// Nouns a cue word often heads, which are no name however they are written ("ONE
+/// CONTACT PERSON", "patient people", "contact number").
+const CUE_NOUNS: &[&str] = &[
+    "person",
+    "persons",
+    "people",
+    "number",
+    "info",
+    "information",
+];
+
 /// US state names that are also given names.
 const STATE_NAMES_ALSO_GIVEN: &[&str] = &[
     "georgia", "virginia", "carolina", "dakota", "montana", "indiana", "florida", "nevada",
@@ -1101,6 +1112,7 @@ impl NameRecognizer {
                     TITLES,
                     NARRATIVE_VERBS,
                     MOTION_VERBS,
+                    CUE_NOUNS,
                     TALK_VERBS,
                     BY_VERBS,
                 ]

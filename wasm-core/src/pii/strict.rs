@@ -257,6 +257,10 @@ const AFTER_CUE_FUNCTION: &[&str] = &[
     "at",
     "bedside",
     "present",
+    // "ONE CONTACT PERSON (CHARLIE)": the noun the cue word heads.
+    "person",
+    "persons",
+    "people",
     "in-law",
     "team",
     "office",
@@ -697,14 +701,25 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && plain_gap(&["", "."]);
         // The second of two given names after a kinship word ("daughters sarah and
         // margie") is a relative's too.
-        let kin_at = |k: Option<&Token>| k.is_some_and(|p| KIN.contains(&p.lower.as_str()));
+        // "significant other" is kin too ("visited by significant other charlie").
+        let kin_at = |k: Option<usize>| {
+            k.is_some_and(|k| {
+                tokens.get(k).is_some_and(|p| {
+                    KIN.contains(&p.lower.as_str())
+                        || (p.lower == "other"
+                            && k.checked_sub(1)
+                                .and_then(|q| tokens.get(q))
+                                .is_some_and(|q| q.lower == "significant" && !p.newline_before))
+                })
+            })
+        };
         let second_of_two = prev.is_some_and(|p| matches!(p.lower.as_str(), "and" | "&"))
             && plain_gap(&[""])
             && prev2.is_some_and(|q| {
                 let fq = flag_of(i.saturating_sub(2));
                 !q.newline_before && q.gap.is_empty() && (fq & FIRST != 0 || fq & SAFE == 0)
             })
-            && kin_at(i.checked_sub(3).and_then(|k| tokens.get(k)));
+            && kin_at(i.checked_sub(3));
         // A frequent word after a kinship word is a name only when it is a common given
         // name ("son bill called"), not a verb or adverb ("my wife likes it"). The
         // lexicon leaves out given names that no typo rule needs ("sarah"): an unknown
@@ -713,7 +728,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && (name || unknown)
             && !capsafe
             && (!common || f & FIRST_CORE != 0)
-            && ((kin_at(prev) && plain_gap(&["", ","])) || second_of_two);
+            && ((kin_at(i.checked_sub(1)) && plain_gap(&["", ","])) || second_of_two);
         // A surname after a given name's initial ("employee J. Bowers", "per M. Young"),
         // the initial opening the name: at the line's start, after punctuation or after
         // a word in lower case that no letter names ("vitamin D. Young adults").
