@@ -1226,6 +1226,13 @@ S: \"I know I'm in BMH and it's fall.\"",
         strict_out("LIMIT PHONE CALLS TO ONE CONTACT PERSON (CHARLIE)")
             .contains("CONTACT PERSON (")
     );
+    // How the patient is, after "PT" in capitals; nasal prongs after an oxygen flow.
+    strict_keeps("REPORTED PT BLIND IN THAT EYE PER FAMILY. PT STILL ON NEO.");
+    strict_keeps("O2 WEANED TO 4L NP GOOD BREATH SOUNDS. ON 2 L NP GOOD SATS.");
+    strict_removes(
+        "PT GRACE SEEN BY NP GOOD. NP CAROL AWARE.",
+        &["GRACE", "GOOD", "CAROL"],
+    );
     // After a middle initial the surname follows, in capitals too.
     strict_removes(
         "WILL CONTINUE SUPPORT.\n EARL N. RAND, RRT",

@@ -25,6 +25,15 @@ pub(super) fn credential_list(cue: &str, gap_after: &str) -> bool {
     gap_after == "," && CREDENTIAL_CUES.contains(&cue)
 }
 
+/// Whether `t` follows a number, glued or one space apart ("4L", "4 L").
+pub(super) fn glued_or_after_number(text: &str, t: &Token) -> bool {
+    text.get(..t.start).is_some_and(|b| {
+        b.strip_suffix(' ')
+            .unwrap_or(b)
+            .ends_with(|c: char| c.is_ascii_digit())
+    })
+}
+
 /// Whether `t` is a unit glued to its number ("50cc", "250CC"): no cue ("cc:") then.
 /// Both profiles' cue rules ask this.
 pub(super) fn glued_to_number(text: &str, t: &Token) -> bool {
@@ -1118,8 +1127,23 @@ impl NameRecognizer {
                 ]
                 .iter()
                 .any(|l| l.contains(&t.lower.as_str()));
+                // In capitals, a frequent word after "PT" says how the patient is ("PT
+                // BLIND IN THAT EYE"), unless it is a common given name.
+                let patient_state = t.allcaps && matches!(p.lower.as_str(), "pt" | "patient") && {
+                    use super::lexicon::{flags, COMMON, FIRST_CORE};
+                    let f = flags(&t.lower);
+                    f & COMMON != 0 && f & FIRST_CORE == 0
+                };
+                // "NP" after an oxygen flow is nasal prongs ("4L NP GOOD BREATH SOUNDS").
+                let nasal_prongs = p.lower == "np"
+                    && prev2.is_some_and(|q| {
+                        matches!(q.lower.as_str(), "l" | "lpm" | "liters" | "lnp")
+                            && glued_or_after_number(text, q)
+                    });
                 let cue = CUES.contains(&p.lower.as_str())
                     && !role
+                    && !patient_state
+                    && !nasal_prongs
                     && !glued_to_number(text, p)
                     && (p.lower != "by"
                         || prev2.is_some_and(|q| BY_VERBS.contains(&q.lower.as_str())))

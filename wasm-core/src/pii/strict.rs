@@ -613,6 +613,12 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 // "MD" after a comma is the degree of the name before it ("Signed: Ana
                 // Ruiz, MD Card on file").
                 && (p.lower != "md" || !p.gap.contains(','))
+                // "NP" after an oxygen flow is nasal prongs ("4L NP GOOD BREATH SOUNDS").
+                && !(p.lower == "np"
+                    && j.checked_sub(1).and_then(|q| tokens.get(q)).is_some_and(|q| {
+                        matches!(q.lower.as_str(), "l" | "lpm" | "liters")
+                            && super::names::glued_or_after_number(text, q)
+                    }))
                 && !credential_list
                 && !super::names::glued_to_number(text, p)
             {
@@ -891,11 +897,13 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     && ((unknown && strong_cue)
                         // Right after "PT", a nationality, drug or device that is
                         // nobody's given name stays ("PT RUSSIAN SPEAKING", "PT
-                        // FOLEY DRAINING"); after a title or kin it is a name.
+                        // FOLEY DRAINING"), and so does a frequent word that is no
+                        // common given name ("PT BLIND IN THAT EYE"); after a title or
+                        // kin it is a name.
                         || (name
                             && ((strong_cue
-                                && !(capsafe
-                                    && f & FIRST == 0
+                                && !((capsafe && f & FIRST == 0
+                                    || common && f & FIRST_CORE == 0)
                                     && prev.is_some_and(|p| {
                                         matches!(p.lower.as_str(), "pt" | "patient")
                                     })))
