@@ -1233,6 +1233,14 @@ S: \"I know I'm in BMH and it's fall.\"",
         "PT GRACE SEEN BY NP GOOD. NP CAROL AWARE.",
         &["GRACE", "GOOD", "CAROL"],
     );
+    // Mental status and sinus rhythm in lower case; saline of a fraction of strength.
+    strict_keeps("monitor ms. replete lytes. cv- st/sr. no ectopy noted.");
+    strict_removes(
+        "pt seen by ms. dudak and mr. kiezulas",
+        &["dudak", "kiezulas"],
+    );
+    strict_keeps("He conts on 1/4 NS at 320cc/hr; started on 1/2 ns.");
+    strict_removes("admitted on 1/4 for chest pain", &["1/4"]);
     // After a middle initial the surname follows, in capitals too.
     strict_removes(
         "WILL CONTINUE SUPPORT.\n EARL N. RAND, RRT",

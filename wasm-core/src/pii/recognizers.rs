@@ -745,6 +745,13 @@ impl Patterns {
                     continue;
                 }
                 let window = context_window(text, &lower, same_len, start, end);
+                // A fraction of a dose, a length or a solution, whatever the words before
+                // it ("take 1/2 tab", "3/4 inch", "conts on 1/4 NS at 320cc/hr").
+                if rec.entity == Entity::Date
+                    && FRACTION_UNITS.contains(&word_after(text, end).as_str())
+                {
+                    continue;
+                }
                 if !rec.anti.is_empty() {
                     let mut before = window_before(text, &lower, same_len, start, 20);
                     // For a date, a word that makes a fraction a score or a dose governs
@@ -779,19 +786,8 @@ impl Patterns {
                     if rec.anti.iter().any(|w| has_word(&before, w)) {
                         continue;
                     }
-                    // A fraction of a dose or a length ("take 1/2 tab", "3/4 inch").
                     if rec.entity == Entity::Date {
-                        let next = text
-                            .get(end..)
-                            .unwrap_or_default()
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .trim_end_matches(|c: char| !c.is_alphanumeric())
-                            .to_ascii_lowercase();
-                        if FRACTION_UNITS.contains(&next.as_str()) {
-                            continue;
-                        }
+                        let next = word_after(text, end);
                         // A proper fraction a recipe uses, as the part of a mixed number
                         // ("Captopril 1 1/2 hrs later") or a share of something ("2/3 of
                         // the tablets").
@@ -955,7 +951,21 @@ const FRACTION_UNITS: &[&str] = &[
     "mile",
     "miles",
     "strength",
+    // Saline of a fraction of normal strength ("1/2 NS", "1/4 ns").
+    "ns",
+    "nss",
 ];
+
+/// The word after byte `end`, in lower case, without trailing punctuation.
+fn word_after(text: &str, end: usize) -> String {
+    text.get(end..)
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(|c: char| !c.is_alphanumeric())
+        .to_ascii_lowercase()
+}
 
 /// Whether `word` occurs in `haystack` as a whole word.
 fn has_word(haystack: &str, word: &str) -> bool {

@@ -703,6 +703,14 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     // "ms" without its period before what is done with a drug is
                     // morphine sulfate ("ms given for back pain").
                     && !(p.lower == "ms" && t.gap.is_empty() && DOSING.contains(&t.lower.as_str()))
+                    // In lower case "ms.", "sr." and "mr." are also mental status, sinus
+                    // rhythm and mitral regurgitation: a word no name list has follows
+                    // them as it would any word ("monitor ms. replete lytes", "st/sr. no
+                    // ectopy").
+                    && (p.first_upper
+                        || !matches!(p.lower.as_str(), "ms" | "sr" | "mr")
+                        || name
+                        || unknown)
             })
             && plain_gap(&["", "."]);
         // The second of two given names after a kinship word ("daughters sarah and
