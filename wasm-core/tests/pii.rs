@@ -1241,6 +1241,15 @@ S: \"I know I'm in BMH and it's fall.\"",
     );
     strict_keeps("He conts on 1/4 NS at 320cc/hr; started on 1/2 ns.");
     strict_removes("admitted on 1/4 for chest pain", &["1/4"]);
+    // A common given name in lower case before a surname found; not a modal before one.
+    strict_removes(
+        "r dp difficult to doppler. grace dudak aware. < 3 sec cap refill",
+        &["grace", "dudak"],
+    );
+    assert!(strict_out("pt will brennermoor tomorrow if stable").contains("pt will ["));
+    // A frequent word no name list has, capitalized after "Pt", is how the patient is.
+    strict_keeps("NEURO: D/c'd propofol. Pt Alert cooperative, follows commands.");
+    strict_removes("Pt Okafor alert and cooperative.", &["Okafor"]);
     // After a middle initial the surname follows, in capitals too.
     strict_removes(
         "WILL CONTINUE SUPPORT.\n EARL N. RAND, RRT",

@@ -1127,12 +1127,14 @@ impl NameRecognizer {
                 ]
                 .iter()
                 .any(|l| l.contains(&t.lower.as_str()));
-                // In capitals, a frequent word after "PT" says how the patient is ("PT
-                // BLIND IN THAT EYE"), unless it is a common given name.
-                let patient_state = t.allcaps && matches!(p.lower.as_str(), "pt" | "patient") && {
-                    use super::lexicon::{flags, COMMON, FIRST_CORE};
+                // A frequent word after "PT" says how the patient is, in capitals unless
+                // it is a common given name ("PT BLIND IN THAT EYE"), capitalized when no
+                // name list has it ("Pt Alert cooperative").
+                let patient_state = matches!(p.lower.as_str(), "pt" | "patient") && {
+                    use super::lexicon::{flags, word_only, COMMON, FIRST_CORE};
                     let f = flags(&t.lower);
-                    f & COMMON != 0 && f & FIRST_CORE == 0
+                    (t.allcaps && f & COMMON != 0 && f & FIRST_CORE == 0)
+                        || (f & COMMON != 0 && word_only(&t.lower))
                 };
                 // "NP" after an oxygen flow is nasal prongs ("4L NP GOOD BREATH SOUNDS").
                 let nasal_prongs = p.lower == "np"

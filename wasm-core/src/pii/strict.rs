@@ -1064,7 +1064,21 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let upper_typo = why == Why::Unknown
             && modes.get(j).copied() == Some(Mode::Upper)
             && flag_of(j) & COMMON != 0;
+        // A common given name in lower case right before a surname the rules found
+        // ("grace dudak aware"), though it is also a frequent word; not a modal or
+        // other function word ("will", "may").
+        let given_then_surname = j.checked_add(1) == Some(i)
+            && !is_place
+            && matches!(why, Why::Unknown | Why::Name | Why::Cue)
+            && tokens.get(i).is_some_and(|t| t.letters >= 4)
+            && tokens.get(j).is_some_and(|t| {
+                !t.first_upper && !t.has_digit && free.get(j).copied().unwrap_or(false)
+            })
+            && flag_of(j) & FIRST_CORE != 0
+            && flag_of(j) & CAPSAFE == 0
+            && !AFTER_CUE_FUNCTION.contains(&word(j));
         let ok = (joinable(j, is_place && j < i) && !upper_typo)
+            || given_then_surname
             || (particle && j < i && j > 0)
             || (particle
                 && j > i
