@@ -1250,6 +1250,21 @@ S: \"I know I'm in BMH and it's fall.\"",
     // A frequent word no name list has, capitalized after "Pt", is how the patient is.
     strict_keeps("NEURO: D/c'd propofol. Pt Alert cooperative, follows commands.");
     strict_removes("Pt Okafor alert and cooperative.", &["Okafor"]);
+    // A date after going to the operating room; a score after "or" stays.
+    strict_removes(
+        "Changed to PSV today, Pt going to the OR 6/10 for a CABG and MVR,",
+        &["6/10"],
+    );
+    strict_keeps("rates pain 5 or 6/10 at rest; back to OR for washout.");
+    // The first day of a range of days in one month.
+    strict_removes(
+        "nursing progress note\n1->2 nov, 96\n1900 - 0700",
+        &["1->", "2 nov"],
+    );
+    strict_removes("seen 28-29 Oct for follow-up", &["28", "29 Oct"]);
+    strict_keeps("K 7.2-8 nov range; rate 2-4 L NC.");
+    // A known word of three letters after "in" is shorthand, not a town.
+    strict_keeps("Heme: discrepency in Hct value between CCC and carevue 30.9 to 37.");
     // After a middle initial the surname follows, in capitals too.
     strict_removes(
         "WILL CONTINUE SUPPORT.\n EARL N. RAND, RRT",

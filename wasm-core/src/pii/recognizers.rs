@@ -1746,6 +1746,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A month/day after going to the operating room ("Pt going to the OR 6/10 for a
+    // CABG"); "OR" in capitals only, so a score after "or" stays ("pain 5 or 6/10").
+    add(
+        "date_after_operating_room",
+        Date,
+        r"\b(?i:to|in|from|for)(?:\s+(?i:the))?\s+(?:OR|O\.R\.)\s*:?\s+((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
+        1,
+        0.7,
+        &[],
+        &[],
+        None,
+    )?;
     // A month/day before the time of day ("9/20 AM HAD 100% PNTX", "on 3/2 pm").
     add(
         "date_before_time_of_day",

@@ -838,14 +838,16 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     Some(Why::Name)
                 } else if mid
                     && !capsafe
-                    && ((strong_place && !common)
+                    && ((strong_place && !common && (t.letters >= 4 || f & SAFE == 0))
                         || (place_cue && name)
                         || (town && !name)
                         || ((strong_place || prev.is_some_and(|p| p.lower == "from"))
                             && common_town(f, &t.lower)))
                 {
                     // After a place word, a capitalized uncommon word is a place the
-                    // lexicon lists as a word ("lives in Deventer").
+                    // lexicon lists as a word ("lives in Deventer"); a known word of
+                    // three letters is shorthand ("discrepancy in Hct value"), a town
+                    // the lexicon lists as one is found as a town.
                     Some(Why::Place)
                 } else {
                     None
@@ -1405,6 +1407,55 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
         let word = body.get(start..).unwrap_or("");
         let chained = body.get(..start).is_some_and(|r| r.ends_with(['/', '-']));
         if month_day(word) && !chained {
+            out.push(Finding {
+                entity: Entity::Date,
+                start,
+                end: body.len(),
+                confidence: 0.7,
+                recognizer: "strict_date_range_end",
+            });
+        }
+    }
+    // ... and the first day of a range of days in one month whose second end was found
+    // with its month ("1->2 nov, 96", "28-29 Oct").
+    const MONTHS: &[&str] = &[
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    for f in found.iter().filter(|f| f.entity == Entity::Date) {
+        let span = text.get(f.start..f.end).unwrap_or("");
+        let digits = span.bytes().take_while(u8::is_ascii_digit).count();
+        let month = span
+            .get(digits..)
+            .map(|r| r.trim_start_matches(' ').to_ascii_lowercase())
+            .is_some_and(|r| MONTHS.iter().any(|m| r.starts_with(m)));
+        if !(1..=2).contains(&digits) || !month {
+            continue;
+        }
+        let before = text
+            .get(..f.start)
+            .unwrap_or("")
+            .trim_end_matches([' ', '\t']);
+        let Some(before) = before
+            .strip_suffix("->")
+            .or_else(|| before.strip_suffix('-'))
+            .or_else(|| before.strip_suffix(" to"))
+        else {
+            continue;
+        };
+        let body = before.trim_end_matches([' ', '\t']);
+        let day = body
+            .len()
+            .saturating_sub(body.trim_end_matches(|c: char| c.is_ascii_digit()).len());
+        let start = body.len().saturating_sub(day);
+        let is_day = body
+            .get(start..)
+            .and_then(|d| d.parse::<u32>().ok())
+            .is_some_and(|d| (1..=31).contains(&d));
+        // The day stands alone: no reading or fraction runs into it ("7.2-8 nov").
+        let alone = body
+            .get(..start)
+            .is_none_or(|r| r.is_empty() || r.ends_with([' ', '\t', '\n', '(']));
+        if (1..=2).contains(&day) && is_day && alone {
             out.push(Finding {
                 entity: Entity::Date,
                 start,
