@@ -1265,6 +1265,10 @@ S: \"I know I'm in BMH and it's fall.\"",
     strict_keeps("K 7.2-8 nov range; rate 2-4 L NC.");
     // A known word of three letters after "in" is shorthand, not a town.
     strict_keeps("Heme: discrepency in Hct value between CCC and carevue 30.9 to 37.");
+    // Non-tender, non-distended; shorthand that surname lists also carry.
+    strict_keeps("GI: ABD SOFT, NT,ND WITH FAINT BS. ABD SOFT, FLAT, NT,ND.");
+    strict_keeps("Crit sent at 1800. Bil hands with edema. Sternal incision clean, dry.");
+    strict_removes("Seen by Dr. Crit today.", &["Crit"]);
     // After a middle initial the surname follows, in capitals too.
     strict_removes(
         "WILL CONTINUE SUPPORT.\n EARL N. RAND, RRT",

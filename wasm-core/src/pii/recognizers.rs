@@ -852,6 +852,9 @@ const EXAM_WORDS: &[&str] = &[
     "warm",
     "dry",
     "intact",
+    // Non-tender, non-distended ("ABD SOFT, NT,ND").
+    "nt",
+    "nd",
 ];
 
 /// A city name of one to three capitalized words (capture group 1).
