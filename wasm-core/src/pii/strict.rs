@@ -1328,6 +1328,13 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
             ok(m, 12) && ok(d, 31)
         })
     };
+    let range_end = |start: usize, end: usize| Finding {
+        entity: Entity::Date,
+        start,
+        end,
+        confidence: 0.7,
+        recognizer: "strict_date_range_end",
+    };
     let mut out = Vec::new();
     for f in found.iter().filter(|f| f.entity == Entity::Date) {
         let Some(rest) = text.get(f.end..) else {
@@ -1361,13 +1368,7 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
         let chained = body.get(len..).is_some_and(|r| r.starts_with(['/', '-']));
         if month_day(word) && !chained && month_day(text.get(f.start..f.end).unwrap_or("")) {
             let start = text.len().saturating_sub(body.len());
-            out.push(Finding {
-                entity: Entity::Date,
-                start,
-                end: start.saturating_add(len),
-                confidence: 0.7,
-                recognizer: "strict_date_range_end",
-            });
+            out.push(range_end(start, start.saturating_add(len)));
         }
     }
     // ... and the first end of a range whose second end was found ("abx 3/4 to 3/9").
@@ -1407,13 +1408,7 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
         let word = body.get(start..).unwrap_or("");
         let chained = body.get(..start).is_some_and(|r| r.ends_with(['/', '-']));
         if month_day(word) && !chained {
-            out.push(Finding {
-                entity: Entity::Date,
-                start,
-                end: body.len(),
-                confidence: 0.7,
-                recognizer: "strict_date_range_end",
-            });
+            out.push(range_end(start, body.len()));
         }
     }
     // ... and the first day of a range of days in one month whose second end was found
@@ -1456,13 +1451,7 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
             .get(..start)
             .is_none_or(|r| r.is_empty() || r.ends_with([' ', '\t', '\n', '(']));
         if (1..=2).contains(&day) && is_day && alone {
-            out.push(Finding {
-                entity: Entity::Date,
-                start,
-                end: body.len(),
-                confidence: 0.7,
-                recognizer: "strict_date_range_end",
-            });
+            out.push(range_end(start, body.len()));
         }
     }
     out
