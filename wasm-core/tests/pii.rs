@@ -1269,6 +1269,13 @@ S: \"I know I'm in BMH and it's fall.\"",
     strict_keeps("GI: ABD SOFT, NT,ND WITH FAINT BS. ABD SOFT, FLAT, NT,ND.");
     strict_keeps("Crit sent at 1800. Bil hands with edema. Sternal incision clean, dry.");
     strict_removes("Seen by Dr. Crit today.", &["Crit"]);
+    // A whole date glued to the word before it; ventilator settings stay.
+    strict_removes(
+        "labs-----hct-28.2 am labs on10/14/82> to hct-30 1hr post tranfusion",
+        &["10/14/82"],
+    );
+    strict_removes("cath done on3/4/2019.", &["3/4/2019"]);
+    strict_keeps("VENT ON CPAP5/5/40% AND PS10/5/40/8 OVERNIGHT.");
     // After a middle initial the surname follows, in capitals too.
     strict_removes(
         "WILL CONTINUE SUPPORT.\n EARL N. RAND, RRT",

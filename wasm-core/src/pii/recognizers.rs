@@ -1824,6 +1824,19 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A whole month/day/year glued to the word before it ("am labs on10/14/82> to
+    // hct-30"): three numbers that make a date; not a ventilator's settings, which end
+    // in a percentage ("cpap5/5/40%"), nor a longer chain ("PS10/5/40/8").
+    add(
+        "date_glued_full",
+        Date,
+        r"[A-Za-z]{2}((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:(?:19|20)\d{2}|\d{2}))(?:$|[^0-9/%.]|\.(?:$|[^0-9]))",
+        1,
+        0.7,
+        &[],
+        &[],
+        None,
+    )?;
     add(
         "date_after_period",
         Date,
