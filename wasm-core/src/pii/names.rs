@@ -26,12 +26,22 @@ pub(super) fn credential_list(cue: &str, gap_after: &str) -> bool {
 }
 
 /// Whether `t` follows a number, glued or one space apart ("4L", "4 L").
-pub(super) fn glued_or_after_number(text: &str, t: &Token) -> bool {
+fn glued_or_after_number(text: &str, t: &Token) -> bool {
     text.get(..t.start).is_some_and(|b| {
         b.strip_suffix(' ')
             .unwrap_or(b)
             .ends_with(|c: char| c.is_ascii_digit())
     })
+}
+
+/// Whether cue word `p` is "NP" after an oxygen flow (`before`, the token before it):
+/// nasal prongs, not a nurse practitioner ("4L NP GOOD BREATH SOUNDS"). Both profiles'
+/// cue rules ask this.
+pub(super) fn nasal_prongs(text: &str, p: &Token, before: Option<&Token>) -> bool {
+    p.lower == "np"
+        && before.is_some_and(|q| {
+            matches!(q.lower.as_str(), "l" | "lpm" | "liters") && glued_or_after_number(text, q)
+        })
 }
 
 /// Whether `t` is a unit glued to its number ("50cc", "250CC"): no cue ("cc:") then.
@@ -1136,16 +1146,10 @@ impl NameRecognizer {
                     (t.allcaps && f & COMMON != 0 && f & FIRST_CORE == 0)
                         || (f & COMMON != 0 && word_only(&t.lower))
                 };
-                // "NP" after an oxygen flow is nasal prongs ("4L NP GOOD BREATH SOUNDS").
-                let nasal_prongs = p.lower == "np"
-                    && prev2.is_some_and(|q| {
-                        matches!(q.lower.as_str(), "l" | "lpm" | "liters" | "lnp")
-                            && glued_or_after_number(text, q)
-                    });
                 let cue = CUES.contains(&p.lower.as_str())
                     && !role
                     && !patient_state
-                    && !nasal_prongs
+                    && !nasal_prongs(text, p, prev2)
                     && !glued_to_number(text, p)
                     && (p.lower != "by"
                         || prev2.is_some_and(|q| BY_VERBS.contains(&q.lower.as_str())))

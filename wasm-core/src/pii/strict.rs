@@ -613,12 +613,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 // "MD" after a comma is the degree of the name before it ("Signed: Ana
                 // Ruiz, MD Card on file").
                 && (p.lower != "md" || !p.gap.contains(','))
-                // "NP" after an oxygen flow is nasal prongs ("4L NP GOOD BREATH SOUNDS").
-                && !(p.lower == "np"
-                    && j.checked_sub(1).and_then(|q| tokens.get(q)).is_some_and(|q| {
-                        matches!(q.lower.as_str(), "l" | "lpm" | "liters")
-                            && super::names::glued_or_after_number(text, q)
-                    }))
+                && !super::names::nasal_prongs(text, p, j.checked_sub(1).and_then(|q| tokens.get(q)))
                 && !credential_list
                 && !super::names::glued_to_number(text, p)
             {
