@@ -1318,3 +1318,50 @@ S: \"I know I'm in BMH and it's fall.\"",
     );
     strict_keeps("pain 4/10 am, better after tylenol.");
 }
+
+#[test]
+fn initials_roles_evaluations_and_icu_units() {
+    // A given name in capitals before a surname found; a role in parentheses after the
+    // surname makes a frequent given name one, and is no cue for what follows it.
+    strict_removes("PLAN INCLUDES TAP, GRACE DUDAK AWARE.", &["GRACE", "DUDAK"]);
+    let out =
+        strict_out("PLAN INCLUDES CT GUIDED TAP...DICK CUCCHIARA (RESIDENT) WORKING ON THIS.");
+    assert!(!out.contains("DICK") && !out.contains("CUCCHIARA"), "{out}");
+    assert!(out.contains("(RESIDENT) WORKING ON THIS"), "{out}");
+    strict_keeps("PT GIVEN LASIX (RESIDENT AWARE). WILL FOLLOW.");
+    // An initial in lower case before a surname found in lower case.
+    strict_removes(
+        "possible plan to extubate tomorrow. s. roberto rrt",
+        &["s. roberto"],
+    );
+    strict_keeps("lungs clear b/l. will wean vent in am.");
+    // A date after a therapist's re-evaluation; how far up the lungs rales are heard.
+    strict_removes(
+        "O: PT SEEN FOR PROBS/GOALS PER R/E 7/23 \nMS: ALERT",
+        &["7/23"],
+    );
+    strict_removes("see initial evaluation 7/15 for PMH", &["7/15"]);
+    strict_keeps("RESP: HAS RALES 1/3 UP BILAT. crackles 1/2 way up on R.");
+    // Leaving a hospital named by its initials; the sentence after its comma stays.
+    assert_eq!(
+        strict_out("HE WOULD NEED TO LEAVE GH, HAVE SURGERY AND RETURN."),
+        "HE WOULD NEED TO LEAVE [ADDRESS], HAVE SURGERY AND RETURN."
+    );
+    strict_keeps("PT MAY LEAVE AMA. LEFT GH LEVELS PENDING.");
+    // ... and after a town alone: a region before a postal code is part of the address.
+    assert!(strict_out(
+        "PHONE CONVERSATION WITH SON IN PIKESVILLE, THE DECISION WAS MADE TO KEEP PT COMFORTABLE."
+    )
+    .contains(", THE DECISION WAS MADE"));
+    strict_removes(
+        "sent to Prinsenstraat 186, Lovenjoel, VBR 3360?",
+        &["Lovenjoel", "VBR"],
+    );
+    // Units however spelled: glued to their number or before a rate; inflected acronyms
+    // in capitals; ICU shorthand the lexicon now carries.
+    strict_keeps("dopa up to 10mcq, nipride .07mcq/kg/min. KCL 40meqIV. dopamine 8 mcq/kg/min.");
+    strict_keeps("HIP DSG CHG'D NO CHG IN APPEARANCE. O2 SATS AFTER SX'ING WERE 96%.");
+    strict_keeps("GU: CON'T TO HAVE SPASMS. SKIN: UNCHG. VSS. AVpaced 70. Pt has tlcl.");
+    strict_keeps("Possible have P.T. work with pt on the stairs Wed/Thurs.");
+    strict_removes("Seen by Dr. Thurston on Thurs.", &["Thurston"]);
+}

@@ -954,6 +954,10 @@ const FRACTION_UNITS: &[&str] = &[
     "mile",
     "miles",
     "strength",
+    // How far up the lungs a sound is heard ("RALES 1/3 UP BILAT", "crackles 1/2 way
+    // up").
+    "up",
+    "way",
     // Saline of a fraction of normal strength ("1/2 NS", "1/4 ns").
     "ns",
     "nss",
@@ -1737,12 +1741,12 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         ],
         Some(not_a_score),
     )?;
-    // A month/day right after an event it dates ("She had G- BM 4/10", "echo 4/5 showed"),
-    // where a bare fraction could be a score.
+    // A month/day right after an event it dates ("She had G- BM 4/10", "echo 4/5 showed",
+    // a therapist's "PER R/E 7/23": re-evaluation), where a bare fraction could be a score.
     add(
         "date_after_event",
         Date,
-        r"(?i:\b(?:bm|stool|stools|echo|cath|cxr|ekg|ecg|mri|surgery|transfusion|dialysis|extubation|intubation|extubated|intubated|admission|admit|appt|appointment|visit)\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
+        r"(?i:\b(?:bm|stool|stools|echo|cath|cxr|ekg|ecg|mri|surgery|transfusion|dialysis|extubation|intubation|extubated|intubated|admission|admit|appt|appointment|visit|r/e|re-?eval|re-?evaluation|evaluation)\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
         1,
         0.7,
         &[],

@@ -513,8 +513,8 @@ impl Why {
 }
 
 /// An acronym used as a verb or a plural with an apostrophe ("MRI'ed", "CT'd", "EKG's",
-/// "dc'd"): capitals, or an abbreviation the lexicon knows, before the apostrophe, an
-/// inflection after it.
+/// "dc'd", in capitals "CHG'D", "SX'ING"): capitals, or an abbreviation the lexicon
+/// knows, before the apostrophe, an inflection after it.
 fn acronym_inflected(text: &str, t: &Token) -> bool {
     let word = text.get(t.start..t.end).unwrap_or_default();
     let Some((stem, ending)) = word.split_once(['\'', '’']) else {
@@ -523,7 +523,27 @@ fn acronym_inflected(text: &str, t: &Token) -> bool {
     (2..=5).contains(&stem.len())
         && (stem.bytes().all(|b| b.is_ascii_uppercase())
             || lexicon::word_only(&stem.to_lowercase()))
-        && matches!(ending, "ed" | "d" | "ing" | "s")
+        && matches!(
+            ending.to_ascii_lowercase().as_str(),
+            "ed" | "d" | "ing" | "s"
+        )
+}
+
+/// A unit right before a rate or a dose per weight ("dopamine 8 mcq/kg/min", "KCL
+/// meq/hr"): whatever its spelling, what stands before "/kg", "/min" or "/hr" is a unit.
+fn rate_unit(text: &str, t: &Token) -> bool {
+    let Some(after) = text.get(t.end..).and_then(|r| r.strip_prefix('/')) else {
+        return false;
+    };
+    let unit: String = after
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(
+        unit.as_str(),
+        "kg" | "min" | "hr" | "hrs" | "day" | "dl" | "ml"
+    )
 }
 
 /// An ordinal's suffix written apart from its number ("3 RD UNIT", "2 nd dose").
@@ -590,13 +610,14 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 return None;
             }
             // A cue does not reach across the end of a sentence ("... daily. Foley
-            // catheter removed"), except the period of a title ("Dr. Okafor").
+            // catheter removed"), except the period of a title ("Dr. Okafor"), nor out of
+            // the parentheses it stands in ("DICK CUCCHIARA (RESIDENT) WORKING ON THIS").
             let next_gap = tokens
                 .get(j.saturating_add(1))
                 .map(|n| n.gap.as_str())
                 .unwrap_or("");
             let title_period = next_gap == "." && TITLE_ABBREVIATIONS.contains(&p.lower.as_str());
-            if next_gap.contains(['.', '!', '?', ';']) && !title_period {
+            if next_gap.contains(['.', '!', '?', ';', ')']) && !title_period {
                 return None;
             }
             // A comma does not follow a title ("ST TO SR,V PACED": sinus rhythm), and
@@ -644,6 +665,10 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             || super::names::term_before_noun(&tokens, i)
             || acronym_inflected(text, t)
             || ordinal_suffix(text, t)
+            || rate_unit(text, t)
+            // A word the name lists lack glued to the number before it is its unit,
+            // however misspelled ("dopa up to 10mcq", "KCL 40meqIV").
+            || (super::names::glued_to_number(text, t) && !is_name(flag_of(i)))
             // A kinship or title word is a cue, not the name after one
             // ("CALLED SON/DAUGHTER/FIANCE").
             || person_cue(t.lower.as_str())
@@ -1048,10 +1073,23 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             return;
         }
         let (a, b) = if j < i { (j, i) } else { (i, j) };
-        if !adjacent(a, b) {
+        let is_place = place.get(i).copied().unwrap_or(false);
+        // An initial written in lower case with its period, right before a surname found
+        // in lower case ("s. roberto rrt").
+        let lower_initial = j.checked_add(1) == Some(i)
+            && !is_place
+            && tokens.get(j).is_some_and(|t| {
+                t.letters == 1
+                    && t.lower.len() == 1
+                    && !t.first_upper
+                    && free.get(j).copied().unwrap_or(false)
+            })
+            && tokens.get(i).is_some_and(|s| {
+                s.gap == "." && !s.newline_before && !s.column_before && !s.first_upper
+            });
+        if !adjacent(a, b) && !lower_initial {
             return;
         }
-        let is_place = place.get(i).copied().unwrap_or(false);
         let particle = PARTICLES.contains(&word(j));
         // A particle joins backward when a word stands before it, forward only when a
         // tagged name or a surname follows it ("Maria de la Cruz"); that surname then joins
@@ -1063,19 +1101,33 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && flag_of(j) & COMMON != 0;
         // A common given name in lower case right before a surname the rules found
         // ("grace dudak aware"), though it is also a frequent word; not a modal or
-        // other function word ("will", "may").
+        // other function word ("will", "may"). In capitals too, before a surname of five
+        // letters or more ("GRACE DUDAK AWARE"). A role in parentheses right after the
+        // surname makes any given name before it one ("DICK CUCCHIARA (RESIDENT)").
+        let role_after = tokens.get(i.saturating_add(1)).is_some_and(|r| {
+            r.gap.ends_with('(')
+                && !r.newline_before
+                && person_cue(&r.lower)
+                && !WEAK_CUES.contains(&r.lower.as_str())
+                && tokens
+                    .get(i.saturating_add(2))
+                    .is_none_or(|n| n.gap.starts_with(')'))
+        });
         let given_then_surname = j.checked_add(1) == Some(i)
             && !is_place
             && matches!(why, Why::Unknown | Why::Name | Why::Cue)
             && tokens.get(i).is_some_and(|t| t.letters >= 4)
             && tokens.get(j).is_some_and(|t| {
-                !t.first_upper && !t.has_digit && free.get(j).copied().unwrap_or(false)
+                let case = !t.first_upper
+                    || (t.allcaps && tokens.get(i).is_some_and(|s| s.allcaps && s.letters >= 5));
+                case && !t.has_digit && free.get(j).copied().unwrap_or(false)
             })
-            && flag_of(j) & FIRST_CORE != 0
+            && (flag_of(j) & FIRST_CORE != 0 || (role_after && flag_of(j) & FIRST != 0))
             && flag_of(j) & CAPSAFE == 0
             && !AFTER_CUE_FUNCTION.contains(&word(j));
         let ok = (joinable(j, is_place && j < i) && !upper_typo)
             || given_then_surname
+            || lower_initial
             || (particle && j < i && j > 0)
             || (particle
                 && j > i
@@ -1541,6 +1593,13 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
         let Some(rest) = text.get(f.end..) else {
             continue;
         };
+        // After a town or a hospital's initials found alone (one word, no number) the
+        // words after the comma are a region only when a postal code or the sentence's
+        // end follows them ("Lovenjoel, VBR 3360"), not the sentence going on ("SON IN
+        // PIKESVILLE, THE DECISION WAS MADE", "NEED TO LEAVE GH, HAVE SURGERY AND").
+        let address = text.get(f.start..f.end).unwrap_or("");
+        let lone_word =
+            !address.contains(char::is_whitespace) && !address.bytes().any(|b| b.is_ascii_digit());
         // The text after the comma, or the next line after an address that ends its own.
         let (skip, after_comma, next_line) = if let Some(a) = rest.strip_prefix(',') {
             (1usize, a, false)
@@ -1658,8 +1717,20 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
                         || (w.len() == 5 && w.bytes().all(|b| b.is_ascii_digit()))
                 })
         };
+        let code_or_end = |e: usize| {
+            let after = after_comma.get(e..).unwrap_or("");
+            let after = after
+                .get(..after.find('\n').unwrap_or(after.len()))
+                .unwrap_or("")
+                .trim_start_matches([' ', ',']);
+            after.is_empty()
+                || after.starts_with(|c: char| c.is_ascii_digit() || ".?!;)".contains(c))
+        };
         if let Some(e) = end.filter(|e| {
-            !all_capsafe(*e) && (!next_line || whole_line(*e)) && (!lower_address || ends_there(*e))
+            !all_capsafe(*e)
+                && (!next_line || whole_line(*e))
+                && (!lower_address || ends_there(*e))
+                && (!lone_word || code_or_end(*e))
         }) {
             let start = f.end.saturating_add(skip).saturating_add(lead);
             out.push(Finding {
@@ -2321,7 +2392,19 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
                     || !n.gap.is_empty()
                     || matches!(n.lower.as_str(), "and" | "since" | "for" | "until" | "x")
             });
-        if (prep && (verb(2) || (object && verb(3)))) || (prep_word && unit) || staff || being_in {
+        // Leaving it, the clause ending there ("WOULD NEED TO LEAVE GH, HAVE SURGERY AND
+        // RETURN"); not "left", which is as often the side.
+        let leaving = at(1).is_some_and(|v| {
+            matches!(v.lower.as_str(), "leave" | "leaves" | "leaving") && !t.newline_before
+        }) && tokens
+            .get(i.saturating_add(1))
+            .is_none_or(|n| n.newline_before || !n.gap.is_empty());
+        if (prep && (verb(2) || (object && verb(3))))
+            || (prep_word && unit)
+            || staff
+            || being_in
+            || leaving
+        {
             found.insert(lower);
         }
     }
