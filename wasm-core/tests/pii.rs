@@ -1364,4 +1364,15 @@ fn initials_roles_evaluations_and_icu_units() {
     strict_keeps("GU: CON'T TO HAVE SPASMS. SKIN: UNCHG. VSS. AVpaced 70. Pt has tlcl.");
     strict_keeps("Possible have P.T. work with pt on the stairs Wed/Thurs.");
     strict_removes("Seen by Dr. Thurston on Thurs.", &["Thurston"]);
+    // After "DR" in capitals, a frequent word the lexicon knows as a town is a surname;
+    // what doctors do stays.
+    strict_removes(
+        "PER DR TYRO DR KLEIN HAD TALKED TO THE PATIENT YESTERDAY.",
+        &["TYRO", "KLEIN"],
+    );
+    strict_keeps("DR AWARE. DR NOTIFIED OF BP. DR ORDERS FOLLOWED. DR HERE AT 5PM.");
+    // The article after a cue, and what a relative said, are no names.
+    strict_keeps("WIFE EXPRESSED HER WISHES TO MAKE PATIENT A COMFORT MEASURES ONLY.");
+    strict_keeps("WIFE SAID PT HAD NO OTHER BELONGINGS. SON ASKED ABOUT PLAN.");
+    strict_removes("Seen by Dr A Okafor today.", &["Okafor"]);
 }

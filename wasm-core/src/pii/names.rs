@@ -109,7 +109,8 @@ pub(super) const CUES: &[&str] = &[
     "mr",
 ];
 
-/// Verbs that, followed by "with"/"to", introduce a person ("spoke with Maria").
+/// Verbs that, followed by "with"/"to", introduce a person ("spoke with Maria"); after a
+/// cue they are what the person did, not a name ("WIFE SAID PT HAD NO OTHER BELONGINGS").
 const TALK_VERBS: &[&str] = &[
     "spoke",
     "speak",
@@ -121,10 +122,13 @@ const TALK_VERBS: &[&str] = &[
     "messaged",
     "emailed",
     "paged",
+    "said",
+    "says",
+    "asked",
 ];
 
 /// Verbs that, after a sentence's capitalized subject, mark the subject as a person.
-const NARRATIVE_VERBS: &[&str] = &[
+pub(super) const NARRATIVE_VERBS: &[&str] = &[
     "tolerated",
     "reports",
     "reported",

@@ -648,7 +648,14 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             let f = flag_of(j);
             let namey = (p.initial || is_name(f) || f & SAFE == 0)
                 && !PERSON_VERBS.contains(&p.lower.as_str());
-            if !namey || p.has_digit {
+            // "a" without a period is the article ("MAKE PATIENT A COMFORT MEASURES
+            // ONLY"), unless a capitalized word follows it in mixed case ("Dr A Smith").
+            let article = p.lower == "a"
+                && !p.initial
+                && tokens
+                    .get(j.saturating_add(1))
+                    .is_some_and(|n| !n.first_upper || n.allcaps);
+            if !namey || p.has_digit || article {
                 return None;
             }
         }
@@ -940,6 +947,18 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                                 || (!common && !capsafe))))
                     && t.letters >= 2
                 {
+                    Some(Why::Cue)
+                } else if after_honorific
+                    && prev.is_some_and(|p| matches!(p.lower.as_str(), "dr" | "mrs"))
+                    && f & PLACE != 0
+                    && !capsafe
+                    && t.letters >= 3
+                    && !PERSON_VERBS.contains(&t.lower.as_str())
+                    && !super::names::NARRATIVE_VERBS.contains(&t.lower.as_str())
+                {
+                    // After "DR" or "MRS" in capitals, a word the lexicon knows as a town
+                    // is a surname, however frequent ("PER DR TYRO DR KLEIN"; towns are
+                    // named after people); "DR AWARE", "DR HERE" stay.
                     Some(Why::Cue)
                 } else if unknown
                     && t.letters >= 4
