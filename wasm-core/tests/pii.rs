@@ -1375,4 +1375,23 @@ fn initials_roles_evaluations_and_icu_units() {
     strict_keeps("WIFE EXPRESSED HER WISHES TO MAKE PATIENT A COMFORT MEASURES ONLY.");
     strict_keeps("WIFE SAID PT HAD NO OTHER BELONGINGS. SON ASKED ABOUT PLAN.");
     strict_removes("Seen by Dr A Okafor today.", &["Okafor"]);
+    // Someone's own business by its name; a surname after a given name after a title,
+    // in lower case; a telephone number in parentheses with slashes.
+    strict_removes(
+        "n-intact, anxious to get home, concerned about his business Genentech\nr-ra sats>96%",
+        &["Genentech"],
+    );
+    strict_keeps("concerned about his business. his business is doing well.");
+    strict_removes("pt of dr. john bowman.", &["john", "bowman"]);
+    assert!(strict_out("seen by dr. john today.").contains("today"));
+    strict_removes(
+        "his wife, Carol Buckley (201/324/1423) confirms the story.",
+        &["201/324/1423", "Carol", "Buckley"],
+    );
+    strict_keeps("BP 120/80 (MAP 93). CO/CI/SVR 7.5/3.5/437.");
+    // A town found alone: the next line is no town.
+    assert!(
+        strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")
+            .contains("PAST SMOKER.")
+    );
 }

@@ -2083,11 +2083,11 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         Some(|s| (9..=15).contains(&digits(s)) && !ssn_shaped(s)),
     )?;
     // A telephone number alone in parentheses, even mistyped ("(301 273 45166)",
-    // "(240444-1243)"): an area code and ten or eleven digits in all.
+    // "(240444-1243)", "(201/324/1423)"): an area code and ten or eleven digits in all.
     add(
         "phone_in_parens",
         Phone,
-        r"\(\s*([2-9][0-9]{2}[ -]?[0-9]{3}[ -]?[0-9]{4,5})\s*\)",
+        r"\(\s*([2-9][0-9]{2}[ ./-]?[0-9]{3}[ ./-]?[0-9]{4,5})\s*\)",
         1,
         0.8,
         &[],

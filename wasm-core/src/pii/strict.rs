@@ -1144,9 +1144,28 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && (flag_of(j) & FIRST_CORE != 0 || (role_after && flag_of(j) & FIRST != 0))
             && flag_of(j) & CAPSAFE == 0
             && !AFTER_CUE_FUNCTION.contains(&word(j));
+        // A surname the name lists have after a given name right after a title, however
+        // frequent the word ("pt of dr. john bowman"); not what the doctor does.
+        let surname_after_given = i.checked_add(1) == Some(j)
+            && why == Why::Cue
+            && !is_place
+            && flag_of(i) & FIRST != 0
+            && i.checked_sub(1)
+                .and_then(|h| tokens.get(h))
+                .is_some_and(|h| {
+                    HONORIFICS.contains(&h.lower.as_str()) && !spanish_title(&h.lower)
+                })
+            && tokens
+                .get(j)
+                .is_some_and(|t| !t.has_digit && free.get(j).copied().unwrap_or(false))
+            && flag_of(j) & LAST != 0
+            && flag_of(j) & CAPSAFE == 0
+            && !AFTER_CUE_FUNCTION.contains(&word(j))
+            && !PERSON_VERBS.contains(&word(j));
         let ok = (joinable(j, is_place && j < i) && !upper_typo)
             || given_then_surname
             || lower_initial
+            || surname_after_given
             || (particle && j < i && j > 0)
             || (particle
                 && j > i
@@ -1285,7 +1304,8 @@ const NO_EMPLOYER: &[&str] = &[
 
 /// An employer's name, one of Safe Harbor's names: the capitalized words after
 /// "Employer:", or after "works at", "worked for", "employed by" ("works at Harrow &
-/// Finch Logistics", "EMPLOYER: NORTHFIELD PAPER MILL"), however ordinary the words.
+/// Finch Logistics", "EMPLOYER: NORTHFIELD PAPER MILL"), or after "his business" ("his
+/// business Genentech"), however ordinary the words.
 /// Up to five words on the line, joined by a space or "&"; an article ends the cue
 /// ("works for the city"), and so does a form's next field.
 fn employers(text: &str, tokens: &[Token]) -> Vec<Finding> {
@@ -1326,7 +1346,16 @@ fn employers(text: &str, tokens: &[Token]) -> Vec<Finding> {
                     .filter_map(|j| tokens.get(j))
                     .all(|w| !w.newline_before && !w.gap.contains(['.', ';', ':']))
             });
-        let first = if label {
+        // Someone's own business named right after the word ("concerned about his
+        // business Genentech", "runs her company Alder & Finch").
+        let own_business = matches!(t.lower.as_str(), "business" | "company" | "firm")
+            && i.checked_sub(1)
+                .and_then(|j| tokens.get(j))
+                .is_some_and(|p| matches!(p.lower.as_str(), "his" | "her" | "their" | "own"))
+            && next.is_some_and(|n| {
+                n.first_upper && !n.allcaps && n.gap.is_empty() && !n.newline_before
+            });
+        let first = if label || own_business {
             i.saturating_add(1)
         } else if let Some(k) = via {
             k.saturating_add(1)
@@ -1615,7 +1644,8 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
         // After a town or a hospital's initials found alone (one word, no number) the
         // words after the comma are a region only when a postal code or the sentence's
         // end follows them ("Lovenjoel, VBR 3360"), not the sentence going on ("SON IN
-        // PIKESVILLE, THE DECISION WAS MADE", "NEED TO LEAVE GH, HAVE SURGERY AND").
+        // PIKESVILLE, THE DECISION WAS MADE", "NEED TO LEAVE GH, HAVE SURGERY AND"), and
+        // the next line is no town ("LIVES IN Hampton\n PAST SMOKER.").
         let address = text.get(f.start..f.end).unwrap_or("");
         let lone_word =
             !address.contains(char::is_whitespace) && !address.bytes().any(|b| b.is_ascii_digit());
@@ -1749,7 +1779,7 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
             !all_capsafe(*e)
                 && (!next_line || whole_line(*e))
                 && (!lower_address || ends_there(*e))
-                && (!lone_word || code_or_end(*e))
+                && (!lone_word || (!next_line && code_or_end(*e)))
         }) {
             let start = f.end.saturating_add(skip).saturating_add(lead);
             out.push(Finding {
