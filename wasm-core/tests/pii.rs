@@ -1389,6 +1389,12 @@ fn initials_roles_evaluations_and_icu_units() {
         &["201/324/1423", "Carol", "Buckley"],
     );
     strict_keeps("BP 120/80 (MAP 93). CO/CI/SVR 7.5/3.5/437.");
+    // A hospital named for a church, after its name found; a faith alone stays.
+    strict_removes(
+        "Pt is a 83 y.o. female Admitted from Kessler Adventist for cath s/p MI.",
+        &["Kessler Adventist"],
+    );
+    strict_keeps("Pt is Seventh Day Adventist. Baptist minister visited.");
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

@@ -1410,6 +1410,13 @@ const FACILITY_TAIL: &[&str] = &[
     "clinic",
     "infirmary",
     "hospice",
+    // Hospitals named for a church ("from Kessler Adventist for cath", "Sinai Baptist").
+    "adventist",
+    "baptist",
+    "methodist",
+    "presbyterian",
+    "lutheran",
+    "episcopal",
 ];
 
 /// The other end of a range of dates whose first end was found ("ceftaz rec'd 8/2 -
