@@ -1395,6 +1395,20 @@ fn initials_roles_evaluations_and_icu_units() {
         &["Kessler Adventist"],
     );
     strict_keeps("Pt is Seventh Day Adventist. Baptist minister visited.");
+    // A ward's number glued to a name found elsewhere in the note; a month/day before a
+    // clock time on the 24-hour dial, not a score.
+    strict_removes(
+        "ADMITTED TO QUARTERMAIN 3. QUARTERMAIN3 DEVELOPED CP.",
+        &["QUARTERMAIN"],
+    );
+    strict_keeps("SPO2 98%. FIO2 40%. D5NS AT 75. B12 GIVEN.");
+    strict_removes("(MAINT DOSE STARTED APPROX 10/16 0930).", &["10/16"]);
+    strict_keeps("PAIN 5/10 0930, 2/10 AFTER MSO4. STRENGTH 4/5 2200.");
+    // A chest tube in capitals after a word in lower case is no court; the Fick method.
+    strict_keeps(
+        "Pt has 2 mediastinal CT draining min sang fluid. Fick done with positive results.",
+    );
+    strict_removes("lives at 12 alder ct with her son", &["12 alder ct"]);
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

@@ -1765,11 +1765,12 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
-    // A month/day before the time of day ("9/20 AM HAD 100% PNTX", "on 3/2 pm").
+    // A month/day before the time of day ("9/20 AM HAD 100% PNTX", "on 3/2 pm"), or
+    // before a clock time on the 24-hour dial ("DOSE STARTED APPROX 10/16 0930").
     add(
         "date_before_time_of_day",
         Date,
-        r"(?i)\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\s+(?:am|pm|a\.m\.|p\.m\.)(?:$|[\s.,;:])",
+        r"(?i)\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\s+(?:am|pm|a\.m\.|p\.m\.|(?:[01]\d|2[0-3])[0-5]\d)(?:$|[\s.,;:)])",
         1,
         0.7,
         &[],
@@ -2220,15 +2221,22 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
                 .get(1..words.len().saturating_sub(1))
                 .unwrap_or_default();
             // "CT" after ordinary words is a chest tube or a scan ("X 1 FOR INCREASED CT",
-            // "25 stable CT"), not a court.
+            // "25 stable CT"), not a court, and so is "CT" in capitals after a word in lower
+            // case ("Pt has 2 mediasteinal CT draining").
+            let lower_middle = s
+                .split_whitespace()
+                .skip(1)
+                .take(words.len().saturating_sub(2))
+                .any(|w| w.chars().all(|c| !c.is_uppercase()));
             if s.trim_end_matches('.').ends_with("CT")
-                && middle.iter().any(|w| {
-                    (w.len() > 4 && w.ends_with("ed"))
-                        || matches!(
-                            w.as_str(),
-                            "stable" | "for" | "head" | "chest" | "abd" | "repeat" | "bilat"
-                        )
-                })
+                && (lower_middle
+                    || middle.iter().any(|w| {
+                        (w.len() > 4 && w.ends_with("ed"))
+                            || matches!(
+                                w.as_str(),
+                                "stable" | "for" | "head" | "chest" | "abd" | "repeat" | "bilat"
+                            )
+                    }))
             {
                 return false;
             }

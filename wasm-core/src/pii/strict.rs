@@ -1207,9 +1207,21 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         .collect();
     for (i, t) in tokens.iter().enumerate() {
         let frequent = flag_of(i) & COMMON != 0;
+        // A ward's number glued to a name found in the text ("QUARTERMAIN3 DEVELOPED"
+        // where "QUARTERMAIN 3" was found).
+        let word = if t.has_digit {
+            let stem = t.lower.trim_end_matches(|c: char| c.is_ascii_digit());
+            if stem.chars().all(char::is_alphabetic) && stem.chars().count() >= 4 {
+                stem
+            } else {
+                t.lower.as_str()
+            }
+        } else {
+            t.lower.as_str()
+        };
         if tag.get(i).copied().flatten().is_none()
             && free.get(i).copied().unwrap_or(false)
-            && seen.contains(t.lower.as_str())
+            && seen.contains(word)
             && !super::names::known_eponym_use(&tokens, i)
             && (!frequent
                 || t.first_upper
