@@ -1409,6 +1409,15 @@ fn initials_roles_evaluations_and_icu_units() {
         "Pt has 2 mediastinal CT draining min sang fluid. Fick done with positive results.",
     );
     strict_removes("lives at 12 alder ct with her son", &["12 alder ct"]);
+    // The days of a chronology: lines that open with a month/day, where two others are
+    // found as dates; alone such a fraction stays a score.
+    let out = strict_out(
+        "9/7-ADMITTED TO CCU. INTUBATED.\n9/8 RETURNED TO CATH LAB.\n9/9 ABX DCED.\n9/10 PROCAN DCED.",
+    );
+    for day in ["9/7", "9/8", "9/9", "9/10"] {
+        assert!(!out.contains(day), "{day} survived: {out}");
+    }
+    strict_keeps("PAIN SCORES:\n4/10 AT REST\n6/10 WITH MOVEMENT");
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

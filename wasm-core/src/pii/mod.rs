@@ -430,6 +430,8 @@ impl Redactor {
             all.extend(tails.into_iter().filter(|f| !self.allowed(text, f)));
             let ranges = strict::date_range_ends(text, &all);
             all.extend(ranges.into_iter().filter(|f| !self.allowed(text, f)));
+            let heads = strict::date_list_heads(text, &all);
+            all.extend(heads.into_iter().filter(|f| !self.allowed(text, f)));
         }
         match self.policy.profile {
             // Strict redacts the union of overlapping findings: "88 HAWTHORNE" found as a

@@ -1571,6 +1571,72 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
     out
 }
 
+/// The days of a chronology: where two or more lines of a note open with a month/day
+/// found as a date ("9/8 RETURNED TO CATH LAB", "9/9 ABX DCED"), every line that opens
+/// with a month/day is a date, one of the shape of a score ("9/10 PROCAN DCED") or glued
+/// to a dash ("9/7-ADMITTED TO CCU") too.
+pub(super) fn date_list_heads(text: &str, found: &[Finding]) -> Vec<Finding> {
+    // The length of a month/day opening `s`, when what follows it ends it.
+    let month_day = |s: &str| -> Option<usize> {
+        let b = s.as_bytes();
+        let digits = |from: usize| {
+            b.get(from..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count()
+        };
+        let m = digits(0);
+        if !(1..=2).contains(&m) || b.get(m) != Some(&b'/') {
+            return None;
+        }
+        let d = digits(m.saturating_add(1));
+        let end = m.saturating_add(1).saturating_add(d);
+        let value = |r: std::ops::Range<usize>| {
+            s.get(r)
+                .and_then(|x| x.parse::<u32>().ok())
+                .unwrap_or_default()
+        };
+        let ends = b
+            .get(end)
+            .is_none_or(|c| matches!(c, b' ' | b'\t' | b'-' | b'\n' | b'\r' | b':' | b','));
+        ((1..=2).contains(&d)
+            && (1..=12).contains(&value(0..m))
+            && (1..=31).contains(&value(m.saturating_add(1)..end))
+            && ends)
+            .then_some(end)
+    };
+    let mut heads: Vec<(usize, usize)> = Vec::new();
+    let mut pos = 0usize;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start_matches([' ', '\t']);
+        let start = pos.saturating_add(line.len().saturating_sub(body.len()));
+        if let Some(len) = month_day(body) {
+            heads.push((start, start.saturating_add(len)));
+        }
+        pos = pos.saturating_add(line.len());
+    }
+    let dated = |(s, e): &(usize, usize)| {
+        found
+            .iter()
+            .any(|f| f.entity == Entity::Date && f.start <= *s && f.end >= *e)
+    };
+    if heads.iter().filter(|h| dated(h)).count() < 2 {
+        return Vec::new();
+    }
+    heads
+        .into_iter()
+        .filter(|(s, e)| !found.iter().any(|f| f.start < *e && f.end > *s))
+        .map(|(start, end)| Finding {
+            entity: Entity::Date,
+            start,
+            end,
+            confidence: 0.6,
+            recognizer: "strict_date_list_head",
+        })
+        .collect()
+}
+
 /// Words inside a facility's name before the word that ends it ("Medical Center",
 /// "General Hospital"); alone they end nothing ("Suite 404 Medical record").
 const FACILITY_INNER: &[&str] = &["medical", "med", "general", "regional", "community"];
