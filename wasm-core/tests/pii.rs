@@ -1418,6 +1418,20 @@ fn initials_roles_evaluations_and_icu_units() {
         assert!(!out.contains(day), "{day} survived: {out}");
     }
     strict_keeps("PAIN SCORES:\n4/10 AT REST\n6/10 WITH MOVEMENT");
+    // A telephone number with a space after each dash; a month's abbreviation after a
+    // word of time; a state in lower case is no town; "CT" before what a scan showed.
+    strict_removes(
+        "is retired. dtr Frances Baker- 212- 476- 8356.",
+        &["Frances", "Baker", "212- 476- 8356"],
+    );
+    strict_removes(
+        "was admitted to GH from home (living with brother) in sept. and d/c'd to nursing home 9/28.",
+        &["sept", "9/28"],
+    );
+    strict_keeps("no change in dec. u/o overnight; aug held for rash.");
+    strict_keeps("social- dtr in, has 3 children in new hampshire and maine, divorced.");
+    strict_keeps("Labs amylase 1140, lipase 4318, LFTs WNL, CT showed peripancreatic fluid.");
+    strict_removes("He lives in Hartford, CT with his wife.", &["Hartford"]);
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

@@ -177,7 +177,7 @@ impl Patterns {
         add(
             "phone_us",
             Phone,
-            r"(?:(?:\+1|001|\b1)[-.\s]?)?(?:\(\d{3}\)\s?|\b\d{3}[-.\s])\d{3}[-.\s]\d{4}(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?\b",
+            r"(?:(?:\+1|001|\b1)[-.\s]?)?(?:\(\d{3}\)\s?|\b\d{3}(?:[-.]\s?|\s))\d{3}(?:[-.]\s?|\s)\d{4}(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?\b",
             0,
             0.75,
             PHONE_CONTEXT,
@@ -724,6 +724,37 @@ impl Patterns {
                     // In capitals "CT" after ordinary words is a chest tube or a scan
                     // ("ATIVAN AS PER ORDERS, CT DRAINAGE"), not Connecticut.
                     if state == "CT" && value == value.to_uppercase() && ordinary && !a_town {
+                        continue;
+                    }
+                    // ... and so is "CT" before what a scan did or found ("LFTs WNL, CT
+                    // showed peripancreatic fluid").
+                    let scan_word = text.get(full_end..).is_some_and(|r| {
+                        let w: String = r
+                            .trim_start_matches(' ')
+                            .chars()
+                            .take_while(char::is_ascii_alphabetic)
+                            .collect::<String>()
+                            .to_ascii_lowercase();
+                        matches!(
+                            w.as_str(),
+                            "showed"
+                                | "shows"
+                                | "show"
+                                | "scan"
+                                | "revealed"
+                                | "reveals"
+                                | "done"
+                                | "negative"
+                                | "neg"
+                                | "positive"
+                                | "pending"
+                                | "results"
+                                | "read"
+                                | "report"
+                                | "findings"
+                        )
+                    });
+                    if state == "CT" && scan_word && !a_town {
                         continue;
                     }
                 }
@@ -1859,6 +1890,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         Date,
         r"(?i:\b(?:january|february|april|june|july|august|september|october|november|december)\b)|\b(?:March|MARCH)\b",
         0,
+        0.55,
+        &[],
+        &[],
+        None,
+    )?;
+    // A month's abbreviation after a word of time ("admitted to GH from home in sept.",
+    // "not seen since Oct"); "dec" and "mar" are as often decrease and a marker.
+    add(
+        "date_month_abbreviation_alone",
+        Date,
+        r"(?i:\b(?:in|since|of|last|next|early|late|mid|until|till|during|through|before|after|from)\s+)((?i:jan|feb|apr|jun|jul|aug|sep|sept|oct|nov)\b\.?)",
+        1,
         0.55,
         &[],
         &[],

@@ -2255,8 +2255,17 @@ fn town_names(tokens: &[Token], modes: &[Mode], free: &[bool]) -> Vec<Finding> {
             .get(last.saturating_add(1))
             .is_some_and(|n| n.lower == "wort")
             || (len > 1 && matches!(first_t.lower.as_str(), "left" | "right"));
+        // A state is no town, however its words are cased ("has 3 children in new
+        // hampshire and maine").
+        let state = super::recognizers::is_state_name(
+            &run.iter()
+                .map(|t| t.lower.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
         let mode = modes.get(i).copied().unwrap_or(Mode::Mixed);
         let town = !herb
+            && !state
             && if caps {
                 (mode == Mode::Mixed && !sentence_start(tokens, i)) || cue.is_some() || state_after
             } else {
