@@ -1432,6 +1432,15 @@ fn initials_roles_evaluations_and_icu_units() {
     strict_keeps("social- dtr in, has 3 children in new hampshire and maine, divorced.");
     strict_keeps("Labs amylase 1140, lipase 4318, LFTs WNL, CT showed peripancreatic fluid.");
     strict_removes("He lives in Hartford, CT with his wife.", &["Hartford"]);
+    // A surname after an initial and its period, in capitals; sides, rhythms and
+    // organisms after a letter stay.
+    strict_removes(
+        "POST TEE SHOWING ONLY MILD TR, Z. MILLER AWARE. Z. MILLER IN TO STRIP TUBES AND M. PEPPLER PLACING STITCH. INR 6.0. E. WELSH AWARE.",
+        &["MILLER", "PEPPLER", "WELSH"],
+    );
+    strict_keeps(
+        "SUCTIONED VIA R. NARE. S. BRADY 50S. R. GROIN WITH SM. AMT OOZE. A. FIB RVR. S. AUREUS IN BLOOD. E. COLI IN URINE. C. DIFF NEG.",
+    );
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

@@ -960,6 +960,21 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     // is a surname, however frequent ("PER DR TYRO DR KLEIN"; towns are
                     // named after people); "DR AWARE", "DR HERE" stay.
                     Some(Why::Cue)
+                } else if prev.is_some_and(|p| {
+                    p.initial
+                        // After the letters of a side, a rhythm or "sinus", a word the
+                        // lexicon knows is that word ("R. NARE", "S. BRADY").
+                        && (f & SAFE == 0 || !matches!(p.lower.as_str(), "r" | "l" | "a" | "v" | "s"))
+                }) && plain_gap(&["."])
+                    && not_function
+                    && !PERSON_VERBS.contains(&t.lower.as_str())
+                    && (f & LAST != 0 || (unknown && t.letters >= 4))
+                {
+                    // A surname after an initial and its period ("Z. MILLER AWARE", "M.
+                    // PEPPLER PLACING STITCH", "E. WELSH AWARE"); a side, a rhythm or an
+                    // organism after a letter is no surname ("R. GROIN", "A. FIB", "S.
+                    // AUREUS", "E. COLI").
+                    Some(Why::Name)
                 } else if unknown
                     && t.letters >= 4
                     && (t.letters < 7 || f & PLACE != 0 || !lexicon::near_common(&t.lower))
