@@ -1441,6 +1441,14 @@ fn initials_roles_evaluations_and_icu_units() {
     strict_keeps(
         "SUCTIONED VIA R. NARE. S. BRADY 50S. R. GROIN WITH SM. AMT OOZE. A. FIB RVR. S. AUREUS IN BLOOD. E. COLI IN URINE. C. DIFF NEG.",
     );
+    // A town's last word after the town found; a date after "post".
+    strict_removes(
+        "PT IS AN 82 YO MAN FOUND IN HIS HOME IN MILFORD MILL BY EMS THIS AM.",
+        &["MILFORD", "MILL"],
+    );
+    strict_keeps("PT TO RETURN TO MILL WORK. PARK IN LOT B.");
+    strict_removes("PASSING BLACK STOOL, HCT 30 POST 3/3 TX.", &["3/3"]);
+    strict_keeps("post 1/2 NS bolus, u/o improved.");
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

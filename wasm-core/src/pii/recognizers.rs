@@ -423,7 +423,7 @@ impl Patterns {
         add(
             "date_month_day_after_preposition",
             Date,
-            r"(?i:\b(?:on|since|from|until|till|by|before|after|around|dated?|due|admitted|discharged|dob|born|seen|visit|surgery|last\s+[a-z]+|(?:week|weekend|am|pm|morning|afternoon|evening|eve|night|noc|day|as)\s+of|(?:scheduled|rescheduled|planned|booked|set|slated|moved)\s+(?:for|to))\s*:?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
+            r"(?i:\b(?:on|since|from|until|till|by|before|after|post|around|dated?|due|admitted|discharged|dob|born|seen|visit|surgery|last\s+[a-z]+|(?:week|weekend|am|pm|morning|afternoon|evening|eve|night|noc|day|as)\s+of|(?:scheduled|rescheduled|planned|booked|set|slated|moved)\s+(?:for|to))\s*:?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
             1,
             0.75,
             &[],

@@ -282,6 +282,12 @@ const AFTER_CUE_FUNCTION: &[&str] = &[
 /// Titles written with a period ("Dr. Okafor"): the period does not end the cue.
 const TITLE_ABBREVIATIONS: &[&str] = &["dr", "mr", "mrs", "ms", "mx", "prof", "st"];
 
+/// Words that end a town's name after the name itself ("Milford Mill", "Glens Falls").
+const PLACE_SUFFIXES: &[&str] = &[
+    "mill", "mills", "falls", "springs", "heights", "hills", "creek", "valley", "village",
+    "junction", "landing", "ridge", "grove", "beach", "harbor", "park", "city", "township",
+];
+
 /// Words that open a place name ("New Harwick", "Port Ellis").
 const PLACE_PREFIXES: &[&str] = &[
     "new", "north", "south", "east", "west", "port", "fort", "ft", "saint", "st", "san", "santa",
@@ -1177,7 +1183,19 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && flag_of(j) & CAPSAFE == 0
             && !AFTER_CUE_FUNCTION.contains(&word(j))
             && !PERSON_VERBS.contains(&word(j));
+        // A town's last word after a place found ("IN MILFORD MILL BY EMS", "Glen
+        // Falls"), in the case of the place.
+        let town_suffix = is_place
+            && i.checked_add(1) == Some(j)
+            && PLACE_SUFFIXES.contains(&word(j))
+            && tokens.get(j).is_some_and(|t| {
+                tokens
+                    .get(i)
+                    .is_some_and(|p| p.allcaps == t.allcaps && p.first_upper == t.first_upper)
+                    && free.get(j).copied().unwrap_or(false)
+            });
         let ok = (joinable(j, is_place && j < i) && !upper_typo)
+            || town_suffix
             || given_then_surname
             || lower_initial
             || surname_after_given
