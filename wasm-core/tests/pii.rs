@@ -1449,6 +1449,12 @@ fn initials_roles_evaluations_and_icu_units() {
     strict_keeps("PT TO RETURN TO MILL WORK. PARK IN LOT B.");
     strict_removes("PASSING BLACK STOOL, HCT 30 POST 3/3 TX.", &["3/3"]);
     strict_keeps("post 1/2 NS bolus, u/o improved.");
+    // A verb before "HOSPITAL" is no hospital's name; names before it are.
+    strict_keeps("GOT LOST GOING TO BATHROOM, FOUND WANDERING HOSPITAL BY SOCIAL WORKER.");
+    strict_removes(
+        "TRANSFERRED TO HOLY CROSS HOSPITAL. Went to Reading Hospital.",
+        &["HOLY CROSS", "Reading"],
+    );
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

@@ -2384,8 +2384,13 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
                 || next.gap == "&"
                 || (next.gap == "." && ["st", "mt", "ft"].contains(&prev.lower.as_str()));
             let spaced = !next.newline_before && joined;
-            // Articles and prepositions end the name ("TRANSFER FROM CALVERT HOSPITAL").
-            let stop = FACILITY_STOPS.contains(&prev.lower.as_str());
+            // Articles and prepositions end the name ("TRANSFER FROM CALVERT HOSPITAL"),
+            // and so does a verb's form the lexicon knows only as a word ("FOUND
+            // WANDERING HOSPITAL BY SOCIAL WORKER").
+            let verb_form = prev.letters >= 5
+                && (prev.lower.ends_with("ing") || prev.lower.ends_with("ed"))
+                && lexicon::word_only(&prev.lower);
+            let stop = FACILITY_STOPS.contains(&prev.lower.as_str()) || verb_form;
             if !spaced || stop || !prev.first_upper || prev.has_digit {
                 break;
             }
