@@ -1455,6 +1455,15 @@ fn initials_roles_evaluations_and_icu_units() {
         "TRANSFERRED TO HOLY CROSS HOSPITAL. Went to Reading Hospital.",
         &["HOLY CROSS", "Reading"],
     );
+    // A word cut in two by the window before a date is no cue ("ABX" is no "x"); an
+    // arrow is a move to a hospital named by its initials; "On hospice care" names none.
+    strict_removes(
+        "STARTED ON BROAD SPECTRUM ABX FOR SACRAL DECUB. 11/12 FOUND UNRESPONSIVE.",
+        &["11/12"],
+    );
+    strict_keeps("REPLETED K X 2 8/10 STRENGTH.");
+    strict_removes("HPI: found unresponsive-> GH EW today.", &["GH"]);
+    strict_keeps("dementia, lung CA w/ nodules, On hospice care but full code.");
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

@@ -2495,7 +2495,19 @@ fn floor_boundary(text: &str, mut i: usize) -> usize {
 }
 
 fn window_before(text: &str, lower: &str, same_len: bool, start: usize, span: usize) -> String {
-    let lo = floor_boundary(text, start.saturating_sub(span));
+    let mut lo = floor_boundary(text, start.saturating_sub(span));
+    // A window that cuts a word in two keeps none of it: the tail of "ABX" is no "x".
+    if lo > 0
+        && text
+            .get(..lo)
+            .and_then(|b| b.chars().next_back())
+            .is_some_and(char::is_alphanumeric)
+    {
+        let rest = text.get(lo..start).unwrap_or_default();
+        lo = rest
+            .find(|c: char| !c.is_alphanumeric())
+            .map_or(start, |k| lo.saturating_add(k));
+    }
     if same_len {
         lower.get(lo..start).unwrap_or_default().to_owned()
     } else {

@@ -2331,7 +2331,8 @@ const PLACE_TAILS: &[&str] = &[
 /// Words that end a facility's name when reading back from the facility word.
 const FACILITY_STOPS: &[&str] = &[
     "the", "a", "an", "at", "to", "from", "in", "into", "of", "and", "or", "for", "by", "with",
-    "our", "his", "her", "their", "this", "that", "same", "other", "outside", "local",
+    "on", "under", "via", "per", "our", "his", "her", "their", "this", "that", "same", "other",
+    "outside", "local",
 ];
 
 /// The name in front of a care facility word, and a place named by a landform word
@@ -2580,8 +2581,10 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
         }) && tokens
             .get(i.saturating_add(1))
             .is_none_or(|n| n.newline_before || !n.gap.is_empty());
+        // An arrow is a move ("found unresponsive-> GH EW today").
+        let arrow = t.gap.ends_with("->") && !t.newline_before;
         if (prep && (verb(2) || (object && verb(3))))
-            || (prep_word && unit)
+            || ((prep_word || arrow) && unit)
             || staff
             || being_in
             || leaving
