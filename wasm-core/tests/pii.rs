@@ -1464,6 +1464,9 @@ fn initials_roles_evaluations_and_icu_units() {
     strict_keeps("REPLETED K X 2 8/10 STRENGTH.");
     strict_removes("HPI: found unresponsive-> GH EW today.", &["GH"]);
     strict_keeps("dementia, lung CA w/ nodules, On hospice care but full code.");
+    // A sentence that ends before "Pt" is no street ending in a point.
+    strict_keeps("pt rec'd 1mg IV vitamin K and 1 U FFP. Pt noted to have less bleeding.");
+    strict_removes("He lives at 12 Harbor Pt with his wife.", &["12 Harbor Pt"]);
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

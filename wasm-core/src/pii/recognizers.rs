@@ -538,7 +538,21 @@ impl Patterns {
             0,
             0.75,
             &["address", "lives", "resides", "home", "street"],
-            None,
+            // A sentence that ends right before the suffix is no street ("1 U FFP. Pt
+            // noted", "24-32 BPM. Pt was alert": "Pt" is the patient, not a point).
+            Some(|s| {
+                let words: Vec<&str> = s.split_whitespace().collect();
+                !words.windows(2).skip(1).any(|w| {
+                    let (Some(a), Some(b)) = (w.first(), w.get(1)) else {
+                        return false;
+                    };
+                    let stem = a.trim_end_matches('.');
+                    a.ends_with('.')
+                        && stem.chars().count() >= 2
+                        && stem.chars().all(|c| c.is_ascii_uppercase())
+                        && matches!(b.trim_end_matches('.'), "Pt" | "PT" | "Dr" | "DR")
+                })
+            }),
         )?;
         add(
             "po_box",
