@@ -1467,6 +1467,11 @@ fn initials_roles_evaluations_and_icu_units() {
     // A sentence that ends before "Pt" is no street ending in a point.
     strict_keeps("pt rec'd 1mg IV vitamin K and 1 U FFP. Pt noted to have less bleeding.");
     strict_removes("He lives at 12 Harbor Pt with his wife.", &["12 Harbor Pt"]);
+    // An infarction in a list of conditions is no Michigan; half an ampoule; open to air.
+    strict_keeps(
+        "PMH: CABG 81, Redo CABG 84, MVR,MI 81,HTN. TREATED W/ 1/2 AMP EPI. INC OTA W/ CLIPS.",
+    );
+    strict_removes("She moved from Lansing, MI last year.", &["Lansing"]);
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

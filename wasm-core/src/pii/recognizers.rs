@@ -771,6 +771,15 @@ impl Patterns {
                     if state == "CT" && scan_word && !a_town {
                         continue;
                     }
+                    // "MI" after an abbreviation in a list of conditions is an infarction
+                    // ("CABG 84, MVR,MI 81,HTN"), not Michigan.
+                    if state == "MI"
+                        && value.len() <= 4
+                        && value.bytes().all(|b| b.is_ascii_uppercase())
+                        && !a_town
+                    {
+                        continue;
+                    }
                 }
                 // Numbers in a chain of slashes are readings, not a date ("AC/400/12/5/60%",
                 // "CO/CI/SVR 5.3/2.77/1147"), as is one that goes on with decimals
@@ -1003,6 +1012,11 @@ const FRACTION_UNITS: &[&str] = &[
     // up").
     "up",
     "way",
+    // A share of an ampoule or a vial ("1/2 AMP EPI").
+    "amp",
+    "amps",
+    "vial",
+    "vials",
     // Saline of a fraction of normal strength ("1/2 NS", "1/4 ns").
     "ns",
     "nss",
