@@ -1472,6 +1472,18 @@ fn initials_roles_evaluations_and_icu_units() {
         "PMH: CABG 81, Redo CABG 84, MVR,MI 81,HTN. TREATED W/ 1/2 AMP EPI. INC OTA W/ CLIPS.",
     );
     strict_removes("She moved from Lansing, MI last year.", &["Lansing"]);
+    // After "DR." with its period in capitals any word is a name; a common given name
+    // after a role, then being told, is the name of the one told.
+    strict_removes(
+        "HYPOTENSIVE GIVEN 500CC LR PER DR.GATEMAN. DR.MACDONALD AWARE.",
+        &["GATEMAN", "MACDONALD"],
+    );
+    strict_keeps("DR. AWARE OF BP. DR. NOTIFIED. DR. HERE AT 5PM.");
+    strict_removes(
+        "pt broke on own to 40 in sinus. NP grace made aware, eps consulted.",
+        &["grace"],
+    );
+    strict_keeps("NP will follow. rn made aware of plan. md aware.");
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

@@ -835,8 +835,27 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     && p.gap.is_empty()
             })
             && prev2.is_some_and(|q| RESIDING.contains(&q.lower.as_str()));
+        // A common given name after a role, then being told ("NP grace made aware", "rn
+        // mark notified"): the name of the one told.
+        let cued_given_informed =
+            name && f & FIRST_CORE != 0 && !capsafe && not_function && informed_next(&tokens, i);
+        // After "DR." with its period in capitals, what follows is a name, however
+        // ordinary the word ("PER DR.GATEMAN."), unless it says what the doctor did.
+        let after_dr_period = mode == Mode::Upper
+            && prev.is_some_and(|p| p.lower == "dr")
+            && t.gap == "."
+            && not_function
+            && t.letters >= 3
+            && !capsafe
+            && !PERSON_VERBS.contains(&t.lower.as_str())
+            && !super::names::NARRATIVE_VERBS.contains(&t.lower.as_str())
+            && !matches!(
+                t.lower.as_str(),
+                "aware" | "notified" | "paged" | "informed" | "updated" | "here" | "note"
+            );
         let why = match mode {
             _ if dwelling_owner => Some(Why::Cue),
+            _ if after_dr_period => Some(Why::Cue),
             _ if residence_place => Some(Why::Place),
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
             Mode::Mixed | Mode::Title if capitalized => {
@@ -890,6 +909,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 // Lower case inside ordinary text: a name only right after a kinship or
                 // title cue ("my son tomas", "dr. brown").
                 if (strong_cue && name && !common && !capsafe)
+                    || (strong_cue && cued_given_informed)
                     || after_honorific
                     || after_kin
                     || self_named
@@ -908,6 +928,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 // ("daughter, russian speaking"), or one written capitalized ("lytes
                 // checked Dr B Muse").
                 if (strong_cue && (unknown || (name && ((!common && !capsafe) || capitalized))))
+                    || (strong_cue && cued_given_informed)
                     || after_honorific
                     || after_kin
                     || self_named
@@ -2881,6 +2902,18 @@ fn person_verb_follows(tokens: &[Token], i: usize) -> bool {
     tokens.get(i.saturating_add(1)).is_some_and(|n| {
         n.gap.is_empty() && !n.newline_before && PERSON_VERBS.contains(&n.lower.as_str())
     })
+}
+
+/// Being told follows ("grace aware", "mark made aware", "ana notified").
+fn informed_next(tokens: &[Token], i: usize) -> bool {
+    let next = |k: usize| {
+        tokens
+            .get(i.saturating_add(k))
+            .filter(|n| n.gap.is_empty() && !n.newline_before)
+            .map(|n| n.lower.as_str())
+    };
+    matches!(next(1), Some("aware" | "notified" | "informed" | "updated"))
+        || (next(1) == Some("made") && next(2) == Some("aware"))
 }
 
 /// What a person does follows, beyond being or having ("bill called", not "bill is").
