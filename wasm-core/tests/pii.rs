@@ -1484,6 +1484,19 @@ fn initials_roles_evaluations_and_icu_units() {
         &["grace"],
     );
     strict_keeps("NP will follow. rn made aware of plan. md aware.");
+    // An employer in lower case after a person who works for it; what work is about stays;
+    // a hospital's initials after what was done there.
+    strict_removes(
+        "his wife is here. he works for vista health.",
+        &["vista health"],
+    );
+    strict_keeps(
+        "he works at home. she works at night. he works for a living. wife works at school. he works for pay. tylenol works for pain.",
+    );
+    strict_removes(
+        "recuperating from CABG that she had at gh. SHe presents to EW.",
+        &["gh."],
+    );
     // A town found alone: the next line is no town.
     assert!(
         strict_out("SISTER-?HEALTH CARE PROXY. LIVES IN Hampton\n PAST SMOKER.\n WO ETOH.")

@@ -1421,15 +1421,45 @@ fn employers(text: &str, tokens: &[Token]) -> Vec<Finding> {
             && next.is_some_and(|n| {
                 n.first_upper && !n.allcaps && n.gap.is_empty() && !n.newline_before
             });
+        // In lower case, a person who works for a name written in lower case too ("he
+        // works for vista health."): the words up to the clause's end, after "he", "she",
+        // the patient or kin working "at" or "for", not a pronoun or an article.
+        let via_lower = (prepositions.len() > 1
+            && !t.first_upper
+            && i.checked_sub(1)
+                .and_then(|j| tokens.get(j))
+                .is_some_and(|p| {
+                    matches!(p.lower.as_str(), "he" | "she" | "pt" | "patient" | "who")
+                        || KIN.contains(&p.lower.as_str())
+                }))
+        .then(|| i.saturating_add(1))
+        .filter(|&k| {
+            tokens.get(k).is_some_and(|w| {
+                matches!(w.lower.as_str(), "at" | "for") && w.gap.is_empty() && !w.newline_before
+            }) && tokens.get(k.saturating_add(1)).is_some_and(|n| {
+                !n.first_upper
+                    && n.gap.is_empty()
+                    && !n.newline_before
+                    && !n.has_digit
+                    && !FACILITY_STOPS.contains(&n.lower.as_str())
+                    && !NO_EMPLOYER.contains(&n.lower.as_str())
+                    && !AFTER_CUE_FUNCTION.contains(&n.lower.as_str())
+                    && !matches!(
+                        n.lower.as_str(),
+                        "him" | "her" | "them" | "himself" | "herself" | "me" | "us" | "you"
+                    )
+            })
+        });
         let first = if label || own_business {
             i.saturating_add(1)
-        } else if let Some(k) = via {
+        } else if let Some(k) = via.or(via_lower) {
             k.saturating_add(1)
         } else {
             continue;
         };
+        let lower_run = via.is_none() && via_lower.is_some();
         let mut last = None;
-        for k in first..first.saturating_add(5) {
+        for k in first..first.saturating_add(if lower_run { 3 } else { 5 }) {
             let Some(w) = tokens.get(k) else { break };
             // A run of spaces or a tab separates form fields ("MILL   EMERG CONTACT").
             let field_break = k > first
@@ -1438,7 +1468,14 @@ fn employers(text: &str, tokens: &[Token]) -> Vec<Finding> {
                     .and_then(|p| text.get(p.end..w.start))
                     .is_some_and(|between| between.contains("  ") || between.contains('\t'));
             let joined = k == first || ((w.gap.is_empty() || w.gap == "&") && !field_break);
-            if w.newline_before || !joined || !w.first_upper || w.has_digit {
+            let cased = if lower_run {
+                !w.first_upper
+                    && !FACILITY_STOPS.contains(&w.lower.as_str())
+                    && !AFTER_CUE_FUNCTION.contains(&w.lower.as_str())
+            } else {
+                w.first_upper
+            };
+            if w.newline_before || !joined || !cased || w.has_digit {
                 break;
             }
             if k == first
@@ -1449,7 +1486,37 @@ fn employers(text: &str, tokens: &[Token]) -> Vec<Finding> {
             }
             last = Some(k);
         }
-        if let (Some(a), Some(b)) = (tokens.get(first), last.and_then(|k| tokens.get(k))) {
+        // In lower case a name of one frequent word is what the work is about ("works at
+        // school", "works for pay"), and so is a time ("works night shifts").
+        let lower_enough = !lower_run
+            || last.is_some_and(|k| {
+                let words = tokens.get(first..=k).unwrap_or_default();
+                !words.iter().any(|w| {
+                    matches!(
+                        w.lower.as_str(),
+                        "night"
+                            | "nights"
+                            | "day"
+                            | "days"
+                            | "home"
+                            | "shift"
+                            | "shifts"
+                            | "times"
+                            | "weekends"
+                            | "school"
+                            | "pay"
+                            | "present"
+                    )
+                }) && (words.len() >= 2
+                    || words
+                        .first()
+                        .is_some_and(|w| lexicon::flags(&w.lower) & COMMON == 0))
+            });
+        if let (true, Some(a), Some(b)) = (
+            lower_enough,
+            tokens.get(first),
+            last.and_then(|k| tokens.get(k)),
+        ) {
             out.push(Finding {
                 entity: Entity::Person,
                 start: a.start,
@@ -2586,15 +2653,24 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
         };
         let unit = next_in(HOSPITAL_UNITS);
         let staff = next_in(HOSPITAL_STAFF);
-        // "in" only after being somewhere, with the clause ending there ("I'm in GH and
-        // its 2019"; not "a rise in GH levels").
-        let being_in = at(1).is_some_and(|p| p.lower == "in" && !t.newline_before)
-            && at(2).is_some_and(|v| BEING_IN.contains(&v.lower.as_str()))
-            && tokens.get(i.saturating_add(1)).is_none_or(|n| {
-                n.newline_before
-                    || !n.gap.is_empty()
-                    || matches!(n.lower.as_str(), "and" | "since" | "for" | "until" | "x")
-            });
+        // "in" only after being somewhere, "at" after what was done there, with the clause
+        // ending there ("I'm in GH and its 2019", "CABG that she had at gh."; not "a rise
+        // in GH levels").
+        let being_in = at(1).is_some_and(|p| {
+            (p.lower == "in"
+                || (p.lower == "at"
+                    && at(2).is_some_and(|v| {
+                        matches!(v.lower.as_str(), "had" | "done" | "performed" | "born")
+                    })))
+                && !t.newline_before
+        }) && at(2).is_some_and(|v| {
+            BEING_IN.contains(&v.lower.as_str())
+                || matches!(v.lower.as_str(), "had" | "done" | "performed" | "born")
+        }) && tokens.get(i.saturating_add(1)).is_none_or(|n| {
+            n.newline_before
+                || !n.gap.is_empty()
+                || matches!(n.lower.as_str(), "and" | "since" | "for" | "until" | "x")
+        });
         // Leaving it, the clause ending there ("WOULD NEED TO LEAVE GH, HAVE SURGERY AND
         // RETURN"); not "left", which is as often the side.
         let leaving = at(1).is_some_and(|v| {
