@@ -742,32 +742,24 @@ impl Patterns {
                     }
                     // ... and so is "CT" before what a scan did or found ("LFTs WNL, CT
                     // showed peripancreatic fluid").
-                    let scan_word = text.get(full_end..).is_some_and(|r| {
-                        let w: String = r
-                            .trim_start_matches(' ')
-                            .chars()
-                            .take_while(char::is_ascii_alphabetic)
-                            .collect::<String>()
-                            .to_ascii_lowercase();
-                        matches!(
-                            w.as_str(),
-                            "showed"
-                                | "shows"
-                                | "show"
-                                | "scan"
-                                | "revealed"
-                                | "reveals"
-                                | "done"
-                                | "negative"
-                                | "neg"
-                                | "positive"
-                                | "pending"
-                                | "results"
-                                | "read"
-                                | "report"
-                                | "findings"
-                        )
-                    });
+                    let scan_word = matches!(
+                        word_after(text, full_end).as_str(),
+                        "showed"
+                            | "shows"
+                            | "show"
+                            | "scan"
+                            | "revealed"
+                            | "reveals"
+                            | "done"
+                            | "negative"
+                            | "neg"
+                            | "positive"
+                            | "pending"
+                            | "results"
+                            | "read"
+                            | "report"
+                            | "findings"
+                    );
                     if state == "CT" && scan_word && !a_town {
                         continue;
                     }
