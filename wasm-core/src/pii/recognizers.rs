@@ -584,7 +584,7 @@ impl Patterns {
         add(
             "city_state",
             Address,
-            &format!(r"{CITY},\s*(?:{STATE_ABBR_NOT_CREDENTIAL}|{STATE_NAME})\b\.?"),
+            &format!(r"{CITY},[ \t]*(?:{STATE_ABBR_NOT_CREDENTIAL}|{STATE_NAME})\b\.?"),
             1,
             0.6,
             CITY_CONTEXT,
