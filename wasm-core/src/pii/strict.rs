@@ -1552,17 +1552,25 @@ const FACILITY_TAIL: &[&str] = &[
     "episcopal",
 ];
 
+/// Whether `w` is a month/day and nothing else ("8/2", "12/31"; not "8/2/4", "13/2").
+fn month_day(w: &str) -> bool {
+    w.split_once('/').is_some_and(|(m, d)| {
+        let ok = |x: &str, hi: u32| {
+            (1..=2).contains(&x.len()) && x.parse::<u32>().is_ok_and(|n| (1..=hi).contains(&n))
+        };
+        ok(m, 12) && ok(d, 31)
+    })
+}
+
+/// The length of the run of digits and slashes that opens `s` ("8/10-8/12" gives 4).
+fn digits_and_slashes(s: &str) -> usize {
+    s.find(|c: char| !(c.is_ascii_digit() || c == '/'))
+        .unwrap_or(s.len())
+}
+
 /// The other end of a range of dates whose first end was found ("ceftaz rec'd 8/2 -
 /// 8/10", "8/2 to 8/10"): a month/day right after a found date and a dash or "to".
 pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
-    let month_day = |w: &str| {
-        w.split_once('/').is_some_and(|(m, d)| {
-            let ok = |x: &str, hi: u32| {
-                (1..=2).contains(&x.len()) && x.parse::<u32>().is_ok_and(|n| (1..=hi).contains(&n))
-            };
-            ok(m, 12) && ok(d, 31)
-        })
-    };
     let range_end = |start: usize, end: usize| Finding {
         entity: Entity::Date,
         start,
@@ -1595,9 +1603,7 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
             continue;
         };
         let body = after.trim_start_matches([' ', '\t']);
-        let len = body
-            .find(|c: char| !(c.is_ascii_digit() || c == '/'))
-            .unwrap_or(body.len());
+        let len = digits_and_slashes(body);
         let word = body.get(..len).unwrap_or("");
         // Not a chain of readings ("8/2-8/10/4").
         let chained = body.get(len..).is_some_and(|r| r.starts_with(['/', '-']));
@@ -1698,41 +1704,20 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
 /// to a dash ("9/7-ADMITTED TO CCU") too.
 pub(super) fn date_list_heads(text: &str, found: &[Finding]) -> Vec<Finding> {
     // The length of a month/day opening `s`, when what follows it ends it.
-    let month_day = |s: &str| -> Option<usize> {
-        let b = s.as_bytes();
-        let digits = |from: usize| {
-            b.get(from..)
-                .unwrap_or_default()
-                .iter()
-                .take_while(|c| c.is_ascii_digit())
-                .count()
-        };
-        let m = digits(0);
-        if !(1..=2).contains(&m) || b.get(m) != Some(&b'/') {
-            return None;
-        }
-        let d = digits(m.saturating_add(1));
-        let end = m.saturating_add(1).saturating_add(d);
-        let value = |r: std::ops::Range<usize>| {
-            s.get(r)
-                .and_then(|x| x.parse::<u32>().ok())
-                .unwrap_or_default()
-        };
-        let ends = b
-            .get(end)
+    let head = |s: &str| -> Option<usize> {
+        let len = digits_and_slashes(s);
+        let ends = s
+            .as_bytes()
+            .get(len)
             .is_none_or(|c| matches!(c, b' ' | b'\t' | b'-' | b'\n' | b'\r' | b':' | b','));
-        ((1..=2).contains(&d)
-            && (1..=12).contains(&value(0..m))
-            && (1..=31).contains(&value(m.saturating_add(1)..end))
-            && ends)
-            .then_some(end)
+        (month_day(s.get(..len).unwrap_or("")) && ends).then_some(len)
     };
     let mut heads: Vec<(usize, usize)> = Vec::new();
     let mut pos = 0usize;
     for line in text.split_inclusive('\n') {
         let body = line.trim_start_matches([' ', '\t']);
         let start = pos.saturating_add(line.len().saturating_sub(body.len()));
-        if let Some(len) = month_day(body) {
+        if let Some(len) = head(body) {
             heads.push((start, start.saturating_add(len)));
         }
         pos = pos.saturating_add(line.len());
