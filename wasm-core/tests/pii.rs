@@ -1514,3 +1514,40 @@ fn initials_roles_evaluations_and_icu_units() {
             .contains("PAST SMOKER.")
     );
 }
+
+#[test]
+fn readings_inflections_shorthand_and_initials_after_titles() {
+    // Readings joined by dashes are a range or a series, not an identifier.
+    strict_keeps("C.I. 3.12-3.40 this am. HR came down from 160-130'S after the bolus.");
+    strict_keeps(
+        "glucose 170-150s, covered per scale. Fentanyl 12.5mcg-25mcgs q2h. SVO2 58-47-52.",
+    );
+    // An identifier with dashes keeps its shape ("123-4567" runs four digits past three,
+    // "557-204-1199" is a telephone number, "12-05-99" a date).
+    strict_removes(
+        "Acct 48213-77 and ref 123-4567 on file.",
+        &["48213-77", "123-4567"],
+    );
+    strict_removes("daughter at 557-204-1199", &["557-204-1199"]);
+    strict_removes("admitted 12-05-99 from home", &["12-05-99"]);
+    // Plurals and adverbs of known words, and known words behind a common prefix.
+    strict_keeps("HEMATOCRITS STABLE. Pressures vary systolically. It may be counterproductive.");
+    strict_keeps("BETABLOCKERS HELD. Intraoperatively stable.");
+    // ... but a plural-shaped word nobody lists is still a place or a name.
+    strict_removes(
+        "The Princess Royal arrived at Lyss this morning from Switzerland",
+        &["Lyss"],
+    );
+    // ICU shorthand that name lists also carry (moves all extremities, pupils, ankle-
+    // brachial index, cardiac index) and tubes to wall suction.
+    strict_keeps("NEURO: PERLA, MAE. Check ABI's q12hrs. Good CI's.");
+    strict_keeps(
+        "Ogt is to Lws. NGT-LCWS 100CC. CONT WITH CLWS. TOL CLEAR LIQS. NSICU TEAM AWARE.",
+    );
+    // ... while a relative or a clinician named Mae is still found after a cue.
+    strict_removes("Daughter Mae called for an update.", &["Mae"]);
+    // A capital letter alone after a title is an initial, even "I" or "A".
+    strict_removes("mr I remained on the same doses overnight.", &["I"]);
+    strict_removes("Seen today. Ms. A declined the flu shot.", &["A"]);
+    strict_keeps("MR I/II murmur noted. I remained at bedside.");
+}

@@ -180,7 +180,8 @@ pub(super) fn word_only(lower: &str) -> bool {
 
 /// Prefixes that make a known word another word ("reintubation", "nonsmoker").
 const WORD_PREFIXES: &[&str] = &[
-    "re", "non", "pre", "post", "un", "de", "dis", "over", "under",
+    "re", "non", "pre", "post", "un", "de", "dis", "over", "under", "counter", "anti", "multi",
+    "semi", "intra", "inter",
 ];
 
 /// Whether an unknown lower-case word is a known word behind a common prefix
@@ -195,24 +196,30 @@ pub(super) fn prefixed_word(lower: &str) -> bool {
 }
 
 /// Whether an unknown lower-case word is a known word with an English ending
-/// ("dopplerable", "heparinized", "diuresing"): a word made with "-able" or "-ized" from
-/// any known word (an eponym included: no name ends so), with "-ing", "-ed", "-ly",
-/// "-ness" or "-ment" from a known word that is nobody's name. The base keeps four or more
-/// letters; a final "e" dropped by the ending is tried back ("sedating").
+/// ("dopplerable", "heparinized", "diuresing", "hematocrits", "systolically"): a word made
+/// with "-able" or "-ized" from any known word (an eponym included: no name ends so), with
+/// "-ing", "-ed", "-ly", "-ally", "-ness", "-ment" or a plural "-s"/"-es" from a known word
+/// that is nobody's name. The base keeps four or more letters; a final "e" dropped by the
+/// ending is tried back ("sedating"), though not behind a plural "-s" ("Lyss" is no plural
+/// of "lyse").
 pub(super) fn derived_word(lower: &str) -> bool {
-    const ENDINGS: &[(&str, bool)] = &[
-        ("able", false),
-        ("ible", false),
-        ("ably", false),
-        ("ized", false),
-        ("ization", false),
-        ("ing", true),
-        ("ed", true),
-        ("ly", true),
-        ("ness", true),
-        ("ment", true),
+    // (ending, the base must be nobody's name, a dropped "e" is tried back)
+    const ENDINGS: &[(&str, bool, bool)] = &[
+        ("able", false, true),
+        ("ible", false, true),
+        ("ably", false, true),
+        ("ized", false, true),
+        ("ization", false, true),
+        ("ing", true, true),
+        ("ed", true, true),
+        ("ly", true, true),
+        ("ally", true, false),
+        ("ness", true, true),
+        ("ment", true, true),
+        ("s", true, false),
+        ("es", true, true),
     ];
-    ENDINGS.iter().any(|(ending, not_a_name)| {
+    ENDINGS.iter().any(|(ending, not_a_name, e_back)| {
         lower.strip_suffix(ending).is_some_and(|base| {
             let known = |b: &str| {
                 b.chars().count() >= 4 && b.chars().all(|c| c.is_ascii_lowercase()) && {
@@ -220,7 +227,7 @@ pub(super) fn derived_word(lower: &str) -> bool {
                     f & SAFE != 0 && (!not_a_name || f & (FIRST | LAST) == 0)
                 }
             };
-            known(base) || known(&format!("{base}e"))
+            known(base) || (*e_back && known(&format!("{base}e")))
         })
     })
 }

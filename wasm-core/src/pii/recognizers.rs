@@ -2423,6 +2423,38 @@ fn measured_range(s: &str) -> bool {
         && a.parse::<u32>().ok() < hi.parse::<u32>().ok()
 }
 
+/// Readings joined by dashes, a range or a series of one measure ("C.I. 2.27-2.38", "HR
+/// DOWN FROM 150-120'S", "glucose 150-140s", "Fentanyl 12.5mcg-25mcgs", "MVO2 55-45-51"):
+/// two decimals or measures, or two or three whole numbers of two or three digits, none
+/// more than twice another (a series of three opening above 31, which no date does).
+fn readings(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    if !(2..=3).contains(&parts.len()) {
+        return false;
+    }
+    let measure =
+        |p: &&str| lab_value(p) || is_measure(p) || is_measure(p.strip_suffix('s').unwrap_or(p));
+    if parts.len() == 2 && parts.iter().all(measure) {
+        return true;
+    }
+    let whole = |p: &&str| {
+        let n = p.strip_suffix('s').unwrap_or(p);
+        if (2..=3).contains(&n.len()) && n.bytes().all(|c| c.is_ascii_digit()) {
+            n.parse::<u32>().ok()
+        } else {
+            None
+        }
+    };
+    let Some(nums) = parts.iter().map(whole).collect::<Option<Vec<u32>>>() else {
+        return false;
+    };
+    let lo = nums.iter().copied().min().unwrap_or(0);
+    let hi = nums.iter().copied().max().unwrap_or(0);
+    lo > 0
+        && hi <= lo.saturating_mul(2)
+        && (nums.len() == 2 || nums.first().is_some_and(|&n| n > 31))
+}
+
 /// The shape of an identifier: at least five digits with letters or separators, or
 /// seven digits and more; not a measurement, an ICD-10 or LOINC code, a dotted quad, a
 /// decimal, or a 13-19 digit run (those are card numbers, checked by Luhn).
@@ -2466,6 +2498,7 @@ fn id_shaped(s: &str) -> bool {
         || is_decimal_measure(s)
         || dimensions(s)
         || measured_range(s)
+        || readings(s)
         || range_then_word
         || blood_gas
         || shift

@@ -668,11 +668,28 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         None
     };
 
+    // A capital letter alone right after a title in lower case or capitalized is the
+    // initial of the one it names, even "I" or "A" ("mr I remained on pressors", "Ms. A
+    // declined"); "MR" in capitals is mitral regurgitation.
+    let initial_after_title = |i: usize| {
+        tokens.get(i).is_some_and(|t| {
+            t.letters == 1
+                && t.lower.len() == 1
+                && t.first_upper
+                && !t.newline_before
+                && (t.gap.is_empty() || t.gap == ".")
+        }) && i
+            .checked_sub(1)
+            .and_then(|p| tokens.get(p))
+            .is_some_and(|p| {
+                HONORIFICS.contains(&p.lower.as_str()) && !p.allcaps && !spanish_title(&p.lower)
+            })
+    };
     for (i, t) in tokens.iter().enumerate() {
         if t.has_digit
             || wrapped.get(i).copied().unwrap_or(false)
             || !free.get(i).copied().unwrap_or(false)
-            || t.letters < 2
+            || (t.letters < 2 && !initial_after_title(i))
             || super::names::modal_verb(&tokens, i)
             || super::names::eponym_use(&tokens, i)
             || super::names::term_before_noun(&tokens, i)
@@ -701,8 +718,10 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let common = f & COMMON != 0;
         // A US town that is not also a frequent word ("Oswego", "tacoma").
         let town = f & PLACE != 0 && !common && !capsafe;
+        // A town the lexicon lists stays unknown whatever its ending ("Springs").
         let unknown = f & SAFE == 0
             && (is_name(f)
+                || f & PLACE != 0
                 || !(lexicon::medical_shape(&t.lower)
                     || lexicon::prefixed_word(&t.lower)
                     || lexicon::derived_word(&t.lower)));
@@ -853,8 +872,10 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 t.lower.as_str(),
                 "aware" | "notified" | "paged" | "informed" | "updated" | "here" | "note"
             );
+        let honorific_initial = initial_after_title(i) && mode != Mode::Upper;
         let why = match mode {
             _ if dwelling_owner => Some(Why::Cue),
+            _ if honorific_initial => Some(Why::Cue),
             _ if after_dr_period => Some(Why::Cue),
             _ if residence_place => Some(Why::Place),
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
