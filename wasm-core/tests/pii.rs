@@ -1522,6 +1522,10 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
     strict_keeps(
         "glucose 170-150s, covered per scale. Fentanyl 12.5mcg-25mcgs q2h. SVO2 58-47-52.",
     );
+    strict_keeps("Pt voiding 560-1000 cyu. SVR 1240-810 on neo.");
+    // A lab value that ends a line is no postcode.
+    strict_keeps("integrelin gtt at 12cc. CPK 4120 \nPAD 19-21 with CO 3.1");
+    strict_removes("Strada Ciobanului 12, Cyprus 5284", &["5284"]);
     // An identifier with dashes keeps its shape ("123-4567" runs four digits past three,
     // "557-204-1199" is a telephone number, "12-05-99" a date).
     strict_removes(

@@ -2095,6 +2095,26 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             "hr",
             "rr",
             "cvp",
+            // Lab values and other readings that end a line ("CPK 3932", "SVR 1131").
+            "cpk",
+            "ck",
+            "ldh",
+            "bun",
+            "ast",
+            "alt",
+            "bnp",
+            "ptt",
+            "inr",
+            "fibrinogen",
+            "lipase",
+            "amylase",
+            "troponin",
+            "svr",
+            "pvr",
+            "uop",
+            "output",
+            "intake",
+            "weight",
         ],
         None,
     )?;
@@ -2425,8 +2445,9 @@ fn measured_range(s: &str) -> bool {
 
 /// Readings joined by dashes, a range or a series of one measure ("C.I. 2.27-2.38", "HR
 /// DOWN FROM 150-120'S", "glucose 150-140s", "Fentanyl 12.5mcg-25mcgs", "MVO2 55-45-51"):
-/// two decimals or measures, or two or three whole numbers of two or three digits, none
-/// more than twice another (a series of three opening above 31, which no date does).
+/// two decimals or measures, or two or three whole numbers of two or three digits (two of
+/// different widths up to four), none more than twice another (a series of three opening
+/// above 31, which no date does).
 fn readings(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     if !(2..=3).contains(&parts.len()) {
@@ -2445,7 +2466,19 @@ fn readings(s: &str) -> bool {
             None
         }
     };
-    let Some(nums) = parts.iter().map(whole).collect::<Option<Vec<u32>>>() else {
+    // Two numbers of different widths, one of four digits ("voiding 575-1000", "SVR
+    // 1131-734"): identifiers keep their groups' widths.
+    let uneven = parts.len() == 2
+        && parts
+            .iter()
+            .all(|p| (2..=4).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
+        && parts.first().map(|p| p.len()) != parts.get(1).map(|p| p.len());
+    let nums: Option<Vec<u32>> = if uneven {
+        parts.iter().map(|p| p.parse::<u32>().ok()).collect()
+    } else {
+        parts.iter().map(whole).collect()
+    };
+    let Some(nums) = nums else {
         return false;
     };
     let lo = nums.iter().copied().min().unwrap_or(0);
