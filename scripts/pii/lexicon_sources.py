@@ -110,16 +110,29 @@ def main(src, repo):
             flags[name] = flags.get(name, 0) | PLACE
 
     common = {w for w, f in flags.items() if f & COMMON}
+    # Drug names, eponyms and the other capital-safe terms a typo rule reads unknown long
+    # words against (wasm-core/src/pii/lexicon.rs, `near_capsafe`).
+    capsafe = {
+        w
+        for w, f in flags.items()
+        if f & CAPSAFE and f & SAFE and not f & (FIRST | LAST | PLACE) and len(w) >= 7
+    }
     letters = "abcdefghijklmnopqrstuvwxyz"
 
-    def near_common(word):
+    def edits1(word):
         splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
         edits = {a + b[1:] for a, b in splits if b}
         edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
         edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
         edits |= {a + c + b for a, b in splits for c in letters}
         edits.discard(word)
-        return not edits.isdisjoint(common)
+        return edits
+
+    def near_common(word):
+        return not edits1(word).isdisjoint(common)
+
+    def near_capsafe(word):
+        return len(word) >= 7 and not edits1(word).isdisjoint(capsafe)
 
     def kept(word, f):
         # A word that is only a surname is left out: a word the lexicon does not know is
@@ -131,10 +144,14 @@ def main(src, repo):
         if " " in word:
             return True
         if not f & SAFE:
-            # A given name or a town stays only where the detector's typo rule would
+            # A given name or a town stays only where the detector's typo rules would
             # otherwise take it for a misspelt common word ("tomas" is one edit from
-            # "tomes", "reno" from "rend").
-            return bool(f & (FIRST | PLACE)) and 3 <= len(word) <= 12 and near_common(word)
+            # "tomes", "reno" from "rend"); a name of seven letters and more, a surname
+            # too, where they would take it for a misspelt drug or eponym ("adeline" is no
+            # typo of "adenine", "abeling" none of "labeling").
+            if bool(f & (FIRST | PLACE)) and 3 <= len(word) <= 12 and near_common(word):
+                return True
+            return bool(f & (FIRST | LAST)) and len(word) <= 16 and near_capsafe(word)
         return len(word) <= 16
 
     out = sys.stdout.buffer

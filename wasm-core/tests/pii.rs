@@ -1550,6 +1550,17 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
     );
     // ... while a relative or a clinician named Mae is still found after a cue.
     strict_removes("Daughter Mae called for an update.", &["Mae"]);
+    // A drug or device misspelt is no name, in capitals or in lower case ...
+    strict_keeps("LOPRESSER DOSE INCREASED TO 7.5 MG. NEEDS TYLENLOL.");
+    strict_keeps("relieved with percocett one tablet, suctioned with yankaur");
+    // ... while a listed name one edit from one is still a name ("abeling" is one edit
+    // from "labeling", "adeline" from "adenine").
+    strict_removes("PT SEEN BY ABELING, AWARE OF PLAN.", &["ABELING"]);
+    strict_removes("ADELINE CALLED FOR UPDATE", &["ADELINE"]);
+    strict_removes(
+        "spoke with adeline and mr abeling today",
+        &["adeline", "abeling"],
+    );
     // A capital letter alone after a title is an initial, even "I" or "A".
     strict_removes("mr I remained on the same doses overnight.", &["I"]);
     strict_removes("Seen today. Ms. A declined the flu shot.", &["A"]);

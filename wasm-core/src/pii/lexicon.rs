@@ -248,9 +248,27 @@ pub(super) fn medical_shape(lower: &str) -> bool {
 /// turns `word` into a frequent English word: an unknown word in a lower-case message
 /// that is that close to one is taken for a typo.
 pub(super) fn near_common(word: &str) -> bool {
+    one_edit_from(word, 0, &|f| f & COMMON != 0)
+}
+
+/// Whether one edit turns an unknown word of seven letters or more into a capital-safe
+/// term of seven or more that is nobody's name nor a town: a drug, an eponym or a device
+/// misspelt ("LOPRESSER", "percocett", "yankaur"). The lexicon keeps every given name and
+/// surname of its lists that is that close to one ("adeline" to "adenine"), so a listed
+/// name is never read as such a typo.
+pub(super) fn near_capsafe(word: &str) -> bool {
+    word.chars().count() >= 7
+        && one_edit_from(word, 7, &|f| {
+            f & CAPSAFE != 0 && f & SAFE != 0 && f & (FIRST | LAST | PLACE) == 0
+        })
+}
+
+/// Whether one edit turns `word` into another word of the lexicon, of `min_len` letters or
+/// more, whose flags `wanted` accepts.
+fn one_edit_from(word: &str, min_len: usize, wanted: &dyn Fn(u64) -> bool) -> bool {
     let Some(map) = map() else { return false };
     let chars: Vec<char> = word.chars().collect();
-    let is_common = |s: &str| s != word && map.get(s).is_some_and(|f| f & COMMON != 0);
+    let hit = |s: &str| s != word && s.chars().count() >= min_len && map.get(s).is_some_and(wanted);
     let build = |f: &dyn Fn(&mut Vec<char>)| {
         let mut c = chars.clone();
         f(&mut c);
@@ -258,19 +276,19 @@ pub(super) fn near_common(word: &str) -> bool {
     };
     for i in 0..=chars.len() {
         if i < chars.len() {
-            if is_common(&build(&|c| {
+            if hit(&build(&|c| {
                 c.remove(i);
             })) {
                 return true;
             }
             let next = i.saturating_add(1);
-            if next < chars.len() && is_common(&build(&|c| c.swap(i, next))) {
+            if next < chars.len() && hit(&build(&|c| c.swap(i, next))) {
                 return true;
             }
         }
         for letter in 'a'..='z' {
             if i < chars.len()
-                && is_common(&build(&|c| {
+                && hit(&build(&|c| {
                     if let Some(x) = c.get_mut(i) {
                         *x = letter;
                     }
@@ -278,7 +296,7 @@ pub(super) fn near_common(word: &str) -> bool {
             {
                 return true;
             }
-            if is_common(&build(&|c| c.insert(i, letter))) {
+            if hit(&build(&|c| c.insert(i, letter))) {
                 return true;
             }
         }
@@ -335,5 +353,18 @@ mod tests {
         assert!(near_common("confussed"));
         assert!(!near_common("harwick"));
         assert!(!near_common("okafor"));
+    }
+
+    #[test]
+    fn typos_of_drugs_are_recognized_and_listed_names_kept_as_names() {
+        assert!(near_capsafe("lopresser"));
+        assert!(near_capsafe("percocett"));
+        assert!(near_capsafe("propfol"));
+        assert!(!near_capsafe("ativn"), "a word keeps seven letters");
+        assert!(!near_capsafe("okafor"));
+        assert!(!near_capsafe("fernbrook"));
+        // A listed name that close to a drug is in the lexicon as a name.
+        assert!(flags("adeline") & FIRST != 0);
+        assert!(flags("abeling") & LAST != 0);
     }
 }

@@ -958,8 +958,10 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 } else if unknown
                     && t.letters >= 3
                     && (f & PLACE != 0 || !lexicon::near_common(&t.lower))
+                    && (is_name(f) || !lexicon::near_capsafe(&t.lower))
                 {
-                    // A town the lexicon knows only as a town ("reno") is no typo.
+                    // A town the lexicon knows only as a town ("reno") is no typo; a
+                    // drug misspelt is ("percocett"), a listed name never.
                     Some(Why::Unknown)
                 } else if (name && unknown) || opens_acting {
                     Some(Why::Name)
@@ -1026,9 +1028,11 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 } else if unknown
                     && t.letters >= 4
                     && (t.letters < 7 || f & PLACE != 0 || !lexicon::near_common(&t.lower))
+                    && (is_name(f) || !lexicon::near_capsafe(&t.lower))
                 {
-                    // A long word one edit from a frequent word is a typo in capitals
-                    // too ("REPSONSE", "WITHDRAWEL"); a short one may be a name.
+                    // A long word one edit from a frequent word, a drug or an eponym is a
+                    // typo in capitals too ("REPSONSE", "WITHDRAWEL", "LOPRESSER"); a short
+                    // one may be a name, and a listed name is one.
                     Some(Why::Unknown)
                 } else if name
                     && !capsafe
