@@ -1561,6 +1561,11 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
         "spoke with adeline and mr abeling today",
         &["adeline", "abeling"],
     );
+    // "from" after a verb of living or moving is as strong a place word as "in", for a
+    // town the lexicon knows as a word too; "from" alone also names a sender.
+    strict_removes("We moved here from Paulista", &["Paulista"]);
+    strict_removes("She relocated from Deventer last year.", &["Deventer"]);
+    strict_keeps("The referral is from Cardiology.");
     // A capital letter alone after a title is an initial, even "I" or "A".
     strict_removes("mr I remained on the same doses overnight.", &["I"]);
     strict_removes("Seen today. Ms. A declined the flu shot.", &["A"]);

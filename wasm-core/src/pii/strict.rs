@@ -730,7 +730,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let any_cue = person_cue.is_some();
         let place_word = cue_before(i, &|w: &str| PLACE_CUES.contains(&w));
         let place_cue = place_word.is_some();
-        let strong_place = place_word == Some(true) || moved_to(&tokens, i);
+        let strong_place =
+            place_word == Some(true) || moved_to(&tokens, i) || moved_from(&tokens, i);
         // Right after a capitalized eponym or drug name the word is part of a term
         // ("Glasgow Coma Scale", "Apgar Score").
         let after_term = i.checked_sub(1).is_some_and(|p| {
@@ -2297,6 +2298,40 @@ const MOVING: &[&str] = &[
     "returning",
     "visit",
 ];
+
+/// Whether the word at `i` follows "from" after a verb of living or moving, maybe with an
+/// adverb between ("moved here from Paulista", "relocated from Deventer", "originally
+/// from Tuva"): a place word as strong as "in", where "from" alone also cues a sender.
+fn moved_from(tokens: &[Token], i: usize) -> bool {
+    let (Some(t), Some(from)) = (tokens.get(i), i.checked_sub(1).and_then(|j| tokens.get(j)))
+    else {
+        return false;
+    };
+    if from.lower != "from" || t.newline_before || !t.gap.is_empty() {
+        return false;
+    }
+    let before = |k: usize| i.checked_sub(k).and_then(|j| tokens.get(j));
+    let verb = |v: &Token| {
+        RESIDING.contains(&v.lower.as_str())
+            || MOVING.contains(&v.lower.as_str())
+            || v.lower == "originally"
+    };
+    let plain = |a: &Token| !a.newline_before && a.gap.is_empty();
+    match before(2) {
+        Some(v) if plain(from) && verb(v) => true,
+        Some(adv)
+            if plain(from)
+                && plain(adv)
+                && matches!(
+                    adv.lower.as_str(),
+                    "here" | "there" | "back" | "over" | "away"
+                ) =>
+        {
+            before(3).is_some_and(verb)
+        }
+        _ => false,
+    }
+}
 
 /// Whether the word at `i` follows "to" after a verb of going ("moved to", "back to").
 fn moved_to(tokens: &[Token], i: usize) -> bool {
