@@ -1566,6 +1566,10 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
     strict_removes("We moved here from Paulista", &["Paulista"]);
     strict_removes("She relocated from Deventer last year.", &["Deventer"]);
     strict_keeps("The referral is from Cardiology.");
+    // A UK postcode after a town in capitals; a dose or a time of that shape stays.
+    strict_removes("32 Winchester Rd\nKINTORE  AB51 0XW", &["AB51 0XW"]);
+    strict_removes("Write to 10 Mill Lane, Leeds LS1 4DY.", &["LS1 4DY"]);
+    strict_keeps("HBA1C 7MG/DL? NO. A1C 6.2, SEEN AT 7PM.");
     // A capital letter alone after a title is an initial, even "I" or "A".
     strict_removes("mr I remained on the same doses overnight.", &["I"]);
     strict_removes("Seen today. Ms. A declined the flu shot.", &["A"]);

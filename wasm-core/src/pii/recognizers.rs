@@ -2118,6 +2118,20 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         ],
         None,
     )?;
+    // A UK postcode in capitals ("METHLICK  AB41 9FU", "SW1A 1AA"): an outward code of
+    // one or two letters, a digit and an optional letter or digit, then a digit and two
+    // letters none of which the postcode alphabet leaves out of the inward code (C, I, K,
+    // M, O, V), so a dose ("A1C 7MG") or a time ("7PM") is no postcode.
+    add(
+        "zip_uk",
+        Zip,
+        r"\b([A-Z]{1,2}[0-9][A-Z0-9]? [0-9][ABD-HJLNP-UW-Z]{2})\b",
+        1,
+        0.6,
+        &[],
+        &[],
+        None,
+    )?;
     // A postcode alone on the last line of an address block.
     add(
         "zip_own_line",
