@@ -1570,6 +1570,9 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
     strict_removes("32 Winchester Rd\nKINTORE  AB51 0XW", &["AB51 0XW"]);
     strict_removes("Write to 10 Mill Lane, Leeds LS1 4DY.", &["LS1 4DY"]);
     strict_keeps("HBA1C 7MG/DL? NO. A1C 6.2, SEEN AT 7PM.");
+    // A month/day before an arrow to what happened that day; a fraction before one stays.
+    strict_removes("Cath 3/15 showed 3VD. 3/16-> CABGx4. PCWP 7.", &["3/16"]);
+    strict_keeps("RALES 1/3->1/2 UP. PS 10/5->8/5 TOLERATED.");
     // A capital letter alone after a title is an initial, even "I" or "A".
     strict_removes("mr I remained on the same doses overnight.", &["I"]);
     strict_removes("Seen today. Ms. A declined the flu shot.", &["A"]);

@@ -1771,14 +1771,14 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             )
         }),
     )?;
-    // A bare month/day ("labs drawn 3/14", "echo 9/30- ef 20%"), not a score or ratio
-    // ("strength 5/5", "pain 6/10", "pulses 2/4", "BP 132/84", "1/2 tab") nor a ventilator
-    // setting ("PS 10/5"). A score's numerator never exceeds its denominator, so "10/4"
-    // and "12/10" are dates.
+    // A bare month/day ("labs drawn 3/14", "echo 9/30- ef 20%", "3/16-> CABG"), not a
+    // score or ratio ("strength 5/5", "pain 6/10", "pulses 2/4", "BP 132/84", "1/2 tab")
+    // nor a ventilator setting ("PS 10/5"). A score's numerator never exceeds its
+    // denominator, so "10/4" and "12/10" are dates.
     add(
         "date_month_day",
         Date,
-        r"(?:^|[\s(,;:])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?:$|[\s).,;:]|-(?:\s|$))",
+        r"(?:^|[\s(,;:])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?:$|[\s).,;:]|-(?:\s|$)|->(?:[^0-9/]|$))",
         1,
         0.5,
         DATE_CONTEXT,
