@@ -1573,6 +1573,12 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
     // A month/day before an arrow to what happened that day; a fraction before one stays.
     strict_removes("Cath 3/15 showed 3VD. 3/16-> CABGx4. PCWP 7.", &["3/16"]);
     strict_keeps("RALES 1/3->1/2 UP. PS 10/5->8/5 TOLERATED.");
+    // A colour that is also a given name, describing a finding; the name after a cue.
+    strict_keeps("FOLEY DRAINING AMBER COLOR URINE. Draining clear amber urine.");
+    strict_removes(
+        "Daughter Amber called. AMBER ROSS RN AWARE.",
+        &["Amber", "AMBER ROSS"],
+    );
     // A capital letter alone after a title is an initial, even "I" or "A".
     strict_removes("mr I remained on the same doses overnight.", &["I"]);
     strict_removes("Seen today. Ms. A declined the flu shot.", &["A"]);

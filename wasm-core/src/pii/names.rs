@@ -331,6 +331,66 @@ pub(super) fn term_before_noun(tokens: &[Token], i: usize) -> bool {
     f & (FIRST | LAST) == 0 && (device || f & (SAFE | PLACE) != 0)
 }
 
+/// Colours that are also given names.
+const COLOUR_NAMES: &[&str] = &["amber", "rose", "hazel", "olive", "ruby", "coral", "ivory"];
+
+/// What a colour describes in a note, or the words around one that describe a finding.
+const COLOURED: &[&str] = &[
+    "urine",
+    "color",
+    "colored",
+    "colour",
+    "coloured",
+    "drainage",
+    "drng",
+    "fluid",
+    "sputum",
+    "stool",
+    "stools",
+    "secretions",
+    "emesis",
+    "tinged",
+    "sedimentous",
+    "sediment",
+];
+
+/// Whether the word at `i` is a colour that is also a given name, describing a finding:
+/// before what it colours, or after a shade, a clarity or a reading ("CLEAR AMBER",
+/// "40CC/HR AMBER").
+pub(super) fn colour_of_a_finding(tokens: &[Token], i: usize) -> bool {
+    let Some(t) = tokens.get(i) else {
+        return false;
+    };
+    if !COLOUR_NAMES.contains(&t.lower.as_str()) {
+        return false;
+    }
+    let next = tokens
+        .get(i.saturating_add(1))
+        .filter(|n| !n.newline_before && matches!(n.gap.as_str(), "" | "-" | "/"));
+    let prev = i
+        .checked_sub(1)
+        .and_then(|p| tokens.get(p))
+        .filter(|_| !t.newline_before && matches!(t.gap.as_str(), "" | "/" | "-" | ","));
+    next.is_some_and(|n| COLOURED.contains(&n.lower.as_str()))
+        || prev.is_some_and(|p| {
+            p.has_digit
+                || matches!(
+                    p.lower.as_str(),
+                    "clear"
+                        | "dark"
+                        | "light"
+                        | "pale"
+                        | "cloudy"
+                        | "concentrated"
+                        | "yellow"
+                        | "and"
+                        | "to"
+                        | "deep"
+                        | "bright"
+                )
+        })
+}
+
 /// Eponym nouns that name a sign or a condition when they follow a name without a
 /// possessive ("Siegert sign", "Dieulafoy lesion").
 const TERM_NOUNS: &[&str] = &[
@@ -1223,6 +1283,11 @@ impl NameRecognizer {
                         && super::recognizers::VITAL_SIGN_WORDS.contains(&n.lower.as_str())
                 })
             {
+                continue;
+            }
+            // A colour that is also a given name, describing what a note measures ("FOLEY
+            // DRAINING AMBER COLOR URINE", "clear amber urine", "20-40CC/HR AMBER.").
+            if colour_of_a_finding(&tokens, i) {
                 continue;
             }
             // A state after a city ("Macon, Georgia") is not a person.
