@@ -1579,6 +1579,13 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
         "Daughter Amber called. AMBER ROSS RN AWARE.",
         &["Amber", "AMBER ROSS"],
     );
+    // A word taken only for being unknown pulls in no drug or device beside it, which
+    // would then be redacted wherever the note says it.
+    let out = strict_out("Plan for permenant pacer insertion this am. Explained need for pacer.");
+    assert!(
+        out.contains("pacer insertion") && out.ends_with("need for pacer."),
+        "{out}"
+    );
     // A capital letter alone after a title is an initial, even "I" or "A".
     strict_removes("mr I remained on the same doses overnight.", &["I"]);
     strict_removes("Seen today. Ms. A declined the flu shot.", &["A"]);

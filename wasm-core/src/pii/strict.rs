@@ -1184,9 +1184,11 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         // the particle before it.
         // In capitals, a word taken only for being unknown (often a typo: "SUCTINING
         // THICK WHITE") pulls in no frequent word.
+        // Nor, in any case, a drug, device or eponym that is no common given name
+        // ("permenant pacer": "pacer" would then be redacted wherever the note says it).
         let upper_typo = why == Why::Unknown
-            && modes.get(j).copied() == Some(Mode::Upper)
-            && flag_of(j) & COMMON != 0;
+            && ((modes.get(j).copied() == Some(Mode::Upper) && flag_of(j) & COMMON != 0)
+                || (flag_of(j) & CAPSAFE != 0 && flag_of(j) & FIRST_CORE == 0));
         // A common given name in lower case right before a surname the rules found
         // ("grace dudak aware"), though it is also a frequent word; not a modal or
         // other function word ("will", "may"). In capitals too, before a surname of five
