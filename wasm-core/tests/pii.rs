@@ -1586,6 +1586,13 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
         out.contains("pacer insertion") && out.ends_with("need for pacer."),
         "{out}"
     );
+    // An address does not run across a blank line; an apartment on the next line is
+    // still part of one.
+    strict_keeps("MICU Nsg Note 7p - 7a \n \nCV Pt afebrile. BP stable.");
+    strict_removes(
+        "She lives at 44 Larch Hollow Rd\nApt 3",
+        &["44 Larch Hollow Rd"],
+    );
     // A capital letter alone after a title is an initial, even "I" or "A".
     strict_removes("mr I remained on the same doses overnight.", &["I"]);
     strict_removes("Seen today. Ms. A declined the flu shot.", &["A"]);

@@ -539,19 +539,28 @@ impl Patterns {
             0.75,
             &["address", "lives", "resides", "home", "street"],
             // A sentence that ends right before the suffix is no street ("1 U FFP. Pt
-            // noted", "24-32 BPM. Pt was alert": "Pt" is the patient, not a point).
+            // noted", "24-32 BPM. Pt was alert": "Pt" is the patient, not a point), and
+            // an address does not run across a blank line ("Note 7p - 7a \n \nCV Pt
+            // afebrile").
             Some(|s| {
+                let blank_line = s
+                    .split('\n')
+                    .skip(1)
+                    .collect::<Vec<_>>()
+                    .split_last()
+                    .is_some_and(|(_, middle)| middle.iter().any(|l| l.trim().is_empty()));
                 let words: Vec<&str> = s.split_whitespace().collect();
-                !words.windows(2).skip(1).any(|w| {
-                    let (Some(a), Some(b)) = (w.first(), w.get(1)) else {
-                        return false;
-                    };
-                    let stem = a.trim_end_matches('.');
-                    a.ends_with('.')
-                        && stem.chars().count() >= 2
-                        && stem.chars().all(|c| c.is_ascii_uppercase())
-                        && matches!(b.trim_end_matches('.'), "Pt" | "PT" | "Dr" | "DR")
-                })
+                !blank_line
+                    && !words.windows(2).skip(1).any(|w| {
+                        let (Some(a), Some(b)) = (w.first(), w.get(1)) else {
+                            return false;
+                        };
+                        let stem = a.trim_end_matches('.');
+                        a.ends_with('.')
+                            && stem.chars().count() >= 2
+                            && stem.chars().all(|c| c.is_ascii_uppercase())
+                            && matches!(b.trim_end_matches('.'), "Pt" | "PT" | "Dr" | "DR")
+                    })
             }),
         )?;
         add(
