@@ -1523,6 +1523,7 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
         "glucose 170-150s, covered per scale. Fentanyl 12.5mcg-25mcgs q2h. SVO2 58-47-52.",
     );
     strict_keeps("Pt voiding 560-1000 cyu. SVR 1240-810 on neo.");
+    strict_keeps("placed on masked ventilation of AC-20-50-400-5. Later SIMV-12-500-5.");
     // A lab value that ends a line is no postcode.
     strict_keeps("integrelin gtt at 12cc. CPK 4120 \nPAD 19-21 with CO 3.1");
     strict_removes("Strada Ciobanului 12, Cyprus 5284", &["5284"]);

@@ -2541,6 +2541,15 @@ fn id_shaped(s: &str) -> bool {
             && !head.bytes().any(|b| b.is_ascii_alphabetic())
             && super::lexicon::word_only(&last.to_ascii_lowercase())
     });
+    // Ventilator settings after the mode ("AC-20-50-400-5": rate, FiO2, volume, PEEP).
+    let vent_settings = s.split_once('-').is_some_and(|(mode, rest)| {
+        matches!(
+            mode.to_ascii_lowercase().as_str(),
+            "ac" | "simv" | "imv" | "ps" | "psv" | "cpap" | "bipap" | "prvc" | "pcv" | "vc" | "cmv"
+        ) && rest
+            .split('-')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+    });
     // A range of readings in decades ("BP 90s-100s", "HR 80s-100s").
     let decades = s.split('-').count() == 2
         && s.split('-').all(|p| {
@@ -2549,6 +2558,7 @@ fn id_shaped(s: &str) -> bool {
             })
         });
     if d < 5
+        || vent_settings
         || readings_then_word
         || decades
         || is_decimal_measure(s)
