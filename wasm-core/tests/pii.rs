@@ -1580,6 +1580,9 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
         "Daughter Amber called. AMBER ROSS RN AWARE.",
         &["Amber", "AMBER ROSS"],
     );
+    // ... and the second of two given names after a kinship word, in any case.
+    strict_removes("Daughters Ruby and Rose visited.", &["Ruby", "Rose"]);
+    strict_removes("Sons Mark and Jacob visited.", &["Mark", "Jacob"]);
     // A word taken only for being unknown pulls in no drug or device beside it, which
     // would then be redacted wherever the note says it.
     let out = strict_out("Plan for permenant pacer insertion this am. Explained need for pacer.");

@@ -355,8 +355,9 @@ const COLOURED: &[&str] = &[
 ];
 
 /// Whether the word at `i` is a colour that is also a given name, describing a finding:
-/// before what it colours, or after a shade, a clarity or a reading ("CLEAR AMBER",
-/// "40CC/HR AMBER").
+/// before what it colours, or after a shade or a clarity ("DRAINING AMBER COLOR URINE",
+/// "CLEAR AMBER"). After "and" or a time it may be a name ("Ruby and Rose visited", "at
+/// 2pm Hazel RN aware").
 pub(super) fn colour_of_a_finding(tokens: &[Token], i: usize) -> bool {
     let Some(t) = tokens.get(i) else {
         return false;
@@ -373,21 +374,18 @@ pub(super) fn colour_of_a_finding(tokens: &[Token], i: usize) -> bool {
         .filter(|_| !t.newline_before && matches!(t.gap.as_str(), "" | "/" | "-" | ","));
     next.is_some_and(|n| COLOURED.contains(&n.lower.as_str()))
         || prev.is_some_and(|p| {
-            p.has_digit
-                || matches!(
-                    p.lower.as_str(),
-                    "clear"
-                        | "dark"
-                        | "light"
-                        | "pale"
-                        | "cloudy"
-                        | "concentrated"
-                        | "yellow"
-                        | "and"
-                        | "to"
-                        | "deep"
-                        | "bright"
-                )
+            matches!(
+                p.lower.as_str(),
+                "clear"
+                    | "dark"
+                    | "light"
+                    | "pale"
+                    | "cloudy"
+                    | "concentrated"
+                    | "yellow"
+                    | "deep"
+                    | "bright"
+            )
         })
 }
 
@@ -1286,7 +1284,7 @@ impl NameRecognizer {
                 continue;
             }
             // A colour that is also a given name, describing what a note measures ("FOLEY
-            // DRAINING AMBER COLOR URINE", "clear amber urine", "20-40CC/HR AMBER.").
+            // DRAINING AMBER COLOR URINE", "clear amber urine").
             if colour_of_a_finding(&tokens, i) {
                 continue;
             }

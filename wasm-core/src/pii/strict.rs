@@ -886,7 +886,10 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 let acronym = (t.allcaps && t.letters <= 4) || plural_acronym(&tokens, i, text);
                 let mid = !sentence_start(&tokens, i);
                 let prose = mode == Mode::Mixed;
-                if ((strong_cue && (name || unknown)) || (any_cue && name && !capsafe)) && !acronym
+                // After a kinship word, a given name and the second of two given names
+                // ("Sons Mark and Will visited", "Daughters Ruby and Rose").
+                if ((strong_cue && (name || unknown)) || (any_cue && name && !capsafe) || after_kin)
+                    && !acronym
                 {
                     Some(Why::Cue)
                 } else if acronym {
@@ -1182,11 +1185,11 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         // A particle joins backward when a word stands before it, forward only when a
         // tagged name or a surname follows it ("Maria de la Cruz"); that surname then joins
         // the particle before it.
-        // In capitals, a word taken only for being unknown (often a typo: "SUCTINING
-        // THICK WHITE") pulls in no frequent word.
-        // Nor, in any case, a drug, device or eponym that is no common given name
-        // ("permenant pacer": "pacer" would then be redacted wherever the note says it).
-        let upper_typo = why == Why::Unknown
+        // A word taken only for being unknown (often a typo) pulls in no frequent word in
+        // capitals ("SUCTINING THICK WHITE") and, in any case, no drug, device or eponym
+        // that is no common given name ("permenant pacer": "pacer" would then be
+        // redacted wherever the note says it).
+        let typo_pull = why == Why::Unknown
             && ((modes.get(j).copied() == Some(Mode::Upper) && flag_of(j) & COMMON != 0)
                 || (flag_of(j) & CAPSAFE != 0 && flag_of(j) & FIRST_CORE == 0));
         // A common given name in lower case right before a surname the rules found
@@ -1244,7 +1247,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     .is_some_and(|p| p.allcaps == t.allcaps && p.first_upper == t.first_upper)
                     && free.get(j).copied().unwrap_or(false)
             });
-        let ok = (joinable(j, is_place && j < i) && !upper_typo)
+        let ok = (joinable(j, is_place && j < i) && !typo_pull)
             || town_suffix
             || given_then_surname
             || lower_initial
