@@ -1583,6 +1583,12 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
     // ... and the second of two given names after a kinship word, in any case.
     strict_removes("Daughters Ruby and Rose visited.", &["Ruby", "Rose"]);
     strict_removes("Sons Mark and Jacob visited.", &["Mark", "Jacob"]);
+    // A modal's word capitalized after a kinship word is a name; in lower case the verb.
+    strict_removes(
+        "Son Will called. Sons Mark and Will visited.",
+        &["Will", "Mark"],
+    );
+    strict_keeps("son will call back tomorrow. SON WILL CALL. Her son will visit.");
     // A word taken only for being unknown pulls in no drug or device beside it, which
     // would then be redacted wherever the note says it.
     let out = strict_out("Plan for permenant pacer insertion this am. Explained need for pacer.");

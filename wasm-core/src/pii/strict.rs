@@ -685,12 +685,30 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 HONORIFICS.contains(&p.lower.as_str()) && !p.allcaps && !spanish_title(&p.lower)
             })
     };
+    // A modal's word capitalized in mixed case right after a kinship word, or as the
+    // second of two names after one, is a name ("Son Will called", "Sons Mark and Will");
+    // in lower case or capitals it is the verb ("son will call back", "SON WILL CALL").
+    let kin_at_back = |i: usize, back: usize| {
+        i.checked_sub(back)
+            .and_then(|p| tokens.get(p))
+            .is_some_and(|p| KIN.contains(&p.lower.as_str()))
+    };
+    let kin_named = |i: usize| {
+        let after_and = i
+            .checked_sub(1)
+            .and_then(|p| tokens.get(p))
+            .is_some_and(|p| p.lower == "and");
+        tokens
+            .get(i)
+            .is_some_and(|t| t.first_upper && !t.allcaps && !t.newline_before)
+            && (kin_at_back(i, 1) || (after_and && kin_at_back(i, 3)))
+    };
     for (i, t) in tokens.iter().enumerate() {
         if t.has_digit
             || wrapped.get(i).copied().unwrap_or(false)
             || !free.get(i).copied().unwrap_or(false)
             || (t.letters < 2 && !initial_after_title(i))
-            || super::names::modal_verb(&tokens, i)
+            || (super::names::modal_verb(&tokens, i) && !kin_named(i))
             || super::names::eponym_use(&tokens, i)
             || super::names::term_before_noun(&tokens, i)
             || super::names::colour_of_a_finding(&tokens, i)
@@ -792,7 +810,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         // name ("son bill called"), not a verb or adverb ("my wife likes it"). The
         // lexicon leaves out given names that no typo rule needs ("sarah"): an unknown
         // word after a kinship word counts as one.
-        let after_kin = not_function
+        let after_kin = (not_function || kin_named(i))
             && (name || unknown)
             && !capsafe
             && (!common || f & FIRST_CORE != 0)
