@@ -1603,6 +1603,12 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
         "She lives at 44 Larch Hollow Rd\nApt 3",
         &["44 Larch Hollow Rd"],
     );
+    // A work-up is no job; work is ("WORKS FOR Dunmore Bakery").
+    strict_keeps("PT WAS WORKED UP FOR BORDERLINE HYPOADRENALISM AND PLACED ON STEROIDS.");
+    strict_removes(
+        "Pt works for Dunmore Bakery as a baker.",
+        &["Dunmore Bakery"],
+    );
     // A capital letter alone after a title is an initial, even "I" or "A".
     strict_removes("mr I remained on the same doses overnight.", &["I"]);
     strict_removes("Seen today. Ms. A declined the flu shot.", &["A"]);

@@ -1435,7 +1435,10 @@ fn employers(text: &str, tokens: &[Token]) -> Vec<Finding> {
         // first "at", "for" or "by" within six words on the line, before a capital; the
         // head of a company ("CEO of IBM", "owner of Dunmore Bakery") and where someone
         // retired from ("retired from Bethlehem Steel") right after the word.
+        // "WORKED UP FOR BORDERLINE HYPOADRENALISM" is a diagnostic work-up, not a job.
+        let work_up = next.is_some_and(|n| n.lower == "up" && !n.newline_before);
         let (prepositions, reach): (&[&str], usize) = match t.lower.as_str() {
+            "works" | "worked" | "working" if work_up => (&[], 0),
             "works" | "worked" | "working" | "employed" | "employee" => (&["at", "for", "by"], 6),
             "ceo" | "cfo" | "president" | "owner" | "founder" | "chairman" => (&["of", "at"], 1),
             "retired" => (&["from"], 1),
