@@ -1609,6 +1609,12 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
         "Pt works for Dunmore Bakery as a baker.",
         &["Dunmore Bakery"],
     );
+    // A hospital's initials after "at", ending their clause, wherever the note names it.
+    strict_removes(
+        "blasts on diff at GH.. So far at GH, cultures pending; no growth on GH cx.",
+        &["GH"],
+    );
+    strict_keeps("A rise in GH levels. Looked at GH levels today.");
     // A capital letter alone after a title is an initial, even "I" or "A".
     strict_removes("mr I remained on the same doses overnight.", &["I"]);
     strict_removes("Seen today. Ms. A declined the flu shot.", &["A"]);

@@ -2752,11 +2752,20 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
             .is_none_or(|n| n.newline_before || !n.gap.is_empty());
         // An arrow is a move ("found unresponsive-> GH EW today").
         let arrow = t.gap.ends_with("->") && !t.newline_before;
+        // "at" and initials in capitals that end their clause ("blasts on diff at GH..",
+        // "So far at GH, pt has"; not "at GH levels").
+        let at_clause_end = t.allcaps
+            && at(1).is_some_and(|p| p.lower == "at")
+            && !t.newline_before
+            && tokens
+                .get(i.saturating_add(1))
+                .is_none_or(|n| n.newline_before || n.gap.contains([',', '.', ';', ':', ')']));
         if (prep && (verb(2) || (object && verb(3))))
             || ((prep_word || arrow) && unit)
             || staff
             || being_in
             || leaving
+            || at_clause_end
         {
             found.insert(lower);
         }
