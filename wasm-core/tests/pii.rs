@@ -1589,6 +1589,8 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
         &["Will", "Mark"],
     );
     strict_keeps("son will call back tomorrow. SON WILL CALL. Her son will visit.");
+    // "significant other" is kin to this rule as to every other kinship rule.
+    strict_removes("Visited by significant other Will today.", &["Will"]);
     // A word taken only for being unknown pulls in no drug or device beside it, which
     // would then be redacted wherever the note says it.
     let out = strict_out("Plan for permenant pacer insertion this am. Explained need for pacer.");

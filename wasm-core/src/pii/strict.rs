@@ -685,14 +685,22 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 HONORIFICS.contains(&p.lower.as_str()) && !p.allcaps && !spanish_title(&p.lower)
             })
     };
+    // Whether the word at `k` is a kinship word; "significant other" is kin too ("visited
+    // by significant other charlie").
+    let kin_at = |k: Option<usize>| {
+        k.is_some_and(|k| {
+            tokens.get(k).is_some_and(|p| {
+                KIN.contains(&p.lower.as_str())
+                    || (p.lower == "other"
+                        && k.checked_sub(1)
+                            .and_then(|q| tokens.get(q))
+                            .is_some_and(|q| q.lower == "significant" && !p.newline_before))
+            })
+        })
+    };
     // A modal's word capitalized in mixed case right after a kinship word, or as the
     // second of two names after one, is a name ("Son Will called", "Sons Mark and Will");
     // in lower case or capitals it is the verb ("son will call back", "SON WILL CALL").
-    let kin_at_back = |i: usize, back: usize| {
-        i.checked_sub(back)
-            .and_then(|p| tokens.get(p))
-            .is_some_and(|p| KIN.contains(&p.lower.as_str()))
-    };
     let kin_named = |i: usize| {
         let after_and = i
             .checked_sub(1)
@@ -701,7 +709,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         tokens
             .get(i)
             .is_some_and(|t| t.first_upper && !t.allcaps && !t.newline_before)
-            && (kin_at_back(i, 1) || (after_and && kin_at_back(i, 3)))
+            && (kin_at(i.checked_sub(1)) || (after_and && kin_at(i.checked_sub(3))))
     };
     for (i, t) in tokens.iter().enumerate() {
         if t.has_digit
@@ -787,18 +795,6 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && plain_gap(&["", "."]);
         // The second of two given names after a kinship word ("daughters sarah and
         // margie") is a relative's too.
-        // "significant other" is kin too ("visited by significant other charlie").
-        let kin_at = |k: Option<usize>| {
-            k.is_some_and(|k| {
-                tokens.get(k).is_some_and(|p| {
-                    KIN.contains(&p.lower.as_str())
-                        || (p.lower == "other"
-                            && k.checked_sub(1)
-                                .and_then(|q| tokens.get(q))
-                                .is_some_and(|q| q.lower == "significant" && !p.newline_before))
-                })
-            })
-        };
         let second_of_two = prev.is_some_and(|p| matches!(p.lower.as_str(), "and" | "&"))
             && plain_gap(&[""])
             && prev2.is_some_and(|q| {
