@@ -1622,3 +1622,49 @@ fn readings_inflections_shorthand_and_initials_after_titles() {
     strict_removes("Seen today. Ms. A declined the flu shot.", &["A"]);
     strict_keeps("MR I/II murmur noted. I remained at bedside.");
 }
+
+#[test]
+fn initials_with_surnames_times_balances_and_sinus_rhythm() {
+    // A capital letter alone, a surname, then what a clinician does, even in capitals
+    // and when the surname is also a word.
+    strict_removes(
+        "UOP DOWN, K MORAN ORDERED LASIX 40. Per T Walsh aware of labs.",
+        &["K MORAN", "T Walsh"],
+    );
+    strict_keeps("A SMITH catheter was placed. LEFT A LINE AWARE OF RISKS.");
+    // A word no list has after a cue and a given name is the surname, though one
+    // letter from a word.
+    strict_removes(
+        "wound care: will consult with peggy tallert re dressings.",
+        &["peggy tallert"],
+    );
+    // A date after a verb a clause after a ventilator word; the settings stay.
+    strict_removes(
+        "plan: wean from vent and extubate 4/14. family aware.",
+        &["4/14"],
+    );
+    strict_keeps("Vent PS 10/5, PEEP 5. cpap 5/5 overnight. on bipap at 12/5.");
+    // A campus named by a word no dictionary has; a direction or a kind stays.
+    strict_removes(
+        "called out to a bed on brenneman campus when ready.",
+        &["brenneman"],
+    );
+    strict_keeps("transfer to the main campus. bed on east campus.");
+    // "SR." in capitals before a word in lower case is sinus rhythm; "X3." is no
+    // initial; a time after "at", a signed balance and labelled readings are no
+    // identifiers; "@" before a known word is "at".
+    strict_keeps("HR 70-80 SR. occas. PVC. HR 60'S SR. started on metoprolol.");
+    strict_keeps("NEURO: A&O X3. MAE. PERLA.");
+    strict_keeps("free water 250cc given at 1600 and at 2200.");
+    strict_keeps("u/o adequate. +12340 los, -1210 since mn.");
+    strict_keeps("c/v: bp-92-110/50, voiding 150-350ccs/hr.");
+    strict_keeps("tube feeds @goal of 60cc/hr, tolerating well.");
+    // ... while a handle and a ZIP code that end a line are still found.
+    strict_removes("message me @jdoe42 anytime", &["@jdoe42"]);
+    strict_removes("lives at 12 Oak St\nSpringfield IL 62704", &["62704"]);
+    // After "Pt" capitalized, a misspelt verb in lower case is no name; a name is.
+    strict_keeps("Neuro: Pt is sedated. Pt reciving ativan q4.");
+    strict_removes("Pt Okafor arrived from the cath lab.", &["Okafor"]);
+    // A frequent word that is no given name ends the reach of a cue ("PT STILL ...").
+    strict_keeps("ABG IMPROVED (ALTHOUGH PT STILL ALKALOTIC).");
+}

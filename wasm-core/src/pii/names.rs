@@ -938,7 +938,11 @@ pub(super) fn tokenize(text: &str) -> Vec<Token> {
             let letters = word.chars().filter(|c| c.is_alphabetic()).count();
             let any_lower = word.chars().any(char::is_lowercase);
             let followed_by_period = text.get(end..).is_some_and(|r| r.starts_with('.'));
-            let initial = letters == 1 && first_upper && followed_by_period;
+            // "X3." is a count, not an initial ("A&O X3. MAE.").
+            let initial = letters == 1
+                && first_upper
+                && followed_by_period
+                && !word.bytes().any(|b| b.is_ascii_digit());
             // Strip a possessive "'s" from the span.
             let possessive = word.ends_with("'s") || word.ends_with("’s");
             let end = if possessive {

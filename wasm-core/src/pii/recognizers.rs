@@ -807,6 +807,37 @@ impl Patterns {
                 {
                     continue;
                 }
+                if rec.entity == Entity::Zip {
+                    // A signed number is a balance or a change ("+13175 los", "-1963 since
+                    // mn"); four digits after "at" or "@" are a time of day ("given at
+                    // 1600").
+                    let signed =
+                        start
+                            .checked_sub(1)
+                            .and_then(|p| bytes.get(p))
+                            .is_some_and(|&b| {
+                                matches!(b, b'+' | b'-')
+                                    && start.checked_sub(2).and_then(|q| bytes.get(q)).is_none_or(
+                                        |c| {
+                                            c.is_ascii_whitespace()
+                                                || matches!(c, b'(' | b',' | b':')
+                                        },
+                                    )
+                            });
+                    let clock = value.len() == 4
+                        && value
+                            .parse::<u32>()
+                            .is_ok_and(|n| n / 100 <= 23 && n % 100 <= 59);
+                    let before = window_before(text, &lower, same_len, start, 8);
+                    let at_time = clock
+                        && (before.trim_end().ends_with('@')
+                            || before.split_whitespace().next_back().is_some_and(|w| {
+                                matches!(w, "at" | "by" | "until" | "till" | "since" | "around")
+                            }));
+                    if signed || at_time {
+                        continue;
+                    }
+                }
                 if !rec.anti.is_empty() {
                     let mut before = window_before(text, &lower, same_len, start, 20);
                     // For a date, a word that makes a fraction a score or a dose governs
@@ -838,7 +869,22 @@ impl Patterns {
                             }
                         }
                     }
-                    if rec.anti.iter().any(|w| has_word(&before, w)) {
+                    // A ventilator word governs only the numbers right after it ("PS
+                    // 10/5", "bipap at 10/5"), not a date a clause later ("wean from vent
+                    // and extubate 3/11").
+                    let last_two: Vec<&str> = before
+                        .split(|c: char| !c.is_alphanumeric())
+                        .filter(|w| !w.is_empty())
+                        .rev()
+                        .take(2)
+                        .collect();
+                    if rec.anti.iter().any(|w| {
+                        if rec.entity == Entity::Date && VENT_WORDS.contains(w) {
+                            last_two.contains(w)
+                        } else {
+                            has_word(&before, w)
+                        }
+                    }) {
                         continue;
                     }
                     if rec.entity == Entity::Date {
@@ -983,6 +1029,12 @@ fn fraction_parts(s: &str) -> (u32, u32) {
 }
 
 /// Words after a fraction that make it an amount, not a date.
+/// Ventilator modes and settings, which write pressures as fractions ("PS 10/5").
+const VENT_WORDS: &[&str] = &[
+    "ps", "psv", "peep", "cpap", "bipap", "ipap", "epap", "vent", "settings", "simv", "imv",
+    "prvc", "ac",
+];
+
 const FRACTION_UNITS: &[&str] = &[
     "tab",
     "tabs",
@@ -2049,7 +2101,10 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             let time = body.bytes().all(|b| b.is_ascii_digit());
             let known_caps = body.bytes().all(|b| b.is_ascii_uppercase())
                 && super::lexicon::word_only(&body.to_ascii_lowercase());
-            !(is_measure(body) || time || known_caps)
+            // "tf @goal of 80cc/hr": "at" before a frequent word in lower case.
+            let known_lower =
+                body.bytes().all(|b| b.is_ascii_lowercase()) && super::lexicon::word_only(body);
+            !(is_measure(body) || time || known_caps || known_lower)
         }),
     )?;
     // A unit inside an address: "Apt. 623", "Suite 4B", "Flat 2".
@@ -2402,6 +2457,10 @@ const UNITS: &[&str] = &[
     "cc",
 ];
 
+fn is_unit(unit: &str) -> bool {
+    UNITS.contains(&unit.to_lowercase().as_str())
+}
+
 /// Splits "250mg" into the number and what follows it.
 fn number_and_rest(s: &str) -> (&str, &str) {
     let end = s
@@ -2462,7 +2521,7 @@ fn measured_range(s: &str) -> bool {
     let short = |n: &str| (1..=3).contains(&n.len()) && n.bytes().all(|c| c.is_ascii_digit());
     short(a)
         && short(hi)
-        && (unit.is_empty() || UNITS.contains(&unit.to_lowercase().as_str()))
+        && (unit.is_empty() || is_unit(unit) || unit.strip_suffix(['s', 'S']).is_some_and(is_unit))
         && a.parse::<u32>().ok() < hi.parse::<u32>().ok()
 }
 
@@ -2511,6 +2570,11 @@ fn readings(s: &str) -> bool {
         && (nums.len() == 2 || nums.first().is_some_and(|&n| n > 31))
 }
 
+/// Vital signs written before their readings.
+const VITAL_LABELS: &[&str] = &[
+    "bp", "sbp", "dbp", "map", "maps", "hr", "rr", "cvp", "sats", "pap",
+];
+
 /// The shape of an identifier: at least five digits with letters or separators, or
 /// seven digits and more; not a measurement, an ICD-10 or LOINC code, a dotted quad, a
 /// decimal, or a 13-19 digit run (those are card numbers, checked by Luhn).
@@ -2550,6 +2614,11 @@ fn id_shaped(s: &str) -> bool {
             .split('-')
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
     });
+    // A vital sign's label run into its readings by a dash ("bp-89-100/50", "hr-80-90").
+    let labelled = s.split_once('-').is_some_and(|(label, rest)| {
+        VITAL_LABELS.contains(&label.to_ascii_lowercase().as_str())
+            && (measured_range(rest) || readings(rest))
+    });
     // A range of readings in decades ("BP 90s-100s", "HR 80s-100s").
     let decades = s.split('-').count() == 2
         && s.split('-').all(|p| {
@@ -2559,6 +2628,7 @@ fn id_shaped(s: &str) -> bool {
         });
     if d < 5
         || vent_settings
+        || labelled
         || readings_then_word
         || decades
         || is_decimal_measure(s)

@@ -342,6 +342,32 @@ const PERSON_VERBS: &[&str] = &[
     "had",
 ];
 
+/// What a clinician named by an initial and a surname does ("J SMITH ORDERED").
+const CLINICIAN_ACTS: &[&str] = &[
+    "ordered",
+    "aware",
+    "notified",
+    "informed",
+    "paged",
+    "updated",
+    "saw",
+    "examined",
+    "placed",
+    "consulted",
+    "wrote",
+    "came",
+    "called",
+    "stated",
+    "requested",
+    "approved",
+    "recommended",
+    "recommends",
+    "evaluated",
+    "assessed",
+    "discussed",
+    "spoke",
+];
+
 /// Greetings a writer names themself after ("hi its jimmy").
 const GREETINGS: &[&str] = &[
     "hi",
@@ -652,7 +678,10 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             // Only name-like words may stand between the cue and this word, not what
             // people do ("SON BROUGHT HIM").
             let f = flag_of(j);
-            let namey = (p.initial || is_name(f) || f & SAFE == 0)
+            // A frequent word that is no given name breaks the chain ("PT STILL
+            // ALKYLOTIC": "still" is also a surname).
+            let frequent_word = f & COMMON != 0 && f & FIRST == 0;
+            let namey = (p.initial || (is_name(f) && !frequent_word) || f & SAFE == 0)
                 && !PERSON_VERBS.contains(&p.lower.as_str());
             // "a" without a period is the article ("MAKE PATIENT A COMFORT MEASURES
             // ONLY"), unless a capitalized word follows it in mixed case ("Dr A Smith").
@@ -791,6 +820,13 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                         || !matches!(p.lower.as_str(), "ms" | "sr" | "mr")
                         || name
                         || unknown)
+                    // In capitals before a word in lower case they are sinus rhythm,
+                    // mitral regurgitation or mental status ("HR 83-90 SR. occas. PAC",
+                    // "80's SR. started on po lopressor").
+                    && !(p.allcaps
+                        && matches!(p.lower.as_str(), "ms" | "sr" | "mr")
+                        && !t.first_upper
+                        && mode != Mode::Lower)
             })
             && plain_gap(&["", "."]);
         // The second of two given names after a kinship word ("daughters sarah and
@@ -889,6 +925,35 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 "aware" | "notified" | "paged" | "informed" | "updated" | "here" | "note"
             );
         let honorific_initial = initial_after_title(i) && mode != Mode::Upper;
+        // Right after "Pt" capitalized, a word in lower case that no name list has is what
+        // the patient did, however misspelt ("Pt lightenedup significantly", "Pt reciving
+        // 1mg ativan"); in capitals a short one is an abbreviation ("PATIENT WGT.").
+        let after_pt = prev.is_some_and(|p| matches!(p.lower.as_str(), "pt" | "patient"));
+        let verb_after_pt = after_pt
+            && !name
+            && (prev.is_some_and(|p| p.first_upper) && !t.first_upper
+                || (mode == Mode::Upper && t.letters <= 3));
+        // After a cue, a word no list has right after a given name is the surname,
+        // though it is one letter from a word ("will consult with patty hoeller").
+        let unknown_after_given = any_cue
+            && f & SAFE == 0
+            && !name
+            && t.letters >= 4
+            && plain_gap(&[""])
+            && prev.is_some_and(|p| {
+                !p.newline_before
+                    && p.gap.is_empty()
+                    && !p.has_digit
+                    && !AFTER_CUE_FUNCTION.contains(&p.lower.as_str())
+            })
+            && !i
+                .checked_sub(1)
+                .is_some_and(|p| super::names::modal_verb(&tokens, p))
+            && i.checked_sub(1).is_some_and(|p| {
+                let fp = flag_of(p);
+                fp & FIRST != 0 && fp & CAPSAFE == 0
+            })
+            && not_function;
         let why = match mode {
             _ if dwelling_owner => Some(Why::Cue),
             _ if honorific_initial => Some(Why::Cue),
@@ -953,6 +1018,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     || after_honorific
                     || after_kin
                     || self_named
+                    || unknown_after_given
                 {
                     Some(Why::Cue)
                 } else if opens_acting {
@@ -967,11 +1033,14 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 // word ("my mom beatriz fell": not "fell") nor a nationality or a drug
                 // ("daughter, russian speaking"), or one written capitalized ("lytes
                 // checked Dr B Muse").
-                if (strong_cue && (unknown || (name && ((!common && !capsafe) || capitalized))))
+                if (strong_cue
+                    && !verb_after_pt
+                    && (unknown || (name && ((!common && !capsafe) || capitalized))))
                     || (strong_cue && cued_given_informed)
                     || after_honorific
                     || after_kin
                     || self_named
+                    || unknown_after_given
                 {
                     Some(Why::Cue)
                 } else if unknown
@@ -1000,7 +1069,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 if any_cue
                     && not_function
                     && !PERSON_VERBS.contains(&t.lower.as_str())
-                    && ((unknown && strong_cue)
+                    && ((unknown && strong_cue && !verb_after_pt)
                         // Right after "PT", a nationality, drug or device that is
                         // nobody's given name stays ("PT RUSSIAN SPEAKING", "PT
                         // FOLEY DRAINING"), and so does a frequent word that is no
@@ -1077,8 +1146,46 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             if let Some(slot) = tag.get_mut(i) {
                 *slot = Some(why);
             }
+            // ... and the given name before such a surname with it ("patty hoeller").
+            if unknown_after_given {
+                if let Some(slot) = i.checked_sub(1).and_then(|p| tag.get_mut(p)) {
+                    slot.get_or_insert(Why::Cue);
+                }
+            }
             if let Some(p) = place.get_mut(i) {
                 *p = (place_cue || (town && !name)) && !strong_cue;
+            }
+        }
+    }
+
+    // A capital letter alone, a surname, then what a clinician does ("PAPS, J SMITH
+    // ORDERED EPI DRIP", "per K Lind aware"): the initial and the surname name someone,
+    // however frequent the surname's word.
+    for i in 1..tokens.len() {
+        let (Some(l), Some(s)) = (tokens.get(i.saturating_sub(1)), tokens.get(i)) else {
+            continue;
+        };
+        let f = flag_of(i);
+        let letter = l.letters == 1
+            && l.lower.len() == 1
+            && l.first_upper
+            && !matches!(l.lower.as_str(), "a" | "i" | "o");
+        let surname = f & LAST != 0
+            && f & CAPSAFE == 0
+            && s.letters >= 3
+            && s.first_upper
+            && !s.newline_before
+            && s.gap.is_empty();
+        let acts = tokens.get(i.saturating_add(1)).is_some_and(|n| {
+            n.gap.is_empty() && !n.newline_before && CLINICIAN_ACTS.contains(&n.lower.as_str())
+        });
+        let both_free = free.get(i).copied().unwrap_or(false)
+            && free.get(i.saturating_sub(1)).copied().unwrap_or(false);
+        if letter && surname && acts && both_free {
+            for k in [i.saturating_sub(1), i] {
+                if let Some(slot) = tag.get_mut(k) {
+                    slot.get_or_insert(Why::Name);
+                }
             }
         }
     }
@@ -2944,14 +3051,29 @@ const HOSPITAL_NOUNS: &[&str] = &[
 
 /// A care facility named in lower case after a preposition or an opening parenthesis
 /// ("plans for pt to go to sacred heart hospital", "rehab(sacred heart Memorial)"): up
-/// to three lower-case words before "hospital" or "memorial", not all of them words that
-/// only describe a hospital.
+/// to three lower-case words before "hospital", "memorial" or "campus", not all of them
+/// words that only describe a hospital.
 fn lowercase_facilities(tokens: &[Token]) -> Vec<Finding> {
-    const PREPOSITIONS: &[&str] = &["to", "at", "from", "in", "into", "via", "towards", "toward"];
+    const PREPOSITIONS: &[&str] = &[
+        "to", "at", "from", "in", "into", "via", "towards", "toward", "on",
+    ];
     let mut out = Vec::new();
     for i in 1..tokens.len() {
         let Some(head) = tokens.get(i) else { continue };
-        if !["hospital", "memorial"].contains(&head.lower.as_str()) || !head.gap.is_empty() {
+        // A campus is named by a word no dictionary has, a name or a town ("bed on
+        // mackerer campus"), not by a direction or a kind ("on the main campus").
+        let campus = head.lower == "campus";
+        if !(["hospital", "memorial"].contains(&head.lower.as_str()) || campus)
+            || !head.gap.is_empty()
+        {
+            continue;
+        }
+        if campus
+            && !i.checked_sub(1).is_some_and(|p| {
+                let f = lexicon::flags(tokens.get(p).map(|t| t.lower.as_str()).unwrap_or("the"));
+                f & SAFE == 0 || f & PLACE != 0 || (is_name(f) && f & COMMON == 0)
+            })
+        {
             continue;
         }
         let described = tokens.get(i.saturating_add(1)).is_some_and(|n| {
