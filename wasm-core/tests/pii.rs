@@ -1667,4 +1667,14 @@ fn initials_with_surnames_times_balances_and_sinus_rhythm() {
     strict_removes("Pt Okafor arrived from the cath lab.", &["Okafor"]);
     // A frequent word that is no given name ends the reach of a cue ("PT STILL ...").
     strict_keeps("ABG IMPROVED (ALTHOUGH PT STILL ALKALOTIC).");
+    // After "pt" in lower case, a word one edit from a frequent word is a misspelt verb.
+    strict_keeps("pt recieved 20mg of lasix. pt slighly wheezing.");
+    // A vital's label glued to its readings, a balance after "pt", a letter after an
+    // apostrophe: no identifier, no initial.
+    strict_keeps("cv- hr 96-109 nsr, bp101-113/47-65. pt -5600 since admission.");
+    assert!(strict_out("sbp goal 90-130's. labatelol weaned to off.")
+        .starts_with("sbp goal 90-130's. ["));
+    // A day alone as the answer to what day it is.
+    strict_removes("oriented: \"it's the 14th.\" knows the year.", &["14th"]);
+    strict_keeps("on the 5th floor. for the 3rd time today. the 2nd unit hung.");
 }

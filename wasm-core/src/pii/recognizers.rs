@@ -807,10 +807,10 @@ impl Patterns {
                 {
                     continue;
                 }
-                if rec.entity == Entity::Zip {
-                    // A signed number is a balance or a change ("+13175 los", "-1963 since
-                    // mn"); four digits after "at" or "@" are a time of day ("given at
-                    // 1600").
+                if rec.entity == Entity::Zip || rec.name == "id_label" {
+                    // A signed number is a balance or a change, no postcode or labelled
+                    // identifier ("+13175 los", "pt -5600 since admission"); four digits
+                    // after "at" or "@" are a time of day ("given at 1600").
                     let signed =
                         start
                             .checked_sub(1)
@@ -1288,11 +1288,12 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         None,
     )?;
     // A day of the month alone, as an ordinal after a preposition ("discharged on the
-    // 5th", "until the 21st."), not the 5th toe, floor, percentile or dose.
+    // 5th", "until the 21st.") or what the day is ("it's the 11th.", an orientation
+    // answer), not the 5th toe, floor, percentile or dose.
     add(
         "date_day_alone",
         Date,
-        r"(?i)\b(?:on|by|until|till|since|from|before|after|through)\s+the\s+((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?:$|\s*[.,;:)]|\s+(?:at|and|or|to|when|with|for|she|he|they|we|i|pt|patient|per|as|in|morning|afternoon|evening|night)\b)",
+        r"(?i)\b(?:on|by|until|till|since|from|before|after|through|is|was|it'?s)\s+the\s+((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?:$|\s*[.,;:)]|\s+(?:at|and|or|to|when|with|for|she|he|they|we|i|pt|patient|per|as|in|morning|afternoon|evening|night)\b)",
         1,
         0.6,
         &[],
@@ -2614,10 +2615,16 @@ fn id_shaped(s: &str) -> bool {
             .split('-')
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
     });
-    // A vital sign's label run into its readings by a dash ("bp-89-100/50", "hr-80-90").
-    let labelled = s.split_once('-').is_some_and(|(label, rest)| {
-        VITAL_LABELS.contains(&label.to_ascii_lowercase().as_str())
-            && (measured_range(rest) || readings(rest))
+    // A vital sign's label run into its readings by a dash ("bp-89-100/50", "hr-80-90"),
+    // ... or glued to them ("bp101-113/47-65").
+    let labelled = VITAL_LABELS.iter().any(|label| {
+        s.get(..label.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(label))
+            && s.get(label.len()..).is_some_and(|rest| {
+                let rest = rest.strip_prefix('-').unwrap_or(rest);
+                rest.starts_with(|c: char| c.is_ascii_digit())
+                    && (measured_range(rest) || readings(rest))
+            })
     });
     // A range of readings in decades ("BP 90s-100s", "HR 80s-100s").
     let decades = s.split('-').count() == 2

@@ -928,11 +928,14 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         // Right after "Pt" capitalized, a word in lower case that no name list has is what
         // the patient did, however misspelt ("Pt lightenedup significantly", "Pt reciving
         // 1mg ativan"); in capitals a short one is an abbreviation ("PATIENT WGT.").
+        // In lower case, one that is one edit from a frequent word is a misspelt verb too
+        // ("pt recived 10 mg").
         let after_pt = prev.is_some_and(|p| matches!(p.lower.as_str(), "pt" | "patient"));
         let verb_after_pt = after_pt
             && !name
             && (prev.is_some_and(|p| p.first_upper) && !t.first_upper
-                || (mode == Mode::Upper && t.letters <= 3));
+                || (mode == Mode::Upper && t.letters <= 3)
+                || (!t.first_upper && lexicon::near_common(&t.lower)));
         // After a cue, a word no list has right after a given name is the surname,
         // though it is one letter from a word ("will consult with patty hoeller").
         let unknown_after_given = any_cue
@@ -1216,6 +1219,17 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         }
     }
 
+    // A letter glued to a number or an apostrophe is a unit or a plural ending, not an
+    // initial ("sbp goal 90-130's. labatelol").
+    let glued_letter = |i: usize| {
+        tokens.get(i).is_some_and(|t| {
+            t.letters == 1
+                && text
+                    .get(..t.start)
+                    .and_then(|b| b.chars().next_back())
+                    .is_some_and(|c| c.is_ascii_digit() || matches!(c, '\'' | '’'))
+        })
+    };
     // Join runs: a tagged word pulls in the name words, initials and particles beside it
     // on the same line ("Rose Okafor", "J. Okafor", "Larch Hollow", "new harwick").
     let joinable = |i: usize, toward_tagged_is_place: bool| -> bool {
@@ -1228,6 +1242,9 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let lower = t.lower.as_str();
         if t.initial {
             return true;
+        }
+        if glued_letter(i) {
+            return false;
         }
         if toward_tagged_is_place && PLACE_PREFIXES.contains(&lower) {
             return true;
@@ -1296,6 +1313,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     && !t.first_upper
                     && free.get(j).copied().unwrap_or(false)
             })
+            && !glued_letter(j)
             && tokens.get(i).is_some_and(|s| {
                 s.gap == "." && !s.newline_before && !s.column_before && !s.first_upper
             });
