@@ -1677,4 +1677,7 @@ fn initials_with_surnames_times_balances_and_sinus_rhythm() {
     // A day alone as the answer to what day it is.
     strict_removes("oriented: \"it's the 14th.\" knows the year.", &["14th"]);
     strict_keeps("on the 5th floor. for the 3rd time today. the 2nd unit hung.");
+    // A unit after a range of readings, readings run into "up" or "to".
+    strict_keeps("using IS to 700-1250cc. BS HAD BEEN 120-150-UP TO 190.");
+    strict_keeps("Fentanyl 25mcg-50mcgs q 2hours.");
 }

@@ -2532,6 +2532,24 @@ fn measured_range(s: &str) -> bool {
 /// different widths up to four), none more than twice another (a series of three opening
 /// above 31, which no date does).
 fn readings(s: &str) -> bool {
+    // A unit after the last number belongs to the whole range ("IS to 800-1000cc").
+    let s = match number_and_rest(s.rsplit('-').next().unwrap_or_default()) {
+        (n, unit)
+            if !n.is_empty()
+                && !unit.is_empty()
+                && s.rsplit_once('-').is_some_and(|(head, _)| {
+                    head.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+                }) =>
+        {
+            let plain = unit.strip_suffix(['s', 'S']).unwrap_or(unit);
+            if is_unit(unit) || is_unit(plain) {
+                s.get(..s.len().saturating_sub(unit.len())).unwrap_or(s)
+            } else {
+                s
+            }
+        }
+        _ => s,
+    };
     let parts: Vec<&str> = s.split('-').collect();
     if !(2..=3).contains(&parts.len()) {
         return false;
@@ -2599,9 +2617,14 @@ fn id_shaped(s: &str) -> bool {
     };
     let shift = s.split_once('-').is_some_and(|(a, b)| clock(a) && clock(b));
     // Readings run into the next word by a dash ("GLUCOSE 153-106-TREATED PER SS",
-    // "RATE 95-120-THOUGH"): numbers then an English word are no identifier.
+    // "RATE 95-120-THOUGH", "BS 130-140-UP TO 160"): numbers then an English word are no
+    // identifier.
     let readings_then_word = s.rsplit_once('-').is_some_and(|(head, last)| {
-        last.len() >= 3
+        (last.len() >= 3
+            || matches!(
+                last.to_ascii_lowercase().as_str(),
+                "up" | "to" | "on" | "in" | "at" | "of" | "by"
+            ))
             && last.bytes().all(|b| b.is_ascii_alphabetic())
             && !head.bytes().any(|b| b.is_ascii_alphabetic())
             && super::lexicon::word_only(&last.to_ascii_lowercase())
