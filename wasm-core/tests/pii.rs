@@ -1680,4 +1680,17 @@ fn initials_with_surnames_times_balances_and_sinus_rhythm() {
     // A unit after a range of readings, readings run into "up" or "to".
     strict_keeps("using IS to 700-1250cc. BS HAD BEEN 120-150-UP TO 190.");
     strict_keeps("Fentanyl 25mcg-50mcgs q 2hours.");
+    // Where someone lives, misspelt, up to the end of the phrase; a kind of home stays.
+    strict_removes(
+        "social: lives alone in glen brnie, son visits daily.",
+        &["glen brnie"],
+    );
+    strict_keeps("lives in senior housing. lives in a nursing home. lives alone in florida.");
+    // "HOSP" ends a hospital's name after a name or a town; the stay stays.
+    strict_removes(
+        "TX'D FROM SALISBURY MEMORIAL HOSP VIA MED FLIGHT",
+        &["SALISBURY"],
+    );
+    strict_removes("TRANSFERRED FROM KERNAN HOSP TODAY", &["KERNAN"]);
+    strict_keeps("PRIOR HOSP COURSE UNREMARKABLE. DURING THIS HOSP STAY.");
 }

@@ -2591,7 +2591,8 @@ fn readings(s: &str) -> bool {
 
 /// Vital signs written before their readings.
 const VITAL_LABELS: &[&str] = &[
-    "bp", "sbp", "dbp", "map", "maps", "hr", "rr", "cvp", "sats", "pap",
+    "bp", "sbp", "dbp", "map", "maps", "hr", "rr", "cvp", "sats", "sat", "pap", "pad", "uo", "uop",
+    "tv", "fs", "bs",
 ];
 
 /// The shape of an identifier: at least five digits with letters or separators, or

@@ -1512,6 +1512,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(hospital_initials(&tokens));
     out.extend(town_names(&tokens, &modes, &free));
     out.extend(lowercase_facilities(&tokens));
+    out.extend(residence_phrases(&tokens));
     out.extend(wards_with_numbers(text, &tokens));
     out.extend(employers(text, &tokens));
     out
@@ -2164,6 +2165,7 @@ pub(super) fn towns_after_addresses(text: &str, found: &[Finding]) -> Vec<Findin
 const FACILITY_HEADS: &[&[&str]] = &[
     &["hospital"],
     &["hospitals"],
+    &["hosp"],
     &["memorial"],
     &["clinic"],
     &["infirmary"],
@@ -2678,10 +2680,16 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
             }
             first = first.saturating_sub(1);
         }
+        // "HOSP" is also shorthand for the stay ("PRIOR HOSP COURSE"): it ends a name
+        // only after a word no dictionary has, a name or a town ("FROM WASHINGTON
+        // ADVENTIST HOSP").
+        let abbreviated = tokens.get(i).is_some_and(|t| t.lower == "hosp");
         let named = (first..i).any(|k| {
-            tokens
-                .get(k)
-                .is_some_and(|t| !FACILITY_GENERIC.contains(&t.lower.as_str()))
+            tokens.get(k).is_some_and(|t| {
+                let f = lexicon::flags(&t.lower);
+                !FACILITY_GENERIC.contains(&t.lower.as_str())
+                    && (!abbreviated || f & SAFE == 0 || f & PLACE != 0 || is_name(f))
+            })
         });
         let last = if place { i } else { i.saturating_sub(1) };
         if let (true, Some(a), Some(b)) = (named, tokens.get(first), tokens.get(last)) {
@@ -3157,6 +3165,95 @@ fn lowercase_facilities(tokens: &[Token]) -> Vec<Finding> {
                 end: b.end,
                 confidence: 0.6,
                 recognizer: "strict_facility_lower",
+            });
+        }
+    }
+    out
+}
+
+/// Words that may stand between a verb of living and its place ("lives alone in").
+const RESIDING_FILLERS: &[&str] = &[
+    "alone",
+    "here",
+    "now",
+    "currently",
+    "still",
+    "independently",
+];
+
+/// Where someone lives, in a few words right after "lives in" up to the end of the
+/// phrase, when one of them is a word no dictionary has, a name or a town ("lives alone
+/// in white amrsh, daughter pat lives close by"): a misspelt town is still the town. A
+/// kind of home stays ("lives in senior housing", "lives in a nursing home").
+fn residence_phrases(tokens: &[Token]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for i in 1..tokens.len() {
+        let Some(prep) = tokens.get(i) else { continue };
+        if !matches!(prep.lower.as_str(), "in" | "near" | "outside") {
+            continue;
+        }
+        // Back over the fillers to the verb of living.
+        let mut k = i;
+        let mut verb = false;
+        while let Some(p) = k.checked_sub(1).and_then(|q| tokens.get(q)) {
+            let Some(cur) = tokens.get(k) else { break };
+            if cur.newline_before || !cur.gap.is_empty() {
+                break;
+            }
+            if RESIDING.contains(&p.lower.as_str()) {
+                verb = true;
+                break;
+            }
+            if !RESIDING_FILLERS.contains(&p.lower.as_str()) || i.saturating_sub(k) >= 2 {
+                break;
+            }
+            k = k.saturating_sub(1);
+        }
+        if !verb {
+            continue;
+        }
+        // Forward over at most three words to the end of the phrase.
+        let mut last = i;
+        while last.saturating_sub(i) < 3 {
+            let Some(n) = tokens.get(last.saturating_add(1)) else {
+                break;
+            };
+            if n.newline_before || !n.gap.is_empty() || n.has_digit {
+                break;
+            }
+            if FACILITY_STOPS.contains(&n.lower.as_str())
+                || PERSON_VERBS.contains(&n.lower.as_str())
+            {
+                break;
+            }
+            last = last.saturating_add(1);
+        }
+        if last == i {
+            continue;
+        }
+        // The phrase ends at punctuation or the line's end, not inside a longer clause.
+        let ends = tokens
+            .get(last.saturating_add(1))
+            .is_none_or(|n| n.newline_before || !n.gap.is_empty());
+        // A state alone is no identifier ("lives in florida").
+        let named = (i.saturating_add(1)..=last).any(|k| {
+            let lower = tokens.get(k).map(|t| t.lower.as_str()).unwrap_or("the");
+            let f = lexicon::flags(lower);
+            (f & SAFE == 0 || (f & PLACE != 0 && f & COMMON == 0))
+                && !super::recognizers::is_state_name(lower)
+        });
+        if let (true, true, Some(a), Some(b)) = (
+            ends,
+            named,
+            tokens.get(i.saturating_add(1)),
+            tokens.get(last),
+        ) {
+            out.push(Finding {
+                entity: Entity::Address,
+                start: a.start,
+                end: b.end,
+                confidence: 0.6,
+                recognizer: "strict_residence",
             });
         }
     }
