@@ -1693,4 +1693,7 @@ fn initials_with_surnames_times_balances_and_sinus_rhythm() {
     );
     strict_removes("TRANSFERRED FROM KERNAN HOSP TODAY", &["KERNAN"]);
     strict_keeps("PRIOR HOSP COURSE UNREMARKABLE. DURING THIS HOSP STAY.");
+    // "A&O." ends in no initial; a fraction of what is drunk is no date.
+    strict_keeps("NEURO: A&O. MAE FOLLOWS COMMANDS. A/O. PERL.");
+    strict_keeps("ETOH (last drink yesterday, usual amt 1/2 gallon vodka/day), 1/2 ppd.");
 }

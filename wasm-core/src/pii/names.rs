@@ -938,10 +938,16 @@ pub(super) fn tokenize(text: &str) -> Vec<Token> {
             let letters = word.chars().filter(|c| c.is_alphabetic()).count();
             let any_lower = word.chars().any(char::is_lowercase);
             let followed_by_period = text.get(end..).is_some_and(|r| r.starts_with('.'));
-            // "X3." is a count, not an initial ("A&O X3. MAE.").
+            // "X3." is a count, not an initial ("A&O X3. MAE.") ...
+            // ... and so is the last letter of "A&O." or "A/O." (alert and oriented).
+            let joined_letter = text
+                .get(..start)
+                .and_then(|b| b.chars().next_back())
+                .is_some_and(|c| matches!(c, '&' | '/'));
             let initial = letters == 1
                 && first_upper
                 && followed_by_period
+                && !joined_letter
                 && !word.bytes().any(|b| b.is_ascii_digit());
             // Strip a possessive "'s" from the span.
             let possessive = word.ends_with("'s") || word.ends_with("’s");

@@ -1073,6 +1073,24 @@ const FRACTION_UNITS: &[&str] = &[
     // Saline of a fraction of normal strength ("1/2 NS", "1/4 ns").
     "ns",
     "nss",
+    // What is drunk or smoked ("usual amt 1/2 gallon vodka/day", "1/2 ppd").
+    "gallon",
+    "gallons",
+    "quart",
+    "quarts",
+    "pint",
+    "pints",
+    "liter",
+    "liters",
+    "litre",
+    "litres",
+    "bottle",
+    "bottles",
+    "glass",
+    "glasses",
+    "pack",
+    "packs",
+    "ppd",
 ];
 
 /// The word after byte `end`, in lower case, without trailing punctuation.
