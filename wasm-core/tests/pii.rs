@@ -1696,4 +1696,7 @@ fn initials_with_surnames_times_balances_and_sinus_rhythm() {
     // "A&O." ends in no initial; a fraction of what is drunk is no date.
     strict_keeps("NEURO: A&O. MAE FOLLOWS COMMANDS. A/O. PERL.");
     strict_keeps("ETOH (last drink yesterday, usual amt 1/2 gallon vodka/day), 1/2 ppd.");
+    // A wide range right after a vital's label is its readings; a labelled number stays.
+    strict_keeps("CPAP 5/5 SATS 100% TV 240-1100 AWAITING ABG.");
+    strict_removes("TV 250-1000. MRN 1234-5678 on file.", &["1234-5678"]);
 }

@@ -807,6 +807,21 @@ impl Patterns {
                 {
                     continue;
                 }
+                // A range of two numbers right after a vital's label is its readings,
+                // however wide ("TV 250-1000", "SBP 85-170").
+                if rec.name == "id_shape"
+                    && value.split_once('-').is_some_and(|(a, b)| {
+                        [a, b].iter().all(|n| {
+                            (2..=4).contains(&n.len()) && n.bytes().all(|c| c.is_ascii_digit())
+                        })
+                    })
+                    && window_before(text, &lower, same_len, start, 8)
+                        .split_whitespace()
+                        .next_back()
+                        .is_some_and(|w| VITAL_LABELS.contains(&w))
+                {
+                    continue;
+                }
                 if rec.entity == Entity::Zip || rec.name == "id_label" {
                     // A signed number is a balance or a change, no postcode or labelled
                     // identifier ("+13175 los", "pt -5600 since admission"); four digits
