@@ -1699,4 +1699,6 @@ fn initials_with_surnames_times_balances_and_sinus_rhythm() {
     // A wide range right after a vital's label is its readings; a labelled number stays.
     strict_keeps("CPAP 5/5 SATS 100% TV 240-1100 AWAITING ABG.");
     strict_removes("TV 250-1000. MRN 1234-5678 on file.", &["1234-5678"]);
+    // Crackles halfway up both lungs; a range run into the next dose.
+    strict_keeps("has crackles 1/2 bilat. UO dropped to 20-30.40mg lasix given.");
 }

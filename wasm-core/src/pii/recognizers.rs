@@ -1080,6 +1080,9 @@ const FRACTION_UNITS: &[&str] = &[
     // up").
     "up",
     "way",
+    // How far up both lungs ("has crackles 1/2 bilat").
+    "bilat",
+    "bilaterally",
     // A share of an ampoule or a vial ("1/2 AMP EPI").
     "amp",
     "amps",
@@ -2636,8 +2639,9 @@ fn id_shaped(s: &str) -> bool {
     let letters = s.bytes().filter(u8::is_ascii_alphabetic).count();
     let separators = s.bytes().filter(|b| matches!(b, b'-' | b'.')).count();
     // A range that ends a sentence runs into the next word ("rr 16-20.o2 sats").
+    // ... or into the next dose ("dropped to 20-30.40mg lasix").
     let range_then_word = s.split_once('.').is_some_and(|(a, b)| {
-        measured_range(a) && b.starts_with(|c: char| c.is_ascii_alphabetic())
+        measured_range(a) && (b.starts_with(|c: char| c.is_ascii_alphabetic()) || is_measure(b))
     });
     // Blood-gas values strung together after the pH ("7.44-52-69-36").
     let blood_gas = s
