@@ -1701,4 +1701,6 @@ fn initials_with_surnames_times_balances_and_sinus_rhythm() {
     strict_removes("TV 250-1000. MRN 1234-5678 on file.", &["1234-5678"]);
     // Crackles halfway up both lungs; a range run into the next dose.
     strict_keeps("has crackles 1/2 bilat. UO dropped to 20-30.40mg lasix given.");
+    strict_keeps("Auscultated crackles up 1/2 from lung bases.");
+    strict_removes("crackles noted since 3/12 per team.", &["3/12"]);
 }

@@ -1044,10 +1044,11 @@ fn fraction_parts(s: &str) -> (u32, u32) {
 }
 
 /// Words after a fraction that make it an amount, not a date.
-/// Ventilator modes and settings, which write pressures as fractions ("PS 10/5").
+/// Ventilator modes and settings, which write pressures as fractions ("PS 10/5"), and
+/// lung sounds heard some way up ("crackles up 1/2 from lung bases").
 const VENT_WORDS: &[&str] = &[
     "ps", "psv", "peep", "cpap", "bipap", "ipap", "epap", "vent", "settings", "simv", "imv",
-    "prvc", "ac",
+    "prvc", "ac", "crackles", "rales", "rhonchi",
 ];
 
 const FRACTION_UNITS: &[&str] = &[
@@ -1886,7 +1887,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             "power", "rated", "rates", "apgar", "gcs", "of", "out", "x", "times", "per", "dose",
             "doses", "cup", "cups", "mmse", "moca", "phq", "gad", "vision", "acuity", "ps", "psv",
             "peep", "cpap", "bipap", "ipap", "epap", "vent", "settings", "simv", "imv", "prvc",
-            "ac", "ns", "d5", "d5w",
+            "ac", "ns", "d5", "d5w", "crackles", "rales", "rhonchi",
         ],
         Some(not_a_score),
     )?;
