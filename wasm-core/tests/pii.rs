@@ -1703,4 +1703,8 @@ fn initials_with_surnames_times_balances_and_sinus_rhythm() {
     strict_keeps("has crackles 1/2 bilat. UO dropped to 20-30.40mg lasix given.");
     strict_keeps("Auscultated crackles up 1/2 from lung bases.");
     strict_removes("crackles noted since 3/12 per team.", &["3/12"]);
+    // A clinical scale named after a person; a reading after a word in lower case at a
+    // line's end, where another country's postcode follows a capitalized place.
+    strict_keeps("Pupils equal. Riker scale 4. Braden score 14. aline prssures 93-149\nok");
+    strict_removes("ul. Długa 5, Wrocław,  53-608", &["53-608"]);
 }

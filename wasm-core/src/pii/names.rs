@@ -326,7 +326,12 @@ pub(super) fn term_before_noun(tokens: &[Token], i: usize) -> bool {
         return false;
     }
     // A word the lexicon does not know before "sign" may be a given name it does not
-    // list ("had Marisol sign the form"); before "drain" it is a product.
+    // list ("had Marisol sign the form"); before "drain" it is a product; before "scale"
+    // or "score" it names a clinical scale, even when it is also a surname ("Riker scale
+    // 4", "Braden score 14").
+    if matches!(noun, "scale" | "score") {
+        return true;
+    }
     let f = flags(&t.lower);
     f & (FIRST | LAST) == 0 && (device || f & (SAFE | PLACE) != 0)
 }
@@ -405,6 +410,8 @@ const TERM_NOUNS: &[&str] = &[
     "operation",
     "phenomenon",
     "classification",
+    "scale",
+    "score",
 ];
 
 /// Whether token `i` is an eponym the lexicon knows used as one ("Parkinson's disease"),

@@ -822,6 +822,18 @@ impl Patterns {
                 {
                     continue;
                 }
+                // A postcode of another country's shape ends an address line after a place
+                // written capitalized ("Wrocław,  53-608"), not after a word in lower case
+                // ("aline prssures 93-149").
+                if rec.name == "zip_line_end"
+                    && value.len() != 5
+                    && text
+                        .get(..start)
+                        .and_then(|b| b.split_whitespace().next_back())
+                        .is_some_and(|w| w.starts_with(|c: char| c.is_lowercase()))
+                {
+                    continue;
+                }
                 if rec.entity == Entity::Zip || rec.name == "id_label" {
                     // A signed number is a balance or a change, no postcode or labelled
                     // identifier ("+13175 los", "pt -5600 since admission"); four digits
