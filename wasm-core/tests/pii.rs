@@ -1708,3 +1708,28 @@ fn initials_with_surnames_times_balances_and_sinus_rhythm() {
     strict_keeps("Pupils equal. Riker scale 4. Braden score 14. aline prssures 93-149\nok");
     strict_removes("ul. Długa 5, Wrocław,  53-608", &["53-608"]);
 }
+
+#[test]
+fn initials_beside_names_and_agencies() {
+    // Initials before a name found, in parentheses after one, or after their label.
+    strict_removes(
+        "Patient: Okafor, Daniel T.  (D.T. Okafor)  Age 61",
+        &["D.T."],
+    );
+    strict_removes(
+        "Patient: Lindqvist, Maren (M.L.)   DOB: 04/09/1979",
+        &["M.L."],
+    );
+    strict_removes("Patient Initials: K.W. (legal: Kofi Wiredu)", &["K.W."]);
+    // A home-health agency or a company named before what it is.
+    strict_removes(
+        "Agency: Bluewater Home Health LLC visited today.",
+        &["Bluewater"],
+    );
+    strict_removes(
+        "Billing handled by Tarrant Medical Billing LLC.",
+        &["Tarrant"],
+    );
+    // Letters with periods that name no one stay.
+    strict_keeps("Plan: f/u in 2 weeks. Pt alert, A&O x3. Metoprolol B.I.D. (P.O.) dosing.");
+}

@@ -432,6 +432,8 @@ impl Redactor {
             all.extend(ranges.into_iter().filter(|f| !self.allowed(text, f)));
             let heads = strict::date_list_heads(text, &all);
             all.extend(heads.into_iter().filter(|f| !self.allowed(text, f)));
+            let initials = strict::initials_beside_names(text, &all);
+            all.extend(initials.into_iter().filter(|f| !self.allowed(text, f)));
         }
         match self.policy.profile {
             // Strict redacts the union of overlapping findings: "88 HAWTHORNE" found as a

@@ -2081,11 +2081,12 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
-    // Initials after a dictation or entry label ("Transcribed by: tdm", "typed by KLM").
+    // Initials after a dictation or entry label ("Transcribed by: tdm", "typed by KLM",
+    // "Patient Initials: J.S.").
     add(
         "initials_after_by",
         Person,
-        r"(?i:\b(?:transcribed|typed|dictated|scribed|entered|keyed|initials)\s*(?:by)?\s*:\s*|\b(?:transcribed|typed|scribed|keyed)\s+by\s+)([A-Za-z]{2,4})\b",
+        r"(?i:\b(?:transcribed|typed|dictated|scribed|entered|keyed|initials)\s*(?:by)?\s*:\s*|\b(?:transcribed|typed|scribed|keyed)\s+by\s+)((?:[A-Za-z]\.){2,4}|[A-Za-z]{2,4}\b)",
         1,
         0.6,
         &[],

@@ -1918,6 +1918,88 @@ pub(super) fn date_list_heads(text: &str, found: &[Finding]) -> Vec<Finding> {
         .collect()
 }
 
+/// Initials written right beside a name found: before it ("(R.J. Smith)", "J.M.
+/// Carter") or in parentheses after it ("Nguyen, Alice (A.N.)"). A run of one to three
+/// capitals each with its period.
+pub(super) fn initials_beside_names(text: &str, found: &[Finding]) -> Vec<Finding> {
+    // The length of a run of initials ("R.J.", "A.N.", "J.") that `s` ends or begins with.
+    fn run_len(s: &str, backwards: bool) -> usize {
+        let b = s.as_bytes();
+        let mut n = 0usize;
+        let mut count = 0usize;
+        loop {
+            let (letter, dot) = if backwards {
+                (
+                    b.len()
+                        .checked_sub(n.saturating_add(2))
+                        .and_then(|k| b.get(k)),
+                    b.len()
+                        .checked_sub(n.saturating_add(1))
+                        .and_then(|k| b.get(k)),
+                )
+            } else {
+                (b.get(n), b.get(n.saturating_add(1)))
+            };
+            match (letter, dot) {
+                (Some(l), Some(b'.')) if l.is_ascii_uppercase() && count < 3 => {
+                    n = n.saturating_add(2);
+                    count = count.saturating_add(1);
+                }
+                _ => break,
+            }
+        }
+        // A run read backwards must start a word.
+        if backwards && n > 0 {
+            let before = b
+                .len()
+                .checked_sub(n.saturating_add(1))
+                .and_then(|k| b.get(k));
+            if before.is_some_and(|c| c.is_ascii_alphanumeric()) {
+                return 0;
+            }
+        }
+        n
+    }
+    let mut out = Vec::new();
+    for f in found.iter().filter(|f| f.entity == Entity::Person) {
+        let before = text.get(..f.start).unwrap_or_default();
+        let head = before.trim_end_matches(' ');
+        let gap = before.len().saturating_sub(head.len());
+        if (1..=2).contains(&gap) {
+            let n = run_len(head, true);
+            if n > 0 {
+                out.push(Finding {
+                    entity: Entity::Person,
+                    start: head.len().saturating_sub(n),
+                    end: head.len(),
+                    confidence: 0.7,
+                    recognizer: "strict_initials_beside_name",
+                });
+            }
+        }
+        let after = text.get(f.end..).unwrap_or_default();
+        let rest = after.trim_start_matches(' ');
+        if let Some(inner) = rest.strip_prefix('(') {
+            let n = run_len(inner, false);
+            if n >= 4 && inner.as_bytes().get(n) == Some(&b')') {
+                let start = f
+                    .end
+                    .saturating_add(after.len().saturating_sub(rest.len()))
+                    .saturating_add(1);
+                out.push(Finding {
+                    entity: Entity::Person,
+                    start,
+                    end: start.saturating_add(n),
+                    confidence: 0.7,
+                    recognizer: "strict_initials_beside_name",
+                });
+            }
+        }
+    }
+    out.retain(|g| !found.iter().any(|f| f.start <= g.start && f.end >= g.end));
+    out
+}
+
 /// Words inside a facility's name before the word that ends it ("Medical Center",
 /// "General Hospital"); alone they end nothing ("Suite 404 Medical record").
 const FACILITY_INNER: &[&str] = &["medical", "med", "general", "regional", "community"];
@@ -2166,6 +2248,8 @@ const FACILITY_HEADS: &[&[&str]] = &[
     &["hospital"],
     &["hospitals"],
     &["hosp"],
+    &["home", "health"],
+    &["llc"],
     &["memorial"],
     &["clinic"],
     &["infirmary"],
