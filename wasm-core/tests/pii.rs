@@ -1732,4 +1732,11 @@ fn initials_beside_names_and_agencies() {
     );
     // Letters with periods that name no one stay.
     strict_keeps("Plan: f/u in 2 weeks. Pt alert, A&O x3. Metoprolol B.I.D. (P.O.) dosing.");
+    // A hospital named only by its kind, capitalized after a place word; in lower case
+    // inside a sentence it is the kind.
+    strict_removes(
+        "seen by Dr. Osei at General Hosp. last week; to Community Hospital next.",
+        &["General Hosp", "Community Hospital"],
+    );
+    strict_keeps("The general hospital policy applies to all staff.");
 }

@@ -2775,8 +2775,24 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
                     && (!abbreviated || f & SAFE == 0 || f & PLACE != 0 || is_name(f))
             })
         });
+        // A hospital named only by what kind it is, capitalized as a name after a place
+        // word ("seen at General Hosp. last Thursday", "to Community Hospital"): deid
+        // corpora count it as the hospital's name.
+        let titled_kind = facility
+            && first < i
+            && (first..i).all(|k| {
+                tokens.get(k).is_some_and(|t| {
+                    t.first_upper && !t.allcaps && FACILITY_INNER.contains(&t.lower.as_str())
+                })
+            })
+            && first
+                .checked_sub(1)
+                .and_then(|p| tokens.get(p))
+                .is_some_and(|p| matches!(p.lower.as_str(), "at" | "to" | "from" | "in" | "into"));
         let last = if place { i } else { i.saturating_sub(1) };
-        if let (true, Some(a), Some(b)) = (named, tokens.get(first), tokens.get(last)) {
+        if let (true, Some(a), Some(b)) =
+            (named || titled_kind, tokens.get(first), tokens.get(last))
+        {
             out.push(Finding {
                 entity: Entity::Address,
                 start: a.start,
