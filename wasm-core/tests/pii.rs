@@ -1739,4 +1739,11 @@ fn initials_beside_names_and_agencies() {
         &["General Hosp", "Community Hospital"],
     );
     strict_keeps("The general hospital policy applies to all staff.");
+    // A hospital named for a church, or by its town and "General"; the faith and the
+    // department stay.
+    strict_removes(
+        "seen at Albany Presbyterian on 11/02; admitted to Mass General on 10/12.",
+        &["Albany Presbyterian", "Mass"],
+    );
+    strict_keeps("Pt is Methodist, requests chaplain. Consult to General Surgery today.");
 }

@@ -2250,6 +2250,11 @@ const FACILITY_HEADS: &[&[&str]] = &[
     &["hosp"],
     &["home", "health"],
     &["llc"],
+    // Hospitals named for a church ("seen at New York Presbyterian on 11/02").
+    &["presbyterian"],
+    &["methodist"],
+    &["adventist"],
+    &["baptist"],
     &["memorial"],
     &["clinic"],
     &["infirmary"],
@@ -2737,6 +2742,29 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
             && tokens.get(i).is_some_and(|t| {
                 t.capitalized && !t.allcaps && PLACE_TAILS.contains(&t.lower.as_str())
             });
+        // A hospital called by its town and "General" after a place word ("admitted to
+        // Mass General on 10/12"), not a department ("to General Surgery").
+        let general = !facility
+            && tokens
+                .get(i)
+                .is_some_and(|t| t.lower == "general" && t.first_upper)
+            && tokens
+                .get(i.saturating_add(1))
+                .is_none_or(|n| n.newline_before || !n.gap.is_empty() || !n.first_upper)
+            && i.checked_sub(1)
+                .and_then(|p| tokens.get(p))
+                .is_some_and(|p| {
+                    let f = lexicon::flags(&p.lower);
+                    p.first_upper
+                        && (f & SAFE == 0
+                            || f & PLACE != 0
+                            || p.lower == "mass"
+                            || super::recognizers::is_state_name(&p.lower))
+                })
+            && i.checked_sub(2)
+                .and_then(|p| tokens.get(p))
+                .is_some_and(|p| matches!(p.lower.as_str(), "at" | "to" | "from" | "in" | "into"));
+        let place = place || general;
         if !facility && !place {
             continue;
         }
