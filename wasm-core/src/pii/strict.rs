@@ -2806,6 +2806,10 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
         // A hospital named only by what kind it is, capitalized as a name after a place
         // word ("seen at General Hosp. last Thursday", "to Community Hospital"): deid
         // corpora count it as the hospital's name.
+        let after_place_word = first
+            .checked_sub(1)
+            .and_then(|p| tokens.get(p))
+            .is_some_and(|p| matches!(p.lower.as_str(), "at" | "to" | "from" | "in" | "into"));
         let titled_kind = facility
             && first < i
             && (first..i).all(|k| {
@@ -2813,10 +2817,16 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
                     t.first_upper && !t.allcaps && FACILITY_INNER.contains(&t.lower.as_str())
                 })
             })
-            && first
-                .checked_sub(1)
-                .and_then(|p| tokens.get(p))
-                .is_some_and(|p| matches!(p.lower.as_str(), "at" | "to" | "from" | "in" | "into"));
+            && after_place_word;
+        // A church's name ends a hospital's only after a place word ("at New York
+        // Presbyterian"), not a faith ("Pt is Seventh Day Adventist").
+        let church = tokens.get(i).is_some_and(|t| {
+            matches!(
+                t.lower.as_str(),
+                "presbyterian" | "methodist" | "adventist" | "baptist"
+            )
+        });
+        let named = named && (!church || after_place_word);
         let last = if place { i } else { i.saturating_sub(1) };
         if let (true, Some(a), Some(b)) =
             (named || titled_kind, tokens.get(first), tokens.get(last))
