@@ -899,15 +899,17 @@ impl Patterns {
                     // A ventilator word governs only the numbers right after it ("PS
                     // 10/5", "bipap at 10/5"), not a date a clause later ("wean from vent
                     // and extubate 3/11").
-                    let last_two: Vec<&str> = before
-                        .split(|c: char| !c.is_alphanumeric())
-                        .filter(|w| !w.is_empty())
-                        .rev()
-                        .take(2)
-                        .collect();
+                    let in_last_two = |w: &str| {
+                        before
+                            .split(|c: char| !c.is_alphanumeric())
+                            .filter(|x| !x.is_empty())
+                            .rev()
+                            .take(2)
+                            .any(|x| x == w)
+                    };
                     if rec.anti.iter().any(|w| {
                         if rec.entity == Entity::Date && VENT_WORDS.contains(w) {
-                            last_two.contains(w)
+                            in_last_two(w)
                         } else {
                             has_word(&before, w)
                         }
