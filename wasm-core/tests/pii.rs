@@ -1747,3 +1747,15 @@ fn initials_beside_names_and_agencies() {
     );
     strict_keeps("Pt is Methodist, requests chaplain. Consult to General Surgery today.");
 }
+
+#[test]
+fn pupils_and_urine_shorthand_that_name_lists_carry() {
+    // "PEARL" for pupils and "amber" for urine, alone as a clause or after the urine.
+    strict_keeps("NEURO: A&O X3. MAE. PEARL. Pearl 3 mm brisk. PEARL BUT L SLUGGISH.");
+    strict_keeps("GU: UOP 20-40 cc/hr. Amber. URINE OUTPUT MARG. AMBER W/ SEDIMENT.");
+    // ... while a relative, a nurse or a writer by those names is still found.
+    strict_removes(
+        "Daughter Pearl called. Thanks, Pearl. GU: voiding well. Amber visited.",
+        &["Pearl", "Amber"],
+    );
+}

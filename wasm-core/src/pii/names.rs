@@ -377,7 +377,68 @@ pub(super) fn colour_of_a_finding(tokens: &[Token], i: usize) -> bool {
         .checked_sub(1)
         .and_then(|p| tokens.get(p))
         .filter(|_| !t.newline_before && matches!(t.gap.as_str(), "" | "/" | "-" | ","));
-    next.is_some_and(|n| COLOURED.contains(&n.lower.as_str()))
+    // What a urine is, right after the note says what it measures ("GU: UOP marginal 20-90
+    // cc/hr. Amber.", "URINE OUTPUT MARG. AMBER W/ SEDIMENT"); not after a kinship word or
+    // a title ("GU: foley. Daughter Amber called").
+    let after_kin_or_title = i
+        .checked_sub(1)
+        .and_then(|p| tokens.get(p))
+        .is_some_and(|p| {
+            matches!(
+                p.lower.as_str(),
+                "daughter"
+                    | "son"
+                    | "wife"
+                    | "husband"
+                    | "mother"
+                    | "father"
+                    | "sister"
+                    | "brother"
+                    | "friend"
+                    | "niece"
+                    | "nephew"
+                    | "dr"
+                    | "nurse"
+                    | "rn"
+                    | "np"
+                    | "ms"
+                    | "mrs"
+                    | "miss"
+            )
+        });
+    // ... nor before what people do ("GU: voiding well. Amber visited.").
+    let acts = tokens.get(i.saturating_add(1)).is_some_and(|n| {
+        !n.newline_before
+            && (NARRATIVE_VERBS.contains(&n.lower.as_str())
+                || matches!(
+                    n.lower.as_str(),
+                    "visited" | "called" | "phoned" | "came" | "was" | "is" | "will" | "aware"
+                ))
+    });
+    let mut urine_before = false;
+    if t.lower == "amber" && !after_kin_or_title && !acts {
+        let mut j = i;
+        for _ in 0..6 {
+            let (Some(cur), Some(p)) = (tokens.get(j), j.checked_sub(1)) else {
+                break;
+            };
+            if cur.newline_before {
+                break;
+            }
+            if tokens.get(p).is_some_and(|w| {
+                matches!(
+                    w.lower.as_str(),
+                    "urine" | "uop" | "uo" | "output" | "foley" | "voiding" | "voided" | "gu"
+                )
+            }) {
+                urine_before = true;
+                break;
+            }
+            j = p;
+        }
+    }
+    urine_before
+        || next.is_some_and(|n| COLOURED.contains(&n.lower.as_str()))
         || prev.is_some_and(|p| {
             matches!(
                 p.lower.as_str(),
@@ -392,6 +453,54 @@ pub(super) fn colour_of_a_finding(tokens: &[Token], i: usize) -> bool {
                     | "bright"
             )
         })
+}
+
+/// "PEARL" standing for pupils equal and reactive ("MAE. PEARL.", "Pearl 2-3 mm brisk",
+/// "PEARL BUT R SLUGGISH"): the word alone as a clause, or before a size or "but", with no
+/// cue before it ("Daughter Pearl called" stays a name).
+pub(super) fn pupils_shorthand(tokens: &[Token], i: usize) -> bool {
+    let Some(t) = tokens.get(i) else {
+        return false;
+    };
+    if t.lower != "pearl" {
+        return false;
+    }
+    // ... not a signature after a closing or a greeting ("Thanks, Pearl.").
+    let greeted = i
+        .checked_sub(1)
+        .and_then(|p| tokens.get(p))
+        .is_some_and(|p| {
+            matches!(
+                p.lower.as_str(),
+                "thanks"
+                    | "thank"
+                    | "regards"
+                    | "sincerely"
+                    | "best"
+                    | "cheers"
+                    | "love"
+                    | "hi"
+                    | "hello"
+                    | "dear"
+                    | "from"
+                    | "by"
+                    | "per"
+                    | "with"
+                    | "to"
+                    | "you"
+            )
+        });
+    let opens = !greeted && (i == 0 || t.newline_before || t.gap.contains(['.', ',', ':', ';']));
+    let next = tokens.get(i.saturating_add(1));
+    let closes = next.is_none_or(|n| {
+        n.newline_before
+            || n.gap.contains(['.', ',', ';'])
+            || matches!(
+                n.lower.as_str(),
+                "but" | "and" | "mm" | "brisk" | "bilat" | "sluggish"
+            )
+    });
+    opens && closes
 }
 
 /// Eponym nouns that name a sign or a condition when they follow a name without a
@@ -1302,7 +1411,7 @@ impl NameRecognizer {
             }
             // A colour that is also a given name, describing what a note measures ("FOLEY
             // DRAINING AMBER COLOR URINE", "clear amber urine").
-            if colour_of_a_finding(&tokens, i) {
+            if colour_of_a_finding(&tokens, i) || pupils_shorthand(&tokens, i) {
                 continue;
             }
             // A state after a city ("Macon, Georgia") is not a person.

@@ -749,6 +749,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             || super::names::eponym_use(&tokens, i)
             || super::names::term_before_noun(&tokens, i)
             || super::names::colour_of_a_finding(&tokens, i)
+            || super::names::pupils_shorthand(&tokens, i)
             || acronym_inflected(text, t)
             || ordinal_suffix(text, t)
             || rate_unit(text, t)
