@@ -1758,4 +1758,5 @@ fn pupils_and_urine_shorthand_that_name_lists_carry() {
         "Daughter Pearl called. Thanks, Pearl. GU: voiding well. Amber visited.",
         &["Pearl", "Amber"],
     );
+    strict_removes("Pt resting, no distress.\nPearl\n", &["Pearl"]);
 }

@@ -500,7 +500,9 @@ pub(super) fn pupils_shorthand(tokens: &[Token], i: usize) -> bool {
                 "but" | "and" | "mm" | "brisk" | "bilat" | "sluggish"
             )
     });
-    opens && closes
+    // A line of its own is a signature ("...\nPearl\n").
+    let own_line = (i == 0 || t.newline_before) && next.is_none_or(|n| n.newline_before);
+    opens && closes && !own_line
 }
 
 /// Eponym nouns that name a sign or a condition when they follow a name without a

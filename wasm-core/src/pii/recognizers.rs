@@ -1057,7 +1057,6 @@ fn fraction_parts(s: &str) -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
-/// Words after a fraction that make it an amount, not a date.
 /// Ventilator modes and settings, which write pressures as fractions ("PS 10/5"), and
 /// lung sounds heard some way up ("crackles up 1/2 from lung bases").
 const VENT_WORDS: &[&str] = &[
@@ -1065,6 +1064,7 @@ const VENT_WORDS: &[&str] = &[
     "prvc", "ac", "crackles", "rales", "rhonchi",
 ];
 
+/// Words after a fraction that make it an amount, not a date.
 const FRACTION_UNITS: &[&str] = &[
     "tab",
     "tabs",
@@ -2510,6 +2510,7 @@ const UNITS: &[&str] = &[
     "cc",
 ];
 
+/// Whether `unit` is a unit of measure, in any case ("mg", "CC").
 fn is_unit(unit: &str) -> bool {
     UNITS.contains(&unit.to_lowercase().as_str())
 }
