@@ -1730,6 +1730,14 @@ fn initials_beside_names_and_agencies() {
         "Billing handled by Tarrant Medical Billing LLC.",
         &["Tarrant"],
     );
+    // A city named with "City" after a town or a state, or by its initials after a
+    // place word; a university's hospital as "med center". "City" after an ordinary
+    // word names no place.
+    strict_removes(
+        "Dana Whitlock moved from Oklahoma City, then from NYC; seen at UCSD med center.",
+        &["Oklahoma City", "NYC", "UCSD"],
+    );
+    strict_keeps("Brought Quality City chocolates for the nurses.");
     // Letters with periods that name no one stay.
     strict_keeps("Plan: f/u in 2 weeks. Pt alert, A&O x3. Metoprolol B.I.D. (P.O.) dosing.");
     // A hospital named only by its kind, capitalized after a place word; in lower case

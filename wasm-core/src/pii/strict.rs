@@ -976,8 +976,10 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 {
                     Some(Why::Cue)
                 } else if acronym {
-                    // "flew to OSLO": an all-capitals word after a place word.
-                    (mid && place_cue && unknown && t.letters >= 3).then_some(Why::Place)
+                    // "flew to OSLO": an all-capitals word after a place word; a city known
+                    // by its initials, though the lexicon knows them ("from NYC").
+                    (mid && place_cue && (unknown || t.lower == "nyc") && t.letters >= 3)
+                        .then_some(Why::Place)
                 } else if unknown && t.letters >= 3 {
                     Some(Why::Unknown)
                 } else if after_term {
@@ -2265,6 +2267,7 @@ const FACILITY_HEADS: &[&[&str]] = &[
     &["medical", "center"],
     &["medical", "centre"],
     &["med", "ctr"],
+    &["med", "center"],
     &["medical", "group"],
     &["health", "center"],
     &["health", "centre"],
@@ -2695,10 +2698,10 @@ fn town_names(tokens: &[Token], modes: &[Mode], free: &[bool]) -> Vec<Finding> {
 
 /// Landform words that end a place name ("Silver Ridge", "Larch Hollow").
 const PLACE_TAILS: &[&str] = &[
-    "ridge", "hollow", "hill", "hills", "valley", "creek", "falls", "springs", "heights", "grove",
-    "harbor", "harbour", "bay", "lake", "woods", "glen", "meadows", "crossing", "junction",
-    "landing", "beach", "bluff", "cove", "village", "township", "mills", "forge", "brook", "ford",
-    "haven", "shores", "pines", "oaks", "county", "parish", "borough",
+    "city", "ridge", "hollow", "hill", "hills", "valley", "creek", "falls", "springs", "heights",
+    "grove", "harbor", "harbour", "bay", "lake", "woods", "glen", "meadows", "crossing",
+    "junction", "landing", "beach", "bluff", "cove", "village", "township", "mills", "forge",
+    "brook", "ford", "haven", "shores", "pines", "oaks", "county", "parish", "borough",
 ];
 
 /// Words that end a facility's name when reading back from the facility word.
@@ -2738,11 +2741,21 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
                     })
             });
         // A place named by a landform ("Silver Ridge", "Cedar Falls"): the landform word
-        // is part of the name, capitalized in ordinary text.
+        // is part of the name, capitalized in ordinary text. "City" ends a name only after
+        // a town, a state or a word the lexicon does not know ("New York City", "Kansas
+        // City"; not "Quality City" chocolates).
         let place = !facility
             && tokens.get(i).is_some_and(|t| {
                 t.capitalized && !t.allcaps && PLACE_TAILS.contains(&t.lower.as_str())
-            });
+            })
+            && (tokens.get(i).is_some_and(|t| t.lower != "city")
+                || tokens.get(i.saturating_sub(1)).is_some_and(|p| {
+                    let f = lexicon::flags(&p.lower);
+                    p.first_upper
+                        && (f & SAFE == 0
+                            || f & PLACE != 0
+                            || super::recognizers::is_state_name(&p.lower))
+                }));
         // A hospital called by its town and "General" after a place word ("admitted to
         // Mass General on 10/12"), not a department ("to General Surgery").
         let general = !facility
