@@ -982,6 +982,13 @@ fn column_layouts_long_medical_words_and_eponyms() {
          system.",
     );
     strict_removes("We had Marisol sign the consent.", &["Marisol"]);
+    // An eponym no list has before a reflex, a syndrome or a finding's sign; a surgeon's
+    // name no list has before "procedure" stays a name.
+    strict_keeps("Positive Chaddock reflex, positive Kanavel signs, a Tinel sign at the wrist.");
+    strict_removes(
+        "Xiomara signs her consent; Okonkwo procedure tomorrow.",
+        &["Xiomara", "Okonkwo"],
+    );
     // "MR" in capitals is a title only with its period or in an all-capitals line; an
     // acronym may be inflected with an apostrophe.
     strict_keeps("Review of an MR scan of the ankle. He was MRI'ed at that time.");

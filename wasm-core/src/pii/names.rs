@@ -325,15 +325,29 @@ pub(super) fn term_before_noun(tokens: &[Token], i: usize) -> bool {
     {
         return false;
     }
-    // A word the lexicon does not know before "sign" may be a given name it does not
-    // list ("had Marisol sign the form"); before "drain" it is a product; before "scale"
-    // or "score" it names a clinical scale, even when it is also a surname ("Riker scale
-    // 4", "Braden score 14").
+    // Before "drain" a word is a product; before "scale" or "score" it names a clinical
+    // scale, even when it is also a surname ("Riker scale 4", "Braden score 14").
     if matches!(noun, "scale" | "score") {
         return true;
     }
     let f = flags(&t.lower);
-    f & (FIRST | LAST) == 0 && (device || f & (SAFE | PLACE) != 0)
+    if f & (FIRST | LAST) != 0 {
+        return false;
+    }
+    // A word no list has before a reflex, a syndrome, a lesion… names the eponym
+    // ("positive Chaddock reflex"); before "sign" only where a finding is read
+    // ("positive Kanavel signs", "a Tinel sign"), not where someone signs ("had
+    // Marisol sign the form"); before a procedure it may be the surgeon's name.
+    let finding = !matches!(noun, "sign" | "signs" | "procedure" | "operation")
+        || i.checked_sub(1)
+            .and_then(|p| tokens.get(p))
+            .is_some_and(|p| {
+                matches!(
+                    p.lower.as_str(),
+                    "positive" | "negative" | "pos" | "neg" | "a" | "the" | "no" | "equivocal"
+                )
+            });
+    device || f & (SAFE | PLACE) != 0 || finding
 }
 
 /// Colours that are also given names.
