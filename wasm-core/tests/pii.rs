@@ -602,7 +602,10 @@ fn strict_finds_what_real_notes_carry() {
         "Ona T. Brandt, M.D.\nOTB/pell/warrick\n\nDD: 03/02/71",
         &["pell", "warrick"],
     );
-    strict_removes("Ona T. Brandt, M.D.\nOTB:pell\nDT: 03/04/71", &["pell"]);
+    strict_removes(
+        "Ona T. Brandt, M.D.\nOTB:pell\nDT: 03/04/71",
+        &["pell", "OTB"],
+    );
     strict_removes("Dictated by: ONA BRANDT, M.D.   OB44", &["OB44"]);
     // A hospital named by a word hospitals are named by.
     strict_removes(
@@ -1774,4 +1777,27 @@ fn pupils_and_urine_shorthand_that_name_lists_carry() {
         &["Pearl", "Amber"],
     );
     strict_removes("Pt resting, no distress.\nPearl\n", &["Pearl"]);
+}
+
+#[test]
+fn headings_chief_complaints_and_care_sites_in_outpatient_notes() {
+    // "CC:" is the chief complaint in a note and a copy's recipient in a letter; a role
+    // in a heading names no one.
+    strict_keeps("Team 2 Intern Admission Note\nCC: Chest pain x 2 days\nCC: Dizziness, nausea.");
+    strict_removes(
+        "cc: Marguerite Vasquez\ncc: Okafor, Ada\nIntern Smith to follow up.",
+        &["Marguerite", "Okafor", "Ada", "Smith"],
+    );
+    // A facility's initials where care was given, not a department, a unit or a time.
+    strict_removes(
+        "Seen in the walk-in clinic at KPW yesterday; followed in clinic at MGH today.",
+        &["KPW", "MGH"],
+    );
+    strict_keeps("Seen at HIV clinic today. Labs sent at 1700--WNL. Given at HS.");
+    // "of" makes a fraction a titre only right before it, not a clause earlier.
+    strict_removes(
+        "Last saw Dr Foust of gyn in 4/66, Pap smear then.",
+        &["4/66"],
+    );
+    strict_keeps("ANA titer of 1/80, speckled.");
 }

@@ -1350,8 +1350,22 @@ impl NameRecognizer {
                     (t.allcaps && f & COMMON != 0 && f & FIRST_CORE == 0)
                         || (f & COMMON != 0 && word_only(&t.lower))
                 };
+                // After "CC:" (chief complaint) or a role in a heading ("Team 1 Intern
+                // Admission Note", "CC: Chest pain", "CC: Lightheadedness, vertigo"), a
+                // word the lexicon knows only as a word, or one followed by words in
+                // lower case, is what the note is about; a copy's recipient is a name
+                // ("cc: Marguerite Vasquez", "cc: Okafor, Ada").
+                let heading = matches!(
+                    p.lower.as_str(),
+                    "cc" | "intern" | "resident" | "attending" | "fellow"
+                ) && (super::lexicon::word_only(&t.lower)
+                    || (p.lower == "cc"
+                        && tokens
+                            .get(first.saturating_add(1))
+                            .is_some_and(|n| !n.newline_before && !n.first_upper && !n.has_digit)));
                 let cue = CUES.contains(&p.lower.as_str())
                     && !role
+                    && !heading
                     && !patient_state
                     && !nasal_prongs(text, p, prev2)
                     && !glued_to_number(text, p)

@@ -907,9 +907,18 @@ impl Patterns {
                             .take(2)
                             .any(|x| x == w)
                     };
+                    // "of" makes a fraction a share or a titre only right before it
+                    // ("titer of 1/40"), not a clause earlier ("saw Dr Foust of gyn in
+                    // 4/66").
+                    let last_word = before
+                        .split(|c: char| !c.is_alphanumeric())
+                        .rfind(|x| !x.is_empty())
+                        .unwrap_or_default();
                     if rec.anti.iter().any(|w| {
                         if rec.entity == Entity::Date && VENT_WORDS.contains(w) {
                             in_last_two(w)
+                        } else if rec.entity == Entity::Date && *w == "of" {
+                            last_word == "of"
                         } else {
                             has_word(&before, w)
                         }
@@ -2061,13 +2070,13 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
-    // A dictation trailer: the transcriptionist after the author's initials
+    // A dictation trailer: the author's initials and the transcriptionist after them
     // ("XGT:holmes", "GPP/church/olinger") near a signature or dictation stamp, and a
     // user name after the author's degree ("FILBERT BRIGHT, M.D.    FB59").
     add(
         "dictation_typist",
         Person,
-        r"(?m)^[ \t]*[A-Z]{2,4}[:/]([a-z]{2,}(?:/[a-z]{2,})*)[ \t]*$",
+        r"(?m)^[ \t]*([A-Z]{2,4}[:/][a-z]{2,}(?:/[a-z]{2,})*)[ \t]*$",
         1,
         0.3,
         &[

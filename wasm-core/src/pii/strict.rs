@@ -2907,6 +2907,34 @@ const CARE_MOVES: &[&str] = &[
     "back",
 ];
 
+/// Where care is given, before "at" and a facility's initials ("clinic at CPI").
+const CARE_SITES: &[&str] = &[
+    "clinic",
+    "appointment",
+    "appt",
+    "visit",
+    "surgery",
+    "evaluated",
+];
+
+/// What follows initials when they name a department, not a facility ("at HIV clinic").
+const DEPARTMENTS: &[&str] = &[
+    "clinic",
+    "center",
+    "centre",
+    "office",
+    "dept",
+    "department",
+    "service",
+    "team",
+    "lab",
+    "unit",
+    "ward",
+    "floor",
+    "program",
+    "programme",
+];
+
 /// Initials that name no particular facility: outside hospital, nursing home.
 const GENERIC_INITIALS: &[&str] = &["osh", "nh", "snf", "vna", "pcp", "ph"];
 
@@ -2981,16 +3009,37 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
             .chars()
             .skip(1)
             .any(|c| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u'));
-        if !letters_only
-            || !one_case
-            || !shaped
-            || inner_vowel
-            || lexicon::flags(lower) & COMMON != 0
-            || GENERIC_INITIALS.contains(&lower)
+        let at = |k: usize| i.checked_sub(k).and_then(|j| tokens.get(j));
+        // Any initials in capitals after "at" where care was given, ending their phrase
+        // ("seen in the walk-in clinic at CPI yesterday", "followed at UCH"); not a
+        // department ("at HIV clinic"), a unit or a time ("at ICU", "at HS").
+        let care_at = t.allcaps
+            && letters_only
+            && (2..=5).contains(&t.letters)
+            && !t.newline_before
+            && t.gap.is_empty()
+            && at(1).is_some_and(|p| p.lower == "at" && !p.newline_before)
+            && at(2).is_some_and(|v| {
+                CARE_MOVES.contains(&v.lower.as_str()) || CARE_SITES.contains(&v.lower.as_str())
+            })
+            && tokens.get(i.saturating_add(1)).is_none_or(|n| {
+                n.newline_before
+                    || !n.gap.is_empty()
+                    || !(n.allcaps || n.first_upper || DEPARTMENTS.contains(&n.lower.as_str()))
+            })
+            && !HOSPITAL_UNITS.contains(&lower)
+            && !GENERIC_INITIALS.contains(&lower)
+            && !matches!(lower, "am" | "pm" | "hs" | "qhs" | "noon");
+        if !care_at
+            && (!letters_only
+                || !one_case
+                || !shaped
+                || inner_vowel
+                || lexicon::flags(lower) & COMMON != 0
+                || GENERIC_INITIALS.contains(&lower))
         {
             continue;
         }
-        let at = |k: usize| i.checked_sub(k).and_then(|j| tokens.get(j));
         let prep_word = at(1).is_some_and(|p| {
             matches!(p.lower.as_str(), "to" | "at" | "from" | "into") && !t.newline_before
         });
@@ -3047,6 +3096,7 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
             || being_in
             || leaving
             || at_clause_end
+            || care_at
         {
             found.insert(lower);
         }
