@@ -1800,4 +1800,18 @@ fn headings_chief_complaints_and_care_sites_in_outpatient_notes() {
         &["4/66"],
     );
     strict_keeps("ANA titer of 1/80, speckled.");
+    // An export's header line: record numbers and the facility's initials between pipes;
+    // a dictation system's index number.
+    strict_removes(
+        "RECORD #204117 388102446 | WGH | 22761093 | | 517204 | 3/9/1996 12:00:00 AM | \
+         Discharge Summary | Signed | DIS | Admission Date: 3/1/1996",
+        &["388102446", "WGH", "22761093", "517204"],
+    );
+    let out = strict_out("Dictated By: ORLA P. VANCE , M.D. QZ42 Index No. R7KQWE2XLM D: 3/9/96");
+    assert!(
+        !out.contains("R7KQWE2XLM") && !out.contains("VANCE") && out.contains("M.D."),
+        "{out}"
+    );
+    // Readings of an ECG and a murmur's grade.
+    strict_keeps("noted to have 2-3 mm ST elevations; a 1/6 systolic murmur and 2/6 SEM.");
 }

@@ -807,6 +807,24 @@ impl Patterns {
                 {
                     continue;
                 }
+                // A murmur's grade out of six (or four) before the murmur ("1/6 systolic
+                // murmur", "2/6 SEM"), not a day.
+                if rec.entity == Entity::Date
+                    && matches!(fraction_parts(value), (n, d) if matches!(d, 4 | 6) && n <= d)
+                    && matches!(
+                        word_after(text, end).as_str(),
+                        "systolic"
+                            | "diastolic"
+                            | "holosystolic"
+                            | "murmur"
+                            | "sem"
+                            | "hsm"
+                            | "blowing"
+                            | "harsh"
+                    )
+                {
+                    continue;
+                }
                 // A range of two numbers right after a vital's label is its readings,
                 // however wide ("TV 250-1000", "SBP 85-170").
                 if rec.name == "id_shape"
@@ -1227,6 +1245,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             let first = s.split_whitespace().next().unwrap_or_default();
             digits(s) >= 3 && has_digit(first) && !is_measure(s) && !lab_value(s)
         }),
+    )?;
+    // A dictation system's index number ("Index No. T0DUWD0PBV"): a code in capitals
+    // with a digit.
+    add(
+        "index_number",
+        Id,
+        r"(?i:\bindex\s+(?:no\.?|number|#)\s*:?\s*)([A-Z0-9]{6,})\b",
+        1,
+        0.8,
+        &[],
+        &[],
+        Some(|s| s.bytes().any(|b| b.is_ascii_digit())),
     )?;
     // Identifier-shaped tokens: letters and at least five digits, or seven digits and
     // more in groups ("SN3528128", "ZLE-137-3722-K", "7D60-CW4-HM86").
@@ -2451,6 +2481,12 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
                 .skip(1)
                 .take(words.len().saturating_sub(2))
                 .any(|w| w.chars().all(|c| !c.is_uppercase()));
+            // "ST" in capitals after a word in lower case is the ECG's segment ("2-3 mm
+            // ST elevations").
+            let segment = s.trim_end_matches('.').ends_with("ST") && lower_middle;
+            if segment {
+                return false;
+            }
             if s.trim_end_matches('.').ends_with("CT")
                 && (lower_middle
                     || middle.iter().any(|w| {

@@ -1518,6 +1518,84 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(residence_phrases(&tokens));
     out.extend(wards_with_numbers(text, &tokens));
     out.extend(employers(text, &tokens));
+    out.extend(record_header(text));
+    out
+}
+
+/// The header line an EHR export puts before a note, its fields between pipes
+/// ("121547079 | CMH | 18332143 | | 268595 | 2/17/1995 12:00:00 AM | Discharge Summary |
+/// Signed | DIS | Admission Date: …"): in a line that opens with a number of six digits
+/// or more and has a field with a time of day, every field of five digits or more is a
+/// record number and a field of two to six capitals before the first of them is the
+/// facility's initials. The note's kind and status ("DIS", "Signed") come after them.
+fn record_header(text: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut offset = 0usize;
+    for line in text.split_inclusive('\n') {
+        let base = offset;
+        offset = offset.saturating_add(line.len());
+        let fields: Vec<(usize, &str)> = line
+            .split('|')
+            .scan(base, |at, f| {
+                let start = *at;
+                *at = at.saturating_add(f.len()).saturating_add(1);
+                Some((start, f))
+            })
+            .collect();
+        let opens_with_number = fields.first().is_some_and(|(_, f)| {
+            f.split_whitespace()
+                .next_back()
+                .is_some_and(|w| w.len() >= 6 && w.bytes().all(|b| b.is_ascii_digit()))
+        });
+        let timed = fields.iter().any(|(_, f)| {
+            let f = f.trim();
+            (f.ends_with(" AM") || f.ends_with(" PM")) && f.contains(':')
+        });
+        if fields.len() < 5 || !opens_with_number || !timed {
+            continue;
+        }
+        let mut seen_number = false;
+        for (k, (start, field)) in fields.iter().enumerate() {
+            let trimmed = field.trim();
+            let lead = field.len().saturating_sub(field.trim_start().len());
+            let begin = start.saturating_add(lead);
+            let end = begin.saturating_add(trimmed.len());
+            let digits = trimmed.len() >= 5 && trimmed.bytes().all(|b| b.is_ascii_digit());
+            // The first field's number ends it ("RECORD #155092 121547079").
+            let first_number = k == 0
+                && trimmed
+                    .split_whitespace()
+                    .next_back()
+                    .is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit()));
+            if digits || first_number {
+                let begin = if first_number {
+                    end.saturating_sub(trimmed.split_whitespace().next_back().map_or(0, str::len))
+                } else {
+                    begin
+                };
+                out.push(Finding {
+                    entity: Entity::Id,
+                    start: begin,
+                    end,
+                    confidence: 0.8,
+                    recognizer: "strict_record_header",
+                });
+                seen_number = k > 0 || seen_number;
+            } else if !seen_number
+                && k > 0
+                && (2..=6).contains(&trimmed.len())
+                && trimmed.bytes().all(|b| b.is_ascii_uppercase())
+            {
+                out.push(Finding {
+                    entity: Entity::Address,
+                    start: begin,
+                    end,
+                    confidence: 0.7,
+                    recognizer: "strict_record_header",
+                });
+            }
+        }
+    }
     out
 }
 
@@ -1970,7 +2048,11 @@ pub(super) fn initials_beside_names(text: &str, found: &[Finding]) -> Vec<Findin
         let gap = before.len().saturating_sub(head.len());
         if (1..=2).contains(&gap) {
             let n = run_len(head, true);
-            if n > 0 {
+            // A degree before a user name is no one's initials ("JAJI , M.D. HK19").
+            let degree = head.get(head.len().saturating_sub(n)..).is_some_and(|r| {
+                matches!(r, "M.D." | "D.O." | "R.N." | "N.P." | "P.A." | "D.D.S.")
+            });
+            if n > 0 && !degree {
                 out.push(Finding {
                     entity: Entity::Person,
                     start: head.len().saturating_sub(n),
