@@ -1807,6 +1807,10 @@ fn headings_chief_complaints_and_care_sites_in_outpatient_notes() {
          Discharge Summary | Signed | DIS | Admission Date: 3/1/1996",
         &["388102446", "WGH", "22761093", "517204"],
     );
+    strict_removes(
+        "RECORD #441203558812 | NH | 71120934 | | 630018 | 2/4/2003 12:00:00 AM | CHF | Signed",
+        &["NH", "71120934", "630018"],
+    );
     let out = strict_out("Dictated By: ORLA P. VANCE , M.D. QZ42 Index No. R7KQWE2XLM D: 3/9/96");
     assert!(
         !out.contains("R7KQWE2XLM") && !out.contains("VANCE") && out.contains("M.D."),

@@ -1526,7 +1526,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
 /// ("121547079 | CMH | 18332143 | | 268595 | 2/17/1995 12:00:00 AM | Discharge Summary |
 /// Signed | DIS | Admission Date: …"): in a line that opens with a number of six digits
 /// or more and has a field with a time of day, every field of five digits or more is a
-/// record number and a field of two to six capitals before the first of them is the
+/// record number and a field of one to six capitals before the first of them is the
 /// facility's initials. The note's kind and status ("DIS", "Signed") come after them.
 fn record_header(text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -1545,6 +1545,7 @@ fn record_header(text: &str) -> Vec<Finding> {
         let opens_with_number = fields.first().is_some_and(|(_, f)| {
             f.split_whitespace()
                 .next_back()
+                .map(|w| w.trim_start_matches('#'))
                 .is_some_and(|w| w.len() >= 6 && w.bytes().all(|b| b.is_ascii_digit()))
         });
         let timed = fields.iter().any(|(_, f)| {
@@ -1562,14 +1563,15 @@ fn record_header(text: &str) -> Vec<Finding> {
             let end = begin.saturating_add(trimmed.len());
             let digits = trimmed.len() >= 5 && trimmed.bytes().all(|b| b.is_ascii_digit());
             // The first field's number ends it ("RECORD #155092 121547079").
-            let first_number = k == 0
-                && trimmed
-                    .split_whitespace()
-                    .next_back()
-                    .is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit()));
+            let last_word = trimmed
+                .split_whitespace()
+                .next_back()
+                .unwrap_or_default()
+                .trim_start_matches('#');
+            let first_number = k == 0 && last_word.bytes().all(|b| b.is_ascii_digit());
             if digits || first_number {
                 let begin = if first_number {
-                    end.saturating_sub(trimmed.split_whitespace().next_back().map_or(0, str::len))
+                    end.saturating_sub(last_word.len())
                 } else {
                     begin
                 };
@@ -1583,7 +1585,7 @@ fn record_header(text: &str) -> Vec<Finding> {
                 seen_number = k > 0 || seen_number;
             } else if !seen_number
                 && k > 0
-                && (2..=6).contains(&trimmed.len())
+                && (1..=6).contains(&trimmed.len())
                 && trimmed.bytes().all(|b| b.is_ascii_uppercase())
             {
                 out.push(Finding {
