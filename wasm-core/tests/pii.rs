@@ -1816,6 +1816,12 @@ fn headings_chief_complaints_and_care_sites_in_outpatient_notes() {
         !out.contains("R7KQWE2XLM") && !out.contains("VANCE") && out.contains("M.D."),
         "{out}"
     );
+    // A surname that is also a word, with an initial, before a comma or a verb.
+    strict_removes(
+        "hx of CHF, Smith J., visited clinic; Brown K. called back.",
+        &["Smith", "Brown"],
+    );
+    strict_keeps("Vitamin D. Levels low. Group A. strep negative. Hepatitis B. Long-term plan.");
     // Readings of an ECG and a murmur's grade.
     strict_keeps("noted to have 2-3 mm ST elevations; a 1/6 systolic murmur and 2/6 SEM.");
 }

@@ -1519,6 +1519,83 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(wards_with_numbers(text, &tokens));
     out.extend(employers(text, &tokens));
     out.extend(record_header(text));
+    out.extend(surname_then_initial(text, &tokens));
+    out
+}
+
+/// Words the name lists carry that name a class, a stage or a part before a letter
+/// ("Group A. strep", "Type B. personality").
+const CLASS_WORDS: &[&str] = &[
+    "group",
+    "type",
+    "class",
+    "factor",
+    "stage",
+    "grade",
+    "lead",
+    "plan",
+    "vitamin",
+    "phase",
+    "level",
+    "zone",
+    "part",
+    "section",
+    "schedule",
+    "category",
+    "form",
+    "hepatitis",
+    "room",
+    "bed",
+    "ward",
+    "unit",
+    "team",
+    "block",
+    "wing",
+    "pod",
+    "exhibit",
+    "figure",
+    "table",
+];
+
+/// A surname the name lists know, even one that is also a word, with a given name's
+/// initial after it, then a comma or a word in lower case ("Smith J., visited", "Brown
+/// K. called back"); not "Vitamin D. Levels", "Group A. strep".
+fn surname_then_initial(text: &str, tokens: &[Token]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let Some(n) = tokens.get(i.saturating_add(1)) else {
+            continue;
+        };
+        if !t.first_upper
+            || t.letters < 3
+            || t.has_digit
+            || lexicon::flags(&t.lower) & LAST == 0
+            || CLASS_WORDS.contains(&t.lower.as_str())
+            || !n.initial
+            || !n.gap.is_empty()
+            || n.newline_before
+        {
+            continue;
+        }
+        // The letter's period, then a comma or a word in lower case on the line.
+        let after = text.get(n.end..).unwrap_or_default();
+        let Some(rest) = after.strip_prefix('.') else {
+            continue;
+        };
+        let goes_on = rest.starts_with(',')
+            || rest
+                .strip_prefix(' ')
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_lowercase()));
+        if goes_on {
+            out.push(Finding {
+                entity: Entity::Person,
+                start: t.start,
+                end: n.end.saturating_add(1),
+                confidence: 0.7,
+                recognizer: "strict_surname_initial",
+            });
+        }
+    }
     out
 }
 
