@@ -607,6 +607,10 @@ fn strict_finds_what_real_notes_carry() {
         &["pell", "OTB"],
     );
     strict_removes("Dictated by: ONA BRANDT, M.D.   OB44", &["OB44"]);
+    strict_removes(
+        "ENTERED BY: BRANDT , ONA , M.D. ( OB44 ) 10/9/06",
+        &["OB44"],
+    );
     // A hospital named by a word hospitals are named by.
     strict_removes(
         "72 YO F TRANSFERRED FROM LAKESIDE GENERAL HOSPITAL. Seen at Memorial Hospital.",

@@ -2159,7 +2159,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "signature_user_name",
         Person,
-        r"\b(?:M\.D\.|MD|D\.O\.|R\.N\.|RN|NP|PA-C|Ph\.D\.|PhD),?[ \t]+([A-Z]{1,4}\d{1,4})\b",
+        r"\b(?:M\.D\.|MD|D\.O\.|R\.N\.|RN|NP|PA-C|Ph\.D\.|PhD),?[ \t]+(?:\([ \t]*)?([A-Z]{1,4}\d{1,4})\b",
         1,
         0.7,
         &[],
