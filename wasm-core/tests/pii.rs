@@ -1792,6 +1792,12 @@ fn headings_chief_complaints_and_care_sites_in_outpatient_notes() {
         "cc: Marguerite Vasquez\ncc: Okafor, Ada\nIntern Smith to follow up.",
         &["Marguerite", "Okafor", "Ada", "Smith"],
     );
+    // A consulting service after "by" is no name; the fellow after it is.
+    strict_keeps("Seen by Psychiatry consult. Seen by Renal, recs appreciated. Seen by Ortho.");
+    strict_removes(
+        "Evaluated by Nephrology fellow Kavanagh yesterday.",
+        &["Kavanagh"],
+    );
     // A facility's initials where care was given, not a department, a unit or a time.
     strict_removes(
         "Seen in the walk-in clinic at KPW yesterday; followed in clinic at MGH today.",
