@@ -1752,6 +1752,10 @@ fn initials_beside_names_and_agencies() {
         &["Oklahoma City", "NYC", "UCSD"],
     );
     strict_keeps("Brought Quality City chocolates for the nurses.");
+    strict_removes(
+        "PCP is at Kenmore Sq; she lived near Fenwick Square.",
+        &["Kenmore Sq", "Fenwick"],
+    );
     // Letters with periods that name no one stay.
     strict_keeps("Plan: f/u in 2 weeks. Pt alert, A&O x3. Metoprolol B.I.D. (P.O.) dosing.");
     // A hospital named only by its kind, capitalized after a place word; in lower case

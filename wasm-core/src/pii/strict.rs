@@ -2859,10 +2859,10 @@ fn town_names(tokens: &[Token], modes: &[Mode], free: &[bool]) -> Vec<Finding> {
 
 /// Landform words that end a place name ("Silver Ridge", "Larch Hollow").
 const PLACE_TAILS: &[&str] = &[
-    "city", "ridge", "hollow", "hill", "hills", "valley", "creek", "falls", "springs", "heights",
-    "grove", "harbor", "harbour", "bay", "lake", "woods", "glen", "meadows", "crossing",
-    "junction", "landing", "beach", "bluff", "cove", "village", "township", "mills", "forge",
-    "brook", "ford", "haven", "shores", "pines", "oaks", "county", "parish", "borough",
+    "city", "square", "sq", "ridge", "hollow", "hill", "hills", "valley", "creek", "falls",
+    "springs", "heights", "grove", "harbor", "harbour", "bay", "lake", "woods", "glen", "meadows",
+    "crossing", "junction", "landing", "beach", "bluff", "cove", "village", "township", "mills",
+    "forge", "brook", "ford", "haven", "shores", "pines", "oaks", "county", "parish", "borough",
 ];
 
 /// Words that end a facility's name when reading back from the facility word.
@@ -2902,18 +2902,20 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
                     })
             });
         // A place named by a landform ("Silver Ridge", "Cedar Falls"): the landform word
-        // is part of the name, capitalized in ordinary text. "City" ends a name only after
-        // a town, a state or a word the lexicon does not know ("New York City", "Kansas
-        // City"; not "Quality City" chocolates).
+        // is part of the name, capitalized in ordinary text. "City" and "Square" end a
+        // name only after a town, a state, a name or a word the lexicon does not know
+        // ("New York City", "Codman Sq"; not "Quality City" chocolates).
         let place = !facility
             && tokens.get(i).is_some_and(|t| {
                 t.capitalized && !t.allcaps && PLACE_TAILS.contains(&t.lower.as_str())
             })
-            && (tokens.get(i).is_some_and(|t| t.lower != "city")
+            && (tokens
+                .get(i)
+                .is_some_and(|t| !matches!(t.lower.as_str(), "city" | "square" | "sq"))
                 || tokens.get(i.saturating_sub(1)).is_some_and(|p| {
                     let f = lexicon::flags(&p.lower);
                     p.first_upper
-                        && (f & SAFE == 0
+                        && (!lexicon::word_only(&p.lower)
                             || f & PLACE != 0
                             || super::recognizers::is_state_name(&p.lower))
                 }));
