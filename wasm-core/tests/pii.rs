@@ -275,7 +275,7 @@ fn actions_mask_generalize_pseudonymize_block_keep() {
     let out = r.redact(text, None).unwrap();
     assert_eq!(
         out.text,
-        "Dr. [PERSON] saw [PERSON] (DOB 1952, ZIP 000** and 627**) aged 90+; call [PHONE]."
+        "Dr. [PERSON] saw [PERSON] (DOB [DATE], ZIP 000** and 627**) aged 90+; call [PHONE]."
     );
     for s in &out.spans {
         assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
@@ -1830,6 +1830,23 @@ fn headings_chief_complaints_and_care_sites_in_outpatient_notes() {
         !out.contains("R7KQWE2XLM") && !out.contains("VANCE") && out.contains("M.D."),
         "{out}"
     );
+    // A year of birth may tell an age over 89: generalized, a birth date keeps its year
+    // only when the note's latest date shows someone younger (Safe Harbor's "elements
+    // of dates, including year, indicative of such age"), and never beside an age over
+    // 89; a year of birth written alone is found.
+    strict_removes(
+        "Seen 3/2/2024. DOB: 1931. Born in 1928 in Ohio; YOB 1930. DOB 04/09/1934.",
+        &["1931", "1928", "1930", "1934"],
+    );
+    assert_eq!(
+        strict_out("Seen 3/2/2024. DOB: 04/09/1979."),
+        "Seen 2024. DOB: 1979."
+    );
+    assert_eq!(
+        strict_out("DOB 04/09/1979, age 92."),
+        "DOB [DATE], age 90+."
+    );
+    strict_keeps("Born at 38 weeks by C-section; CABG in 1998.");
     // A surname that is also a word, with an initial, before a comma or a verb.
     strict_removes(
         "hx of CHF, Smith J., visited clinic; Brown K. called back.",

@@ -207,8 +207,10 @@ pub enum Action {
     /// Replace with `[ENTITY-xxxxxxxxxx]`, a keyed HMAC-SHA-256 of the normalized value:
     /// stable for one key, unlinkable across keys.
     Pseudonymize,
-    /// Keep the part Safe Harbor allows: a date's year, a ZIP's first three digits
-    /// (`000` for restricted areas), `90+` for an age; other entities are masked.
+    /// Keep the part Safe Harbor allows: a date's year (not a birth date's where the note
+    /// states an age over 89 or its latest date is 89 years or more after the birth), a
+    /// ZIP's first three digits (`000` for restricted areas), `90+` for an age; other
+    /// entities are masked.
     Generalize,
     /// Leave the text as it is; the span is still reported.
     Keep,
@@ -466,6 +468,17 @@ impl Redactor {
                     .count(),
             });
         }
+        // Safe Harbor removes every element of a date that tells an age over 89, the year
+        // included: a birth date keeps its year only when the note's own latest date
+        // shows the person younger than that, and never in a note that states an age
+        // over 89.
+        let old_age = findings.iter().any(|f| f.entity == Entity::Age);
+        let latest_year = findings
+            .iter()
+            .filter(|f| f.entity == Entity::Date)
+            .filter_map(|f| text.get(f.start..f.end))
+            .filter_map(|v| recognizers::year_of(v)?.parse::<u32>().ok())
+            .max();
         let mut out = String::with_capacity(text.len());
         let mut spans = Vec::with_capacity(findings.len());
         let mut cursor = 0usize;
@@ -479,6 +492,17 @@ impl Redactor {
             match action {
                 Action::Keep => out.push_str(value),
                 Action::Mask | Action::Block => mask(&mut out, f.entity),
+                Action::Generalize
+                    if f.entity == Entity::Date
+                        && birth_date(text, f.start)
+                        && recognizers::year_of(value)
+                            .and_then(|y| y.parse::<u32>().ok())
+                            .is_some_and(|born| {
+                                old_age || latest_year.is_some_and(|r| r.saturating_sub(born) >= 89)
+                            }) =>
+                {
+                    mask(&mut out, f.entity);
+                }
                 Action::Generalize => generalize(&mut out, f.entity, value),
                 Action::Pseudonymize => {
                     let key = key.ok_or(Error::InvalidConfig(
@@ -501,6 +525,20 @@ impl Redactor {
         out.push_str(text.get(cursor..).unwrap_or_default());
         Ok(Redaction { text: out, spans })
     }
+}
+
+/// Whether the date at byte `start` is a birth date: a word of birth just before it
+/// ("DOB: 03/14/1931", "born in 1931", "Date of Birth 1931").
+fn birth_date(text: &str, start: usize) -> bool {
+    let from = start.saturating_sub(24);
+    let before = (from..=start)
+        .find(|&k| text.is_char_boundary(k))
+        .and_then(|k| text.get(k..start))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    ["dob", "d.o.b", "birth", "born", "yob"]
+        .iter()
+        .any(|w| before.contains(w))
 }
 
 fn mask(out: &mut String, entity: Entity) {

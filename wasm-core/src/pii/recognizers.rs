@@ -1980,6 +1980,19 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         Some(not_a_score),
     )?;
+    // A year of birth written alone ("DOB: 1931", "born in 1931", "YOB 1931"): a year
+    // Safe Harbor keeps unless it tells an age over 89, which a de-identifier cannot
+    // judge without the note's date, so strict takes every one.
+    add(
+        "date_birth_year",
+        Date,
+        r"(?i:\b(?:dob|d\.o\.b\.|date\s+of\s+birth|year\s+of\s+birth|birth\s*year|yob|born(?:\s+in)?)\s*[:#-]?\s*)((?:18|19|20)\d{2})\b",
+        1,
+        0.8,
+        &[],
+        &[],
+        None,
+    )?;
     // A month/day naming a day said in words ("stable as of today 4/16", "seen
     // yesterday 9/2"); a score after the word stays ("pain today 4/10").
     add(
