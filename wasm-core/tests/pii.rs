@@ -1752,6 +1752,12 @@ fn initials_beside_names_and_agencies() {
         &["Oklahoma City", "NYC", "UCSD"],
     );
     strict_keeps("Brought Quality City chocolates for the nurses.");
+    // A medical center known by initials a dictionary lists, after a place word.
+    strict_removes(
+        "Admitted to UCSF on 3/2; seen at BIDMC, then transferred from MGH.",
+        &["UCSF", "BIDMC", "MGH"],
+    );
+    strict_keeps("UCSF guidelines were followed; MSK exam normal; sent to ICU.");
     strict_removes(
         "PCP is at Kenmore Sq; she lived near Fenwick Square.",
         &["Kenmore Sq", "Fenwick"],

@@ -976,9 +976,12 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 {
                     Some(Why::Cue)
                 } else if acronym {
-                    // "flew to OSLO": an all-capitals word after a place word; a city known
-                    // by its initials, though the lexicon knows them ("from NYC").
-                    (mid && place_cue && (unknown || t.lower == "nyc") && t.letters >= 3)
+                    // "flew to OSLO": an all-capitals word after a place word; a city or a
+                    // medical center known by its initials, though the lexicon knows them
+                    // ("from NYC", "admitted to UCSF").
+                    (mid && place_cue
+                        && (unknown || KNOWN_INITIALS.contains(&t.lower.as_str()))
+                        && t.letters >= 3)
                         .then_some(Why::Place)
                 } else if unknown && t.letters >= 3 {
                     Some(Why::Unknown)
@@ -1522,6 +1525,14 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(surname_then_initial(text, &tokens));
     out
 }
+
+/// A city and academic medical centers known by initials that dictionaries also list:
+/// after a place word they name the place ("from NYC", "seen at UCSF,"). Initials that
+/// are also clinical terms ("MSK", "UVA") are not here.
+const KNOWN_INITIALS: &[&str] = &[
+    "nyc", "ucsf", "ucla", "ucsd", "uci", "mgh", "bwh", "bidmc", "upmc", "ohsu", "nyu", "unc",
+    "vumc", "mskcc", "ummc", "uwmc",
+];
 
 /// Words the name lists carry that name a class, a stage or a part before a letter
 /// ("Group A. strep", "Type B. personality").
