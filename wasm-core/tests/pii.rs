@@ -1862,3 +1862,53 @@ fn headings_chief_complaints_and_care_sites_in_outpatient_notes() {
     // Readings of an ECG and a murmur's grade.
     strict_keeps("noted to have 2-3 mm ST elevations; a 1/6 systolic murmur and 2/6 SEM.");
 }
+
+#[test]
+fn exports_written_one_field_a_line_and_their_trailers() {
+    // An export's header one field a line: the record numbers, the facility's initials
+    // before them or after the first, a dictation code; the report kind and the title
+    // stay.
+    let out = strict_out(
+        "482913305\nRVH\n3318852\n093441\n5/14/2003 12:00:00 AM\nCHEST PAIN\nDIS\nReport Status :\nSigned",
+    );
+    for id in ["482913305", "RVH", "3318852", "093441"] {
+        assert!(!out.contains(id), "{id} kept: {out}");
+    }
+    assert!(
+        out.contains("CHEST PAIN") && out.contains("\nDIS\n"),
+        "{out}"
+    );
+    strict_removes(
+        "QMH\nPNEUMONIA\nAdmission Date :\nThe patient is a 71-year-old man.",
+        &["QMH"],
+    );
+    strict_removes("WCH\n7/2/2001 12:00:00 AM\nDIS", &["WCH"]);
+    strict_removes(
+        "550193827\nKH\nReport Status :\nDISCHARGE SUMMARY\nKQT41 BA\nDISCHARGE SUMMARY NAME :",
+        &["KH", "KQT41 BA"],
+    );
+    strict_keeps("HPI\nThe patient is a 71-year-old man with CAD.\nDIS\nICU\nCHF");
+    // The trailer: a signature line, a user name after two degrees, a typist's initials
+    // after the stamp, a job number after the dictation's time.
+    strict_removes(
+        "HARLO P. BRIDGE , M.D.\nTR :\nkw\nDD : 05/02/2003 3:41 P 058812\n\
+         Wren Oduya , M.D. , PH.D. ( QX27 )",
+        &["HARLO P. BRIDGE", "kw", "058812", "QX27"],
+    );
+    let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
+    assert!(
+        out.contains("Electronically Signed , ") && out.ends_with("Plan :\nok"),
+        "{out}"
+    );
+    // A day of the month alone, after "the morning of" or before what it showed; a
+    // floor, a finger and a hospital day stay. A capitalized word right after a title
+    // and its period is the surname, however ordinary.
+    strict_removes(
+        "On the morning of the 14th the patient fell. CT on the 19th showed no bleed. \
+         Follow-up with Dr. Cheerful; Mr. Bishop agreed.",
+        &["14th", "19th", "Cheerful", "Bishop"],
+    );
+    strict_keeps(
+        "Moved to the 5th floor. Fracture of the 4th and 5th digits. On the morning of the 3rd day.",
+    );
+}

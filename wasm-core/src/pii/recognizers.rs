@@ -1383,7 +1383,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "date_day_alone",
         Date,
-        r"(?i)\b(?:on|by|until|till|since|from|before|after|through|is|was|it'?s)\s+the\s+((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?:$|\s*[.,;:)]|\s+(?:at|and|or|to|when|with|for|she|he|they|we|i|pt|patient|per|as|in|morning|afternoon|evening|night)\b)",
+        r"(?i)\b(?:on|by|until|till|since|from|before|after|through|is|was|it'?s|(?:morning|afternoon|evening|night|weekend)\s+of)\s+the\s+((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?:$|\s*[.,;:)]|\s+(?:at|and|or|to|when|with|for|she|he|they|we|i|pt|patient|per|as|in|morning|afternoon|evening|night|the|showed|revealed|demonstrated|underwent|had|was|were)\b)",
         1,
         0.6,
         &[],
@@ -2169,10 +2169,55 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             )
         }),
     )?;
+    // A signature line: a name alone on its line, in capitals or capitalized, then a
+    // comma and the degree ("ZIE M. ZONE , M.D.", "_____ Ana K. Ruiz, MD").
+    add(
+        "signature_line_name",
+        Person,
+        r"(?m)^[ \t_]*((?:[A-Z][A-Za-z'-]+|[A-Z]\.)(?:[ \t]+(?:[A-Z][A-Za-z'-]+|[A-Z]\.?)){1,3})[ \t]*,[ \t]*(?:M\.D\.|MD|D\.O\.|R\.N\.|N\.P\.|P\.A\.|Ph\.D\.|PH\.D\.)",
+        1,
+        0.6,
+        &[],
+        &[],
+        Some(|s| {
+            !s.split_whitespace().any(|w| {
+                matches!(
+                    w.to_lowercase().as_str(),
+                    "signed"
+                        | "electronically"
+                        | "by"
+                        | "attending"
+                        | "physician"
+                        | "dictated"
+                        | "dictating"
+                        | "for"
+                        | "resident"
+                        | "intern"
+                        | "fellow"
+                        | "the"
+                        | "and"
+                        | "cc"
+                        | "provider"
+                )
+            })
+        }),
+    )?;
+    // A dictation job number after its time stamp at the line's end ("DD : 04/03/2002
+    // 4:22 P 067266").
+    add(
+        "dictation_job_number",
+        Id,
+        r"(?m)\b\d{1,2}:\d{2}(?::\d{2})?(?:[ \t]*[AaPp]\.?[Mm]?\.?)?[ \t]+(\d{5,})[ \t]*$",
+        1,
+        0.6,
+        &[],
+        &[],
+        None,
+    )?;
     add(
         "signature_user_name",
         Person,
-        r"\b(?:M\.D\.|MD|D\.O\.|R\.N\.|RN|NP|PA-C|Ph\.D\.|PhD),?[ \t]+(?:\([ \t]*)?([A-Z]{1,4}\d{1,4})\b",
+        r"\b(?:(?:M\.D\.|MD|D\.O\.|R\.N\.|RN|NP|PA-C|Ph\.D\.|PH\.D\.|PhD)[ \t]*,?[ \t]*)+(?:\([ \t]*)?([A-Z]{1,4}\d{1,4})\b",
         1,
         0.7,
         &[],

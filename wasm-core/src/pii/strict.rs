@@ -926,6 +926,24 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 "aware" | "notified" | "paged" | "informed" | "updated" | "here" | "note"
             );
         let honorific_initial = initial_after_title(i) && mode != Mode::Upper;
+        // Right after a capitalized title and its period, a capitalized word is the
+        // surname however ordinary ("care by Dr. Stable", "Mr. Rule on March 26"), unless
+        // it says what was done ("Dr. Aware").
+        let titled_surname = not_function
+            && capitalized
+            && !t.allcaps
+            && t.letters >= 3
+            && t.gap == "."
+            && !t.newline_before
+            && prev.is_some_and(|p| {
+                p.first_upper && matches!(p.lower.as_str(), "dr" | "mr" | "mrs" | "ms" | "prof")
+            })
+            && !PERSON_VERBS.contains(&t.lower.as_str())
+            && !super::names::NARRATIVE_VERBS.contains(&t.lower.as_str())
+            && !matches!(
+                t.lower.as_str(),
+                "aware" | "notified" | "paged" | "informed" | "updated" | "here" | "note"
+            );
         // Right after "Pt" capitalized, a word in lower case that no name list has is what
         // the patient did, however misspelt ("Pt lightenedup significantly", "Pt reciving
         // 1mg ativan"); in capitals a short one is an abbreviation ("PATIENT WGT.").
@@ -962,6 +980,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             _ if dwelling_owner => Some(Why::Cue),
             _ if honorific_initial => Some(Why::Cue),
             _ if after_dr_period => Some(Why::Cue),
+            Mode::Mixed | Mode::Title if titled_surname => Some(Why::Cue),
             _ if residence_place => Some(Why::Place),
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
             Mode::Mixed | Mode::Title if capitalized => {
@@ -1522,6 +1541,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(wards_with_numbers(text, &tokens));
     out.extend(employers(text, &tokens));
     out.extend(record_header(text));
+    out.extend(header_lines(text));
+    out.extend(typist_line(text));
     out.extend(surname_then_initial(text, &tokens));
     out
 }
@@ -1685,6 +1706,142 @@ fn record_header(text: &str) -> Vec<Finding> {
                 });
             }
         }
+    }
+    out
+}
+
+/// Lines that name what kind of report follows, not where it was written ("DIS").
+const REPORT_KINDS: &[&str] = &[
+    "DIS", "DS", "ED", "ER", "NEU", "RAD", "ORD", "HPI", "CC", "SOAP", "YES", "NO", "NA", "SIGNED",
+    "FINAL", "ICU", "PT", "OT", "OP", "DC", "HP",
+];
+
+/// The opening lines of a hospital export written one field a line (the discharge
+/// summaries of the i2b2 2006 challenge: "977146916" / "HLGMC" / "2878891" /
+/// "10/13/1997 12:00:00 AM"): where a lone record number of six digits or more or a date
+/// stamped with a time of day stands among the first six lines, every lone number of five
+/// digits or more there is a record number; and a line of two to six capitals alone is
+/// the facility's initials when it follows such a number, when it opens the text before a
+/// number or a date, or when it opens the text and no list knows it ("NVH" /
+/// "CONGESTIVE HEART FAILURE"). A report kind ("DIS") or a heading ("HPI") stays. In
+/// such a header a dictation code alone on one of the first ten lines ("ARF32 FA") is a
+/// record number too.
+fn header_lines(text: &str) -> Vec<Finding> {
+    let mut lines: Vec<(usize, &str)> = Vec::new();
+    let mut offset = 0usize;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if !trimmed.is_empty() {
+            let lead = line.len().saturating_sub(line.trim_start().len());
+            lines.push((offset.saturating_add(lead), trimmed));
+            if lines.len() == 10 {
+                break;
+            }
+        }
+        offset = offset.saturating_add(line.len());
+    }
+    let number = |s: &str, min: usize| s.len() >= min && s.bytes().all(|b| b.is_ascii_digit());
+    let dated = |s: &str| {
+        let first = s.split_whitespace().next().unwrap_or_default();
+        first.matches('/').count() == 2
+            && first.bytes().all(|b| b.is_ascii_digit() || b == b'/')
+            && first.len() >= 6
+    };
+    let stamped =
+        |s: &str| dated(s) && (s.ends_with(" AM") || s.ends_with(" PM")) && s.contains(':');
+    let initials = |s: &str| {
+        (2..=6).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_uppercase())
+            && !REPORT_KINDS.contains(&s)
+    };
+    // A dictation code alone on its line ("ARF32 FA"): letters, then two digits or more,
+    // then at most a short group of letters.
+    let code = |s: &str| {
+        let mut words = s.split(' ');
+        let first = words.next().unwrap_or_default();
+        let letters = first.bytes().take_while(|b| b.is_ascii_uppercase()).count();
+        let digits = first.len().saturating_sub(letters);
+        (2..=4).contains(&letters)
+            && digits >= 2
+            && first.bytes().skip(letters).all(|b| b.is_ascii_digit())
+            && words
+                .all(|w| (1..=3).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_uppercase()))
+            && s.split(' ').count() <= 2
+    };
+    let header = lines
+        .iter()
+        .take(6)
+        .any(|&(_, l)| number(l, 6) || stamped(l));
+    let mut out = Vec::new();
+    for (k, &(start, line)) in lines.iter().enumerate() {
+        let end = start.saturating_add(line.len());
+        if header && ((k < 6 && number(line, 5)) || code(line)) {
+            out.push(Finding {
+                entity: Entity::Id,
+                start,
+                end,
+                confidence: 0.7,
+                recognizer: "strict_record_header",
+            });
+            continue;
+        }
+        if k >= 4 || !initials(line) {
+            continue;
+        }
+        let after_number = k
+            .checked_sub(1)
+            .and_then(|j| lines.get(j))
+            .is_some_and(|&(_, p)| number(p, 6));
+        let next = lines.get(k.saturating_add(1)).map(|&(_, n)| n);
+        let opens_record = k == 0 && next.is_some_and(|n| number(n, 5) || dated(n));
+        let unknown = k == 0
+            && next.is_some()
+            && lexicon::flags(&line.to_ascii_lowercase()) & (SAFE | CAPSAFE) == 0;
+        if after_number || opens_record || unknown {
+            out.push(Finding {
+                entity: Entity::Address,
+                start,
+                end,
+                confidence: 0.6,
+                recognizer: "strict_record_header",
+            });
+        }
+    }
+    out
+}
+
+/// A typist's initials in lower case alone on the line after a dictation stamp ("TR :" /
+/// "tm", "Electronically Signed" / "war").
+fn typist_line(text: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut offset = 0usize;
+    let mut previous = "";
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            offset = offset.saturating_add(line.len());
+            continue;
+        }
+        let stamp = matches!(
+            previous.to_ascii_lowercase().as_str(),
+            "tr :" | "tr:" | "electronically signed" | "transcribed by :" | "transcribed by:"
+        );
+        if stamp
+            && (2..=4).contains(&trimmed.len())
+            && trimmed.bytes().all(|b| b.is_ascii_lowercase())
+        {
+            let lead = line.len().saturating_sub(line.trim_start().len());
+            let start = offset.saturating_add(lead);
+            out.push(Finding {
+                entity: Entity::Person,
+                start,
+                end: start.saturating_add(trimmed.len()),
+                confidence: 0.5,
+                recognizer: "strict_typist_line",
+            });
+        }
+        previous = trimmed;
+        offset = offset.saturating_add(line.len());
     }
     out
 }
