@@ -1895,6 +1895,20 @@ fn exports_written_one_field_a_line_and_their_trailers() {
          Wren Oduya , M.D. , PH.D. ( QX27 )",
         &["HARLO P. BRIDGE", "kw", "058812", "QX27"],
     );
+    strict_removes(
+        "TR :\nqa / lmr\nDD :\nSTAT to Ward 4 edited 3/12/02 jk\nKT417/2290 ODA R. VELL , M.D.",
+        &["qa / lmr", "jk", "KT417/2290"],
+    );
+    strict_removes(
+        "9920183\nDischarge Summary\nDIS\nAdmission Date :\nSigned\nDischarge Date :\nQRV7\nHPI :",
+        &["QRV7"],
+    );
+    // A university's hospital with "of" inside its name; a study's month and year.
+    strict_removes(
+        "Admitted to Harlan University Of Medical Center; no change since a previous study of 11/93.",
+        &["Harlan University", "11/93"],
+    );
+    strict_keeps("ANA titer of 1/80; grade 2/6 murmur; vision 20/40.");
     let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
     assert!(
         out.contains("Electronically Signed , ") && out.ends_with("Plan :\nok"),

@@ -2202,6 +2202,40 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             })
         }),
     )?;
+    // A dictation job code: letters and digits, a slash, digits ("PL926/1533"); and the
+    // editor's initials after an edit stamp at the line's end ("edited 1/10/94 py").
+    add(
+        "dictation_job_code",
+        Id,
+        r"\b([A-Z]{2,3}\d{2,4}/\d{3,5})\b",
+        1,
+        0.6,
+        &[],
+        &[],
+        None,
+    )?;
+    add(
+        "editor_initials",
+        Person,
+        r"(?m)\bedited\s+\d{1,2}/\d{1,2}/\d{2,4}\s+([a-z]{2,4})[ \t]*$",
+        1,
+        0.5,
+        &[],
+        &[],
+        None,
+    )?;
+    // A month and a year after the study or visit they date ("compared with a previous
+    // study of 12/92", "CT from 3/04"); "titer of 1/80" stays, no study before it.
+    add(
+        "date_month_year_of_study",
+        Date,
+        r"(?i)\b(?:study|studies|scan|exam|examination|film|films|visit|admission|surgery|procedure|ct|mri|mra|echo|echocardiogram|biopsy|note|report|x-ray|ultrasound|ekg|ecg|colonoscopy|endoscopy|egd)\s+(?:of|from|on|dated)\s+((?:0?[1-9]|1[0-2])/(?:\d{2}|(?:19|20)\d{2}))\b(?:[^/\d]|$)",
+        1,
+        0.6,
+        &[],
+        &[],
+        None,
+    )?;
     // A dictation job number after its time stamp at the line's end ("DD : 04/03/2002
     // 4:22 P 067266").
     add(

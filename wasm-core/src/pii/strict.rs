@@ -1762,7 +1762,7 @@ fn header_lines(text: &str) -> Vec<Finding> {
         let letters = first.bytes().take_while(|b| b.is_ascii_uppercase()).count();
         let digits = first.len().saturating_sub(letters);
         (2..=4).contains(&letters)
-            && digits >= 2
+            && (digits >= 2 || (digits == 1 && letters >= 3))
             && first.bytes().skip(letters).all(|b| b.is_ascii_digit())
             && words
                 .all(|w| (1..=3).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_uppercase()))
@@ -1811,7 +1811,7 @@ fn header_lines(text: &str) -> Vec<Finding> {
 }
 
 /// A typist's initials in lower case alone on the line after a dictation stamp ("TR :" /
-/// "tm", "Electronically Signed" / "war").
+/// "tm", "Electronically Signed" / "war", "TR :" / "ye / bmot").
 fn typist_line(text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut offset = 0usize;
@@ -1826,10 +1826,12 @@ fn typist_line(text: &str) -> Vec<Finding> {
             previous.to_ascii_lowercase().as_str(),
             "tr :" | "tr:" | "electronically signed" | "transcribed by :" | "transcribed by:"
         );
-        if stamp
-            && (2..=4).contains(&trimmed.len())
-            && trimmed.bytes().all(|b| b.is_ascii_lowercase())
-        {
+        // One set of initials or several joined by slashes ("ye / bmot").
+        let initials = trimmed.split('/').all(|w| {
+            let w = w.trim();
+            (2..=5).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase())
+        });
+        if stamp && trimmed.len() <= 16 && initials {
             let lead = line.len().saturating_sub(line.trim_start().len());
             let start = offset.saturating_add(lead);
             out.push(Finding {
@@ -3131,8 +3133,21 @@ fn facilities(tokens: &[Token]) -> Vec<Finding> {
             let verb_form = prev.letters >= 5
                 && (prev.lower.ends_with("ing") || prev.lower.ends_with("ed"))
                 && lexicon::word_only(&prev.lower);
-            let stop = FACILITY_STOPS.contains(&prev.lower.as_str()) || verb_form;
-            if !spaced || stop || !prev.first_upper || prev.has_digit {
+            // "of" inside a university's name goes on ("University of Vermont Medical
+            // Center", "PH UNIVERSITY OF MEDICAL CENTER").
+            let university_of = prev.lower == "of"
+                && first
+                    .checked_sub(2)
+                    .and_then(|k| tokens.get(k))
+                    .is_some_and(|u| {
+                        u.first_upper
+                            && matches!(u.lower.as_str(), "university" | "college")
+                            && !prev.newline_before
+                            && prev.gap.is_empty()
+                    });
+            let stop =
+                (FACILITY_STOPS.contains(&prev.lower.as_str()) && !university_of) || verb_form;
+            if !spaced || stop || !(prev.first_upper || university_of) || prev.has_digit {
                 break;
             }
             first = first.saturating_sub(1);
