@@ -1909,6 +1909,9 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         &["Harlan University", "11/93"],
     );
     strict_keeps("ANA titer of 1/80; grade 2/6 murmur; vision 20/40.");
+    strict_removes("sudden onset of left knee pain in 09/89 .", &["09/89"]);
+    strict_keeps("Pain 7/10, started on MS Contin 30 mg bid and MS IR prn.");
+    strict_removes("Seen by Ms Conti today.", &["Conti"]);
     let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
     assert!(
         out.contains("Electronically Signed , ") && out.ends_with("Plan :\nok"),

@@ -1021,6 +1021,16 @@ fn dicts() -> &'static Dicts {
     })
 }
 
+/// "MS Contin" (and "MS IR", "MS ER") is morphine sulfate's brand, not Ms. Contin: `p`
+/// is "MS" in capitals and `t` the word right after it.
+pub(super) fn morphine_brand(p: &Token, t: &Token) -> bool {
+    p.allcaps
+        && p.lower == "ms"
+        && t.gap.is_empty()
+        && !t.newline_before
+        && matches!(t.lower.as_str(), "contin" | "cr" | "er" | "ir" | "sr")
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Token {
     pub(super) start: usize,
@@ -1342,8 +1352,10 @@ impl NameRecognizer {
                 // "MS:" and "MR:" before a word are section labels (mental status,
                 // mitral regurgitation: "MS:Sleeping most of night"), not titles.
                 let label = t.gap == ":" && matches!(p.lower.as_str(), "ms" | "mr");
+                let morphine = morphine_brand(p, t);
                 if TITLES.contains(&p.lower.as_str())
                     && !label
+                    && !morphine
                     && (p.capitalized || p.allcaps || (t.first_upper && !t.allcaps))
                     && gap_ok(&t.gap)
                     && !t.newline_before

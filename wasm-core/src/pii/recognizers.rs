@@ -2016,7 +2016,8 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         None,
     )?;
     // A month with a two-digit year ("CABG in 3/80", "compared with 8/79"); a month and
-    // day is `date_month_day`. Doses ("Norco 5/325") and titres are not dates.
+    // day is `date_month_day`. Doses ("Norco 5/325") and titres are not dates; a pain
+    // score is out of ten, so "knee pain in 09/89" is a date.
     add(
         "date_month_short_year",
         Date,
@@ -2025,9 +2026,9 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         0.5,
         DATE_CONTEXT,
         &[
-            "strength", "pain", "grade", "score", "scale", "ratio", "bp", "titer", "titre",
-            "titers", "ana", "dilution", "vision", "acuity", "gcs", "apgar", "motor", "power",
-            "mmse", "moca", "of", "out", "rated",
+            "strength", "grade", "score", "scale", "ratio", "bp", "titer", "titre", "titers",
+            "ana", "dilution", "vision", "acuity", "gcs", "apgar", "motor", "power", "mmse",
+            "moca", "of", "out", "rated",
         ],
         None,
     )?;

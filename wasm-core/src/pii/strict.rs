@@ -759,6 +759,9 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             // A kinship or title word is a cue, not the name after one
             // ("CALLED SON/DAUGHTER/FIANCE").
             || person_cue(t.lower.as_str())
+            || i.checked_sub(1)
+                .and_then(|p| tokens.get(p))
+                .is_some_and(|p| super::names::morphine_brand(p, t))
         {
             continue;
         }
