@@ -1912,6 +1912,13 @@ fn exports_written_one_field_a_line_and_their_trailers() {
     strict_removes("sudden onset of left knee pain in 09/89 .", &["09/89"]);
     strict_keeps("Pain 7/10, started on MS Contin 30 mg bid and MS IR prn.");
     strict_removes("Seen by Ms Conti today.", &["Conti"]);
+    // A report's code after its label, a protocol's number, an agency's initials and a
+    // month-year joined by a hyphen.
+    strict_removes(
+        "Omentectomy at WGH in 11-91 . Enrolled via protocol of 31-204 ; home with QH Services .\nReport :\nTK551Q2",
+        &["11-91", "31-204", "QH", "TK551Q2"],
+    );
+    strict_keeps("Improved in 10-90% of cases; home with PT Services; Report :\nNormal");
     let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
     assert!(
         out.contains("Electronically Signed , ") && out.ends_with("Plan :\nok"),

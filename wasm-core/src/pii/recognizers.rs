@@ -2237,6 +2237,46 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A month and a two-digit year joined by a hyphen after "in" or "since", the
+    // clause ending there ("omentectomy at CTMC in 10-90 ."); "in 10-90%" stays.
+    add(
+        "date_month_year_hyphen",
+        Date,
+        r"(?i)\b(?:in|since|from|until|dated)\s+((?:0?[1-9]|1[0-2])-(?:3[2-9]|[4-9]\d))(?:$|\s*[.,;:)])",
+        1,
+        0.55,
+        &[],
+        &[],
+        None,
+    )?;
+    // A study protocol's number ("via protocol of 27-518", "Protocol #04-1187").
+    add(
+        "protocol_number",
+        Id,
+        r"(?i)\bprotocol\s+(?:#\s*|no\.?\s*|number\s+|of\s+)?(\d{2,}-\d{2,}[A-Z0-9-]*)\b",
+        1,
+        0.6,
+        &[],
+        &[],
+        None,
+    )?;
+    // A care agency named by its initials before what it provides ("discharged to home
+    // with AH Services", "set up with VNS Home Care").
+    add(
+        "agency_initials",
+        Address,
+        r"\b(?:with|by|from|to|via)\s+([A-Z]{2,5})\s+(?:Services|Home\s+Care|Homecare|Home\s+Health|Hospice)\b",
+        1,
+        0.55,
+        &[],
+        &[],
+        Some(|s| {
+            !matches!(
+                s,
+                "ICU" | "ED" | "ER" | "PT" | "OT" | "VNA" | "SNF" | "ID" | "GI"
+            )
+        }),
+    )?;
     // A dictation job number after its time stamp at the line's end ("DD : 04/03/2002
     // 4:22 P 067266").
     add(

@@ -1545,7 +1545,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(employers(text, &tokens));
     out.extend(record_header(text));
     out.extend(header_lines(text));
-    out.extend(typist_line(text));
+    out.extend(trailer_lines(text));
     out.extend(surname_then_initial(text, &tokens));
     out
 }
@@ -1813,9 +1813,11 @@ fn header_lines(text: &str) -> Vec<Finding> {
     out
 }
 
-/// A typist's initials in lower case alone on the line after a dictation stamp ("TR :" /
-/// "tm", "Electronically Signed" / "war", "TR :" / "ye / bmot").
-fn typist_line(text: &str) -> Vec<Finding> {
+/// A dictation trailer's lines: a typist's initials in lower case alone on the line after
+/// a dictation stamp ("TR :" / "tm", "Electronically Signed" / "war", "TR :" / "ye /
+/// bmot"), and a report's code alone on the line after its label ("Report :" /
+/// "RZ878Y3"): letters and three digits or more.
+fn trailer_lines(text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut offset = 0usize;
     let mut previous = "";
@@ -1834,6 +1836,29 @@ fn typist_line(text: &str) -> Vec<Finding> {
             let w = w.trim();
             (2..=5).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase())
         });
+        let labelled = matches!(
+            previous.to_ascii_lowercase().as_str(),
+            "report :" | "report:" | "batch :" | "batch:"
+        );
+        let digits = trimmed.bytes().filter(u8::is_ascii_digit).count();
+        let code = labelled
+            && (5..=12).contains(&trimmed.len())
+            && digits >= 3
+            && digits < trimmed.len()
+            && trimmed
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if code {
+            let lead = line.len().saturating_sub(line.trim_start().len());
+            let start = offset.saturating_add(lead);
+            out.push(Finding {
+                entity: Entity::Id,
+                start,
+                end: start.saturating_add(trimmed.len()),
+                confidence: 0.6,
+                recognizer: "strict_trailer_code",
+            });
+        }
         if stamp && trimmed.len() <= 16 && initials {
             let lead = line.len().saturating_sub(line.trim_start().len());
             let start = offset.saturating_add(lead);
