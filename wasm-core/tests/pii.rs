@@ -1919,6 +1919,11 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         &["11-91", "31-204", "QH", "TK551Q2"],
     );
     strict_keeps("Improved in 10-90% of cases; home with PT Services; Report :\nNormal");
+    strict_removes(
+        "ODA R. VELL , M.D.\nkw\nCC :\nzq / tmrk\nhealthy until the latter part of 11/94 , when",
+        &["kw", "zq / tmrk", "11/94"],
+    );
+    strict_keeps("Take with food\nand / or\nwater; ANA titer of 1/80.");
     let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
     assert!(
         out.contains("Electronically Signed , ") && out.ends_with("Plan :\nok"),

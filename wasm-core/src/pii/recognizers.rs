@@ -2017,7 +2017,8 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     )?;
     // A month with a two-digit year ("CABG in 3/80", "compared with 8/79"); a month and
     // day is `date_month_day`. Doses ("Norco 5/325") and titres are not dates; a pain
-    // score is out of ten, so "knee pain in 09/89" is a date.
+    // score is out of ten, so "knee pain in 09/89" is a date, and "of" alone is no
+    // titre ("the latter part of 12/93").
     add(
         "date_month_short_year",
         Date,
@@ -2028,7 +2029,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[
             "strength", "grade", "score", "scale", "ratio", "bp", "titer", "titre", "titers",
             "ana", "dilution", "vision", "acuity", "gcs", "apgar", "motor", "power", "mmse",
-            "moca", "of", "out", "rated",
+            "moca", "out", "rated",
         ],
         None,
     )?;

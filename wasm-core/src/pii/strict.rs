@@ -1832,10 +1832,17 @@ fn trailer_lines(text: &str) -> Vec<Finding> {
             "tr :" | "tr:" | "electronically signed" | "transcribed by :" | "transcribed by:"
         );
         // One set of initials or several joined by slashes ("ye / bmot").
-        let initials = trimmed.split('/').all(|w| {
-            let w = w.trim();
-            (2..=5).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase())
-        });
+        let groups: Vec<&str> = trimmed.split('/').map(str::trim).collect();
+        let initials = groups
+            .iter()
+            .all(|w| (2..=5).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase()));
+        // After a signature line, or joined by slashes with a group no list knows
+        // ("iek / bmot"; not "and / or").
+        let signed = previous.ends_with("M.D.") || previous.ends_with(", MD");
+        let slashed = groups.len() >= 2
+            && groups
+                .iter()
+                .any(|w| lexicon::flags(w) & (SAFE | COMMON) == 0);
         let labelled = matches!(
             previous.to_ascii_lowercase().as_str(),
             "report :" | "report:" | "batch :" | "batch:"
@@ -1859,7 +1866,7 @@ fn trailer_lines(text: &str) -> Vec<Finding> {
                 recognizer: "strict_trailer_code",
             });
         }
-        if stamp && trimmed.len() <= 16 && initials {
+        if (stamp || signed || slashed) && trimmed.len() <= 16 && initials {
             let lead = line.len().saturating_sub(line.trim_start().len());
             let start = offset.saturating_add(lead);
             out.push(Finding {
