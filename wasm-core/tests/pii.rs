@@ -1924,6 +1924,10 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         &["kw", "zq / tmrk", "11/94"],
     );
     strict_keeps("Take with food\nand / or\nwater; ANA titer of 1/80.");
+    strict_removes(
+        "Batch :\nQ772\nIndex No. RTQE4 BNLW\nODA VELL , M.D , KT55",
+        &["Q772", "RTQE4 BNLW", "KT55"],
+    );
     let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
     assert!(
         out.contains("Electronically Signed , ") && out.ends_with("Plan :\nok"),

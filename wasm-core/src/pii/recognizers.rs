@@ -1246,12 +1246,12 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             digits(s) >= 3 && has_digit(first) && !is_measure(s) && !lab_value(s)
         }),
     )?;
-    // A dictation system's index number ("Index No. T0DUWD0PBV"): a code in capitals
-    // with a digit.
+    // A dictation system's index number ("Index No. T0DUWD0PBV", "Index No. WZGE1
+    // XNHQ"): a code in capitals with a digit, in one group or two.
     add(
         "index_number",
         Id,
-        r"(?i:\bindex\s+(?:no\.?|number|#)\s*:?\s*)([A-Z0-9]{6,})\b",
+        r"(?i:\bindex\s+(?:no\.?|number|#)\s*:?\s*)([A-Z0-9]{6,}|[A-Z0-9]{4,}[ \t][A-Z0-9]{2,6})\b",
         1,
         0.8,
         &[],
@@ -2293,7 +2293,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "signature_user_name",
         Person,
-        r"\b(?:(?:M\.D\.|MD|D\.O\.|R\.N\.|RN|NP|PA-C|Ph\.D\.|PH\.D\.|PhD)[ \t]*,?[ \t]*)+(?:\([ \t]*)?([A-Z]{1,4}\d{1,4})\b",
+        r"\b(?:(?:M\.D\.?|MD|D\.O\.|R\.N\.|RN|NP|PA-C|Ph\.D\.|PH\.D\.|PhD)[ \t]*,?[ \t]*)+(?:\([ \t]*)?([A-Z]{1,4}\d{1,4})\b",
         1,
         0.7,
         &[],

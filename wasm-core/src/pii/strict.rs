@@ -1816,7 +1816,7 @@ fn header_lines(text: &str) -> Vec<Finding> {
 /// A dictation trailer's lines: a typist's initials in lower case alone on the line after
 /// a dictation stamp ("TR :" / "tm", "Electronically Signed" / "war", "TR :" / "ye /
 /// bmot"), and a report's code alone on the line after its label ("Report :" /
-/// "RZ878Y3"): letters and three digits or more.
+/// "RZ878Y3": letters and three digits or more; "Batch :" / "349", "U886").
 fn trailer_lines(text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut offset = 0usize;
@@ -1843,18 +1843,20 @@ fn trailer_lines(text: &str) -> Vec<Finding> {
             && groups
                 .iter()
                 .any(|w| lexicon::flags(w) & (SAFE | COMMON) == 0);
-        let labelled = matches!(
-            previous.to_ascii_lowercase().as_str(),
-            "report :" | "report:" | "batch :" | "batch:"
-        );
+        let label = previous.to_ascii_lowercase();
+        let report = matches!(label.as_str(), "report :" | "report:");
+        let batch = matches!(label.as_str(), "batch :" | "batch:");
         let digits = trimmed.bytes().filter(u8::is_ascii_digit).count();
-        let code = labelled
-            && (5..=12).contains(&trimmed.len())
-            && digits >= 3
-            && digits < trimmed.len()
-            && trimmed
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        let capitals_and_digits = trimmed
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        // A batch's number, however short ("Batch :" / "349", "U886").
+        let code = capitals_and_digits
+            && ((report
+                && (4..=12).contains(&trimmed.len())
+                && digits >= 3
+                && digits < trimmed.len())
+                || (batch && (3..=12).contains(&trimmed.len()) && digits >= 2));
         if code {
             let lead = line.len().saturating_sub(line.trim_start().len());
             let start = offset.saturating_add(lead);
