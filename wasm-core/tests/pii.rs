@@ -1928,6 +1928,7 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         "Batch :\nQ772\nIndex No. RTQE4 BNLW\nODA VELL , M.D , KT55",
         &["Q772", "RTQE4 BNLW", "KT55"],
     );
+    strict_removes("cc : ODA VELL , M.D. / Wren Oduya , M.D. 6631", &["6631"]);
     let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
     assert!(
         out.contains("Electronically Signed , ") && out.ends_with("Plan :\nok"),

@@ -2300,6 +2300,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
+    // A dictation number after the last signer's degree at the line's end ("... / Ana
+    // Ruiz , M.D. 7922").
+    add(
+        "signature_number",
+        Id,
+        r"(?m)\b(?:M\.D\.|MD|D\.O\.|R\.N\.|N\.P\.|Ph\.D\.|PH\.D\.)[ \t]+(\d{3,6})[ \t]*$",
+        1,
+        0.6,
+        &[],
+        &[],
+        None,
+    )?;
     // Device identifiers: a MAC address ("00:1A:2B:3C:4D:5E").
     add(
         "mac_address",
