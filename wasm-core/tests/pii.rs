@@ -1929,6 +1929,7 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         &["Q772", "RTQE4 BNLW", "KT55"],
     );
     strict_removes("cc : ODA VELL , M.D. / Wren Oduya , M.D. 6631", &["6631"]);
+    strict_removes("Q BASIN , M.D.\nDD :", &["Q BASIN"]);
     let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
     assert!(
         out.contains("Electronically Signed , ") && out.ends_with("Plan :\nok"),

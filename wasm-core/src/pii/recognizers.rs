@@ -2172,11 +2172,12 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         }),
     )?;
     // A signature line: a name alone on its line, in capitals or capitalized, then a
-    // comma and the degree ("ZIE M. ZONE , M.D.", "_____ Ana K. Ruiz, MD").
+    // comma and the degree ("ZIE M. ZONE , M.D.", "_____ Ana K. Ruiz, MD", "J DRAKE ,
+    // M.D.").
     add(
         "signature_line_name",
         Person,
-        r"(?m)^[ \t_]*((?:[A-Z][A-Za-z'-]+|[A-Z]\.)(?:[ \t]+(?:[A-Z][A-Za-z'-]+|[A-Z]\.?)){1,3})[ \t]*,[ \t]*(?:M\.D\.|MD|D\.O\.|R\.N\.|N\.P\.|P\.A\.|Ph\.D\.|PH\.D\.)",
+        r"(?m)^[ \t_]*((?:[A-Z][A-Za-z'-]+|[A-Z]\.?)(?:[ \t]+(?:[A-Z][A-Za-z'-]+|[A-Z]\.?)){1,3})[ \t]*,[ \t]*(?:M\.D\.|MD|D\.O\.|R\.N\.|N\.P\.|P\.A\.|Ph\.D\.|PH\.D\.)",
         1,
         0.6,
         &[],
