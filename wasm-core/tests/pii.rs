@@ -1930,6 +1930,8 @@ fn exports_written_one_field_a_line_and_their_trailers() {
     );
     strict_removes("cc : ODA VELL , M.D. / Wren Oduya , M.D. 6631", &["6631"]);
     strict_removes("Q BASIN , M.D.\nDD :", &["Q BASIN"]);
+    strict_removes("As per WMC patient notes, no prior surgery.", &["WMC"]);
+    strict_keeps("As per ICU notes and the patient, no prior surgery.");
     let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
     assert!(
         out.contains("Electronically Signed , ") && out.ends_with("Plan :\nok"),

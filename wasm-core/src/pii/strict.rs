@@ -3378,7 +3378,8 @@ const BEING_IN: &[&str] = &[
 /// at gh by dr healey", "transferred from BMC", "to gh cath lab"):
 /// two to four letters ending in "h" (General Hospital) or "mc" (Medical Center). Once
 /// found, the same initials are that hospital everywhere in the text ("GH ED"). Also
-/// before the hospital's staff ("GH attorneys") and after being "in" it ("I'm in GH.").
+/// before the hospital's staff ("GH attorneys") or its records after "per" ("As per RMC
+/// patient notes"), and after being "in" it ("I'm in GH.").
 fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
     let mut found: HashSet<&str> = HashSet::new();
     for (i, t) in tokens.iter().enumerate().skip(2) {
@@ -3438,6 +3439,9 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
         };
         let unit = next_in(HOSPITAL_UNITS);
         let staff = next_in(HOSPITAL_STAFF);
+        // Its records ("As per RMC patient notes", "GH records reviewed").
+        let records = next_in(&["records", "record", "notes", "chart", "patient"])
+            && at(1).is_some_and(|p| matches!(p.lower.as_str(), "per" | "from" | "the" | "see"));
         // "in" only after being somewhere, "at" after what was done there, with the clause
         // ending there ("I'm in GH and its 2019", "CABG that she had at gh."; not "a rise
         // in GH levels").
@@ -3476,6 +3480,7 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
         if (prep && (verb(2) || (object && verb(3))))
             || ((prep_word || arrow) && unit)
             || staff
+            || records
             || being_in
             || leaving
             || at_clause_end
