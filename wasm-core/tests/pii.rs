@@ -1931,6 +1931,7 @@ fn exports_written_one_field_a_line_and_their_trailers() {
     strict_removes("cc : ODA VELL , M.D. / Wren Oduya , M.D. 6631", &["6631"]);
     strict_removes("Q BASIN , M.D.\nDD :", &["Q BASIN"]);
     strict_removes("As per WMC patient notes, no prior surgery.", &["WMC"]);
+    strict_removes("The family was contacted .\nqov\nDD :\n07/30/98", &["qov"]);
     strict_keeps("As per ICU notes and the patient, no prior surgery.");
     let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
     assert!(

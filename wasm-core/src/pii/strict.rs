@@ -1814,23 +1814,34 @@ fn header_lines(text: &str) -> Vec<Finding> {
 }
 
 /// A dictation trailer's lines: a typist's initials in lower case alone on the line after
-/// a dictation stamp ("TR :" / "tm", "Electronically Signed" / "war", "TR :" / "ye /
-/// bmot"), and a report's code alone on the line after its label ("Report :" /
+/// a dictation stamp or before its date stamp ("TR :" / "tm", "Electronically Signed" /
+/// "war", "TR :" / "ye / bmot", "uev" / "DD :"), and a report's code alone on the line after its label ("Report :" /
 /// "RZ878Y3": letters and three digits or more; "Batch :" / "349", "U886").
 fn trailer_lines(text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut offset = 0usize;
-    let mut previous = "";
+    // (offset of the line, the line, the line trimmed), blank lines left out.
+    let mut lines: Vec<(usize, &str, &str)> = Vec::new();
+    let mut at = 0usize;
     for line in text.split_inclusive('\n') {
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            offset = offset.saturating_add(line.len());
-            continue;
+        if !line.trim().is_empty() {
+            lines.push((at, line, line.trim()));
         }
-        let stamp = matches!(
-            previous.to_ascii_lowercase().as_str(),
-            "tr :" | "tr:" | "electronically signed" | "transcribed by :" | "transcribed by:"
-        );
+        at = at.saturating_add(line.len());
+    }
+    let mut previous = "";
+    for (k, &(offset, line, trimmed)) in lines.iter().enumerate() {
+        // The dictation's date stamp on the next line ("uev" / "DD :").
+        let stamp_next = lines.get(k.saturating_add(1)).is_some_and(|&(_, _, n)| {
+            matches!(
+                n.to_ascii_lowercase().as_str(),
+                "dd :" | "dd:" | "td :" | "td:"
+            )
+        });
+        let stamp = stamp_next
+            || matches!(
+                previous.to_ascii_lowercase().as_str(),
+                "tr :" | "tr:" | "electronically signed" | "transcribed by :" | "transcribed by:"
+            );
         // One set of initials or several joined by slashes ("ye / bmot").
         let groups: Vec<&str> = trimmed.split('/').map(str::trim).collect();
         let initials = groups
@@ -1880,7 +1891,6 @@ fn trailer_lines(text: &str) -> Vec<Finding> {
             });
         }
         previous = trimmed;
-        offset = offset.saturating_add(line.len());
     }
     out
 }
