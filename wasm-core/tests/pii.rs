@@ -1884,6 +1884,10 @@ fn exports_written_one_field_a_line_and_their_trailers() {
     );
     strict_removes("WCH\n7/2/2001 12:00:00 AM\nDIS", &["WCH"]);
     strict_removes(
+        "00417281\nSepsis\nDIS\n10/2/2003\nReport Status :\nDischarge Date :\n4K-312\nService :",
+        &["00417281", "4K-312"],
+    );
+    strict_removes(
         "550193827\nKH\nReport Status :\nDISCHARGE SUMMARY\nKQT41 BA\nDISCHARGE SUMMARY NAME :",
         &["KH", "KQT41 BA"],
     );

@@ -1727,8 +1727,8 @@ const REPORT_KINDS: &[&str] = &[
 /// the facility's initials when it follows such a number, when it opens the text before a
 /// number or a date, or when it opens the text and no list knows it ("NVH" /
 /// "CONGESTIVE HEART FAILURE"). A report kind ("DIS") or a heading ("HPI") stays. In
-/// such a header a dictation code alone on one of the first ten lines ("ARF32 FA") is a
-/// record number too.
+/// such a header a dictation code or a room alone on one of the first ten lines ("ARF32
+/// FA", "2N-867") is a record number too.
 fn header_lines(text: &str) -> Vec<Finding> {
     let mut lines: Vec<(usize, &str)> = Vec::new();
     let mut offset = 0usize;
@@ -1771,6 +1771,19 @@ fn header_lines(text: &str) -> Vec<Finding> {
                 .all(|w| (1..=3).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_uppercase()))
             && s.split(' ').count() <= 2
     };
+    // A room alone on its line ("2N-867", "25Y-975"): digits and letters, a hyphen,
+    // digits.
+    let room = |s: &str| {
+        let Some((head, tail)) = s.split_once('-') else {
+            return false;
+        };
+        let digits = head.bytes().take_while(u8::is_ascii_digit).count();
+        (1..=2).contains(&digits)
+            && (1..=2).contains(&head.len().saturating_sub(digits))
+            && head.bytes().skip(digits).all(|b| b.is_ascii_uppercase())
+            && (3..=4).contains(&tail.len())
+            && tail.bytes().all(|b| b.is_ascii_digit())
+    };
     let header = lines
         .iter()
         .take(6)
@@ -1778,7 +1791,7 @@ fn header_lines(text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     for (k, &(start, line)) in lines.iter().enumerate() {
         let end = start.saturating_add(line.len());
-        if header && ((k < 6 && number(line, 5)) || code(line)) {
+        if header && ((k < 6 && number(line, 5)) || code(line) || room(line)) {
             out.push(Finding {
                 entity: Entity::Id,
                 start,
