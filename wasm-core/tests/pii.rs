@@ -1936,6 +1936,17 @@ fn exports_written_one_field_a_line_and_their_trailers() {
     strict_removes("Q BASIN , M.D.\nDD :", &["Q BASIN"]);
     strict_removes("As per WMC patient notes, no prior surgery.", &["WMC"]);
     strict_removes("The family was contacted .\nqov\nDD :\n07/30/98", &["qov"]);
+    // An emergency department's notice, a name surname first alone on its line, a
+    // signature after "Electronically Signed", a code after the signer's line, a day
+    // after its weekday, a month and day with a leading zero.
+    strict_removes(
+        "This is to notify you that your patient , PLOVER , K arrived in the Emergency Department .\n\
+         TRELLIS , OMA N\nLEDGE , RA Dictation ID 0441289\nElectronically Signed ADA QUILL , M.D.\n\
+         ANNA BROOK , M.D. QX45 DN236/9105\nKTRMVW44 MR\n\
+         Labs on Friday , the 21st , and pain since 08/19 .",
+        &["PLOVER", "TRELLIS", "LEDGE", "ADA QUILL", "KTRMVW44 MR", "21st", "08/19"],
+    );
+    strict_keeps("HYPERTENSION , DIABETES\nPain 7/10 on Friday , the 3rd day of antibiotics.");
     strict_keeps("As per ICU notes and the patient, no prior surgery.");
     let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
     assert!(

@@ -1383,7 +1383,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "date_day_alone",
         Date,
-        r"(?i)\b(?:on|by|until|till|since|from|before|after|through|is|was|it'?s|(?:morning|afternoon|evening|night|weekend)\s+of)\s+the\s+((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?:$|\s*[.,;:)]|\s+(?:at|and|or|to|when|with|for|she|he|they|we|i|pt|patient|per|as|in|morning|afternoon|evening|night|the|showed|revealed|demonstrated|underwent|had|was|were)\b)",
+        r"(?i)\b(?:on|by|until|till|since|from|before|after|through|is|was|it'?s|(?:morning|afternoon|evening|night|weekend)\s+of|(?:mon|tues|wednes|thurs|fri|satur|sun)day\s*,?)\s+the\s+((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?:$|\s*[.,;:)]|\s+(?:at|and|or|to|when|with|for|she|he|they|we|i|pt|patient|per|as|in|morning|afternoon|evening|night|the|showed|revealed|demonstrated|underwent|had|was|were)\b)",
         1,
         0.6,
         &[],
@@ -2173,11 +2173,11 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     )?;
     // A signature line: a name alone on its line, in capitals or capitalized, then a
     // comma and the degree ("ZIE M. ZONE , M.D.", "_____ Ana K. Ruiz, MD", "J DRAKE ,
-    // M.D.").
+    // M.D.", "Electronically Signed OLE STREET , M.D.").
     add(
         "signature_line_name",
         Person,
-        r"(?m)^[ \t_]*((?:[A-Z][A-Za-z'-]+|[A-Z]\.?)(?:[ \t]+(?:[A-Z][A-Za-z'-]+|[A-Z]\.?)){1,3})[ \t]*,[ \t]*(?:M\.D\.|MD|D\.O\.|R\.N\.|N\.P\.|P\.A\.|Ph\.D\.|PH\.D\.)",
+        r"(?m)^[ \t_]*(?:Electronically[ \t]+Signed[ \t]+)?((?:[A-Z][A-Za-z'-]+|[A-Z]\.?)(?:[ \t]+(?:[A-Z][A-Za-z'-]+|[A-Z]\.?)){1,3})[ \t]*,[ \t]*(?:M\.D\.|MD|D\.O\.|R\.N\.|N\.P\.|P\.A\.|Ph\.D\.|PH\.D\.)",
         1,
         0.6,
         &[],
@@ -2278,6 +2278,30 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
                 "ICU" | "ED" | "ER" | "PT" | "OT" | "VNA" | "SNF" | "ID" | "GI"
             )
         }),
+    )?;
+    // A month and day written with a leading zero after a preposition ("severe pain in
+    // 07/24 ."): no score or fraction is written "07/24".
+    add(
+        "date_zero_month_day",
+        Date,
+        r"(?i)\b(?:in|on|since|from|until|by|of|after|before)\s+(0[1-9]/(?:0[1-9]|[12]\d|3[01]))(?:$|[\s).,;:])",
+        1,
+        0.55,
+        &[],
+        &[],
+        None,
+    )?;
+    // The patient of an emergency department's notice, surname first ("your patient ,
+    // CARD , I arrived in the Emergency Department").
+    add(
+        "notice_patient",
+        Person,
+        r"(?i:your\s+patient\s*,\s*)([A-Z][A-Za-z'-]+\s*,\s*[A-Z][A-Za-z'.]*(?:\s+[A-Z][A-Za-z'.]*){0,2})\s+(?i:arrived|was|is|presented)\b",
+        1,
+        0.7,
+        &[],
+        &[],
+        None,
     )?;
     // A dictation job number after its time stamp at the line's end ("DD : 04/03/2002
     // 4:22 P 067266").

@@ -1892,6 +1892,48 @@ fn trailer_lines(text: &str) -> Vec<Finding> {
                 recognizer: "strict_trailer_code",
             });
         }
+        // A dictation code alone on the line after the signer's ("ANNA MOST , M.D. XC45" /
+        // "XKSVMJ44 MR"): capitals with a digit, and a short group of capitals.
+        let after_signer = previous.contains("M.D.");
+        let mut parts = trimmed.split(' ');
+        let head = parts.next().unwrap_or_default();
+        let tail: Vec<&str> = parts.collect();
+        let signer_code = after_signer
+            && (6..=12).contains(&head.len())
+            && head
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            && head.bytes().filter(u8::is_ascii_uppercase).count() >= 4
+            && head.bytes().any(|b| b.is_ascii_digit())
+            && tail.len() <= 1
+            && tail
+                .iter()
+                .all(|w| (2..=3).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_uppercase()));
+        if signer_code {
+            out.push(Finding {
+                entity: Entity::Id,
+                start: offset.saturating_add(line.len().saturating_sub(line.trim_start().len())),
+                end: offset
+                    .saturating_add(line.len().saturating_sub(line.trim_start().len()))
+                    .saturating_add(trimmed.len()),
+                confidence: 0.6,
+                recognizer: "strict_trailer_code",
+            });
+        }
+        // A name alone on its line, surname first in capitals ("NIQUE , TOYA N"), where
+        // one of the two is a word no list knows or a listed name, or before the
+        // dictation's number ("SECOND , CA Dictation ID 0750210").
+        if let Some(span) = surname_first_line(trimmed) {
+            let lead = line.len().saturating_sub(line.trim_start().len());
+            let start = offset.saturating_add(lead);
+            out.push(Finding {
+                entity: Entity::Person,
+                start,
+                end: start.saturating_add(span),
+                confidence: 0.5,
+                recognizer: "strict_surname_first_line",
+            });
+        }
         if (stamp || signed || slashed) && trimmed.len() <= 16 && initials {
             let lead = line.len().saturating_sub(line.trim_start().len());
             let start = offset.saturating_add(lead);
@@ -1906,6 +1948,36 @@ fn trailer_lines(text: &str) -> Vec<Finding> {
         previous = trimmed;
     }
     out
+}
+
+/// The length of a line's opening name written surname first in capitals ("NIQUE , TOYA
+/// N", "SECOND , CA Dictation ID 0750210"): the whole line, or the name before "Dictation
+/// ID". One of the two words must be unknown to the lists or a listed name, unless the
+/// dictation's number follows; a heading of two findings ("HYPERTENSION , DIABETES")
+/// stays.
+fn surname_first_line(line: &str) -> Option<usize> {
+    let (name, dictation) = match line.find(" Dictation ID ") {
+        Some(k) => (line.get(..k)?, true),
+        None => (line, false),
+    };
+    let (surname, given) = name.split_once(" , ")?;
+    let given_words: Vec<&str> = given.split(' ').collect();
+    let capitals = |w: &str| w.bytes().all(|b| b.is_ascii_uppercase());
+    if surname.len() < 2
+        || !capitals(surname)
+        || given_words.is_empty()
+        || given_words.len() > 3
+        || !given_words.iter().all(|w| !w.is_empty() && capitals(w))
+        || given_words.first().is_none_or(|w| w.len() < 2)
+    {
+        return None;
+    }
+    let namey = |w: &str| {
+        let f = lexicon::flags(&w.to_ascii_lowercase());
+        f & SAFE == 0 || (is_name(f) && f & COMMON == 0)
+    };
+    let first_given = given_words.first().copied().unwrap_or_default();
+    (dictation || namey(surname) || namey(first_given)).then_some(name.len())
 }
 
 /// Words after an employer cue that say there is no employer ("Employer: retired").
