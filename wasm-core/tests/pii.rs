@@ -1947,6 +1947,8 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         &["PLOVER", "TRELLIS", "LEDGE", "ADA QUILL", "KTRMVW44 MR", "21st", "08/19"],
     );
     strict_keeps("HYPERTENSION , DIABETES\nPain 7/10 on Friday , the 3rd day of antibiotics.");
+    strict_removes("as well as his QMH Hematologist .", &["QMH"]);
+    strict_keeps("as well as his ICU surgeon and the PT oncologist .");
     strict_keeps("As per ICU notes and the patient, no prior surgery.");
     let out = strict_out("Electronically Signed , M.D.\nPlan :\nok");
     assert!(

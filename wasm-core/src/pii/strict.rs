@@ -3433,7 +3433,7 @@ const HOSPITAL_UNITS: &[&str] = &[
 ];
 
 /// The hospital's own staff and offices, named after its initials ("when GH attorneys
-/// can review", "GH security called").
+/// can review", "GH security called", "his VLH Hematologist").
 const HOSPITAL_STAFF: &[&str] = &[
     "attorney",
     "attorneys",
@@ -3445,6 +3445,17 @@ const HOSPITAL_STAFF: &[&str] = &[
     "chaplain",
     "chaplaincy",
     "administration",
+    "hematologist",
+    "oncologist",
+    "cardiologist",
+    "neurologist",
+    "nephrologist",
+    "pulmonologist",
+    "gastroenterologist",
+    "endocrinologist",
+    "rheumatologist",
+    "urologist",
+    "surgeon",
 ];
 
 /// Being somewhere: before "in" and a hospital's initials ("I know I'm in GH").
