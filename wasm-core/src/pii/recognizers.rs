@@ -2171,40 +2171,6 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             )
         }),
     )?;
-    // A signature line: a name alone on its line, in capitals or capitalized, then a
-    // comma and the degree ("ZIE M. ZONE , M.D.", "_____ Ana K. Ruiz, MD", "J DRAKE ,
-    // M.D.", "Electronically Signed OLE STREET , M.D.").
-    add(
-        "signature_line_name",
-        Person,
-        r"(?m)^[ \t_]*(?:Electronically[ \t]+Signed[ \t]+)?((?:[A-Z][A-Za-z'-]+|[A-Z]\.?)(?:[ \t]+(?:[A-Z][A-Za-z'-]+|[A-Z]\.?)){1,3})[ \t]*,[ \t]*(?:M\.D\.|MD|D\.O\.|R\.N\.|N\.P\.|P\.A\.|Ph\.D\.|PH\.D\.)",
-        1,
-        0.6,
-        &[],
-        &[],
-        Some(|s| {
-            !s.split_whitespace().any(|w| {
-                matches!(
-                    w.to_lowercase().as_str(),
-                    "signed"
-                        | "electronically"
-                        | "by"
-                        | "attending"
-                        | "physician"
-                        | "dictated"
-                        | "dictating"
-                        | "for"
-                        | "resident"
-                        | "intern"
-                        | "fellow"
-                        | "the"
-                        | "and"
-                        | "cc"
-                        | "provider"
-                )
-            })
-        }),
-    )?;
     // A dictation job code: letters and digits, a slash, digits ("PL926/1533"); and the
     // editor's initials after an edit stamp at the line's end ("edited 1/10/94 py").
     add(
@@ -2227,30 +2193,6 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
-    // A month and a year after the study or visit they date ("compared with a previous
-    // study of 12/92", "CT from 3/04"); "titer of 1/80" stays, no study before it.
-    add(
-        "date_month_year_of_study",
-        Date,
-        r"(?i)\b(?:study|studies|scan|exam|examination|film|films|visit|admission|surgery|procedure|ct|mri|mra|echo|echocardiogram|biopsy|note|report|x-ray|ultrasound|ekg|ecg|colonoscopy|endoscopy|egd)\s+(?:of|from|on|dated)\s+((?:0?[1-9]|1[0-2])/(?:\d{2}|(?:19|20)\d{2}))\b(?:[^/\d]|$)",
-        1,
-        0.6,
-        &[],
-        &[],
-        None,
-    )?;
-    // A month and a two-digit year joined by a hyphen after "in" or "since", the
-    // clause ending there ("omentectomy at CTMC in 10-90 ."); "in 10-90%" stays.
-    add(
-        "date_month_year_hyphen",
-        Date,
-        r"(?i)\b(?:in|since|from|until|dated)\s+((?:0?[1-9]|1[0-2])-(?:3[2-9]|[4-9]\d))(?:$|\s*[.,;:)])",
-        1,
-        0.55,
-        &[],
-        &[],
-        None,
-    )?;
     // A study protocol's number ("via protocol of 27-518", "Protocol #04-1187").
     add(
         "protocol_number",
@@ -2258,35 +2200,6 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         r"(?i)\bprotocol\s+(?:#\s*|no\.?\s*|number\s+|of\s+)?(\d{2,}-\d{2,}[A-Z0-9-]*)\b",
         1,
         0.6,
-        &[],
-        &[],
-        None,
-    )?;
-    // A care agency named by its initials before what it provides ("discharged to home
-    // with AH Services", "set up with VNS Home Care").
-    add(
-        "agency_initials",
-        Address,
-        r"\b(?:with|by|from|to|via)\s+([A-Z]{2,5})\s+(?:Services|Home\s+Care|Homecare|Home\s+Health|Hospice)\b",
-        1,
-        0.55,
-        &[],
-        &[],
-        Some(|s| {
-            !matches!(
-                s,
-                "ICU" | "ED" | "ER" | "PT" | "OT" | "VNA" | "SNF" | "ID" | "GI"
-            )
-        }),
-    )?;
-    // A month and day written with a leading zero after a preposition ("severe pain in
-    // 07/24 ."): no score or fraction is written "07/24".
-    add(
-        "date_zero_month_day",
-        Date,
-        r"(?i)\b(?:in|on|since|from|until|by|of|after|before)\s+(0[1-9]/(?:0[1-9]|[12]\d|3[01]))(?:$|[\s).,;:])",
-        1,
-        0.55,
         &[],
         &[],
         None,

@@ -1546,6 +1546,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(record_header(text));
     out.extend(header_lines(text));
     out.extend(trailer_lines(text));
+    out.extend(dates_by_scan(text));
+    out.extend(agency_initials(&tokens));
     out.extend(surname_then_initial(text, &tokens));
     out
 }
@@ -1831,119 +1833,123 @@ fn header_lines(text: &str) -> Vec<Finding> {
 /// "war", "TR :" / "ye / bmot", "uev" / "DD :"), and a report's code alone on the line after its label ("Report :" /
 /// "RZ878Y3": letters and three digits or more; "Batch :" / "349", "U886").
 fn trailer_lines(text: &str) -> Vec<Finding> {
+    // Whether a line is one of a few labels, in any case.
+    fn one_of(line: &str, labels: &[&str]) -> bool {
+        labels.iter().any(|l| line.eq_ignore_ascii_case(l))
+    }
     let mut out = Vec::new();
     // (offset of the line, the line, the line trimmed), blank lines left out.
     let mut lines: Vec<(usize, &str, &str)> = Vec::new();
     let mut at = 0usize;
     for line in text.split_inclusive('\n') {
-        if !line.trim().is_empty() {
-            lines.push((at, line, line.trim()));
+        let trimmed = line.trim();
+        if !trimmed.is_empty() {
+            lines.push((at, line, trimmed));
         }
         at = at.saturating_add(line.len());
     }
     let mut previous = "";
     for (k, &(offset, line, trimmed)) in lines.iter().enumerate() {
-        // The dictation's date stamp on the next line ("uev" / "DD :").
-        let stamp_next = lines.get(k.saturating_add(1)).is_some_and(|&(_, _, n)| {
-            matches!(
-                n.to_ascii_lowercase().as_str(),
-                "dd :" | "dd:" | "td :" | "td:"
-            )
-        });
-        let stamp = stamp_next
-            || matches!(
-                previous.to_ascii_lowercase().as_str(),
-                "tr :" | "tr:" | "electronically signed" | "transcribed by :" | "transcribed by:"
-            );
-        // One set of initials or several joined by slashes ("ye / bmot").
-        let groups: Vec<&str> = trimmed.split('/').map(str::trim).collect();
-        let initials = groups
-            .iter()
-            .all(|w| (2..=5).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase()));
-        // After a signature line, or joined by slashes with a group no list knows
-        // ("iek / bmot"; not "and / or").
-        let signed = previous.ends_with("M.D.") || previous.ends_with(", MD");
-        let slashed = groups.len() >= 2
-            && groups
-                .iter()
-                .any(|w| lexicon::flags(w) & (SAFE | COMMON) == 0);
-        let label = previous.to_ascii_lowercase();
-        let report = matches!(label.as_str(), "report :" | "report:");
-        let batch = matches!(label.as_str(), "batch :" | "batch:");
-        let digits = trimmed.bytes().filter(u8::is_ascii_digit).count();
-        let capitals_and_digits = trimmed
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        // A batch's number, however short ("Batch :" / "349", "U886").
-        let code = capitals_and_digits
-            && ((report
-                && (4..=12).contains(&trimmed.len())
-                && digits >= 3
-                && digits < trimmed.len())
-                || (batch && (3..=12).contains(&trimmed.len()) && digits >= 2));
-        if code {
-            let lead = line.len().saturating_sub(line.trim_start().len());
-            let start = offset.saturating_add(lead);
+        let start = offset.saturating_add(line.len().saturating_sub(line.trim_start().len()));
+        let end = start.saturating_add(trimmed.len());
+        let mut push = |entity: Entity, start: usize, end: usize, recognizer: &'static str| {
             out.push(Finding {
-                entity: Entity::Id,
+                entity,
                 start,
-                end: start.saturating_add(trimmed.len()),
-                confidence: 0.6,
-                recognizer: "strict_trailer_code",
+                end,
+                confidence: 0.55,
+                recognizer,
             });
+        };
+        let short = trimmed.len() <= 16;
+        // One set of initials or several joined by slashes ("ye / bmot").
+        let initials = short
+            && trimmed.split('/').all(|w| {
+                let w = w.trim();
+                (2..=5).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase())
+            });
+        if initials {
+            // The dictation's date stamp on the next line ("uev" / "DD :").
+            let stamp = lines
+                .get(k.saturating_add(1))
+                .is_some_and(|&(_, _, n)| one_of(n, &["dd :", "dd:", "td :", "td:"]))
+                || one_of(
+                    previous,
+                    &[
+                        "tr :",
+                        "tr:",
+                        "electronically signed",
+                        "transcribed by :",
+                        "transcribed by:",
+                    ],
+                );
+            // After a signature line, or joined by slashes with a group no list knows
+            // ("iek / bmot"; not "and / or").
+            let signed = previous.ends_with("M.D.") || previous.ends_with(", MD");
+            let slashed = trimmed.contains('/')
+                && trimmed
+                    .split('/')
+                    .any(|w| lexicon::flags(w.trim()) & (SAFE | COMMON) == 0);
+            if stamp || signed || slashed {
+                push(Entity::Person, start, end, "strict_typist_line");
+            }
+        }
+        // A batch's number, however short ("Batch :" / "349", "U886"), and a report's
+        // code ("Report :" / "RZ878Y3").
+        if (3..=12).contains(&trimmed.len())
+            && trimmed
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            let digits = trimmed.bytes().filter(u8::is_ascii_digit).count();
+            let report = one_of(previous, &["report :", "report:"])
+                && trimmed.len() >= 4
+                && digits >= 3
+                && digits < trimmed.len();
+            let batch = one_of(previous, &["batch :", "batch:"]) && digits >= 2;
+            if report || batch {
+                push(Entity::Id, start, end, "strict_trailer_code");
+            }
         }
         // A dictation code alone on the line after the signer's ("ANNA MOST , M.D. XC45" /
         // "XKSVMJ44 MR"): capitals with a digit, and a short group of capitals.
-        let after_signer = previous.contains("M.D.");
-        let mut parts = trimmed.split(' ');
-        let head = parts.next().unwrap_or_default();
-        let tail: Vec<&str> = parts.collect();
-        let signer_code = after_signer
-            && (6..=12).contains(&head.len())
-            && head
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-            && head.bytes().filter(u8::is_ascii_uppercase).count() >= 4
-            && head.bytes().any(|b| b.is_ascii_digit())
-            && tail.len() <= 1
-            && tail
-                .iter()
-                .all(|w| (2..=3).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_uppercase()));
-        if signer_code {
-            out.push(Finding {
-                entity: Entity::Id,
-                start: offset.saturating_add(line.len().saturating_sub(line.trim_start().len())),
-                end: offset
-                    .saturating_add(line.len().saturating_sub(line.trim_start().len()))
-                    .saturating_add(trimmed.len()),
-                confidence: 0.6,
-                recognizer: "strict_trailer_code",
-            });
+        if short && previous.contains("M.D.") {
+            let (head, tail) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
+            let signer_code = (6..=12).contains(&head.len())
+                && head
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                && head.bytes().filter(u8::is_ascii_uppercase).count() >= 4
+                && head.bytes().any(|b| b.is_ascii_digit())
+                && (tail.is_empty()
+                    || ((2..=3).contains(&tail.len())
+                        && tail.bytes().all(|b| b.is_ascii_uppercase())));
+            if signer_code {
+                push(Entity::Id, start, end, "strict_trailer_code");
+            }
         }
         // A name alone on its line, surname first in capitals ("NIQUE , TOYA N"), where
         // one of the two is a word no list knows or a listed name, or before the
         // dictation's number ("SECOND , CA Dictation ID 0750210").
-        if let Some(span) = surname_first_line(trimmed) {
-            let lead = line.len().saturating_sub(line.trim_start().len());
-            let start = offset.saturating_add(lead);
-            out.push(Finding {
-                entity: Entity::Person,
-                start,
-                end: start.saturating_add(span),
-                confidence: 0.5,
-                recognizer: "strict_surname_first_line",
-            });
+        if trimmed.contains(" , ") {
+            if let Some(span) = surname_first_line(trimmed) {
+                push(
+                    Entity::Person,
+                    start,
+                    start.saturating_add(span),
+                    "strict_surname_first_line",
+                );
+            }
         }
-        if (stamp || signed || slashed) && trimmed.len() <= 16 && initials {
-            let lead = line.len().saturating_sub(line.trim_start().len());
-            let start = offset.saturating_add(lead);
-            out.push(Finding {
-                entity: Entity::Person,
-                start,
-                end: start.saturating_add(trimmed.len()),
-                confidence: 0.5,
-                recognizer: "strict_typist_line",
-            });
+        if trimmed.contains(',') {
+            if let Some((a, b)) = signature_name(line) {
+                push(
+                    Entity::Person,
+                    offset.saturating_add(a),
+                    offset.saturating_add(b),
+                    "strict_signature_line",
+                );
+            }
         }
         previous = trimmed;
     }
@@ -1978,6 +1984,278 @@ fn surname_first_line(line: &str) -> Option<usize> {
     };
     let first_given = given_words.first().copied().unwrap_or_default();
     (dictation || namey(surname) || namey(first_given)).then_some(name.len())
+}
+
+/// The word of ASCII letters that ends, whitespace skipped, right before `end`, with
+/// its start; `None` without whitespace between or when the word is glued to a digit.
+fn word_before(text: &str, end: usize) -> Option<(usize, &str)> {
+    let head = text.get(..end)?;
+    let trimmed = head.trim_end();
+    if trimmed.len() == head.len() {
+        return None;
+    }
+    let start = trimmed
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| c.is_ascii_alphabetic())
+        .last()
+        .map(|(k, _)| k)?;
+    let glued = trimmed
+        .get(..start)
+        .and_then(|h| h.chars().next_back())
+        .is_some_and(|c| c.is_alphanumeric());
+    (!glued).then(|| (start, trimmed.get(start..).unwrap_or_default()))
+}
+
+/// Prepositions before a month and day written with a leading zero.
+const ZERO_DATE_PREPS: &[&str] = &[
+    "in", "on", "since", "from", "until", "by", "of", "after", "before",
+];
+
+/// What a month and year after "of", "from", "on" or "dated" dates.
+const DATED_EVENTS: &[&str] = &[
+    "study",
+    "studies",
+    "scan",
+    "exam",
+    "examination",
+    "film",
+    "films",
+    "visit",
+    "admission",
+    "surgery",
+    "procedure",
+    "ct",
+    "mri",
+    "mra",
+    "echo",
+    "echocardiogram",
+    "biopsy",
+    "note",
+    "report",
+    "ray",
+    "ultrasound",
+    "ekg",
+    "ecg",
+    "colonoscopy",
+    "endoscopy",
+    "egd",
+];
+
+/// Dates the patterns would find only at a cost (a pattern for each made the pattern set's
+/// search 4 % slower): read at each "/" or "-" between digits instead.
+/// - a month and day with a leading zero after a preposition ("severe pain in 07/24 ."):
+///   no score or fraction is written "07/24";
+/// - a month and year after the study or visit they date ("compared with a previous
+///   study of 12/92", "CT from 3/04"); "titer of 1/80" stays, no study before it;
+/// - a month and two-digit year joined by a hyphen after "in" or "since", the clause
+///   ending there ("omentectomy at CTMC in 10-90 ."); "in 10-90%" stays.
+fn dates_by_scan(text: &str) -> Vec<Finding> {
+    let bytes = text.as_bytes();
+    let digits_back = |k: usize| {
+        let mut i = k;
+        while i
+            .checked_sub(1)
+            .and_then(|p| bytes.get(p))
+            .is_some_and(u8::is_ascii_digit)
+        {
+            i = i.saturating_sub(1);
+        }
+        i
+    };
+    let digits_on = |k: usize| {
+        let mut j = k;
+        while bytes.get(j).is_some_and(u8::is_ascii_digit) {
+            j = j.saturating_add(1);
+        }
+        j
+    };
+    let mut out = Vec::new();
+    for (k, &c) in bytes.iter().enumerate() {
+        if c != b'/' && c != b'-' {
+            continue;
+        }
+        let start = digits_back(k);
+        let end = digits_on(k.saturating_add(1));
+        let (Some(left), Some(right)) = (text.get(start..k), text.get(k.saturating_add(1)..end))
+        else {
+            continue;
+        };
+        if left.is_empty() || left.len() > 2 || right.is_empty() {
+            continue;
+        }
+        // Whitespace before the number, and a number that is not part of a longer one.
+        let spaced = start
+            .checked_sub(1)
+            .and_then(|p| bytes.get(p))
+            .is_some_and(u8::is_ascii_whitespace);
+        if !spaced
+            || matches!(bytes.get(end), Some(b'/' | b'-' | b'.'))
+                && bytes
+                    .get(end.saturating_add(1))
+                    .is_some_and(u8::is_ascii_digit)
+        {
+            continue;
+        }
+        let month: u32 = left.parse().unwrap_or(0);
+        let second: u32 = right.parse().unwrap_or(0);
+        let Some((word_start, word)) = word_before(text, start) else {
+            continue;
+        };
+        let word = word.to_ascii_lowercase();
+        let after = bytes.get(end).copied();
+        let closes = |b: Option<u8>| {
+            b.is_none_or(|b| {
+                b.is_ascii_whitespace() || matches!(b, b')' | b'.' | b',' | b';' | b':')
+            })
+        };
+        let found = if c == b'/' {
+            let zero_day = left.len() == 2
+                && left.starts_with('0')
+                && (1..=9).contains(&month)
+                && right.len() == 2
+                && (1..=31).contains(&second)
+                && closes(after)
+                && ZERO_DATE_PREPS.contains(&word.as_str());
+            let dated_event = (1..=12).contains(&month)
+                && (right.len() == 2
+                    || (right.len() == 4 && (right.starts_with("19") || right.starts_with("20"))))
+                && after != Some(b'/')
+                && matches!(word.as_str(), "of" | "from" | "on" | "dated")
+                && word_before(text, word_start)
+                    .is_some_and(|(_, e)| DATED_EVENTS.contains(&e.to_ascii_lowercase().as_str()));
+            zero_day || dated_event
+        } else {
+            // "in 10-90 .": the clause ends after the number, spaces allowed.
+            let rest = text
+                .get(end..)
+                .unwrap_or_default()
+                .trim_start_matches([' ', '\t']);
+            (1..=12).contains(&month)
+                && right.len() == 2
+                && (32..=99).contains(&second)
+                && (rest.is_empty() || rest.starts_with(['.', ',', ';', ':', ')', '\n', '\r']))
+                && matches!(word.as_str(), "in" | "since" | "from" | "until" | "dated")
+        };
+        if found {
+            out.push(Finding {
+                entity: Entity::Date,
+                start,
+                end,
+                confidence: 0.55,
+                recognizer: "strict_date_scan",
+            });
+        }
+    }
+    out
+}
+
+/// A care agency named by its initials before what it provides ("discharged to home with
+/// AH Services", "set up with VNS Home Care"); a unit, a therapy or a generic agency
+/// stays ("with PT Services").
+fn agency_initials(tokens: &[Token]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let letters_only = t.lower.bytes().all(|b| b.is_ascii_lowercase());
+        if !t.allcaps || !letters_only || !(2..=5).contains(&t.letters) || t.newline_before {
+            continue;
+        }
+        if matches!(
+            t.lower.as_str(),
+            "icu" | "ed" | "er" | "pt" | "ot" | "vna" | "snf" | "id" | "gi"
+        ) {
+            continue;
+        }
+        let joined = |k: usize| {
+            tokens
+                .get(k)
+                .filter(|n| n.gap.is_empty() && !n.newline_before)
+        };
+        let before = i
+            .checked_sub(1)
+            .and_then(|p| tokens.get(p))
+            .is_some_and(|p| matches!(p.lower.as_str(), "with" | "by" | "from" | "to" | "via"))
+            && t.gap.is_empty();
+        let next = joined(i.saturating_add(1));
+        let provides = next.is_some_and(|n| {
+            n.first_upper
+                && (matches!(n.lower.as_str(), "services" | "homecare" | "hospice")
+                    || (n.lower == "home"
+                        && joined(i.saturating_add(2)).is_some_and(|m| {
+                            m.first_upper && matches!(m.lower.as_str(), "care" | "health")
+                        })))
+        });
+        if before && provides {
+            out.push(Finding {
+                entity: Entity::Address,
+                start: t.start,
+                end: t.end,
+                confidence: 0.55,
+                recognizer: "strict_agency_initials",
+            });
+        }
+    }
+    out
+}
+
+/// The name of a signature line: at the line's start (after underscores or
+/// "Electronically Signed"), two to four words capitalized or in capitals, or initials,
+/// then a comma and the degree ("ZIE M. ZONE , M.D.", "_____ Ana K. Ruiz, MD", "J DRAKE ,
+/// M.D.", "Electronically Signed OLE STREET , M.D."); its start and end in the line.
+fn signature_name(line: &str) -> Option<(usize, usize)> {
+    let body = line.trim_start_matches([' ', '\t', '_']);
+    let body = body
+        .strip_prefix("Electronically Signed")
+        .map(|r| r.trim_start_matches([' ', '\t']))
+        .unwrap_or(body);
+    let start = line.len().saturating_sub(body.len());
+    let comma = body.find(',')?;
+    let name = body.get(..comma)?.trim_end_matches([' ', '\t']);
+    let after = body
+        .get(comma.saturating_add(1)..)?
+        .trim_start_matches([' ', '\t']);
+    let degree = [
+        "M.D.", "MD", "D.O.", "R.N.", "N.P.", "P.A.", "Ph.D.", "PH.D.",
+    ]
+    .iter()
+    .any(|d| after.starts_with(d));
+    let words: Vec<&str> = name.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
+    let shaped = |w: &str| {
+        let mut chars = w.chars();
+        let first = chars.next().is_some_and(|c| c.is_ascii_uppercase());
+        let rest = chars.as_str();
+        first
+            && (rest.is_empty()
+                || rest == "."
+                || rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphabetic() || c == '\'' || c == '-'))
+    };
+    let label = |w: &str| {
+        matches!(
+            w.to_ascii_lowercase().as_str(),
+            "signed"
+                | "electronically"
+                | "by"
+                | "attending"
+                | "physician"
+                | "dictated"
+                | "dictating"
+                | "for"
+                | "resident"
+                | "intern"
+                | "fellow"
+                | "the"
+                | "and"
+                | "cc"
+                | "provider"
+        )
+    };
+    (degree
+        && (2..=4).contains(&words.len())
+        && words.iter().all(|w| shaped(w))
+        && !words.iter().any(|w| label(w)))
+    .then(|| (start, start.saturating_add(name.len())))
 }
 
 /// Words after an employer cue that say there is no employer ("Employer: retired").
