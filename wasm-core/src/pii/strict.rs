@@ -914,6 +914,16 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         // mark notified"): the name of the one told.
         let cued_given_informed =
             name && f & FIRST_CORE != 0 && !capsafe && not_function && informed_next(&tokens, i);
+        // A word after a title and its period that says what the doctor did, not who
+        // ("DR. AWARE", "Dr. notified").
+        let says_what_was_done = || {
+            PERSON_VERBS.contains(&t.lower.as_str())
+                || super::names::NARRATIVE_VERBS.contains(&t.lower.as_str())
+                || matches!(
+                    t.lower.as_str(),
+                    "aware" | "notified" | "paged" | "informed" | "updated" | "here" | "note"
+                )
+        };
         // After "DR." with its period in capitals, what follows is a name, however
         // ordinary the word ("PER DR.GATEMAN."), unless it says what the doctor did.
         let after_dr_period = mode == Mode::Upper
@@ -922,12 +932,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && not_function
             && t.letters >= 3
             && !capsafe
-            && !PERSON_VERBS.contains(&t.lower.as_str())
-            && !super::names::NARRATIVE_VERBS.contains(&t.lower.as_str())
-            && !matches!(
-                t.lower.as_str(),
-                "aware" | "notified" | "paged" | "informed" | "updated" | "here" | "note"
-            );
+            && !says_what_was_done();
         let honorific_initial = initial_after_title(i) && mode != Mode::Upper;
         // Right after a capitalized title and its period, a capitalized word is the
         // surname however ordinary ("care by Dr. Stable", "Mr. Rule on March 26"), unless
@@ -941,12 +946,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && prev.is_some_and(|p| {
                 p.first_upper && matches!(p.lower.as_str(), "dr" | "mr" | "mrs" | "ms" | "prof")
             })
-            && !PERSON_VERBS.contains(&t.lower.as_str())
-            && !super::names::NARRATIVE_VERBS.contains(&t.lower.as_str())
-            && !matches!(
-                t.lower.as_str(),
-                "aware" | "notified" | "paged" | "informed" | "updated" | "here" | "note"
-            );
+            && !says_what_was_done();
         // Right after "Pt" capitalized, a word in lower case that no name list has is what
         // the patient did, however misspelt ("Pt lightenedup significantly", "Pt reciving
         // 1mg ativan"); in capitals a short one is an abbreviation ("PATIENT WGT.").
