@@ -1544,8 +1544,9 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(wards_with_numbers(text, &tokens));
     out.extend(employers(text, &tokens));
     out.extend(record_header(text));
-    out.extend(header_lines(text));
-    out.extend(trailer_lines(text));
+    let lines = nonblank_lines(text);
+    out.extend(header_lines(lines.get(..10).unwrap_or(&lines)));
+    out.extend(trailer_lines(&lines));
     out.extend(dates_by_scan(text));
     out.extend(agency_initials(&tokens));
     out.extend(surname_then_initial(text, &tokens));
@@ -1730,21 +1731,9 @@ const REPORT_KINDS: &[&str] = &[
 /// number or a date, or when it opens the text and no list knows it ("NVH" /
 /// "CONGESTIVE HEART FAILURE"). A report kind ("DIS") or a heading ("HPI") stays. In
 /// such a header a dictation code or a room alone on one of the first ten lines ("ARF32
-/// FA", "2N-867") is a record number too.
-fn header_lines(text: &str) -> Vec<Finding> {
-    let mut lines: Vec<(usize, &str)> = Vec::new();
-    let mut offset = 0usize;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim();
-        if !trimmed.is_empty() {
-            let lead = line.len().saturating_sub(line.trim_start().len());
-            lines.push((offset.saturating_add(lead), trimmed));
-            if lines.len() == 10 {
-                break;
-            }
-        }
-        offset = offset.saturating_add(line.len());
-    }
+/// FA", "2N-867") is a record number too. `lines` are the text's first ten non-blank
+/// lines.
+fn header_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
     let number = |s: &str, min: usize| s.len() >= min && s.bytes().all(|b| b.is_ascii_digit());
     let dated = |s: &str| {
         let first = s.split_whitespace().next().unwrap_or_default();
@@ -1828,29 +1817,35 @@ fn header_lines(text: &str) -> Vec<Finding> {
     out
 }
 
+/// The text's non-blank lines, trimmed, each with the offset where its trimmed text
+/// starts.
+fn nonblank_lines(text: &str) -> Vec<(usize, &str)> {
+    let mut lines = Vec::new();
+    let mut offset = 0usize;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if !trimmed.is_empty() {
+            let lead = line.len().saturating_sub(line.trim_start().len());
+            lines.push((offset.saturating_add(lead), trimmed));
+        }
+        offset = offset.saturating_add(line.len());
+    }
+    lines
+}
+
 /// A dictation trailer's lines: a typist's initials in lower case alone on the line after
 /// a dictation stamp or before its date stamp ("TR :" / "tm", "Electronically Signed" /
-/// "war", "TR :" / "ye / bmot", "uev" / "DD :"), and a report's code alone on the line after its label ("Report :" /
-/// "RZ878Y3": letters and three digits or more; "Batch :" / "349", "U886").
-fn trailer_lines(text: &str) -> Vec<Finding> {
+/// "war", "TR :" / "ye / bmot", "uev" / "DD :"), and a report's code alone on the line
+/// after its label ("Report :" / "RZ878Y3": letters and three digits or more; "Batch :" /
+/// "349", "U886"); `lines` are the text's non-blank lines.
+fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
     // Whether a line is one of a few labels, in any case.
     fn one_of(line: &str, labels: &[&str]) -> bool {
         labels.iter().any(|l| line.eq_ignore_ascii_case(l))
     }
     let mut out = Vec::new();
-    // (offset of the line, the line, the line trimmed), blank lines left out.
-    let mut lines: Vec<(usize, &str, &str)> = Vec::new();
-    let mut at = 0usize;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim();
-        if !trimmed.is_empty() {
-            lines.push((at, line, trimmed));
-        }
-        at = at.saturating_add(line.len());
-    }
     let mut previous = "";
-    for (k, &(offset, line, trimmed)) in lines.iter().enumerate() {
-        let start = offset.saturating_add(line.len().saturating_sub(line.trim_start().len()));
+    for (k, &(start, trimmed)) in lines.iter().enumerate() {
         let end = start.saturating_add(trimmed.len());
         let mut push = |entity: Entity, start: usize, end: usize, recognizer: &'static str| {
             out.push(Finding {
@@ -1872,7 +1867,7 @@ fn trailer_lines(text: &str) -> Vec<Finding> {
             // The dictation's date stamp on the next line ("uev" / "DD :").
             let stamp = lines
                 .get(k.saturating_add(1))
-                .is_some_and(|&(_, _, n)| one_of(n, &["dd :", "dd:", "td :", "td:"]))
+                .is_some_and(|&(_, n)| one_of(n, &["dd :", "dd:", "td :", "td:"]))
                 || one_of(
                     previous,
                     &[
@@ -1942,11 +1937,11 @@ fn trailer_lines(text: &str) -> Vec<Finding> {
             }
         }
         if trimmed.contains(',') {
-            if let Some((a, b)) = signature_name(line) {
+            if let Some((a, b)) = signature_name(trimmed) {
                 push(
                     Entity::Person,
-                    offset.saturating_add(a),
-                    offset.saturating_add(b),
+                    start.saturating_add(a),
+                    start.saturating_add(b),
                     "strict_signature_line",
                 );
             }
