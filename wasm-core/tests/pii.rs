@@ -1966,4 +1966,19 @@ fn exports_written_one_field_a_line_and_their_trailers() {
     strict_keeps(
         "Moved to the 5th floor. Fracture of the 4th and 5th digits. On the morning of the 3rd day.",
     );
+    // Records run together: a record's header in the middle of the text, its numbers one
+    // a line; a single number on its line stays. Days listed after a date; a surname of
+    // two letters after a title; "DR." in capitals alone with the surname; a typist's
+    // initials after whom the dictation was for; morphine's elixir.
+    strict_removes(
+        "LABS :\nSodium 140 .\nChloride 101 .\nBUN 12 .\nGlucose 95 .\nHome today .\n\
+         cc :\nODA VELL , M.D.\n402918337\n558120\nReport Status :\nText\n\
+         77120\n3/9/1994 12:00:00 AM\nGiven 5-FU on March 2nd , 3rd and 4th of 1994 ; Mr. Po agreed .\n\
+         DR. OSK\nDICTATING FOR :\nqzt",
+        &["402918337", "558120", "77120", "3rd", "4th", "Po", "OSK", "qzt"],
+    );
+    strict_keeps(
+        "LABS :\nSodium 140 .\nPotassium 4.1 .\nBUN 12 .\nCreatinine 0.9 .\nGlucose 95 .\n\
+         Platelets\n250000\nafter 2 units . MS Elixir 10 mg prn .\nDICTATING FOR :\nnone",
+    );
 }

@@ -1021,14 +1021,17 @@ fn dicts() -> &'static Dicts {
     })
 }
 
-/// "MS Contin" (and "MS IR", "MS ER") is morphine sulfate's brand, not Ms. Contin: `p`
+/// "MS Contin" (and "MS IR", "MS ER", "MS Elixir") is morphine sulfate, not Ms. Contin: `p`
 /// is "MS" in capitals and `t` the word right after it.
 pub(super) fn morphine_brand(p: &Token, t: &Token) -> bool {
     p.allcaps
         && p.lower == "ms"
         && t.gap.is_empty()
         && !t.newline_before
-        && matches!(t.lower.as_str(), "contin" | "cr" | "er" | "ir" | "sr")
+        && matches!(
+            t.lower.as_str(),
+            "contin" | "cr" | "er" | "ir" | "sr" | "elixir" | "elix"
+        )
 }
 
 #[derive(Debug, Clone)]

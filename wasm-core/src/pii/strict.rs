@@ -933,14 +933,26 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             && t.letters >= 3
             && !capsafe
             && !says_what_was_done();
+        // On a short line in capitals, "DR." and its period, spaced or not, then a word
+        // no list knows or a name ("DR. OCK" alone on its line): too few words for the
+        // line to read as capitals.
+        let after_dr_short = mode != Mode::Upper
+            && prev.is_some_and(|p| p.allcaps && p.lower == "dr")
+            && t.allcaps
+            && t.gap.trim() == "."
+            && !t.newline_before
+            && not_function
+            && (unknown || name)
+            && !capsafe
+            && !says_what_was_done();
         let honorific_initial = initial_after_title(i) && mode != Mode::Upper;
         // Right after a capitalized title and its period, a capitalized word is the
         // surname however ordinary ("care by Dr. Stable", "Mr. Rule on March 26"), unless
-        // it says what was done ("Dr. Aware").
+        // it says what was done ("Dr. Aware"); two letters are enough ("Mr. Po").
         let titled_surname = not_function
             && capitalized
             && !t.allcaps
-            && t.letters >= 3
+            && t.letters >= 2
             && t.gap == "."
             && !t.newline_before
             && prev.is_some_and(|p| {
@@ -982,7 +994,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let why = match mode {
             _ if dwelling_owner => Some(Why::Cue),
             _ if honorific_initial => Some(Why::Cue),
-            _ if after_dr_period => Some(Why::Cue),
+            _ if after_dr_period || after_dr_short => Some(Why::Cue),
             Mode::Mixed | Mode::Title if titled_surname => Some(Why::Cue),
             _ if residence_place => Some(Why::Place),
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
@@ -1546,6 +1558,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(record_header(text));
     let lines = nonblank_lines(text);
     out.extend(header_lines(lines.get(..10).unwrap_or(&lines)));
+    out.extend(record_number_runs(&lines));
     out.extend(trailer_lines(&lines));
     out.extend(dates_by_scan(text));
     out.extend(agency_initials(&tokens));
@@ -1722,6 +1735,72 @@ const REPORT_KINDS: &[&str] = &[
     "FINAL", "ICU", "PT", "OT", "OP", "DC", "HP",
 ];
 
+/// A line that is one number of at least `min` digits and nothing else ("977146916").
+fn lone_number(line: &str, min: usize) -> bool {
+    line.len() >= min && line.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A line that opens with a date written with two slashes ("10/13/1997 12:00:00 AM").
+fn slashed_date_first(line: &str) -> bool {
+    let first = line.split_whitespace().next().unwrap_or_default();
+    first.matches('/').count() == 2
+        && first.bytes().all(|b| b.is_ascii_digit() || b == b'/')
+        && first.len() >= 6
+}
+
+/// A date stamped with a time of day ("10/13/1997 12:00:00 AM").
+fn stamped_date(line: &str) -> bool {
+    slashed_date_first(line)
+        && (line.ends_with(" AM") || line.ends_with(" PM"))
+        && line.contains(':')
+}
+
+/// Record numbers written one a line anywhere in a text, where an export's records are
+/// run together and a record's header stands in the middle ("301443520" / "448922" /
+/// "Report Status :"): lone numbers of five digits or more on consecutive lines, one of
+/// them six digits or more, or one such number on the line before or after a date stamped
+/// with a time of day. A single lone number elsewhere stays to the other rules (a
+/// result written on its own line). `lines` are the text's non-blank lines.
+fn record_number_runs(lines: &[(usize, &str)]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut k = 0usize;
+    while k < lines.len() {
+        if !lines.get(k).is_some_and(|&(_, l)| lone_number(l, 5)) {
+            k = k.saturating_add(1);
+            continue;
+        }
+        let mut end = k;
+        while lines
+            .get(end.saturating_add(1))
+            .is_some_and(|&(_, l)| lone_number(l, 5))
+        {
+            end = end.saturating_add(1);
+        }
+        let run = lines.get(k..=end).unwrap_or_default();
+        let stamp_beside = k
+            .checked_sub(1)
+            .and_then(|p| lines.get(p))
+            .is_some_and(|&(_, l)| stamped_date(l))
+            || lines
+                .get(end.saturating_add(1))
+                .is_some_and(|&(_, l)| stamped_date(l));
+        let long = run.iter().any(|&(_, l)| lone_number(l, 6));
+        if (run.len() >= 2 && long) || stamp_beside {
+            for &(start, line) in run {
+                out.push(Finding {
+                    entity: Entity::Id,
+                    start,
+                    end: start.saturating_add(line.len()),
+                    confidence: 0.7,
+                    recognizer: "strict_record_header",
+                });
+            }
+        }
+        k = end.saturating_add(1);
+    }
+    out
+}
+
 /// The opening lines of a hospital export written one field a line (the discharge
 /// summaries of the i2b2 2006 challenge: "977146916" / "HLGMC" / "2878891" /
 /// "10/13/1997 12:00:00 AM"): where a lone record number of six digits or more or a date
@@ -1734,15 +1813,9 @@ const REPORT_KINDS: &[&str] = &[
 /// FA", "2N-867") is a record number too. `lines` are the text's first ten non-blank
 /// lines.
 fn header_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
-    let number = |s: &str, min: usize| s.len() >= min && s.bytes().all(|b| b.is_ascii_digit());
-    let dated = |s: &str| {
-        let first = s.split_whitespace().next().unwrap_or_default();
-        first.matches('/').count() == 2
-            && first.bytes().all(|b| b.is_ascii_digit() || b == b'/')
-            && first.len() >= 6
-    };
-    let stamped =
-        |s: &str| dated(s) && (s.ends_with(" AM") || s.ends_with(" PM")) && s.contains(':');
+    let number = lone_number;
+    let dated = slashed_date_first;
+    let stamped = stamped_date;
     let initials = |s: &str| {
         (2..=6).contains(&s.len())
             && s.bytes().all(|b| b.is_ascii_uppercase())
@@ -1878,6 +1951,17 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
                         "transcribed by:",
                     ],
                 );
+            // After the label of whom a dictation was for or by, a group no list knows
+            // ("DICTATING FOR :" / "zbb"; not "none").
+            let dictated = one_of(
+                previous,
+                &[
+                    "dictating for :",
+                    "dictating for:",
+                    "dictated by :",
+                    "dictated by:",
+                ],
+            ) && lexicon::flags(trimmed) & (SAFE | COMMON) == 0;
             // After a signature line, or joined by slashes with a group no list knows
             // ("iek / bmot"; not "and / or").
             let signed = previous.ends_with("M.D.") || previous.ends_with(", MD");
@@ -1885,7 +1969,7 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
                 && trimmed
                     .split('/')
                     .any(|w| lexicon::flags(w.trim()) & (SAFE | COMMON) == 0);
-            if stamp || signed || slashed {
+            if stamp || dictated || signed || slashed {
                 push(Entity::Person, start, end, "strict_typist_line");
             }
         }
@@ -2605,7 +2689,56 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
             out.push(range_end(start, body.len()));
         }
     }
+    // ... and the days listed after a found date that ends with a day written as an
+    // ordinal ("on June 25th , 26th and 27th of 1996"): each ordinal joined to the one
+    // before by a comma, "and", "or" or "&".
+    for f in found.iter().filter(|f| f.entity == Entity::Date) {
+        if ordinal_day_len(text.get(f.start..f.end).unwrap_or(""), true).is_none() {
+            continue;
+        }
+        let mut at = f.end;
+        while let Some(rest) = text.get(at..) {
+            let after = rest.trim_start_matches([' ', '\t']);
+            let comma = after.strip_prefix(',');
+            let after = comma.unwrap_or(after).trim_start_matches([' ', '\t']);
+            let joined = ["and ", "or ", "& "].iter().find_map(|j| {
+                after
+                    .get(..j.len())
+                    .filter(|h| h.eq_ignore_ascii_case(j))
+                    .and_then(|_| after.get(j.len()..))
+            });
+            // Something must join them: two ordinals side by side are no list.
+            if comma.is_none() && joined.is_none() {
+                break;
+            }
+            let body = joined.unwrap_or(after).trim_start_matches([' ', '\t']);
+            let Some(len) = ordinal_day_len(body, false) else {
+                break;
+            };
+            let start = text.len().saturating_sub(body.len());
+            at = start.saturating_add(len);
+            out.push(range_end(start, at));
+        }
+    }
     out
+}
+
+/// The length of a day of the month written as an ordinal ("25th", "1st") that opens
+/// `s` and ends at a word's end, or with `at_end`, that ends `s`.
+fn ordinal_day_len(s: &str, at_end: bool) -> Option<usize> {
+    let word = if at_end {
+        s.rsplit(|c: char| !c.is_ascii_alphanumeric()).next()?
+    } else {
+        s.split(|c: char| !c.is_ascii_alphanumeric()).next()?
+    };
+    let digits = word.bytes().take_while(u8::is_ascii_digit).count();
+    let (day, suffix) = word.split_at_checked(digits)?;
+    let day: u32 = day.parse().ok()?;
+    let suffix = suffix.to_ascii_lowercase();
+    ((1..=2).contains(&digits)
+        && (1..=31).contains(&day)
+        && matches!(suffix.as_str(), "st" | "nd" | "rd" | "th"))
+    .then_some(word.len())
 }
 
 /// The days of a chronology: where two or more lines of a note open with a month/day
