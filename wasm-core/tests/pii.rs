@@ -1982,3 +1982,17 @@ fn exports_written_one_field_a_line_and_their_trailers() {
          Platelets\n250000\nafter 2 units . MS Elixir 10 mg prn .\nDICTATING FOR :\nnone",
     );
 }
+
+#[test]
+fn list_entries_name_the_user_who_entered_them() {
+    // An electronic record's allergy and medication lists end each entry with its date or
+    // status and the user who entered it, in lower case.
+    strict_removes(
+        "ALLERGIES:\nNo Known Drug Allergies 05/21/2087 kowalczyk\nMEDICATIONS:\n\
+         Lidex cream bid prn : 01/09/2087 - 02/02/2090 ACT : jlw",
+        &["kowalczyk", "jlw"],
+    );
+    // An ordinary word after a date stays.
+    let out = strict_out("Started 05/21/2087 daily\nHeld 05/21/2087 pending labs");
+    assert!(out.ends_with(" daily\nHeld 2087 pending labs"), "{out}");
+}

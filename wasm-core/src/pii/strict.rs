@@ -1563,6 +1563,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(dates_by_scan(text));
     out.extend(agency_initials(&tokens));
     out.extend(surname_then_initial(text, &tokens));
+    out.extend(list_entry_users(text, &tokens));
     out
 }
 
@@ -1607,6 +1608,54 @@ const CLASS_WORDS: &[&str] = &[
     "figure",
     "table",
 ];
+
+/// The user who entered a line of an electronic record's allergy or medication list,
+/// in lower case at the line's end: after the entry's date ("No Known Drug Allergies
+/// 05/21/2087 ostrowski") or after its status ("... - 02/02/2090 ACT : ostrowski"). Only
+/// a word no list knows as an ordinary word: "05/21/2087 daily" stays.
+fn list_entry_users(text: &str, tokens: &[Token]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let ends_line = tokens
+            .get(i.saturating_add(1))
+            .is_none_or(|n| n.newline_before);
+        if !ends_line
+            || t.first_upper
+            || t.has_digit
+            || t.newline_before
+            || t.letters < 3
+            || t.letters != t.lower.len()
+            || lexicon::flags(&t.lower) & (SAFE | COMMON) != 0
+        {
+            continue;
+        }
+        let status = t.gap == ":"
+            && i.checked_sub(1)
+                .and_then(|p| tokens.get(p))
+                .is_some_and(|p| p.allcaps && p.lower == "act");
+        // A date written in full right before it, a space between.
+        let before = text.get(..t.start).unwrap_or_default();
+        let date = before.ends_with(' ')
+            && before.trim_end().rsplit(' ').next().is_some_and(|w| {
+                let parts: Vec<&str> = w.split('/').collect();
+                parts.len() == 3
+                    && parts
+                        .iter()
+                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                    && parts.get(2).is_some_and(|y| y.len() == 4)
+            });
+        if status || date {
+            out.push(Finding {
+                entity: Entity::Person,
+                start: t.start,
+                end: t.end,
+                confidence: 0.6,
+                recognizer: "strict_list_entry_user",
+            });
+        }
+    }
+    out
+}
 
 /// A surname the name lists know, even one that is also a word, with a given name's
 /// initial after it, then a comma or a word in lower case ("Smith J., visited", "Brown
