@@ -1977,6 +1977,18 @@ fn exports_written_one_field_a_line_and_their_trailers() {
          DR. OSK\nDICTATING FOR :\nqzt",
         &["402918337", "558120", "77120", "3rd", "4th", "Po", "OSK", "qzt"],
     );
+    // The second of two dates joined by "and"; scores joined so stay, and the article
+    // before a word found stays.
+    let out = strict_out(
+        "repeat examination on both 4/3 and 4/4 revealed less edema ; strength 4/5 and 3/5 .\n\
+         the patient is status post resection of a Klatskin tumor and is well",
+    );
+    assert!(
+        !out.contains("4/4")
+            && out.contains("strength 4/5 and 3/5")
+            && out.contains("resection of a "),
+        "{out}"
+    );
     strict_keeps(
         "LABS :\nSodium 140 .\nPotassium 4.1 .\nBUN 12 .\nCreatinine 0.9 .\nGlucose 95 .\n\
          Platelets\n250000\nafter 2 units . MS Elixir 10 mg prn .\nDICTATING FOR :\nnone",

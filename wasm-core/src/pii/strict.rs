@@ -1294,7 +1294,9 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             Mode::Mixed | Mode::Title | Mode::Upper => {
                 t.first_upper && namey && f & CAPSAFE == 0 && !(t.allcaps && t.letters <= 1)
             }
-            Mode::Lower => namey && f & COMMON == 0,
+            // The article and the pronoun are no initials ("resection of a Klatskin
+            // tumor").
+            Mode::Lower => namey && f & COMMON == 0 && !matches!(lower, "a" | "i"),
         }
     };
     // Lower-case particles from `j` on, then a capitalized surname on the same line that is
@@ -2612,7 +2614,8 @@ fn digits_and_slashes(s: &str) -> usize {
 }
 
 /// The other end of a range of dates whose first end was found ("ceftaz rec'd 8/2 -
-/// 8/10", "8/2 to 8/10"): a month/day right after a found date and a dash or "to".
+/// 8/10", "8/2 to 8/10"): a month/day right after a found date and a dash or "to"; and
+/// the second of two dates joined by "and" or "or" ("examined on both 4/3 and 4/4").
 pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
     let range_end = |start: usize, end: usize| Finding {
         entity: Entity::Date,
@@ -2635,10 +2638,12 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
         };
         let skip = if after.starts_with('-') {
             1
-        } else if starts("to ") {
+        } else if starts("to ") || starts("or ") {
             3
         } else if starts("thru ") {
             5
+        } else if starts("and ") {
+            4
         } else {
             continue;
         };
