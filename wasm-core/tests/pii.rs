@@ -1974,8 +1974,8 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         "LABS :\nSodium 140 .\nChloride 101 .\nBUN 12 .\nGlucose 95 .\nHome today .\n\
          cc :\nODA VELL , M.D.\n402918337\n558120\nReport Status :\nText\n\
          77120\n3/9/1994 12:00:00 AM\nGiven 5-FU on March 2nd , 3rd and 4th of 1994 ; Mr. Po agreed .\n\
-         DR. OSK\nDICTATING FOR :\nqzt",
-        &["402918337", "558120", "77120", "3rd", "4th", "Po", "OSK", "qzt"],
+         DR. OSK\nDICTATING FOR :\nqzt\n81702/ad4\n913425\n05-10-94\nPRINCIPAL DIAGNOSIS :",
+        &["402918337", "558120", "77120", "3rd", "4th", "Po", "OSK", "qzt", "913425"],
     );
     // The second of two dates joined by "and"; scores joined so stay, and the article
     // before a word found stays.

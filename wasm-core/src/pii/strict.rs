@@ -1799,6 +1799,23 @@ fn slashed_date_first(line: &str) -> bool {
         && first.len() >= 6
 }
 
+/// A line that is a date and nothing else, or a date and a time of day ("05-10-94",
+/// "12/11/2002", "01/09/2003 16:56").
+fn date_line(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let first = words.next().unwrap_or_default();
+    let parts: Vec<&str> = first.split(['/', '-']).collect();
+    let numeric = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| (1..=4).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    numeric
+        && words.all(|w| {
+            w.bytes().all(|b| b.is_ascii_digit() || b == b':')
+                || matches!(w, "AM" | "PM" | "A" | "P")
+        })
+}
+
 /// A date stamped with a time of day ("10/13/1997 12:00:00 AM").
 fn stamped_date(line: &str) -> bool {
     slashed_date_first(line)
@@ -1809,8 +1826,8 @@ fn stamped_date(line: &str) -> bool {
 /// Record numbers written one a line anywhere in a text, where an export's records are
 /// run together and a record's header stands in the middle ("301443520" / "448922" /
 /// "Report Status :"): lone numbers of five digits or more on consecutive lines, one of
-/// them six digits or more, or one such number on the line before or after a date stamped
-/// with a time of day. A single lone number elsewhere stays to the other rules (a
+/// them six digits or more, or such numbers on the line after a date stamped with a time
+/// of day or before a line that is only a date ("901425" / "05-10-94"). A single lone number elsewhere stays to the other rules (a
 /// result written on its own line). `lines` are the text's non-blank lines.
 fn record_number_runs(lines: &[(usize, &str)]) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -1834,7 +1851,7 @@ fn record_number_runs(lines: &[(usize, &str)]) -> Vec<Finding> {
             .is_some_and(|&(_, l)| stamped_date(l))
             || lines
                 .get(end.saturating_add(1))
-                .is_some_and(|&(_, l)| stamped_date(l));
+                .is_some_and(|&(_, l)| date_line(l));
         let long = run.iter().any(|&(_, l)| lone_number(l, 6));
         if (run.len() >= 2 && long) || stamp_beside {
             for &(start, line) in run {
