@@ -45,6 +45,14 @@ pub(super) fn flags(lower: &str) -> u64 {
     // A hyphenated compound of known words ("follow-up", "x-ray") is safe as a whole;
     // one of unknown parts ("Smith-Okafor") keeps the parts' name flags.
     if word.contains('-') {
+        // A word broken by a hyphen where a line was wrapped ("ori-ented",
+        // "bilater-ally") is that word, when no name list has it.
+        let joined: String = word.chars().filter(|&c| c != '-').collect();
+        if let Some(f) = map.get(&joined) {
+            if f & SAFE != 0 && f & (FIRST | LAST) == 0 {
+                return f;
+            }
+        }
         let mut all_safe = true;
         let mut all_common = true;
         let mut names = 0u64;
@@ -321,6 +329,9 @@ mod tests {
         assert!(flags("will") & COMMON != 0 && flags("will") & FIRST != 0);
         assert!(flags("long-term") & SAFE != 0);
         assert!(flags("smith-okafor") & SAFE == 0);
+        // A word broken where a line was wrapped is that word; a double name stays one.
+        assert!(flags("ori-ented") & SAFE != 0 && flags("bilater-ally") & SAFE != 0);
+        assert!(flags("ann-marie") & SAFE == 0);
     }
 
     #[test]
