@@ -1924,6 +1924,11 @@ fn exports_written_one_field_a_line_and_their_trailers() {
     );
     strict_keeps("Improved in 10-90% of cases; home with PT Services; Report :\nNormal");
     strict_removes(
+        "DISPOSITION :\nQH services from the town have been arranged .",
+        &["QH"],
+    );
+    strict_keeps("DISPOSITION :\nDME services arranged .\nPT services three times a week .");
+    strict_removes(
         "ODA R. VELL , M.D.\nkw\nCC :\nzq / tmrk\nhealthy until the latter part of 11/94 , when",
         &["kw", "zq / tmrk", "11/94"],
     );

@@ -2297,19 +2297,40 @@ fn dates_by_scan(text: &str) -> Vec<Finding> {
     out
 }
 
-/// A care agency named by its initials before what it provides ("discharged to home with
-/// AH Services", "set up with VNS Home Care"); a unit, a therapy or a generic agency
-/// stays ("with PT Services").
+/// A care agency named by its initials before what it provides, after a word that says
+/// who provides or opening a line ("discharged to home with AH Services", "AH services
+/// from Ha have been arranged"); a unit, a therapy or a generic agency stays ("with PT
+/// Services", "DME services").
 fn agency_initials(tokens: &[Token]) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         let letters_only = t.lower.bytes().all(|b| b.is_ascii_lowercase());
-        if !t.allcaps || !letters_only || !(2..=5).contains(&t.letters) || t.newline_before {
+        if !t.allcaps || !letters_only || !(2..=5).contains(&t.letters) {
             continue;
         }
+        // A unit, a therapy, a kind of care or a generic agency ("PT services", "DME
+        // services").
         if matches!(
             t.lower.as_str(),
-            "icu" | "ed" | "er" | "pt" | "ot" | "vna" | "snf" | "id" | "gi"
+            "icu"
+                | "ed"
+                | "er"
+                | "pt"
+                | "ot"
+                | "st"
+                | "rt"
+                | "sw"
+                | "vna"
+                | "snf"
+                | "id"
+                | "gi"
+                | "dme"
+                | "ems"
+                | "hha"
+                | "hh"
+                | "pca"
+                | "iv"
+                | "cm"
         ) {
             continue;
         }
@@ -2318,14 +2339,20 @@ fn agency_initials(tokens: &[Token]) -> Vec<Finding> {
                 .get(k)
                 .filter(|n| n.gap.is_empty() && !n.newline_before)
         };
-        let before = i
-            .checked_sub(1)
-            .and_then(|p| tokens.get(p))
-            .is_some_and(|p| matches!(p.lower.as_str(), "with" | "by" | "from" | "to" | "via"))
-            && t.gap.is_empty();
+        // After a word that says who provides, or opening a line ("AH services from
+        // Ha have been arranged").
+        let opens_line = i == 0 || t.newline_before;
+        let before = opens_line
+            || (i
+                .checked_sub(1)
+                .and_then(|p| tokens.get(p))
+                .is_some_and(|p| {
+                    matches!(p.lower.as_str(), "with" | "by" | "from" | "to" | "via")
+                })
+                && t.gap.is_empty());
         let next = joined(i.saturating_add(1));
         let provides = next.is_some_and(|n| {
-            n.first_upper
+            (n.first_upper || n.lower == "services")
                 && (matches!(n.lower.as_str(), "services" | "homecare" | "hospice")
                     || (n.lower == "home"
                         && joined(i.saturating_add(2)).is_some_and(|m| {
