@@ -1923,6 +1923,11 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         &["11-91", "31-204", "QH", "TK551Q2"],
     );
     strict_keeps("Improved in 10-90% of cases; home with PT Services; Report :\nNormal");
+    let out = strict_out("In 07-90 he was shown to have a mass ; pain resolved in 05-10 minutes .");
+    assert!(
+        !out.contains("07-90") && out.contains("in 05-10 minutes"),
+        "{out}"
+    );
     strict_removes(
         "DISPOSITION :\nQH services from the town have been arranged .",
         &["QH"],

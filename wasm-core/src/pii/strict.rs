@@ -2154,6 +2154,13 @@ fn word_before(text: &str, end: usize) -> Option<(usize, &str)> {
     (!glued).then(|| (start, trimmed.get(start..).unwrap_or_default()))
 }
 
+/// Units a range of numbers counts in ("in 05-10 minutes").
+const DURATION_UNITS: &[&str] = &[
+    "minutes", "minute", "min", "mins", "hours", "hour", "hrs", "hr", "days", "day", "weeks",
+    "week", "wks", "months", "month", "years", "year", "yrs", "mg", "mcg", "mm", "cm", "kg", "lbs",
+    "units", "percent", "beats", "bpm", "seconds", "sec", "times", "cc", "ml",
+];
+
 /// Prepositions before a month and day written with a leading zero.
 const ZERO_DATE_PREPS: &[&str] = &[
     "in", "on", "since", "from", "until", "by", "of", "after", "before",
@@ -2273,15 +2280,29 @@ fn dates_by_scan(text: &str) -> Vec<Finding> {
                     .is_some_and(|(_, e)| DATED_EVENTS.contains(&e.to_ascii_lowercase().as_str()));
             zero_day || dated_event
         } else {
-            // "in 10-90 .": the clause ends after the number, spaces allowed.
+            // "in 10-90 .": the clause ends after the number, spaces allowed; or the
+            // month is written with its leading zero and a word follows that is no unit
+            // ("In 07-90 he was shown"; "in 05-10 minutes" stays).
             let rest = text
                 .get(end..)
                 .unwrap_or_default()
                 .trim_start_matches([' ', '\t']);
+            let next_word: String = rest
+                .chars()
+                .take_while(char::is_ascii_alphabetic)
+                .collect::<String>()
+                .to_ascii_lowercase();
+            let zero_month = left.len() == 2
+                && left.starts_with('0')
+                && after == Some(b' ')
+                && !next_word.is_empty()
+                && !DURATION_UNITS.contains(&next_word.as_str());
             (1..=12).contains(&month)
                 && right.len() == 2
                 && (32..=99).contains(&second)
-                && (rest.is_empty() || rest.starts_with(['.', ',', ';', ':', ')', '\n', '\r']))
+                && (rest.is_empty()
+                    || rest.starts_with(['.', ',', ';', ':', ')', '\n', '\r'])
+                    || zero_month)
                 && matches!(word.as_str(), "in" | "since" | "from" | "until" | "dated")
         };
         if found {
