@@ -1929,6 +1929,10 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         "{out}"
     );
     strict_removes(
+        "Disposition is to home .\nQK041/0552 A L. OR , M.D. BK71",
+        &["L. OR"],
+    );
+    strict_removes(
         "DISPOSITION :\nQH services from the town have been arranged .",
         &["QH"],
     );

@@ -2393,15 +2393,32 @@ fn agency_initials(tokens: &[Token]) -> Vec<Finding> {
     out
 }
 
-/// The name of a signature line: at the line's start (after underscores or
-/// "Electronically Signed"), two to four words capitalized or in capitals, or initials,
-/// then a comma and the degree ("ZIE M. ZONE , M.D.", "_____ Ana K. Ruiz, MD", "J DRAKE ,
-/// M.D.", "Electronically Signed OLE STREET , M.D."); its start and end in the line.
+/// The name of a signature line: at the line's start (after underscores, "Electronically
+/// Signed" or a dictation's job code), two to four words capitalized or in capitals, or
+/// initials, then a comma and the degree ("ZIE M. ZONE , M.D.", "_____ Ana K. Ruiz, MD",
+/// "J DRAKE , M.D.", "Electronically Signed OLE STREET , M.D.", "MJ092/0660 A L. OR ,
+/// M.D."); its start and end in the line.
 fn signature_name(line: &str) -> Option<(usize, usize)> {
     let body = line.trim_start_matches([' ', '\t', '_']);
     let body = body
         .strip_prefix("Electronically Signed")
         .map(|r| r.trim_start_matches([' ', '\t']))
+        .unwrap_or(body);
+    // A dictation's job code before the name ("MJ092/0660 A L. OR , M.D."): capitals,
+    // digits, a slash, digits.
+    let body = body
+        .split_once(' ')
+        .filter(|(code, _)| {
+            let letters = code.bytes().take_while(u8::is_ascii_uppercase).count();
+            code.split_once('/').is_some_and(|(head, tail)| {
+                (2..=4).contains(&letters)
+                    && head.len() > letters
+                    && head.bytes().skip(letters).all(|b| b.is_ascii_digit())
+                    && (3..=5).contains(&tail.len())
+                    && tail.bytes().all(|b| b.is_ascii_digit())
+            })
+        })
+        .map(|(_, rest)| rest.trim_start_matches([' ', '\t']))
         .unwrap_or(body);
     let start = line.len().saturating_sub(body.len());
     let comma = body.find(',')?;
