@@ -1932,6 +1932,14 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         "Disposition is to home .\nQK041/0552 A L. OR , M.D. BK71",
         &["L. OR"],
     );
+    // A trailer whose labels were lost: the typist's initials before the date, codes
+    // after it; a vitamin and a marker stay.
+    strict_removes(
+        "Follow up with Cardiology .\nvkt\n05/22/1999\nActivities as tolerated .\n\
+         Dictated By :\n05/01/91\nY417\nQZ802K4",
+        &["vkt", "Y417", "QZ802K4"],
+    );
+    strict_keeps("Activities as tolerated .\nHOLD IF :\nNPO\nB12\nCA125\nVitamin B12 pending .");
     strict_removes(
         "DISPOSITION :\nQH services from the town have been arranged .",
         &["QH"],

@@ -1826,21 +1826,32 @@ fn stamped_date(line: &str) -> bool {
 /// Record numbers written one a line anywhere in a text, where an export's records are
 /// run together and a record's header stands in the middle ("301443520" / "448922" /
 /// "Report Status :"): lone numbers of five digits or more on consecutive lines, one of
-/// them six digits or more, or such numbers on the line after a date stamped with a time
-/// of day or before a line that is only a date ("901425" / "05-10-94"). A single lone number elsewhere stays to the other rules (a
+/// them six digits or more; and such numbers or codes of capitals and digits on the
+/// lines right before or after a line that is only a date ("901425" / "05-10-94",
+/// "05/01/91" / "X398" / "KZ848I9"). A single lone number elsewhere stays to the other rules (a
 /// result written on its own line). `lines` are the text's non-blank lines.
 fn record_number_runs(lines: &[(usize, &str)]) -> Vec<Finding> {
+    // A report's or a batch's code alone on its line ("X398", "KZ848I9"): capitals and
+    // digits, two digits or more.
+    let code = |l: &str| {
+        (4..=12).contains(&l.len())
+            && l.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            && l.bytes().filter(u8::is_ascii_digit).count() >= 2
+            && l.bytes().any(|b| b.is_ascii_uppercase())
+    };
+    let lone = |l: &str| lone_number(l, 5) || code(l);
     let mut out = Vec::new();
     let mut k = 0usize;
     while k < lines.len() {
-        if !lines.get(k).is_some_and(|&(_, l)| lone_number(l, 5)) {
+        if !lines.get(k).is_some_and(|&(_, l)| lone(l)) {
             k = k.saturating_add(1);
             continue;
         }
         let mut end = k;
         while lines
             .get(end.saturating_add(1))
-            .is_some_and(|&(_, l)| lone_number(l, 5))
+            .is_some_and(|&(_, l)| lone(l))
         {
             end = end.saturating_add(1);
         }
@@ -1848,7 +1859,7 @@ fn record_number_runs(lines: &[(usize, &str)]) -> Vec<Finding> {
         let stamp_beside = k
             .checked_sub(1)
             .and_then(|p| lines.get(p))
-            .is_some_and(|&(_, l)| stamped_date(l))
+            .is_some_and(|&(_, l)| date_line(l))
             || lines
                 .get(end.saturating_add(1))
                 .is_some_and(|&(_, l)| date_line(l));
@@ -2033,11 +2044,19 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
             // After a signature line, or joined by slashes with a group no list knows
             // ("iek / bmot"; not "and / or").
             let signed = previous.ends_with("M.D.") || previous.ends_with(", MD");
+            // Before the dictation's date alone on its line, initials no list knows
+            // ("rc" / "05/22/1999").
+            let dated = lines
+                .get(k.saturating_add(1))
+                .is_some_and(|&(_, n)| date_line(n))
+                && trimmed
+                    .split('/')
+                    .all(|w| lexicon::flags(w.trim()) & (SAFE | COMMON) == 0);
             let slashed = trimmed.contains('/')
                 && trimmed
                     .split('/')
                     .any(|w| lexicon::flags(w.trim()) & (SAFE | COMMON) == 0);
-            if stamp || dictated || signed || slashed {
+            if stamp || dictated || dated || signed || slashed {
                 push(Entity::Person, start, end, "strict_typist_line");
             }
         }
