@@ -1913,6 +1913,7 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         &["Harlan University", "11/93"],
     );
     strict_keeps("ANA titer of 1/80; grade 2/6 murmur; vision 20/40.");
+    strict_keeps("Pressures RA 9/4 , RV 24/7 , PA 24/12 , PCW 12/9 with a mean of 10 .");
     strict_removes("sudden onset of left knee pain in 09/89 .", &["09/89"]);
     strict_keeps("Pain 7/10, started on MS Contin 30 mg bid and MS IR prn.");
     strict_removes("Seen by Ms Conti today.", &["Conti"]);

@@ -1925,7 +1925,8 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     )?;
     // A bare month/day ("labs drawn 3/14", "echo 9/30- ef 20%", "3/16-> CABG"), not a
     // score or ratio ("strength 5/5", "pain 6/10", "pulses 2/4", "BP 132/84", "1/2 tab")
-    // nor a ventilator setting ("PS 10/5"). A score's numerator never exceeds its
+    // nor a ventilator setting ("PS 10/5") nor a pressure in a heart's chamber ("RA 9/4",
+    // "PCW 12/9"). A score's numerator never exceeds its
     // denominator, so "10/4" and "12/10" are dates.
     add(
         "date_month_day",
@@ -1940,7 +1941,8 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             "power", "rated", "rates", "apgar", "gcs", "of", "out", "x", "times", "per", "dose",
             "doses", "cup", "cups", "mmse", "moca", "phq", "gad", "vision", "acuity", "ps", "psv",
             "peep", "cpap", "bipap", "ipap", "epap", "vent", "settings", "simv", "imv", "prvc",
-            "ac", "ns", "d5", "d5w", "crackles", "rales", "rhonchi",
+            "ac", "ns", "d5", "d5w", "crackles", "rales", "rhonchi", "ra", "rv", "pcw", "pcwp",
+            "wedge", "cvp",
         ],
         Some(not_a_score),
     )?;
