@@ -1941,6 +1941,13 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         &["vkt", "Y417", "QZ802K4"],
     );
     strict_keeps("Activities as tolerated .\nHOLD IF :\nNPO\nB12\nCA125\nVitamin B12 pending .");
+    // A full name after "DR." with an initial between ordinary words; a hospital's
+    // initials after "to the", a unit's stay.
+    strict_removes(
+        "Follow up :\nDR. NU L. GALL , QI HOSPITAL\nable to describe the route from house to the QMH .",
+        &["NU L. GALL", "QMH"],
+    );
+    strict_keeps("He was transferred to the CTIC and then to the MICU .");
     strict_removes(
         "DISPOSITION :\nQH services from the town have been arranged .",
         &["QH"],

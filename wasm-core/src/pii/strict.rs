@@ -1013,7 +1013,16 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     // "flew to OSLO": an all-capitals word after a place word; a city or a
                     // medical center known by its initials, though the lexicon knows them
                     // ("from NYC", "admitted to UCSF").
-                    (mid && place_cue
+                    // After "to the", "at the" or "from the" too ("from house to the
+                    // CMH"), unless the initials name a unit ("to the CVICU").
+                    let after_the = prev
+                        .is_some_and(|p| p.lower == "the" && !p.newline_before && p.gap.is_empty())
+                        && plain_gap(&[""])
+                        && prev2.is_some_and(|q| {
+                            matches!(q.lower.as_str(), "to" | "at" | "from" | "into")
+                        })
+                        && !UNIT_INITIALS.contains(&t.lower.as_str());
+                    (mid && (place_cue || after_the)
                         && (unknown || KNOWN_INITIALS.contains(&t.lower.as_str()))
                         && t.letters >= 3)
                         .then_some(Why::Place)
@@ -1566,6 +1575,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
     out.extend(agency_initials(&tokens));
     out.extend(surname_then_initial(text, &tokens));
     out.extend(list_entry_users(text, &tokens));
+    out.extend(titled_full_names(&tokens));
     out
 }
 
@@ -1575,6 +1585,14 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
 const KNOWN_INITIALS: &[&str] = &[
     "nyc", "ucsf", "ucla", "ucsd", "uci", "mgh", "bwh", "bidmc", "upmc", "ohsu", "nyu", "unc",
     "vumc", "mskcc", "ummc", "uwmc",
+];
+
+/// Units of a hospital known by initials that dictionaries may not list ("transferred to
+/// the CVICU").
+const UNIT_INITIALS: &[&str] = &[
+    "cvicu", "tsicu", "ctic", "cticu", "msicu", "nsicu", "ncicu", "neuroicu", "sdu", "rcu", "ccu",
+    "micu", "sicu", "picu", "nicu", "pacu", "csru", "cvru", "tcu", "ltac", "ltach", "snf", "ecf",
+    "rehab", "ptu", "cdu", "obs", "edou", "cmu",
 ];
 
 /// Words the name lists carry that name a class, a stage or a part before a letter
@@ -1610,6 +1628,49 @@ const CLASS_WORDS: &[&str] = &[
     "figure",
     "table",
 ];
+
+/// A full name after a title and its period, given name, initial and surname ("DR. NU L.
+/// GALL", "Dr. Lenni E. Cage"), however ordinary each word: the initial between them
+/// makes the three a name.
+fn titled_full_names(tokens: &[Token]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if !matches!(t.lower.as_str(), "dr" | "mr" | "mrs" | "ms") || !t.first_upper {
+            continue;
+        }
+        let (Some(given), Some(initial), Some(surname)) = (
+            tokens.get(i.saturating_add(1)),
+            tokens.get(i.saturating_add(2)),
+            tokens.get(i.saturating_add(3)),
+        ) else {
+            continue;
+        };
+        let word = |w: &Token| {
+            w.first_upper
+                && !w.has_digit
+                && w.letters >= 2
+                && !w.newline_before
+                && !AFTER_CUE_FUNCTION.contains(&w.lower.as_str())
+        };
+        if given.gap == "."
+            && word(given)
+            && initial.initial
+            && initial.gap.is_empty()
+            && !initial.newline_before
+            && surname.gap == "."
+            && word(surname)
+        {
+            out.push(Finding {
+                entity: Entity::Person,
+                start: given.start,
+                end: surname.end,
+                confidence: 0.7,
+                recognizer: "strict_titled_full_name",
+            });
+        }
+    }
+    out
+}
 
 /// The user who entered a line of an electronic record's allergy or medication list,
 /// in lower case at the line's end: after the entry's date ("No Known Drug Allergies
