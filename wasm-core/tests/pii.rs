@@ -1948,6 +1948,14 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         &["NU L. GALL", "QMH"],
     );
     strict_keeps("He was transferred to the CTIC and then to the MICU .");
+    // A facility's initials before the report's kind; a code after the job's number that
+    // follows the signer's line.
+    strict_removes("CMC\nDIS\nAdmission Date :\n03/29/2002", &["CMC"]);
+    strict_removes(
+        "Home today .\nVE BOOKSTONE , M.D. GX83\nAttending :\n2110\nS7UP994 RIF\nD :",
+        &["S7UP994 RIF"],
+    );
+    strict_keeps("HPI\nDIS\nThe patient is well .");
     strict_removes(
         "DISPOSITION :\nQH services from the town have been arranged .",
         &["QH"],

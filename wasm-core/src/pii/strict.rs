@@ -2013,7 +2013,8 @@ fn header_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
             .and_then(|j| lines.get(j))
             .is_some_and(|&(_, p)| number(p, 6));
         let next = lines.get(k.saturating_add(1)).map(|&(_, n)| n);
-        let opens_record = k == 0 && next.is_some_and(|n| number(n, 5) || dated(n));
+        // Before the number, a date, or the report's kind ("CMC" / "DIS").
+        let opens_record = k == 0 && next.is_some_and(|n| number(n, 5) || dated(n) || n == "DIS");
         let unknown = k == 0
             && next.is_some()
             && lexicon::flags(&line.to_ascii_lowercase()) & (SAFE | CAPSAFE) == 0;
@@ -2139,14 +2140,23 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
             }
         }
         // A dictation code alone on the line after the signer's ("ANNA MOST , M.D. XC45" /
-        // "XKSVMJ44 MR"): capitals with a digit, and a short group of capitals.
-        if short && previous.contains("M.D.") {
+        // "XKSVMJ44 MR"), or after the job's number that follows the signer's, a label
+        // between them or not ("... , M.D. MY4 PO734/8975" / "6571" / "OIYOVF2 JEX"):
+        // capitals with a digit, and a short group of capitals.
+        let after_job_number = (3..=6).contains(&previous.len())
+            && previous.bytes().all(|b| b.is_ascii_digit())
+            && (2..=3).any(|back| {
+                k.checked_sub(back)
+                    .and_then(|j| lines.get(j))
+                    .is_some_and(|&(_, l)| l.contains("M.D."))
+            });
+        if short && (previous.contains("M.D.") || after_job_number) {
             let (head, tail) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
             let signer_code = (6..=12).contains(&head.len())
                 && head
                     .bytes()
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-                && head.bytes().filter(u8::is_ascii_uppercase).count() >= 4
+                && head.bytes().filter(u8::is_ascii_uppercase).count() >= 3
                 && head.bytes().any(|b| b.is_ascii_digit())
                 && (tail.is_empty()
                     || ((2..=3).contains(&tail.len())
