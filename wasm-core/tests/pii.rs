@@ -1960,7 +1960,9 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         "DISPOSITION :\nQH services from the town have been arranged .",
         &["QH"],
     );
-    strict_keeps("DISPOSITION :\nDME services arranged .\nPT services three times a week .");
+    strict_keeps(
+        "DISPOSITION :\nDME services arranged .\nPT services three times a week .\nSLP services weekly .",
+    );
     strict_removes(
         "ODA R. VELL , M.D.\nkw\nCC :\nzq / tmrk\nhealthy until the latter part of 11/94 , when",
         &["kw", "zq / tmrk", "11/94"],

@@ -1021,8 +1021,8 @@ fn dicts() -> &'static Dicts {
     })
 }
 
-/// "MS Contin" (and "MS IR", "MS ER", "MS Elixir") is morphine sulfate, not Ms. Contin: `p`
-/// is "MS" in capitals and `t` the word right after it.
+/// "MS Contin" (and "MS IR", "MS ER", "MS Elixir") is morphine sulfate, not Ms. Contin:
+/// `p` is "MS" in capitals and `t` the word right after it.
 pub(super) fn morphine_brand(p: &Token, t: &Token) -> bool {
     p.allcaps
         && p.lower == "ms"

@@ -1926,8 +1926,8 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     // A bare month/day ("labs drawn 3/14", "echo 9/30- ef 20%", "3/16-> CABG"), not a
     // score or ratio ("strength 5/5", "pain 6/10", "pulses 2/4", "BP 132/84", "1/2 tab")
     // nor a ventilator setting ("PS 10/5") nor a pressure in a heart's chamber ("RA 9/4",
-    // "PCW 12/9"). A score's numerator never exceeds its
-    // denominator, so "10/4" and "12/10" are dates.
+    // "PCW 12/9"). A score's numerator never exceeds its denominator, so "10/4" and
+    // "12/10" are dates.
     add(
         "date_month_day",
         Date,

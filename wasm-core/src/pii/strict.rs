@@ -1889,8 +1889,8 @@ fn stamped_date(line: &str) -> bool {
 /// "Report Status :"): lone numbers of five digits or more on consecutive lines, one of
 /// them six digits or more; and such numbers or codes of capitals and digits on the
 /// lines right before or after a line that is only a date ("901425" / "05-10-94",
-/// "05/01/91" / "X398" / "KZ848I9"). A single lone number elsewhere stays to the other rules (a
-/// result written on its own line). `lines` are the text's non-blank lines.
+/// "05/01/91" / "X398" / "KZ848I9"). A single lone number elsewhere stays to the other
+/// rules (a result written on its own line). `lines` are the text's non-blank lines.
 fn record_number_runs(lines: &[(usize, &str)]) -> Vec<Finding> {
     // A report's or a batch's code alone on its line ("X398", "KZ848I9"): capitals and
     // digits, two digits or more.
@@ -1917,7 +1917,7 @@ fn record_number_runs(lines: &[(usize, &str)]) -> Vec<Finding> {
             end = end.saturating_add(1);
         }
         let run = lines.get(k..=end).unwrap_or_default();
-        let stamp_beside = k
+        let date_beside = k
             .checked_sub(1)
             .and_then(|p| lines.get(p))
             .is_some_and(|&(_, l)| date_line(l))
@@ -1925,7 +1925,7 @@ fn record_number_runs(lines: &[(usize, &str)]) -> Vec<Finding> {
                 .get(end.saturating_add(1))
                 .is_some_and(|&(_, l)| date_line(l));
         let long = run.iter().any(|&(_, l)| lone_number(l, 6));
-        if (run.len() >= 2 && long) || stamp_beside {
+        if (run.len() >= 2 && long) || date_beside {
             for &(start, line) in run {
                 out.push(Finding {
                     entity: Entity::Id,
@@ -2429,8 +2429,10 @@ fn agency_initials(tokens: &[Token]) -> Vec<Finding> {
                 | "pt"
                 | "ot"
                 | "st"
+                | "slp"
                 | "rt"
                 | "sw"
+                | "pcp"
                 | "vna"
                 | "snf"
                 | "id"
