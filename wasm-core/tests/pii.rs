@@ -1947,7 +1947,9 @@ fn exports_written_one_field_a_line_and_their_trailers() {
         "Follow up :\nDR. NU L. GALL , QI HOSPITAL\nable to describe the route from house to the QMH .",
         &["NU L. GALL", "QMH"],
     );
-    strict_keeps("He was transferred to the CTIC and then to the MICU .");
+    strict_keeps(
+        "He was transferred to the CTIC and then to the MICU .\nIT services reviewed access to the EHR .",
+    );
     // A facility's initials before the report's kind; a code after the job's number that
     // follows the signer's line.
     strict_removes("CMC\nDIS\nAdmission Date :\n03/29/2002", &["CMC"]);

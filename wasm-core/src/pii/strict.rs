@@ -1014,14 +1014,15 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                     // medical center known by its initials, though the lexicon knows them
                     // ("from NYC", "admitted to UCSF").
                     // After "to the", "at the" or "from the" too ("from house to the
-                    // CMH"), unless the initials name a unit ("to the CVICU").
+                    // CMH"), unless the initials name a unit or a system ("to the CVICU",
+                    // "access to the EHR").
                     let after_the = prev
                         .is_some_and(|p| p.lower == "the" && !p.newline_before && p.gap.is_empty())
                         && plain_gap(&[""])
                         && prev2.is_some_and(|q| {
                             matches!(q.lower.as_str(), "to" | "at" | "from" | "into")
                         })
-                        && !UNIT_INITIALS.contains(&t.lower.as_str());
+                        && !NOT_PLACE_INITIALS.contains(&t.lower.as_str());
                     (mid && (place_cue || after_the)
                         && (unknown || KNOWN_INITIALS.contains(&t.lower.as_str()))
                         && t.letters >= 3)
@@ -1587,12 +1588,13 @@ const KNOWN_INITIALS: &[&str] = &[
     "vumc", "mskcc", "ummc", "uwmc",
 ];
 
-/// Units of a hospital known by initials that dictionaries may not list ("transferred to
-/// the CVICU").
-const UNIT_INITIALS: &[&str] = &[
+/// Initials after "to the", "at the" or "from the" that name no place: a hospital's
+/// units ("transferred to the CVICU") and the systems an audit names ("access to the
+/// EHR").
+const NOT_PLACE_INITIALS: &[&str] = &[
     "cvicu", "tsicu", "ctic", "cticu", "msicu", "nsicu", "ncicu", "neuroicu", "sdu", "rcu", "ccu",
     "micu", "sicu", "picu", "nicu", "pacu", "csru", "cvru", "tcu", "ltac", "ltach", "snf", "ecf",
-    "rehab", "ptu", "cdu", "obs", "edou", "cmu",
+    "rehab", "ptu", "cdu", "obs", "edou", "cmu", "ehr", "emr", "sso", "mfa", "ris", "lis", "mar",
 ];
 
 /// Words the name lists carry that name a class, a stage or a part before a letter
@@ -2410,8 +2412,8 @@ fn dates_by_scan(text: &str) -> Vec<Finding> {
 
 /// A care agency named by its initials before what it provides, after a word that says
 /// who provides or opening a line ("discharged to home with AH Services", "AH services
-/// from Ha have been arranged"); a unit, a therapy or a generic agency stays ("with PT
-/// Services", "DME services").
+/// from Ha have been arranged"); a unit, a therapy, a generic agency or an office stays
+/// ("with PT Services", "DME services", "IT services").
 fn agency_initials(tokens: &[Token]) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
@@ -2433,6 +2435,10 @@ fn agency_initials(tokens: &[Token]) -> Vec<Finding> {
                 | "rt"
                 | "sw"
                 | "pcp"
+                | "it"
+                | "hr"
+                | "ehr"
+                | "emr"
                 | "vna"
                 | "snf"
                 | "id"
