@@ -2105,6 +2105,11 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
                     "dictated by:",
                 ],
             ) && lexicon::flags(trimmed) & (SAFE | COMMON) == 0;
+            // Which of the groups no list knows, each looked up once.
+            let unknown: Vec<bool> = trimmed
+                .split('/')
+                .map(|w| lexicon::flags(w.trim()) & (SAFE | COMMON) == 0)
+                .collect();
             // After a signature line, or joined by slashes with a group no list knows
             // ("iek / bmot"; not "and / or").
             let signed = previous.ends_with("M.D.") || previous.ends_with(", MD");
@@ -2113,13 +2118,8 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
             let dated = lines
                 .get(k.saturating_add(1))
                 .is_some_and(|&(_, n)| date_line(n))
-                && trimmed
-                    .split('/')
-                    .all(|w| lexicon::flags(w.trim()) & (SAFE | COMMON) == 0);
-            let slashed = trimmed.contains('/')
-                && trimmed
-                    .split('/')
-                    .any(|w| lexicon::flags(w.trim()) & (SAFE | COMMON) == 0);
+                && unknown.iter().all(|&u| u);
+            let slashed = unknown.len() > 1 && unknown.iter().any(|&u| u);
             if stamp || dictated || dated || signed || slashed {
                 push(Entity::Person, start, end, "strict_typist_line");
             }
