@@ -684,18 +684,37 @@ impl Patterns {
         // Offsets into `lower` equal offsets into `text` only when lower-casing kept
         // every byte length; otherwise context is read from `text` case-insensitively.
         let same_len = lower.len() == text.len();
+        // Each match as (start, end) of the identifier and the end of the whole match.
+        let mut matches: Vec<(usize, usize, usize)> = Vec::new();
         for (i, rec) in self.recs.iter().enumerate() {
             if !run(i) {
                 continue;
             }
-            for caps in rec.re.captures_iter(text.as_bytes()) {
-                let Some(m) = caps.get(rec.group) else {
-                    continue;
-                };
+            matches.clear();
+            if rec.name == ID_SHAPE {
+                // Every word of a note is a candidate: a scan of the bytes finds what the
+                // pattern finds without the regex engine's cost per match.
+                matches.extend(IdShapeScan::new(text.as_bytes()).map(|(s, e)| (s, e, e)));
+            } else if rec.group == 0 {
+                // The whole match is the identifier: no capture groups to resolve, which
+                // costs a second pass over each match.
+                matches.extend(
+                    rec.re
+                        .find_iter(text.as_bytes())
+                        .map(|m| (m.start(), m.end(), m.end())),
+                );
+            } else {
+                matches.extend(rec.re.captures_iter(text.as_bytes()).filter_map(|caps| {
+                    let m = caps.get(rec.group)?;
+                    let whole_end = caps.get(0).map_or(m.end(), |m0| m0.end());
+                    Some((m.start(), m.end(), whole_end))
+                }));
+            }
+            for &(m_start, m_end, whole_end) in &matches {
                 // A byte pattern may start or end inside a multi-byte character (a URL
                 // with non-ASCII text): widen the span to whole characters.
-                let start = floor_boundary(text, m.start());
-                let mut end = ceil_boundary(text, m.end());
+                let start = floor_boundary(text, m_start);
+                let mut end = ceil_boundary(text, m_end);
                 if rec.entity == Entity::Url {
                     while end > start
                         && matches!(
@@ -716,7 +735,7 @@ impl Patterns {
                 // word, after a word no town is called, is that word ("INS VERIFIED: PPO,
                 // IN NETWORK"; not "moved from Salem, OR with her son").
                 if rec.name == "city_state" {
-                    let full_end = caps.get(0).map_or(end, |m0| m0.end());
+                    let full_end = whole_end;
                     let state = text
                         .get(end..full_end)
                         .unwrap_or_default()
@@ -1261,9 +1280,9 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     // Identifier-shaped tokens: letters and at least five digits, or seven digits and
     // more in groups ("SN3528128", "ZLE-137-3722-K", "7D60-CW4-HM86").
     add(
-        "id_shape",
+        ID_SHAPE,
         Id,
-        r"\b[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*\b",
+        ID_SHAPE_PATTERN,
         0,
         0.6,
         &[],
@@ -2879,6 +2898,89 @@ fn id_shaped(s: &str) -> bool {
     true
 }
 
+/// The recognizer of code-shaped words, whose matches [`IdShapeScan`] finds.
+const ID_SHAPE: &str = "id_shape";
+
+/// Runs of letters and digits joined by single hyphens or periods, as whole words.
+const ID_SHAPE_PATTERN: &str = r"\b[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*\b";
+
+/// The matches of [`ID_SHAPE_PATTERN`] in `bytes`, leftmost first and without overlap, as
+/// the regex crate finds them with ASCII word boundaries (a word character is a letter, a
+/// digit or `_`). A match starts at a letter or digit after no word character and takes
+/// runs of letters and digits joined by `-` or `.`; it ends after the last run unless a
+/// `_` follows it, where it gives that run back (a lone run before `_` is no match). The
+/// test `id_shape_scan_finds_what_the_pattern_finds` holds it to the regex.
+struct IdShapeScan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> IdShapeScan<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        IdShapeScan { bytes, at: 0 }
+    }
+
+    fn alnum(&self, i: usize) -> bool {
+        self.bytes.get(i).is_some_and(u8::is_ascii_alphanumeric)
+    }
+
+    fn word(&self, i: usize) -> bool {
+        self.bytes
+            .get(i)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    }
+
+    /// The end of the run of letters and digits that starts at `i`.
+    fn run_end(&self, mut i: usize) -> usize {
+        while self.alnum(i) {
+            i = i.saturating_add(1);
+        }
+        i
+    }
+}
+
+impl Iterator for IdShapeScan<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        while self.at < self.bytes.len() {
+            let start = self.at;
+            let after_word = start.checked_sub(1).is_some_and(|p| self.word(p));
+            if !self.alnum(start) || after_word {
+                self.at = start.saturating_add(1);
+                continue;
+            }
+            let mut end = self.run_end(start);
+            // The end of the last run that a word boundary follows.
+            let mut matched = None;
+            loop {
+                let joined = self
+                    .bytes
+                    .get(end)
+                    .is_some_and(|b| matches!(b, b'-' | b'.'))
+                    && self.alnum(end.saturating_add(1));
+                if joined {
+                    matched = Some(end);
+                    end = self.run_end(end.saturating_add(1));
+                } else {
+                    if !self.word(end) {
+                        matched = Some(end);
+                    }
+                    break;
+                }
+            }
+            match matched {
+                Some(e) => {
+                    self.at = e;
+                    return Some((start, e));
+                }
+                None => self.at = start.saturating_add(1),
+            }
+        }
+        None
+    }
+}
+
 fn custom(name: &'static str, entity: Entity, pattern: &str) -> Result<Rec> {
     let mut r = rec(name, entity, pattern, 0, 0.9, &[], &[], None)?;
     r.group = usize::from(r.re.captures_len() > 1);
@@ -3137,6 +3239,49 @@ mod tests {
     use rand_chacha::rand_core::{RngCore, SeedableRng};
 
     use super::*;
+
+    /// The scan that stands in for the code-shape pattern finds exactly its matches, on
+    /// hand-picked edges (underscores, trailing separators, non-ASCII letters) and on
+    /// random strings of the bytes that matter.
+    #[test]
+    fn id_shape_scan_finds_what_the_pattern_finds() {
+        let re = build(ID_SHAPE_PATTERN).unwrap();
+        let check = |text: &[u8]| {
+            let want: Vec<(usize, usize)> =
+                re.find_iter(text).map(|m| (m.start(), m.end())).collect();
+            let got: Vec<(usize, usize)> = IdShapeScan::new(text).collect();
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(text));
+        };
+        for text in [
+            "",
+            "a",
+            "_",
+            "abc_def",
+            "12-34_x",
+            "ab-cd-ef_g",
+            "ab-cd-ef-_g",
+            "_ab cd_ ef",
+            "a.b.",
+            "a..b",
+            "a--b",
+            "-a-",
+            "caf\u{e9}1 x",
+            "\u{e9}ab-\u{e9}",
+            "MRN 00482913, SN3528128 and ZLE-137-3722-K.",
+            "7D60-CW4-HM86_ 7D60-CW4-HM86 v1.2.3_4",
+        ] {
+            check(text.as_bytes());
+        }
+        let alphabet = b"aZ09_-. \n\xc3\xa9";
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..20_000 {
+            let len = rng.next_u32() % 24;
+            let text: Vec<u8> = (0..len)
+                .map(|_| alphabet[(rng.next_u32() as usize) % alphabet.len()])
+                .collect();
+            check(&text);
+        }
+    }
 
     /// The gates only skip recognizers that would find nothing: on text dense with
     /// identifiers and look-alikes, every profile (and caller patterns) finds exactly
