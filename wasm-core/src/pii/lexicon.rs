@@ -273,40 +273,94 @@ pub(super) fn near_capsafe(word: &str) -> bool {
 
 /// Whether one edit turns `word` into another word of the lexicon, of `min_len` letters or
 /// more, whose flags `wanted` accepts.
+///
+/// The edits are those of a typo: a character deleted, two neighbours swapped, one
+/// replaced by a letter `a`–`z`, or a letter inserted. Rather than spelling out each of
+/// the some 54 candidates a letter and looking each up from the root, one walk down the
+/// map follows the word's exact prefix and, at each of its characters, tries the edits
+/// from the node reached so far: a replacement or an insertion only through the letters
+/// that node has a transition for. It accepts the same words as looking every candidate
+/// up (the test `one_edit_walk_accepts_what_the_candidates_do` holds it to that).
 fn one_edit_from(word: &str, min_len: usize, wanted: &dyn Fn(u64) -> bool) -> bool {
+    use fst::raw::{Node, Output};
     let Some(map) = map() else { return false };
-    let chars: Vec<char> = word.chars().collect();
-    let hit = |s: &str| s != word && s.chars().count() >= min_len && map.get(s).is_some_and(wanted);
-    let build = |f: &dyn Fn(&mut Vec<char>)| {
-        let mut c = chars.clone();
-        f(&mut c);
-        c.into_iter().collect::<String>()
-    };
-    for i in 0..=chars.len() {
-        if i < chars.len() {
-            if hit(&build(&|c| {
-                c.remove(i);
-            })) {
-                return true;
-            }
-            let next = i.saturating_add(1);
-            if next < chars.len() && hit(&build(&|c| c.swap(i, next))) {
-                return true;
-            }
+    let fst = map.as_fst();
+    let bytes = word.as_bytes();
+    // The byte offset where each character starts, and the word's end.
+    let bounds: Vec<usize> = word
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(bytes.len()))
+        .collect();
+    let chars = bounds.len().saturating_sub(1);
+    let char_at = |i: usize| -> &[u8] {
+        match (bounds.get(i), bounds.get(i.saturating_add(1))) {
+            (Some(&a), Some(&b)) => bytes.get(a..b).unwrap_or_default(),
+            _ => &[],
         }
-        for letter in 'a'..='z' {
-            if i < chars.len()
-                && hit(&build(&|c| {
-                    if let Some(x) = c.get_mut(i) {
-                        *x = letter;
-                    }
-                }))
+    };
+    let from = |i: usize| -> &[u8] {
+        bounds
+            .get(i)
+            .and_then(|&a| bytes.get(a..))
+            .unwrap_or_default()
+    };
+    // Follows `parts` from `node` (with the output gathered so far); the value of the
+    // word that ends there, if one does.
+    let step = |(node, out): (Node<'_>, Output), b: u8| -> Option<(Node<'_>, Output)> {
+        let t = node.transition(node.find_input(b)?);
+        Some((fst.node(t.addr), out.cat(t.out)))
+    };
+    let walk = |mut at: (Node<'_>, Output), parts: &[&[u8]]| -> Option<u64> {
+        for &b in parts.iter().flat_map(|p| p.iter()) {
+            at = step(at, b)?;
+        }
+        let (node, out) = at;
+        node.is_final()
+            .then(|| out.cat(node.final_output()).value())
+    };
+    let hit = |value: Option<u64>, len: usize| len >= min_len && value.is_some_and(wanted);
+    let mut at = (fst.root(), Output::zero());
+    for i in 0..=chars {
+        let here = char_at(i);
+        let next = i.saturating_add(1);
+        if i < chars {
+            // Deleted.
+            if hit(walk(at, &[from(next)]), chars.saturating_sub(1)) {
+                return true;
+            }
+            // Swapped with the next (two equal characters swapped are the word itself).
+            let after = char_at(next);
+            if next < chars
+                && here != after
+                && hit(
+                    walk(at, &[after, here, from(next.saturating_add(1))]),
+                    chars,
+                )
             {
                 return true;
             }
-            if hit(&build(&|c| c.insert(i, letter))) {
+        }
+        let (node, out) = at;
+        for t in node.transitions() {
+            if !t.inp.is_ascii_lowercase() {
+                continue;
+            }
+            let child = (fst.node(t.addr), out.cat(t.out));
+            // Replaced by this letter (by itself, the word itself).
+            if i < chars && here != [t.inp] && hit(walk(child, &[from(next)]), chars) {
                 return true;
             }
+            // This letter inserted.
+            if hit(walk(child, &[from(i)]), chars.saturating_add(1)) {
+                return true;
+            }
+        }
+        // On along the word itself; where the map has no word with this prefix, no edit
+        // further on can make one.
+        match here.iter().try_fold(at, |a, &b| step(a, b)) {
+            Some(a) if i < chars => at = a,
+            _ => break,
         }
     }
     false
@@ -315,6 +369,126 @@ fn one_edit_from(word: &str, min_len: usize, wanted: &dyn Fn(u64) -> bool) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`one_edit_from`] as it was first written: every candidate spelt out and looked up.
+    fn one_edit_by_candidates(word: &str, min_len: usize, wanted: &dyn Fn(u64) -> bool) -> bool {
+        let Some(map) = map() else { return false };
+        let chars: Vec<char> = word.chars().collect();
+        let hit =
+            |s: &str| s != word && s.chars().count() >= min_len && map.get(s).is_some_and(wanted);
+        let build = |f: &dyn Fn(&mut Vec<char>)| {
+            let mut c = chars.clone();
+            f(&mut c);
+            c.into_iter().collect::<String>()
+        };
+        for i in 0..=chars.len() {
+            if i < chars.len() {
+                if hit(&build(&|c| {
+                    c.remove(i);
+                })) {
+                    return true;
+                }
+                let next = i.saturating_add(1);
+                if next < chars.len() && hit(&build(&|c| c.swap(i, next))) {
+                    return true;
+                }
+            }
+            for letter in 'a'..='z' {
+                if i < chars.len()
+                    && hit(&build(&|c| {
+                        if let Some(x) = c.get_mut(i) {
+                            *x = letter;
+                        }
+                    }))
+                {
+                    return true;
+                }
+                if hit(&build(&|c| c.insert(i, letter))) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn one_edit_walk_accepts_what_the_candidates_do() {
+        use rand_chacha::rand_core::{RngCore, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(15);
+        let mut pick = |n: usize| (rng.next_u32() as usize) % n.max(1);
+        // Words of the lexicon with one or two random edits, words as they are, and
+        // strings no language has, with apostrophes, hyphens and non-ASCII letters.
+        let mut words: Vec<String> = Vec::new();
+        let known: Vec<String> = map()
+            .unwrap()
+            .stream()
+            .into_str_keys()
+            .unwrap()
+            .into_iter()
+            .step_by(401)
+            .collect();
+        let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz'-é ".chars().collect();
+        for w in &known {
+            words.push(w.clone());
+            for _ in 0..2 {
+                let mut c: Vec<char> = w.chars().collect();
+                for _ in 0..=pick(2) {
+                    let at = pick(c.len() + 1);
+                    let letter = alphabet[pick(alphabet.len())];
+                    match pick(4) {
+                        0 if at < c.len() => {
+                            c.remove(at);
+                        }
+                        1 if at + 1 < c.len() => c.swap(at, at + 1),
+                        2 if at < c.len() => c[at] = letter,
+                        _ => c.insert(at, letter),
+                    }
+                }
+                words.push(c.into_iter().collect());
+            }
+        }
+        for _ in 0..2_000 {
+            let len = 1 + pick(10);
+            words.push((0..len).map(|_| alphabet[pick(alphabet.len())]).collect());
+        }
+        words.extend(
+            [
+                "",
+                "a",
+                "becuase",
+                "confussed",
+                "lopresser",
+                "ativn",
+                "okafor",
+            ]
+            .map(String::from),
+        );
+        let wants: [(usize, &dyn Fn(u64) -> bool); 3] = [
+            (0, &|f| f & COMMON != 0),
+            (7, &|f| {
+                f & CAPSAFE != 0 && f & SAFE != 0 && f & (FIRST | LAST | PLACE) == 0
+            }),
+            (0, &|_| true),
+        ];
+        let mut hits = 0usize;
+        for w in &words {
+            for (min_len, wanted) in &wants {
+                let walk = one_edit_from(w, *min_len, wanted);
+                assert_eq!(
+                    walk,
+                    one_edit_by_candidates(w, *min_len, wanted),
+                    "{w:?} {min_len}"
+                );
+                hits += usize::from(walk);
+            }
+        }
+        // Both answers occur: otherwise this test shows nothing.
+        assert!(
+            hits > words.len() / 2 && hits < words.len() * 3,
+            "{hits} of {}",
+            words.len()
+        );
+    }
 
     #[test]
     fn lexicon_loads_and_knows_its_classes() {
