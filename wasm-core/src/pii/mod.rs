@@ -420,9 +420,11 @@ impl Redactor {
                 .map(|f| (f.start, f.end))
                 .collect(),
         );
-        all.extend(self.names.find(text, &claimed));
+        // Names and the strict profile's scans read the same words.
+        let tokens = names::tokenize(text);
+        all.extend(self.names.find(text, &tokens, &claimed));
         if self.policy.profile == Profile::Strict {
-            all.extend(strict::find(text, &claimed));
+            all.extend(strict::find(text, &tokens, &claimed));
         }
         all.retain(|f| f.confidence >= self.policy.threshold && !self.allowed(text, f));
         if self.policy.profile == Profile::Strict {

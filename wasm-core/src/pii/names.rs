@@ -1190,10 +1190,10 @@ impl NameRecognizer {
     }
 
     /// Name findings that do not overlap `claimed` spans (other entities found with
-    /// confidence, such as street names inside an address).
-    pub(super) fn find(&self, text: &str, claimed: &Spans) -> Vec<Finding> {
+    /// confidence, such as street names inside an address); `tokens` are `text`'s words
+    /// as [`tokenize`] splits them.
+    pub(super) fn find(&self, text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding> {
         let d = dicts();
-        let tokens = tokenize(text);
         let free = |t: &Token| !claimed.overlaps(t.start, t.end);
         // After a title or cue: any capitalized or all-capitals word but the stop words.
         // In capitals, a frequent English word that is nobody's name is that word ("PT
@@ -1325,7 +1325,7 @@ impl NameRecognizer {
         }
         let mut skip_until = 0usize;
         for (i, t) in tokens.iter().enumerate() {
-            if i < skip_until || modal_verb(&tokens, i) {
+            if i < skip_until || modal_verb(tokens, i) {
                 continue;
             }
             // A name that opens with particles after a title or cue: "Mr. de la Torre".
@@ -1456,7 +1456,7 @@ impl NameRecognizer {
                     continue;
                 }
             }
-            if first != i || !(nameish(t) || (t.allcaps && t.capitalized)) || eponym_use(&tokens, i)
+            if first != i || !(nameish(t) || (t.allcaps && t.capitalized)) || eponym_use(tokens, i)
             {
                 continue;
             }
@@ -1485,7 +1485,7 @@ impl NameRecognizer {
             }
             // A colour that is also a given name, describing what a note measures ("FOLEY
             // DRAINING AMBER COLOR URINE", "clear amber urine").
-            if colour_of_a_finding(&tokens, i) || pupils_shorthand(&tokens, i) {
+            if colour_of_a_finding(tokens, i) || pupils_shorthand(tokens, i) {
                 continue;
             }
             // A state after a city ("Macon, Georgia") is not a person.
@@ -1590,7 +1590,7 @@ impl NameRecognizer {
                 if nameish(t)
                     && confident.contains(&t.lower)
                     && !named.overlaps(t.start, t.end)
-                    && !known_eponym_use(&tokens, i)
+                    && !known_eponym_use(tokens, i)
                 {
                     out.push(Finding {
                         entity: Entity::Person,

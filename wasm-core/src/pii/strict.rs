@@ -45,7 +45,7 @@
 use std::collections::HashSet;
 
 use super::lexicon::{self, CAPSAFE, COMMON, FIRST, FIRST_CORE, LAST, PLACE, SAFE};
-use super::names::{tokenize, Token, CUES, TITLES};
+use super::names::{Token, CUES, TITLES};
 use super::{Entity, Finding, Spans};
 
 /// Words after which the following name-like words are a person: the name
@@ -598,10 +598,10 @@ fn ordinal_suffix(text: &str, t: &Token) -> bool {
             .ends_with(|c: char| c.is_alphanumeric())
 }
 
-/// Name and place findings of the strict profile that do not overlap `claimed` spans.
-pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
-    let tokens = tokenize(text);
-    let modes = line_modes(&tokens);
+/// Name and place findings of the strict profile that do not overlap `claimed` spans;
+/// `tokens` are `text`'s words as [`super::names::tokenize`] splits them.
+pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding> {
+    let modes = line_modes(tokens);
     let flags: Vec<u64> = tokens.iter().map(|t| lexicon::flags(&t.lower)).collect();
     let free: Vec<bool> = tokens
         .iter()
@@ -745,11 +745,11 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             || wrapped.get(i).copied().unwrap_or(false)
             || !free.get(i).copied().unwrap_or(false)
             || (t.letters < 2 && !initial_after_title(i))
-            || (super::names::modal_verb(&tokens, i) && !kin_named(i))
-            || super::names::eponym_use(&tokens, i)
-            || super::names::term_before_noun(&tokens, i)
-            || super::names::colour_of_a_finding(&tokens, i)
-            || super::names::pupils_shorthand(&tokens, i)
+            || (super::names::modal_verb(tokens, i) && !kin_named(i))
+            || super::names::eponym_use(tokens, i)
+            || super::names::term_before_noun(tokens, i)
+            || super::names::colour_of_a_finding(tokens, i)
+            || super::names::pupils_shorthand(tokens, i)
             || acronym_inflected(text, t)
             || ordinal_suffix(text, t)
             || rate_unit(text, t)
@@ -790,8 +790,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let any_cue = person_cue.is_some();
         let place_word = cue_before(i, &|w: &str| PLACE_CUES.contains(&w));
         let place_cue = place_word.is_some();
-        let strong_place =
-            place_word == Some(true) || moved_to(&tokens, i) || moved_from(&tokens, i);
+        let strong_place = place_word == Some(true) || moved_to(tokens, i) || moved_from(tokens, i);
         // Right after a capitalized eponym or drug name the word is part of a term
         // ("Glasgow Coma Scale", "Apgar Score").
         let after_term = i.checked_sub(1).is_some_and(|p| {
@@ -886,8 +885,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         let opens_acting = name
             && f & FIRST_CORE != 0
             && !capsafe
-            && sentence_start(&tokens, i)
-            && acts_next(&tokens, i);
+            && sentence_start(tokens, i)
+            && acts_next(tokens, i);
         // Whose house it is ("at seymour black's house", "stays at Rose's place"): a
         // name-list word, however frequent, owning a dwelling.
         let dwelling_owner = name
@@ -913,7 +912,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         // A common given name after a role, then being told ("NP grace made aware", "rn
         // mark notified"): the name of the one told.
         let cued_given_informed =
-            name && f & FIRST_CORE != 0 && !capsafe && not_function && informed_next(&tokens, i);
+            name && f & FIRST_CORE != 0 && !capsafe && not_function && informed_next(tokens, i);
         // A word after a title and its period that says what the doctor did, not who
         // ("DR. AWARE", "Dr. notified").
         let says_what_was_done = || {
@@ -985,7 +984,7 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             })
             && !i
                 .checked_sub(1)
-                .is_some_and(|p| super::names::modal_verb(&tokens, p))
+                .is_some_and(|p| super::names::modal_verb(tokens, p))
             && i.checked_sub(1).is_some_and(|p| {
                 let fp = flag_of(p);
                 fp & FIRST != 0 && fp & CAPSAFE == 0
@@ -1000,8 +999,8 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
             Mode::Mixed | Mode::Title if capitalized => {
                 // "ECG", "COPD", and their plurals ("CEOs").
-                let acronym = (t.allcaps && t.letters <= 4) || plural_acronym(&tokens, i, text);
-                let mid = !sentence_start(&tokens, i);
+                let acronym = (t.allcaps && t.letters <= 4) || plural_acronym(tokens, i, text);
+                let mid = !sentence_start(tokens, i);
                 let prose = mode == Mode::Mixed;
                 // After a kinship word, a given name and the second of two given names
                 // ("Sons Mark and Will visited", "Daughters Ruby and Rose").
@@ -1034,13 +1033,13 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
                 } else if name
                     && !capsafe
                     && (!common
-                        || kin_in_parentheses(&tokens, i)
+                        || kin_in_parentheses(tokens, i)
                         || (f & FIRST_CORE != 0
                             && (if mid {
                                 prose
                             } else {
-                                person_verb_follows(&tokens, i)
-                                    || surname_then_verb(&tokens, &flags, i)
+                                person_verb_follows(tokens, i)
+                                    || surname_then_verb(tokens, &flags, i)
                             })))
                 {
                     // A common given name capitalized inside a sentence is a name even
@@ -1499,10 +1498,10 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         if tag.get(i).copied().flatten().is_none()
             && free.get(i).copied().unwrap_or(false)
             && seen.contains(word)
-            && !super::names::known_eponym_use(&tokens, i)
+            && !super::names::known_eponym_use(tokens, i)
             && (!frequent
                 || t.first_upper
-                || (person_verb_follows(&tokens, i) && !determiner_before(&tokens, i)))
+                || (person_verb_follows(tokens, i) && !determiner_before(tokens, i)))
         {
             if let Some(slot) = tag.get_mut(i) {
                 *slot = Some(Why::Propagated);
@@ -1560,23 +1559,23 @@ pub(super) fn find(text: &str, claimed: &Spans) -> Vec<Finding> {
         }
         i = j.saturating_add(1);
     }
-    out.extend(facilities(&tokens));
-    out.extend(hospital_initials(&tokens));
-    out.extend(town_names(&tokens, &modes, &free));
-    out.extend(lowercase_facilities(&tokens));
-    out.extend(residence_phrases(&tokens));
-    out.extend(wards_with_numbers(text, &tokens));
-    out.extend(employers(text, &tokens));
+    out.extend(facilities(tokens));
+    out.extend(hospital_initials(tokens));
+    out.extend(town_names(tokens, &modes, &free));
+    out.extend(lowercase_facilities(tokens));
+    out.extend(residence_phrases(tokens));
+    out.extend(wards_with_numbers(text, tokens));
+    out.extend(employers(text, tokens));
     out.extend(record_header(text));
     let lines = nonblank_lines(text);
     out.extend(header_lines(lines.get(..10).unwrap_or(&lines)));
     out.extend(record_number_runs(&lines));
     out.extend(trailer_lines(&lines));
     out.extend(dates_by_scan(text));
-    out.extend(agency_initials(&tokens));
-    out.extend(surname_then_initial(text, &tokens));
-    out.extend(list_entry_users(text, &tokens));
-    out.extend(titled_full_names(&tokens));
+    out.extend(agency_initials(tokens));
+    out.extend(surname_then_initial(text, tokens));
+    out.extend(list_entry_users(text, tokens));
+    out.extend(titled_full_names(tokens));
     out
 }
 
@@ -4716,10 +4715,14 @@ mod tests {
     use super::*;
 
     fn spans(text: &str) -> Vec<&str> {
-        find(text, &Spans::default())
-            .into_iter()
-            .map(|f| &text[f.start..f.end])
-            .collect()
+        find(
+            text,
+            &super::super::names::tokenize(text),
+            &Spans::default(),
+        )
+        .into_iter()
+        .map(|f| &text[f.start..f.end])
+        .collect()
     }
 
     #[test]
