@@ -28,9 +28,43 @@ fn map() -> Option<&'static fst::Map<&'static [u8]>> {
     MAP.get_or_init(|| fst::Map::new(BYTES).ok()).as_ref()
 }
 
+/// Words of up to this many bytes have their flags remembered (see [`flags`]).
+const MEMO_WORD: usize = 32;
+
+/// The most words remembered at once: some 16,000 words take well under a megabyte, and
+/// the memory is emptied when it is full.
+const MEMO_WORDS: usize = 1 << 14;
+
+thread_local! {
+    /// Flags of words looked up lately, so that a word is looked up in the map once
+    /// while it recurs (the detector reads most words several times, and notes share
+    /// most of their words).
+    static MEMO: std::cell::RefCell<std::collections::HashMap<Box<str>, u64>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// The flags of a lower-case word (0 when the lexicon does not know it). Curly
 /// apostrophes and a possessive `'s` are normalized first.
 pub(super) fn flags(lower: &str) -> u64 {
+    if lower.len() > MEMO_WORD {
+        return lookup(lower);
+    }
+    if let Some(f) = MEMO.with(|m| m.borrow().get(lower).copied()) {
+        return f;
+    }
+    let f = lookup(lower);
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MEMO_WORDS {
+            m.clear();
+        }
+        m.insert(lower.into(), f);
+    });
+    f
+}
+
+/// [`flags`], looked up in the map.
+fn lookup(lower: &str) -> u64 {
     let Some(map) = map() else { return 0 };
     // Most words have no curly apostrophe: only those are copied to normalize it.
     let word: std::borrow::Cow<'_, str> = if lower.contains('’') {
