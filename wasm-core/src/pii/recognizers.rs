@@ -65,12 +65,17 @@ pub(super) const STATE_ABBR: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|I
 
 /// Whether `word` is a USPS state abbreviation, ignoring ASCII case ("MI", "mi").
 pub(super) fn is_state_abbr(word: &str) -> bool {
-    STATE_ABBR.split('|').any(|c| c.eq_ignore_ascii_case(word))
+    // Every abbreviation has two letters.
+    word.len() == 2 && STATE_ABBR.split('|').any(|c| c.eq_ignore_ascii_case(word))
 }
 
 /// Whether a lower-case word is a one-word US state's name ("ohio", "virginia").
 pub(super) fn is_state_name(lower: &str) -> bool {
-    STATE_NAME.split('|').any(|c| c.eq_ignore_ascii_case(lower))
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| STATE_NAME.split('|').collect())
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(lower))
 }
 
 /// State abbreviations that are not also clinical credentials ("Lee, MD", "Kim, PA",
@@ -2806,6 +2811,10 @@ const VITAL_LABELS: &[&str] = &[
 /// decimal, or a 13-19 digit run (those are card numbers, checked by Luhn).
 fn id_shaped(s: &str) -> bool {
     let d = digits(s);
+    // Most words have no digit at all: nothing below can make them a code.
+    if d < 5 {
+        return false;
+    }
     let letters = s.bytes().filter(u8::is_ascii_alphabetic).count();
     let separators = s.bytes().filter(|b| matches!(b, b'-' | b'.')).count();
     // A range that ends a sentence runs into the next word ("rr 16-20.o2 sats").
@@ -2864,8 +2873,7 @@ fn id_shaped(s: &str) -> bool {
                 (2..=3).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())
             })
         });
-    if d < 5
-        || vent_settings
+    if vent_settings
         || labelled
         || readings_then_word
         || decades
