@@ -1193,15 +1193,20 @@ impl Redactor {
         let spans = utf16_spans(text, &out.spans, |s| (s.start, s.end))
             .into_iter()
             .zip(&out.spans)
-            .map(|((start, end), s)| {
-                serde_json::json!({
-                    "entity": s.entity, "start": start, "end": end,
-                    "confidence": s.confidence, "action": s.action, "recognizer": s.recognizer,
-                    "signal": s.signal,
-                })
+            .map(|((start, end), s)| SpanOut {
+                action: s.action,
+                confidence: s.confidence,
+                end,
+                entity: s.entity,
+                recognizer: s.recognizer,
+                signal: s.signal,
+                start,
             })
             .collect::<Vec<_>>();
-        from_serde(&serde_json::json!({ "text": out.text, "spans": spans }))
+        from_serde(&RedactionOut {
+            spans,
+            text: &out.text,
+        })
     }
 
     /// The spans redaction would act on, without changing the text (a preview for the
@@ -1213,16 +1218,39 @@ impl Redactor {
         let spans = utf16_spans(text, &found, |f| (f.start, f.end))
             .into_iter()
             .zip(&found)
-            .map(|((start, end), f)| {
-                serde_json::json!({
-                    "entity": f.entity, "start": start, "end": end,
-                    "confidence": f.confidence, "action": policy.action(f.entity),
-                    "recognizer": f.recognizer, "signal": crate::pii::signal_of(f.recognizer),
-                })
+            .map(|((start, end), f)| SpanOut {
+                action: policy.action(f.entity),
+                confidence: f.confidence,
+                end,
+                entity: f.entity,
+                recognizer: f.recognizer,
+                signal: crate::pii::signal_of(f.recognizer),
+                start,
             })
             .collect::<Vec<_>>();
-        from_serde(&serde_json::Value::Array(spans))
+        from_serde(&spans)
     }
+}
+
+/// A span as [`Redactor::redact`] and [`Redactor::analyze`] hand it to JavaScript
+/// (`RedactionSpan`; UTF-16 offsets). Serialized straight into a JS object, its keys in
+/// the order they always had.
+#[derive(serde::Serialize)]
+struct SpanOut {
+    action: crate::pii::Action,
+    confidence: f32,
+    end: usize,
+    entity: crate::pii::Entity,
+    recognizer: &'static str,
+    signal: &'static str,
+    start: usize,
+}
+
+/// [`Redactor::redact`]'s result for JavaScript (`Redaction`).
+#[derive(serde::Serialize)]
+struct RedactionOut<'a> {
+    spans: Vec<SpanOut>,
+    text: &'a str,
 }
 
 /// Converts byte offsets (sorted by start, non-overlapping) to UTF-16 offsets.
