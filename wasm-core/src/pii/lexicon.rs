@@ -31,8 +31,8 @@ fn map() -> Option<&'static fst::Map<&'static [u8]>> {
 /// Words of up to this many bytes have their flags remembered (see [`flags`]).
 const MEMO_WORD: usize = 32;
 
-/// The most words remembered at once: some 16,000 words take well under a megabyte, and
-/// the memory is emptied when it is full.
+/// The most words remembered at once: 16,384 words take about a megabyte (the table and
+/// the words), and the memory is emptied when it is full.
 const MEMO_WORDS: usize = 1 << 14;
 
 thread_local! {
