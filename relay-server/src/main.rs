@@ -452,7 +452,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
                 .await
                 .map_err(|e| format!("listen on {listen}: {e}"))?;
             let bound = listener.local_addr().map_err(|e| e.to_string())?;
-            tracing::info!(listen = %bound, kms = %state.kms.describe(), data_dir = %cli.data_dir.display(), "phiveil relay listening");
+            tracing::info!(listen = %bound, kms = %state.kms.describe(), data_dir = %cli.data_dir.display(), fhe_device = %phiveil_core::fhe::Device::detect(), "phiveil relay listening");
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };

@@ -113,3 +113,45 @@ pub fn expected_counts(f: &phiveil_core::fhe::FieldSpec, col: &[i64]) -> (Vec<u6
     let at_least = f.at_least.iter().map(|t| count(&|v| v >= *t)).collect();
     (bins, at_least)
 }
+
+/// One entry of a proven list built by hand ([`forged`]).
+#[derive(Debug, Clone)]
+pub enum Entry {
+    /// A value and its bit width.
+    Value(u64, usize),
+    /// A boolean.
+    Bit(bool),
+}
+
+/// A proven-encoding list built by hand, as a client that bypassed phiveil's could:
+/// `entries` in order (a value with its bit width, or a bit), proven for `who` in the
+/// study, serialized as an upload.
+pub fn forged(
+    spec: &phiveil_core::fhe::StudySpec,
+    pk: &tfhe::CompactPublicKey,
+    crs: &tfhe::zk::CompactPkeCrs,
+    who: &str,
+    entries: &[Entry],
+) -> Vec<u8> {
+    let mut b = tfhe::ProvenCompactCiphertextList::builder(pk);
+    for e in entries {
+        match e {
+            Entry::Value(v, bits) => {
+                b.push_with_num_bits(*v, *bits).unwrap();
+            }
+            Entry::Bit(x) => {
+                b.push(*x);
+            }
+        }
+    }
+    let list = b
+        .build_with_proof_packed(
+            crs,
+            &spec.proof_metadata(who),
+            tfhe::zk::ZkComputeLoad::Proof,
+        )
+        .unwrap();
+    let mut out = Vec::new();
+    tfhe::safe_serialization::safe_serialize(&list, &mut out, 1 << 20).unwrap();
+    out
+}

@@ -316,3 +316,198 @@ fn two_studies_with_their_own_keys_aggregate_at_once() {
         assert_eq!(got, want);
     }
 }
+
+/// The GPU path's code, tfhe's integer operations on whole values
+/// (`KeyedPool::with_integer_ops`), run here on the CPU key: for the proven encoding
+/// (honest patients and bypassed clients: two hot cells, none, a 3-bit score sent as 15
+/// in its 4-bit type) and the checked one (a rogue value clamped), each release decrypts
+/// to the same exact totals as the blocks path's and the plaintext's. A partial folded
+/// one way, checkpointed and resumed the other way (a relay restarted on another
+/// device), merges exactly. Where `Device::gpu_present()` (a `gpu` build on a machine
+/// with a CUDA device: `scripts/check-gpu.sh`), the GPU pool folds the same and must
+/// agree; elsewhere asking for the GPU is refused with a typed error, before any CUDA
+/// call.
+#[test]
+fn integer_ops_fold_what_the_blocks_fold() {
+    use phiveil_tests::Entry::{Bit, Value};
+    let f = FieldSpec::new;
+    let proven = StudySpec {
+        id: "s-int-proven".into(),
+        fields: vec![
+            f("heart_rate", 20, 275, vec![60, 100, 140], vec![]),
+            f("score", 1, 8, vec![], vec![4]),
+            f("smoker", 0, 1, vec![], vec![]),
+        ],
+        min_cohort: 2,
+        encoding: Encoding::Proven,
+    };
+    let (keys, _) = fhe::key_ceremony(&proven, true, now_ms(Instant::now())).unwrap();
+    let crs = keys.crs.clone().unwrap();
+    let pk = &keys.public;
+    let mut subs = Vec::new();
+    for (i, v) in [[72, 5, 1], [150, 2, 0]].iter().enumerate() {
+        let who = format!("p-{i}");
+        let b = fhe::encrypt_submission(&proven, pk, &crs, &who, v, &mut OsRng).unwrap();
+        subs.push((format!("sub-{i}"), who, b));
+    }
+    let bypassed = [
+        // heart 100 with cells 1 and 2 set (counts in no cell); score 3.
+        vec![
+            Value(80, 8),
+            Bit(false),
+            Bit(true),
+            Bit(true),
+            Bit(false),
+            Value(2, 4),
+            Bit(false),
+            Bit(false),
+        ],
+        // heart 275 with no cell set; score 4 (threshold bit set).
+        vec![
+            Value(255, 8),
+            Bit(false),
+            Bit(false),
+            Bit(false),
+            Bit(false),
+            Value(3, 4),
+            Bit(true),
+            Bit(false),
+        ],
+        // heart 40 in cell 0; score sent as 15 in 4 bits: bounded to 7 (score 8).
+        vec![
+            Value(20, 8),
+            Bit(true),
+            Bit(false),
+            Bit(false),
+            Bit(false),
+            Value(15, 4),
+            Bit(true),
+            Bit(true),
+        ],
+    ];
+    for (i, entries) in bypassed.iter().enumerate() {
+        let who = format!("p-rogue-{i}");
+        let b = phiveil_tests::forged(&proven, pk, &crs, &who, entries);
+        subs.push((format!("sub-rogue-{i}"), who, b));
+    }
+    let check_proven = |r: &[fhe::FieldResult]| {
+        assert_eq!(r[0].sum, 72 + 150 + 100 + 275 + 40);
+        assert_eq!(r[1].sum, 5 + 2 + 3 + 4 + 8);
+        assert_eq!(r[2].sum, 1 + 1);
+        assert_eq!(r[0].bins, vec![1, 1, 0, 1]);
+        assert_eq!(r[1].at_least, vec![3]);
+    };
+    fold_both_ways(&proven, &keys, &crs, &subs, &check_proven);
+
+    // The checked encoding: three patients and a bypassed client's out-of-range values.
+    let checked = study("s-int-checked", 2);
+    let (keys, _) = fhe::key_ceremony(&checked, true, now_ms(Instant::now())).unwrap();
+    let crs = keys.crs.clone().unwrap();
+    let mut subs = Vec::new();
+    for i in 0..3 {
+        let who = format!("p-{i}");
+        let b = fhe::encrypt_submission(
+            &checked,
+            &keys.public,
+            &crs,
+            &who,
+            &patient_values(i),
+            &mut OsRng,
+        )
+        .unwrap();
+        subs.push((format!("sub-{i}"), who, b));
+    }
+    let rogue = [Value(255 - 20, 8), Value(63, 6), Value(1, 2), Value(15, 4)];
+    let b = phiveil_tests::forged(&checked, &keys.public, &crs, "p-rogue", &rogue);
+    subs.push(("sub-rogue".into(), "p-rogue".into(), b));
+    let check_checked = |r: &[fhe::FieldResult]| {
+        let mut rows: Vec<Vec<i64>> = (0..3).map(patient_values).collect();
+        rows.push(vec![250, 100, 1, 5]);
+        for (j, f) in checked.fields.iter().enumerate() {
+            let col: Vec<i64> = rows.iter().map(|v| v[j]).collect();
+            assert_eq!(r[j].sum, col.iter().sum::<i64>(), "{}", f.name);
+            let (bins, at_least) = phiveil_tests::expected_counts(f, &col);
+            assert_eq!(r[j].bins, bins, "{} histogram", f.name);
+            assert_eq!(r[j].at_least, at_least, "{} thresholds", f.name);
+        }
+    };
+    fold_both_ways(&checked, &keys, &crs, &subs, &check_checked);
+}
+
+/// Folds `subs` on a blocks pool, on an integer-operations pool, across the two (first
+/// half on one, checkpoint, the rest on the other), and on the GPU where one is
+/// present; every release must pass `check`.
+fn fold_both_ways(
+    spec: &StudySpec,
+    keys: &fhe::OwnerKeys,
+    crs: &tfhe::zk::CompactPkeCrs,
+    subs: &[(String, String, Vec<u8>)],
+    check: &dyn Fn(&[fhe::FieldResult]),
+) {
+    let server = keys.server.decompress();
+    let blocks = fhe::KeyedPool::new(server.clone(), 0).unwrap();
+    let integer = fhe::KeyedPool::with_integer_ops(server, 0).unwrap();
+    let fold = |pool: &fhe::KeyedPool, agg: &mut Aggregator, part: &[(String, String, Vec<u8>)]| {
+        let ok: Vec<_> = agg
+            .prepare_many(pool, &incoming(part))
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        pool.run(|| agg.fold(ok)).unwrap();
+    };
+    let fresh = || Aggregator::new(spec.clone(), keys.public.clone(), crs.clone()).unwrap();
+    let release = |pool: &fhe::KeyedPool, mut agg: Aggregator| {
+        let r = pool.run(|| agg.release(None)).unwrap();
+        fhe::decrypt_release(spec, &keys.client, &r, 0.95).unwrap()
+    };
+    let mut pools = vec![("blocks", &blocks), ("integer", &integer)];
+    let gpu = fhe::Device::gpu_present()
+        .then(|| fhe::KeyedPool::decompress_on(&keys.server, fhe::Device::Gpu).unwrap());
+    match &gpu {
+        Some(p) => {
+            assert_eq!(p.device(), fhe::Device::Gpu);
+            pools.push(("gpu", p));
+        }
+        None => assert!(matches!(
+            fhe::KeyedPool::decompress_on(&keys.server, fhe::Device::Gpu),
+            Err(Error::Fhe(_))
+        )),
+    }
+    for (name, pool) in &pools {
+        let t = Instant::now();
+        let mut agg = fresh();
+        fold(pool, &mut agg, subs);
+        let r = release(pool, agg);
+        eprintln!(
+            "{:?}, {name}: {} submissions folded and released in {:.1} s",
+            spec.encoding,
+            subs.len(),
+            t.elapsed().as_secs_f64()
+        );
+        check(&r);
+    }
+    // Across: integer operations then blocks, and blocks then integer operations.
+    let half = subs.len() / 2;
+    for (first, then) in [(&integer, &blocks), (&blocks, &integer)] {
+        let mut agg = fresh();
+        fold(first, &mut agg, &subs[..half]);
+        let ckpt = agg.checkpoint().unwrap();
+        let mut agg = then
+            .run(|| Aggregator::restore(spec.clone(), keys.public.clone(), crs.clone(), &ckpt))
+            .unwrap();
+        fold(then, &mut agg, &subs[half..]);
+        check(&release(then, agg));
+    }
+}
+
+/// Submissions as the aggregator takes them, their proofs to be checked.
+fn incoming(part: &[(String, String, Vec<u8>)]) -> Vec<fhe::Incoming<'_>> {
+    part.iter()
+        .map(|(id, patient, bytes)| fhe::Incoming {
+            id,
+            patient,
+            bytes,
+            proof_checked: false,
+        })
+        .collect()
+}

@@ -17,6 +17,7 @@
 
 use phiveil_core::dp::{Mode, Privacy};
 use phiveil_core::fhe::{self, FieldDp, FieldSpec, Release, StudySpec};
+use phiveil_tests::forged;
 use phiveil_tests::relay::{Client, TestRelay};
 use rand_core::OsRng;
 use reqwest::StatusCode;
@@ -628,40 +629,6 @@ async fn study_on_postgres() {
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
 }
 
-/// A proven-encoding list built by hand, as a client that bypassed phiveil's could:
-/// `entries` in order (a value with its bit width, or a bit).
-#[derive(Clone)]
-enum Entry {
-    Value(u64, usize),
-    Bit(bool),
-}
-
-fn forged(
-    spec: &StudySpec,
-    pk: &tfhe::CompactPublicKey,
-    crs: &tfhe::zk::CompactPkeCrs,
-    who: &str,
-    entries: &[Entry],
-) -> Vec<u8> {
-    let mut b = ProvenCompactCiphertextList::builder(pk);
-    for e in entries {
-        match e {
-            Entry::Value(v, bits) => {
-                b.push_with_num_bits(*v, *bits).unwrap();
-            }
-            Entry::Bit(x) => {
-                b.push(*x);
-            }
-        }
-    }
-    let list = b
-        .build_with_proof_packed(crs, &spec.proof_metadata(who), ZkComputeLoad::Proof)
-        .unwrap();
-    let mut out = Vec::new();
-    tfhe::safe_serialization::safe_serialize(&list, &mut out, 1 << 20).unwrap();
-    out
-}
-
 /// The proven encoding through the relay (issue 18): what the relay accepts moves each
 /// total by at most what an honest client's submission could. Honest patients, then
 /// bypassed clients: two hot histogram cells (counted in no cell), no hot cell (same),
@@ -705,7 +672,7 @@ async fn proven_flow(relay: &TestRelay) {
         let (s, body) = submit(p, &id, encrypt(&spec, pk, crs, &who(p), &v)).await;
         assert_eq!(s, StatusCode::OK, "{body}");
     }
-    use Entry::{Bit, Value};
+    use phiveil_tests::Entry::{Bit, Value};
     let bypassed = [
         // heart 100 (80 encoded) with cells 1 and 2 set; score 3; not a smoker.
         vec![

@@ -17,8 +17,10 @@
 //!   `FheUint32`, clamp with `min`, compare with `ge`; per batch one library `sum` per
 //!   total, added into the running totals.
 //!
-//! Usage: `fhe_bench [submissions=32] [batch=32] [proven]` (`proven`: stop after the
-//! proven encoding, to compare two builds of the worker side by side).
+//! Usage: `fhe_bench [submissions=32] [batch=32] [proven|gpu]` (`proven`: stop after the
+//! proven encoding, to compare two builds of the worker side by side; `gpu`: after it,
+//! fold the same submissions on the GPU where one is present (a build with the `gpu`
+//! feature) and with tfhe's integer operations on the CPU, then stop).
 //!
 //! Prints submissions/minute for each, their ratios, and where phiveil's time goes; and
 //! for the proven encoding the relay as deployed: proofs checked once, when uploads are
@@ -155,8 +157,8 @@ fn complete_all(s: &Setup) -> f64 {
 /// phiveil's aggregator as the relay worker runs it, checking each proof itself or
 /// (`proof_checked`) trusting the check made at completion; returns the seconds the
 /// submissions took to fold, after checking the decrypted release against the plaintext.
-fn run_ours(s: &Setup, batch: usize, proof_checked: bool) -> f64 {
-    let (spec, keys, crs, pool) = (&s.spec, &s.keys, &s.crs, &s.pool);
+fn run_ours(s: &Setup, pool: &fhe::KeyedPool, batch: usize, proof_checked: bool) -> f64 {
+    let (spec, keys, crs) = (&s.spec, &s.keys, &s.crs);
     // Split of one submission's cost (sequential, one submission).
     if !proof_checked {
         let (id, who, bytes) = &s.subs[0];
@@ -211,9 +213,14 @@ fn run_ours(s: &Setup, batch: usize, proof_checked: bool) -> f64 {
     let release = pool.run(|| agg.release(None)).unwrap();
     let t_release = t.elapsed().as_secs_f64();
     println!(
-        "  phiveil ({:?}{}): {:.1} submissions/min ({:.0} ms each): {}+expand+checks {:.0}%, folding {:.0}%, checkpoints {:.0}%; release (carries propagated) {:.1} s once",
+        "  phiveil ({:?}{}, {}): {:.1} submissions/min ({:.0} ms each): {}+expand+checks {:.0}%, folding {:.0}%, checkpoints {:.0}%; release (carries propagated) {:.1} s once",
         spec.encoding,
         if proof_checked { ", worker after completion" } else { "" },
+        match (pool.device(), pool.integer_ops()) {
+            (fhe::Device::Gpu, _) => "GPU, tfhe's integer operations",
+            (fhe::Device::Cpu, true) => "CPU, tfhe's integer operations",
+            (fhe::Device::Cpu, false) => "CPU, blocks",
+        },
         n as f64 * 60.0 / ours,
         ours * 1e3 / n as f64,
         if proof_checked { "parse" } else { "verify" },
@@ -261,13 +268,13 @@ fn main() {
     );
     let rate = |secs: f64| n as f64 * 60.0 / secs;
     let proven = setup(Encoding::Proven, n);
-    let worker_checks = run_ours(&proven, batch, false);
+    let worker_checks = run_ours(&proven, &proven.pool, batch, false);
     let fast = rate(worker_checks);
     // The relay as deployed: each proof is checked when its upload is completed, on the
     // same cores as the worker. Before the relay kept the checked bytes' digest, its
     // worker checked every proof a second time.
     let completions = complete_all(&proven);
-    let worker_trusts = run_ours(&proven, batch, true);
+    let worker_trusts = run_ours(&proven, &proven.pool, batch, true);
     println!(
         "  relay, proven: completions check the proofs {:.0} ms each; the worker then folds {:.1}/min; together {:.1} submissions/min (the worker checking each proof again, as before: {:.1}/min)",
         completions * 1e3 / n as f64,
@@ -275,6 +282,26 @@ fn main() {
         rate(completions + worker_trusts),
         rate(completions + worker_checks),
     );
+    // `fhe_bench N BATCH gpu`: the same submissions folded by the GPU pool (tfhe's
+    // integer operations on CUDA), beside the CPU's blocks above, and by the same
+    // integer operations on the CPU (the GPU path's code on the CPU key).
+    if std::env::args().nth(3).as_deref() == Some("gpu") {
+        let integer = fhe::KeyedPool::with_integer_ops(proven.keys.server.decompress(), 0).unwrap();
+        let on_cpu = rate(run_ours(&proven, &integer, batch, false));
+        if fhe::Device::gpu_present() {
+            let gpu = fhe::KeyedPool::decompress_on(&proven.keys.server, fhe::Device::Gpu).unwrap();
+            let on_gpu = rate(run_ours(&proven, &gpu, batch, false));
+            println!(
+                "  proven, worker checking proofs: GPU {on_gpu:.1}/min, CPU blocks {fast:.1}/min (GPU/CPU {:.2}), CPU integer operations {on_cpu:.1}/min",
+                on_gpu / fast
+            );
+        } else {
+            println!(
+                "  no CUDA device here (fhe::Device::gpu_present() is false): the GPU pool is not measured; CPU blocks {fast:.1}/min, CPU integer operations {on_cpu:.1}/min"
+            );
+        }
+        return;
+    }
     drop(proven);
     // `fhe_bench N BATCH proven`: only the proven encoding, for side-by-side runs of two
     // builds of the worker.
@@ -282,7 +309,7 @@ fn main() {
         return;
     }
     let checked = setup(Encoding::Checked, n);
-    let today = rate(run_ours(&checked, batch, false));
+    let today = rate(run_ours(&checked, &checked.pool, batch, false));
     let Setup {
         spec,
         keys,

@@ -45,12 +45,15 @@ use tfhe::shortint::parameters::{
 };
 use tfhe::zk::{CompactPkeCrs, ZkComputeLoad};
 use tfhe::{
-    ClientKey, CompactPublicKey, CompressedServerKey, Config, ConfigBuilder, FheBool, FheUint10,
-    FheUint12, FheUint14, FheUint16, FheUint2, FheUint32, FheUint4, FheUint6, FheUint8,
-    ProvenCompactCiphertextList, ServerKey,
+    ClientKey, CompactCiphertextListExpander, CompactPublicKey, CompressedServerKey, Config,
+    ConfigBuilder, FheBool, FheUint10, FheUint12, FheUint14, FheUint16, FheUint2, FheUint32,
+    FheUint4, FheUint6, FheUint8, ProvenCompactCiphertextList, ServerKey,
 };
 
 use crate::{Error, Result};
+
+mod device;
+pub use device::Device;
 
 /// Largest serialized submission accepted (a proven list of 16 fields is ~40 KB).
 pub const MAX_SUBMISSION_BYTES: u64 = 1 << 20;
@@ -686,11 +689,19 @@ pub struct Incoming<'a> {
 }
 
 /// One verified, expanded submission, ready to fold: for each running total (the
-/// fields' sums, then every histogram cell, then every threshold, in that order) the
-/// 2-bit blocks this submission adds to it, least significant first.
+/// fields' sums, then every histogram cell, then every threshold, in that order) what
+/// this submission adds to it.
 pub struct Expanded {
     id: String,
-    totals: Vec<Vec<Block>>,
+    totals: Parts,
+}
+
+/// A submission's additions, in the form its pool's way of folding takes.
+enum Parts {
+    /// 2-bit blocks, least significant first (the CPU's block fold).
+    Blocks(Vec<Vec<Block>>),
+    /// Whole 32-bit values (tfhe's integer operations: the GPU path).
+    Whole(Vec<FheUint32>),
 }
 
 /// Checked encoding: clamps a field's narrow ciphertext to its encoded maximum and
@@ -951,6 +962,20 @@ impl Aggregator {
             list.verify_and_expand(&self.crs, &self.public, &self.study.proof_metadata(patient))
                 .map_err(|_| Error::Fhe("the proof does not verify".into()))?
         };
+        let totals = if device::integer_ops() {
+            Parts::Whole(device::contributions(&self.study, &expander)?)
+        } else {
+            Parts::Blocks(self.block_parts(&expander)?)
+        };
+        Ok(Expanded {
+            id: id.to_owned(),
+            totals,
+        })
+    }
+
+    /// The blocks path of [`Aggregator::prepare`]: what a submission adds to each
+    /// total, as 2-bit blocks.
+    fn block_parts(&self, expander: &CompactCiphertextListExpander) -> Result<Vec<Vec<Block>>> {
         let sk = blocks::key()?;
         let n = self.study.fields.len();
         let (mut sums, mut cells, mut thresholds) = (Vec::with_capacity(n), Vec::new(), Vec::new());
@@ -1016,10 +1041,7 @@ impl Aggregator {
         }
         sums.extend(cells);
         sums.extend(thresholds);
-        Ok(Expanded {
-            id: id.to_owned(),
-            totals: sums,
-        })
+        Ok(sums)
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -1053,24 +1075,31 @@ impl Aggregator {
         let sk = blocks::key()?;
         let n = u64::try_from(batch.len()).unwrap_or(u64::MAX);
         let slots: Vec<&mut Option<FheUint32>> = self.totals_mut().collect();
-        let mut adds: Vec<Vec<Vec<Block>>> = slots.iter().map(|_| Vec::new()).collect();
+        // Per total: the batch's block additions and its whole-value additions.
+        type Adds = (Vec<Vec<Block>>, Vec<FheUint32>);
+        let mut adds: Vec<Adds> = slots.iter().map(|_| Adds::default()).collect();
         let mut folded = Vec::with_capacity(batch.len());
         for e in batch {
-            for (t, d) in adds.iter_mut().zip(e.totals) {
-                t.push(d);
+            match e.totals {
+                Parts::Blocks(b) => adds.iter_mut().zip(b).for_each(|(t, d)| t.0.push(d)),
+                Parts::Whole(w) => adds.iter_mut().zip(w).for_each(|(t, d)| t.1.push(d)),
             }
             folded.push(e.id);
         }
+        let add = |(slot, (blocks, whole)): (&mut Option<FheUint32>, Adds)| {
+            device::add_into(slot, whole);
+            if !blocks.is_empty() {
+                blocks::add_into(&sk, slot, &blocks);
+            }
+        };
         let work = slots.into_iter().zip(adds);
         #[cfg(not(target_arch = "wasm32"))]
         {
             use rayon::prelude::*;
-            work.collect::<Vec<_>>()
-                .into_par_iter()
-                .for_each(|(slot, adds)| blocks::add_into(&sk, slot, &adds));
+            work.collect::<Vec<_>>().into_par_iter().for_each(add);
         }
         #[cfg(target_arch = "wasm32")]
-        work.for_each(|(slot, adds)| blocks::add_into(&sk, slot, &adds));
+        work.for_each(add);
         self.count = self.count.saturating_add(n);
         self.seen.extend(folded);
         Ok(())
@@ -1625,13 +1654,31 @@ pub fn unwrap_client_key(wrapped: &[u8], study: &str, passphrase: &str) -> Resul
 pub struct KeyedPool {
     pool: rayon::ThreadPool,
     key: ServerKey,
+    device: Device,
+    integer_ops: bool,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 impl KeyedPool {
     /// A pool of `threads` threads (0: one per core, or `RAYON_NUM_THREADS`), each
-    /// holding `key`.
+    /// holding `key`, folding by blocks on the CPU.
     pub fn new(key: ServerKey, threads: usize) -> Result<Self> {
+        Self::start(key, threads, false, || {})
+    }
+
+    /// [`KeyedPool::new`], folding with tfhe's integer operations instead of blocks: the
+    /// GPU path's code run on the CPU key (the tests check it against the blocks path and
+    /// the plaintext; the benchmark runs both).
+    pub fn with_integer_ops(key: ServerKey, threads: usize) -> Result<Self> {
+        Self::start(key, threads, true, || {})
+    }
+
+    fn start(
+        key: ServerKey,
+        threads: usize,
+        integer_ops: bool,
+        also: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Self> {
         let each = key.clone();
         let block_key = blocks::of(&key);
         let pool = rayon::ThreadPoolBuilder::new()
@@ -1640,20 +1687,65 @@ impl KeyedPool {
             .start_handler(move |_| {
                 tfhe::set_server_key(each.clone());
                 blocks::set(block_key.clone());
+                device::set_integer_ops(integer_ops);
+                // Last: a GPU pool's threads hold the CUDA key for tfhe's operations.
+                also();
             })
             .build()
             .map_err(|e| Error::Fhe(format!("cannot start the FHE threads: {e}")))?;
-        Ok(Self { pool, key })
+        Ok(Self {
+            pool,
+            key,
+            device: Device::Cpu,
+            integer_ops,
+        })
     }
 
-    /// Decompresses `compressed` into a new pool of one thread per core.
+    /// Decompresses `compressed` into a new pool of one thread per core on the device
+    /// [`Device::detect`] chooses.
     pub fn decompress(compressed: &CompressedServerKey) -> Result<Self> {
-        Self::new(compressed.decompress(), 0)
+        Self::decompress_on(compressed, Device::detect())
     }
 
-    /// The server key every thread holds.
+    /// Decompresses `compressed` into a new pool of one thread per core on `device`.
+    /// On a GPU the threads hold the CUDA key and fold with tfhe's integer operations;
+    /// they also keep the CPU key (merges and releases split carries by blocks).
+    /// [`Device::Gpu`] is refused, before any CUDA call, where
+    /// [`Device::gpu_present`] is false.
+    pub fn decompress_on(compressed: &CompressedServerKey, device: Device) -> Result<Self> {
+        match device {
+            Device::Cpu => Self::new(compressed.decompress(), 0),
+            Device::Gpu if !Device::gpu_present() => Err(Error::Fhe(
+                "no CUDA GPU here (a build with the `gpu` feature, the NVIDIA driver and a device are needed)".into(),
+            )),
+            #[cfg(feature = "gpu")]
+            Device::Gpu => {
+                let gpu = compressed.decompress_to_gpu();
+                let mut pool = Self::start(compressed.decompress(), 0, true, move || {
+                    tfhe::set_server_key(gpu.clone());
+                })?;
+                pool.device = Device::Gpu;
+                Ok(pool)
+            }
+            #[cfg(not(feature = "gpu"))]
+            Device::Gpu => Err(Error::Fhe("this build has no GPU support".into())),
+        }
+    }
+
+    /// The server key every thread holds (the CPU key, also on a GPU pool).
     pub fn key(&self) -> &ServerKey {
         &self.key
+    }
+
+    /// Where the pool's threads run the study's operations.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Whether the pool folds with tfhe's integer operations (a GPU pool, or
+    /// [`KeyedPool::with_integer_ops`]) rather than by blocks.
+    pub fn integer_ops(&self) -> bool {
+        self.integer_ops
     }
 
     /// Runs `f` on one of the pool's threads (any parallel work it starts stays in the
