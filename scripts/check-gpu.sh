@@ -18,7 +18,7 @@ source "$(dirname "$0")/env.sh"
 cd "$PHIVEIL_ROOT"
 if ! command -v nvcc >/dev/null || ! command -v g++-11 >/dev/null || ! command -v cmake >/dev/null; then
   log "Debian packages: nvidia-cuda-toolkit (non-free), g++-11, cmake"
-  sources="$(mktemp)"
+  sources="$(mktemp --suffix=.sources)"
   # The machine's own Debian sources, with contrib and non-free added, for this install.
   sed -E 's/^Components: .*/Components: main contrib non-free/' /etc/apt/sources.list.d/debian.sources >"$sources"
   export DEBIAN_FRONTEND=noninteractive
