@@ -228,16 +228,15 @@ pub(super) fn contributions(
     Ok(sums)
 }
 
-/// Adds `adds` into a running total with tfhe's integer addition (on this thread's
-/// device), summing the batch first.
+/// Adds `adds` into a running total with tfhe's integer operations (on this thread's
+/// device): the batch by tfhe's many-operand sum (carries propagated once, not per
+/// addition), then one addition into the total (which may hold carries, resumed from a
+/// checkpoint folded by blocks).
 pub(super) fn add_into(slot: &mut Option<FheUint32>, adds: Vec<FheUint32>) {
-    let mut it = adds.into_iter();
-    let Some(mut sum) = it.next() else {
+    if adds.is_empty() {
         return;
-    };
-    for a in it {
-        sum += a;
     }
+    let sum: FheUint32 = adds.into_iter().sum();
     *slot = Some(match slot.take() {
         Some(s) => s + sum,
         None => sum,
