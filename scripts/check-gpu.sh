@@ -5,7 +5,8 @@
 #  1. installs the CUDA toolkit if `nvcc` is missing: Debian's nvidia-cuda-toolkit
 #     (CUDA 11.8, from Debian's non-free component, added for this install only) with
 #     cmake; nvcc 11.8 takes GCC ≤ 11, so the host compiler is g++-11;
-#  2. builds the relay with `--features gpu` (it logs `fhe_device` at start);
+#  2. builds the relay with `--features gpu`, starts it on loopback and prints the
+#     device it chose (`fhe_device` in its "listening" line), then stops it;
 #  3. runs `integer_ops_fold_what_the_blocks_fold` with `--features gpu`: the integer
 #     path (the GPU's code) against the blocks path and the plaintext on the CPU and,
 #     where a CUDA device is present, on the GPU too; without one, it asserts that the
@@ -31,8 +32,16 @@ export CC=gcc-11 CXX=g++-11 CUDAHOSTCXX=g++-11
 # A target folder of its own: other features, and cmake's cache keeps its compiler.
 export CARGO_TARGET_DIR="$CARGO_TARGET_DIR-gpu"
 if [ -e /proc/driver/nvidia/version ]; then log "NVIDIA driver: $(head -1 /proc/driver/nvidia/version)"; else log "no NVIDIA driver here: the CPU fallback is what runs"; fi
-log "relay with --features gpu"
+log "relay with --features gpu: its device at start"
 cargo build -q -p phiveil-relay --features gpu --locked
+data="$(mktemp -d)"
+"$CARGO_TARGET_DIR/debug/phiveil-relay" --data-dir "$data" serve --listen 127.0.0.1:0 >"$data/log" 2>&1 &
+relay=$!
+for _ in $(seq 120); do grep -q "listening" "$data/log" && break; sleep 0.5; done
+kill "$relay" 2>/dev/null || true
+wait "$relay" 2>/dev/null || true
+sed 's/\x1b\[[0-9;]*m//g' "$data/log" | grep -o "fhe_device=[a-z]*" || { cat "$data/log"; exit 1; }
+rm -rf "$data"
 log "integer operations against blocks and the plaintext (and the GPU where present)"
 cargo test -q -p phiveil-tests --features gpu --test fhe_stats --locked integer_ops -- --nocapture
 log "8-field proven study: CPU blocks, GPU, CPU integer operations"
