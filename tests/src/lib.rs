@@ -155,3 +155,45 @@ pub fn forged(
     tfhe::safe_serialization::safe_serialize(&list, &mut out, 1 << 20).unwrap();
     out
 }
+
+/// Clients that bypassed phiveil's, for the proven test study (`heart_rate` 20..=275
+/// with edges 60, 100, 140; `score` 1..=8 with a threshold at 4; `smoker` 0..=1): lists
+/// an honest client could not produce, each with a valid proof.
+pub fn bypassed_proven_clients() -> [Vec<Entry>; 3] {
+    use Entry::{Bit, Value};
+    [
+        // heart 100 (80 encoded) with cells 1 and 2 set; score 3; not a smoker.
+        vec![
+            Value(80, 8),
+            Bit(false),
+            Bit(true),
+            Bit(true),
+            Bit(false),
+            Value(2, 4),
+            Bit(false),
+            Bit(false),
+        ],
+        // heart 275 (top) with no cell set; score 4 (3 encoded, threshold bit set).
+        vec![
+            Value(255, 8),
+            Bit(false),
+            Bit(false),
+            Bit(false),
+            Bit(false),
+            Value(3, 4),
+            Bit(true),
+            Bit(false),
+        ],
+        // heart 40 in cell 0; score sent as 15 in its 4-bit type: bounded to 7 (score 8).
+        vec![
+            Value(20, 8),
+            Bit(true),
+            Bit(false),
+            Bit(false),
+            Bit(false),
+            Value(15, 4),
+            Bit(true),
+            Bit(true),
+        ],
+    ]
+}

@@ -329,7 +329,7 @@ fn two_studies_with_their_own_keys_aggregate_at_once() {
 /// call.
 #[test]
 fn integer_ops_fold_what_the_blocks_fold() {
-    use phiveil_tests::Entry::{Bit, Value};
+    use phiveil_tests::Entry::Value;
     let f = FieldSpec::new;
     let proven = StudySpec {
         id: "s-int-proven".into(),
@@ -350,41 +350,7 @@ fn integer_ops_fold_what_the_blocks_fold() {
         let b = fhe::encrypt_submission(&proven, pk, &crs, &who, v, &mut OsRng).unwrap();
         subs.push((format!("sub-{i}"), who, b));
     }
-    let bypassed = [
-        // heart 100 with cells 1 and 2 set (counts in no cell); score 3.
-        vec![
-            Value(80, 8),
-            Bit(false),
-            Bit(true),
-            Bit(true),
-            Bit(false),
-            Value(2, 4),
-            Bit(false),
-            Bit(false),
-        ],
-        // heart 275 with no cell set; score 4 (threshold bit set).
-        vec![
-            Value(255, 8),
-            Bit(false),
-            Bit(false),
-            Bit(false),
-            Bit(false),
-            Value(3, 4),
-            Bit(true),
-            Bit(false),
-        ],
-        // heart 40 in cell 0; score sent as 15 in 4 bits: bounded to 7 (score 8).
-        vec![
-            Value(20, 8),
-            Bit(true),
-            Bit(false),
-            Bit(false),
-            Bit(false),
-            Value(15, 4),
-            Bit(true),
-            Bit(true),
-        ],
-    ];
+    let bypassed = phiveil_tests::bypassed_proven_clients();
     for (i, entries) in bypassed.iter().enumerate() {
         let who = format!("p-rogue-{i}");
         let b = phiveil_tests::forged(&proven, pk, &crs, &who, entries);

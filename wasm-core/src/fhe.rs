@@ -52,7 +52,6 @@ use tfhe::{
 
 use crate::{Error, Result};
 
-mod device;
 pub use device::Device;
 
 /// Largest serialized submission accepted (a proven list of 16 fields is ~40 KB).
@@ -705,9 +704,10 @@ enum Parts {
 }
 
 /// Checked encoding: clamps a field's narrow ciphertext to its encoded maximum and
-/// compares it with the field's edges and thresholds in its own width.
+/// compares it with the field's edges and thresholds in its own width; the clamped
+/// value is then given as `$out` (`|v| expression`: blocks, or a widened value).
 macro_rules! prepare_narrow {
-    ($expander:expr, $i:expr, $f:expr, $($n:literal => $ty:ty as $clear:ty),*) => {
+    ($expander:expr, $i:expr, $f:expr, |$v:ident| $out:expr, $($n:literal => $ty:ty as $clear:ty),*) => {
         match $f.bits() {
             $($n => match $expander.get::<$ty>($i).map_err(fhe_err)? {
                 Some(v) => {
@@ -719,7 +719,8 @@ macro_rules! prepare_narrow {
                     let edges: Vec<FheBool> = $f.bins.iter().map(|e| v.ge(edge(e))).collect();
                     let thresholds: Vec<FheBool> =
                         $f.at_least.iter().map(|e| v.ge(edge(e))).collect();
-                    Some((v.into_raw_parts().0.into_blocks(), edges, thresholds))
+                    let $v = v;
+                    Some(($out, edges, thresholds))
                 }
                 None => None,
             },)*
@@ -727,6 +728,9 @@ macro_rules! prepare_narrow {
         }
     };
 }
+
+// After the macros above, which it uses.
+mod device;
 
 /// Proven encoding: a value's blocks as the list carries them (its type is checked).
 macro_rules! value_blocks {
@@ -1023,6 +1027,7 @@ impl Aggregator {
                 }
                 Encoding::Checked => {
                     let (v, e, t) = prepare_narrow!(expander, i, f,
+                        |v| v.into_raw_parts().0.into_blocks(),
                         2 => FheUint2 as u8, 4 => FheUint4 as u8, 6 => FheUint6 as u8,
                         8 => FheUint8 as u8, 10 => FheUint10 as u16, 12 => FheUint12 as u16,
                         14 => FheUint14 as u16, 16 => FheUint16 as u16)

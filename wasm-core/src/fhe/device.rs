@@ -109,29 +109,6 @@ macro_rules! whole_value {
     };
 }
 
-/// Checked encoding: the value clamped to its encoded maximum, widened to 32 bits, and
-/// its comparisons with the edges and thresholds (in its own width).
-macro_rules! narrow_whole {
-    ($expander:expr, $i:expr, $f:expr, $($n:literal => $ty:ty as $clear:ty),*) => {
-        match $f.bits() {
-            $($n => match $expander.get::<$ty>($i).map_err(fhe_err)? {
-                Some(v) => {
-                    let max = <$clear>::try_from($f.encoded_max()).unwrap_or(<$clear>::MAX);
-                    let v = if u64::from(max) + 1 == 1u64 << $n { v } else { v.min(max) };
-                    let edge = |e: &i64| <$clear>::try_from($f.enc_edge(*e)).unwrap_or(<$clear>::MAX);
-                    let edges: Vec<FheBool> = $f.bins.iter().map(|e| v.ge(edge(e))).collect();
-                    let thresholds: Vec<FheBool> =
-                        $f.at_least.iter().map(|e| v.ge(edge(e))).collect();
-                    let wide: FheUint32 = v.cast_into();
-                    Some((wide, edges, thresholds))
-                }
-                None => None,
-            },)*
-            _ => None,
-        }
-    };
-}
-
 fn wide(b: &FheBool) -> FheUint32 {
     FheUint32::cast_from(b.clone())
 }
@@ -211,7 +188,8 @@ pub(super) fn contributions(
                 }
             }
             Encoding::Checked => {
-                let (v, e, t) = narrow_whole!(expander, i, f,
+                let (v, e, t) = prepare_narrow!(expander, i, f,
+                    |v| FheUint32::cast_from(v),
                     2 => FheUint2 as u8, 4 => FheUint4 as u8, 6 => FheUint6 as u8,
                     8 => FheUint8 as u8, 10 => FheUint10 as u16, 12 => FheUint12 as u16,
                     14 => FheUint14 as u16, 16 => FheUint16 as u16)
