@@ -25,6 +25,8 @@
 //!   bootstrap for a block at most half full, as a total of bits is when it reaches its
 //!   noise bound) only when one more addition would exceed the parameters' degree or
 //!   noise bound — no carry propagation per addition. A submission id is folded once.
+//!   On a CUDA GPU (cargo feature `gpu`) the same API folds with tfhe's integer
+//!   operations instead, which its CUDA backend runs ([`Device`], `fhe/device.rs`).
 //! * **Release**: only when the cohort reaches the study's `k`; the totals' carries are
 //!   propagated, and central-DP noise can be added under encryption before release.
 
