@@ -109,8 +109,8 @@ macro_rules! whole_value {
     };
 }
 
-fn wide(b: &FheBool) -> FheUint32 {
-    FheUint32::cast_from(b.clone())
+fn wide(b: FheBool) -> FheUint32 {
+    FheUint32::cast_from(b)
 }
 
 /// A histogram's proven cells, kept only when exactly one is set (else all 0): the
@@ -124,21 +124,21 @@ fn one_hot_or_nothing(cells: &[FheBool]) -> Vec<FheUint32> {
         sum += FheUint8::cast_from(c.clone());
     }
     let ok = sum.eq(1u8);
-    cells.iter().map(|c| wide(&(c & &ok))).collect()
+    cells.iter().map(|c| wide(c & &ok)).collect()
 }
 
 /// Checked encoding: one-hot cells from the comparisons with the ascending edges.
-fn cells_from_edges(ge: &[FheBool]) -> Vec<FheUint32> {
-    let (Some(first), Some(last)) = (ge.first(), ge.last()) else {
+fn cells_from_edges(ge: Vec<FheBool>) -> Vec<FheUint32> {
+    let Some(first) = ge.first() else {
         return Vec::new();
     };
-    let mut out = vec![wide(&!first)];
+    let mut out = vec![wide(!first)];
     for w in ge.windows(2) {
         if let [a, b] = w {
-            out.push(wide(&(a & &!b)));
+            out.push(wide(a & &!b));
         }
     }
-    out.push(wide(last));
+    out.extend(ge.into_iter().last().map(wide));
     out
 }
 
@@ -176,7 +176,7 @@ pub(super) fn contributions(
                         i += 1;
                         v
                     }
-                    None => wide(&bit(&mut i)?),
+                    None => wide(bit(&mut i)?),
                 };
                 sums.push(value);
                 let hist = (0..f.cells())
@@ -184,7 +184,7 @@ pub(super) fn contributions(
                     .collect::<Result<Vec<_>>>()?;
                 cells.extend(one_hot_or_nothing(&hist));
                 for _ in &f.at_least {
-                    thresholds.push(wide(&bit(&mut i)?));
+                    thresholds.push(wide(bit(&mut i)?));
                 }
             }
             Encoding::Checked => {
@@ -196,8 +196,8 @@ pub(super) fn contributions(
                 .ok_or_else(|| wrong(f))?;
                 i += 1;
                 sums.push(v);
-                cells.extend(cells_from_edges(&e));
-                thresholds.extend(t.iter().map(wide));
+                cells.extend(cells_from_edges(e));
+                thresholds.extend(t.into_iter().map(wide));
             }
         }
     }
