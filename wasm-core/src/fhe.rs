@@ -1093,20 +1093,25 @@ impl Aggregator {
             }
             folded.push(e.id);
         }
-        let add = |(slot, (blocks, whole)): (&mut Option<FheUint32>, Adds)| {
+        let mut work: Vec<(&mut Option<FheUint32>, Adds)> = slots.into_iter().zip(adds).collect();
+        // The blocks first: all totals at once, by rounds of batched lookups. Nothing is
+        // written unless every total was computed.
+        let block_adds = work
+            .iter_mut()
+            .map(|(slot, (blocks, _))| (&mut **slot, core::mem::take(blocks)))
+            .collect();
+        blocks::add_all(&sk, block_adds)?;
+        // Whole values (the integer path): tfhe's additions, the totals in parallel.
+        let add_whole = |(slot, (_, whole)): (&mut Option<FheUint32>, Adds)| {
             device::add_into(slot, whole);
-            if !blocks.is_empty() {
-                blocks::add_into(&sk, slot, &blocks);
-            }
         };
-        let work = slots.into_iter().zip(adds);
         #[cfg(not(target_arch = "wasm32"))]
         {
             use rayon::prelude::*;
-            work.collect::<Vec<_>>().into_par_iter().for_each(add);
+            work.into_par_iter().for_each(add_whole);
         }
         #[cfg(target_arch = "wasm32")]
-        work.for_each(add);
+        work.into_iter().for_each(add_whole);
         self.count = self.count.saturating_add(n);
         self.seen.extend(folded);
         Ok(())
@@ -1130,12 +1135,18 @@ impl Aggregator {
             return Err(Error::DuplicateSubmission);
         }
         let sk = blocks::key()?;
-        for (slot, add) in self.totals_mut().zip(other.totals()) {
-            if let Some(add) = add {
-                let add = blocks::propagated(&sk, add.clone());
-                blocks::add_into(&sk, slot, &[add.into_raw_parts().0.into_blocks()]);
-            }
-        }
+        let work = self
+            .totals_mut()
+            .zip(other.totals())
+            .map(|(slot, add)| {
+                let add = add.as_ref().map(|a| {
+                    let a = blocks::propagated(&sk, a.clone());
+                    a.into_raw_parts().0.into_blocks()
+                });
+                (slot, add.into_iter().collect())
+            })
+            .collect();
+        blocks::add_all(&sk, work)?;
         self.count = self.count.saturating_add(other.count);
         self.seen.extend(other.seen.iter().cloned());
         Ok(())
@@ -1317,6 +1328,8 @@ mod blocks {
     use tfhe::shortint::ServerKey;
     use tfhe::FheUint32;
 
+    use phiveil_pbs::{self as pbs, Table};
+
     use super::Block;
     use crate::{Error, Result};
 
@@ -1483,37 +1496,158 @@ mod blocks {
         add_at(sk, luts, total, i + 1, &carry);
     }
 
-    /// Adds every block list of `adds` (least significant block first; each block a
-    /// 2-bit digit or a bit) into the running total in `slot`.
-    pub(super) fn add_into(sk: &ServerKey, slot: &mut Option<FheUint32>, adds: &[Vec<Block>]) {
-        let luts = split_luts(sk);
-        // Built from the block key alone (no thread-local high-level key needed: this
-        // runs on whichever pool thread takes it).
-        let (mut total, id, tag, meta) = match slot.take() {
-            Some(c) => {
-                let (radix, id, tag, meta) = c.into_raw_parts();
-                (radix.into_blocks(), id, tag, meta)
-            }
-            None => (
-                (0..32 / sk.message_modulus.0.ilog2())
-                    .map(|_| sk.create_trivial(0))
-                    .collect(),
-                tfhe::FheUint32Id,
-                tfhe::Tag::default(),
-                tfhe::ReRandomizationMetadata::default(),
-            ),
-        };
-        for digits in adds {
-            for (i, d) in digits.iter().enumerate() {
-                add_at(sk, &luts, &mut total, i, d);
+    /// Rounds [`add_all`] may take before it gives up (it needs a few: a column's blocks
+    /// shrink about fivefold per round and carries climb one column per round).
+    const MAX_ROUNDS: usize = 256;
+
+    /// Where a lookup's output goes: the block's own column, the next one, or both (a
+    /// many-LUT's message and carry).
+    #[derive(Clone, Copy)]
+    enum To {
+        Msg,
+        Carry,
+        Both,
+    }
+
+    /// Sums blocks into as few as the parameters allow, first fit, largest first: each
+    /// sum stays within the degree and noise bounds.
+    fn pack(sk: &ServerKey, mut blocks: Vec<Block>) -> Vec<Block> {
+        blocks.sort_by_key(|b| core::cmp::Reverse(b.degree.get()));
+        let mut sums: Vec<Block> = Vec::new();
+        for b in blocks {
+            match sums.iter_mut().find(|s| {
+                sk.is_add_possible(s.noise_degree(), b.noise_degree())
+                    .is_ok()
+            }) {
+                Some(s) => sk.unchecked_add_assign(s, &b),
+                None => sums.push(b),
             }
         }
-        *slot = Some(FheUint32::from_raw_parts(
-            tfhe::integer::RadixCiphertext::from_blocks(total),
-            id,
-            tag,
-            meta,
-        ));
+        sums
+    }
+
+    /// Adds, into each running total, its block lists (least significant block first;
+    /// each block a 2-bit digit or a bit), every total at once.
+    ///
+    /// Each position of each total is a column of blocks: the total's own block and
+    /// the additions'. A round packs every column into as few sums as the degree and
+    /// noise bounds allow; a column left with more than one sum keeps its lightest and
+    /// splits the others into a message (staying) and a carry (one column up: a
+    /// many-LUT bootstrap for a sum at most half full, two lookups otherwise; the top
+    /// column keeps the message only, totals being modulo 2^32 as a `FheUint32`
+    /// addition is). The round's lookups, from every total, run together in batches
+    /// ([`super::pbs::apply`]). When every column fits in one sum, that sum is the
+    /// total's block: the totals stay un-propagated, as [`propagated`] expects.
+    /// Nothing is written unless every total was computed.
+    pub(super) fn add_all(
+        sk: &ServerKey,
+        work: Vec<(&mut Option<FheUint32>, Vec<Vec<Block>>)>,
+    ) -> Result<()> {
+        let luts = split_luts(sk);
+        let msg_max = sk.message_modulus.0 - 1;
+        let width = (32 / sk.message_modulus.0.ilog2()) as usize;
+        let mut slots = Vec::with_capacity(work.len());
+        let mut cols: Vec<Vec<Vec<Block>>> = Vec::with_capacity(work.len());
+        for (slot, adds) in work {
+            let mut c: Vec<Vec<Block>> = vec![Vec::new(); width];
+            let parts = match slot.as_ref() {
+                Some(total) => {
+                    let (radix, id, tag, meta) = total.clone().into_raw_parts();
+                    for (col, b) in c.iter_mut().zip(radix.into_blocks()) {
+                        col.push(b);
+                    }
+                    (id, tag, meta)
+                }
+                None => (
+                    tfhe::FheUint32Id,
+                    tfhe::Tag::default(),
+                    tfhe::ReRandomizationMetadata::default(),
+                ),
+            };
+            for digits in adds {
+                for (col, d) in c.iter_mut().zip(digits) {
+                    col.push(d);
+                }
+            }
+            for col in &mut c {
+                col.retain(|b| b.degree.get() > 0); // trivial zeros add nothing
+            }
+            slots.push((slot, parts));
+            cols.push(c);
+        }
+        for _ in 0..MAX_ROUNDS {
+            let mut jobs: Vec<(Block, Table<'_>)> = Vec::new();
+            let mut dest: Vec<(usize, usize, To)> = Vec::new();
+            for (t, c) in cols.iter_mut().enumerate() {
+                for (i, col) in c.iter_mut().enumerate() {
+                    let sums = pack(sk, core::mem::take(col));
+                    let keep = sums
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, s)| (s.noise_level(), s.degree.get()))
+                        .map(|(k, _)| k);
+                    if sums.len() < 2 {
+                        *col = sums;
+                        continue;
+                    }
+                    for (k, s) in sums.into_iter().enumerate() {
+                        if Some(k) == keep {
+                            col.push(s);
+                        } else if i + 1 == width || s.degree.get() <= msg_max {
+                            jobs.push((s, Table::One(&luts.msg)));
+                            dest.push((t, i, To::Msg));
+                        } else if s.degree.get() <= luts.both.input_max_degree.get() {
+                            jobs.push((s, Table::Many(&luts.both)));
+                            dest.push((t, i, To::Both));
+                        } else {
+                            jobs.push((s.clone(), Table::One(&luts.msg)));
+                            dest.push((t, i, To::Msg));
+                            jobs.push((s, Table::One(&luts.carry)));
+                            dest.push((t, i, To::Carry));
+                        }
+                    }
+                }
+            }
+            if jobs.is_empty() {
+                for ((slot, (id, tag, meta)), c) in slots.into_iter().zip(cols) {
+                    let blocks = c
+                        .into_iter()
+                        .map(|col| {
+                            col.into_iter()
+                                .next()
+                                .unwrap_or_else(|| sk.create_trivial(0))
+                        })
+                        .collect();
+                    *slot = Some(FheUint32::from_raw_parts(
+                        tfhe::integer::RadixCiphertext::from_blocks(blocks),
+                        id,
+                        tag,
+                        meta,
+                    ));
+                }
+                return Ok(());
+            }
+            for ((t, i, to), out) in dest.into_iter().zip(pbs::apply(sk, &jobs)) {
+                let mut out = out.into_iter();
+                let c = cols.get_mut(t);
+                let (here, up) = match to {
+                    To::Msg => (out.next(), None),
+                    To::Carry => (None, out.next()),
+                    To::Both => (out.next(), out.next()),
+                };
+                if let Some(c) = c {
+                    if let (Some(b), Some(col)) = (here, c.get_mut(i)) {
+                        col.push(b);
+                    }
+                    if let (Some(b), Some(col)) = (up, c.get_mut(i + 1)) {
+                        col.push(b);
+                    }
+                }
+            }
+        }
+        Err(Error::Fhe(
+            "the totals' blocks did not settle within the bound on rounds".into(),
+        ))
     }
 
     /// A total with every carry moved up (each block back to a 2-bit message), as
