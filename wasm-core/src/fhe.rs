@@ -20,11 +20,13 @@
 //!     compares it with every edge and threshold under encryption.
 //! * **Aggregation** (relay, native): the list is deserialized with size limits and
 //!   conformance checks, the proof verified, the list expanded; each submission's
-//!   2-bit digits and indicator bits are added into running 32-bit totals block by
-//!   block, and a block's carry is moved up (two table lookups, or one many-LUT
-//!   bootstrap for a block at most half full, as a total of bits is when it reaches its
-//!   noise bound) only when one more addition would exceed the parameters' degree or
-//!   noise bound — no carry propagation per addition. A submission id is folded once.
+//!   2-bit digits and indicator bits are added into running 32-bit totals kept
+//!   un-propagated, a batch at a time and every total at once: blocks are summed while
+//!   the parameters' degree and noise bounds allow, and a carry is moved up (two table
+//!   lookups, or one many-LUT bootstrap for a sum at most half full) only where a
+//!   position holds more than one sum; a round's lookups run together in batches
+//!   (crate `phiveil-pbs`) — no carry propagation per addition. A submission id is
+//!   folded once.
 //!   On a CUDA GPU (cargo feature `gpu`) the same API folds with tfhe's integer
 //!   operations instead, which its CUDA backend runs ([`Device`], `fhe/device.rs`).
 //! * **Release**: only when the cohort reaches the study's `k`; the totals' carries are
@@ -1315,11 +1317,12 @@ type Block = tfhe::shortint::Ciphertext;
 ///
 /// The parameters allow a block a degree (largest value it may hold, message and
 /// carry) of 15 and a noise level of 5 (five fresh ciphertexts added) before the next
-/// lookup. A running total keeps its blocks un-propagated: a submission's block is
-/// added where it fits, and only a block that cannot take one more addition is split
-/// into its message and its carry (two lookups), the carry added one block up. That
-/// costs about two lookups per four additions, where tfhe's integer addition propagates
-/// every carry of the 32-bit total on each call.
+/// lookup. A running total keeps its blocks un-propagated: a batch's blocks are summed
+/// with the total's where they fit (`add_all`), and only sums that cannot share a
+/// position are split into message and carry (two lookups), the carry moved one block
+/// up; the release propagates the rest once (`propagated`). That costs about two
+/// lookups per four additions, where
+/// tfhe's integer addition propagates every carry of the 32-bit total on each call.
 mod blocks {
     use std::cell::RefCell;
     use std::sync::Arc;

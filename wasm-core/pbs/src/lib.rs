@@ -73,7 +73,10 @@ pub fn apply(sk: &ServerKey, jobs: &[(Block, Table<'_>)]) -> Vec<Vec<Block>> {
         jobs.par_chunks(size).map(|g| group(sk, g)).collect()
     };
     #[cfg(target_arch = "wasm32")]
-    let groups: Vec<Vec<Vec<Block>>> = jobs.chunks(GROUP).map(|g| group(sk, g)).collect();
+    let groups: Vec<Vec<Vec<Block>>> = jobs
+        .chunks(group_size(jobs.len(), 1))
+        .map(|g| group(sk, g))
+        .collect();
     groups.into_iter().flatten().collect()
 }
 
