@@ -26,8 +26,9 @@ use tfhe::core_crypto::fft_impl::fft64::crypto::bootstrap::batch_blind_rotate_as
 use tfhe::core_crypto::fft_impl::fft64::math::fft::Fft;
 use tfhe::core_crypto::prelude::{
     extract_lwe_sample_from_glwe_ciphertext, keyswitch_lwe_ciphertext, CiphertextCount,
-    ComputationBuffers, ContiguousEntityContainer, ContiguousEntityContainerMut,
-    GlweCiphertextCount, GlweCiphertextList, LweCiphertext, LweCiphertextOwned, MonomialDegree,
+    CiphertextModulusLog, ComputationBuffers, ContiguousEntityContainer,
+    ContiguousEntityContainerMut, GlweCiphertextCount, GlweCiphertextList, LweCiphertext,
+    LweCiphertextOwned, LweDimension, ModulusSwitchedLweCiphertext, MonomialDegree,
 };
 use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
 use tfhe::shortint::ciphertext::Degree;
@@ -80,6 +81,33 @@ pub fn apply(sk: &ServerKey, jobs: &[(Block, Table<'_>)]) -> Vec<Vec<Block>> {
     groups.into_iter().flatten().collect()
 }
 
+/// A modulus-switched LWE ciphertext with its mask computed once. tfhe's batched blind
+/// rotation reads mask element `i` of every ciphertext at step `i` (`mask().nth(i)`);
+/// on tfhe's lazy form that recomputes the elements before `i` each time.
+struct Switched {
+    log_modulus: CiphertextModulusLog,
+    body: usize,
+    mask: Vec<usize>,
+}
+
+impl ModulusSwitchedLweCiphertext<usize> for Switched {
+    fn log_modulus(&self) -> CiphertextModulusLog {
+        self.log_modulus
+    }
+
+    fn lwe_dimension(&self) -> LweDimension {
+        LweDimension(self.mask.len())
+    }
+
+    fn body(&self) -> usize {
+        self.body
+    }
+
+    fn mask(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.mask.iter().copied()
+    }
+}
+
 /// tfhe's own call for one job.
 fn one(sk: &ServerKey, (b, t): &(Block, Table<'_>)) -> Vec<Block> {
     match t {
@@ -119,9 +147,16 @@ fn group(sk: &ServerKey, jobs: &[(Block, Table<'_>)]) -> Vec<Vec<Block>> {
         })
         .collect();
     let log_modulus = bsk.polynomial_size().to_blind_rotation_input_modulus_log();
-    let msed: Vec<_> = switched
+    let msed: Vec<Switched> = switched
         .iter()
-        .map(|lwe| ms.lwe_ciphertext_modulus_switch::<usize, _>(lwe, log_modulus))
+        .map(|lwe| {
+            let lazy = ms.lwe_ciphertext_modulus_switch::<usize, _>(lwe, log_modulus);
+            Switched {
+                log_modulus,
+                body: lazy.body(),
+                mask: lazy.mask().collect(),
+            }
+        })
         .collect();
     let (glwe_size, poly_size) = (bsk.glwe_size(), bsk.polynomial_size());
     let mut accs = GlweCiphertextList::new(
