@@ -1321,8 +1321,8 @@ type Block = tfhe::shortint::Ciphertext;
 /// with the total's where they fit (`add_all`), and only sums that cannot share a
 /// position are split into message and carry (two lookups), the carry moved one block
 /// up; the release propagates the rest once (`propagated`). That costs about two
-/// lookups per four additions, where
-/// tfhe's integer addition propagates every carry of the 32-bit total on each call.
+/// lookups per four additions, where tfhe's integer addition propagates every carry of
+/// the 32-bit total on each call.
 mod blocks {
     use std::cell::RefCell;
     use std::sync::Arc;
@@ -1539,8 +1539,9 @@ mod blocks {
     /// many-LUT bootstrap for a sum at most half full, two lookups otherwise; the top
     /// column keeps the message only, totals being modulo 2^32 as a `FheUint32`
     /// addition is). The round's lookups, from every total, run together in batches
-    /// ([`super::pbs::apply`]). When every column fits in one sum, that sum is the
-    /// total's block: the totals stay un-propagated, as [`propagated`] expects.
+    /// ([`pbs::apply`]). When every column fits in one sum, that sum is the total's
+    /// block: the totals stay un-propagated, as [`propagated`] expects. A total with
+    /// nothing to add is left as it is (a total of the integer path may live on a GPU).
     /// Nothing is written unless every total was computed.
     pub(super) fn add_all(
         sk: &ServerKey,
@@ -1552,6 +1553,9 @@ mod blocks {
         let mut slots = Vec::with_capacity(work.len());
         let mut cols: Vec<Vec<Vec<Block>>> = Vec::with_capacity(work.len());
         for (slot, adds) in work {
+            if adds.is_empty() {
+                continue;
+            }
             let mut c: Vec<Vec<Block>> = vec![Vec::new(); width];
             let parts = match slot.as_ref() {
                 Some(total) => {
@@ -1630,7 +1634,13 @@ mod blocks {
                 }
                 return Ok(());
             }
-            for ((t, i, to), out) in dest.into_iter().zip(pbs::apply(sk, &jobs)) {
+            let outs = pbs::apply(sk, &jobs);
+            if outs.len() != dest.len() {
+                return Err(Error::Fhe(
+                    "a round of lookups returned the wrong number of results".into(),
+                ));
+            }
+            for ((t, i, to), out) in dest.into_iter().zip(outs) {
                 let mut out = out.into_iter();
                 let c = cols.get_mut(t);
                 let (here, up) = match to {
