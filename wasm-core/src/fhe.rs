@@ -1141,10 +1141,11 @@ impl Aggregator {
             .totals_mut()
             .zip(other.totals())
             .map(|(slot, add)| {
-                let add = add.as_ref().map(|a| {
-                    let a = blocks::propagated(&sk, a.clone());
-                    a.into_raw_parts().0.into_blocks()
-                });
+                // The partial's blocks as they are: `add_all` takes blocks of any degree
+                // and noise within the bounds, carries included.
+                let add = add
+                    .as_ref()
+                    .map(|a| a.clone().into_raw_parts().0.into_blocks());
                 (slot, add.into_iter().collect())
             })
             .collect();
