@@ -291,9 +291,16 @@ fn main() {
         if fhe::Device::gpu_present() {
             let gpu = fhe::KeyedPool::decompress_on(&proven.keys.server, fhe::Device::Gpu).unwrap();
             let on_gpu = rate(run_ours(&proven, &gpu, batch, false));
+            let gpu_trusts = run_ours(&proven, &gpu, batch, true);
             println!(
                 "  proven, worker checking proofs: GPU {on_gpu:.1}/min, CPU blocks {fast:.1}/min (GPU/CPU {:.2}), CPU integer operations {on_cpu:.1}/min",
                 on_gpu / fast
+            );
+            println!(
+                "  relay as deployed (completions check the proofs on the CPU, the worker folds): GPU {:.1}/min, CPU blocks {:.1}/min (GPU/CPU {:.2})",
+                rate(completions + gpu_trusts),
+                rate(completions + worker_trusts),
+                (completions + worker_trusts) / (completions + gpu_trusts)
             );
         } else {
             println!(

@@ -711,10 +711,13 @@ enum Parts {
 /// compares it with the field's edges and thresholds in its own width; the clamped
 /// value is then given as `$out` (`|v| expression`: blocks, or a widened value).
 macro_rules! prepare_narrow {
-    ($expander:expr, $i:expr, $f:expr, |$v:ident| $out:expr, $($n:literal => $ty:ty as $clear:ty),*) => {
+    ($expander:expr, $i:expr, $f:expr, |$v:ident| $out:expr, $($n:literal => $ty:ty as $clear:ty $(=> $wide:ty)?),*) => {
         match $f.bits() {
             $($n => match $expander.get::<$ty>($i).map_err(fhe_err)? {
                 Some(v) => {
+                    // Where asked (`=> wider type`), the value first takes an even number
+                    // of blocks: tfhe's CUDA backend refuses a scalar min on an odd one.
+                    $(let v: $wide = v.cast_into();)?
                     let max = <$clear>::try_from($f.encoded_max()).unwrap_or(<$clear>::MAX);
                     // A proof bounds a value to its bits; clamp to the declared range
                     // unless the range fills the bits.

@@ -45,8 +45,8 @@ impl core::fmt::Display for Device {
 impl Device {
     /// The device the relay aggregates on, decided once per process:
     /// `PHIVEIL_FHE_DEVICE=cpu` forces the CPU; otherwise a GPU when this build has the
-    /// `gpu` feature, the NVIDIA driver is loaded (`/proc/driver/nvidia/version`) and
-    /// CUDA counts at least one device; otherwise the CPU. The driver is checked first
+    /// `gpu` feature, the NVIDIA driver is loaded (see [`Device::gpu_present`]) and CUDA
+    /// counts at least one device; otherwise the CPU. The driver is checked first
     /// because tfhe's CUDA calls abort the process on a machine without one.
     pub fn detect() -> Device {
         static CHOSEN: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
@@ -61,11 +61,14 @@ impl Device {
     }
 
     /// Whether this build can use a GPU here: the `gpu` feature, the NVIDIA kernel
-    /// driver loaded (`/proc/driver/nvidia/version`), and CUDA counting a device.
+    /// driver loaded (`/proc/driver/nvidia/version`, or its control device
+    /// `/dev/nvidiactl` where a container or VM does not show the driver's `/proc`
+    /// entry), and CUDA counting a device.
     pub fn gpu_present() -> bool {
-        cfg!(feature = "gpu")
-            && std::path::Path::new("/proc/driver/nvidia/version").exists()
-            && gpus() > 0
+        let driver = ["/proc/driver/nvidia/version", "/dev/nvidiactl"]
+            .iter()
+            .any(|p| std::path::Path::new(p).exists());
+        cfg!(feature = "gpu") && driver && gpus() > 0
     }
 }
 
@@ -188,11 +191,14 @@ pub(super) fn contributions(
                 }
             }
             Encoding::Checked => {
+                // Odd block counts widened by one block (a trivial zero): on a GPU,
+                // tfhe's scalar min aborts the process on an odd number of blocks.
                 let (v, e, t) = prepare_narrow!(expander, i, f,
                     |v| FheUint32::cast_from(v),
-                    2 => FheUint2 as u8, 4 => FheUint4 as u8, 6 => FheUint6 as u8,
-                    8 => FheUint8 as u8, 10 => FheUint10 as u16, 12 => FheUint12 as u16,
-                    14 => FheUint14 as u16, 16 => FheUint16 as u16)
+                    2 => FheUint2 as u8 => FheUint4, 4 => FheUint4 as u8,
+                    6 => FheUint6 as u8 => FheUint8, 8 => FheUint8 as u8,
+                    10 => FheUint10 as u16 => FheUint12, 12 => FheUint12 as u16,
+                    14 => FheUint14 as u16 => FheUint16, 16 => FheUint16 as u16)
                 .ok_or_else(|| wrong(f))?;
                 i += 1;
                 sums.push(v);
