@@ -738,6 +738,7 @@ macro_rules! prepare_narrow {
 
 // After the macros above, which it uses.
 mod device;
+mod expand;
 
 /// Proven encoding: a value's blocks as the list carries them (its type is checked).
 macro_rules! value_blocks {
@@ -747,6 +748,46 @@ macro_rules! value_blocks {
             _ => None,
         }
     };
+}
+
+/// Where the blocks path reads a proven submission's entries: tfhe's expander, or the
+/// batched expansion's [`expand::Entries`].
+trait ProvenEntries {
+    /// Entry `i` as an unsigned value of `bits` bits (2 to 16, even), as its blocks;
+    /// `None` where it is missing or `bits` is not such a width, an error where the
+    /// entry is of another type.
+    fn value_blocks(&self, i: usize, bits: u32) -> Result<Option<Vec<Block>>>;
+    /// Entry `i` as a boolean's block; `None` where it is missing, an error where the
+    /// entry is of another type.
+    fn bit(&self, i: usize) -> Result<Option<Block>>;
+}
+
+impl ProvenEntries for CompactCiphertextListExpander {
+    fn value_blocks(&self, i: usize, bits: u32) -> Result<Option<Vec<Block>>> {
+        Ok(value_blocks!(self, i, bits,
+            2 => FheUint2, 4 => FheUint4, 6 => FheUint6, 8 => FheUint8,
+            10 => FheUint10, 12 => FheUint12, 14 => FheUint14, 16 => FheUint16))
+    }
+
+    fn bit(&self, i: usize) -> Result<Option<Block>> {
+        Ok(self
+            .get::<FheBool>(i)
+            .map_err(fhe_err)?
+            .map(FheBool::into_raw_parts))
+    }
+}
+
+impl ProvenEntries for expand::Entries {
+    fn value_blocks(&self, i: usize, bits: u32) -> Result<Option<Vec<Block>>> {
+        if !(2..=16).contains(&bits) || bits % 2 != 0 {
+            return Ok(None);
+        }
+        self.unsigned(i, usize::try_from(bits / 2).unwrap_or(0))
+    }
+
+    fn bit(&self, i: usize) -> Result<Option<Block>> {
+        self.boolean(i)
+    }
 }
 
 /// The serialized, released aggregate of a study.
@@ -967,6 +1008,24 @@ impl Aggregator {
     pub fn prepare(&self, s: &Incoming<'_>) -> Result<Expanded> {
         let (id, patient, bytes) = (s.id, s.patient, s.bytes);
         let list = parse_submission(&self.study, &self.crs, bytes)?;
+        // The blocks path of the proven encoding expands with its bootstraps batched,
+        // where the thread's key is of the shape that expansion handles.
+        if self.study.encoding == Encoding::Proven && !device::integer_ops() {
+            if let Some(cast) = expand::key() {
+                if !s.proof_checked
+                    && list.verify(&self.crs, &self.public, &self.study.proof_metadata(patient))
+                        != tfhe::zk::ZkVerificationOutcome::Valid
+                {
+                    return Err(Error::Fhe("the proof does not verify".into()));
+                }
+                if let Some(entries) = expand::expand(&list, &cast, blocks::key()?.as_ref())? {
+                    return Ok(Expanded {
+                        id: id.to_owned(),
+                        totals: Parts::Blocks(self.proven_block_parts(&entries)?),
+                    });
+                }
+            }
+        }
         let expander = if s.proof_checked {
             list.expand_without_verification().map_err(fhe_err)?
         } else {
@@ -975,8 +1034,10 @@ impl Aggregator {
         };
         let totals = if device::integer_ops() {
             Parts::Whole(device::contributions(&self.study, &expander)?)
+        } else if self.study.encoding == Encoding::Proven {
+            Parts::Blocks(self.proven_block_parts(&expander)?)
         } else {
-            Parts::Blocks(self.block_parts(&expander)?)
+            Parts::Blocks(self.checked_block_parts(&expander)?)
         };
         Ok(Expanded {
             id: id.to_owned(),
@@ -984,72 +1045,80 @@ impl Aggregator {
         })
     }
 
-    /// The blocks path of [`Aggregator::prepare`]: what a submission adds to each
-    /// total, as 2-bit blocks.
-    fn block_parts(&self, expander: &CompactCiphertextListExpander) -> Result<Vec<Vec<Block>>> {
+    /// The blocks path of [`Aggregator::prepare`] in the proven encoding: what a
+    /// submission adds to each total, as 2-bit blocks, read from tfhe's expander or from
+    /// the batched expansion (`expand`).
+    fn proven_block_parts(&self, entries: &impl ProvenEntries) -> Result<Vec<Vec<Block>>> {
         let sk = blocks::key()?;
         let n = self.study.fields.len();
         let (mut sums, mut cells, mut thresholds) = (Vec::with_capacity(n), Vec::new(), Vec::new());
         let wrong = |f: &FieldSpec| Error::Fhe(format!("field {} has the wrong type", f.name));
         let mut i = 0;
         let bit = |i: &mut usize| -> Result<Block> {
-            let b = expander
-                .get::<FheBool>(*i)
-                .map_err(fhe_err)?
+            let b = entries
+                .bit(*i)?
                 .ok_or_else(|| Error::Fhe("a submission entry is missing".into()))?;
             *i += 1;
-            Ok(b.into_raw_parts())
+            Ok(b)
         };
         for f in &self.study.fields {
-            match self.study.encoding {
-                Encoding::Proven => {
-                    let wire = f.proven_wire_bits();
-                    let mut value = if let Some(bits) = wire {
-                        let v = value_blocks!(expander, i, bits,
-                            2 => FheUint2, 4 => FheUint4, 6 => FheUint6, 8 => FheUint8,
-                            10 => FheUint10, 12 => FheUint12, 14 => FheUint14, 16 => FheUint16)
-                        .ok_or_else(|| wrong(f))?;
-                        i += 1;
-                        v
-                    } else {
-                        vec![bit(&mut i)?]
-                    };
-                    if wire.is_some_and(|bits| bits != f.proven_bits()) {
-                        if let Some(top) = value.last_mut() {
-                            blocks::keep_low_bit(&sk, top);
-                        }
-                    }
-                    sums.push(value);
-                    let hist = (0..f.cells())
-                        .map(|_| bit(&mut i))
-                        .collect::<Result<Vec<_>>>()?;
-                    cells.extend(
-                        blocks::one_hot_or_nothing(&sk, hist)?
-                            .into_iter()
-                            .map(|c| vec![c]),
-                    );
-                    for _ in &f.at_least {
-                        thresholds.push(vec![bit(&mut i)?]);
-                    }
-                }
-                Encoding::Checked => {
-                    let (v, e, t) = prepare_narrow!(expander, i, f,
-                        |v| v.into_raw_parts().0.into_blocks(),
-                        2 => FheUint2 as u8, 4 => FheUint4 as u8, 6 => FheUint6 as u8,
-                        8 => FheUint8 as u8, 10 => FheUint10 as u16, 12 => FheUint12 as u16,
-                        14 => FheUint14 as u16, 16 => FheUint16 as u16)
-                    .ok_or_else(|| wrong(f))?;
-                    i += 1;
-                    sums.push(v);
-                    let ge: Vec<Block> = e.into_iter().map(FheBool::into_raw_parts).collect();
-                    cells.extend(
-                        blocks::cells_from_edges(&sk, &ge)
-                            .into_iter()
-                            .map(|c| vec![c]),
-                    );
-                    thresholds.extend(t.into_iter().map(|b| vec![b.into_raw_parts()]));
+            let wire = f.proven_wire_bits();
+            let mut value = if let Some(bits) = wire {
+                let v = entries.value_blocks(i, bits)?.ok_or_else(|| wrong(f))?;
+                i += 1;
+                v
+            } else {
+                vec![bit(&mut i)?]
+            };
+            if wire.is_some_and(|bits| bits != f.proven_bits()) {
+                if let Some(top) = value.last_mut() {
+                    blocks::keep_low_bit(&sk, top);
                 }
             }
+            sums.push(value);
+            let hist = (0..f.cells())
+                .map(|_| bit(&mut i))
+                .collect::<Result<Vec<_>>>()?;
+            cells.extend(
+                blocks::one_hot_or_nothing(&sk, hist)?
+                    .into_iter()
+                    .map(|c| vec![c]),
+            );
+            for _ in &f.at_least {
+                thresholds.push(vec![bit(&mut i)?]);
+            }
+        }
+        sums.extend(cells);
+        sums.extend(thresholds);
+        Ok(sums)
+    }
+
+    /// The blocks path of [`Aggregator::prepare`] in the checked encoding: each value
+    /// clamped to its range and compared with every edge and threshold (tfhe's integer
+    /// operations), as 2-bit blocks.
+    fn checked_block_parts(
+        &self,
+        expander: &CompactCiphertextListExpander,
+    ) -> Result<Vec<Vec<Block>>> {
+        let sk = blocks::key()?;
+        let n = self.study.fields.len();
+        let (mut sums, mut cells, mut thresholds) = (Vec::with_capacity(n), Vec::new(), Vec::new());
+        let wrong = |f: &FieldSpec| Error::Fhe(format!("field {} has the wrong type", f.name));
+        for (i, f) in self.study.fields.iter().enumerate() {
+            let (v, e, t) = prepare_narrow!(expander, i, f,
+                |v| v.into_raw_parts().0.into_blocks(),
+                2 => FheUint2 as u8, 4 => FheUint4 as u8, 6 => FheUint6 as u8,
+                8 => FheUint8 as u8, 10 => FheUint10 as u16, 12 => FheUint12 as u16,
+                14 => FheUint14 as u16, 16 => FheUint16 as u16)
+            .ok_or_else(|| wrong(f))?;
+            sums.push(v);
+            let ge: Vec<Block> = e.into_iter().map(FheBool::into_raw_parts).collect();
+            cells.extend(
+                blocks::cells_from_edges(&sk, &ge)
+                    .into_iter()
+                    .map(|c| vec![c]),
+            );
+            thresholds.extend(t.into_iter().map(|b| vec![b.into_raw_parts()]));
         }
         sums.extend(cells);
         sums.extend(thresholds);
@@ -1344,9 +1413,16 @@ mod blocks {
         static KEY: RefCell<Option<Arc<ServerKey>>> = const { RefCell::new(None) };
     }
 
-    /// The shortint key of a high-level server key (a copy of its key material).
-    pub(super) fn of(key: &tfhe::ServerKey) -> Arc<ServerKey> {
-        Arc::new(key.clone().into_raw_parts().0.into_raw_parts())
+    /// The shortint key and the casting key (for `expand`) of a high-level server key
+    /// (copies of its key material).
+    pub(super) fn of(
+        key: &tfhe::ServerKey,
+    ) -> (Arc<ServerKey>, Option<Arc<super::expand::CastKey>>) {
+        let (integer, cast, _, _, _, _, _, _, _, _) = key.clone().into_raw_parts();
+        (
+            Arc::new(integer.into_raw_parts()),
+            super::expand::cast_key_of(cast),
+        )
     }
 
     /// Sets this thread's block key.
@@ -1838,13 +1914,14 @@ impl KeyedPool {
         also: impl Fn() + Send + Sync + 'static,
     ) -> Result<Self> {
         let each = key.clone();
-        let block_key = blocks::of(&key);
+        let (block_key, cast_key) = blocks::of(&key);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("phiveil-fhe-{i}"))
             .start_handler(move |_| {
                 tfhe::set_server_key(each.clone());
                 blocks::set(block_key.clone());
+                expand::set(cast_key.clone());
                 device::set_integer_ops(integer_ops);
                 // Last: a GPU pool's threads hold the CUDA key for tfhe's operations.
                 also();
@@ -1917,6 +1994,8 @@ impl KeyedPool {
 pub fn install_server_key(compressed: &CompressedServerKey) -> ServerKey {
     let sk = compressed.decompress();
     tfhe::set_server_key(sk.clone());
-    blocks::set(blocks::of(&sk));
+    let (block_key, cast_key) = blocks::of(&sk);
+    blocks::set(block_key);
+    expand::set(cast_key);
     sk
 }

@@ -1,7 +1,7 @@
 //! # phiveil-pbs
 //!
-//! Table lookups on many shortint blocks at once, for the relay's block fold
-//! (`phiveil_core::fhe`). A crate of its own because it instantiates tfhe's generic
+//! Table lookups on many shortint blocks at once, for the relay's block fold and its
+//! expansion of proven lists (`phiveil_core::fhe`). A crate of its own because it instantiates tfhe's generic
 //! blind rotation: it is compiled with tfhe's optimization in every profile (the
 //! workspace's `Cargo.toml`), while `phiveil-core` stays a debug build in tests.
 //!
@@ -19,18 +19,23 @@
 //!
 //! A key of another atomic pattern, a trivial block (which tfhe evaluates in the
 //! clear) and a group of one take tfhe's own one-by-one calls.
+//!
+//! [`bootstrap_small`] does the same for LWE ciphertexts already under the small key:
+//! the bootstraps that follow the casting keyswitch when a compact list is expanded.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use tfhe::core_crypto::fft_impl::fft64::crypto::bootstrap::batch_blind_rotate_assign_scratch;
 use tfhe::core_crypto::fft_impl::fft64::math::fft::Fft;
 use tfhe::core_crypto::prelude::{
-    extract_lwe_sample_from_glwe_ciphertext, keyswitch_lwe_ciphertext, CiphertextCount,
-    CiphertextModulusLog, ComputationBuffers, ContiguousEntityContainer,
-    ContiguousEntityContainerMut, GlweCiphertextCount, GlweCiphertextList, LweCiphertext,
-    LweCiphertextOwned, LweDimension, ModulusSwitchedLweCiphertext, MonomialDegree,
+    extract_lwe_sample_from_glwe_ciphertext, keyswitch_lwe_ciphertext,
+    par_expand_lwe_compact_ciphertext_list, CiphertextCount, CiphertextModulusLog,
+    ComputationBuffers, ContiguousEntityContainer, ContiguousEntityContainerMut,
+    GlweCiphertextCount, GlweCiphertextList, GlweCiphertextListOwned, LweCiphertext,
+    LweCiphertextList, LweCiphertextOwned, LweCompactCiphertextListOwned, LweDimension,
+    LweKeyswitchKeyOwned, ModulusSwitchedLweCiphertext, MonomialDegree,
 };
-use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
+use tfhe::shortint::atomic_pattern::{AtomicPatternServerKey, StandardAtomicPatternServerKey};
 use tfhe::shortint::ciphertext::Degree;
 use tfhe::shortint::server_key::{
     LookupTableOwned, ManyLookupTableOwned, ShortintBootstrappingKey,
@@ -117,20 +122,10 @@ fn one(sk: &ServerKey, (b, t): &(Block, Table<'_>)) -> Vec<Block> {
 }
 
 fn group(sk: &ServerKey, jobs: &[(Block, Table<'_>)]) -> Vec<Vec<Block>> {
-    let AtomicPatternServerKey::Standard(ap) = &sk.atomic_pattern else {
+    let Some(ap) = classic(sk) else {
         return jobs.iter().map(|j| one(sk, j)).collect();
     };
-    let ShortintBootstrappingKey::Classic {
-        bsk,
-        modulus_switch_noise_reduction_key: ms,
-    } = &ap.bootstrapping_key
-    else {
-        return jobs.iter().map(|j| one(sk, j)).collect();
-    };
-    if ap.pbs_order != PBSOrder::KeyswitchBootstrap
-        || jobs.len() < 2
-        || jobs.iter().any(|(b, _)| b.is_trivial())
-    {
+    if jobs.len() < 2 || jobs.iter().any(|(b, _)| b.is_trivial()) {
         return jobs.iter().map(|j| one(sk, j)).collect();
     }
     let ksk = &ap.key_switching_key;
@@ -146,47 +141,17 @@ fn group(sk: &ServerKey, jobs: &[(Block, Table<'_>)]) -> Vec<Vec<Block>> {
             out
         })
         .collect();
-    let log_modulus = bsk.polynomial_size().to_blind_rotation_input_modulus_log();
-    let msed: Vec<Switched> = switched
+    let tables: Vec<&[u64]> = jobs
         .iter()
-        .map(|lwe| {
-            let lazy = ms.lwe_ciphertext_modulus_switch::<usize, _>(lwe, log_modulus);
-            Switched {
-                log_modulus,
-                body: lazy.body(),
-                mask: lazy.mask().collect(),
-            }
-        })
-        .collect();
-    let (glwe_size, poly_size) = (bsk.glwe_size(), bsk.polynomial_size());
-    let mut accs = GlweCiphertextList::new(
-        0u64,
-        glwe_size,
-        poly_size,
-        GlweCiphertextCount(jobs.len()),
-        sk.ciphertext_modulus,
-    );
-    for (mut acc, (_, t)) in accs.iter_mut().zip(jobs) {
-        let table = match t {
+        .map(|(_, t)| match t {
             Table::One(l) => l.acc.as_ref(),
             Table::Many(m) => m.acc.as_ref(),
-        };
-        acc.as_mut().copy_from_slice(table);
-    }
-    let fft = Fft::new(poly_size);
-    let fft = fft.as_view();
-    let mut buffers = ComputationBuffers::new();
-    buffers.resize(
-        batch_blind_rotate_assign_scratch::<u64>(
-            glwe_size,
-            poly_size,
-            CiphertextCount(jobs.len()),
-            fft,
-        )
-        .unaligned_bytes_required(),
-    );
-    bsk.as_view()
-        .batch_blind_rotate_assign(accs.as_mut_view(), &msed, fft, buffers.stack());
+        })
+        .collect();
+    let switched: Vec<&LweCiphertextOwned<u64>> = switched.iter().collect();
+    let Some(accs) = rotate(sk, &switched, &tables) else {
+        return jobs.iter().map(|j| one(sk, j)).collect();
+    };
     jobs.iter()
         .zip(accs.iter())
         .map(|((b, t), acc)| {
@@ -208,6 +173,160 @@ fn group(sk: &ServerKey, jobs: &[(Block, Table<'_>)]) -> Vec<Vec<Block>> {
             }
         })
         .collect()
+}
+
+/// The key's standard atomic pattern when it is a classic keyswitch-then-bootstrap key,
+/// the only kind the batched path handles.
+fn classic(sk: &ServerKey) -> Option<&StandardAtomicPatternServerKey> {
+    match &sk.atomic_pattern {
+        AtomicPatternServerKey::Standard(ap)
+            if ap.pbs_order == PBSOrder::KeyswitchBootstrap
+                && matches!(
+                    ap.bootstrapping_key,
+                    ShortintBootstrappingKey::Classic { .. }
+                ) =>
+        {
+            Some(ap)
+        }
+        _ => None,
+    }
+}
+
+/// The blind rotation of each table by its LWE ciphertext under the key's small LWE
+/// key, all together: the modulus switch under the key's noise-reduction configuration
+/// (as tfhe's `apply_ms_blind_rotate`), then tfhe's `batch_blind_rotate_assign`. One
+/// GLWE accumulator per input, in order; `None` for a key [`classic`] refuses.
+fn rotate(
+    sk: &ServerKey,
+    small: &[&LweCiphertextOwned<u64>],
+    tables: &[&[u64]],
+) -> Option<GlweCiphertextListOwned<u64>> {
+    let ap = classic(sk)?;
+    let ShortintBootstrappingKey::Classic {
+        bsk,
+        modulus_switch_noise_reduction_key: ms,
+    } = &ap.bootstrapping_key
+    else {
+        return None;
+    };
+    let log_modulus = bsk.polynomial_size().to_blind_rotation_input_modulus_log();
+    let msed: Vec<Switched> = small
+        .iter()
+        .map(|lwe| {
+            let lazy = ms.lwe_ciphertext_modulus_switch::<usize, _>(*lwe, log_modulus);
+            Switched {
+                log_modulus,
+                body: lazy.body(),
+                mask: lazy.mask().collect(),
+            }
+        })
+        .collect();
+    let (glwe_size, poly_size) = (bsk.glwe_size(), bsk.polynomial_size());
+    let mut accs = GlweCiphertextList::new(
+        0u64,
+        glwe_size,
+        poly_size,
+        GlweCiphertextCount(small.len()),
+        sk.ciphertext_modulus,
+    );
+    for (mut acc, table) in accs.iter_mut().zip(tables) {
+        acc.as_mut().copy_from_slice(table);
+    }
+    let fft = Fft::new(poly_size);
+    let fft = fft.as_view();
+    let mut buffers = ComputationBuffers::new();
+    buffers.resize(
+        batch_blind_rotate_assign_scratch::<u64>(
+            glwe_size,
+            poly_size,
+            CiphertextCount(small.len()),
+            fft,
+        )
+        .unaligned_bytes_required(),
+    );
+    bsk.as_view()
+        .batch_blind_rotate_assign(accs.as_mut_view(), &msed, fft, buffers.stack());
+    Some(accs)
+}
+
+/// The LWE ciphertexts of compact lists (tfhe's `par_expand_lwe_compact_ciphertext_list`,
+/// list after list), each keyswitched with `ksk` (the casting keyswitch of a compact
+/// list's expansion). Here rather than in its caller so that tfhe's generic keyswitch
+/// is compiled with this crate's optimization.
+pub fn expand_and_keyswitch(
+    lists: &[&LweCompactCiphertextListOwned<u64>],
+    ksk: &LweKeyswitchKeyOwned<u64>,
+) -> Vec<LweCiphertextOwned<u64>> {
+    let mut lwes: Vec<LweCiphertextOwned<u64>> = Vec::new();
+    for compact in lists {
+        let mut out = LweCiphertextList::new(
+            0u64,
+            compact.lwe_size(),
+            compact.lwe_ciphertext_count(),
+            compact.ciphertext_modulus(),
+        );
+        par_expand_lwe_compact_ciphertext_list(&mut out, compact);
+        lwes.extend(
+            out.iter().map(|c| {
+                LweCiphertext::from_container(c.as_ref().to_vec(), c.ciphertext_modulus())
+            }),
+        );
+    }
+    let size = ksk.output_key_lwe_dimension().to_lwe_size();
+    let keyswitch = |lwe: &LweCiphertextOwned<u64>| {
+        let mut out = LweCiphertext::new(0u64, size, ksk.ciphertext_modulus());
+        keyswitch_lwe_ciphertext(ksk, lwe, &mut out);
+        out
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        lwes.par_iter().map(keyswitch).collect()
+    }
+    #[cfg(target_arch = "wasm32")]
+    lwes.iter().map(keyswitch).collect()
+}
+
+/// Bootstraps LWE ciphertexts that are already under the key's small LWE key, each
+/// through its own table, in groups as [`apply`] does. This is the second half of
+/// tfhe's casting of a compact list's entries to the computation key when the casting
+/// keyswitch lands on the small key (`KeySwitchingKey::cast_and_apply_functions`: the
+/// keyswitch, then per function `apply_programmable_bootstrap`): each result is the
+/// key's trivial zero with the bootstrap's output, the table's degree and a nominal
+/// noise level, as tfhe sets them. `None` where the key is not a classic
+/// keyswitch-then-bootstrap key (the caller then takes tfhe's own path).
+pub fn bootstrap_small(
+    sk: &ServerKey,
+    jobs: &[(&LweCiphertextOwned<u64>, &LookupTableOwned)],
+) -> Option<Vec<Block>> {
+    classic(sk)?;
+    let run = |g: &[(&LweCiphertextOwned<u64>, &LookupTableOwned)]| -> Option<Vec<Block>> {
+        let small: Vec<&LweCiphertextOwned<u64>> = g.iter().map(|(c, _)| *c).collect();
+        let tables: Vec<&[u64]> = g.iter().map(|(_, t)| t.acc.as_ref()).collect();
+        let accs = rotate(sk, &small, &tables)?;
+        Some(
+            g.iter()
+                .zip(accs.iter())
+                .map(|((_, t), acc)| {
+                    let mut out = sk.create_trivial(0);
+                    extract_lwe_sample_from_glwe_ciphertext(&acc, &mut out.ct, MonomialDegree(0));
+                    out.degree = t.degree;
+                    out.set_noise_level_to_nominal();
+                    out
+                })
+                .collect(),
+        )
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    let groups: Vec<Option<Vec<Block>>> = {
+        use rayon::prelude::*;
+        let size = group_size(jobs.len(), rayon::current_num_threads());
+        jobs.par_chunks(size).map(run).collect()
+    };
+    #[cfg(target_arch = "wasm32")]
+    let groups: Vec<Option<Vec<Block>>> = jobs.chunks(group_size(jobs.len(), 1)).map(run).collect();
+    let groups: Option<Vec<Vec<Block>>> = groups.into_iter().collect();
+    Some(groups?.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
