@@ -777,19 +777,6 @@ impl ProvenEntries for CompactCiphertextListExpander {
     }
 }
 
-impl ProvenEntries for expand::Entries {
-    fn value_blocks(&self, i: usize, bits: u32) -> Result<Option<Vec<Block>>> {
-        if !(2..=16).contains(&bits) || bits % 2 != 0 {
-            return Ok(None);
-        }
-        self.unsigned(i, usize::try_from(bits / 2).unwrap_or(0))
-    }
-
-    fn bit(&self, i: usize) -> Result<Option<Block>> {
-        self.boolean(i)
-    }
-}
-
 /// The serialized, released aggregate of a study.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {

@@ -31,14 +31,15 @@ use tfhe::core_crypto::prelude::{
     extract_lwe_sample_from_glwe_ciphertext, keyswitch_lwe_ciphertext,
     par_expand_lwe_compact_ciphertext_list, CiphertextCount, CiphertextModulusLog,
     ComputationBuffers, ContiguousEntityContainer, ContiguousEntityContainerMut,
-    GlweCiphertextCount, GlweCiphertextList, GlweCiphertextListOwned, LweCiphertext,
-    LweCiphertextList, LweCiphertextOwned, LweCompactCiphertextListOwned, LweDimension,
-    LweKeyswitchKeyOwned, ModulusSwitchedLweCiphertext, MonomialDegree,
+    FourierLweBootstrapKeyOwned, GlweCiphertextCount, GlweCiphertextList, GlweCiphertextListOwned,
+    LweCiphertext, LweCiphertextList, LweCiphertextOwned, LweCiphertextView,
+    LweCompactCiphertextListOwned, LweDimension, LweKeyswitchKeyOwned,
+    ModulusSwitchedLweCiphertext, MonomialDegree,
 };
-use tfhe::shortint::atomic_pattern::{AtomicPatternServerKey, StandardAtomicPatternServerKey};
+use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
 use tfhe::shortint::ciphertext::Degree;
 use tfhe::shortint::server_key::{
-    LookupTableOwned, ManyLookupTableOwned, ShortintBootstrappingKey,
+    LookupTableOwned, ManyLookupTableOwned, ModulusSwitchConfiguration, ShortintBootstrappingKey,
 };
 use tfhe::shortint::{PBSOrder, ServerKey};
 
@@ -72,17 +73,20 @@ fn group_size(n: usize, threads: usize) -> usize {
 /// parallel on the current rayon pool (whose threads need no thread-local key: `sk` is
 /// passed).
 pub fn apply(sk: &ServerKey, jobs: &[(Block, Table<'_>)]) -> Vec<Vec<Block>> {
+    in_groups(jobs, |g| group(sk, g))
+}
+
+/// `run` on `jobs` split into groups of [`group_size`], natively in parallel on the
+/// current rayon pool; the groups' results concatenated, in order.
+fn in_groups<J: Sync, R: Send>(jobs: &[J], run: impl Fn(&[J]) -> Vec<R> + Send + Sync) -> Vec<R> {
     #[cfg(not(target_arch = "wasm32"))]
-    let groups: Vec<Vec<Vec<Block>>> = {
+    let groups: Vec<Vec<R>> = {
         use rayon::prelude::*;
         let size = group_size(jobs.len(), rayon::current_num_threads());
-        jobs.par_chunks(size).map(|g| group(sk, g)).collect()
+        jobs.par_chunks(size).map(run).collect()
     };
     #[cfg(target_arch = "wasm32")]
-    let groups: Vec<Vec<Vec<Block>>> = jobs
-        .chunks(group_size(jobs.len(), 1))
-        .map(|g| group(sk, g))
-        .collect();
+    let groups: Vec<Vec<R>> = jobs.chunks(group_size(jobs.len(), 1)).map(run).collect();
     groups.into_iter().flatten().collect()
 }
 
@@ -122,36 +126,36 @@ fn one(sk: &ServerKey, (b, t): &(Block, Table<'_>)) -> Vec<Block> {
 }
 
 fn group(sk: &ServerKey, jobs: &[(Block, Table<'_>)]) -> Vec<Vec<Block>> {
-    let Some(ap) = classic(sk) else {
+    let Some(key) = classic(sk) else {
         return jobs.iter().map(|j| one(sk, j)).collect();
     };
     if jobs.len() < 2 || jobs.iter().any(|(b, _)| b.is_trivial()) {
         return jobs.iter().map(|j| one(sk, j)).collect();
     }
-    let ksk = &ap.key_switching_key;
     let switched: Vec<LweCiphertextOwned<u64>> = jobs
         .iter()
         .map(|(b, _)| {
             let mut out = LweCiphertext::new(
                 0u64,
-                ksk.output_key_lwe_dimension().to_lwe_size(),
-                ksk.ciphertext_modulus(),
+                key.ksk.output_key_lwe_dimension().to_lwe_size(),
+                key.ksk.ciphertext_modulus(),
             );
-            keyswitch_lwe_ciphertext(ksk, &b.ct, &mut out);
+            keyswitch_lwe_ciphertext(key.ksk, &b.ct, &mut out);
             out
         })
         .collect();
-    let tables: Vec<&[u64]> = jobs
+    let inputs: Vec<(&LweCiphertextOwned<u64>, &[u64])> = switched
         .iter()
-        .map(|(_, t)| match t {
-            Table::One(l) => l.acc.as_ref(),
-            Table::Many(m) => m.acc.as_ref(),
+        .zip(jobs)
+        .map(|(lwe, (_, t))| {
+            let table: &[u64] = match t {
+                Table::One(l) => l.acc.as_ref(),
+                Table::Many(m) => m.acc.as_ref(),
+            };
+            (lwe, table)
         })
         .collect();
-    let switched: Vec<&LweCiphertextOwned<u64>> = switched.iter().collect();
-    let Some(accs) = rotate(sk, &switched, &tables) else {
-        return jobs.iter().map(|j| one(sk, j)).collect();
-    };
+    let accs = rotate(sk, &key, &inputs);
     jobs.iter()
         .zip(accs.iter())
         .map(|((b, t), acc)| {
@@ -175,33 +179,18 @@ fn group(sk: &ServerKey, jobs: &[(Block, Table<'_>)]) -> Vec<Vec<Block>> {
         .collect()
 }
 
-/// The key's standard atomic pattern when it is a classic keyswitch-then-bootstrap key,
-/// the only kind the batched path handles.
-fn classic(sk: &ServerKey) -> Option<&StandardAtomicPatternServerKey> {
-    match &sk.atomic_pattern {
-        AtomicPatternServerKey::Standard(ap)
-            if ap.pbs_order == PBSOrder::KeyswitchBootstrap
-                && matches!(
-                    ap.bootstrapping_key,
-                    ShortintBootstrappingKey::Classic { .. }
-                ) =>
-        {
-            Some(ap)
-        }
-        _ => None,
-    }
+/// The parts of a classic keyswitch-then-bootstrap key (standard atomic pattern), the
+/// only kind the batched path handles.
+struct Classic<'a> {
+    ksk: &'a LweKeyswitchKeyOwned<u64>,
+    bsk: &'a FourierLweBootstrapKeyOwned,
+    ms: &'a ModulusSwitchConfiguration<u64>,
 }
 
-/// The blind rotation of each table by its LWE ciphertext under the key's small LWE
-/// key, all together: the modulus switch under the key's noise-reduction configuration
-/// (as tfhe's `apply_ms_blind_rotate`), then tfhe's `batch_blind_rotate_assign`. One
-/// GLWE accumulator per input, in order; `None` for a key [`classic`] refuses.
-fn rotate(
-    sk: &ServerKey,
-    small: &[&LweCiphertextOwned<u64>],
-    tables: &[&[u64]],
-) -> Option<GlweCiphertextListOwned<u64>> {
-    let ap = classic(sk)?;
+fn classic(sk: &ServerKey) -> Option<Classic<'_>> {
+    let AtomicPatternServerKey::Standard(ap) = &sk.atomic_pattern else {
+        return None;
+    };
     let ShortintBootstrappingKey::Classic {
         bsk,
         modulus_switch_noise_reduction_key: ms,
@@ -209,10 +198,27 @@ fn rotate(
     else {
         return None;
     };
+    (ap.pbs_order == PBSOrder::KeyswitchBootstrap).then_some(Classic {
+        ksk: &ap.key_switching_key,
+        bsk,
+        ms,
+    })
+}
+
+/// The blind rotation of each table by its LWE ciphertext under the key's small LWE
+/// key, all together: the modulus switch under the key's noise-reduction configuration
+/// (as tfhe's `apply_ms_blind_rotate`), then tfhe's `batch_blind_rotate_assign`. One
+/// GLWE accumulator per input, in order.
+fn rotate(
+    sk: &ServerKey,
+    key: &Classic<'_>,
+    inputs: &[(&LweCiphertextOwned<u64>, &[u64])],
+) -> GlweCiphertextListOwned<u64> {
+    let Classic { bsk, ms, .. } = key;
     let log_modulus = bsk.polynomial_size().to_blind_rotation_input_modulus_log();
-    let msed: Vec<Switched> = small
+    let msed: Vec<Switched> = inputs
         .iter()
-        .map(|lwe| {
+        .map(|(lwe, _)| {
             let lazy = ms.lwe_ciphertext_modulus_switch::<usize, _>(*lwe, log_modulus);
             Switched {
                 log_modulus,
@@ -226,10 +232,10 @@ fn rotate(
         0u64,
         glwe_size,
         poly_size,
-        GlweCiphertextCount(small.len()),
+        GlweCiphertextCount(inputs.len()),
         sk.ciphertext_modulus,
     );
-    for (mut acc, table) in accs.iter_mut().zip(tables) {
+    for (mut acc, (_, table)) in accs.iter_mut().zip(inputs) {
         acc.as_mut().copy_from_slice(table);
     }
     let fft = Fft::new(poly_size);
@@ -239,14 +245,14 @@ fn rotate(
         batch_blind_rotate_assign_scratch::<u64>(
             glwe_size,
             poly_size,
-            CiphertextCount(small.len()),
+            CiphertextCount(inputs.len()),
             fft,
         )
         .unaligned_bytes_required(),
     );
     bsk.as_view()
         .batch_blind_rotate_assign(accs.as_mut_view(), &msed, fft, buffers.stack());
-    Some(accs)
+    accs
 }
 
 /// The LWE ciphertexts of compact lists (tfhe's `par_expand_lwe_compact_ciphertext_list`,
@@ -257,34 +263,30 @@ pub fn expand_and_keyswitch(
     lists: &[&LweCompactCiphertextListOwned<u64>],
     ksk: &LweKeyswitchKeyOwned<u64>,
 ) -> Vec<LweCiphertextOwned<u64>> {
-    let mut lwes: Vec<LweCiphertextOwned<u64>> = Vec::new();
+    let size = ksk.output_key_lwe_dimension().to_lwe_size();
+    let keyswitch = |lwe: LweCiphertextView<'_, u64>| {
+        let mut out = LweCiphertext::new(0u64, size, ksk.ciphertext_modulus());
+        keyswitch_lwe_ciphertext(ksk, &lwe, &mut out);
+        out
+    };
+    let mut small: Vec<LweCiphertextOwned<u64>> = Vec::new();
     for compact in lists {
-        let mut out = LweCiphertextList::new(
+        let mut expanded = LweCiphertextList::new(
             0u64,
             compact.lwe_size(),
             compact.lwe_ciphertext_count(),
             compact.ciphertext_modulus(),
         );
-        par_expand_lwe_compact_ciphertext_list(&mut out, compact);
-        lwes.extend(
-            out.iter().map(|c| {
-                LweCiphertext::from_container(c.as_ref().to_vec(), c.ciphertext_modulus())
-            }),
-        );
+        par_expand_lwe_compact_ciphertext_list(&mut expanded, compact);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            small.par_extend(expanded.par_iter().map(keyswitch));
+        }
+        #[cfg(target_arch = "wasm32")]
+        small.extend(expanded.iter().map(keyswitch));
     }
-    let size = ksk.output_key_lwe_dimension().to_lwe_size();
-    let keyswitch = |lwe: &LweCiphertextOwned<u64>| {
-        let mut out = LweCiphertext::new(0u64, size, ksk.ciphertext_modulus());
-        keyswitch_lwe_ciphertext(ksk, lwe, &mut out);
-        out
-    };
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        lwes.par_iter().map(keyswitch).collect()
-    }
-    #[cfg(target_arch = "wasm32")]
-    lwes.iter().map(keyswitch).collect()
+    small
 }
 
 /// Bootstraps LWE ciphertexts that are already under the key's small LWE key, each
@@ -299,34 +301,22 @@ pub fn bootstrap_small(
     sk: &ServerKey,
     jobs: &[(&LweCiphertextOwned<u64>, &LookupTableOwned)],
 ) -> Option<Vec<Block>> {
-    classic(sk)?;
-    let run = |g: &[(&LweCiphertextOwned<u64>, &LookupTableOwned)]| -> Option<Vec<Block>> {
-        let small: Vec<&LweCiphertextOwned<u64>> = g.iter().map(|(c, _)| *c).collect();
-        let tables: Vec<&[u64]> = g.iter().map(|(_, t)| t.acc.as_ref()).collect();
-        let accs = rotate(sk, &small, &tables)?;
-        Some(
-            g.iter()
-                .zip(accs.iter())
-                .map(|((_, t), acc)| {
-                    let mut out = sk.create_trivial(0);
-                    extract_lwe_sample_from_glwe_ciphertext(&acc, &mut out.ct, MonomialDegree(0));
-                    out.degree = t.degree;
-                    out.set_noise_level_to_nominal();
-                    out
-                })
-                .collect(),
-        )
-    };
-    #[cfg(not(target_arch = "wasm32"))]
-    let groups: Vec<Option<Vec<Block>>> = {
-        use rayon::prelude::*;
-        let size = group_size(jobs.len(), rayon::current_num_threads());
-        jobs.par_chunks(size).map(run).collect()
-    };
-    #[cfg(target_arch = "wasm32")]
-    let groups: Vec<Option<Vec<Block>>> = jobs.chunks(group_size(jobs.len(), 1)).map(run).collect();
-    let groups: Option<Vec<Vec<Block>>> = groups.into_iter().collect();
-    Some(groups?.into_iter().flatten().collect())
+    let key = classic(sk)?;
+    Some(in_groups(jobs, |g| {
+        let inputs: Vec<(&LweCiphertextOwned<u64>, &[u64])> =
+            g.iter().map(|(c, t)| (*c, t.acc.as_ref())).collect();
+        let accs = rotate(sk, &key, &inputs);
+        g.iter()
+            .zip(accs.iter())
+            .map(|((_, t), acc)| {
+                let mut out = sk.create_trivial(0);
+                extract_lwe_sample_from_glwe_ciphertext(&acc, &mut out.ct, MonomialDegree(0));
+                out.degree = t.degree;
+                out.set_noise_level_to_nominal();
+                out
+            })
+            .collect()
+    }))
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use tfhe::shortint::server_key::LookupTableOwned;
 use tfhe::shortint::ServerKey;
 use tfhe::ProvenCompactCiphertextList;
 
-use super::Block;
+use super::{Block, ProvenEntries};
 use crate::{Error, Result};
 
 /// The casting keyswitch key of a study's server key: from the compact public key's
@@ -81,24 +81,25 @@ impl Entries {
         let end = start.checked_add(kind.num_blocks(msg))?;
         (end <= self.blocks.len()).then_some((start..end, kind))
     }
+}
 
-    /// Entry `i` as an unsigned value of `blocks` blocks; an error where it is of
-    /// another kind or width, `None` past the end.
-    pub(crate) fn unsigned(&self, i: usize, blocks: usize) -> Result<Option<Vec<Block>>> {
+impl ProvenEntries for Entries {
+    fn value_blocks(&self, i: usize, bits: u32) -> Result<Option<Vec<Block>>> {
+        if !(2..=16).contains(&bits) || bits % 2 != 0 {
+            return Ok(None);
+        }
         let Some((range, kind)) = self.range(i) else {
             return Ok(None);
         };
         match kind {
-            DataKind::Unsigned(n) if n.get() == blocks => {
+            DataKind::Unsigned(n) if usize::try_from(bits / 2).is_ok_and(|b| b == n.get()) => {
                 Ok(self.blocks.get(range).map(<[Block]>::to_vec))
             }
             _ => Err(Error::Fhe("a submission entry has the wrong type".into())),
         }
     }
 
-    /// Entry `i` as a boolean's block; an error where it is of another kind, `None`
-    /// past the end.
-    pub(crate) fn boolean(&self, i: usize) -> Result<Option<Block>> {
+    fn bit(&self, i: usize) -> Result<Option<Block>> {
         let Some((range, kind)) = self.range(i) else {
             return Ok(None);
         };
