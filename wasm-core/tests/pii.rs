@@ -2038,6 +2038,78 @@ fn exports_written_one_field_a_line_and_their_trailers() {
 }
 
 #[test]
+fn agencies_by_initials_header_lines_and_lone_codes() {
+    // Initials shaped like a hospital's or an agency's before a word for care, or what a
+    // patient goes home with; every other mention of them goes too.
+    strict_removes(
+        "She walks with a cane and has KRAH care .
+KRAH then called the son .",
+        &["KRAH"],
+    );
+    strict_removes(
+        "Seen in consultation by the UVH Service .
+Discharged with QMH and daily dressing changes .
+         Home with BLH follow up for wound care .",
+        &["UVH", "QMH", "BLH"],
+    );
+    // A hormone, an insulin, a unit or a service known by its initials stays.
+    strict_keeps("Discharged with NPH and regular insulin ; with TSH follow up in 6 weeks .");
+    strict_keeps("Seen by the ENT service and the MICU service ; has BATH care daily .");
+    // A record number and the facility's initials on one line, the initials wherever
+    // else the record names them.
+    let out = strict_out(
+        "309114872 WKMC
+61028853
+5/2/2004 12:00:00 AM
+ED Discharge Summary
+         If you would like a WKMC primary care physician , please call .",
+    );
+    assert!(!out.contains("WKMC") && !out.contains("309114872"), "{out}");
+    // A dictation code alone on its line with a short group after it, or after a date
+    // stamp; a marker alone stays.
+    strict_removes(
+        "DISCHARGE SUMMARY
+NAME :
+UNIT NUMBER :
+ADMISSION DATE :
+DIAGNOSIS :
+COPD .
+         HISTORY :
+Stable .
+PLAN :
+Home .
+DISCHARGE SUMMARY
+QTB41 KE
+T :
+02/11/98 ZW7",
+        &["QTB41 KE", "ZW7"],
+    );
+    strict_keeps(
+        "LABS :
+CA125
+HBA1C
+PCO2 45
+COVID19
+T12 L1",
+    );
+}
+
+#[test]
+fn dates_by_a_study_a_slash_or_a_day_alone() {
+    // A month and day after a study's "of", a day before its month's short name with a
+    // slash, a day of the month alone before "on" or after "course of the".
+    strict_removes(
+        "No change from the previous electrocardiogram of 3/17 . She returned on 9/Jun for repair .",
+        &["3/17", "9/Jun"],
+    );
+    strict_removes(
+        "Moved to the floor on the 14th on heparin ; worse over the course of the 9th .",
+        &["14th", "9th"],
+    );
+    strict_keeps("A ratio of 1/29 ; on the 5th floor ; the 3rd dose ; grade 2/6 murmur .");
+}
+
+#[test]
 fn list_entries_name_the_user_who_entered_them() {
     // An electronic record's allergy and medication lists end each entry with its date or
     // status and the user who entered it, in lower case.

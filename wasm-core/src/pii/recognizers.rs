@@ -441,7 +441,7 @@ impl Patterns {
         add(
             "date_month_day_after_preposition",
             Date,
-            r"(?i:\b(?:on|since|from|until|till|by|before|after|post|around|dated?|due|admitted|discharged|dob|born|seen|visit|surgery|last\s+[a-z]+|(?:week|weekend|am|pm|morning|afternoon|evening|eve|night|noc|day|as)\s+of|(?:scheduled|rescheduled|planned|booked|set|slated|moved)\s+(?:for|to))\s*:?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
+            r"(?i:\b(?:on|since|from|until|till|by|before|after|post|around|dated?|due|admitted|discharged|dob|born|seen|visit|surgery|last\s+[a-z]+|(?:week|weekend|am|pm|morning|afternoon|evening|eve|night|noc|day|as|(?:electrocardiogram|ekg|ecg|echo(?:cardiogram)?|cxr|film|study|scan|ct|mri|ultrasound|labs?|cultures?|biopsy|note|exam|examination|admission|visit)s?)\s+of|(?:scheduled|rescheduled|planned|booked|set|slated|moved)\s+(?:for|to))\s*:?\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
             1,
             0.75,
             &[],
@@ -1423,12 +1423,12 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         Some(first_number_is_a_day),
     )?;
-    // A day and a month's short name joined by a hyphen, or a month and a year ("rtc
-    // 14-Mar", "last visit Mar-24", "DEC-2023").
+    // A day and a month's short name joined by a hyphen or a slash, or a month and a
+    // year ("rtc 14-Mar", "returned on 6/May", "last visit Mar-24", "DEC-2023").
     add(
         "date_day_month_hyphen",
         Date,
-        &format!(r"\b(?:(?:[0-2]?\d|3[01])-{MONTH}|{MONTH}-(?:\d{{2}}|(?:19|20)\d{{2}}))\b"),
+        &format!(r"\b(?:(?:[0-2]?\d|3[01])[-/]{MONTH}|{MONTH}-(?:\d{{2}}|(?:19|20)\d{{2}}))\b"),
         0,
         0.6,
         &[],
@@ -1441,7 +1441,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "date_day_alone",
         Date,
-        r"(?i)\b(?:on|by|until|till|since|from|before|after|through|is|was|it'?s|(?:morning|afternoon|evening|night|weekend)\s+of|(?:mon|tues|wednes|thurs|fri|satur|sun)day\s*,?)\s+the\s+((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?:$|\s*[.,;:)]|\s+(?:at|and|or|to|when|with|for|she|he|they|we|i|pt|patient|per|as|in|morning|afternoon|evening|night|the|showed|revealed|demonstrated|underwent|had|was|were)\b)",
+        r"(?i)\b(?:on|by|until|till|since|from|before|after|through|is|was|it'?s|(?:morning|afternoon|evening|night|weekend|course)\s+of|(?:mon|tues|wednes|thurs|fri|satur|sun)day\s*,?)\s+the\s+((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?:$|\s*[.,;:)]|\s+(?:at|and|or|to|on|by|after|before|until|but|because|following|due|when|while|where|which|with|without|for|she|he|they|we|i|pt|patient|per|as|in|morning|afternoon|evening|night|the|showed|revealed|demonstrated|underwent|had|was|were)\b)",
         1,
         0.6,
         &[],

@@ -1579,7 +1579,9 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
     out.extend(employers(text, tokens));
     out.extend(record_header(text));
     let lines = nonblank_lines(text);
-    out.extend(header_lines(lines.get(..10).unwrap_or(&lines)));
+    let header = header_lines(lines.get(..10).unwrap_or(&lines));
+    out.extend(initials_elsewhere(text, tokens, &header));
+    out.extend(header);
     out.extend(record_number_runs(&lines));
     out.extend(trailer_lines(&lines));
     out.extend(dates_by_scan(text));
@@ -2017,6 +2019,27 @@ fn header_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
             });
             continue;
         }
+        // A record number and the facility's initials on one line ("099435738 EH").
+        if let Some((head, tail)) = line.split_once(' ') {
+            if header && k < 6 && number(head, 6) && initials(tail) {
+                let split = start.saturating_add(head.len());
+                out.push(Finding {
+                    entity: Entity::Id,
+                    start,
+                    end: split,
+                    confidence: 0.7,
+                    recognizer: "strict_record_header",
+                });
+                out.push(Finding {
+                    entity: Entity::Address,
+                    start: end.saturating_sub(tail.len()),
+                    end,
+                    confidence: 0.6,
+                    recognizer: "strict_record_header",
+                });
+                continue;
+            }
+        }
         if k >= 4 || !initials(line) {
             continue;
         }
@@ -2041,6 +2064,27 @@ fn header_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Every other mention, in capitals, of the facility initials a record's header names
+/// ("099435738 PUMC" … "If you would like an PUMC primary care physician").
+fn initials_elsewhere(text: &str, tokens: &[Token], header: &[Finding]) -> Vec<Finding> {
+    let named: HashSet<&str> = header
+        .iter()
+        .filter(|f| f.entity == Entity::Address)
+        .filter_map(|f| text.get(f.start..f.end))
+        .collect();
+    tokens
+        .iter()
+        .filter(|t| t.allcaps && text.get(t.start..t.end).is_some_and(|w| named.contains(w)))
+        .map(|t| Finding {
+            entity: Entity::Address,
+            start: t.start,
+            end: t.end,
+            confidence: 0.6,
+            recognizer: "strict_record_header",
+        })
+        .collect()
 }
 
 /// The text's non-blank lines, trimmed, each with the offset where its trimmed text
@@ -2177,6 +2221,16 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
                 push(Entity::Id, start, end, "strict_trailer_code");
             }
         }
+        // A code of capitals and digits after a date stamp ("07/09/99 HP8") or alone on
+        // its line ("ARF32 FA"; see `code_line`); not a lab's name ("CO2", "CA125").
+        if let Some((a, b)) = code_line(trimmed) {
+            push(
+                Entity::Id,
+                start.saturating_add(a),
+                start.saturating_add(b),
+                "strict_trailer_code",
+            );
+        }
         // A name alone on its line, surname first in capitals ("NIQUE , TOYA N"), where
         // one of the two is a word no list knows or a listed name, or before the
         // dictation's number ("SECOND , CA Dictation ID 0750210").
@@ -2203,6 +2257,38 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
         previous = trimmed;
     }
     out
+}
+
+/// Where a line's code of capitals and digits is (see `trailer_lines`): the last word
+/// after a date stamp ("07/09/99 HP8", "09/26/01 10:15 A XC45"), or the whole line when it
+/// is such a code with two digits or more, its capitals first, and a group of one to
+/// three capitals after it ("ARF32 FA") or three capitals or more that no list knows.
+fn code_line(line: &str) -> Option<(usize, usize)> {
+    let code = |w: &str, min_digits: usize| {
+        let upper = w.bytes().filter(u8::is_ascii_uppercase).count();
+        let digits = w.bytes().filter(u8::is_ascii_digit).count();
+        (3..=12).contains(&w.len())
+            && w.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            && w.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
+            && upper >= 2
+            && digits >= min_digits
+    };
+    if let Some((head, last)) = line.rsplit_once(' ') {
+        if date_line(head) && code(last, 1) {
+            let start = line.len().saturating_sub(last.len());
+            return Some((start, line.len()));
+        }
+    }
+    let (head, tail) = line.split_once(' ').unwrap_or((line, ""));
+    let capitals_first = head.bytes().take_while(u8::is_ascii_uppercase).count() >= 2;
+    let short_tail = (1..=3).contains(&tail.len()) && tail.bytes().all(|b| b.is_ascii_uppercase());
+    // Alone, three capitals or more that no list knows ("XKR25"; not "CA125", "COVID19").
+    let lone = tail.is_empty()
+        && head.bytes().filter(u8::is_ascii_uppercase).count() >= 3
+        && lexicon::flags(&head.to_ascii_lowercase()) & (SAFE | COMMON) == 0
+        && !head.to_ascii_lowercase().starts_with("covid");
+    (code(head, 2) && capitals_first && (short_tail || lone)).then_some((0, line.len()))
 }
 
 /// The length of a line's opening name written surname first in capitals ("NIQUE , TOYA
@@ -2423,9 +2509,13 @@ fn dates_by_scan(text: &str) -> Vec<Finding> {
 /// A care agency named by its initials before what it provides, after a word that says
 /// who provides or opening a line ("discharged to home with AH Services", "AH services
 /// from Ha have been arranged"); a unit, a therapy, a generic agency or an office stays
-/// ("with PT Services", "DME services", "IT services").
+/// ("with PT Services", "DME services", "IT services"). Initials shaped like a
+/// hospital's or an agency's (`facility_shaped`) need less: any word for care after
+/// them ("has LRAH care", "with SMH follow up", "seen by the OLH Service"), or being
+/// what a patient goes home with ("discharged with WH and dressing changes"). Every
+/// other mention of initials found so is theirs too ("LRAH then called").
 fn agency_initials(tokens: &[Token]) -> Vec<Finding> {
-    let mut out = Vec::new();
+    let mut found: HashSet<&str> = HashSet::new();
     for (i, t) in tokens.iter().enumerate() {
         let letters_only = t.lower.bytes().all(|b| b.is_ascii_lowercase());
         if !t.allcaps || !letters_only || !(2..=5).contains(&t.letters) {
@@ -2468,17 +2558,16 @@ fn agency_initials(tokens: &[Token]) -> Vec<Finding> {
                 .get(k)
                 .filter(|n| n.gap.is_empty() && !n.newline_before)
         };
+        let prev = |k: usize| {
+            i.checked_sub(k)
+                .and_then(|p| tokens.get(p))
+                .filter(|_| !t.newline_before && t.gap.is_empty())
+        };
+        let prev_is = |words: &[&str]| prev(1).is_some_and(|p| words.contains(&p.lower.as_str()));
         // After a word that says who provides, or opening a line ("AH services from
         // Ha have been arranged").
         let opens_line = i == 0 || t.newline_before;
-        let before = opens_line
-            || (i
-                .checked_sub(1)
-                .and_then(|p| tokens.get(p))
-                .is_some_and(|p| {
-                    matches!(p.lower.as_str(), "with" | "by" | "from" | "to" | "via")
-                })
-                && t.gap.is_empty());
+        let before = opens_line || prev_is(&["with", "by", "from", "to", "via"]);
         let next = joined(i.saturating_add(1));
         let provides = next.is_some_and(|n| {
             (n.first_upper || n.lower == "services")
@@ -2488,17 +2577,82 @@ fn agency_initials(tokens: &[Token]) -> Vec<Finding> {
                             m.first_upper && matches!(m.lower.as_str(), "care" | "health")
                         })))
         });
-        if before && provides {
-            out.push(Finding {
-                entity: Entity::Address,
-                start: t.start,
-                end: t.end,
-                confidence: 0.55,
-                recognizer: "strict_agency_initials",
+        // With a vowel inside only where no dictionary knows the word ("LRAH"; not
+        // "BATH", "MOUTH").
+        let shaped = (facility_shaped(t)
+            || ((t.lower.ends_with('h') || t.lower.ends_with("mc"))
+                && t.letters >= 3
+                && lexicon::flags(&t.lower) == 0))
+            && !MEDICAL_H_INITIALS.contains(&t.lower.as_str());
+        let care_after = next.is_some_and(|n| {
+            AGENCY_CARE.contains(&n.lower.as_str())
+                || (n.lower == "follow"
+                    && joined(i.saturating_add(2)).is_some_and(|m| m.lower == "up"))
+        });
+        let care_before = opens_line
+            || prev_is(&[
+                "with", "by", "from", "to", "via", "has", "had", "have", "the", "and", "per",
+            ]);
+        // What the patient goes home with, the clause ending there.
+        let sent_home_with = prev_is(&["with"])
+            && prev(2).is_some_and(|v| {
+                matches!(
+                    v.lower.as_str(),
+                    "discharged" | "home" | "arranged" | "set" | "up"
+                )
+            })
+            && tokens.get(i.saturating_add(1)).is_none_or(|n| {
+                n.newline_before
+                    || !n.gap.is_empty()
+                    || matches!(n.lower.as_str(), "and" | "for" | "to")
             });
+        if (before && provides) || (shaped && ((care_before && care_after) || sent_home_with)) {
+            found.insert(t.lower.as_str());
         }
     }
-    out
+    tokens
+        .iter()
+        .filter(|t| t.allcaps && found.contains(t.lower.as_str()))
+        .map(|t| Finding {
+            entity: Entity::Address,
+            start: t.start,
+            end: t.end,
+            confidence: 0.55,
+            recognizer: "strict_agency_initials",
+        })
+        .collect()
+}
+
+/// Words for the care an agency or a hospital gives, after its initials ("LRAH care",
+/// "the OLH Service", "SMH nursing").
+const AGENCY_CARE: &[&str] = &[
+    "care", "homecare", "service", "services", "hospice", "nursing", "nurse", "nurses", "agency",
+    "visits", "followup",
+];
+
+/// Medical initials shaped like a facility's (a hormone, a finding, an insulin, a
+/// generic service): "TSH follow up", "discharged with NPH and regular insulin".
+const MEDICAL_H_INITIALS: &[&str] = &[
+    "tsh", "pth", "acth", "adh", "fsh", "lh", "hgh", "nph", "bph", "lvh", "rvh", "ich", "sah",
+    "sdh", "edh", "ivh", "pph", "ldh", "mch", "cah", "bh", "mh", "hh", "ph", "nh", "rh", "oh",
+    "ah", "eh", "uh", "osh", "dh",
+];
+
+/// Initials with a hospital's or an agency's shape: letters only, in one case, no vowel
+/// after the first letter, ending in "h" (two to four letters: "GH", "SMH", "LRAH") or
+/// in "mc" (three to five: "BMC", "PUOMC").
+fn facility_shaped(t: &Token) -> bool {
+    let lower = t.lower.as_str();
+    let letters_only = lower.chars().all(|c| c.is_ascii_lowercase());
+    let one_case = t.allcaps || !t.first_upper;
+    let shaped = (lower.ends_with('h') && (2..=4).contains(&t.letters))
+        || (lower.ends_with("mc") && (3..=5).contains(&t.letters));
+    // Initials have no vowel but a leading one ("UCH"); "cath" or "bath" is a word.
+    let inner_vowel = lower
+        .chars()
+        .skip(1)
+        .any(|c| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u'));
+    letters_only && one_case && shaped && !inner_vowel
 }
 
 /// The name of a signature line: at the line's start (after underscores, "Electronically
@@ -4141,14 +4295,6 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
     for (i, t) in tokens.iter().enumerate().skip(2) {
         let lower = t.lower.as_str();
         let letters_only = lower.chars().all(|c| c.is_ascii_lowercase());
-        let one_case = t.allcaps || !t.first_upper;
-        let shaped = (lower.ends_with('h') && (2..=4).contains(&t.letters))
-            || (lower.ends_with("mc") && (3..=5).contains(&t.letters));
-        // Initials have no vowel but a leading one ("UCH"); "cath" or "bath" is a word.
-        let inner_vowel = lower
-            .chars()
-            .skip(1)
-            .any(|c| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u'));
         let at = |k: usize| i.checked_sub(k).and_then(|j| tokens.get(j));
         // Any initials in capitals after "at" where care was given, ending their phrase
         // ("seen in the walk-in clinic at CPI yesterday", "followed at UCH"); not a
@@ -4171,10 +4317,7 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
             && !GENERIC_INITIALS.contains(&lower)
             && !matches!(lower, "am" | "pm" | "hs" | "qhs" | "noon");
         if !care_at
-            && (!letters_only
-                || !one_case
-                || !shaped
-                || inner_vowel
+            && (!facility_shaped(t)
                 || lexicon::flags(lower) & COMMON != 0
                 || GENERIC_INITIALS.contains(&lower))
         {
