@@ -23,8 +23,8 @@ Sources and licences (also in wasm-core/src/pii/lexicon/SOURCES.md):
   * drug-named-entity-recognition 2.0.9 (MIT): drug names and brand synonyms drawn from
     the DrugBank open vocabulary (CC0) and MeSH (public domain).
   * zipcodes 1.2.0 (MIT): the USPS city name of every standard and PO-box ZIP code.
-  * wasm-core/src/pii/lexicon/medical_extra.txt and the earlier name lists in
-    wasm-core/src/pii/*.txt, written for phiveil (Apache-2.0).
+  * wasm-core/src/pii/lexicon/medical_extra.txt, latin_terms.txt and the earlier name
+    lists in wasm-core/src/pii/*.txt, written for phiveil (Apache-2.0).
 """
 import bz2
 import json
@@ -84,6 +84,8 @@ def main(src, repo):
                 add(w, SAFE | CAPSAFE)
     for w in words(repo / "wasm-core/src/pii/lexicon/medical_extra.txt"):
         add(w, SAFE | CAPSAFE)
+    for w in words(repo / "wasm-core/src/pii/lexicon/latin_terms.txt"):
+        add(w, SAFE)
     # US cities and towns. A name of several words is one entry, its words as the
     # detector's tokenizer lowers them, joined by one space; "Saint", "Mount" and "Fort"
     # are also entered as written short ("st louis"). Names of four words and more, and

@@ -2095,6 +2095,22 @@ T12 L1",
 }
 
 #[test]
+fn latin_terms_stay_and_names_spelt_like_them_do_not() {
+    // Anatomy, disease and microbiology in Latin that name lists also carry, on lines
+    // written mostly in lower case (where unknown and name-list words are redacted).
+    strict_keeps(
+        "carried down through the fascia lata and the split fibers of the gluteus maximus and adductor magnus .",
+    );
+    strict_keeps(
+        "the dura mater and pia were opened ; loss of the substantia nigra ; rash of pityriasis rosea .",
+    );
+    strict_keeps("history of myasthenia gravis and clostridioides difficile colitis .");
+    // A person of that name, after a cue or capitalized inside a sentence.
+    strict_removes("my son magnus drives me to clinic", &["magnus"]);
+    strict_removes("Seen today with Magnus Olsen and his wife .", &["Magnus"]);
+}
+
+#[test]
 fn dates_by_a_study_a_slash_or_a_day_alone() {
     // A month and day after a study's "of", a day before its month's short name with a
     // slash, a day of the month alone before "on" or after "course of the".
