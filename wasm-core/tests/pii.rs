@@ -2095,6 +2095,34 @@ T12 L1",
 }
 
 #[test]
+fn labels_alone_on_their_line_and_the_values_after_them() {
+    // A name on the line after a person's label; a status after one, a label that says
+    // there is none, and the words of a capitalized label stay.
+    let out = strict_out(
+        "Patient States Complaint :\nCHEST PAIN\nAttending :\nOla Brandvik\nPCP Name :\nNONE , PHYSICIAN\n\
+         Guardian :\nStable\nDischarge Status :\nDischarged",
+    );
+    assert!(!out.contains("Ola") && !out.contains("Brandvik"), "{out}");
+    for kept in [
+        "Patient States Complaint :",
+        "NONE , PHYSICIAN",
+        "Guardian :\nStable",
+        "Discharge Status :\nDischarged",
+    ] {
+        assert!(out.contains(kept), "{kept:?} lost: {out}");
+    }
+    // A room after its label; the initials a header names, in lower case after "to".
+    let out = strict_out(
+        "773019284 QVC\n88120394\n3/4/2004 12:00:00 AM\nDIS\nService :\nMED\nRoom :\n4W-317\n\
+         She was then transferred to qvc and admitted ; moved to room 412 .",
+    );
+    assert!(
+        !out.contains("4W-317") && !out.contains("qvc") && out.contains("room 412"),
+        "{out}"
+    );
+}
+
+#[test]
 fn latin_terms_stay_and_names_spelt_like_them_do_not() {
     // Anatomy, disease and microbiology in Latin that name lists also carry, on lines
     // written mostly in lower case (where unknown and name-list words are redacted).

@@ -555,6 +555,29 @@ impl Why {
     }
 }
 
+/// A word of a label that ends its line with a colon, every word of it capitalized and
+/// at most five ("Patient States Complaint :", "Discharge Status :"): a frequent word
+/// there is the label's, not a name after "patient".
+fn label_heading(tokens: &[Token], i: usize) -> bool {
+    let mut start = i;
+    while start > 0 && tokens.get(start).is_some_and(|t| !t.newline_before) {
+        start = start.saturating_sub(1);
+    }
+    let mut end = i.saturating_add(1);
+    while tokens
+        .get(end)
+        .is_some_and(|t| !t.newline_before && t.gap.is_empty())
+    {
+        end = end.saturating_add(1);
+    }
+    // The colon stands before the next line's first word, or ends the text.
+    let colon = tokens
+        .get(end)
+        .is_some_and(|n| n.newline_before && n.gap.starts_with(':'));
+    let words = tokens.get(start..end).unwrap_or_default();
+    colon && (2..=5).contains(&words.len()) && words.iter().all(|w| w.first_upper)
+}
+
 /// An acronym used as a verb or a plural with an apostrophe ("MRI'ed", "CT'd", "EKG's",
 /// "dc'd", in capitals "CHG'D", "SX'ING"): capitals, or an abbreviation the lexicon
 /// knows, before the apostrophe, an inflection after it.
@@ -762,6 +785,7 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
             || super::names::colour_of_a_finding(tokens, i)
             || super::names::pupils_shorthand(tokens, i)
             || acronym_inflected(text, t)
+            || (flag_of(i) & COMMON != 0 && label_heading(tokens, i))
             || ordinal_suffix(text, t)
             || rate_unit(text, t)
             // A word the name lists lack glued to the number before it is its unit,
@@ -2067,17 +2091,30 @@ fn header_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
 }
 
 /// Every other mention, in capitals, of the facility initials a record's header names
-/// ("099435738 PUMC" … "If you would like an PUMC primary care physician").
+/// ("099435738 PUMC" … "If you would like an PUMC primary care physician"), and in lower
+/// case after a word for going there ("transferred to yc").
 fn initials_elsewhere(text: &str, tokens: &[Token], header: &[Finding]) -> Vec<Finding> {
     let named: HashSet<&str> = header
         .iter()
         .filter(|f| f.entity == Entity::Address)
         .filter_map(|f| text.get(f.start..f.end))
         .collect();
+    let lower: HashSet<String> = named.iter().map(|w| w.to_ascii_lowercase()).collect();
     tokens
         .iter()
-        .filter(|t| t.allcaps && text.get(t.start..t.end).is_some_and(|w| named.contains(w)))
-        .map(|t| Finding {
+        .enumerate()
+        .filter(|&(i, t)| {
+            let same = text.get(t.start..t.end).is_some_and(|w| named.contains(w));
+            // In lower case after a word for going somewhere ("transferred to yc").
+            let lowered = !t.first_upper
+                && lower.contains(&t.lower)
+                && !t.newline_before
+                && i.checked_sub(1)
+                    .and_then(|p| tokens.get(p))
+                    .is_some_and(|p| matches!(p.lower.as_str(), "to" | "at" | "from" | "into"));
+            (t.allcaps && same) || lowered
+        })
+        .map(|(_, t)| Finding {
             entity: Entity::Address,
             start: t.start,
             end: t.end,
@@ -2221,6 +2258,27 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
                 push(Entity::Id, start, end, "strict_trailer_code");
             }
         }
+        // A room alone on the line after its label ("Room :" / "9Y-298"), as a header
+        // writes it (`header_lines`).
+        if one_of(previous, &["room :", "room:"])
+            && (3..=12).contains(&trimmed.len())
+            && trimmed.bytes().any(|b| b.is_ascii_digit())
+            && trimmed
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            push(Entity::Id, start, end, "strict_record_header");
+        }
+        // A name alone on the line after a person's label ("Patient Name :" / "Rose
+        // Grant", "PCP :" / "DR. ADA K. MOSS").
+        if let Some(span) = labelled_name(previous, trimmed) {
+            push(
+                Entity::Person,
+                start,
+                start.saturating_add(span),
+                "strict_labelled_name",
+            );
+        }
         // A code of capitals and digits after a date stamp ("07/09/99 HP8") or alone on
         // its line ("ARF32 FA"; see `code_line`); not a lab's name ("CO2", "CA125").
         if let Some((a, b)) = code_line(trimmed) {
@@ -2257,6 +2315,77 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
         previous = trimmed;
     }
     out
+}
+
+/// Labels of a person written alone on their line, the name on the next ("Patient Name
+/// :" / "Rose Grant").
+const PERSON_LABELS: &[&str] = &[
+    "name",
+    "patient name",
+    "pt name",
+    "pcp",
+    "pcp name",
+    "attending",
+    "attending physician",
+    "provider",
+    "physician",
+    "primary care physician",
+    "referring physician",
+    "doctor",
+    "emergency contact",
+    "guardian",
+    "next of kin",
+    "nok",
+    "nurse",
+    "resident",
+    "surgeon",
+    "mother",
+    "father",
+    "spouse",
+    "caregiver",
+    "interpreter",
+];
+
+/// The length of a name alone on the line after a person's label (`PERSON_LABELS`, then
+/// a colon): one to four words, each capitalized or in capitals, or an initial, maybe
+/// after a title and with commas between ("Rose Grant", "DR. ADA K. MOSS", "GRANT ,
+/// ROSE"), one of them a listed name or a word no list knows, none a word that says
+/// there is no name ("NONE , PHYSICIAN", "Unknown").
+fn labelled_name(previous: &str, line: &str) -> Option<usize> {
+    let label = previous.trim_end_matches([' ', ':']).to_ascii_lowercase();
+    if !previous.ends_with(':') || !PERSON_LABELS.contains(&label.as_str()) {
+        return None;
+    }
+    let words: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    let shaped = |w: &str| {
+        let body = w.trim_end_matches('.');
+        let mut chars = body.chars();
+        chars.next().is_some_and(|c| c.is_ascii_uppercase())
+            && chars.all(|c| c.is_ascii_alphabetic() || c == '\'' || c == '-')
+    };
+    let empty = |w: &str| {
+        matches!(
+            w.to_ascii_lowercase().as_str(),
+            "none" | "unknown" | "self" | "na" | "n/a" | "physician" | "not" | "no" | "yes"
+        )
+    };
+    let titled = words.first().is_some_and(|w| {
+        matches!(
+            w.to_ascii_lowercase().trim_end_matches('.'),
+            "dr" | "mr" | "mrs" | "ms" | "miss"
+        )
+    });
+    let named = words.len().saturating_sub(usize::from(titled));
+    // A listed name or a word no list knows among them ("Stable" is neither).
+    let namey = words.iter().skip(usize::from(titled)).any(|w| {
+        let f = lexicon::flags(&w.trim_end_matches('.').to_ascii_lowercase());
+        is_name(f) || f & SAFE == 0
+    });
+    ((1..=4).contains(&named)
+        && namey
+        && words.iter().all(|w| shaped(w) && !empty(w))
+        && !line.bytes().any(|b| b.is_ascii_digit()))
+    .then_some(line.len())
 }
 
 /// Where a line's code of capitals and digits is (see `trailer_lines`): the last word
