@@ -2123,6 +2123,17 @@ fn labels_alone_on_their_line_and_the_values_after_them() {
 }
 
 #[test]
+fn syndromes_named_after_people_and_lengths_of_time() {
+    // A run of capitalized names before "syndrome" with a known eponym among them; a
+    // person's name before a clinic's name is still a name.
+    strict_keeps("ECG consistent with Wolf Parkinson White Syndrome ; no Guillain Barre syndrome .");
+    strict_keeps("History of Wolff-Parkinson-White syndrome, ablated .");
+    strict_removes("Seen with Maria White at the Syndrome clinic .", &["Maria", "White"]);
+    // A number of weeks in capitals after "IN" is no place.
+    strict_keeps("RETURN TO WORK :\nIN 12 WEEKS\nACTIVITY :\nAS TOLERATED");
+}
+
+#[test]
 fn latin_terms_stay_and_names_spelt_like_them_do_not() {
     // Anatomy, disease and microbiology in Latin that name lists also carry, on lines
     // written mostly in lower case (where unknown and name-list words are redacted).

@@ -26,7 +26,7 @@ pub(super) fn credential_list(cue: &str, gap_after: &str) -> bool {
 }
 
 /// Whether `t` follows a number, glued or one space apart ("4L", "4 L").
-fn glued_or_after_number(text: &str, t: &Token) -> bool {
+pub(super) fn glued_or_after_number(text: &str, t: &Token) -> bool {
     text.get(..t.start).is_some_and(|b| {
         b.strip_suffix(' ')
             .unwrap_or(b)
@@ -247,6 +247,56 @@ pub(super) fn eponym_use(tokens: &[Token], i: usize) -> bool {
     tokens.get(i).is_some_and(|t| t.possessive)
         && tokens.get(i.saturating_add(1)).is_some_and(|n| {
             !n.newline_before && n.gap.is_empty() && EPONYM_NOUNS.contains(&n.lower.as_str())
+        })
+}
+
+/// A capitalized word of a run that names a syndrome or a disease after people, one of
+/// them an eponym the lexicon knows ("Wolf Parkinson White Syndrome", "Guillain Barre
+/// syndrome"): up to four words joined by spaces or hyphens on one line.
+pub(super) fn eponym_run(tokens: &[Token], i: usize) -> bool {
+    use super::lexicon::{flags, CAPSAFE};
+    let capital = |k: usize| {
+        tokens
+            .get(k)
+            .is_some_and(|t| t.first_upper && t.letters >= 2)
+    };
+    let joined = |k: usize| {
+        tokens
+            .get(k)
+            .is_some_and(|t| !t.newline_before && (t.gap.is_empty() || t.gap == "-"))
+    };
+    let disease = |k: usize| {
+        tokens.get(k).is_some_and(|n| {
+            matches!(
+                n.lower.as_str(),
+                "syndrome" | "syndromes" | "disease" | "phenomenon" | "anomaly" | "malformation"
+            )
+        })
+    };
+    let word = |k: usize| capital(k) && !disease(k);
+    if !word(i) {
+        return false;
+    }
+    let mut start = i;
+    while start > 0 && i.saturating_sub(start) < 3 && joined(start) && word(start.saturating_sub(1))
+    {
+        start = start.saturating_sub(1);
+    }
+    let mut end = i;
+    while end.saturating_sub(start) < 3
+        && joined(end.saturating_add(1))
+        && word(end.saturating_add(1))
+    {
+        end = end.saturating_add(1);
+    }
+    let noun = end.saturating_add(1);
+    joined(noun)
+        && disease(noun)
+        && end > start
+        && (start..=end).any(|k| {
+            tokens
+                .get(k)
+                .is_some_and(|t| flags(&t.lower) & CAPSAFE != 0)
         })
 }
 
@@ -1456,7 +1506,10 @@ impl NameRecognizer {
                     continue;
                 }
             }
-            if first != i || !(nameish(t) || (t.allcaps && t.capitalized)) || eponym_use(tokens, i)
+            if first != i
+                || !(nameish(t) || (t.allcaps && t.capitalized))
+                || eponym_use(tokens, i)
+                || eponym_run(tokens, i)
             {
                 continue;
             }

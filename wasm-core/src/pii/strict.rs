@@ -786,6 +786,10 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
             || super::names::pupils_shorthand(tokens, i)
             || acronym_inflected(text, t)
             || (flag_of(i) & COMMON != 0 && label_heading(tokens, i))
+            // A length of time after its number ("RETURN TO WORK : IN 12 WEEKS").
+            || (DURATION_UNITS.contains(&t.lower.as_str())
+                && super::names::glued_or_after_number(text, t))
+            || super::names::eponym_run(tokens, i)
             || ordinal_suffix(text, t)
             || rate_unit(text, t)
             // A word the name lists lack glued to the number before it is its unit,
