@@ -2126,9 +2126,14 @@ fn labels_alone_on_their_line_and_the_values_after_them() {
 fn syndromes_named_after_people_and_lengths_of_time() {
     // A run of capitalized names before "syndrome" with a known eponym among them; a
     // person's name before a clinic's name is still a name.
-    strict_keeps("ECG consistent with Wolf Parkinson White Syndrome ; no Guillain Barre syndrome .");
+    strict_keeps(
+        "ECG consistent with Wolf Parkinson White Syndrome ; no Guillain Barre syndrome .",
+    );
     strict_keeps("History of Wolff-Parkinson-White syndrome, ablated .");
-    strict_removes("Seen with Maria White at the Syndrome clinic .", &["Maria", "White"]);
+    strict_removes(
+        "Seen with Maria White at the Syndrome clinic .",
+        &["Maria", "White"],
+    );
     // A number of weeks in capitals after "IN" is no place.
     strict_keeps("RETURN TO WORK :\nIN 12 WEEKS\nACTIVITY :\nAS TOLERATED");
 }

@@ -559,23 +559,36 @@ impl Why {
 /// at most five ("Patient States Complaint :", "Discharge Status :"): a frequent word
 /// there is the label's, not a name after "patient".
 fn label_heading(tokens: &[Token], i: usize) -> bool {
+    let capital = |k: usize| tokens.get(k).is_some_and(|t| t.first_upper);
+    if !capital(i) {
+        return false;
+    }
+    // Back to the line's start and on to the colon, over capitalized words only, five
+    // at most: a few steps whatever the line's length.
     let mut start = i;
-    while start > 0 && tokens.get(start).is_some_and(|t| !t.newline_before) {
+    while tokens.get(start).is_some_and(|t| !t.newline_before)
+        && start > 0
+        && i.saturating_sub(start) < 5
+    {
         start = start.saturating_sub(1);
+        if !capital(start) {
+            return false;
+        }
     }
     let mut end = i.saturating_add(1);
     while tokens
         .get(end)
-        .is_some_and(|t| !t.newline_before && t.gap.is_empty())
+        .is_some_and(|t| !t.newline_before && t.gap.is_empty() && t.first_upper)
+        && end.saturating_sub(start) < 5
     {
         end = end.saturating_add(1);
     }
-    // The colon stands before the next line's first word, or ends the text.
+    // The colon stands before the next line's first word.
     let colon = tokens
         .get(end)
         .is_some_and(|n| n.newline_before && n.gap.starts_with(':'));
-    let words = tokens.get(start..end).unwrap_or_default();
-    colon && (2..=5).contains(&words.len()) && words.iter().all(|w| w.first_upper)
+    let opens_line = tokens.get(start).is_some_and(|t| t.newline_before) || start == 0;
+    opens_line && colon && (2..=5).contains(&end.saturating_sub(start))
 }
 
 /// An acronym used as a verb or a plural with an apostrophe ("MRI'ed", "CT'd", "EKG's",
