@@ -2042,14 +2042,12 @@ fn agencies_by_initials_header_lines_and_lone_codes() {
     // Initials shaped like a hospital's or an agency's before a word for care, or what a
     // patient goes home with; every other mention of them goes too.
     strict_removes(
-        "She walks with a cane and has KRAH care .
-KRAH then called the son .",
+        "She walks with a cane and has KRAH care .\nKRAH then called the son .",
         &["KRAH"],
     );
     strict_removes(
-        "Seen in consultation by the UVH Service .
-Discharged with QMH and daily dressing changes .
-         Home with BLH follow up for wound care .",
+        "Seen in consultation by the UVH Service .\nDischarged with QMH and daily dressing \
+         changes .\nHome with BLH follow up for wound care .",
         &["UVH", "QMH", "BLH"],
     );
     // A hormone, an insulin, a unit or a service known by its initials stays.
@@ -2058,40 +2056,25 @@ Discharged with QMH and daily dressing changes .
     // A record number and the facility's initials on one line, the initials wherever
     // else the record names them.
     let out = strict_out(
-        "309114872 WKMC
-61028853
-5/2/2004 12:00:00 AM
-ED Discharge Summary
+        "309114872 WKMC\n61028853\n5/2/2004 12:00:00 AM\nED Discharge Summary\n\
          If you would like a WKMC primary care physician , please call .",
     );
     assert!(!out.contains("WKMC") && !out.contains("309114872"), "{out}");
     // A dictation code alone on its line with a short group after it, or after a date
     // stamp; a marker alone stays.
     strict_removes(
-        "DISCHARGE SUMMARY
-NAME :
-UNIT NUMBER :
-ADMISSION DATE :
-DIAGNOSIS :
-COPD .
-         HISTORY :
-Stable .
-PLAN :
-Home .
-DISCHARGE SUMMARY
-QTB41 KE
-T :
-02/11/98 ZW7",
+        "DISCHARGE SUMMARY\nNAME :\nUNIT NUMBER :\nADMISSION DATE :\nDIAGNOSIS :\nCOPD .\n\
+         HISTORY :\nStable .\nPLAN :\nHome .\nDISCHARGE SUMMARY\nQTB41 KE\nT :\n02/11/98 ZW7",
         &["QTB41 KE", "ZW7"],
     );
-    strict_keeps(
-        "LABS :
-CA125
-HBA1C
-PCO2 45
-COVID19
-T12 L1",
+    strict_keeps("LABS :\nCA125\nHBA1C\nPCO2 45\nCOVID19\nT12 L1");
+    // A user's code after a degree the signature lists, and a job code spaced out.
+    strict_removes(
+        "ENTERED BY :\nQUILL , ARA , M.D. , M.DIV ( QX52 ) 02/18/01 11:42 AM\n\
+         Dictated By :\nNOVA TREM , M.D. KV 518 / 0392 / ADA LUNE , M.D.",
+        &["QX52", "KV 518 / 0392"],
     );
+    strict_keeps("BP 120 / 80 ; ratio 12 / 2000 ; MS 4 / 5 strength");
 }
 
 #[test]

@@ -2231,12 +2231,13 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             )
         }),
     )?;
-    // A dictation job code: letters and digits, a slash, digits ("PL926/1533"); and the
+    // A dictation job code: letters and digits, a slash, digits ("PL926/1533", spaced out
+    // in some exports: "ZX 681 / 0201"); and the
     // editor's initials after an edit stamp at the line's end ("edited 1/10/94 py").
     add(
         "dictation_job_code",
         Id,
-        r"\b([A-Z]{2,3}\d{2,4}/\d{3,5})\b",
+        r"\b([A-Z]{2,3}\d{2,4}/\d{3,5}|[A-Z]{2,3} \d{2,4} / \d{3,5})\b",
         1,
         0.6,
         &[],
@@ -2291,7 +2292,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "signature_user_name",
         Person,
-        r"\b(?:(?:M\.D\.?|MD|D\.O\.|R\.N\.|RN|NP|PA-C|Ph\.D\.|PH\.D\.|PhD)[ \t]*,?[ \t]*)+(?:\([ \t]*)?([A-Z]{1,4}\d{1,4})\b",
+        r"\b(?:(?:M\.D\.?|MD|D\.O\.|R\.N\.|RN|NP|PA-C|Ph\.D\.|PH\.D\.|PhD|M\.DIV\.?|MPH|M\.P\.H\.|MBA|MSN|DNP|PharmD|FACP|FACS)[ \t]*,?[ \t]*)+(?:\([ \t]*)?([A-Z]{1,4}\d{1,4})\b",
         1,
         0.7,
         &[],
