@@ -2068,11 +2068,12 @@ fn agencies_by_initials_header_lines_and_lone_codes() {
         &["QTB41 KE", "ZW7"],
     );
     strict_keeps("LABS :\nCA125\nHBA1C\nPCO2 45\nCOVID19\nT12 L1");
-    // A user's code after a degree the signature lists, and a job code spaced out.
+    // A user's code after a degree the signature lists, a job code spaced out and the
+    // second signer after it.
     strict_removes(
         "ENTERED BY :\nQUILL , ARA , M.D. , M.DIV ( QX52 ) 02/18/01 11:42 AM\n\
          Dictated By :\nNOVA TREM , M.D. KV 518 / 0392 / ADA LUNE , M.D.",
-        &["QX52", "KV 518 / 0392"],
+        &["QX52", "KV 518 / 0392", "ADA LUNE"],
     );
     strict_keeps("BP 120 / 80 ; ratio 12 / 2000 ; MS 4 / 5 strength");
 }

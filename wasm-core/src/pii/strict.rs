@@ -2328,6 +2328,20 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
                     "strict_signature_line",
                 );
             }
+            // A second signer after a slash on the same line ("NIA TREM , M.D. KV518/0392
+            // / ADA LUNE , M.D.").
+            for (k, _) in trimmed.match_indices(" / ") {
+                let from = k.saturating_add(3);
+                let rest = trimmed.get(from..).unwrap_or_default();
+                if let Some((a, b)) = signature_name(rest) {
+                    push(
+                        Entity::Person,
+                        start.saturating_add(from).saturating_add(a),
+                        start.saturating_add(from).saturating_add(b),
+                        "strict_signature_line",
+                    );
+                }
+            }
         }
         previous = trimmed;
     }
