@@ -2151,6 +2151,13 @@ fn dates_by_a_study_a_slash_or_a_day_alone() {
         &["14th", "9th"],
     );
     strict_keeps("A ratio of 1/29 ; on the 5th floor ; the 3rd dose ; grade 2/6 murmur .");
+    // A month and day written with a leading zero is no score, whatever its day; a user's
+    // code in parentheses before an entry's date stamp.
+    strict_removes(
+        "ZOCOR 40 MG PO QHS Starting Today ( 01/05 )\nENTERED BY :\nQUILL , ARA ( EF11 ) 01/06/04 04:11 PM",
+        &["01/05", "EF11"],
+    );
+    strict_keeps("Strength 4/5 in the left leg ; colectomy with Hartman pouch .");
 }
 
 #[test]

@@ -1133,7 +1133,8 @@ const RECIPE_DENOMINATORS: [&str; 5] = ["2", "3", "4", "8", "16"];
 /// denominator, and scores are out of 4, 5 or 10 ("strength 4/5", "pain 6/10").
 fn not_a_score(s: &str) -> bool {
     let (m, d) = fraction_parts(s);
-    !(matches!(d, 4 | 5 | 10) && m <= d)
+    // A score is not written with a leading zero ("Starting Today ( 01/05 )").
+    s.starts_with('0') || !(matches!(d, 4 | 5 | 10) && m <= d)
 }
 
 /// The two numbers of a fraction or month/day ("3/4" → 3 and 4; 0 for a missing part).
@@ -2295,6 +2296,18 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         r"\b(?:(?:M\.D\.?|MD|D\.O\.|R\.N\.|RN|NP|PA-C|Ph\.D\.|PH\.D\.|PhD|M\.DIV\.?|MPH|M\.P\.H\.|MBA|MSN|DNP|PharmD|FACP|FACS)[ \t]*,?[ \t]*)+(?:\([ \t]*)?([A-Z]{1,4}\d{1,4})\b",
         1,
         0.7,
+        &[],
+        &[],
+        None,
+    )?;
+    // A user's code in parentheses before the entry's date stamp ("ENTERED BY : DOE ,
+    // ANA N. ( EF11 ) 01/06/04 04:11 PM").
+    add(
+        "entry_user_code",
+        Id,
+        r"\([ \t]*([A-Z]{1,4}\d{1,4})[ \t]*\)[ \t]+\d{1,2}/\d{1,2}/\d{2,4}\b",
+        1,
+        0.6,
         &[],
         &[],
         None,
