@@ -2123,6 +2123,26 @@ fn syndromes_named_after_people_and_lengths_of_time() {
 }
 
 #[test]
+fn street_corners_and_workstation_names() {
+    // A corner named by a numbered street and another, in a message or a note; a second
+    // dose, a day and a month stay.
+    strict_removes(
+        "can u send it to the walgreens on 5th and pine instead",
+        &["5th and pine"],
+    );
+    strict_removes(
+        "Met her at Main & 3rd ; shelter on the corner of 14th and Elm .",
+        &["Main & 3rd", "14th and Elm"],
+    );
+    strict_keeps("Given on 2nd and final dose ; on 3rd and last attempt ; ICD-10 E11.9 .");
+    // A workstation's name of three parts with one digit.
+    strict_removes(
+        "accessed from workstation ED-TRIAGE-03 at night",
+        &["ED-TRIAGE-03"],
+    );
+}
+
+#[test]
 fn latin_terms_stay_and_names_spelt_like_them_do_not() {
     // Anatomy, disease and microbiology in Latin that name lists also carry, on lines
     // written mostly in lower case (where unknown and name-list words are redacted).

@@ -1137,6 +1137,37 @@ fn not_a_score(s: &str) -> bool {
     s.starts_with('0') || !(matches!(d, 4 | 5 | 10) && m <= d)
 }
 
+/// A month's name or short name in lower case ("june", "sept").
+fn is_month_word(w: &str) -> bool {
+    matches!(
+        w,
+        "january"
+            | "jan"
+            | "february"
+            | "feb"
+            | "march"
+            | "mar"
+            | "april"
+            | "apr"
+            | "may"
+            | "june"
+            | "jun"
+            | "july"
+            | "jul"
+            | "august"
+            | "aug"
+            | "september"
+            | "sept"
+            | "sep"
+            | "october"
+            | "oct"
+            | "november"
+            | "nov"
+            | "december"
+            | "dec"
+    )
+}
+
 /// The two numbers of a fraction or month/day ("3/4" → 3 and 4; 0 for a missing part).
 fn fraction_parts(s: &str) -> (u32, u32) {
     let mut parts = s.split('/').map(|p| p.parse::<u32>().unwrap_or(0));
@@ -1302,7 +1333,15 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             // ("Temperature 38.2" after "Patient").
             // A lab value after a label that is also a test ("PT 12.2") is no identifier.
             let first = s.split_whitespace().next().unwrap_or_default();
-            digits(s) >= 3 && has_digit(first) && !is_measure(s) && !lab_value(s)
+            // A name-like code of three parts in capitals needs only one digit
+            // ("workstation ED-TRIAGE-03"; not "ICD-10").
+            let hyphen_code = first.len() >= 6
+                && first.matches('-').count() >= 2
+                && first
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+                && first.bytes().filter(u8::is_ascii_uppercase).count() >= 3;
+            (digits(s) >= 3 || hyphen_code) && has_digit(first) && !is_measure(s) && !lab_value(s)
         }),
     )?;
     // A dictation system's index number ("Index No. T0DUWD0PBV", "Index No. WZGE1
@@ -1948,6 +1987,52 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         &[],
         None,
+    )?;
+    // A street corner named by a numbered street and another ("the walgreens on 5th and
+    // pine", "at Main & 3rd", "corner of 14th and Elm"): an ordinal on one side, a word on
+    // the other; not a second dose or a day ("on 2nd and final dose", "on 5th and 6th").
+    add(
+        "street_corner",
+        Address,
+        r"(?i)\b(?:on|at|near|off|corner\s+of)\s+((?:\d{1,3}(?:st|nd|rd|th)\s+(?:and|&)\s+[a-z][a-z'-]{2,})|(?:[a-z][a-z'-]{2,}\s+(?:and|&)\s+\d{1,3}(?:st|nd|rd|th)))\b(?:\s+(?:st|street|ave|avenue)\b\.?)?",
+        1,
+        0.55,
+        &[],
+        &[],
+        Some(|s| {
+            let words: Vec<String> = s
+                .split_whitespace()
+                .map(|w| w.to_ascii_lowercase())
+                .collect();
+            let word = words
+                .iter()
+                .find(|w| !w.starts_with(|c: char| c.is_ascii_digit()) && *w != "and" && *w != "&");
+            word.is_some_and(|w| {
+                !matches!(
+                    w.as_str(),
+                    "final"
+                        | "last"
+                        | "then"
+                        | "now"
+                        | "again"
+                        | "later"
+                        | "subsequent"
+                        | "next"
+                        | "every"
+                        | "each"
+                        | "the"
+                        | "his"
+                        | "her"
+                        | "their"
+                        | "first"
+                        | "second"
+                        | "third"
+                        | "fourth"
+                        | "fifth"
+                        | "sixth"
+                ) && !is_month_word(w)
+            })
+        }),
     )?;
     // A named street without a house number: "the pharmacy on Alder Way".
     add(
