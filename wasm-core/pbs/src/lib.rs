@@ -30,7 +30,7 @@ use tfhe::core_crypto::fft_impl::fft64::math::fft::Fft;
 use tfhe::core_crypto::prelude::{
     extract_lwe_sample_from_glwe_ciphertext, keyswitch_lwe_ciphertext,
     par_expand_lwe_compact_ciphertext_list, CiphertextCount, CiphertextModulusLog,
-    ComputationBuffers, ContiguousEntityContainer, ContiguousEntityContainerMut,
+    ComputationBuffers, Container, ContiguousEntityContainer, ContiguousEntityContainerMut,
     FourierLweBootstrapKeyOwned, GlweCiphertextCount, GlweCiphertextList, GlweCiphertextListOwned,
     LweCiphertext, LweCiphertextList, LweCiphertextOwned, LweCiphertextView,
     LweCompactCiphertextListOwned, LweDimension, LweKeyswitchKeyOwned,
@@ -134,15 +134,7 @@ fn group(sk: &ServerKey, jobs: &[(Block, Table<'_>)]) -> Vec<Vec<Block>> {
     }
     let switched: Vec<LweCiphertextOwned<u64>> = jobs
         .iter()
-        .map(|(b, _)| {
-            let mut out = LweCiphertext::new(
-                0u64,
-                key.ksk.output_key_lwe_dimension().to_lwe_size(),
-                key.ksk.ciphertext_modulus(),
-            );
-            keyswitch_lwe_ciphertext(key.ksk, &b.ct, &mut out);
-            out
-        })
+        .map(|(b, _)| keyswitched(key.ksk, &b.ct))
         .collect();
     let inputs: Vec<(&LweCiphertextOwned<u64>, &[u64])> = switched
         .iter()
@@ -177,6 +169,20 @@ fn group(sk: &ServerKey, jobs: &[(Block, Table<'_>)]) -> Vec<Vec<Block>> {
             }
         })
         .collect()
+}
+
+/// `lwe` keyswitched with `ksk`, into a new ciphertext under `ksk`'s output key.
+fn keyswitched<C: Container<Element = u64>>(
+    ksk: &LweKeyswitchKeyOwned<u64>,
+    lwe: &LweCiphertext<C>,
+) -> LweCiphertextOwned<u64> {
+    let mut out = LweCiphertext::new(
+        0u64,
+        ksk.output_key_lwe_dimension().to_lwe_size(),
+        ksk.ciphertext_modulus(),
+    );
+    keyswitch_lwe_ciphertext(ksk, lwe, &mut out);
+    out
 }
 
 /// The parts of a classic keyswitch-then-bootstrap key (standard atomic pattern), the
@@ -263,12 +269,7 @@ pub fn expand_and_keyswitch(
     lists: &[&LweCompactCiphertextListOwned<u64>],
     ksk: &LweKeyswitchKeyOwned<u64>,
 ) -> Vec<LweCiphertextOwned<u64>> {
-    let size = ksk.output_key_lwe_dimension().to_lwe_size();
-    let keyswitch = |lwe: LweCiphertextView<'_, u64>| {
-        let mut out = LweCiphertext::new(0u64, size, ksk.ciphertext_modulus());
-        keyswitch_lwe_ciphertext(ksk, &lwe, &mut out);
-        out
-    };
+    let keyswitch = |lwe: LweCiphertextView<'_, u64>| keyswitched(ksk, &lwe);
     let mut small: Vec<LweCiphertextOwned<u64>> = Vec::new();
     for compact in lists {
         let mut expanded = LweCiphertextList::new(
