@@ -995,15 +995,20 @@ impl Aggregator {
     pub fn prepare(&self, s: &Incoming<'_>) -> Result<Expanded> {
         let (id, patient, bytes) = (s.id, s.patient, s.bytes);
         let list = parse_submission(&self.study, &self.crs, bytes)?;
+        // Whether the proof was checked on these bytes: by the caller, or below before
+        // the batched expansion (tfhe's expander then need not check it again).
+        let mut proof_checked = s.proof_checked;
         // The blocks path of the proven encoding expands with its bootstraps batched,
         // where the thread's key is of the shape that expansion handles.
         if self.study.encoding == Encoding::Proven && !device::integer_ops() {
             if let Some(cast) = expand::key() {
-                if !s.proof_checked
-                    && list.verify(&self.crs, &self.public, &self.study.proof_metadata(patient))
+                if !proof_checked {
+                    if list.verify(&self.crs, &self.public, &self.study.proof_metadata(patient))
                         != tfhe::zk::ZkVerificationOutcome::Valid
-                {
-                    return Err(Error::Fhe("the proof does not verify".into()));
+                    {
+                        return Err(Error::Fhe("the proof does not verify".into()));
+                    }
+                    proof_checked = true;
                 }
                 if let Some(entries) = expand::expand(&list, &cast, blocks::key()?.as_ref())? {
                     return Ok(Expanded {
@@ -1013,7 +1018,7 @@ impl Aggregator {
                 }
             }
         }
-        let expander = if s.proof_checked {
+        let expander = if proof_checked {
             list.expand_without_verification().map_err(fhe_err)?
         } else {
             list.verify_and_expand(&self.crs, &self.public, &self.study.proof_metadata(patient))
