@@ -1405,20 +1405,33 @@ mod blocks {
         static KEY: RefCell<Option<Arc<ServerKey>>> = const { RefCell::new(None) };
     }
 
-    /// The shortint key and the casting key (for `expand`) of a high-level server key
-    /// (copies of its key material).
-    pub(super) fn of(
-        key: &tfhe::ServerKey,
-    ) -> (Arc<ServerKey>, Option<Arc<super::expand::CastKey>>) {
-        let (integer, cast, _, _, _, _, _, _, _, _) = key.clone().into_raw_parts();
-        (
-            Arc::new(integer.into_raw_parts()),
-            super::expand::cast_key_of(cast),
-        )
+    /// What a thread holding a study's server key also holds: the shortint key (this
+    /// module's) and the casting key (for `expand`), copies of its key material.
+    #[derive(Clone)]
+    pub(super) struct ThreadKeys {
+        block: Arc<ServerKey>,
+        cast: Option<Arc<super::expand::CastKey>>,
+    }
+
+    impl ThreadKeys {
+        /// The keys of a high-level server key.
+        pub(super) fn of(key: &tfhe::ServerKey) -> Self {
+            let (integer, cast, _, _, _, _, _, _, _, _) = key.clone().into_raw_parts();
+            Self {
+                block: Arc::new(integer.into_raw_parts()),
+                cast: super::expand::cast_key_of(cast),
+            }
+        }
+
+        /// Sets both on this thread.
+        pub(super) fn set(self) {
+            set(self.block);
+            super::expand::set(self.cast);
+        }
     }
 
     /// Sets this thread's block key.
-    pub(super) fn set(key: Arc<ServerKey>) {
+    fn set(key: Arc<ServerKey>) {
         KEY.with(|k| *k.borrow_mut() = Some(key));
     }
 
@@ -1906,14 +1919,13 @@ impl KeyedPool {
         also: impl Fn() + Send + Sync + 'static,
     ) -> Result<Self> {
         let each = key.clone();
-        let (block_key, cast_key) = blocks::of(&key);
+        let keys = blocks::ThreadKeys::of(&key);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("phiveil-fhe-{i}"))
             .start_handler(move |_| {
                 tfhe::set_server_key(each.clone());
-                blocks::set(block_key.clone());
-                expand::set(cast_key.clone());
+                keys.clone().set();
                 device::set_integer_ops(integer_ops);
                 // Last: a GPU pool's threads hold the CUDA key for tfhe's operations.
                 also();
@@ -1986,8 +1998,6 @@ impl KeyedPool {
 pub fn install_server_key(compressed: &CompressedServerKey) -> ServerKey {
     let sk = compressed.decompress();
     tfhe::set_server_key(sk.clone());
-    let (block_key, cast_key) = blocks::of(&sk);
-    blocks::set(block_key);
-    expand::set(cast_key);
+    blocks::ThreadKeys::of(&sk).set();
     sk
 }
