@@ -2117,26 +2117,38 @@ fn initials_elsewhere(text: &str, tokens: &[Token], header: &[Finding]) -> Vec<F
         .filter_map(|f| text.get(f.start..f.end))
         .collect();
     let lower: HashSet<String> = named.iter().map(|w| w.to_ascii_lowercase()).collect();
+    let mention = |i: usize, t: &Token| {
+        let same = text.get(t.start..t.end).is_some_and(|w| named.contains(w));
+        // In lower case after a word for going somewhere ("transferred to yc").
+        let lowered = !t.first_upper
+            && lower.contains(&t.lower)
+            && !t.newline_before
+            && i.checked_sub(1)
+                .and_then(|p| tokens.get(p))
+                .is_some_and(|p| matches!(p.lower.as_str(), "to" | "at" | "from" | "into"));
+        (t.allcaps && same) || lowered
+    };
+    initials_mentions(tokens, mention, 0.6, "strict_record_header")
+}
+
+/// A place finding for every token `mention` picks (by its index and itself): the
+/// mentions of a facility's or an agency's initials once they are known.
+fn initials_mentions(
+    tokens: &[Token],
+    mention: impl Fn(usize, &Token) -> bool,
+    confidence: f32,
+    recognizer: &'static str,
+) -> Vec<Finding> {
     tokens
         .iter()
         .enumerate()
-        .filter(|&(i, t)| {
-            let same = text.get(t.start..t.end).is_some_and(|w| named.contains(w));
-            // In lower case after a word for going somewhere ("transferred to yc").
-            let lowered = !t.first_upper
-                && lower.contains(&t.lower)
-                && !t.newline_before
-                && i.checked_sub(1)
-                    .and_then(|p| tokens.get(p))
-                    .is_some_and(|p| matches!(p.lower.as_str(), "to" | "at" | "from" | "into"));
-            (t.allcaps && same) || lowered
-        })
+        .filter(|&(i, t)| mention(i, t))
         .map(|(_, t)| Finding {
             entity: Entity::Address,
             start: t.start,
             end: t.end,
-            confidence: 0.6,
-            recognizer: "strict_record_header",
+            confidence,
+            recognizer,
         })
         .collect()
 }
@@ -2770,17 +2782,12 @@ fn agency_initials(tokens: &[Token]) -> Vec<Finding> {
             found.insert(t.lower.as_str());
         }
     }
-    tokens
-        .iter()
-        .filter(|t| t.allcaps && found.contains(t.lower.as_str()))
-        .map(|t| Finding {
-            entity: Entity::Address,
-            start: t.start,
-            end: t.end,
-            confidence: 0.55,
-            recognizer: "strict_agency_initials",
-        })
-        .collect()
+    initials_mentions(
+        tokens,
+        |_, t| t.allcaps && found.contains(t.lower.as_str()),
+        0.55,
+        "strict_agency_initials",
+    )
 }
 
 /// Words for the care an agency or a hospital gives, after its initials ("LRAH care",
@@ -4548,17 +4555,12 @@ fn hospital_initials(tokens: &[Token]) -> Vec<Finding> {
             found.insert(lower);
         }
     }
-    tokens
-        .iter()
-        .filter(|t| (t.allcaps || !t.first_upper) && found.contains(t.lower.as_str()))
-        .map(|t| Finding {
-            entity: Entity::Address,
-            start: t.start,
-            end: t.end,
-            confidence: 0.6,
-            recognizer: "strict_hospital_initials",
-        })
-        .collect()
+    initials_mentions(
+        tokens,
+        |_, t| (t.allcaps || !t.first_upper) && found.contains(t.lower.as_str()),
+        0.6,
+        "strict_hospital_initials",
+    )
 }
 
 /// A ward or building named by an unknown word and its number, glued or apart, after a
