@@ -868,6 +868,69 @@ fn strict_finds_what_patient_messages_say_in_lower_case() {
     strict_removes("moved in: grand rapids MI", &["grand rapids"]);
 }
 
+/// Texts typed wholly in lower case or in capitals: real notes written elsewhere (the
+/// i2b2 2006 challenge's discharge summaries) lost a tenth of their names when set in
+/// lower case, mostly on short lines (a name alone under its label, a signature) and
+/// in phrases that mixed case had told apart by their capitals.
+#[test]
+fn strict_reads_short_lines_signatures_and_places_in_texts_of_one_case() {
+    // A line of one or two words is written as the text around it is.
+    strict_removes(
+        "discharge summary\nname :\ngirresnet , diedreo a\nunit number :\n075-71-01\nthe patient was admitted with pneumonia and improved",
+        &["girresnet", "diedreo"],
+    );
+    strict_removes(
+        "roko katić\n\n65 muscat street\n apt. 245\n koomberkine",
+        &["roko", "katić", "koomberkine"],
+    );
+    strict_removes(
+        "THE PATIENT AND FAMILY AGREED WITH THE PLAN .\nZIE M. ZONE , M.D.\nTR :\nQP / BMOT\nDD :\n11/05/95",
+        &["BMOT"],
+    );
+    // ... but a short line in another case than the text stays ordinary text.
+    strict_keeps("the patient was seen today and is doing well at home\nPlan\nContinue meds");
+    // A name signed before a degree, however ordinary its words, in any case.
+    strict_removes(
+        "the patient will follow up in clinic .\nzie m. zone , m.d.\ntr :\nqp",
+        &["zie", "zone"],
+    );
+    strict_removes(
+        "dictated by:  filbert bright, m.d.    fb59",
+        &["filbert bright"],
+    );
+    strict_removes(
+        "electronically signed : na jesc , md 05/26/2002",
+        &["na jesc"],
+    );
+    strict_keeps("bp 80s, team aware, md aware\nwill recheck in am");
+    strict_keeps("d/w md, ok to give lasix");
+    // A name under its label in lower case, where the label is too.
+    strict_removes(
+        "pcp name :\nriveshew , shasta\nprovider number :",
+        &["riveshew", "shasta"],
+    );
+    strict_keeps("pcp:\nsee above");
+    // A facility in lower case before "medical center" and its kind, after a place word
+    // or alone on its line; one named only by what kind it is stays.
+    strict_removes(
+        "she was at retelk county medical center for her knees",
+        &["retelk"],
+    );
+    strict_removes("postpartum care site :\ndachi medical center", &["dachi"]);
+    strict_keeps("pt transferred to the regional medical center for cath");
+    strict_keeps("i went to the community health center yesterday");
+    // A common given name and a surname side by side in lower case, after a cue or
+    // before what people do, though both are words.
+    strict_removes(
+        "i talked to john smith yesterday about my meds",
+        &["john smith"],
+    );
+    strict_removes("please ask mary white to call me", &["mary white"]);
+    strict_removes("john smith called about his mom", &["john smith"]);
+    strict_keeps("we need to mark hall b for the move");
+    strict_keeps("there is a grace period on the bill");
+}
+
 #[test]
 fn photographs_go_by_file_name_and_field_labels_stay() {
     // A photograph's file name carries a name or a day.

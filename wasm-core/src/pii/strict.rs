@@ -110,6 +110,47 @@ const PLACE_CUES: &[&str] = &[
 /// name or an unknown word is a place, not any uncommon word ("booster of Tdap").
 const WEAK_PLACE_CUES: &[&str] = &["to", "at", "of"];
 
+/// Given names that are also verbs, which "to" makes the verb ("to mark hall b", "to
+/// bill medicare").
+const GIVEN_VERBS: &[&str] = &[
+    "mark", "bill", "will", "jack", "pat", "sue", "rob", "bob", "hope", "grace", "may", "dawn",
+    "nick", "drew", "chase", "carol", "frank", "ray", "sky", "skip", "rusty", "wade", "sally",
+];
+
+/// Verbs of speaking to or reaching someone, which the name of whom they reach follows
+/// ("please ask mary white", "spoke john smith"): evidence for a given name and surname
+/// in lower case.
+const ADDRESSING: &[&str] = &[
+    "ask",
+    "asked",
+    "tell",
+    "told",
+    "thank",
+    "call",
+    "called",
+    "text",
+    "texted",
+    "email",
+    "emailed",
+    "page",
+    "paged",
+    "saw",
+    "see",
+    "seen",
+    "meet",
+    "met",
+    "spoke",
+    "talked",
+    "messaged",
+    "contact",
+    "contacted",
+    "notify",
+    "notified",
+    "inform",
+    "informed",
+    "remind",
+];
+
 /// Honorifics: the word right after one is a name, whatever else it is.
 const HONORIFICS: &[&str] = &[
     "dr", "mr", "mrs", "ms", "mx", "miss", "prof", "sr", "sra", "srta",
@@ -467,9 +508,16 @@ enum Mode {
     Upper,
 }
 
-/// How each line is written, by the share of capitalized and all-capitals words.
+/// How each line is written, by the share of capitalized and all-capitals words. A line
+/// of fewer than three words says little by itself; it is written as the text around it
+/// is when nearly all of the text's longer lines are in lower case or in capitals (a
+/// name alone on its line in a message typed in lower case, "girresnet , diedreo a"; a
+/// typist's initials under their label in a note in capitals, "TR :" / "QP / BMOT"), and
+/// is read as ordinary text otherwise.
 fn line_modes(tokens: &[Token]) -> Vec<Mode> {
     let mut modes = vec![Mode::Mixed; tokens.len()];
+    let mut short = Vec::new();
+    let (mut lower_words, mut upper_words, mut all_words) = (0usize, 0usize, 0usize);
     let mut start = 0usize;
     while start < tokens.len() {
         let mut end = start.saturating_add(1);
@@ -498,10 +546,53 @@ fn line_modes(tokens: &[Token]) -> Vec<Mode> {
         } else {
             Mode::Mixed
         };
+        if n >= 3 {
+            all_words = all_words.saturating_add(n);
+            match mode {
+                Mode::Lower => lower_words = lower_words.saturating_add(n),
+                Mode::Upper => upper_words = upper_words.saturating_add(n),
+                _ => {}
+            }
+        } else if n > 0 {
+            short.push((start, end, upper > 0 && caps < upper));
+        }
         for m in modes.get_mut(start..end).unwrap_or_default() {
             *m = mode;
         }
         start = end;
+    }
+    // Nine words in ten of the longer lines, and at least two such lines' worth; in a
+    // text of short lines only (an address block, "roko katić" / "65 muscat street"),
+    // four words or more and every one of them.
+    let most = |k: usize| all_words >= 6 && k.saturating_mul(10) >= all_words.saturating_mul(9);
+    let words = || tokens.iter().filter(|t| t.letters >= 2);
+    let only =
+        |case: fn(&Token) -> bool| all_words < 6 && words().count() >= 4 && words().all(case);
+    let text_mode = if most(lower_words) || only(|t| !t.first_upper && !t.allcaps) {
+        Some(Mode::Lower)
+    } else if most(upper_words) || only(|t| t.allcaps) {
+        Some(Mode::Upper)
+    } else {
+        None
+    };
+    if let Some(text_mode) = text_mode {
+        for (start, end, mixed_capitals) in short {
+            // A short line in lower case in a text in capitals, or capitalized in one in
+            // lower case, is written apart from the rest: it stays ordinary text.
+            let apart = match text_mode {
+                Mode::Upper => tokens
+                    .get(start..end)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|t| t.letters >= 2 && !t.allcaps),
+                _ => mixed_capitals,
+            };
+            if !apart {
+                for m in modes.get_mut(start..end).unwrap_or_default() {
+                    *m = text_mode;
+                }
+            }
+        }
     }
     modes
 }
@@ -1289,6 +1380,65 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
             for k in [i.saturating_sub(1), i] {
                 if let Some(slot) = tag.get_mut(k) {
                     slot.get_or_insert(Why::Name);
+                }
+            }
+        }
+    }
+
+    // In a line typed in lower case, a common given name and a surname side by side
+    // after a cue for a person or before what people do ("i talked to john smith",
+    // "john smith called"), even when both are also words; not a verb after "to" that
+    // a given name spells ("to mark hall"), nor a phrase of words ("grace period").
+    for i in 0..tokens.len().saturating_sub(1) {
+        let j = i.saturating_add(1);
+        let (Some(g), Some(s)) = (tokens.get(i), tokens.get(j)) else {
+            continue;
+        };
+        let lower_line = [i, j]
+            .iter()
+            .all(|&k| modes.get(k).copied() == Some(Mode::Lower));
+        let untagged = [i, j].iter().all(|&k| {
+            free.get(k).copied().unwrap_or(false) && tag.get(k).copied().flatten().is_none()
+        });
+        let (fg, fs) = (flag_of(i), flag_of(j));
+        let shaped = !g.first_upper
+            && !s.first_upper
+            && !g.has_digit
+            && !s.has_digit
+            && g.letters >= 3
+            && s.letters >= 3
+            && s.gap.is_empty()
+            && !s.newline_before
+            && !s.column_before
+            && fg & FIRST_CORE != 0
+            && fs & LAST != 0
+            && fs & CAPSAFE == 0
+            && ![g, s].iter().any(|t| {
+                let w = t.lower.as_str();
+                PERSON_VERBS.contains(&w)
+                    || super::names::NARRATIVE_VERBS.contains(&w)
+                    || AFTER_CUE_FUNCTION.contains(&w)
+            });
+        if !(lower_line && untagged && shaped) {
+            continue;
+        }
+        let before = i.checked_sub(1).and_then(|p| tokens.get(p));
+        let cued = (cue_before(i, &person_cue).is_some()
+            && !(before.is_some_and(|p| p.lower == "to")
+                && GIVEN_VERBS.contains(&g.lower.as_str())))
+            || before.is_some_and(|p| {
+                !g.newline_before && g.gap.is_empty() && ADDRESSING.contains(&p.lower.as_str())
+            });
+        let acts = tokens.get(j.saturating_add(1)).is_some_and(|n| {
+            !n.newline_before
+                && n.gap.is_empty()
+                && (PERSON_VERBS.contains(&n.lower.as_str())
+                    || super::names::NARRATIVE_VERBS.contains(&n.lower.as_str()))
+        });
+        if cued || acts {
+            for k in [i, j] {
+                if let Some(slot) = tag.get_mut(k) {
+                    *slot = Some(Why::Name);
                 }
             }
         }
@@ -2393,17 +2543,22 @@ const PERSON_LABELS: &[&str] = &[
 /// a colon): one to four words, each capitalized or in capitals, or an initial, maybe
 /// after a title and with commas between ("Rose Grant", "DR. ADA K. MOSS", "GRANT ,
 /// ROSE"), one of them a listed name or a word no list knows, none a word that says
-/// there is no name ("NONE , PHYSICIAN", "Unknown").
+/// there is no name ("NONE , PHYSICIAN", "Unknown"). Where label and line are both typed
+/// in lower case, the words may be too ("pcp name :" / "riveshew , shasta").
 fn labelled_name(previous: &str, line: &str) -> Option<usize> {
     let label = previous.trim_end_matches([' ', ':']).to_ascii_lowercase();
     if !previous.ends_with(':') || !PERSON_LABELS.contains(&label.as_str()) {
         return None;
     }
+    let lower_typed = |s: &str| !s.bytes().any(|b| b.is_ascii_uppercase());
+    let lower = lower_typed(previous) && lower_typed(line);
     let words: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
     let shaped = |w: &str| {
         let body = w.trim_end_matches('.');
         let mut chars = body.chars();
-        chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || (lower && c.is_ascii_lowercase()))
             && chars.all(|c| c.is_ascii_alphabetic() || c == '\'' || c == '-')
     };
     let empty = |w: &str| {
@@ -2826,12 +2981,19 @@ fn facility_shaped(t: &Token) -> bool {
 /// Signed" or a dictation's job code), two to four words capitalized or in capitals, or
 /// initials, then a comma and the degree ("ZIE M. ZONE , M.D.", "_____ Ana K. Ruiz, MD",
 /// "J DRAKE , M.D.", "Electronically Signed OLE STREET , M.D.", "MJ092/0660 A L. OR ,
-/// M.D."); its start and end in the line.
+/// M.D."); its start and end in the line. A line typed in lower case may sign in lower
+/// case ("zie m. zone , m.d.", "rod end , m.d."), where the degree ends the line or only a
+/// date or a code follows it ("na jesc , md 05/26/2002"; not "called pharmacy, md ok").
 fn signature_name(line: &str) -> Option<(usize, usize)> {
+    let lower = !line.bytes().any(|b| b.is_ascii_uppercase());
     let body = line.trim_start_matches([' ', '\t', '_']);
     let body = body
-        .strip_prefix("Electronically Signed")
-        .map(|r| r.trim_start_matches([' ', '\t']))
+        .strip_prefix(if lower {
+            "electronically signed"
+        } else {
+            "Electronically Signed"
+        })
+        .map(|r| r.trim_start_matches([' ', '\t', ':']))
         .unwrap_or(body);
     // A dictation's job code before the name ("MJ092/0660 A L. OR , M.D."): capitals,
     // digits, a slash, digits.
@@ -2849,21 +3011,48 @@ fn signature_name(line: &str) -> Option<(usize, usize)> {
         })
         .map(|(_, rest)| rest.trim_start_matches([' ', '\t']))
         .unwrap_or(body);
+    // After a signer's label and its colon ("dictated by:  filbert bright, m.d.").
+    let body = body
+        .split_once(':')
+        .filter(|(head, _)| {
+            let words = head.split_whitespace();
+            words.clone().count() > 0 && words.clone().all(signer_label)
+        })
+        .map(|(_, rest)| rest.trim_start_matches([' ', '\t']))
+        .unwrap_or(body);
     let start = line.len().saturating_sub(body.len());
     let comma = body.find(',')?;
     let name = body.get(..comma)?.trim_end_matches([' ', '\t']);
     let after = body
         .get(comma.saturating_add(1)..)?
         .trim_start_matches([' ', '\t']);
-    let degree = [
-        "M.D.", "MD", "D.O.", "R.N.", "N.P.", "P.A.", "Ph.D.", "PH.D.",
-    ]
-    .iter()
-    .any(|d| after.starts_with(d));
+    let degrees: &[&str] = if lower {
+        &["m.d.", "md", "d.o.", "r.n.", "n.p.", "ph.d."]
+    } else {
+        &[
+            "M.D.", "MD", "D.O.", "R.N.", "N.P.", "P.A.", "Ph.D.", "PH.D.",
+        ]
+    };
+    let degree = degrees.iter().any(|d| {
+        after.strip_prefix(d).is_some_and(|rest| {
+            !lower || {
+                let rest = rest.trim_start_matches([' ', '\t', ',']);
+                rest.is_empty()
+                    || rest.starts_with(|c: char| c.is_ascii_digit())
+                    || rest.starts_with("ph.d")
+                    || rest
+                        .split(' ')
+                        .next()
+                        .is_some_and(|w| w.bytes().any(|b| b.is_ascii_digit()))
+            }
+        })
+    });
     let words: Vec<&str> = name.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
     let shaped = |w: &str| {
         let mut chars = w.chars();
-        let first = chars.next().is_some_and(|c| c.is_ascii_uppercase());
+        let first = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || (lower && c.is_ascii_lowercase()));
         let rest = chars.as_str();
         first
             && (rest.is_empty()
@@ -2872,31 +3061,41 @@ fn signature_name(line: &str) -> Option<(usize, usize)> {
                     .chars()
                     .all(|c| c.is_ascii_alphabetic() || c == '\'' || c == '-'))
     };
-    let label = |w: &str| {
-        matches!(
-            w.to_ascii_lowercase().as_str(),
-            "signed"
-                | "electronically"
-                | "by"
-                | "attending"
-                | "physician"
-                | "dictated"
-                | "dictating"
-                | "for"
-                | "resident"
-                | "intern"
-                | "fellow"
-                | "the"
-                | "and"
-                | "cc"
-                | "provider"
-        )
+    // In lower case, no word of what people do or of medicine ("called pharmacy, md").
+    let plain = |w: &str| {
+        !lower
+            || !(PERSON_VERBS.contains(&w)
+                || super::names::NARRATIVE_VERBS.contains(&w)
+                || lexicon::medical_shape(w))
     };
     (degree
         && (2..=4).contains(&words.len())
-        && words.iter().all(|w| shaped(w))
-        && !words.iter().any(|w| label(w)))
+        && words.iter().all(|w| shaped(w) && plain(w))
+        && !words.iter().any(|w| signer_label(w)))
     .then(|| (start, start.saturating_add(name.len())))
+}
+
+/// Words of the label before a signer's name ("Electronically Signed", "Dictated by",
+/// "Attending"), which no signature's name holds.
+fn signer_label(w: &str) -> bool {
+    matches!(
+        w.to_ascii_lowercase().as_str(),
+        "signed"
+            | "electronically"
+            | "by"
+            | "attending"
+            | "physician"
+            | "dictated"
+            | "dictating"
+            | "for"
+            | "resident"
+            | "intern"
+            | "fellow"
+            | "the"
+            | "and"
+            | "cc"
+            | "provider"
+    )
 }
 
 /// Words after an employer cue that say there is no employer ("Employer: retired").
@@ -4726,10 +4925,29 @@ const HOSPITAL_NOUNS: &[&str] = &[
     "grade",
 ];
 
+/// Two-word ends of a facility's name that `lowercase_facilities` reads in lower case
+/// too: the words before them must hold one that no list knows as a word, a town or a
+/// listed name that is not also a frequent word ("transferred to retelk county medical
+/// center"; not "to the regional medical center").
+const LOWER_FACILITY_HEADS: &[[&str; 2]] = &[
+    ["medical", "center"],
+    ["medical", "centre"],
+    ["medical", "ctr"],
+    ["med", "center"],
+    ["med", "ctr"],
+    ["health", "center"],
+    ["health", "centre"],
+    ["nursing", "home"],
+    ["rehab", "center"],
+    ["rehabilitation", "center"],
+    ["surgery", "center"],
+];
+
 /// A care facility named in lower case after a preposition or an opening parenthesis
 /// ("plans for pt to go to sacred heart hospital", "rehab(sacred heart Memorial)"): up
 /// to three lower-case words before "hospital", "memorial" or "campus", not all of them
-/// words that only describe a hospital.
+/// words that only describe a hospital; and before the ends of `LOWER_FACILITY_HEADS`,
+/// also alone on a line ("care site :" / "dachi medical center").
 fn lowercase_facilities(tokens: &[Token]) -> Vec<Finding> {
     const PREPOSITIONS: &[&str] = &[
         "to", "at", "from", "in", "into", "via", "towards", "toward", "on",
@@ -4740,11 +4958,25 @@ fn lowercase_facilities(tokens: &[Token]) -> Vec<Finding> {
         // A campus is named by a word no dictionary has, a name or a town ("bed on
         // mackerer campus"), not by a direction or a kind ("on the main campus").
         let campus = head.lower == "campus";
-        if !(["hospital", "memorial"].contains(&head.lower.as_str()) || campus)
+        let two_words = tokens.get(i.saturating_add(1)).filter(|n| {
+            !head.first_upper
+                && !n.first_upper
+                && !n.newline_before
+                && n.gap.is_empty()
+                && LOWER_FACILITY_HEADS
+                    .iter()
+                    .any(|[a, b]| head.lower == *a && n.lower == *b)
+        });
+        if !(["hospital", "memorial"].contains(&head.lower.as_str())
+            || campus
+            || two_words.is_some())
             || !head.gap.is_empty()
         {
             continue;
         }
+        let Some(last) = two_words.or(Some(head)) else {
+            continue;
+        };
         if campus
             && !i.checked_sub(1).is_some_and(|p| {
                 let f = lexicon::flags(tokens.get(p).map(|t| t.lower.as_str()).unwrap_or("the"));
@@ -4753,9 +4985,10 @@ fn lowercase_facilities(tokens: &[Token]) -> Vec<Finding> {
         {
             continue;
         }
-        let described = tokens.get(i.saturating_add(1)).is_some_and(|n| {
-            !n.newline_before && n.gap.is_empty() && HOSPITAL_NOUNS.contains(&n.lower.as_str())
-        });
+        let described = two_words.is_none()
+            && tokens.get(i.saturating_add(1)).is_some_and(|n| {
+                !n.newline_before && n.gap.is_empty() && HOSPITAL_NOUNS.contains(&n.lower.as_str())
+            });
         if described {
             continue;
         }
@@ -4794,11 +5027,24 @@ fn lowercase_facilities(tokens: &[Token]) -> Vec<Finding> {
                 .is_some_and(|t| t.gap.is_empty() && !t.newline_before);
         let named = (first..i).any(|k| {
             tokens.get(k).is_some_and(|t| {
+                let f = lexicon::flags(&t.lower);
                 !FACILITY_GENERIC.contains(&t.lower.as_str())
                     && !HOSPITAL_DESCRIBERS.contains(&t.lower.as_str())
                     && !FACILITY_STOPS.contains(&t.lower.as_str())
+                    && (two_words.is_none()
+                        || (t.letters >= 2
+                            && (f & SAFE == 0
+                                || f & PLACE != 0
+                                || (is_name(f) && f & COMMON == 0))))
             })
         });
+        // Alone on its line, the name is the line ("care site :" / "dachi medical
+        // center").
+        let own_line = two_words.is_some()
+            && tokens.get(first).is_some_and(|t| t.newline_before)
+            && tokens
+                .get(i.saturating_add(2))
+                .is_none_or(|n| n.newline_before);
         let all_plain = (first..i).all(|k| {
             tokens.get(k).is_some_and(|t| {
                 !t.first_upper && !t.has_digit && !FACILITY_STOPS.contains(&t.lower.as_str())
@@ -4806,9 +5052,9 @@ fn lowercase_facilities(tokens: &[Token]) -> Vec<Finding> {
         });
         if let (true, true, Some(a), Some(b)) = (
             named && all_plain,
-            after_preposition || opened,
+            after_preposition || opened || own_line,
             tokens.get(first),
-            tokens.get(i),
+            Some(last),
         ) {
             out.push(Finding {
                 entity: Entity::Address,
