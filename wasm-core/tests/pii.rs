@@ -929,6 +929,23 @@ fn strict_reads_short_lines_signatures_and_places_in_texts_of_one_case() {
     strict_removes("john smith called about his mom", &["john smith"]);
     strict_keeps("we need to mark hall b for the move");
     strict_keeps("there is a grace period on the bill");
+    // Dates with the month's name in lower case; a month's name that is another word
+    // stays that word.
+    strict_removes(
+        "seen 14-mar and 9/jun, last visit mar-24. dos: 15nov24",
+        &["14-mar", "9/jun", "mar-24", "15nov24"],
+    );
+    strict_removes(
+        "admitted on the ninth of june; seen again july twenty-second. next visit 3 feb",
+        &["ninth", "twenty-second", "3 feb"],
+    );
+    strict_keeps("we may first try lasix. hr 80 dec to 60s. the 5 of us may come.");
+    // A town before its state and ZIP with no comma, capitalized or in capitals.
+    strict_removes(
+        "ADDRESS: 7731 W INDIAN SCHOOL RD APT 14 PHOENIX AZ 85033",
+        &["PHOENIX"],
+    );
+    strict_removes("12 Oak St Unit 3 Springfield IL 62704", &["Springfield"]);
 }
 
 #[test]

@@ -63,6 +63,10 @@ const SOLO_GATES: &[&str] = &["city_lower_before_state_zip", "id_label"];
 
 const MONTH: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)";
 
+/// A month's name in lower case that is no other word: not "may", "march" or "mar" (a
+/// verb), nor "dec" (decreased).
+const MONTH_LOWER: &str = r"(?:jan(?:uary)?|feb(?:ruary)?|apr(?:il)?|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|december)";
+
 /// The year that may follow a month and day, after a comma with or without a space or
 /// after a space ("Aug 9, 2022", "Aug 9,2022", "9 Aug 2022").
 const YEAR_AFTER_DAY: &str = r"(?:(?:,\s*|\s+)(?:18|19|20)\d{2}\b)?";
@@ -1464,11 +1468,14 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         Some(first_number_is_a_day),
     )?;
     // A day and a month's short name joined by a hyphen or a slash, or a month and a
-    // year ("rtc 14-Mar", "returned on 6/May", "last visit Mar-24", "DEC-2023").
+    // year, in any case ("rtc 14-Mar", "returned on 6/May", "last visit Mar-24",
+    // "DEC-2023", "seen 9/jun").
     add(
         "date_day_month_hyphen",
         Date,
-        &format!(r"\b(?:(?:[0-2]?\d|3[01])[-/]{MONTH}|{MONTH}-(?:\d{{2}}|(?:19|20)\d{{2}}))\b"),
+        &format!(
+            r"\b(?:(?:[0-2]?\d|3[01])[-/](?i:{MONTH})|(?i:{MONTH})-(?:\d{{2}}|(?:19|20)\d{{2}}))\b"
+        ),
         0,
         0.6,
         &[],
@@ -1488,16 +1495,20 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
-    // A day with its ordinal before its month, in lower case ("seen 12th of nov").
+    // A day with its ordinal before its month, in lower case ("seen 12th of nov"), or a
+    // day and a month in lower case that is no other word ("next visit 3 feb", "seen 29
+    // oct"; not "hr 80 dec", "the 5 of us may", nor the end of a range, "K 7.2-8 nov").
     add(
         "date_ordinal_month_lower",
         Date,
-        &format!(r"(?i)\b\d{{1,2}}(?:st|nd|rd|th)\s+(?:of\s+)?{MONTH}\b\.?{YEAR_AFTER_DAY}"),
-        0,
+        &format!(
+            r"(?i)(?:^|[^0-9a-z.\-/])(\d{{1,2}}(?:(?:st|nd|rd|th)\s+(?:of\s+)?{MONTH}\b|\s+{MONTH_LOWER}\b)\.?{YEAR_AFTER_DAY})"
+        ),
+        1,
         0.75,
         &[],
         &[],
-        None,
+        Some(first_number_is_a_day),
     )?;
     add(
         "date_month_year_lower",
@@ -1634,12 +1645,13 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         None,
     )?;
     // A day written as an ordinal word, before or after its month ("the twelfth of
-    // March", "March twenty-first").
+    // March", "March twenty-first", "the ninth of june", "july twenty-second"; not "we
+    // may first try").
     add(
         "date_ordinal_words",
         Date,
         &format!(
-            r"\b(?:(?i:the\s+)?{ORDINAL}\s+(?i:of\s+)?{MONTH}\b|{MONTH}\.?\s+(?i:the\s+)?{ORDINAL}\b){YEAR_AFTER_DAY}"
+            r"\b(?:(?i:the\s+)?{ORDINAL}\s+(?i:of\s+)?(?i:{MONTH})\b|(?:{MONTH}|{MONTH_LOWER})\.?\s+(?i:the\s+)?{ORDINAL}\b){YEAR_AFTER_DAY}"
         ),
         0,
         0.8,
@@ -1647,14 +1659,15 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         None,
     )?;
-    // A town in lower case before its state and ZIP ("staying in port orchard wa
-    // 98366", "… indian school rd apt 14 phoenix az 85033"): the words after a place
-    // preposition or the end of a street address, however ordinary.
+    // A town before its state and ZIP with no comma, in any case ("staying in port
+    // orchard wa 98366", "… indian school rd apt 14 phoenix az 85033", "RD APT 14
+    // PHOENIX AZ 85033"): the words after a place preposition or the end of a street
+    // address, however ordinary.
     add(
         "city_lower_before_state_zip",
         Address,
         &format!(
-            r"(?:\b(?:in|from|to|near|at|of)|\b(?i:st|rd|ave|dr|ln|ct|blvd|way|pl|hwy|(?:apt|unit|ste|suite|#)\s*[0-9a-z]{{1,5}})\.?,?)\s+((?:[a-z][a-z'.-]*\s+){{0,2}}[a-z][a-z'.-]*),?\s+(?i:{STATE_ABBR})\.?,?\s+\d{{5}}(?:-\d{{4}})?\b"
+            r"(?i:\b(?:in|from|to|near|at|of)|\b(?:st|rd|ave|dr|ln|ct|blvd|way|pl|hwy|(?:apt|unit|ste|suite|#)\s*[0-9a-z]{{1,5}})\.?,?)\s+((?:[A-Za-z][A-Za-z'.-]*\s+){{0,2}}[A-Za-z][A-Za-z'.-]*),?\s+(?i:{STATE_ABBR})\.?,?\s+\d{{5}}(?:-\d{{4}})?\b"
         ),
         1,
         0.75,
@@ -1905,11 +1918,12 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
                 && (1..=31).contains(&d)
         }),
     )?;
-    // A date written day, month and year without separators ("15Nov24", "03MAR2024").
+    // A date written day, month and year without separators ("15Nov24", "03MAR2024",
+    // "15nov24").
     add(
         "date_compact_month",
         Date,
-        &format!(r"\b\d{{1,2}}{MONTH}\d{{2}}(?:\d{{2}})?\b"),
+        &format!(r"\b\d{{1,2}}(?i:{MONTH})\d{{2}}(?:\d{{2}})?\b"),
         0,
         0.8,
         &[],
