@@ -946,6 +946,23 @@ fn strict_reads_short_lines_signatures_and_places_in_texts_of_one_case() {
         &["PHOENIX"],
     );
     strict_removes("12 Oak St Unit 3 Springfield IL 62704", &["Springfield"]);
+    // A note typed in capitals: the typist's initials under "TR :"; a dose's "Q." before
+    // "DAY" is no initial, "WILL" before its verb no name, and who calls a clinic no
+    // clinic's name.
+    strict_removes("ROD END , M.D.\nTR :\nTFV\nDD :\n04/05/1999", &["TFV"]);
+    strict_keeps(
+        "LASIX 40 MG PO Q.DAY , RISPERDAL 1 MG P.O. Q. DAY .\nSEEN ON POSTOPERATIVE DAY ONE .",
+    );
+    strict_keeps("HIS VISITING NURSE WILL BE INSTRUCTED TO OBSERVE FOR LEAKS .");
+    strict_keeps("PATIENT WILL F / U IN CLINIC AND HE WILL CALL CLINIC FOR APPT .");
+    let out = strict_out("MR. MARKER WILL BE RESTARTED ON ASPIRIN .");
+    assert!(out.contains(" WILL BE RESTARTED"), "{out}");
+    assert!(!out.contains("MARKER"), "{out}");
+    // After an honorific, or with no verb after it, a modal's word is still a name.
+    strict_removes(
+        "Nurse Will called back. Mr. May reports cough.",
+        &["Will", "May"],
+    );
 }
 
 #[test]

@@ -211,19 +211,28 @@ const BY_VERBS: &[&str] = &[
 /// the verb it governs ("PT MAY BE TRANSFERRED", "pt will need rehab"): the sentence goes
 /// on, no name stands there.
 pub(super) fn modal_verb(tokens: &[Token], i: usize) -> bool {
+    let next = tokens
+        .get(i.saturating_add(1))
+        .filter(|n| !n.newline_before && n.gap.is_empty());
+    // "f / u" is "follow up" ("PATIENT WILL F / U WITH DR. ROE").
+    let follow_up = next.is_some_and(|n| n.lower == "f")
+        && tokens
+            .get(i.saturating_add(2))
+            .is_some_and(|u| u.lower == "u" && u.gap == "/" && !u.newline_before);
+    let verb = next.is_some_and(|n| AFTER_MODAL.contains(&n.lower.as_str())) || follow_up;
+    let title = i
+        .checked_sub(1)
+        .and_then(|p| tokens.get(p))
+        .map(|p| p.lower.as_str())
+        .filter(|p| TITLES.contains(p));
     tokens
         .get(i)
         .is_some_and(|t| MODALS.contains(&t.lower.as_str()))
-        && tokens.get(i.saturating_add(1)).is_some_and(|n| {
-            !n.newline_before
-                && n.gap.is_empty()
-                && (AFTER_MODAL.contains(&n.lower.as_str()) || plain_word_after(n))
-        })
-        // After a title it is the name ("Mr. May reports").
-        && !i
-            .checked_sub(1)
-            .and_then(|p| tokens.get(p))
-            .is_some_and(|p| TITLES.contains(&p.lower.as_str()))
+        && (verb || next.is_some_and(plain_word_after))
+        // After a title it is the name ("Mr. May reports"); after "doctor" or "nurse"
+        // only while no verb a modal governs follows ("HIS VISITING NURSE WILL BE
+        // INSTRUCTED"; "Nurse Will called").
+        && title.is_none_or(|p| verb && matches!(p, "doctor" | "nurse"))
 }
 
 /// A frequent word that is no given name and, in ordinary or all-capital text, not
@@ -1327,7 +1336,9 @@ impl NameRecognizer {
                             && w.lower.chars().next().is_some_and(char::is_lowercase)
                             && !PARTICLES.contains(&w.lower.as_str())
                     });
-                if sentence_after {
+                // A modal and its verb go on with the sentence ("MR. MARKER WILL BE
+                // RESTARTED").
+                if sentence_after || modal_verb(tokens, j.saturating_add(1)) {
                     break;
                 }
                 // After a middle initial the surname follows, in capitals too ("EARL
@@ -1409,6 +1420,7 @@ impl NameRecognizer {
                 if TITLES.contains(&p.lower.as_str())
                     && !label
                     && !morphine
+                    && !modal_verb(tokens, i)
                     && (p.capitalized || p.allcaps || (t.first_upper && !t.allcaps))
                     && gap_ok(&t.gap)
                     && !t.newline_before
@@ -1469,7 +1481,7 @@ impl NameRecognizer {
                     && !credential_list(&p.lower, &t.gap);
                 let talk = matches!(p.lower.as_str(), "with" | "to")
                     && prev2.is_some_and(|q| TALK_VERBS.contains(&q.lower.as_str()));
-                if (cue || talk) && !t.newline_before {
+                if (cue || talk) && !t.newline_before && !modal_verb(tokens, i) {
                     let mut j = extend(first, 3, true);
                     // Frequent words that are nobody's name, closing a label or a heading,
                     // name a field ("Patient Signature:", "Provider License (referring):",

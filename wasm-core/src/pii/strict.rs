@@ -1295,9 +1295,11 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
                     Some(Why::Cue)
                 } else if prev.is_some_and(|p| {
                     p.initial
-                        // After the letters of a side, a rhythm or "sinus", a word the
-                        // lexicon knows is that word ("R. NARE", "S. BRADY").
-                        && (f & SAFE == 0 || !matches!(p.lower.as_str(), "r" | "l" | "a" | "v" | "s"))
+                        // After the letters of a side, a rhythm, "sinus" or a dose's
+                        // "every", a word the lexicon knows is that word ("R. NARE", "S.
+                        // BRADY", "PO Q. DAY").
+                        && (f & SAFE == 0
+                            || !matches!(p.lower.as_str(), "r" | "l" | "a" | "v" | "s" | "q"))
                 }) && plain_gap(&["."])
                     && not_function
                     && !PERSON_VERBS.contains(&t.lower.as_str())
@@ -1494,7 +1496,8 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
         if t.initial {
             return true;
         }
-        if glued_letter(i) {
+        // A modal and its verb go on with the sentence ("MR. MARKER WILL BE RESTARTED").
+        if glued_letter(i) || super::names::modal_verb(tokens, i) {
             return false;
         }
         if toward_tagged_is_place && PLACE_PREFIXES.contains(&lower) {
@@ -2343,12 +2346,19 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
             });
         };
         let short = trimmed.len() <= 16;
-        // One set of initials or several joined by slashes ("ye / bmot").
-        let initials = short
-            && trimmed.split('/').all(|w| {
-                let w = w.trim();
-                (2..=5).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase())
-            });
+        // One set of initials or several joined by slashes ("ye / bmot"); in capitals
+        // under a label in capitals ("TR :" / "TFV"), as a note typed in capitals has them.
+        let cased = |case: fn(&u8) -> bool| {
+            short
+                && trimmed.split('/').all(|w| {
+                    let w = w.trim();
+                    (2..=5).contains(&w.len()) && w.bytes().all(|b| case(&b))
+                })
+        };
+        let capitals = cased(u8::is_ascii_uppercase)
+            && !previous.bytes().any(|b| b.is_ascii_lowercase())
+            && previous.bytes().any(|b| b.is_ascii_uppercase());
+        let initials = cased(u8::is_ascii_lowercase) || capitals;
         if initials {
             // The dictation's date stamp on the next line ("uev" / "DD :").
             let stamp = lines
@@ -2374,11 +2384,12 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
                     "dictated by :",
                     "dictated by:",
                 ],
-            ) && lexicon::flags(trimmed) & (SAFE | COMMON) == 0;
+            ) && lexicon::flags(&trimmed.to_ascii_lowercase()) & (SAFE | COMMON)
+                == 0;
             // Which of the groups no list knows, each looked up once.
             let unknown: Vec<bool> = trimmed
                 .split('/')
-                .map(|w| lexicon::flags(w.trim()) & (SAFE | COMMON) == 0)
+                .map(|w| lexicon::flags(&w.trim().to_ascii_lowercase()) & (SAFE | COMMON) == 0)
                 .collect();
             // After a signature line, or joined by slashes with a group no list knows
             // ("iek / bmot"; not "and / or").
@@ -2390,7 +2401,7 @@ fn trailer_lines(lines: &[(usize, &str)]) -> Vec<Finding> {
                 .is_some_and(|&(_, n)| date_line(n))
                 && unknown.iter().all(|&u| u);
             let slashed = unknown.len() > 1 && unknown.iter().any(|&u| u);
-            if stamp || dictated || dated || signed || slashed {
+            if stamp || dictated || (!capitals && (dated || signed || slashed)) {
                 push(Entity::Person, start, end, "strict_typist_line");
             }
         }
@@ -4341,7 +4352,10 @@ const PLACE_TAILS: &[&str] = &[
 const FACILITY_STOPS: &[&str] = &[
     "the", "a", "an", "at", "to", "from", "in", "into", "of", "and", "or", "for", "by", "with",
     "on", "under", "via", "per", "our", "his", "her", "their", "this", "that", "same", "other",
-    "outside", "local",
+    "outside", "local", "previous", "usual",
+    // Who goes and what they do there, in a text in capitals ("HE WILL CALL CLINIC").
+    "he", "she", "they", "we", "you", "will", "may", "can", "must", "call", "calls", "called",
+    "see", "seen", "visit", "follow", "return", "go", "went",
 ];
 
 /// The name in front of a care facility word, and a place named by a landform word
