@@ -965,6 +965,20 @@ fn strict_reads_short_lines_signatures_and_places_in_texts_of_one_case() {
     );
 }
 
+/// From the i2b2 2006 challenge's training notes, a window first read this stop: a study
+/// dated by month and day right after its name, and eponyms whose possessive the text
+/// writes apart.
+#[test]
+fn strict_dates_studies_and_keeps_spaced_eponyms() {
+    strict_removes(
+        "Adenosine thal 1/4 and echo 1/4 to look for ischemia ; CT 3/12 clear .",
+        &["thal 1/4"],
+    );
+    strict_keeps("history of Fournier 's gangrene and Addison 's disease .");
+    strict_keeps("history of Fournier's gangrene.");
+    strict_removes("Mr. Okafor 's wife called .", &["Okafor"]);
+}
+
 #[test]
 fn photographs_go_by_file_name_and_field_labels_stay() {
     // A photograph's file name carries a name or a day.

@@ -253,10 +253,17 @@ fn plain_word_after(n: &Token) -> bool {
 /// "Todd's paralysis", "Gilbert's syndrome", "Addison's disease"): a possessive directly
 /// before a word such conditions are named by.
 pub(super) fn eponym_use(tokens: &[Token], i: usize) -> bool {
-    tokens.get(i).is_some_and(|t| t.possessive)
-        && tokens.get(i.saturating_add(1)).is_some_and(|n| {
+    let noun = |k: usize| {
+        tokens.get(k).is_some_and(|n| {
             !n.newline_before && n.gap.is_empty() && EPONYM_NOUNS.contains(&n.lower.as_str())
         })
+    };
+    // The possessive may stand apart, as tokenized text writes it ("Addison 's disease").
+    let spaced = tokens.get(i.saturating_add(1)).is_some_and(|s| {
+        s.lower == "s" && matches!(s.gap.as_str(), "'" | "’") && !s.newline_before
+    });
+    (tokens.get(i).is_some_and(|t| t.possessive) && noun(i.saturating_add(1)))
+        || (spaced && noun(i.saturating_add(2)))
 }
 
 /// A capitalized word of a run that names a syndrome or a disease after people, one of
@@ -612,6 +619,7 @@ pub(super) fn known_eponym_use(tokens: &[Token], i: usize) -> bool {
 const EPONYM_NOUNS: &[&str] = &[
     // A herb named after a saint ("St. John's wort").
     "wort",
+    "gangrene",
     "syndrome",
     "disease",
     "paralysis",

@@ -2104,12 +2104,13 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         ],
         Some(not_a_score),
     )?;
-    // A month/day right after an event it dates ("She had G- BM 4/10", "echo 4/5 showed",
-    // a therapist's "PER R/E 7/23": re-evaluation), where a bare fraction could be a score.
+    // A month/day right after an event or a study it dates ("She had G- BM 4/10", "echo
+    // 4/5 showed", "Adenosine thal 1/4", a therapist's "PER R/E 7/23": re-evaluation),
+    // where a bare fraction could be a score.
     add(
         "date_after_event",
         Date,
-        r"(?i:\b(?:bm|stool|stools|echo|cath|cxr|ekg|ecg|mri|surgery|transfusion|dialysis|extubation|intubation|extubated|intubated|admission|admit|appt|appointment|visit|r/e|re-?eval|re-?evaluation|evaluation)\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
+        r"(?i:\b(?:bm|stool|stools|echo|tte|tee|thal|mibi|cath|cxr|ct|cta|ekg|ecg|eeg|mri|egd|surgery|transfusion|dialysis|extubation|intubation|extubated|intubated|admission|admit|appt|appointment|visit|r/e|re-?eval|re-?evaluation|evaluation)\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b",
         1,
         0.7,
         &[],
