@@ -953,6 +953,7 @@ fn strict_reads_short_lines_signatures_and_places_in_texts_of_one_case() {
     strict_keeps(
         "LASIX 40 MG PO Q.DAY , RISPERDAL 1 MG P.O. Q. DAY .\nSEEN ON POSTOPERATIVE DAY ONE .",
     );
+    strict_keeps("ASPIRIN 325 MG P.O. P.DAY , COLACE 100 MG TWICE A DAY .");
     strict_keeps("HIS VISITING NURSE WILL BE INSTRUCTED TO OBSERVE FOR LEAKS .");
     strict_keeps("PATIENT WILL F / U IN CLINIC AND HE WILL CALL CLINIC FOR APPT .");
     let out = strict_out("MR. MARKER WILL BE RESTARTED ON ASPIRIN .");

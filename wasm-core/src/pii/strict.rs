@@ -1303,6 +1303,8 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
                 }) && plain_gap(&["."])
                     && not_function
                     && !PERSON_VERBS.contains(&t.lower.as_str())
+                    // A unit after a dose's letter is that unit ("P.O. P.DAY").
+                    && !DURATION_UNITS.contains(&t.lower.as_str())
                     && (f & LAST != 0 || (unknown && t.letters >= 4))
                 {
                     // A surname after an initial and its period ("Z. MILLER AWARE", "M.
