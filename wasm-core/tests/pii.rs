@@ -966,6 +966,23 @@ fn strict_reads_short_lines_signatures_and_places_in_texts_of_one_case() {
     );
 }
 
+/// Names writers give in a message, in lower case as much as capitalized: after "name
+/// is" and "call me", after "im" or "i am" opening it, and after a sign-off at its end.
+#[test]
+fn strict_finds_names_writers_give_in_messages() {
+    strict_removes("my name is lóa and i need help", &["lóa"]);
+    strict_removes("my name is maria lopez, dob 3/4/1950", &["maria"]);
+    strict_removes("sometimes people call me rené", &["rené"]);
+    strict_removes("her maiden name is ronner", &["ronner"]);
+    strict_removes("hi im ana, my sugar is high", &["ana"]);
+    strict_removes("ok see you then\nthanks, dirk", &["dirk"]);
+    strict_removes("see you tuesday. thank you,\nokafor", &["okafor"]);
+    strict_keeps("i am diabetic and this is urgent");
+    strict_keeps("im fine thanks");
+    strict_keeps("i am well and this is fine");
+    strict_keeps("the name is not important");
+}
+
 /// From the i2b2 2006 challenge's training notes, a window first read this stop: a study
 /// dated by month and day right after its name, and eponyms whose possessive the text
 /// writes apart.

@@ -1785,6 +1785,141 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
     out.extend(surname_then_initial(text, tokens));
     out.extend(list_entry_users(text, tokens));
     out.extend(titled_full_names(tokens));
+    out.extend(self_introductions(tokens, &free));
+    out
+}
+
+/// Words that end a message before its writer's name ("thanks, dirk", "regards,\nana").
+const SIGN_OFFS: &[&str] = &[
+    "thanks",
+    "thx",
+    "regards",
+    "best",
+    "cheers",
+    "sincerely",
+    "love",
+    "respectfully",
+];
+
+/// Whether token `i` may be a name a writer gives: a listed name, however frequent a word
+/// it also is ("maria"), or a word no list knows ("tuva", "lóa"), of two letters or more,
+/// and no function word.
+fn introduced(tokens: &[Token], i: usize) -> bool {
+    tokens.get(i).is_some_and(|t| {
+        let f = lexicon::flags(&t.lower);
+        !t.has_digit
+            && t.letters >= 2
+            && t.letters == t.lower.chars().count()
+            && !AFTER_CUE_FUNCTION.contains(&t.lower.as_str())
+            && !PERSON_VERBS.contains(&t.lower.as_str())
+            && (is_name(f) || f & SAFE == 0)
+    })
+}
+
+/// Names that writers give of themselves or others in a message, in any case: after
+/// "name is" ("my name is maria", "her maiden name is ronner") and "call me"; after
+/// "this is", "i'm", "im" or "i am" that open the message or follow a greeting or a comma
+/// ("hi, im tuva and i have a question", "this is lea from the front desk"); and alone
+/// (with a surname) on the last line after a sign-off ("thanks, dirk").
+fn self_introductions(tokens: &[Token], free: &[bool]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let word = |k: usize| tokens.get(k).map(|t| t.lower.as_str()).unwrap_or_default();
+    let same_line = |k: usize| {
+        tokens
+            .get(k)
+            .is_some_and(|t| !t.newline_before && t.gap.is_empty())
+    };
+    let opens = |k: usize| {
+        k == 0
+            || tokens
+                .get(k)
+                .is_some_and(|t| t.newline_before || t.gap.contains([',', '.', '!', '?', ':']))
+            || k.checked_sub(1)
+                .is_some_and(|p| GREETINGS.contains(&word(p)) && same_line(k))
+    };
+    let mut push = |a: usize, b: usize| {
+        if let (Some(x), Some(y)) = (tokens.get(a), tokens.get(b)) {
+            if (a..=b).all(|k| free.get(k).copied().unwrap_or(false)) {
+                out.push(Finding {
+                    entity: Entity::Person,
+                    start: x.start,
+                    end: y.end,
+                    confidence: 0.7,
+                    recognizer: "strict_self_introduction",
+                });
+            }
+        }
+    };
+    // A second word of the name, right after the first on its line.
+    let surname = |k: usize| {
+        same_line(k) && introduced(tokens, k) && {
+            let f = lexicon::flags(word(k));
+            f & LAST != 0 || f & SAFE == 0
+        }
+    };
+    for i in 1..tokens.len() {
+        if !same_line(i) {
+            continue;
+        }
+        let prev = word(i.saturating_sub(1));
+        let prev2 = i.checked_sub(2).map(word).unwrap_or_default();
+        let named_as = (prev == "is" && prev2 == "name" && same_line(i.saturating_sub(1)))
+            || (prev == "me" && prev2 == "call");
+        let opener = i.checked_sub(1).is_some_and(|p| {
+            let pair = i.checked_sub(2);
+            (matches!(prev, "im" | "i'm" | "i’m") && opens(p))
+                || (prev == "is" && prev2 == "this" && pair.is_some_and(&opens))
+                || (prev == "am" && prev2 == "i" && pair.is_some_and(&opens))
+        });
+        if !(named_as || opener) || !introduced(tokens, i) {
+            continue;
+        }
+        // After an opener, a word no list knows must end the clause ("im tuva and",
+        // "this is lea from"), not lead on ("im gona call").
+        let f = lexicon::flags(word(i));
+        let ends = tokens.get(i.saturating_add(1)).is_none_or(|n| {
+            n.newline_before
+                || !n.gap.is_empty()
+                || matches!(
+                    n.lower.as_str(),
+                    "and" | "from" | "here" | "again" | "with" | "at"
+                )
+        });
+        if opener && !named_as && f & FIRST == 0 && !ends {
+            continue;
+        }
+        // "i am diabetic", "this is urgent", "i am well": a word the lexicon knows that is
+        // no given name, or a frequent word that is no common one, says what, not who.
+        let what = f & SAFE != 0 && (f & FIRST == 0 || (f & COMMON != 0 && f & FIRST_CORE == 0));
+        if opener && !named_as && what {
+            continue;
+        }
+        let last = if surname(i.saturating_add(1)) {
+            i.saturating_add(1)
+        } else {
+            i
+        };
+        push(i, last);
+    }
+    // A sign-off, a comma, and the writer's name closing the text.
+    for i in 1..tokens.len() {
+        let t = tokens.get(i);
+        let after_sign_off = i.checked_sub(1).is_some_and(|p| {
+            SIGN_OFFS.contains(&word(p))
+                || (word(p) == "you" && word(p.saturating_sub(1)) == "thank")
+        }) && t.is_some_and(|t| t.gap.contains(',') || t.newline_before);
+        if !after_sign_off || !introduced(tokens, i) {
+            continue;
+        }
+        let last = if surname(i.saturating_add(1)) {
+            i.saturating_add(1)
+        } else {
+            i
+        };
+        if tokens.get(last.saturating_add(1)).is_none() {
+            push(i, last);
+        }
+    }
     out
 }
 
