@@ -981,6 +981,21 @@ fn strict_finds_names_writers_give_in_messages() {
     strict_keeps("im fine thanks");
     strict_keeps("i am well and this is fine");
     strict_keeps("the name is not important");
+    // Codes, ages and people's initials typed in lower case.
+    strict_removes("age/sex: 95/f", &["95"]);
+    strict_removes("dexcom transmitter 8jk4tq.", &["8jk4tq"]);
+    strict_keeps("monitor q4hrs and 24hrs");
+    strict_removes(
+        "accessed from workstation ed-triage-03 at night",
+        &["ed-triage-03"],
+    );
+    strict_removes("daughter mae called for an update.", &["mae"]);
+    strict_keeps("neuro: a&o x3, mae, perrla");
+    strict_removes(
+        "z. miller aware. m. peppler placing stitch. cvl placed by c. bertha.",
+        &["miller", "peppler", "bertha"],
+    );
+    strict_keeps("r. groin and e. coli, a. fib, s. aureus");
 }
 
 /// From the i2b2 2006 challenge's training notes, a window first read this stop: a study

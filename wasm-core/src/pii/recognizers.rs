@@ -1337,14 +1337,17 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
             // ("Temperature 38.2" after "Patient").
             // A lab value after a label that is also a test ("PT 12.2") is no identifier.
             let first = s.split_whitespace().next().unwrap_or_default();
-            // A name-like code of three parts in capitals needs only one digit
-            // ("workstation ED-TRIAGE-03"; not "ICD-10").
+            // A name-like code of three parts in one case needs only one digit
+            // ("workstation ED-TRIAGE-03", "ed-triage-03"; not "ICD-10").
+            let one_case = |case: fn(&u8) -> bool| {
+                first
+                    .bytes()
+                    .all(|b| case(&b) || b.is_ascii_digit() || b == b'-')
+                    && first.bytes().filter(case).count() >= 3
+            };
             let hyphen_code = first.len() >= 6
                 && first.matches('-').count() >= 2
-                && first
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
-                && first.bytes().filter(u8::is_ascii_uppercase).count() >= 3;
+                && (one_case(u8::is_ascii_uppercase) || one_case(u8::is_ascii_lowercase));
             (digits(s) >= 3 || hyphen_code) && has_digit(first) && !is_measure(s) && !lab_value(s)
         }),
     )?;
@@ -1824,17 +1827,29 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         Some(|s| digits(s) >= 3),
     )?;
-    // A device's code after what it is ("transmitter 8JK4TQ", "sensor SN 0G4R1X"): letters
-    // and digits mixed, five or more.
+    // A device's code after what it is ("transmitter 8JK4TQ", "sensor SN 0G4R1X",
+    // "transmitter 8jk4tq"): letters and digits mixed, five or more.
     add(
         "device_part_code",
         Device,
-        r"(?i:\b(?:transmitter|sensor|receiver|generator|ipg|implant|controller|monitor)\s*(?:serial|s/n|sn|id|#|no\.?)?\s*:?\s*)([A-Z0-9]{5,12})\b",
+        r"(?i:\b(?:transmitter|sensor|receiver|generator|ipg|implant|controller|monitor)\s*(?:serial|s/n|sn|id|#|no\.?)?\s*:?\s*)([A-Za-z0-9]{5,12})\b",
         1,
         0.75,
         &[],
         &[],
-        Some(|s| has_digit(s) && s.bytes().any(|b| b.is_ascii_uppercase())),
+        Some(|s| {
+            // In lower case, letters and digits that alternate three times and more
+            // ("8jk4tq"; not a dose's "q4hrs" or "24hrs").
+            let turns = s
+                .as_bytes()
+                .windows(2)
+                .filter(|w| matches!(w, [a, b] if a.is_ascii_digit() != b.is_ascii_digit()))
+                .count();
+            let lower = s
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            has_digit(s) && (s.bytes().any(|b| b.is_ascii_uppercase()) || (lower && turns >= 3))
+        }),
     )?;
     // A number of five digits or more after a bare number sign (", # 719435."): a store
     // or a room is numbered in fewer digits, a record in more.
@@ -1946,7 +1961,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "age_slash_sex",
         Age,
-        r"\b(?:(\d{2,3})\s?/\s?[MF]|[MF]\s?/\s?(\d{2,3}))\b",
+        r"\b(?:(\d{2,3})\s?/\s?[MFmf]|[MFmf]\s?/\s?(\d{2,3}))\b",
         0,
         0.8,
         &[],
