@@ -996,6 +996,17 @@ fn strict_finds_names_writers_give_in_messages() {
         &["miller", "peppler", "bertha"],
     );
     strict_keeps("r. groin and e. coli, a. fib, s. aureus");
+    // A relative's age with their name between, a practice's name and a surname that is
+    // also a word, all in lower case.
+    strict_removes("my mom rosa is 93 now", &["93"]);
+    strict_keeps("she feels 95 percent better. mother overall is doing well");
+    strict_removes(
+        "pls send my records to dr. ngozi adeyemi at riverbend family practice",
+        &["riverbend"],
+    );
+    strict_removes("my daughter keisha brown will pick me up", &["brown"]);
+    let out = strict_out("Unlike the Wade novel, it's not about that.");
+    assert!(out.contains(" novel,") && !out.contains("Wade"), "{out}");
 }
 
 /// From the i2b2 2006 challenge's training notes, a window first read this stop: a study

@@ -2648,8 +2648,9 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "age_pronoun",
         Age,
-        // "i" only with "am" ("moment is 97%" is no "i's 97").
-        r"(?i)\b(?:(?:she|he|they|patient|pt|mom|dad|mother|father)(?:'s|s|\s+is|\s+was|\s+are|\s+will\s+be)|i(?:\s+am|'m|m))\s+(\d{2,3})(?:[^%\d.]|\.(?:\D|$)|$)",
+        // "i" only with "am" ("moment is 97%" is no "i's 97"); a kin word may have the
+        // name after it ("my mom rosa is 93 now").
+        r"(?i)\b(?:(?:she|he|they|patient|pt|mom|dad|mother|father|grandma|grandpa|grandmother|grandfather)(?:'s|s|\s+is|\s+was|\s+are|\s+will\s+be)|(?:mom|dad|mother|father|grandma|grandpa|grandmother|grandfather|husband|wife|aunt|uncle)\s+[a-z][a-z'-]+\s+(?:is|was)|i(?:\s+am|'m|m))\s+(\d{2,3})(?:[^%\d.]|\.(?:\D|$)|$)",
         1,
         0.75,
         &[],

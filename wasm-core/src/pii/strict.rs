@@ -1567,7 +1567,29 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
             }
             // The article and the pronoun are no initials ("resection of a Klatskin
             // tumor").
-            Mode::Lower => namey && f & COMMON == 0 && !matches!(lower, "a" | "i"),
+            Mode::Lower => {
+                (namey && f & COMMON == 0 && !matches!(lower, "a" | "i"))
+                    // A surname that is also a frequent word, right after a given name
+                    // and closing the clause or before what the person does ("my
+                    // daughter keisha brown will pick me up").
+                    || (f & LAST != 0
+                        && !toward_tagged_is_place
+                        && t.gap.is_empty()
+                        && !t.newline_before
+                        && i.checked_sub(1).is_some_and(|p| {
+                            let g = flag_of(p);
+                            tokens
+                                .get(p)
+                                .is_some_and(|q| !q.first_upper && !q.possessive && !q.has_digit)
+                                && (g & FIRST != 0 || g & SAFE == 0)
+                        })
+                        && tokens.get(i.saturating_add(1)).is_none_or(|n| {
+                            n.newline_before
+                                || !n.gap.is_empty()
+                                || super::names::modal_verb(tokens, i.saturating_add(1))
+                                || PERSON_VERBS.contains(&n.lower.as_str())
+                        }))
+            }
         }
     };
     // Lower-case particles from `j` on, then a capitalized surname on the same line that is
@@ -5147,6 +5169,8 @@ const LOWER_FACILITY_HEADS: &[[&str; 2]] = &[
     ["rehab", "center"],
     ["rehabilitation", "center"],
     ["surgery", "center"],
+    ["family", "practice"],
+    ["urgent", "care"],
 ];
 
 /// A care facility named in lower case after a preposition or an opening parenthesis
