@@ -1005,6 +1005,26 @@ fn strict_finds_names_writers_give_in_messages() {
         &["riverbend"],
     );
     strict_removes("my daughter keisha brown will pick me up", &["brown"]);
+    // A label's name and a signer in lower case, whom someone spoke with, who tolerated
+    // a procedure.
+    strict_removes("name: porter, wendy ssn 528 56 6100", &["porter", "wendy"]);
+    strict_removes(
+        "dictated by perla h. tapia on mar. 16.",
+        &["perla", "tapia"],
+    );
+    strict_removes("spoke with john by phone about the results.", &["john"]);
+    strict_removes("john tolerated the procedure well.", &["john"]);
+    strict_keeps("spoke with the team about it. the patient tolerated the procedure well.");
+    strict_keeps("name: none");
+    // A street with any postal suffix after what says it is an address; a plate in lower
+    // case; an implant's plate and screws stay.
+    strict_removes(
+        "lives at 6725 chapman garden. mailing address 4879 miller ferry",
+        &["6725 chapman garden", "4879 miller ferry"],
+    );
+    strict_keeps("given 2 l via nc, walks 3 laps");
+    strict_removes("vehicle plate dp9 z8a noted by ems", &["dp9 z8a"]);
+    strict_keeps("ORIF with plate and 6 screws. PLATELETS 150. TAGAMET 400 MG");
     let out = strict_out("Unlike the Wade novel, it's not about that.");
     assert!(out.contains(" novel,") && !out.contains("Wade"), "{out}");
 }

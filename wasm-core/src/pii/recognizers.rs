@@ -369,11 +369,19 @@ impl Patterns {
         add(
             "plate",
             Vehicle,
-            r"(?i:\b(?:licen[cs]e\s+plate|plate|tag)\s*(?:number|no\.?|#)?\s*(?:is|:|#)?\s*)([A-Z0-9]{1,4}(?:[ -]|\xE2\x80\xA2|\xC2\xB7)?[A-Z0-9]{1,7})\b",
+            r"(?i:\b(?:licen[cs]e\s+plate|plate|tag)\b\s*(?:number|no\.?|#)?\s*(?:is|:|#)?\s*)([A-Za-z0-9]{1,4}(?:[ -]|\xE2\x80\xA2|\xC2\xB7)?[A-Za-z0-9]{1,7})\b",
             1,
             0.9,
             &[],
-            Some(has_digit),
+            // A frequent word and a count after an implant's plate are no plate ("plate and 6
+            // screws").
+            Some(|s| {
+                let first = s.split([' ', '-']).next().unwrap_or_default();
+                let word = first.bytes().all(|b| b.is_ascii_alphabetic())
+                    && super::lexicon::flags(&first.to_ascii_lowercase()) & super::lexicon::COMMON
+                        != 0;
+                has_digit(s) && !word
+            }),
         )?;
         add(
             "device_label",
@@ -2723,6 +2731,22 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         &[],
         &[],
         Some(over_89),
+    )?;
+    // A house number and street in lower case after what says it is an address, with any
+    // of the postal service's street suffixes ("lives at 6725 chapman garden", "mailing
+    // address 4879 miller ferry"); without such a cue only the common suffixes count
+    // (`street_lower`), since "2 l via", "3 walks" and "4 cm neck" are no streets.
+    add(
+        "street_lower_after_cue",
+        Address,
+        &format!(
+            r"(?i)(?:\b(?:lives?|living|resides?|residing)\s+at|\bmoved\s+to|\baddress(?:\s+is)?\s*:?|\bship\s+to\s*:?)\s+(\d{{1,6}}\s+(?:[a-z][a-z'-]*\s+){{1,3}}(?:{STREET_SUFFIX}))\b\.?"
+        ),
+        1,
+        0.6,
+        &[],
+        &[],
+        None,
     )?;
     // A house number and street in lower case ("12 oak st", "4410 mill creek rd").
     add(

@@ -349,6 +349,8 @@ const PLACE_PREFIXES: &[&str] = &[
 /// Verbs that, after a sentence's first word, make a given name that is also a frequent
 /// word the subject ("Hope called back", "Will says").
 const PERSON_VERBS: &[&str] = &[
+    "tolerated",
+    "tolerates",
     "called",
     "calls",
     "reports",
@@ -1935,19 +1937,46 @@ fn self_introductions(tokens: &[Token], free: &[bool]) -> Vec<Finding> {
         }
     };
     for i in 1..tokens.len() {
-        if !same_line(i) {
+        let gap = tokens.get(i).map(|t| t.gap.as_str()).unwrap_or_default();
+        if tokens.get(i).is_none_or(|t| t.newline_before) || !(gap.is_empty() || gap == ":") {
             continue;
         }
         let prev = word(i.saturating_sub(1));
         let prev2 = i.checked_sub(2).map(word).unwrap_or_default();
-        let named_as = (prev == "is" && prev2 == "name" && same_line(i.saturating_sub(1)))
-            || (prev == "me" && prev2 == "call");
-        let opener = i.checked_sub(1).is_some_and(|p| {
-            let pair = i.checked_sub(2);
-            (matches!(prev, "im" | "i'm" | "i’m") && opens(p))
-                || (prev == "is" && prev2 == "this" && pair.is_some_and(&opens))
-                || (prev == "am" && prev2 == "i" && pair.is_some_and(&opens))
-        });
+        let named_as = (gap.is_empty() && prev == "is" && prev2 == "name" && same_line(i.saturating_sub(1)))
+            || (gap.is_empty() && prev == "me" && prev2 == "call")
+            // A label's name after its colon, and whoever dictated, typed or signed
+            // ("name: porter, wendy", "dictated by perla h. tapia").
+            || (prev == "name" && gap == ":")
+            || (gap.is_empty()
+                && prev == "by"
+                && matches!(prev2, "dictated" | "transcribed" | "typed" | "signed" | "entered"));
+        // Whom someone spoke with, a common given name closing the phrase ("spoke with
+        // jane by phone about the results").
+        let spoken_to = gap.is_empty()
+            && ((matches!(prev, "with" | "to")
+                && matches!(prev2, "spoke" | "talked" | "speaking" | "spoken"))
+                || matches!(prev, "called" | "paged" | "texted" | "emailed" | "messaged"))
+            && lexicon::flags(word(i)) & FIRST_CORE != 0
+            && tokens.get(i.saturating_add(1)).is_none_or(|n| {
+                n.newline_before
+                    || !n.gap.is_empty()
+                    || matches!(
+                        n.lower.as_str(),
+                        "by" | "about" | "re" | "regarding" | "today" | "yesterday" | "and"
+                    )
+            });
+        if spoken_to && introduced(tokens, i) {
+            push(i, i);
+            continue;
+        }
+        let opener = gap.is_empty()
+            && i.checked_sub(1).is_some_and(|p| {
+                let pair = i.checked_sub(2);
+                (matches!(prev, "im" | "i'm" | "i’m") && opens(p))
+                    || (prev == "is" && prev2 == "this" && pair.is_some_and(&opens))
+                    || (prev == "am" && prev2 == "i" && pair.is_some_and(&opens))
+            });
         if !(named_as || opener) || !introduced(tokens, i) {
             continue;
         }
@@ -1971,11 +2000,31 @@ fn self_introductions(tokens: &[Token], free: &[bool]) -> Vec<Finding> {
         if opener && !named_as && what {
             continue;
         }
-        let last = if surname(i.saturating_add(1)) {
+        let mut last = if surname(i.saturating_add(1)) {
             i.saturating_add(1)
         } else {
             i
         };
+        // Surname first, then the given name after a comma ("name: porter, wendy"), or
+        // a middle initial and the surname ("perla h. tapia").
+        let next = last.saturating_add(1);
+        if named_as
+            && tokens
+                .get(next)
+                .is_some_and(|n| n.gap == "," && !n.newline_before && introduced(tokens, next))
+        {
+            last = next;
+        } else if named_as
+            && tokens
+                .get(next)
+                .is_some_and(|n| n.letters == 1 && same_line(next))
+            && tokens
+                .get(next.saturating_add(1))
+                .is_some_and(|n| n.gap == "." && !n.newline_before)
+            && introduced(tokens, next.saturating_add(1))
+        {
+            last = next.saturating_add(1);
+        }
         push(i, last);
     }
     // A sign-off, a comma, and the writer's name closing the text.
