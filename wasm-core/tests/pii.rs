@@ -954,6 +954,12 @@ fn strict_reads_short_lines_signatures_and_places_in_texts_of_one_case() {
         "LASIX 40 MG PO Q.DAY , RISPERDAL 1 MG P.O. Q. DAY .\nSEEN ON POSTOPERATIVE DAY ONE .",
     );
     strict_keeps("ASPIRIN 325 MG P.O. P.DAY , COLACE 100 MG TWICE A DAY .");
+    // A user name, an age between commas and a month's name with its ordinal day, in
+    // capitals.
+    strict_removes("HE CANT LOG IN, HIS USER NAME IS TGORSKI77", &["TGORSKI77"]);
+    strict_removes("HER FATHER ALIVE, 94, LIVES NEARBY.", &["94"]);
+    strict_removes("SEEN AGAIN JULY TWENTY-SECOND.", &["TWENTY-SECOND"]);
+    strict_keeps("USER NAME IS NOT WORKING. HR, 95, WAS STABLE.");
     strict_keeps("HIS VISITING NURSE WILL BE INSTRUCTED TO OBSERVE FOR LEAKS .");
     strict_keeps("PATIENT WILL F / U IN CLINIC AND HE WILL CALL CLINIC FOR APPT .");
     let out = strict_out("MR. MARKER WILL BE RESTARTED ON ASPIRIN .");

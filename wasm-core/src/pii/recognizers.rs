@@ -1662,7 +1662,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
         "date_ordinal_words",
         Date,
         &format!(
-            r"\b(?:(?i:the\s+)?{ORDINAL}\s+(?i:of\s+)?(?i:{MONTH})\b|(?:{MONTH}|{MONTH_LOWER})\.?\s+(?i:the\s+)?{ORDINAL}\b){YEAR_AFTER_DAY}"
+            r"\b(?:(?i:the\s+)?{ORDINAL}\s+(?i:of\s+)?(?i:{MONTH})\b|(?:{MONTH}|(?i:{MONTH_LOWER}))\.?\s+(?i:the\s+)?{ORDINAL}\b){YEAR_AFTER_DAY}"
         ),
         0,
         0.8,
@@ -2669,7 +2669,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "username_label",
         Id,
-        r"(?i:\b(?:user(?:[\s_-]*name)?|login|user\s*id|uid|logon|screen\s*name|handle)\s*(?:is|:|=)?\s*)([a-z][a-z0-9._-]{2,30})\b",
+        r"(?i:\b(?:user(?:[\s_-]*name)?|login|user\s*id|uid|logon|screen\s*name|handle)\s*(?:is|:|=)?\s*)([a-z][a-z0-9._-]{2,30}|[A-Z][A-Z0-9._-]{2,30})\b",
         1,
         0.8,
         &[],
@@ -2705,7 +2705,7 @@ fn strict_patterns(recs: &mut Vec<Rec>) -> Result<()> {
     add(
         "age_between_commas",
         Age,
-        r"(?:\b[A-Za-z][a-z'-]+|\))\s*,\s*(\d{2,3})\s*,\s*(?:and\s+)?(?:was|is|presents|presented|who|lives|lived|living|has|had|with|a|an|the|female|male|woman|man|widow|widowed|widower|retired|still|died|passed|f|m)\b",
+        r"(?:\b[A-Za-z][a-z'-]+|\b[A-Z][A-Z'-]+|\))\s*,\s*(\d{2,3})\s*,\s*(?:and\s+)?(?i:was|is|presents|presented|who|lives|lived|living|has|had|with|a|an|the|female|male|woman|man|widow|widowed|widower|retired|still|died|passed|f|m)\b",
         1,
         0.7,
         &[],
