@@ -1018,6 +1018,14 @@ fn strict_finds_names_writers_give_in_messages() {
         "dictated by perla h. tapia on mar. 16.",
         &["perla", "tapia"],
     );
+    strict_removes(
+        "this report was created by shuff , osi 04/07/2003",
+        &["shuff"],
+    );
+    strict_removes(
+        "cc :\n1. cora belbsnil , m.d.\n2. nae f. speed , m.d.",
+        &["nae f. speed"],
+    );
     strict_removes("spoke with john by phone about the results.", &["john"]);
     strict_removes("john tolerated the procedure well.", &["john"]);
     strict_keeps("spoke with the team about it. the patient tolerated the procedure well.");

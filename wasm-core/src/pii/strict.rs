@@ -1946,11 +1946,15 @@ fn self_introductions(tokens: &[Token], free: &[bool]) -> Vec<Finding> {
         let named_as = (gap.is_empty() && prev == "is" && prev2 == "name" && same_line(i.saturating_sub(1)))
             || (gap.is_empty() && prev == "me" && prev2 == "call")
             // A label's name after its colon, and whoever dictated, typed or signed
-            // ("name: porter, wendy", "dictated by perla h. tapia").
+            // ("name: porter, wendy", "dictated by perla h. tapia", "this report was
+            // created by shuff , osi").
             || (prev == "name" && gap == ":")
             || (gap.is_empty()
                 && prev == "by"
-                && matches!(prev2, "dictated" | "transcribed" | "typed" | "signed" | "entered"));
+                && matches!(
+                    prev2,
+                    "dictated" | "transcribed" | "typed" | "signed" | "entered" | "created" | "prepared"
+                ));
         // Whom someone spoke with, a common given name closing the phrase ("spoke with
         // jane by phone about the results").
         let spoken_to = gap.is_empty()
@@ -3261,6 +3265,11 @@ fn facility_shaped(t: &Token) -> bool {
 fn signature_name(line: &str) -> Option<(usize, usize)> {
     let lower = !line.bytes().any(|b| b.is_ascii_uppercase());
     let body = line.trim_start_matches([' ', '\t', '_']);
+    // The number of a list of signers ("2. nae f. speed , m.d.").
+    let body = body
+        .split_once(". ")
+        .filter(|(n, _)| (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(body, |(_, rest)| rest.trim_start_matches([' ', '\t']));
     let body = body
         .strip_prefix(if lower {
             "electronically signed"
