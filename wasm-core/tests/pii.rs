@@ -960,6 +960,12 @@ fn strict_reads_short_lines_signatures_and_places_in_texts_of_one_case() {
     strict_removes("HER FATHER ALIVE, 94, LIVES NEARBY.", &["94"]);
     strict_removes("SEEN AGAIN JULY TWENTY-SECOND.", &["TWENTY-SECOND"]);
     strict_keeps("USER NAME IS NOT WORKING. HR, 95, WAS STABLE.");
+    // After "MR." in capitals, a word before what people do; a finding after mitral
+    // regurgitation stays. A common given name opening a sentence before what people do.
+    strict_removes("MR. DRUB REPORTS TWO DAYS OF COUGH.", &["DRUB"]);
+    strict_keeps("ECHO: MILD MR. MILD TR. MODERATE MR. TRACE TR.");
+    strict_removes("SEEN TODAY.\nGRACE REPORTS PAIN IN HER KNEE.", &["GRACE"]);
+    strict_keeps("PATIENT TOLERATED THE PROCEDURE WELL. WILL CALL BACK. MAY RETURN.");
     strict_keeps("HIS VISITING NURSE WILL BE INSTRUCTED TO OBSERVE FOR LEAKS .");
     strict_keeps("PATIENT WILL F / U IN CLINIC AND HE WILL CALL CLINIC FOR APPT .");
     let out = strict_out("MR. MARKER WILL BE RESTARTED ON ASPIRIN .");

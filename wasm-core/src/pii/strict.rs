@@ -1079,6 +1079,17 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
             && t.letters >= 3
             && !capsafe
             && !says_what_was_done();
+        // After "MR." or "MRS." with its period in capitals, a word no list knows or a
+        // name that is no frequent word, or any word before what people do ("MR. DRUB
+        // REPORTS"); a finding after mitral regurgitation stays ("MILD MR. MILD TR.").
+        let after_mr_period = mode == Mode::Upper
+            && prev.is_some_and(|p| matches!(p.lower.as_str(), "mr" | "mrs"))
+            && t.gap == "."
+            && not_function
+            && t.letters >= 3
+            && !capsafe
+            && (unknown || (name && !common) || acts_next(tokens, i))
+            && !says_what_was_done();
         // On a short line in capitals, "DR." and its period, spaced or not, then a word
         // no list knows or a name ("DR. OCK" alone on its line): too few words for the
         // line to read as capitals.
@@ -1140,7 +1151,7 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
         let why = match mode {
             _ if dwelling_owner => Some(Why::Cue),
             _ if honorific_initial => Some(Why::Cue),
-            _ if after_dr_period || after_dr_short => Some(Why::Cue),
+            _ if after_dr_period || after_mr_period || after_dr_short => Some(Why::Cue),
             Mode::Mixed | Mode::Title if titled_surname => Some(Why::Cue),
             _ if residence_place => Some(Why::Place),
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
@@ -1340,6 +1351,10 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
                     Some(Why::Name)
                 } else if place_cue && town && t.letters >= 4 {
                     Some(Why::Place)
+                } else if opens_acting {
+                    // A common given name opening a sentence, then what people do ("RICK
+                    // TOLERATED THE PROCEDURE WELL").
+                    Some(Why::Name)
                 } else {
                     None
                 }
