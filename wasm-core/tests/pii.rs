@@ -1008,6 +1008,10 @@ fn strict_finds_names_writers_give_in_messages() {
         &["miller", "peppler", "bertha"],
     );
     strict_keeps("r. groin and e. coli, a. fib, s. aureus");
+    strict_removes(
+        "i was seen at mgh last week, she goes to bwh",
+        &["mgh", "bwh"],
+    );
     // A relative's age with their name between, a practice's name and a surname that is
     // also a word, all in lower case.
     strict_removes("my mom rosa is 93 now", &["93"]);

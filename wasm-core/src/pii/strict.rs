@@ -1263,7 +1263,11 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
                     Some(Why::Unknown)
                 } else if (name && unknown) || opens_acting {
                     Some(Why::Name)
-                } else if strong_place && town && t.letters >= 4 {
+                } else if (strong_place && town && t.letters >= 4)
+                    || (place_cue && KNOWN_INITIALS.contains(&t.lower.as_str()))
+                {
+                    // A town after a strong place word; a city or a medical center known
+                    // by its initials after any ("seen at mgh", "she goes to bwh").
                     Some(Why::Place)
                 } else {
                     None
