@@ -1382,28 +1382,65 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
 
     // A capital letter alone, a surname, then what a clinician does ("PAPS, J SMITH
     // ORDERED EPI DRIP", "per K Lind aware"): the initial and the surname name someone,
-    // however frequent the surname's word.
+    // however frequent the surname's word. Likewise a letter in lower case, its period,
+    // and a surname or a word no list knows, then what a clinician does or their
+    // credential ("z. miller aware", "m. peppler placing stitch", "s. roberto rrt"), or
+    // after "by" or "per" ("placed by c. bertha"): a side, a rhythm or an organism after
+    // a letter stays ("r. groin", "e. coli").
     for i in 1..tokens.len() {
         let (Some(l), Some(s)) = (tokens.get(i.saturating_sub(1)), tokens.get(i)) else {
             continue;
         };
         let f = flag_of(i);
-        let letter = l.letters == 1
-            && l.lower.len() == 1
+        let acts = |more: &[&str]| {
+            tokens.get(i.saturating_add(1)).is_some_and(|n| {
+                n.gap.is_empty()
+                    && !n.newline_before
+                    && (CLINICIAN_ACTS.contains(&n.lower.as_str())
+                        || more.contains(&n.lower.as_str()))
+            })
+        };
+        let single = l.letters == 1 && l.lower.len() == 1;
+        let capital = single
             && l.first_upper
-            && !matches!(l.lower.as_str(), "a" | "i" | "o");
-        let surname = f & LAST != 0
+            && !matches!(l.lower.as_str(), "a" | "i" | "o")
+            && f & LAST != 0
             && f & CAPSAFE == 0
             && s.letters >= 3
             && s.first_upper
             && !s.newline_before
-            && s.gap.is_empty();
-        let acts = tokens.get(i.saturating_add(1)).is_some_and(|n| {
-            n.gap.is_empty() && !n.newline_before && CLINICIAN_ACTS.contains(&n.lower.as_str())
-        });
+            && s.gap.is_empty()
+            && acts(&[]);
+        let lower = single
+            && !l.first_upper
+            && !text
+                .get(..l.start)
+                .and_then(|b| b.chars().next_back())
+                .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '\'' | '’' | '/'))
+            && !matches!(
+                l.lower.as_str(),
+                "a" | "i" | "o" | "r" | "l" | "s" | "e" | "q" | "p" | "x"
+            )
+            && !s.first_upper
+            && !s.newline_before
+            && s.gap == "."
+            && !s.has_digit
+            && f & CAPSAFE == 0
+            && (f & LAST != 0 || (f & SAFE == 0 && s.letters >= 4))
+            && !PERSON_VERBS.contains(&s.lower.as_str())
+            && (acts(&[
+                "rrt", "rn", "md", "np", "pa", "placing", "in", "agrees", "agreed",
+            ]) || i
+                .checked_sub(2)
+                .and_then(|p| tokens.get(p))
+                .is_some_and(|p| {
+                    matches!(p.lower.as_str(), "by" | "per")
+                        && l.gap.is_empty()
+                        && !l.newline_before
+                }));
         let both_free = free.get(i).copied().unwrap_or(false)
             && free.get(i.saturating_sub(1)).copied().unwrap_or(false);
-        if letter && surname && acts && both_free {
+        if (capital || lower) && both_free {
             for k in [i.saturating_sub(1), i] {
                 if let Some(slot) = tag.get_mut(k) {
                     slot.get_or_insert(Why::Name);
@@ -1466,59 +1503,6 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
             for k in [i, j] {
                 if let Some(slot) = tag.get_mut(k) {
                     *slot = Some(Why::Name);
-                }
-            }
-        }
-    }
-
-    // A letter in lower case, its period, and a surname or a word no list knows, then
-    // what a clinician does or their credential ("z. miller aware", "m. peppler placing
-    // stitch", "s. roberto rrt"), or after "by" or "per" ("placed by c. bertha"): a
-    // side, a rhythm or an organism after a letter stays ("r. groin", "e. coli").
-    for i in 1..tokens.len() {
-        let (Some(l), Some(s)) = (tokens.get(i.saturating_sub(1)), tokens.get(i)) else {
-            continue;
-        };
-        let f = flag_of(i);
-        let letter = l.letters == 1
-            && l.lower.len() == 1
-            && !l.first_upper
-            && !text
-                .get(..l.start)
-                .and_then(|b| b.chars().next_back())
-                .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '\'' | '’' | '/'))
-            && !matches!(
-                l.lower.as_str(),
-                "a" | "i" | "o" | "r" | "l" | "s" | "e" | "q" | "p" | "x"
-            );
-        let surname = !s.first_upper
-            && !s.newline_before
-            && s.gap == "."
-            && !s.has_digit
-            && f & CAPSAFE == 0
-            && (f & LAST != 0 || (f & SAFE == 0 && s.letters >= 4))
-            && !PERSON_VERBS.contains(&s.lower.as_str());
-        let acts = tokens.get(i.saturating_add(1)).is_some_and(|n| {
-            n.gap.is_empty()
-                && !n.newline_before
-                && (CLINICIAN_ACTS.contains(&n.lower.as_str())
-                    || matches!(
-                        n.lower.as_str(),
-                        "rrt" | "rn" | "md" | "np" | "pa" | "placing" | "in" | "agrees" | "agreed"
-                    ))
-        });
-        let cued = i
-            .checked_sub(2)
-            .and_then(|p| tokens.get(p))
-            .is_some_and(|p| {
-                matches!(p.lower.as_str(), "by" | "per") && l.gap.is_empty() && !l.newline_before
-            });
-        let both_free = free.get(i).copied().unwrap_or(false)
-            && free.get(i.saturating_sub(1)).copied().unwrap_or(false);
-        if letter && surname && (acts || cued) && both_free {
-            for k in [i.saturating_sub(1), i] {
-                if let Some(slot) = tag.get_mut(k) {
-                    slot.get_or_insert(Why::Name);
                 }
             }
         }
