@@ -1987,11 +1987,14 @@ fn introduced(tokens: &[Token], i: usize) -> bool {
     })
 }
 
-/// Names that writers give of themselves or others in a message, in any case: after
-/// "name is" ("my name is maria", "her maiden name is ronner") and "call me"; after
-/// "this is", "i'm", "im" or "i am" that open the message or follow a greeting or a comma
-/// ("hi, im tuva and i have a question", "this is lea from the front desk"); and alone
-/// (with a surname) on the last line after a sign-off ("thanks, dirk").
+/// Names that writers give of themselves or others, in any case: after "name is" ("my
+/// name is maria", "her maiden name is ronner"), "call me", a "name:" label ("name:
+/// porter, wendy") and "dictated by", "created by" and the like ("dictated by perla h.
+/// tapia"); after "this is", "i'm", "im" or "i am" that open the message or follow a
+/// greeting or a comma, a given name or a word no list knows ("hi im ana"; not "i am
+/// diabetic"); a common given name after "spoke with" or "called" that closes the phrase
+/// ("spoke with jane by phone"); and a name alone (with a surname) closing the text after
+/// a sign-off ("thanks, dirk").
 fn self_introductions(tokens: &[Token], free: &[bool]) -> Vec<Finding> {
     let mut out = Vec::new();
     let word = |k: usize| tokens.get(k).map(|t| t.lower.as_str()).unwrap_or_default();
