@@ -1064,6 +1064,9 @@ fn strict_dates_studies_and_keeps_spaced_eponyms() {
     );
     strict_keeps("history of Fournier 's gangrene and Addison 's disease .");
     strict_keeps("history of Fournier's gangrene.");
+    // A range's first end when its second carries the year.
+    strict_removes("see discharge summary of 6/26 to 6/28/99 .", &["6/26"]);
+    strict_keeps("pain 5/10 to 8/10 today, BP 120/80 to 140/90");
     strict_removes("Mr. Okafor 's wife called .", &["Okafor"]);
 }
 

@@ -3748,9 +3748,14 @@ pub(super) fn date_range_ends(text: &str, found: &[Finding]) -> Vec<Finding> {
             out.push(range_end(start, start.saturating_add(len)));
         }
     }
-    // ... and the first end of a range whose second end was found ("abx 3/4 to 3/9").
+    // ... and the first end of a range whose second end was found ("abx 3/4 to 3/9",
+    // "summary of 6/26 to 6/28/99": the second end may carry the year).
     for f in found.iter().filter(|f| f.entity == Entity::Date) {
-        if !month_day(text.get(f.start..f.end).unwrap_or("")) {
+        let second = text.get(f.start..f.end).unwrap_or("");
+        let with_year = second.rsplit_once('/').is_some_and(|(md, y)| {
+            month_day(md) && matches!(y.len(), 2 | 4) && y.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !(month_day(second) || with_year) {
             continue;
         }
         let before = text
