@@ -556,7 +556,7 @@ fn line_modes(tokens: &[Token]) -> Vec<Mode> {
                 _ => {}
             }
         } else if n > 0 {
-            short.push((start, end, upper > 0 && caps < upper));
+            short.push((start, end));
         }
         for m in modes.get_mut(start..end).unwrap_or_default() {
             *m = mode;
@@ -578,17 +578,16 @@ fn line_modes(tokens: &[Token]) -> Vec<Mode> {
         None
     };
     if let Some(text_mode) = text_mode {
-        for (start, end, mixed_capitals) in short {
+        for (start, end) in short {
             // A short line in lower case in a text in capitals, or capitalized in one in
             // lower case, is written apart from the rest: it stays ordinary text.
-            let apart = match text_mode {
-                Mode::Upper => tokens
-                    .get(start..end)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|t| t.letters >= 2 && !t.allcaps),
-                _ => mixed_capitals,
-            };
+            let apart = tokens.get(start..end).unwrap_or_default().iter().any(|t| {
+                t.letters >= 2
+                    && match text_mode {
+                        Mode::Upper => !t.allcaps,
+                        _ => t.first_upper && !t.allcaps,
+                    }
+            });
             if !apart {
                 for m in modes.get_mut(start..end).unwrap_or_default() {
                     *m = text_mode;
@@ -1072,23 +1071,19 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
         };
         // After "DR." with its period in capitals, what follows is a name, however
         // ordinary the word ("PER DR.GATEMAN."), unless it says what the doctor did.
-        let after_dr_period = mode == Mode::Upper
-            && prev.is_some_and(|p| p.lower == "dr")
+        // After "MR." or "MRS." only a word no list knows, a name that is no frequent
+        // word, or any word before what people do ("MR. DRUB REPORTS"); a finding after
+        // mitral regurgitation stays ("MILD MR. MILD TR.").
+        let after_title_period = mode == Mode::Upper
+            && prev.is_some_and(|p| {
+                p.lower == "dr"
+                    || (matches!(p.lower.as_str(), "mr" | "mrs")
+                        && (unknown || (name && !common) || acts_next(tokens, i)))
+            })
             && t.gap == "."
             && not_function
             && t.letters >= 3
             && !capsafe
-            && !says_what_was_done();
-        // After "MR." or "MRS." with its period in capitals, a word no list knows or a
-        // name that is no frequent word, or any word before what people do ("MR. DRUB
-        // REPORTS"); a finding after mitral regurgitation stays ("MILD MR. MILD TR.").
-        let after_mr_period = mode == Mode::Upper
-            && prev.is_some_and(|p| matches!(p.lower.as_str(), "mr" | "mrs"))
-            && t.gap == "."
-            && not_function
-            && t.letters >= 3
-            && !capsafe
-            && (unknown || (name && !common) || acts_next(tokens, i))
             && !says_what_was_done();
         // On a short line in capitals, "DR." and its period, spaced or not, then a word
         // no list knows or a name ("DR. OCK" alone on its line): too few words for the
@@ -1151,7 +1146,7 @@ pub(super) fn find(text: &str, tokens: &[Token], claimed: &Spans) -> Vec<Finding
         let why = match mode {
             _ if dwelling_owner => Some(Why::Cue),
             _ if honorific_initial => Some(Why::Cue),
-            _ if after_dr_period || after_mr_period || after_dr_short => Some(Why::Cue),
+            _ if after_title_period || after_dr_short => Some(Why::Cue),
             Mode::Mixed | Mode::Title if titled_surname => Some(Why::Cue),
             _ if residence_place => Some(Why::Place),
             Mode::Mixed | Mode::Title if capitalized && after_initial => Some(Why::Name),
@@ -2024,6 +2019,13 @@ fn self_introductions(tokens: &[Token], free: &[bool]) -> Vec<Finding> {
             }
         }
     };
+    // Whether the word after `k` ends the phrase: a line break, punctuation, or one of
+    // `words`.
+    let closes = |k: usize, words: &[&str]| {
+        tokens.get(k.saturating_add(1)).is_none_or(|n| {
+            n.newline_before || !n.gap.is_empty() || words.contains(&n.lower.as_str())
+        })
+    };
     // A second word of the name, right after the first on its line.
     let surname = |k: usize| {
         same_line(k) && introduced(tokens, k) && {
@@ -2057,14 +2059,18 @@ fn self_introductions(tokens: &[Token], free: &[bool]) -> Vec<Finding> {
                 && matches!(prev2, "spoke" | "talked" | "speaking" | "spoken"))
                 || matches!(prev, "called" | "paged" | "texted" | "emailed" | "messaged"))
             && lexicon::flags(word(i)) & FIRST_CORE != 0
-            && tokens.get(i.saturating_add(1)).is_none_or(|n| {
-                n.newline_before
-                    || !n.gap.is_empty()
-                    || matches!(
-                        n.lower.as_str(),
-                        "by" | "about" | "re" | "regarding" | "today" | "yesterday" | "and"
-                    )
-            });
+            && closes(
+                i,
+                &[
+                    "by",
+                    "about",
+                    "re",
+                    "regarding",
+                    "today",
+                    "yesterday",
+                    "and",
+                ],
+            );
         if spoken_to && introduced(tokens, i) {
             push(i, i);
             continue;
@@ -2082,14 +2088,7 @@ fn self_introductions(tokens: &[Token], free: &[bool]) -> Vec<Finding> {
         // After an opener, a word no list knows must end the clause ("im tuva and",
         // "this is lea from"), not lead on ("im gona call").
         let f = lexicon::flags(word(i));
-        let ends = tokens.get(i.saturating_add(1)).is_none_or(|n| {
-            n.newline_before
-                || !n.gap.is_empty()
-                || matches!(
-                    n.lower.as_str(),
-                    "and" | "from" | "here" | "again" | "with" | "at"
-                )
-        });
+        let ends = closes(i, &["and", "from", "here", "again", "with", "at"]);
         if opener && !named_as && f & FIRST == 0 && !ends {
             continue;
         }
